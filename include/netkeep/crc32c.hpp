@@ -1,0 +1,11 @@
+#pragma once
+// CRC-32C (Castagnoli), the checksum of event-log records.
+
+#include <cstdint>
+#include <string_view>
+
+namespace netkeep {
+
+std::uint32_t crc32c(std::string_view data, std::uint32_t crc = 0);
+
+}  // namespace netkeep

@@ -1,0 +1,82 @@
+#pragma once
+// The durable, totally ordered event log: the write-ahead log of the whole system.
+//
+// Contract:
+// - Sequence numbers start at 1 and have no gaps.
+// - append() returns, and append_async() calls back, only after the events are
+//   fsync'd: an acknowledged event survives kill -9 and power loss.
+// - Appends from many threads share fsyncs: one writer thread gathers whatever is
+//   pending into a single batch (group commit), so the cost of a sync is spread over
+//   all the appenders waiting for it.
+// - Readers never block the writer. A consumer tails the log with wait_for(), which
+//   sleeps on a condition variable until the writer publishes a newer sequence number.
+//
+// Threads: any thread may call any member. append_async() callbacks run on the log's
+// writer thread and must be quick (post the result elsewhere).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "netkeep/events.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep {
+
+// An inclusive range of sequence numbers.
+struct SeqRange {
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+    friend bool operator==(const SeqRange&, const SeqRange&) = default;
+};
+
+class EventLog {
+public:
+    using AppendCallback = std::function<void(Result<SeqRange>)>;
+    // Return false to stop the scan early.
+    using Visitor = std::function<bool(EventRecord&&)>;
+
+    virtual ~EventLog() = default;
+
+    // Appends events atomically (all or none) and durably; the range they received.
+    // Appending no events is an invalid argument.
+    virtual Result<SeqRange> append(std::vector<Event> events) = 0;
+
+    // As append(), but calls done on the writer thread once durable (or failed).
+    virtual void append_async(std::vector<Event> events, AppendCallback done) = 0;
+
+    // The last durable sequence number; 0 for an empty log.
+    virtual std::uint64_t last_seq() const = 0;
+
+    // Visits the records with from <= seq <= to in order. A record that does not decode
+    // ends the scan with its Corruption/NotSupported status.
+    virtual Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const = 0;
+
+    // Blocks until last_seq() > after, the timeout passes or the log closes; returns
+    // last_seq() at that moment.
+    virtual std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const = 0;
+
+    // Small named values stored beside the log (e.g. the git writer's cursor), written
+    // durably. Absent keys are NotFound.
+    virtual Status put_meta(const std::string& key, const std::string& value) = 0;
+    virtual Result<std::string> get_meta(const std::string& key) const = 0;
+
+    // Completes pending appends, stops the writer and wakes every waiter. Later appends
+    // fail with Unavailable. Idempotent; the destructor calls it.
+    virtual void close() = 0;
+};
+
+struct EventLogOptions {
+    // false only for benchmarks that measure what durability costs.
+    bool sync = true;
+    bool create_if_missing = true;
+};
+
+// Opens (creating if asked) the log in directory path.
+Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path,
+                                                 const EventLogOptions& options = {});
+
+}  // namespace netkeep

@@ -1,0 +1,120 @@
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "netkeep/crc32c.hpp"
+#include "netkeep/event_format.hpp"
+
+using namespace netkeep;
+
+namespace {
+
+std::vector<Event> sample_events() {
+    std::string every_byte;
+    for (int c = 0; c < 256; ++c) every_byte.push_back(char(c));
+    return {
+        InventoryApplied{1700000000, R"({"devices":[]})", R"({"jobs":[]})"},
+        LeaseGranted{1700000001, "core-1.dc", "show_run", 1699999200, 1700000301, 2, "127.0.0.1:5000"},
+        LeaseExpired{-5, "a", "b", 0},  // negative times must survive zigzag encoding
+        CompletionRecorded{1700000400, "r1", "show_run", 1699999200, 1700000100, 1700000300,
+                           std::string("auth failed"), 0, std::string(32, '\x7f'), "spool-1", "w1"},
+        CompletionRecorded{1700000400, every_byte, "j", INT64_MIN, INT64_MAX, 0, std::nullopt,
+                           UINT64_MAX, std::string(32, '\0'), "", ""},
+        OccurrenceClosed{1700000500, "r1", "show_run", 1699999200, CloseReason::removed},
+    };
+}
+
+}  // namespace
+
+TEST_CASE("crc32c matches the published check value") {
+    CHECK(crc32c("123456789") == 0xe3069283u);
+    CHECK(crc32c("") == 0u);
+    // Incremental use gives the same result as one call.
+    CHECK(crc32c("56789", crc32c("1234")) == 0xe3069283u);
+}
+
+TEST_CASE("every event type round-trips through the record encoding") {
+    std::uint64_t seq = 1;
+    for (const Event& e : sample_events()) {
+        CAPTURE(event_type_name(type_of(e)));
+        std::string record = event_format::encode(e);
+        auto decoded = event_format::decode(seq++, record);
+        REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+        CHECK(*decoded == e);
+    }
+}
+
+TEST_CASE("keys sort in sequence order and round-trip") {
+    CHECK(event_format::encode_key(1) < event_format::encode_key(2));
+    CHECK(event_format::encode_key(255) < event_format::encode_key(256));
+    CHECK(event_format::encode_key(0x00ffffffffffffffULL) < event_format::encode_key(0x0100000000000000ULL));
+    auto seq = event_format::decode_key(event_format::encode_key(0x0102030405060708ULL));
+    REQUIRE(seq.is_ok());
+    CHECK(*seq == 0x0102030405060708ULL);
+    CHECK(event_format::decode_key("short").status().code() == Status::Code::corruption);
+}
+
+TEST_CASE("a truncated record is Corruption naming its sequence number") {
+    std::string record = event_format::encode(sample_events()[1]);
+    for (std::size_t len = 0; len < record.size(); ++len) {
+        auto r = event_format::decode(77, std::string_view(record).substr(0, len));
+        REQUIRE_FALSE(r.is_ok());
+        CHECK(r.status().code() == Status::Code::corruption);
+        CHECK(r.status().message().find("seq 77") != std::string::npos);
+    }
+}
+
+TEST_CASE("a flipped bit anywhere in a record is detected") {
+    std::string record = event_format::encode(sample_events()[3]);
+    for (std::size_t i = 0; i < record.size(); ++i) {
+        for (int bit = 0; bit < 8; ++bit) {
+            std::string bad = record;
+            bad[i] = char(bad[i] ^ (1 << bit));
+            auto r = event_format::decode(9, bad);
+            REQUIRE_FALSE(r.is_ok());
+            CHECK(r.status().message().find("seq 9") != std::string::npos);
+        }
+    }
+}
+
+namespace {
+// Recomputes the checksum of an edited record, so the decoder sees a valid record
+// with the edited content (as a newer netkeep, or a buggy one, would have written).
+std::string reseal(std::string record) {
+    record.resize(record.size() - event_format::k_trailer_size);
+    std::uint32_t crc = crc32c(record);
+    for (int i = 0; i < 4; ++i) record.push_back(char((crc >> (8 * i)) & 0xff));
+    return record;
+}
+
+std::string with_header(std::string record, unsigned char type, std::uint16_t version) {
+    record[0] = char(type);
+    record[1] = char(version & 0xff);
+    record[2] = char(version >> 8);
+    return reseal(std::move(record));
+}
+}  // namespace
+
+TEST_CASE("an unknown type or newer schema version is refused, never skipped") {
+    std::string record = event_format::encode(sample_events()[2]);
+
+    auto unknown = event_format::decode(12, with_header(record, 200, 1));
+    REQUIRE_FALSE(unknown.is_ok());
+    CHECK(unknown.status().code() == Status::Code::not_supported);
+    CHECK(unknown.status().message().find("seq 12") != std::string::npos);
+
+    auto newer = event_format::decode(13, with_header(record, record[0], 2));
+    REQUIRE_FALSE(newer.is_ok());
+    CHECK(newer.status().code() == Status::Code::not_supported);
+    CHECK(newer.status().message().find("seq 13") != std::string::npos);
+}
+
+TEST_CASE("a payload that lies about its strings is Corruption, not a crash") {
+    // A LeaseExpired whose device string claims to be longer than the payload.
+    std::string record = event_format::encode(LeaseExpired{1, "abc", "d", 2});
+    record[event_format::k_header_size + 1] = char(100);  // after the 1-byte varint for `at`
+    auto r = event_format::decode(5, reseal(record));
+    REQUIRE_FALSE(r.is_ok());
+    CHECK(r.status().code() == Status::Code::corruption);
+}
