@@ -1,0 +1,77 @@
+#pragma once
+// The operator's inventory (devices.json + jobs.json), validated and expanded.
+// docs/devices.md and docs/jobs.md are the reference for the file format.
+//
+// Loading has two modes:
+// - resolved (the server answering /worker/next): secrets are read from the
+//   environment and files, and each device and job carries its fully expanded JSON
+//   object exactly as workers receive it;
+// - structural (replaying InventoryApplied events): secrets are left unresolved and no
+//   JSON is built, so replay never depends on the environment and stays cheap.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "netkeep/schedule.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep {
+
+// The two files as read from disk; also the payload of InventoryApplied.
+struct InventoryFiles {
+    std::string devices_json;
+    std::string jobs_json;
+    friend bool operator==(const InventoryFiles&, const InventoryFiles&) = default;
+};
+
+struct Redaction {
+    std::string regex;    // ECMAScript syntax, applied to each line
+    std::string replace;  // replacement, $1-style groups allowed
+};
+
+struct DeviceSpec {
+    std::string name;
+    std::vector<std::string> tags;  // profile's and own, sorted, unique
+    std::string json;               // expanded object; empty in structural mode
+};
+
+struct JobSpec {
+    std::string name;
+    Schedule schedule;
+    std::int64_t timeout = 300;     // seconds a run may take; also the lease length
+    std::uint32_t max_attempts = 3;
+    std::int64_t retry_delay = 60;  // seconds after a failed attempt
+    std::vector<Redaction> redact;
+    std::string json;               // expanded object; empty in structural mode
+};
+
+// A (device, job) pair: what gets scheduled, leased and backed up.
+struct TaskSpec {
+    std::uint32_t device = 0;  // index into Inventory::devices
+    std::uint32_t job = 0;     // index into Inventory::jobs
+};
+
+struct Inventory {
+    std::vector<DeviceSpec> devices;  // in file order
+    std::vector<JobSpec> jobs;        // in file order
+    std::vector<TaskSpec> tasks;      // job-major, then device file order
+};
+
+struct InventoryLoadOptions {
+    bool resolve_secrets = true;
+    std::string secrets_dir;  // base for relative {"file": ...} secrets (the inventory dir)
+};
+
+// Reads DIR/devices.json and DIR/jobs.json. A missing jobs.json is an error too:
+// an inventory without jobs backs nothing up, which is never what was meant.
+Result<InventoryFiles> read_inventory_files(const std::string& dir);
+
+// Validates and expands. Errors are InvalidArgument naming the file and the JSON path:
+// "devices.json: /devices/3/name: '..' must not start with '.'".
+Result<Inventory> parse_inventory(const InventoryFiles& files, const InventoryLoadOptions& options);
+
+// "device/job": the task's name in messages and the key of its interval phase.
+std::string task_key(std::string_view device, std::string_view job);
+
+}  // namespace netkeep

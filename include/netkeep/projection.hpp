@@ -1,0 +1,152 @@
+#pragma once
+// The in-memory state of netkeep, rebuilt from the event log: every task, its one open
+// occurrence, its lease and attempts, and indexes to answer /worker/next without a scan.
+//
+// The projection changes only through apply(event), a deterministic function of the
+// event and the state, so the server, replay at start-up and netkeepctl share it, and
+// tests replay a std::vector<Event> with no database. The decide_* functions compute the
+// events the server appends; they read the state but never change it.
+//
+// Threads: not synchronised. In netkeepd the HTTP (io_context) thread owns it.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "netkeep/events.hpp"
+#include "netkeep/inventory.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep {
+
+using task_id = std::uint32_t;
+
+struct Lease {
+    unix_time granted_at = 0;
+    unix_time deadline = 0;
+    std::uint32_t attempt = 1;
+    std::string worker;
+    friend bool operator==(const Lease&, const Lease&) = default;
+};
+
+// The last success or failure of a task, for operators.
+struct Outcome {
+    unix_time at = 0;
+    std::uint64_t seq = 0;
+    std::string failure;  // empty for a success
+    friend bool operator==(const Outcome&, const Outcome&) = default;
+};
+
+struct TaskState {
+    std::string device;
+    std::string job;
+    std::uint32_t device_index = 0;  // into inventory().devices
+    std::uint32_t job_index = 0;     // into inventory().jobs
+
+    // The open occurrence (device, job, timestamp). Every task has one unless `closed`
+    // (its device or job was removed and the next InventoryApplied drops the task).
+    unix_time timestamp = 0;
+    unix_time due = 0;                 // when it may be handed out: timestamp, or after a retry delay
+    std::uint32_t failed_attempts = 0;  // of the open occurrence
+    std::optional<Lease> lease;
+    bool closed = false;
+
+    std::optional<Outcome> last_success;
+    std::optional<Outcome> last_failure;
+
+    // Transient, never replayed: an append about this task is in flight, so it must not
+    // be handed out or expired twice meanwhile. See Projection::reserve.
+    bool reserved = false;
+};
+
+class Projection {
+public:
+    // Applies one durable event. Events that no longer relate to the state (a lease for
+    // a removed task, an expiry of a lease that was completed) change nothing. The only
+    // error is an InventoryApplied whose content does not parse.
+    Status apply(const EventRecord& record);
+
+    std::uint64_t last_seq() const { return last_seq_; }
+    // The structural inventory of the last InventoryApplied (secrets unresolved).
+    const Inventory& inventory() const { return inventory_; }
+    const InventoryFiles& applied_files() const { return applied_files_; }
+
+    std::size_t task_count() const { return tasks_.size(); }
+    const TaskState& task(task_id id) const { return tasks_.at(id); }
+    const JobSpec& job_of(task_id id) const { return inventory_.jobs.at(tasks_.at(id).job_index); }
+    std::optional<task_id> find(std::string_view device, std::string_view job) const;
+    bool has_device(std::string_view device) const;
+    bool has_job(std::string_view job) const;
+
+    // Open occurrences that are not leased or reserved, due at or before horizon, whose
+    // device carries any of tags (all tasks when tags is empty), earliest due first
+    // (ties by task order), at most max. Costs O(max · log n) plus duplicates across tags.
+    std::vector<task_id> due(std::span<const std::string> tags, unix_time horizon, std::size_t max) const;
+
+    // Leases whose deadline is at or before now and that are not reserved, earliest first.
+    std::vector<task_id> expired_leases(unix_time now, std::size_t max) const;
+    // The earliest deadline of any unreserved lease.
+    std::optional<unix_time> next_deadline() const;
+
+    // Takes a task out of the due and deadline indexes while the server appends an event
+    // about it; release() puts it back in whatever index its (possibly updated) state
+    // belongs to. Never used by replay. Task ids change when an InventoryApplied is
+    // applied (a reservation survives it): look the task up again with find() before
+    // releasing after an await.
+    void reserve(task_id id);
+    void release(task_id id);
+
+private:
+    using index = std::set<std::pair<unix_time, task_id>>;
+
+    void apply_inventory(const InventoryApplied& e);
+    void apply_lease(const LeaseGranted& e);
+    void apply_expiry(std::uint64_t seq, const LeaseExpired& e);
+    void apply_completion(std::uint64_t seq, const CompletionRecorded& e);
+    void apply_close(const OccurrenceClosed& e);
+
+    // Finds the task whose open occurrence is (device, job, timestamp).
+    TaskState* open_occurrence(std::string_view device, std::string_view job, unix_time timestamp);
+
+    void unindex(task_id id);
+    void index_task(task_id id);
+    void rebuild_indexes();
+
+    std::uint64_t last_seq_ = 0;
+    InventoryFiles applied_files_;
+    Inventory inventory_;
+    std::vector<TaskState> tasks_;
+    std::unordered_map<std::string, task_id> by_key_;  // task_key(device, job)
+    std::unordered_map<std::string, std::uint32_t> device_by_name_;
+    std::unordered_map<std::string, std::uint32_t> job_by_name_;
+
+    // tag name → index into due_by_tag_; every task is in due_all_ and in the set of each
+    // of its device's tags while it is open, unleased and unreserved.
+    std::unordered_map<std::string, std::uint32_t> tag_ids_;
+    std::vector<std::vector<std::uint32_t>> task_tags_;  // per task: tag ids
+    std::vector<index> due_by_tag_;
+    index due_all_;
+    index deadlines_;  // (lease deadline, task) of unreserved leases
+};
+
+// ---- decisions: the events the server appends, computed from the state ----
+
+// The grant of task's open occurrence at now: deadline = max(timestamp, now) + timeout.
+LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker);
+
+// The expiry of task's lease at now, followed by OccurrenceClosed(failed) when that
+// was the last allowed attempt.
+std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now);
+
+// Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
+// task disappears, then InventoryApplied. Empty when files equal the applied ones.
+std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& files,
+                                    const Inventory& parsed, unix_time now);
+
+}  // namespace netkeep

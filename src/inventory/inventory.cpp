@@ -1,0 +1,588 @@
+// Inventory loading: the only part that includes simdjson.
+//
+// Validation is strict: an unknown field is an error, because a typo such as "tag" for
+// "tags" would otherwise silently back up the wrong devices. Every error names the
+// file and the JSON pointer of the offending value.
+
+#include "netkeep/inventory.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "netkeep/json.hpp"
+
+namespace netkeep {
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+// JSON pointer (RFC 6901) of a value, built as the loader descends.
+std::string child(std::string_view parent, std::string_view key) {
+    std::string out(parent);
+    out += '/';
+    for (char c : key) {
+        if (c == '~') out += "~0";
+        else if (c == '/') out += "~1";
+        else out += c;
+    }
+    return out;
+}
+std::string child(std::string_view parent, std::size_t index) { return fmt::format("{}/{}", parent, index); }
+
+Status check_name(std::string_view name, std::string_view what) {
+    if (name.empty()) return Status::invalid_argument(fmt::format("{} must not be empty", what));
+    if (name.front() == '.')
+        return Status::invalid_argument(fmt::format("'{}' must not start with '.'", json_escape(name)));
+    for (char c : name) {
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == '-';
+        if (!ok)
+            return Status::invalid_argument(fmt::format(
+                "'{}' contains '{}': {} names may only use A-Z a-z 0-9 . _ - (they become git paths)",
+                json_escape(name), json_escape(std::string_view(&c, 1)), what));
+    }
+    return Status::ok();
+}
+
+// Parses one file, keeping the parser (and so the document) alive while it is used.
+struct parsed_file {
+    std::string name;
+    dom::parser parser;
+    dom::element root;
+};
+
+class loader {
+public:
+    loader(const InventoryFiles& files, const InventoryLoadOptions& options) : files_(files), options_(options) {}
+
+    Result<Inventory> load() {
+        if (Status s = parse_file("devices.json", files_.devices_json, devices_file_); !s) return s;
+        if (Status s = parse_file("jobs.json", files_.jobs_json, jobs_file_); !s) return s;
+        if (Status s = load_devices(); !s) return s;
+        if (Status s = load_jobs(); !s) return s;
+        return std::move(inventory_);
+    }
+
+private:
+    // ---- error helpers: every error names the file and the JSON path ----
+    Status fail(std::string_view path, std::string_view message) const {
+        return Status::invalid_argument(
+            fmt::format("{}: {}: {}", file_->name, path.empty() ? "/" : path, message));
+    }
+
+    Status parse_file(const char* name, const std::string& text, parsed_file& out) {
+        out.name = name;
+        file_ = &out;
+        auto err = out.parser.parse(text).get(out.root);
+        if (err) return Status::invalid_argument(fmt::format("{}: not valid JSON: {}", name, simdjson::error_message(err)));
+        if (!out.root.is_object()) return fail("", "must be a JSON object");
+        return Status::ok();
+    }
+
+    Result<dom::object> object_at(dom::element el, std::string_view path,
+                                  std::initializer_list<std::string_view> allowed) const {
+        dom::object obj;
+        if (el.get_object().get(obj)) return fail(path, "must be an object");
+        std::set<std::string_view> seen;
+        for (auto [key, value] : obj) {
+            (void)value;
+            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+                return fail(child(path, key), fmt::format("unknown field '{}'", json_escape(key)));
+            if (!seen.insert(key).second)
+                return fail(child(path, key), "appears twice");
+        }
+        return obj;
+    }
+
+    Result<std::string_view> string_at(dom::element el, std::string_view path) const {
+        std::string_view s;
+        if (el.get_string().get(s)) return fail(path, "must be a string");
+        return s;
+    }
+
+    Result<std::int64_t> integer_at(dom::element el, std::string_view path, std::int64_t min,
+                                    std::int64_t max) const {
+        std::int64_t v = 0;
+        if (!el.is_int64() || el.get_int64().get(v)) return fail(path, "must be an integer");
+        if (v < min || v > max) return fail(path, fmt::format("{} is outside {}..{}", v, min, max));
+        return v;
+    }
+
+    Result<std::vector<std::string>> string_list_at(dom::element el, std::string_view path) const {
+        dom::array arr;
+        if (el.get_array().get(arr)) return fail(path, "must be an array of strings");
+        std::vector<std::string> out;
+        std::size_t i = 0;
+        for (dom::element item : arr) {
+            auto s = string_at(item, child(path, i));
+            if (!s) return s.status();
+            if (s->empty()) return fail(child(path, i), "must not be empty");
+            out.emplace_back(*s);
+            ++i;
+        }
+        return out;
+    }
+
+    // ---- secrets: "literal" | {"env": "VAR"} | {"file": "path"} ----
+    Result<std::string> secret_at(dom::element el, std::string_view path) const {
+        if (el.is_string()) return std::string(el.get_string().value());
+        auto obj = object_at(el, path, {"env", "file"});
+        if (!obj) return fail(path, "must be a string, {\"env\": \"VAR\"} or {\"file\": \"path\"}");
+        if (obj->size() != 1) return fail(path, "must have exactly one of 'env' or 'file'");
+        auto [key, value] = *obj->begin();
+        auto ref = string_at(value, child(path, key));
+        if (!ref) return ref.status();
+        if (ref->empty()) return fail(child(path, key), "must not be empty");
+        if (!options_.resolve_secrets) return std::string();
+        if (key == "env") {
+            std::string var(*ref);
+            const char* v = std::getenv(var.c_str());
+            if (!v) return fail(path, fmt::format("environment variable {} is not set", var));
+            return std::string(v);
+        }
+        std::string file(*ref);
+        if (!file.empty() && file.front() != '/' && !options_.secrets_dir.empty())
+            file = options_.secrets_dir + "/" + file;
+        std::ifstream in(file, std::ios::binary);
+        if (!in) return fail(path, fmt::format("cannot read secret file {}", file));
+        std::ostringstream content;
+        content << in.rdbuf();
+        std::string s = content.str();
+        // Files written with `echo` end in a newline that is not part of the secret.
+        if (!s.empty() && s.back() == '\n') s.pop_back();
+        if (!s.empty() && s.back() == '\r') s.pop_back();
+        return s;
+    }
+
+    // {"ends_with": ".."} | {"regex": ".."} → its expanded JSON
+    Result<std::string> prompt_at(dom::element el, std::string_view path) const {
+        auto obj = object_at(el, path, {"ends_with", "regex"});
+        if (!obj) return obj.status();
+        if (obj->size() != 1) return fail(path, "must have exactly one of 'ends_with' or 'regex'");
+        auto [key, value] = *obj->begin();
+        auto s = string_at(value, child(path, key));
+        if (!s) return s.status();
+        if (s->empty()) return fail(child(path, key), "must not be empty");
+        if (key == "regex")
+            if (Status st = check_regex(*s, child(path, key)); !st) return st;
+        return fmt::format("{{\"{}\":{}}}", key, json_quote(*s));
+    }
+
+    Status check_regex(std::string_view re, std::string_view path) const {
+        try {
+            std::regex compiled{std::string(re)};
+        } catch (const std::regex_error& e) {
+            return fail(path, fmt::format("not a valid regular expression: {}", e.what()));
+        }
+        return Status::ok();
+    }
+
+    // {user, pass?, prompt?} → expanded JSON
+    Result<std::string> credentials_object_at(dom::element el, std::string_view path) const {
+        auto obj = object_at(el, path, {"user", "pass", "prompt"});
+        if (!obj) return obj.status();
+        std::string out = "{";
+        dom::element user;
+        if (obj->at_key("user").get(user)) return fail(path, "missing field 'user'");
+        auto u = string_at(user, child(path, "user"));
+        if (!u) return u.status();
+        out += "\"user\":" + json_quote(*u);
+        dom::element pass;
+        if (!obj->at_key("pass").get(pass)) {
+            auto p = secret_at(pass, child(path, "pass"));
+            if (!p) return p.status();
+            out += ",\"pass\":" + json_quote(*p);
+        }
+        dom::element prompt;
+        if (!obj->at_key("prompt").get(prompt)) {
+            auto p = prompt_at(prompt, child(path, "prompt"));
+            if (!p) return p.status();
+            out += ",\"prompt\":" + *p;
+        }
+        out += "}";
+        return out;
+    }
+
+    // A device's or profile's "credentials": a set's name or an inline object.
+    Result<std::string> credentials_at(dom::element el, std::string_view path) const {
+        if (el.is_string()) {
+            std::string name(el.get_string().value());
+            auto it = credentials_.find(name);
+            if (it == credentials_.end())
+                return fail(path, fmt::format("unknown credentials '{}'", json_escape(name)));
+            return it->second;
+        }
+        return credentials_object_at(el, path);
+    }
+
+    // {"type": "ssh"|"telnet", "ssh": {"port": N}, "telnet": {"port": N}} → expanded JSON
+    Result<std::string> protocol_at(dom::element el, std::string_view path) const {
+        auto obj = object_at(el, path, {"type", "ssh", "telnet"});
+        if (!obj) return obj.status();
+        std::string type = "ssh";
+        dom::element t;
+        if (!obj->at_key("type").get(t)) {
+            auto s = string_at(t, child(path, "type"));
+            if (!s) return s.status();
+            type = std::string(*s);
+        }
+        if (type != "ssh" && type != "telnet")
+            return fail(child(path, "type"),
+                        fmt::format("unknown protocol '{}' (ssh or telnet)", json_escape(type)));
+        std::int64_t port = type == "ssh" ? 22 : 23;
+        for (std::string_view other : {"ssh", "telnet"}) {
+            dom::element section;
+            if (obj->at_key(other).get(section)) continue;
+            std::string spath = child(path, other);
+            if (other != type) return fail(spath, fmt::format("given, but the protocol type is '{}'", type));
+            auto sobj = object_at(section, spath, {"port"});
+            if (!sobj) return sobj.status();
+            dom::element p;
+            if (!sobj->at_key("port").get(p)) {
+                auto v = integer_at(p, child(spath, "port"), 1, 65535);
+                if (!v) return v.status();
+                port = *v;
+            }
+        }
+        return fmt::format("{{\"type\":\"{0}\",\"{0}\":{{\"port\":{1}}}}}", type, port);
+    }
+
+    // A partial device: what profiles and devices share.
+    struct partial_device {
+        std::optional<std::string> protocol_json;
+        std::optional<std::string> credentials_json;
+        std::vector<std::string> tags;
+    };
+
+    Status load_shared_fields(dom::object obj, std::string_view path, partial_device& out) const {
+        dom::element el;
+        if (!obj.at_key("protocol").get(el)) {
+            auto p = protocol_at(el, child(path, "protocol"));
+            if (!p) return p.status();
+            out.protocol_json = std::move(*p);
+        }
+        if (!obj.at_key("credentials").get(el)) {
+            auto c = credentials_at(el, child(path, "credentials"));
+            if (!c) return c.status();
+            out.credentials_json = std::move(*c);
+        }
+        if (!obj.at_key("tags").get(el)) {
+            auto t = string_list_at(el, child(path, "tags"));
+            if (!t) return t.status();
+            out.tags = std::move(*t);
+        }
+        return Status::ok();
+    }
+
+    Status load_devices() {
+        file_ = &devices_file_;
+        auto root = object_at(devices_file_.root, "", {"credentials", "profiles", "devices"});
+        if (!root) return root.status();
+
+        dom::element el;
+        if (!root->at_key("credentials").get(el)) {
+            dom::object creds;
+            if (el.get_object().get(creds)) return fail("/credentials", "must be an object");
+            for (auto [name, value] : creds) {
+                std::string path = child("/credentials", name);
+                if (credentials_.count(std::string(name))) return fail(path, "appears twice");
+                auto c = credentials_object_at(value, path);
+                if (!c) return c.status();
+                credentials_.emplace(std::string(name), std::move(*c));
+            }
+        }
+
+        std::map<std::string, partial_device, std::less<>> profiles;
+        if (!root->at_key("profiles").get(el)) {
+            dom::object objs;
+            if (el.get_object().get(objs)) return fail("/profiles", "must be an object");
+            for (auto [name, value] : objs) {
+                std::string path = child("/profiles", name);
+                if (profiles.count(name)) return fail(path, "appears twice");
+                auto obj = object_at(value, path, {"protocol", "credentials", "tags"});
+                if (!obj) return obj.status();
+                partial_device p;
+                if (Status s = load_shared_fields(*obj, path, p); !s) return s;
+                profiles.emplace(std::string(name), std::move(p));
+            }
+        }
+
+        if (root->at_key("devices").get(el)) return fail("/devices", "missing (a list of devices)");
+        dom::array devices;
+        if (el.get_array().get(devices)) return fail("/devices", "must be an array");
+        std::unordered_set<std::string> names;
+        std::size_t i = 0;
+        for (dom::element d : devices) {
+            std::string path = child("/devices", i++);
+            auto obj = object_at(d, path, {"name", "host", "profile", "protocol", "credentials", "tags"});
+            if (!obj) return obj.status();
+
+            dom::element v;
+            if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
+            auto name = string_at(v, child(path, "name"));
+            if (!name) return name.status();
+            if (Status s = check_name(*name, "device"); !s) return fail(child(path, "name"), s.message());
+            if (!names.insert(std::string(*name)).second)
+                return fail(child(path, "name"), fmt::format("duplicate device name '{}'", *name));
+
+            std::string host(*name);
+            if (!obj->at_key("host").get(v)) {
+                auto h = string_at(v, child(path, "host"));
+                if (!h) return h.status();
+                if (h->empty()) return fail(child(path, "host"), "must not be empty");
+                host = std::string(*h);
+            }
+
+            partial_device merged;
+            if (!obj->at_key("profile").get(v)) {
+                auto pname = string_at(v, child(path, "profile"));
+                if (!pname) return pname.status();
+                auto it = profiles.find(*pname);
+                if (it == profiles.end())
+                    return fail(child(path, "profile"), fmt::format("unknown profile '{}'", json_escape(*pname)));
+                merged = it->second;
+            }
+            partial_device own;
+            if (Status s = load_shared_fields(*obj, path, own); !s) return s;
+            // The device's own fields win; tags are the union.
+            if (own.protocol_json) merged.protocol_json = std::move(own.protocol_json);
+            if (own.credentials_json) merged.credentials_json = std::move(own.credentials_json);
+            merged.tags.insert(merged.tags.end(), own.tags.begin(), own.tags.end());
+            std::sort(merged.tags.begin(), merged.tags.end());
+            merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()), merged.tags.end());
+            if (!merged.credentials_json)
+                return fail(path, "no credentials: neither the device nor its profile names any");
+
+            DeviceSpec spec;
+            spec.name = std::string(*name);
+            spec.tags = std::move(merged.tags);
+            if (options_.resolve_secrets) {
+                std::string& j = spec.json;
+                j = "{\"name\":" + json_quote(spec.name) + ",\"host\":" + json_quote(host) + ",\"protocol\":";
+                j += merged.protocol_json ? *merged.protocol_json : R"({"type":"ssh","ssh":{"port":22}})";
+                j += ",\"tags\":[";
+                for (std::size_t t = 0; t < spec.tags.size(); ++t) {
+                    if (t) j += ',';
+                    j += json_quote(spec.tags[t]);
+                }
+                j += "],\"credentials\":" + *merged.credentials_json + "}";
+            }
+            device_index_.emplace(spec.name, std::uint32_t(inventory_.devices.size()));
+            inventory_.devices.push_back(std::move(spec));
+        }
+        return Status::ok();
+    }
+
+    Result<Schedule> schedule_at(dom::element el, std::string_view path) const {
+        auto obj = object_at(el, path, {"cron", "interval"});
+        if (!obj) return obj.status();
+        if (obj->size() != 1) return fail(path, "must have exactly one of 'cron' or 'interval'");
+        auto [key, value] = *obj->begin();
+        if (key == "interval") {
+            auto n = integer_at(value, child(path, "interval"), 1, 366 * 86400);
+            if (!n) return n.status();
+            return Schedule{IntervalSchedule{*n}};
+        }
+        auto expr = string_at(value, child(path, "cron"));
+        if (!expr) return expr.status();
+        auto cron = parse_cron(*expr);
+        if (!cron) return fail(child(path, "cron"), cron.status().message());
+        return Schedule{std::move(*cron)};
+    }
+
+    Status load_jobs() {
+        file_ = &jobs_file_;
+        auto root = object_at(jobs_file_.root, "", {"jobs"});
+        if (!root) return root.status();
+        dom::element el;
+        if (root->at_key("jobs").get(el)) return fail("/jobs", "missing (a list of jobs)");
+        dom::array jobs;
+        if (el.get_array().get(jobs)) return fail("/jobs", "must be an array");
+        std::unordered_set<std::string> names;
+        std::size_t i = 0;
+        for (dom::element jel : jobs) {
+            std::string path = child("/jobs", i++);
+            auto obj = object_at(jel, path,
+                                 {"name", "schedule", "command", "prompt", "devices", "timeout",
+                                  "max_attempts", "retry_delay", "redact"});
+            if (!obj) return obj.status();
+            JobSpec job;
+            dom::element v;
+
+            if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
+            auto name = string_at(v, child(path, "name"));
+            if (!name) return name.status();
+            if (Status s = check_name(*name, "job"); !s) return fail(child(path, "name"), s.message());
+            if (!names.insert(std::string(*name)).second)
+                return fail(child(path, "name"), fmt::format("duplicate job name '{}'", *name));
+            job.name = std::string(*name);
+
+            if (obj->at_key("schedule").get(v)) return fail(path, "missing field 'schedule'");
+            auto schedule = schedule_at(v, child(path, "schedule"));
+            if (!schedule) return schedule.status();
+            job.schedule = std::move(*schedule);
+
+            if (obj->at_key("command").get(v)) return fail(path, "missing field 'command'");
+            std::string cpath = child(path, "command");
+            auto cobj = object_at(v, cpath, {"inline"});
+            if (!cobj) return cobj.status();
+            dom::element lines;
+            if (cobj->at_key("inline").get(lines)) return fail(cpath, "missing field 'inline' (a list of commands)");
+            auto commands = string_list_at(lines, child(cpath, "inline"));
+            if (!commands) return commands.status();
+            if (commands->empty()) return fail(child(cpath, "inline"), "must list at least one command");
+
+            std::optional<std::string> prompt_json;
+            if (!obj->at_key("prompt").get(v)) {
+                auto p = prompt_at(v, child(path, "prompt"));
+                if (!p) return p.status();
+                prompt_json = std::move(*p);
+            }
+            if (!obj->at_key("timeout").get(v)) {
+                auto n = integer_at(v, child(path, "timeout"), 1, 86400);
+                if (!n) return n.status();
+                job.timeout = *n;
+            }
+            if (!obj->at_key("max_attempts").get(v)) {
+                auto n = integer_at(v, child(path, "max_attempts"), 1, 100);
+                if (!n) return n.status();
+                job.max_attempts = std::uint32_t(*n);
+            }
+            if (!obj->at_key("retry_delay").get(v)) {
+                auto n = integer_at(v, child(path, "retry_delay"), 0, 86400);
+                if (!n) return n.status();
+                job.retry_delay = *n;
+            }
+            if (!obj->at_key("redact").get(v)) {
+                dom::array rules;
+                std::string rpath = child(path, "redact");
+                if (v.get_array().get(rules)) return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
+                std::size_t r = 0;
+                for (dom::element rule : rules) {
+                    std::string one = child(rpath, r++);
+                    auto robj = object_at(rule, one, {"regex", "replace"});
+                    if (!robj) return robj.status();
+                    dom::element re, rep;
+                    if (robj->at_key("regex").get(re)) return fail(one, "missing field 'regex'");
+                    if (robj->at_key("replace").get(rep)) return fail(one, "missing field 'replace'");
+                    auto res = string_at(re, child(one, "regex"));
+                    if (!res) return res.status();
+                    if (Status s = check_regex(*res, child(one, "regex")); !s) return s;
+                    auto reps = string_at(rep, child(one, "replace"));
+                    if (!reps) return reps.status();
+                    job.redact.push_back(Redaction{std::string(*res), std::string(*reps)});
+                }
+            }
+
+            // Device selection: tags and names add up; no "devices" selects every device.
+            std::vector<bool> selected(inventory_.devices.size(), false);
+            if (!obj->at_key("devices").get(v)) {
+                std::string dpath = child(path, "devices");
+                auto dobj = object_at(v, dpath, {"tags", "names"});
+                if (!dobj) return dobj.status();
+                if (dobj->size() == 0) return fail(dpath, "must have 'tags' and/or 'names'");
+                dom::element list;
+                if (!dobj->at_key("tags").get(list)) {
+                    auto tags = string_list_at(list, child(dpath, "tags"));
+                    if (!tags) return tags.status();
+                    std::set<std::string, std::less<>> wanted(tags->begin(), tags->end());
+                    for (std::size_t d = 0; d < inventory_.devices.size(); ++d)
+                        for (const auto& t : inventory_.devices[d].tags)
+                            if (wanted.count(t)) selected[d] = true;
+                }
+                if (!dobj->at_key("names").get(list)) {
+                    std::string npath = child(dpath, "names");
+                    auto dnames = string_list_at(list, npath);
+                    if (!dnames) return dnames.status();
+                    for (std::size_t n = 0; n < dnames->size(); ++n) {
+                        auto it = device_index_.find((*dnames)[n]);
+                        if (it == device_index_.end())
+                            return fail(child(npath, n), fmt::format("unknown device '{}'", json_escape((*dnames)[n])));
+                        selected[it->second] = true;
+                    }
+                }
+            } else {
+                selected.assign(selected.size(), true);
+            }
+
+            if (options_.resolve_secrets) {
+                std::string& j = job.json;
+                j = "{\"name\":" + json_quote(job.name) + ",\"schedule\":";
+                if (auto* cron = std::get_if<CronSchedule>(&job.schedule))
+                    j += "{\"cron\":" + json_quote(cron->expression) + "}";
+                else
+                    j += fmt::format("{{\"interval\":{}}}", std::get<IntervalSchedule>(job.schedule).seconds);
+                j += ",\"command\":{\"inline\":[";
+                for (std::size_t c = 0; c < commands->size(); ++c) {
+                    if (c) j += ',';
+                    j += json_quote((*commands)[c]);
+                }
+                j += "]}";
+                if (prompt_json) j += ",\"prompt\":" + *prompt_json;
+                j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}", job.timeout,
+                                 job.max_attempts, job.retry_delay);
+            }
+
+            auto job_index = std::uint32_t(inventory_.jobs.size());
+            inventory_.jobs.push_back(std::move(job));
+            for (std::size_t d = 0; d < selected.size(); ++d)
+                if (selected[d]) inventory_.tasks.push_back(TaskSpec{std::uint32_t(d), job_index});
+        }
+        return Status::ok();
+    }
+
+    const InventoryFiles& files_;
+    const InventoryLoadOptions& options_;
+    parsed_file devices_file_;
+    parsed_file jobs_file_;
+    const parsed_file* file_ = nullptr;  // the file errors are attributed to
+
+    std::map<std::string, std::string, std::less<>> credentials_;  // name → expanded JSON
+    std::map<std::string, std::uint32_t, std::less<>> device_index_;
+    Inventory inventory_;
+};
+
+Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::not_found(fmt::format("{}: cannot open", path));
+    std::ostringstream content;
+    content << in.rdbuf();
+    if (in.bad()) return Status::io_error(fmt::format("{}: read failed", path));
+    return content.str();
+}
+
+}  // namespace
+
+Result<InventoryFiles> read_inventory_files(const std::string& dir) {
+    auto devices = read_file(dir + "/devices.json");
+    if (!devices) return devices.status();
+    auto jobs = read_file(dir + "/jobs.json");
+    if (!jobs) return jobs.status();
+    return InventoryFiles{std::move(*devices), std::move(*jobs)};
+}
+
+Result<Inventory> parse_inventory(const InventoryFiles& files, const InventoryLoadOptions& options) {
+    return loader(files, options).load();
+}
+
+std::string task_key(std::string_view device, std::string_view job) {
+    std::string key;
+    key.reserve(device.size() + job.size() + 1);
+    key.append(device).append("/").append(job);
+    return key;
+}
+
+}  // namespace netkeep

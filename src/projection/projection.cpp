@@ -1,0 +1,292 @@
+#include "netkeep/projection.hpp"
+
+#include <algorithm>
+#include <queue>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "netkeep/schedule.hpp"
+
+namespace netkeep {
+
+namespace {
+template <class... Ts>
+struct overloaded : Ts... {
+    using Ts::operator()...;
+};
+}  // namespace
+
+Status Projection::apply(const EventRecord& record) {
+    Status status = Status::ok();
+    std::visit(overloaded{
+                   [&](const InventoryApplied& e) {
+                       InventoryFiles files{e.devices_json, e.jobs_json};
+                       auto parsed = parse_inventory(files, InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
+                       if (!parsed) {
+                           status = Status::corruption(fmt::format("seq {}: applied inventory does not load: {}",
+                                                                   record.seq, parsed.status().message()));
+                           return;
+                       }
+                       applied_files_ = std::move(files);
+                       inventory_ = std::move(*parsed);
+                       apply_inventory(e);
+                   },
+                   [&](const LeaseGranted& e) { apply_lease(e); },
+                   [&](const LeaseExpired& e) { apply_expiry(record.seq, e); },
+                   [&](const CompletionRecorded& e) { apply_completion(record.seq, e); },
+                   [&](const OccurrenceClosed& e) { apply_close(e); },
+               },
+               record.event);
+    if (status) last_seq_ = record.seq;
+    return status;
+}
+
+// A new inventory keeps the state of every task that survives (by device and job
+// name) and gives each new task its baseline occurrence, due at once.
+void Projection::apply_inventory(const InventoryApplied& e) {
+    std::vector<TaskState> next;
+    next.reserve(inventory_.tasks.size());
+    std::unordered_map<std::string, task_id> next_by_key;
+    next_by_key.reserve(inventory_.tasks.size());
+    for (const TaskSpec& spec : inventory_.tasks) {
+        const std::string& device = inventory_.devices[spec.device].name;
+        const std::string& job = inventory_.jobs[spec.job].name;
+        std::string key = task_key(device, job);
+        TaskState state;
+        if (auto it = by_key_.find(key); it != by_key_.end() && !tasks_[it->second].closed) {
+            state = std::move(tasks_[it->second]);
+        } else {
+            state.device = device;
+            state.job = job;
+            state.timestamp = e.at;
+            state.due = e.at;
+        }
+        // A surviving task keeps `reserved`: the append in flight about it still is.
+        state.device_index = spec.device;
+        state.job_index = spec.job;
+        next_by_key.emplace(std::move(key), task_id(next.size()));
+        next.push_back(std::move(state));
+    }
+    tasks_ = std::move(next);
+    by_key_ = std::move(next_by_key);
+    device_by_name_.clear();
+    for (std::uint32_t i = 0; i < inventory_.devices.size(); ++i) device_by_name_.emplace(inventory_.devices[i].name, i);
+    job_by_name_.clear();
+    for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i) job_by_name_.emplace(inventory_.jobs[i].name, i);
+    rebuild_indexes();
+}
+
+void Projection::apply_lease(const LeaseGranted& e) {
+    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
+    if (!t) return;
+    task_id id = task_id(t - tasks_.data());
+    unindex(id);
+    t->lease = Lease{e.at, e.deadline, e.attempt, e.worker};
+    index_task(id);
+}
+
+void Projection::apply_expiry(std::uint64_t seq, const LeaseExpired& e) {
+    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
+    if (!t || !t->lease) return;
+    task_id id = task_id(t - tasks_.data());
+    unindex(id);
+    t->lease.reset();
+    t->failed_attempts += 1;
+    t->due = e.at + inventory_.jobs[t->job_index].retry_delay;
+    t->last_failure = Outcome{e.at, seq, "lease expired"};
+    index_task(id);
+}
+
+void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e) {
+    TaskState* t = open_occurrence(e.device, e.job, e.job_timestamp);
+    if (!t) return;
+    task_id id = task_id(t - tasks_.data());
+    unindex(id);
+    t->lease.reset();
+    if (e.failure) {
+        t->failed_attempts += 1;
+        t->due = e.at + inventory_.jobs[t->job_index].retry_delay;
+        t->last_failure = Outcome{e.at, seq, *e.failure};
+    } else {
+        // The OccurrenceClosed(succeeded) appended with it moves the task on.
+        t->last_success = Outcome{e.at, seq, {}};
+    }
+    index_task(id);
+}
+
+void Projection::apply_close(const OccurrenceClosed& e) {
+    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
+    if (!t) return;
+    task_id id = task_id(t - tasks_.data());
+    unindex(id);
+    t->lease.reset();
+    t->failed_attempts = 0;
+    if (e.reason == CloseReason::removed) {
+        t->closed = true;
+        return;
+    }
+    const JobSpec& job = inventory_.jobs[t->job_index];
+    t->timestamp = next_slot(job.schedule, task_key(t->device, t->job), std::max(e.timestamp, e.at));
+    t->due = t->timestamp;
+    index_task(id);
+}
+
+TaskState* Projection::open_occurrence(std::string_view device, std::string_view job, unix_time timestamp) {
+    auto it = by_key_.find(task_key(device, job));
+    if (it == by_key_.end()) return nullptr;
+    TaskState& t = tasks_[it->second];
+    if (t.closed || t.timestamp != timestamp) return nullptr;
+    return &t;
+}
+
+std::optional<task_id> Projection::find(std::string_view device, std::string_view job) const {
+    auto it = by_key_.find(task_key(device, job));
+    if (it == by_key_.end()) return std::nullopt;
+    return it->second;
+}
+
+bool Projection::has_device(std::string_view device) const {
+    return device_by_name_.count(std::string(device)) != 0;
+}
+
+bool Projection::has_job(std::string_view job) const { return job_by_name_.count(std::string(job)) != 0; }
+
+// ---- indexes ----
+
+void Projection::unindex(task_id id) {
+    const TaskState& t = tasks_[id];
+    if (t.lease) {
+        deadlines_.erase({t.lease->deadline, id});
+        return;
+    }
+    std::pair<unix_time, task_id> key{t.due, id};
+    due_all_.erase(key);
+    for (std::uint32_t tag : task_tags_[id]) due_by_tag_[tag].erase(key);
+}
+
+void Projection::index_task(task_id id) {
+    const TaskState& t = tasks_[id];
+    if (t.closed || t.reserved) return;
+    if (t.lease) {
+        deadlines_.insert({t.lease->deadline, id});
+        return;
+    }
+    std::pair<unix_time, task_id> key{t.due, id};
+    due_all_.insert(key);
+    for (std::uint32_t tag : task_tags_[id]) due_by_tag_[tag].insert(key);
+}
+
+void Projection::rebuild_indexes() {
+    tag_ids_.clear();
+    due_by_tag_.clear();
+    due_all_.clear();
+    deadlines_.clear();
+    task_tags_.assign(tasks_.size(), {});
+    for (task_id id = 0; id < tasks_.size(); ++id) {
+        for (const std::string& tag : inventory_.devices[tasks_[id].device_index].tags) {
+            auto [it, added] = tag_ids_.emplace(tag, std::uint32_t(due_by_tag_.size()));
+            if (added) due_by_tag_.emplace_back();
+            task_tags_[id].push_back(it->second);
+        }
+        index_task(id);
+    }
+}
+
+std::vector<task_id> Projection::due(std::span<const std::string> tags, unix_time horizon, std::size_t max) const {
+    std::vector<task_id> out;
+    if (max == 0) return out;
+    if (tags.empty()) {
+        for (auto it = due_all_.begin(); it != due_all_.end() && it->first <= horizon && out.size() < max; ++it)
+            out.push_back(it->second);
+        return out;
+    }
+    // k-way merge over the requested tags' indexes; a task with several of the tags
+    // appears in several of them, and is taken once.
+    using cursor = std::pair<index::const_iterator, index::const_iterator>;
+    auto later = [](const cursor& a, const cursor& b) { return *b.first < *a.first; };
+    std::priority_queue<cursor, std::vector<cursor>, decltype(later)> heads(later);
+    std::vector<std::uint32_t> seen_tags;
+    for (const std::string& tag : tags) {
+        auto it = tag_ids_.find(tag);
+        if (it == tag_ids_.end()) continue;
+        if (std::find(seen_tags.begin(), seen_tags.end(), it->second) != seen_tags.end()) continue;
+        seen_tags.push_back(it->second);
+        const index& idx = due_by_tag_[it->second];
+        if (!idx.empty()) heads.push({idx.begin(), idx.end()});
+    }
+    while (!heads.empty() && out.size() < max) {
+        cursor c = heads.top();
+        heads.pop();
+        if (c.first->first > horizon) break;
+        task_id id = c.first->second;
+        // Equal keys are adjacent across cursors, so a duplicate is always the last taken.
+        if (out.empty() || out.back() != id) out.push_back(id);
+        if (++c.first != c.second) heads.push(c);
+    }
+    return out;
+}
+
+std::vector<task_id> Projection::expired_leases(unix_time now, std::size_t max) const {
+    std::vector<task_id> out;
+    for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now && out.size() < max; ++it)
+        out.push_back(it->second);
+    return out;
+}
+
+std::optional<unix_time> Projection::next_deadline() const {
+    if (deadlines_.empty()) return std::nullopt;
+    return deadlines_.begin()->first;
+}
+
+void Projection::reserve(task_id id) {
+    if (tasks_[id].reserved) return;
+    unindex(id);
+    tasks_[id].reserved = true;
+}
+
+void Projection::release(task_id id) {
+    if (id >= tasks_.size() || !tasks_[id].reserved) return;
+    tasks_[id].reserved = false;
+    index_task(id);
+}
+
+// ---- decisions ----
+
+LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker) {
+    const TaskState& t = p.task(id);
+    return LeaseGranted{now,
+                        t.device,
+                        t.job,
+                        t.timestamp,
+                        std::max(t.timestamp, now) + p.job_of(id).timeout,
+                        t.failed_attempts + 1,
+                        std::move(worker)};
+}
+
+std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now) {
+    const TaskState& t = p.task(id);
+    std::vector<Event> events{LeaseExpired{now, t.device, t.job, t.timestamp}};
+    if (t.failed_attempts + 1 >= p.job_of(id).max_attempts)
+        events.push_back(OccurrenceClosed{now, t.device, t.job, t.timestamp, CloseReason::failed});
+    return events;
+}
+
+std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& files, const Inventory& parsed,
+                                    unix_time now) {
+    std::vector<Event> events;
+    if (p.last_seq() > 0 && files == p.applied_files()) return events;
+    std::unordered_set<std::string> kept;
+    kept.reserve(parsed.tasks.size());
+    for (const TaskSpec& spec : parsed.tasks)
+        kept.insert(task_key(parsed.devices[spec.device].name, parsed.jobs[spec.job].name));
+    for (task_id id = 0; id < p.task_count(); ++id) {
+        const TaskState& t = p.task(id);
+        if (!t.closed && !kept.count(task_key(t.device, t.job)))
+            events.push_back(OccurrenceClosed{now, t.device, t.job, t.timestamp, CloseReason::removed});
+    }
+    events.push_back(InventoryApplied{now, files.devices_json, files.jobs_json});
+    return events;
+}
+
+}  // namespace netkeep

@@ -1,0 +1,247 @@
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "netkeep/projection.hpp"
+#include "netkeep/schedule.hpp"
+
+using namespace netkeep;
+
+namespace {
+
+constexpr unix_time t0 = 1'700'000'000;
+
+InventoryFiles inventory(const std::string& devices, const std::string& extra_job_fields = "") {
+    return InventoryFiles{
+        R"({"credentials": {"c": {"user": "u", "pass": {"env": "UNSET_IN_REPLAY"}}},
+            "devices": [)" + devices + "]}",
+        R"({"jobs": [{"name": "run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]},
+                      "timeout": 100, "retry_delay": 30, "max_attempts": 2)" + extra_job_fields + "}]}"};
+}
+
+const std::string k_three = R"({"name": "a", "credentials": "c", "tags": ["core"]},
+                               {"name": "b", "credentials": "c", "tags": ["edge"]},
+                               {"name": "c", "credentials": "c", "tags": ["core", "edge"]})";
+
+// Replays events into a projection, numbering them from 1 as the log would.
+struct replayer {
+    Projection p;
+    std::uint64_t seq = 0;
+
+    void apply(const Event& e) {
+        Status s = p.apply(EventRecord{++seq, e});
+        REQUIRE_MESSAGE(s.is_ok(), s.to_string());
+    }
+    void apply(const std::vector<Event>& events) {
+        for (const auto& e : events) apply(e);
+    }
+    void apply_inventory(const InventoryFiles& files, unix_time at) {
+        auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
+        REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().to_string());
+        apply(decide_inventory(p, files, *parsed, at));
+    }
+    task_id id(const std::string& device) {
+        auto id = p.find(device, "run");
+        REQUIRE(id.has_value());
+        return *id;
+    }
+    std::vector<std::string> due(std::vector<std::string> tags, unix_time horizon, std::size_t max = 100) {
+        std::vector<std::string> out;
+        for (task_id t : p.due(tags, horizon, max)) out.push_back(p.task(t).device);
+        return out;
+    }
+};
+
+unix_time next_interval_slot(const std::string& device, unix_time after) {
+    return next_slot(Schedule{IntervalSchedule{3600}}, task_key(device, "run"), after);
+}
+
+}  // namespace
+
+TEST_CASE("a new inventory makes every task due at once, as a baseline") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    CHECK(r.p.task_count() == 3);
+    CHECK(r.due({}, t0 - 1).empty());
+    CHECK(r.due({}, t0) == std::vector<std::string>{"a", "b", "c"});
+    CHECK(r.p.task(r.id("b")).timestamp == t0);
+}
+
+TEST_CASE("the tag filter takes a task once even when it carries several of the tags") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    CHECK(r.due({"core"}, t0) == std::vector<std::string>{"a", "c"});
+    CHECK(r.due({"edge"}, t0) == std::vector<std::string>{"b", "c"});
+    CHECK(r.due({"edge", "core", "edge"}, t0) == std::vector<std::string>{"a", "b", "c"});
+    CHECK(r.due({"nope"}, t0).empty());
+    CHECK(r.due({"core", "edge"}, t0, 2) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("a granted lease hides the occurrence until it expires; expiry is a failed attempt") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id a = r.id("a");
+    LeaseGranted grant = decide_grant(r.p, a, t0 + 5, "w1");
+    CHECK(grant.deadline == t0 + 5 + 100);  // max(timestamp, now) + timeout
+    CHECK(grant.attempt == 1);
+    r.apply(grant);
+    CHECK(r.due({}, t0 + 10) == std::vector<std::string>{"b", "c"});
+    CHECK(r.p.next_deadline() == t0 + 105);
+    CHECK(r.p.expired_leases(t0 + 104, 10).empty());
+    REQUIRE(r.p.expired_leases(t0 + 105, 10) == std::vector<task_id>{a});
+
+    auto expiry = decide_expiry(r.p, a, t0 + 105);
+    REQUIRE(expiry.size() == 1);  // attempt 1 of 2: retry
+    r.apply(expiry);
+    const TaskState& t = r.p.task(a);
+    CHECK_FALSE(t.lease.has_value());
+    CHECK(t.failed_attempts == 1);
+    CHECK(t.due == t0 + 105 + 30);
+    CHECK(t.timestamp == t0);  // same occurrence
+    REQUIRE(t.last_failure.has_value());
+    CHECK(t.last_failure->failure == "lease expired");
+    CHECK(r.due({}, t0 + 134) == std::vector<std::string>{"b", "c"});
+    CHECK(r.due({}, t0 + 135) == std::vector<std::string>{"b", "c", "a"});
+}
+
+TEST_CASE("when attempts run out the occurrence closes as failed and the next slot opens") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id a = r.id("a");
+    r.apply(decide_grant(r.p, a, t0, "w1"));
+    r.apply(decide_expiry(r.p, a, t0 + 100));
+    r.apply(decide_grant(r.p, a, t0 + 130, "w2"));
+    CHECK(r.p.task(a).lease->attempt == 2);
+    auto expiry = decide_expiry(r.p, a, t0 + 230);
+    REQUIRE(expiry.size() == 2);
+    CHECK(std::get<OccurrenceClosed>(expiry[1]).reason == CloseReason::failed);
+    r.apply(expiry);
+    const TaskState& t = r.p.task(a);
+    CHECK(t.failed_attempts == 0);
+    CHECK(t.timestamp == next_interval_slot("a", t0 + 230));
+    CHECK(t.timestamp > t0 + 230);
+    CHECK(t.due == t.timestamp);
+}
+
+TEST_CASE("a successful completion closes the occurrence; a failed one retries") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    CompletionRecorded failed{t0 + 20, "b", "run", t0, t0 + 1, t0 + 19, std::string("auth failed"), 0, {}, {}, "w1"};
+    r.apply(failed);
+    CHECK(r.p.task(b).failed_attempts == 1);
+    CHECK(r.p.task(b).last_failure->failure == "auth failed");
+    CHECK(r.p.task(b).due == t0 + 50);
+
+    r.apply(decide_grant(r.p, b, t0 + 50, "w1"));
+    CompletionRecorded ok{t0 + 60, "b", "run", t0, t0 + 51, t0 + 59, std::nullopt, 10, {}, {}, "w1"};
+    r.apply(ok);
+    r.apply(OccurrenceClosed{t0 + 60, "b", "run", t0, CloseReason::succeeded});
+    const TaskState& t = r.p.task(b);
+    REQUIRE(t.last_success.has_value());
+    CHECK(t.last_success->seq == r.seq - 1);
+    CHECK(t.timestamp == next_interval_slot("b", t0 + 60));
+    CHECK_FALSE(t.lease.has_value());
+}
+
+TEST_CASE("missed slots coalesce: a late close opens the first slot after now, not each missed one") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    r.apply(decide_grant(r.p, r.id("c"), t0 + 10 * 3600, "w1"));  // handed out 10 hours late
+    r.apply(OccurrenceClosed{t0 + 10 * 3600 + 5, "c", "run", t0, CloseReason::succeeded});
+    CHECK(r.p.task(r.id("c")).timestamp == next_interval_slot("c", t0 + 10 * 3600 + 5));
+}
+
+TEST_CASE("events about occurrences that are no longer open change nothing") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    r.apply(LeaseGranted{t0, "a", "run", t0 - 1, t0 + 100, 1, "w"});  // wrong timestamp
+    r.apply(LeaseGranted{t0, "zz", "run", t0, t0 + 100, 1, "w"});     // unknown device
+    r.apply(LeaseExpired{t0, "b", "run", t0});                         // not leased
+    CHECK(r.due({}, t0) == std::vector<std::string>{"a", "b", "c"});
+    CHECK(r.p.task(r.id("b")).failed_attempts == 0);
+}
+
+TEST_CASE("a reload keeps surviving tasks, closes removed ones and schedules new ones at once") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    r.apply(decide_grant(r.p, r.id("a"), t0, "w1"));
+
+    auto same = parse_inventory(inventory(k_three), {.resolve_secrets = false, .secrets_dir = {}});
+    CHECK(decide_inventory(r.p, inventory(k_three), *same, t0 + 50).empty());
+
+    InventoryFiles next = inventory(R"({"name": "a", "credentials": "c", "tags": ["core"]},
+                                       {"name": "d", "credentials": "c", "tags": ["edge"]})");
+    auto parsed = parse_inventory(next, {.resolve_secrets = false, .secrets_dir = {}});
+    REQUIRE(parsed.is_ok());
+    auto events = decide_inventory(r.p, next, *parsed, t0 + 50);
+    REQUIRE(events.size() == 3);
+    CHECK(std::get<OccurrenceClosed>(events[0]).device == "b");
+    CHECK(std::get<OccurrenceClosed>(events[0]).reason == CloseReason::removed);
+    CHECK(std::get<OccurrenceClosed>(events[1]).device == "c");
+    CHECK(std::holds_alternative<InventoryApplied>(events[2]));
+    r.apply(events);
+
+    CHECK(r.p.task_count() == 2);
+    CHECK_FALSE(r.p.find("b", "run").has_value());
+    CHECK(r.p.task(r.id("a")).lease.has_value());  // still leased to w1
+    CHECK(r.p.task(r.id("d")).timestamp == t0 + 50);
+    CHECK(r.due({}, t0 + 50) == std::vector<std::string>{"d"});
+    CHECK(r.p.has_device("d"));
+    CHECK_FALSE(r.p.has_device("b"));
+}
+
+TEST_CASE("replaying the same events gives the same state") {
+    replayer live;
+    live.apply_inventory(inventory(k_three), t0);
+    std::vector<Event> events;
+    events.push_back(InventoryApplied{t0, inventory(k_three).devices_json, inventory(k_three).jobs_json});
+    auto record = [&](Event e) {
+        events.push_back(e);
+        live.apply(e);
+    };
+    record(decide_grant(live.p, live.id("a"), t0, "w1"));
+    record(decide_grant(live.p, live.id("b"), t0, "w2"));
+    for (auto& e : decide_expiry(live.p, live.id("a"), t0 + 100)) record(e);
+    record(OccurrenceClosed{t0 + 120, "b", "run", t0, CloseReason::succeeded});
+
+    replayer again;
+    again.apply(events);
+    REQUIRE(again.p.task_count() == live.p.task_count());
+    for (task_id id = 0; id < live.p.task_count(); ++id) {
+        const TaskState& x = live.p.task(id);
+        const TaskState& y = again.p.task(id);
+        CHECK(x.device == y.device);
+        CHECK(x.timestamp == y.timestamp);
+        CHECK(x.due == y.due);
+        CHECK(x.failed_attempts == y.failed_attempts);
+        CHECK(x.lease == y.lease);
+    }
+    CHECK(again.due({}, t0 + 10'000) == live.due({}, t0 + 10'000));
+}
+
+TEST_CASE("a reserved task is neither handed out nor expired until released") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id a = r.id("a");
+    r.p.reserve(a);
+    CHECK(r.due({}, t0) == std::vector<std::string>{"b", "c"});
+    r.apply(decide_grant(r.p, a, t0, "w1"));
+    CHECK_FALSE(r.p.next_deadline().has_value());  // still reserved
+    r.p.release(a);
+    CHECK(r.p.next_deadline() == t0 + 100);
+    r.p.reserve(a);
+    CHECK(r.p.expired_leases(t0 + 1000, 10).empty());
+    r.p.release(a);
+    CHECK(r.p.expired_leases(t0 + 1000, 10) == std::vector<task_id>{a});
+}
+
+TEST_CASE("an InventoryApplied that does not load stops replay with its sequence number") {
+    Projection p;
+    Status s = p.apply(EventRecord{7, InventoryApplied{t0, "{", "{}"}});
+    REQUIRE_FALSE(s.is_ok());
+    CHECK(s.message().starts_with("seq 7: applied inventory does not load"));
+    CHECK(p.last_seq() == 0);
+}
