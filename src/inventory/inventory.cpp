@@ -49,10 +49,13 @@ Status check_name(std::string_view name, std::string_view what) {
     for (char c : name) {
         bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
                   c == '_' || c == '-';
-        if (!ok)
+        if (!ok) {
+            std::string shown = (unsigned char)c >= 0x80 ? std::string("a non-ASCII character")
+                                                         : "'" + json_escape(std::string_view(&c, 1)) + "'";
             return Status::invalid_argument(fmt::format(
-                "'{}' contains '{}': {} names may only use A-Z a-z 0-9 . _ - (they become git paths)",
-                json_escape(name), json_escape(std::string_view(&c, 1)), what));
+                "'{}' contains {}: {} names may only use A-Z a-z 0-9 . _ - (they become git paths)",
+                json_escape(name), shown, what));
+        }
     }
     return Status::ok();
 }
@@ -151,6 +154,7 @@ private:
             std::string var(*ref);
             const char* v = std::getenv(var.c_str());
             if (!v) return fail(path, fmt::format("environment variable {} is not set", var));
+            if (!*v) return fail(path, fmt::format("environment variable {} is empty", var));
             return std::string(v);
         }
         std::string file(*ref);
@@ -164,6 +168,7 @@ private:
         // Files written with `echo` end in a newline that is not part of the secret.
         if (!s.empty() && s.back() == '\n') s.pop_back();
         if (!s.empty() && s.back() == '\r') s.pop_back();
+        if (s.empty()) return fail(path, fmt::format("secret file {} is empty", file));
         return s;
     }
 

@@ -168,11 +168,20 @@ TEST_CASE("validation errors name the file and the JSON path") {
               "devices.json: /devices/2/name: '..' must not start with '.'");
         CHECK(error_of(k_devices, replaced(k_jobs, R"("name": "version")", R"("name": "show ver")")).starts_with(
             "jobs.json: /jobs/1/name: 'show ver' contains ' '"));
+        CHECK(error_of(replaced(k_devices, R"("name": "fw_3")", "\"name\": \"fw\u00fc\""), k_jobs).starts_with(
+            "devices.json: /devices/2/name: 'fw\u00fc' contains a non-ASCII character"));
     }
     SUBCASE("a missing environment variable") {
         ::unsetenv("NETKEEP_TEST_LAB_PASS");
         CHECK(error_of(k_devices, k_jobs) ==
               "devices.json: /credentials/lab/pass: environment variable NETKEEP_TEST_LAB_PASS is not set");
+    }
+    SUBCASE("an empty secret is missing, not an empty password") {
+        env_var empty("NETKEEP_TEST_LAB_PASS", "");
+        CHECK(error_of(k_devices, k_jobs) ==
+              "devices.json: /credentials/lab/pass: environment variable NETKEEP_TEST_LAB_PASS is empty");
+        CHECK(error_of(replaced(k_devices, R"({"env": "NETKEEP_TEST_LAB_PASS"})", R"({"file": "/dev/null"})"),
+                       k_jobs) == "devices.json: /credentials/lab/pass: secret file /dev/null is empty");
     }
     SUBCASE("a missing secret file") {
         CHECK(error_of(replaced(k_devices, R"({"env": "NETKEEP_TEST_LAB_PASS"})", R"({"file": "/nonexistent/pw"})"),

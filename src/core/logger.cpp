@@ -1,0 +1,60 @@
+#include "netkeep/logger.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "netkeep/json.hpp"
+
+namespace netkeep {
+
+namespace {
+std::string_view level_name(LogLevel level) {
+    switch (level) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+    }
+    return "info";
+}
+
+bool needs_quotes(std::string_view v) {
+    if (v.empty()) return true;
+    for (unsigned char c : v)
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) return true;
+    return false;
+}
+}  // namespace
+
+std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields, long long unix_time) {
+    std::time_t t = static_cast<std::time_t>(unix_time);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::string line = fmt::format("{} {} {}", when, level_name(level), event);
+    for (const auto& [key, value] : fields) {
+        line += ' ';
+        line += key;
+        line += '=';
+        line += needs_quotes(value) ? json_quote(value) : value;
+    }
+    line += '\n';
+    return line;
+}
+
+void log_line(LogLevel level, std::string_view event, const LogFields& fields) {
+    auto now = std::chrono::system_clock::now();
+    std::string line = format_log_line(
+        level, event, fields, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+    std::string_view rest = line;
+    while (!rest.empty()) {
+        ssize_t n = ::write(STDERR_FILENO, rest.data(), rest.size());
+        if (n <= 0) break;
+        rest.remove_prefix(std::size_t(n));
+    }
+}
+
+}  // namespace netkeep
