@@ -1,0 +1,216 @@
+// netkeepd: the netkeep server. Thin on purpose: parse the command line, check the
+// directories, wire the parts together in serve(), run the event loop until a signal.
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when serving failed (cannot
+// listen, cannot create the data dir), 2 for usage errors and a missing inventory dir.
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <fmt/format.h>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include "http/response.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "netkeep/status.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using netkeep::Result;
+using netkeep::Status;
+
+constexpr std::string_view k_usage =
+    "usage: netkeepd --data-dir DIR --inventory DIR [--listen HOST:PORT] [--header-timeout "
+    "SECONDS]\n";
+
+struct Config {
+    fs::path data_dir;
+    fs::path inventory_dir;
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+};
+
+// "HOST:PORT", "[V6]:PORT".
+Status parse_listen(std::string_view text, Config& config) {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+        return Status::invalid_argument(fmt::format("--listen wants HOST:PORT, got '{}'", text));
+    }
+    auto host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    unsigned long port = 0;
+    for (char c : text.substr(colon + 1)) {
+        if (c < '0' || c > '9' || port > 65535) {
+            return Status::invalid_argument(fmt::format("--listen: bad port in '{}'", text));
+        }
+        port = port * 10 + static_cast<unsigned long>(c - '0');
+    }
+    if (port > 65535)
+        return Status::invalid_argument(fmt::format("--listen: bad port in '{}'", text));
+    config.host = std::string(host);
+    config.port = static_cast<std::uint16_t>(port);
+    return Status::ok();
+}
+
+Result<Config> parse_args(int argc, char** argv) {
+    Config config;
+    bool have_data = false;
+    bool have_inventory = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        std::string_view value;
+        bool inline_value = false;
+        if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+            value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+            inline_value = true;
+        }
+        auto take_value = [&]() -> Result<std::string_view> {
+            if (inline_value) return value;
+            if (i + 1 >= argc)
+                return Status::invalid_argument(fmt::format("{} needs a value", arg));
+            return std::string_view(argv[++i]);
+        };
+        if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" ||
+            arg == "--header-timeout") {
+            auto v = take_value();
+            if (!v) return v.status();
+            if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
+            if (arg == "--data-dir") {
+                config.data_dir = std::string(*v);
+                have_data = true;
+            } else if (arg == "--inventory") {
+                config.inventory_dir = std::string(*v);
+                have_inventory = true;
+            } else if (arg == "--listen") {
+                if (auto s = parse_listen(*v, config); !s) return s;
+            } else {
+                double seconds = 0;
+                try {
+                    std::size_t used = 0;
+                    seconds = std::stod(std::string(*v), &used);
+                    if (used != v->size()) seconds = 0;
+                } catch (const std::exception&) {
+                    seconds = 0;
+                }
+                if (!(seconds > 0 && seconds <= 3600)) {
+                    return Status::invalid_argument(
+                        fmt::format("--header-timeout wants seconds in (0, 3600], got '{}'", *v));
+                }
+                config.header_timeout =
+                    std::chrono::milliseconds(static_cast<long long>(seconds * 1000 + 0.5));
+                if (config.header_timeout.count() == 0)
+                    config.header_timeout = std::chrono::milliseconds(1);
+            }
+        } else {
+            return Status::invalid_argument(fmt::format("unknown argument '{}'", argv[i]));
+        }
+    }
+    if (!have_data) return Status::invalid_argument("--data-dir is required");
+    if (!have_inventory) return Status::invalid_argument("--inventory is required");
+    return config;
+}
+
+void add_routes(netkeep::http::Router& router) {
+    using namespace netkeep::http;
+    auto healthz = [](Request&) -> asio::awaitable<Response> {
+        co_return json_response(200, R"({"status":"ok"})");
+    };
+    // Registration fails only for a malformed pattern: a programming error caught by the
+    // integration tests, reported loudly rather than ignored.
+    if (auto s = router.add("GET", "/healthz", healthz); !s) {
+        fmt::print(stderr, "netkeepd: {}\n", s.to_string());
+        std::abort();
+    }
+}
+
+std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
+    if (endpoint.address().is_v6())
+        return fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port());
+    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+}
+
+// The wiring, in order: durable state first (the event log goes here), then the HTTP
+// server, then the loop. Returns the process exit code.
+int serve(const Config& config) {
+    asio::io_context io;
+
+    netkeep::http::Router router;
+    add_routes(router);
+
+    netkeep::http::ServerOptions options;
+    options.header_timeout = config.header_timeout;
+    netkeep::http::Server server(io, std::move(router), options);
+
+    // Before listening, so a signal that arrives right after "listening on" is not lost.
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const std::error_code& ec, int) {
+        if (ec) return;
+        // Graceful; a second signal gets the default action (ends the process at once).
+        server.stop();
+        signals.clear();
+    });
+
+    auto endpoint = server.listen(config.host, config.port);
+    if (!endpoint) {
+        fmt::print(stderr, "netkeepd: {}\n", endpoint.status().message());
+        return 1;
+    }
+    fmt::print("listening on {}\n", format_endpoint(*endpoint));
+    std::fflush(stdout);
+
+    io.run();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+            fmt::print("{}", k_usage);
+            return 0;
+        }
+    }
+    auto config = parse_args(argc, argv);
+    if (!config) {
+        fmt::print(stderr, "netkeepd: {}\n", config.status().message());
+        fmt::print(stderr, "{}", k_usage);
+        return 2;
+    }
+
+    std::error_code ec;
+    if (!fs::is_directory(config->inventory_dir, ec)) {
+        fmt::print(stderr,
+                   "netkeepd: inventory directory '{}' does not exist or is not a directory\n",
+                   config->inventory_dir.string());
+        return 2;
+    }
+    fs::create_directories(config->data_dir, ec);
+    if (ec || !fs::is_directory(config->data_dir)) {
+        fmt::print(stderr, "netkeepd: cannot create data directory '{}': {}\n",
+                   config->data_dir.string(), ec ? ec.message() : "not a directory");
+        return 1;
+    }
+
+    // Sockets use MSG_NOSIGNAL already; this covers any other pipe a later part opens.
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        return serve(*config);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "netkeepd: fatal: {}\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,393 @@
+#include "http/connection.hpp"
+
+#include <array>
+#include <cassert>
+#include <cstdio>
+#include <exception>
+
+#include <fmt/format.h>
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace netkeep::http {
+
+namespace {
+
+// Every asynchronous operation reports its error as a value, never as an exception.
+constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Large enough for a whole head (16 KiB by default) plus body data in one read.
+constexpr std::size_t k_buffer_size = 64 * 1024;
+// How much a lingering close reads and drops at most before giving up on the client.
+constexpr std::size_t k_max_linger_bytes = 1024 * 1024;
+
+int status_for(ParseError error) {
+    switch (error) {
+        case ParseError::head_too_large:
+            return 431;
+        case ParseError::target_too_large:
+            return 414;
+        default:
+            return 400;
+    }
+}
+
+std::string describe(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+}  // namespace
+
+void ServerCore::log(std::string_view message) const {
+    if (options.log) {
+        options.log(message);
+    } else {
+        fmt::print(stderr, "http: {}\n", message);
+        std::fflush(stderr);
+    }
+}
+
+Connection::Connection(std::shared_ptr<ServerCore> core, asio::ip::tcp::socket socket)
+    : core_(std::move(core)),
+      socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      parser_(Parser::Kind::request, core_->options.limits),
+      buffer_(k_buffer_size) {
+    asio::error_code ec;
+    remote_ = socket_.remote_endpoint(ec);
+    core_->connections.insert(this);
+}
+
+Connection::~Connection() { core_->connections.erase(this); }
+
+void Connection::start() {
+    auto on_exit = [core = core_](std::exception_ptr e) {
+        if (e) core->log(fmt::format("connection ended by an exception: {}", describe(e)));
+    };
+    asio::co_spawn(socket_.get_executor(), watchdog(shared_from_this()), on_exit);
+    asio::co_spawn(socket_.get_executor(), run(shared_from_this()), on_exit);
+}
+
+void Connection::close_if_idle() {
+    if (idle_ && begin_ == end_) close();
+}
+
+void Connection::close() {
+    if (closed_) return;
+    closed_ = true;
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    timer_.cancel();
+}
+
+void Connection::set_deadline(clock::time_point deadline) {
+    deadline_ = deadline;
+    // The watchdog sleeps until the old deadline; wake it to re-arm if the new one is earlier.
+    if (deadline < timer_.expiry()) timer_.cancel();
+}
+
+// `self` keeps the connection alive for as long as the coroutine runs.
+asio::awaitable<void> Connection::watchdog([[maybe_unused]] std::shared_ptr<Connection> self) {
+    while (!closed_) {
+        timer_.expires_at(deadline_);
+        co_await timer_.async_wait(use_nothrow);
+        if (closed_) break;
+        if (clock::now() >= deadline_) {
+            // Cancel rather than close: run() sees the timeout and decides whether an answer
+            // (408) is still worth writing before it closes.
+            timed_out_ = true;
+            deadline_ = clock::time_point::max();
+            asio::error_code ignored;
+            socket_.cancel(ignored);
+        }
+    }
+}
+
+asio::awaitable<Connection::ReadOutcome> Connection::fill(clock::time_point deadline) {
+    assert(begin_ == end_);
+    begin_ = end_ = 0;
+    if (closed_) co_return ReadOutcome::error;
+    if (timed_out_ || clock::now() >= deadline) co_return ReadOutcome::timeout;
+    set_deadline(deadline);
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_), use_nothrow);
+    set_deadline(clock::time_point::max());
+    if (timed_out_) co_return ReadOutcome::timeout;
+    if (ec == asio::error::eof) co_return ReadOutcome::eof;
+    if (ec) co_return ReadOutcome::error;
+    end_ = n;
+    co_return ReadOutcome::ok;
+}
+
+asio::awaitable<void> Connection::run([[maybe_unused]] std::shared_ptr<Connection> self) {
+    for (bool first = true; !closed_; first = false) {
+        auto head = co_await read_head(first);
+        if (!head) {
+            if (parser_.error() != ParseError::none && !closed_) {
+                const auto& status = parser_.error_status();
+                auto response = json_error(status_for(parser_.error()), status.message());
+                if (co_await write_response(response, false, true, false)) co_await linger_close();
+            }
+            break;
+        }
+        if (!co_await serve(std::move(*head))) break;
+        if (core_->stopping) break;
+    }
+    close();
+}
+
+asio::awaitable<std::optional<MessageHead>> Connection::read_head(bool first) {
+    const auto& options = core_->options;
+    // A new connection must deliver its first head within header_timeout of the accept (a
+    // client that connects and sends nothing is dropped then). A kept-alive connection may
+    // wait idle_timeout for its next request, which then has header_timeout from its first
+    // byte: a client that trickles its head is dropped either way.
+    auto deadline = clock::now() + (first ? options.header_timeout : options.idle_timeout);
+    idle_ = true;
+    for (;;) {
+        if (begin_ < end_) {
+            if (idle_) {
+                idle_ = false;
+                if (!first) deadline = clock::now() + options.header_timeout;
+            }
+            auto step = parser_.feed(pending());
+            begin_ += step.consumed;
+            switch (step.event) {
+                case Parser::Event::head:
+                    co_return parser_.take_head();
+                case Parser::Event::error:
+                    co_return std::nullopt;
+                case Parser::Event::need_more:
+                    break;
+                case Parser::Event::body:
+                case Parser::Event::message_end:
+                    core_->log("parser reported a body before a head");  // cannot happen
+                    co_return std::nullopt;
+            }
+            continue;
+        }
+        if (idle_ && core_->stopping) co_return std::nullopt;
+        if (co_await fill(deadline) != ReadOutcome::ok) co_return std::nullopt;
+    }
+}
+
+asio::awaitable<bool> Connection::serve(MessageHead head) {
+    bool close_after = !head.keep_alive || head.upgrade;
+    const bool head_only = head.method == "HEAD";
+    const bool http10_keep_alive =
+        head.version_major == 1 && head.version_minor == 0 && head.keep_alive;
+
+    body_limit_ = core_->options.max_drain_bytes;
+    body_received_ = 0;
+    body_done_ = false;
+    continue_pending_ = head.has_body() && head.expects_continue();
+    body_failure_ = BodyFailure::none;
+    body_error_ = Status::ok();
+
+    Response response;
+    auto target = parse_target(head.target);
+    if (!target) {
+        response = json_error(400, target.status().message());
+        close_after = true;
+    } else {
+        auto match = core_->router.match(head.method, target->raw_path);
+        Request request(std::move(head), std::move(target.value()), remote_);
+        switch (match.kind) {
+            case Router::Match::Kind::not_found:
+                response = json_error(404, fmt::format("no route for {}", request.path()));
+                break;
+            case Router::Match::Kind::method_not_allowed:
+                response = json_error(405, fmt::format("method {} is not allowed for {}",
+                                                       request.method(), request.path()));
+                response.headers.set("Allow", match.allow);
+                break;
+            case Router::Match::Kind::found:
+                request.set_captures(std::move(match.captures));
+                response = co_await run_route(*match.route, request);
+                break;
+        }
+    }
+
+    // The server answers a body that could not be read, whatever the handler returned.
+    switch (body_failure_) {
+        case BodyFailure::none:
+            break;
+        case BodyFailure::too_large:
+            response = json_error(413, body_error_.message());
+            break;
+        case BodyFailure::malformed:
+            response = json_error(400, body_error_.message());
+            break;
+        case BodyFailure::timeout:
+            response = json_error(408, body_error_.message());
+            break;
+        case BodyFailure::disconnected:
+            co_return false;
+    }
+    if (body_failure_ != BodyFailure::none) close_after = true;
+
+    // Unread body bytes would be taken for the next request. A client waiting for
+    // "100 Continue" may never send its body now, so such a connection is closed; otherwise
+    // a small rest is read and dropped, a large one closes the connection.
+    if (!close_after && !body_done_) {
+        if (continue_pending_) {
+            close_after = true;
+        } else {
+            body_limit_ = body_received_ + core_->options.max_drain_bytes;
+            if (!co_await drain_body()) close_after = true;
+            if (body_failure_ == BodyFailure::disconnected) co_return false;
+        }
+    }
+    if (response.close || core_->stopping) close_after = true;
+
+    if (!co_await write_response(response, head_only, close_after, http10_keep_alive))
+        co_return false;
+    if (close_after) {
+        if (!body_done_ || begin_ < end_) co_await linger_close();
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<Response> Connection::run_route(const Route& route, Request& request) {
+    const auto& options = route.options;
+    body_limit_ = options.max_body;
+    if (request.head().content_length.value_or(0) > options.max_body) {
+        // Refused before reading: the client learns at once (and with 100-continue it never
+        // sends the body).
+        body_failure_ = BodyFailure::too_large;
+        body_error_ =
+            Status::too_large(fmt::format("request body exceeds {} bytes", options.max_body));
+        co_return Response{};
+    }
+    if (options.body_mode == BodyMode::buffered) {
+        Body stream(static_cast<BodySource&>(*this));
+        auto text = co_await stream.read_all(options.max_body);
+        if (!text) co_return Response{};  // body_failure_ says why
+        request.set_body(Body(std::move(text.value())));
+    } else {
+        request.set_body(Body(static_cast<BodySource&>(*this)));
+    }
+
+    std::exception_ptr failure;
+    try {
+        co_return co_await route.handler(request);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    core_->log(fmt::format("handler for {} {} threw: {}", request.method(), request.path(),
+                           describe(failure)));
+    co_return json_error(500, "internal server error");
+}
+
+Status Connection::fail_body(BodyFailure failure, Status status) {
+    body_failure_ = failure;
+    body_error_ = status;
+    return status;
+}
+
+asio::awaitable<Result<std::string_view>> Connection::next_body_chunk() {
+    if (body_failure_ != BodyFailure::none) co_return body_error_;
+    if (body_done_) co_return std::string_view{};
+    const auto& options = core_->options;
+
+    if (continue_pending_) {
+        continue_pending_ = false;
+        // A client that already started sending its body needs no invitation.
+        if (begin_ == end_) {
+            static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+            set_deadline(clock::now() + options.write_timeout);
+            auto [ec, n] =
+                co_await asio::async_write(socket_, asio::buffer(k_continue), use_nothrow);
+            set_deadline(clock::time_point::max());
+            if (ec || timed_out_) {
+                co_return fail_body(BodyFailure::disconnected,
+                                    Status::io_error("client went away before sending the body"));
+            }
+        }
+    }
+
+    for (;;) {
+        // Fed even when nothing is buffered: a message without a body ends without input.
+        auto step = parser_.feed(pending());
+        begin_ += step.consumed;
+        switch (step.event) {
+            case Parser::Event::body:
+                body_received_ += step.body.size();
+                if (body_received_ > body_limit_) {
+                    co_return fail_body(BodyFailure::too_large,
+                                        Status::too_large(fmt::format(
+                                            "request body exceeds {} bytes", body_limit_)));
+                }
+                co_return step.body;
+            case Parser::Event::message_end:
+                body_done_ = true;
+                co_return std::string_view{};
+            case Parser::Event::error:
+                co_return fail_body(BodyFailure::malformed, parser_.error_status());
+            case Parser::Event::head:
+                co_return fail_body(BodyFailure::malformed,
+                                    Status::invalid_argument("unexpected message head"));
+            case Parser::Event::need_more:
+                break;
+        }
+        switch (co_await fill(clock::now() + options.body_read_timeout)) {
+            case ReadOutcome::ok:
+                break;
+            case ReadOutcome::timeout:
+                co_return fail_body(BodyFailure::timeout, Status::unavailable(fmt::format(
+                                                              "no request body data for {} ms",
+                                                              options.body_read_timeout.count())));
+            case ReadOutcome::eof:
+            case ReadOutcome::error:
+                co_return fail_body(
+                    BodyFailure::disconnected,
+                    Status::io_error("client closed the connection in the middle of the body"));
+        }
+    }
+}
+
+asio::awaitable<bool> Connection::drain_body() {
+    for (;;) {
+        auto chunk = co_await next_body_chunk();
+        if (!chunk) co_return false;
+        if (chunk->empty()) co_return true;
+    }
+}
+
+asio::awaitable<bool> Connection::write_response(const Response& response, bool head_only,
+                                                 bool close, bool http10_keep_alive) {
+    if (closed_) co_return false;
+    std::string head = format_response_head(response, close, http10_keep_alive);
+    std::array<asio::const_buffer, 2> buffers{
+        asio::buffer(head),
+        asio::buffer(head_only ? std::string_view{} : std::string_view(response.body))};
+    timed_out_ = false;  // a read that timed out does not spoil the answer about it
+    set_deadline(clock::now() + core_->options.write_timeout);
+    auto [ec, n] = co_await asio::async_write(socket_, buffers, use_nothrow);
+    set_deadline(clock::time_point::max());
+    co_return !ec && !timed_out_;
+}
+
+asio::awaitable<void> Connection::linger_close() {
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    auto deadline = clock::now() + core_->options.linger_timeout;
+    std::size_t dropped = 0;
+    while (dropped < k_max_linger_bytes) {
+        begin_ = end_;  // drop whatever is buffered
+        if (co_await fill(deadline) != ReadOutcome::ok) break;
+        dropped += end_;
+    }
+    close();
+}
+
+}  // namespace netkeep::http

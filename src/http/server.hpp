@@ -1,0 +1,90 @@
+#pragma once
+// HTTP/1.1 server on standalone Asio with C++20 coroutines.
+//
+// Threads: everything here (accepting, parsing, timeouts, and every handler) runs on the
+// one thread that runs the io_context passed in; construct the Server, call listen(),
+// stop() and abort() from that thread too (or before it starts running). Handlers may
+// therefore keep single-threaded application state. Running the io_context on more than
+// one thread is not supported.
+//
+// Per connection: requests are served one at a time in arrival order, so pipelined
+// requests get their responses in order. Keep-alive is the default for HTTP/1.1.
+// Limits and the answers they get:
+//   head > limits.max_head_bytes                 431, close
+//   request target > limits.max_target_bytes     414, close
+//   malformed request                            400, close
+//   no route for the path                        404 JSON
+//   path known, method not                       405 JSON with Allow
+//   body > route max_body                        413 JSON, close
+//   head not complete within header_timeout      close (counted from the connection's
+//                                                accept, or from a kept-alive request's
+//                                                first byte; covers silent and trickling
+//                                                clients)
+//   no new request within idle_timeout           close
+//   no body bytes within body_read_timeout       408 if possible, close
+//   response not written within write_timeout    close
+// One client can never stall the others: every wait is bounded by one of these timers.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "http/parser.hpp"
+#include "http/router.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep::http {
+
+struct ServerOptions {
+    Parser::Limits limits;
+    std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+    std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+    std::chrono::milliseconds body_read_timeout{std::chrono::seconds(30)};
+    std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
+    // After an error answer the connection is shut down for sending and the rest of the
+    // request is read and dropped for up to this long, so the client sees the answer
+    // instead of a reset.
+    std::chrono::milliseconds linger_timeout{std::chrono::seconds(2)};
+    // Unread request bytes (a 404'd body, a body a handler left unread) that are skipped
+    // to keep the connection alive; past this the connection is closed instead.
+    std::uint64_t max_drain_bytes = 64 * 1024;
+    // Connections beyond this are closed as soon as they are accepted.
+    std::size_t max_connections = 1024;
+    // Where the server reports what no client will hear about (handler exceptions,
+    // accept errors). Default: one line on stderr.
+    std::function<void(std::string_view)> log;
+};
+
+struct ServerCore;
+
+class Server {
+public:
+    Server(asio::io_context& io, Router router, ServerOptions options = {});
+    ~Server();  // abort()s: connections still open are closed
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and starts accepting. `host` is an IP address or a name to resolve; port 0
+    // picks a free port. Returns the bound endpoint. May be called more than once to
+    // listen on several addresses.
+    Result<asio::ip::tcp::endpoint> listen(std::string_view host, std::uint16_t port);
+
+    // Graceful: stops accepting, closes idle keep-alive connections, lets requests in
+    // flight finish and their responses be written, then closes those connections too.
+    // Once they are gone this server leaves no work in the io_context.
+    void stop();
+    // Immediate: stops accepting and closes every connection.
+    void abort();
+
+    std::size_t connection_count() const;
+
+private:
+    std::shared_ptr<ServerCore> core_;
+};
+
+}  // namespace netkeep::http
