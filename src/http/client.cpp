@@ -63,6 +63,13 @@ Result<Client> Client::connect(std::string host, std::uint16_t port, ClientOptio
 
 bool Client::is_open() const { return io_ && io_->socket.is_open(); }
 
+std::uint16_t Client::local_port() const {
+    if (!is_open()) return 0;
+    asio::error_code ec;
+    auto endpoint = io_->socket.local_endpoint(ec);
+    return ec ? 0 : endpoint.port();
+}
+
 void Client::close() {
     if (!io_) return;
     asio::error_code ignored;

@@ -79,6 +79,9 @@ public:
 
     bool is_open() const;
     void close();
+    // The local port of the current connection (0 when closed): tells a reused connection
+    // from a new one.
+    std::uint16_t local_port() const;
 
 private:
     struct Io;
