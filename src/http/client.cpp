@@ -30,6 +30,8 @@ struct Client::Io {
     std::optional<Parser> parser;  // one per connection: llhttp tracks the response sequence
     std::string pending;           // received, [offset, size) not parsed yet
     std::size_t offset = 0;
+    std::size_t responses = 0;  // complete responses read on this connection
+    bool answered = false;      // a byte of the current response has arrived
 
     // Runs the operation just started until it completes (true) or `timeout` passes
     // (false: the socket is closed, which completes the operation with an error).
@@ -82,6 +84,8 @@ Status Client::open() {
     io_->parser.emplace(Parser::Kind::response, options_.limits);
     io_->pending.clear();
     io_->offset = 0;
+    io_->responses = 0;
+    io_->answered = false;
 
     asio::error_code ec;
     asio::ip::tcp::resolver resolver(io_->context);
@@ -145,13 +149,26 @@ Status Client::send_request(std::string_view method, std::string_view target, st
 
 Result<ClientResponse> Client::request(std::string_view method, std::string_view target,
                                        std::string_view body, const Headers& headers) {
-    if (!is_open()) {
-        auto status = open();
+    auto attempt = [&]() -> Result<ClientResponse> {
+        if (!is_open()) {
+            auto status = open();
+            if (!status) return status;
+        }
+        io_->answered = false;
+        auto status = send_request(method, target, body, headers);
         if (!status) return status;
+        return read_response(method == "HEAD");
+    };
+    // A kept-alive connection may have been closed by the server (idle timeout) just as
+    // this request went out; the server then never read it, and a second connection is
+    // the standard remedy. Only when not one byte of an answer came back, and only once.
+    const bool reused = is_open() && io_->responses > 0;
+    auto result = attempt();
+    if (!result && reused && !io_->answered && result.status().code() == Status::Code::io_error) {
+        close();
+        result = attempt();
     }
-    auto status = send_request(method, target, body, headers);
-    if (!status) return status;
-    return read_response(method == "HEAD");
+    return result;
 }
 
 Status Client::read_some(clock::time_point deadline, bool& eof) {
@@ -190,6 +207,7 @@ Result<ClientResponse> Client::read_response(bool head_request) {
     auto& parser = *io.parser;
     parser.expect_no_body(head_request);
     const auto deadline = clock::now() + options_.io_timeout;
+    io.answered = !io.unparsed().empty();
 
     ClientResponse response;
     bool interim = false;  // inside a 1xx response, which is skipped
@@ -222,6 +240,7 @@ Result<ClientResponse> Client::read_response(bool head_request) {
                     interim = false;
                     continue;
                 }
+                ++io.responses;
                 if (!response.keep_alive) close();
                 return response;
             case Parser::Event::error: {
@@ -239,6 +258,7 @@ Result<ClientResponse> Client::read_response(bool head_request) {
             close();
             return status;
         }
+        if (!io.unparsed().empty()) io.answered = true;
         if (eof) {
             // A body delimited by the end of the connection ends here; anything else is cut.
             const bool started = parser.in_message();

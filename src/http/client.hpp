@@ -55,7 +55,9 @@ public:
     // Sends one request and reads its response. Adds "Host" unless given, and
     // "Content-Length" unless the headers hold Content-Length or Transfer-Encoding (then the
     // body is sent as given). Reconnects first if the server closed the connection after the
-    // previous response; a request that fails is not retried.
+    // previous response. Retried once, on a new connection, only when a kept-alive
+    // connection turns out closed before any byte of an answer (the server's idle timeout
+    // racing the request); any other failure is returned as is.
     Result<ClientResponse> request(std::string_view method, std::string_view target,
                                    std::string_view body = {}, const Headers& headers = {});
     Result<ClientResponse> get(std::string_view target) { return request("GET", target); }

@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cassert>
-#include <cstdio>
 #include <exception>
 
 #include <fmt/format.h>
@@ -10,6 +9,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+
+#include "netkeep/logger.hpp"
 
 namespace netkeep::http {
 
@@ -50,8 +51,7 @@ void ServerCore::log(std::string_view message) const {
     if (options.log) {
         options.log(message);
     } else {
-        fmt::print(stderr, "http: {}\n", message);
-        std::fflush(stderr);
+        log_line(LogLevel::error, "http.error", {{"detail", std::string(message)}});
     }
 }
 

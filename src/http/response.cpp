@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "http/json.hpp"
+#include "netkeep/json.hpp"
 
 namespace netkeep::http {
 

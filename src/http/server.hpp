@@ -56,7 +56,7 @@ struct ServerOptions {
     // Connections beyond this are closed as soon as they are accepted.
     std::size_t max_connections = 1024;
     // Where the server reports what no client will hear about (handler exceptions,
-    // accept errors). Default: one line on stderr.
+    // accept errors). Default: an "http.error" line through netkeep::log_line.
     std::function<void(std::string_view)> log;
 };
 

@@ -478,7 +478,7 @@ TEST_CASE("server: streaming handler that stops early; Expect: 100-continue") {
 TEST_CASE("server: timeouts") {
     auto options = quiet_options();
     options.header_timeout = 300ms;
-    options.idle_timeout = 600ms;
+    options.idle_timeout = 1000ms;
     options.body_read_timeout = 300ms;
     TestServer server(basic_router(), options);
 
@@ -516,14 +516,28 @@ TEST_CASE("server: timeouts") {
         auto client = server.connect();
         REQUIRE(client);
         REQUIRE(client->get("/hello"));
+        const auto first_port = client->local_port();
         std::this_thread::sleep_for(400ms);  // longer than header_timeout, shorter than idle
         auto r = client->get("/hello");
         REQUIRE(r);
         CHECK(r->status == 200);
+        CHECK(client->local_port() == first_port);  // the same connection, not a retry
         auto start = std::chrono::steady_clock::now();
         auto rest = client->read_until_close(3s);
         REQUIRE(rest);
-        CHECK(std::chrono::steady_clock::now() - start >= 500ms);
+        CHECK(std::chrono::steady_clock::now() - start >= 700ms);
+    }
+    SUBCASE("the client retries once when the server closed its kept-alive connection") {
+        auto client = server.connect();
+        REQUIRE(client);
+        REQUIRE(client->get("/hello"));
+        const auto first_port = client->local_port();
+        std::this_thread::sleep_for(1300ms);  // past idle_timeout: the server has closed it
+        CHECK(client->is_open());             // ...which the client cannot know yet
+        auto r = client->get("/hello");
+        if (!r) FAIL(r.status().to_string());
+        CHECK(r->status == 200);
+        CHECK(client->local_port() != first_port);
     }
     SUBCASE("a stalled body gets 408 and a close") {
         auto client = server.connect();
