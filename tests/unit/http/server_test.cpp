@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -587,6 +588,51 @@ TEST_CASE("server: stop() is graceful") {
     CHECK(rest);
     CHECK(server.wait_until_done(3s));
     CHECK(!Client::connect("127.0.0.1", server.port()));
+}
+
+TEST_CASE("server: protocol upgrades and CONNECT are answered, then the connection closes") {
+    TestServer server(basic_router());
+    auto client = server.connect();
+    REQUIRE(client);
+    REQUIRE(
+        client->send_raw("GET /hello HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .is_ok());
+    auto r = client->read_response();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(!r->keep_alive);
+
+    auto tunnel = server.connect();
+    REQUIRE(tunnel);
+    REQUIRE(tunnel->send_raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+                .is_ok());
+    r = tunnel->read_response();
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(!r->keep_alive);
+}
+
+TEST_CASE("server: many connections at once, from several threads") {
+    TestServer server(basic_router());
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            std::vector<Client> clients;
+            for (int i = 0; i < 50; ++i) {
+                auto c = server.connect();
+                if (c) clients.push_back(std::move(c.value()));
+            }
+            for (int round = 0; round < 5; ++round) {
+                for (auto& c : clients) {
+                    auto r = c.get("/hello");
+                    if (r && r->status == 200) ++ok;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(ok == 4 * 50 * 5);
 }
 
 TEST_CASE("server: HTTP/1.0 client") {
