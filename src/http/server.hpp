@@ -24,6 +24,12 @@
 //   no body bytes within body_read_timeout       408 if possible, close
 //   response not written within write_timeout    close
 // One client can never stall the others: every wait is bounded by one of these timers.
+//
+// Bodies: "Expect: 100-continue" is answered when the body is first read, so a request
+// refused before that (404, 413 by Content-Length) never has its body sent. A body left
+// partly unread (404/405, or a streaming handler that returned early) is read and dropped
+// up to max_drain_bytes to keep the connection; past that, or when the client still waits
+// for 100 Continue, the connection is closed after the response instead.
 
 #include <chrono>
 #include <cstdint>
