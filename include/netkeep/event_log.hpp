@@ -43,10 +43,11 @@ public:
 
     // Appends events atomically (all or none) and durably; the range they received.
     // Appending no events is an invalid argument.
-    virtual Result<SeqRange> append(std::vector<Event> events) = 0;
+    virtual Result<SeqRange> append(const std::vector<Event>& events) = 0;
 
-    // As append(), but calls done on the writer thread once durable (or failed).
-    virtual void append_async(std::vector<Event> events, AppendCallback done) = 0;
+    // As append(), but calls done on the writer thread once durable (or failed). The
+    // events are encoded before this returns; the caller keeps ownership.
+    virtual void append_async(const std::vector<Event>& events, AppendCallback done) = 0;
 
     // The last durable sequence number; 0 for an empty log.
     virtual std::uint64_t last_seq() const = 0;

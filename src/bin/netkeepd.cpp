@@ -2,25 +2,32 @@
 // directories, wire the parts together in serve(), run the event loop until a signal.
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when serving failed (cannot
-// listen, cannot create the data dir), 2 for usage errors and a missing inventory dir.
+// listen, cannot create the data dir, cannot open the event log), 2 for usage errors, a
+// missing inventory dir and an inventory that does not load.
 
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 #include <fmt/format.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 
+#include "api/service.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "netkeep/event_log.hpp"
+#include "netkeep/logger.hpp"
 #include "netkeep/status.hpp"
 
 namespace {
@@ -142,36 +149,75 @@ std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
     return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
-// The wiring, in order: durable state first (the event log goes here), then the HTTP
-// server, then the loop. Returns the process exit code.
+// The wiring, in order: durable state first (the event log, replayed into the
+// projection, then the inventory), then the HTTP server, then the loop. Returns the
+// process exit code.
 int serve(const Config& config) {
+    auto log = netkeep::open_event_log((config.data_dir / "log").string());
+    if (!log) {
+        fmt::print(stderr, "netkeepd: {}\n", log.status().to_string());
+        return 1;
+    }
+
     asio::io_context io;
+    netkeep::api::Service service(io, **log, {.inventory_dir = config.inventory_dir.string(),
+                                              .expiry_tick = std::chrono::milliseconds(250),
+                                              .now = {}});
+    auto started_at = std::chrono::steady_clock::now();
+    if (Status s = service.start(); !s) {
+        // A bad inventory is the operator's to fix: name it and refuse to run.
+        fmt::print(stderr, "netkeepd: {}\n", s.message());
+        return s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found ? 2 : 1;
+    }
+    netkeep::log_line(netkeep::LogLevel::info, "log.replayed",
+                      {{"seq", std::to_string(service.projection().last_seq())},
+                       {"tasks", std::to_string(service.projection().task_count())},
+                       {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - started_at)
+                                                 .count())}});
 
     netkeep::http::Router router;
     add_routes(router);
+    if (Status s = service.add_routes(router); !s) {
+        fmt::print(stderr, "netkeepd: {}\n", s.to_string());
+        return 1;
+    }
 
     netkeep::http::ServerOptions options;
     options.header_timeout = config.header_timeout;
     netkeep::http::Server server(io, std::move(router), options);
 
     // Before listening, so a signal that arrives right after "listening on" is not lost.
+    asio::signal_set reload_signal(io, SIGHUP);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const std::error_code& ec, int) {
         if (ec) return;
-        // Graceful; a second signal gets the default action (ends the process at once).
+        // Graceful: in-flight requests finish (their appends are durable before they
+        // answer), then the loop runs out of work. A second signal gets the default
+        // action and ends the process at once.
         server.stop();
+        service.stop();
+        reload_signal.cancel();
         signals.clear();
     });
+    std::function<void(const std::error_code&, int)> on_hup = [&](const std::error_code& ec, int) {
+        if (ec) return;
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> { (void)co_await service.reload(); }, asio::detached);
+        reload_signal.async_wait(on_hup);
+    };
+    reload_signal.async_wait(on_hup);
 
     auto endpoint = server.listen(config.host, config.port);
     if (!endpoint) {
         fmt::print(stderr, "netkeepd: {}\n", endpoint.status().message());
         return 1;
     }
+    service.run_background();
     fmt::print("listening on {}\n", format_endpoint(*endpoint));
     std::fflush(stdout);
 
     io.run();
+    (*log)->close();  // waits for appends still queued; they have no one left to answer
     return 0;
 }
 

@@ -60,14 +60,14 @@ public:
 
     ~RocksEventLog() override { close(); }
 
-    Result<SeqRange> append(std::vector<Event> events) override {
+    Result<SeqRange> append(const std::vector<Event>& events) override {
         std::promise<Result<SeqRange>> done;
         auto result = done.get_future();
-        append_async(std::move(events), [&done](Result<SeqRange> r) { done.set_value(std::move(r)); });
+        append_async(events, [&done](Result<SeqRange> r) { done.set_value(std::move(r)); });
         return result.get();
     }
 
-    void append_async(std::vector<Event> events, AppendCallback done) override {
+    void append_async(const std::vector<Event>& events, AppendCallback done) override {
         if (events.empty()) {
             done(Status::invalid_argument("append of no events"));
             return;

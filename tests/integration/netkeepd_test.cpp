@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -18,12 +19,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A temp root with an empty inventory dir; the data dir is left for netkeepd to create.
+// A temp root with a one-device inventory; the data dir is left for netkeepd to create.
 struct Dirs {
     TempDir root = TempDir::create("netkeepd-it").value();
     std::filesystem::path data = root / "data";
     std::filesystem::path inventory = root / "inventory";
-    Dirs() { std::filesystem::create_directories(inventory); }
+    Dirs() {
+        std::filesystem::create_directories(inventory);
+        std::ofstream(inventory / "devices.json")
+            << R"({"devices": [{"name": "r1", "credentials": {"user": "u", "pass": "p"}}]})";
+        std::ofstream(inventory / "jobs.json")
+            << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]}}]})";
+    }
 };
 
 RunningServer start(const Dirs& dirs, std::vector<std::string> extra = {}) {
@@ -184,9 +191,19 @@ TEST_CASE("netkeepd: command-line and directory errors") {
             CHECK(p->stderr_text().find("usage: netkeepd") != std::string::npos);
         }
     }
-    SUBCASE("port already taken") {
+    SUBCASE("data dir already in use by another netkeepd") {
         auto first = start(dirs);
         auto p = Process::spawn({binary->string(), "--data-dir", dirs.data.string(), "--inventory",
+                                 dirs.inventory.string(), "--listen", "127.0.0.1:0"});
+        REQUIRE(p);
+        auto exit = p->wait(10s);
+        REQUIRE(exit);
+        CHECK(exit->code == 1);
+        CHECK(p->stderr_text().find("is another netkeepd running on this data dir?") != std::string::npos);
+    }
+    SUBCASE("port already taken") {
+        auto first = start(dirs);
+        auto p = Process::spawn({binary->string(), "--data-dir", (dirs.root / "data2").string(), "--inventory",
                                  dirs.inventory.string(), "--listen",
                                  "127.0.0.1:" + std::to_string(first.port)});
         REQUIRE(p);

@@ -13,12 +13,12 @@ Result<std::filesystem::path> netkeepd_path() {
     return std::filesystem::path(path);
 }
 
-Result<RunningServer> start_netkeepd(std::vector<std::string> args,
+Result<RunningServer> start_netkeepd(std::vector<std::string> args, SpawnOptions spawn,
                                      std::chrono::milliseconds timeout) {
     auto binary = netkeepd_path();
     if (!binary) return binary.status();
     args.insert(args.begin(), binary->string());
-    auto process = Process::spawn(std::move(args));
+    auto process = Process::spawn(std::move(args), std::move(spawn));
     if (!process) return process.status();
 
     auto line = process->read_line(timeout);

@@ -23,7 +23,7 @@ struct RunningServer {
 
 // Runs netkeepd with `args` and waits for its "listening on HOST:PORT" line. Fails with
 // the server's stderr in the message when it exits or stays silent instead.
-Result<RunningServer> start_netkeepd(std::vector<std::string> args,
+Result<RunningServer> start_netkeepd(std::vector<std::string> args, SpawnOptions spawn = {},
                                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace netkeep::testing

@@ -1,0 +1,261 @@
+#include "api/service.hpp"
+
+#include <charconv>
+#include <memory>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "netkeep/json.hpp"
+#include "netkeep/logger.hpp"
+
+namespace netkeep::api {
+
+namespace {
+
+unix_time system_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// A strictly parsed decimal integer in [min, max]; no sign, no spaces, no suffix.
+std::optional<std::int64_t> parse_bounded(std::string_view text, std::int64_t min, std::int64_t max) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text.front() == '-') return std::nullopt;
+    if (v < min || v > max) return std::nullopt;
+    return v;
+}
+
+http::Response bad_parameter(std::string_view name, std::string message) {
+    return http::json_error(400, message, {{"parameter", std::string(name)}});
+}
+
+}  // namespace
+
+Service::Service(asio::io_context& io, EventLog& log, ServiceOptions options)
+    : io_(io), log_(log), options_(std::move(options)), expiry_timer_(io) {
+    if (!options_.now) options_.now = system_now;
+}
+
+Status Service::start() {
+    if (Status s = catch_up(log_.last_seq()); !s) return s;
+    InventoryFiles files;
+    auto inventory = load_inventory(files);
+    if (!inventory) return inventory.status();
+    auto events = decide_inventory(projection_, files, *inventory, options_.now());
+    if (!events.empty()) {
+        auto range = log_.append(events);
+        if (!range) return range.status();
+        for (std::size_t i = 0; i < events.size(); ++i)
+            if (Status s = projection_.apply(EventRecord{range->first + i, std::move(events[i])}); !s) return s;
+        log_line(LogLevel::info, "inventory.applied",
+                 {{"seq", std::to_string(range->last)},
+                  {"devices", std::to_string(inventory->devices.size())},
+                  {"jobs", std::to_string(inventory->jobs.size())},
+                  {"tasks", std::to_string(inventory->tasks.size())}});
+    }
+    use_resolved(std::move(*inventory));
+    return Status::ok();
+}
+
+Result<Inventory> Service::load_inventory(InventoryFiles& files) const {
+    auto read = read_inventory_files(options_.inventory_dir);
+    if (!read) return read.status();
+    files = std::move(*read);
+    return parse_inventory(files, InventoryLoadOptions{.resolve_secrets = true, .secrets_dir = options_.inventory_dir});
+}
+
+void Service::use_resolved(Inventory inventory) {
+    resolved_ = std::move(inventory);
+    device_json_index_.clear();
+    for (std::uint32_t i = 0; i < resolved_.devices.size(); ++i) device_json_index_.emplace(resolved_.devices[i].name, i);
+    job_json_index_.clear();
+    for (std::uint32_t i = 0; i < resolved_.jobs.size(); ++i) job_json_index_.emplace(resolved_.jobs[i].name, i);
+}
+
+Status Service::add_routes(http::Router& router) {
+    auto bind = [this](auto member) {
+        return [this, member](http::Request& r) -> asio::awaitable<http::Response> { return (this->*member)(r); };
+    };
+    if (Status s = router.add("GET", "/worker/next", bind(&Service::worker_next)); !s) return s;
+    return router.add("POST", "/admin/reload", bind(&Service::admin_reload), {.body_mode = http::BodyMode::buffered, .max_body = 0});
+}
+
+// ---- the one path for state changes ----
+
+asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> events) {
+    auto result = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<SeqRange>)>(
+        [this, &events](auto handler) {
+            // The log calls back on its writer thread; hop back to the io thread, and keep
+            // the io_context running until then (shutdown waits for durable answers).
+            auto work = asio::make_work_guard(io_);
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            log_.append_async(events, [shared, work](Result<SeqRange> r) mutable {
+                auto ex = asio::get_associated_executor(*shared, work.get_executor());
+                asio::post(ex, [shared, r = std::move(r), work]() mutable { (*shared)(std::move(r)); });
+            });
+        },
+        asio::use_awaitable);
+    if (!result) co_return result;
+    // Events appended by others (not through this path) come first: apply in log order.
+    if (Status s = catch_up(result->first - 1); !s) co_return s;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (Status s = projection_.apply(EventRecord{result->first + i, std::move(events[i])}); !s) {
+            log_line(LogLevel::error, "projection.apply_failed", {{"error", s.to_string()}});
+            co_return s;
+        }
+    }
+    co_return result;
+}
+
+Status Service::catch_up(std::uint64_t through) {
+    if (projection_.last_seq() >= through) return Status::ok();
+    Status apply_status = Status::ok();
+    Status scan_status = log_.scan(projection_.last_seq() + 1, through, [&](EventRecord&& record) {
+        apply_status = projection_.apply(record);
+        return apply_status.is_ok();
+    });
+    if (!scan_status) return scan_status;
+    return apply_status;
+}
+
+// ---- GET /worker/next ----
+
+asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
+    std::vector<std::string> tags;
+    std::int64_t seconds = 15;
+    std::int64_t max = 15;
+    for (const auto& [name, value] : request.query()) {
+        if (name == "tag") {
+            if (value.empty()) co_return bad_parameter(name, "tag must not be empty");
+            tags.push_back(value);
+        } else if (name == "seconds") {
+            auto v = parse_bounded(value, 1, 3600);
+            if (!v) co_return bad_parameter(name, "seconds must be an integer from 1 to 3600");
+            seconds = *v;
+        } else if (name == "max") {
+            auto v = parse_bounded(value, 1, 1000);
+            if (!v) co_return bad_parameter(name, "max must be an integer from 1 to 1000");
+            max = *v;
+        } else {
+            co_return bad_parameter(name, fmt::format("unknown parameter '{}' (tag, seconds, max)", name));
+        }
+    }
+    std::string worker;
+    if (auto w = request.header("X-Netkeep-Worker"); w && !w->empty()) worker = std::string(*w);
+    else worker = request.remote().address().to_string();
+
+    const unix_time now = options_.now();
+    std::vector<task_id> ids = projection_.due(tags, now + seconds, std::size_t(max));
+    if (ids.empty()) co_return http::empty_response(204);
+
+    // Decide and render before the await: the state may change while the append is in
+    // flight (another request, a reload), the answer must describe what was appended.
+    std::vector<Event> grants;
+    grants.reserve(ids.size());
+    std::string body = "[";
+    for (task_id id : ids) {
+        LeaseGranted grant = decide_grant(projection_, id, now, worker);
+        const std::string& device_json = resolved_.devices[device_json_index_.at(grant.device)].json;
+        const std::string& job_json = resolved_.jobs[job_json_index_.at(grant.job)].json;
+        if (body.size() > 1) body += ',';
+        body += fmt::format(R"({{"device":{},"job":{},"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
+                            device_json, job_json, grant.timestamp, grant.deadline, grant.attempt);
+        grants.push_back(std::move(grant));
+        projection_.reserve(id);
+    }
+    body += ']';
+
+    auto appended = co_await append_and_apply(grants);
+    for (const Event& e : grants) {
+        const auto& g = std::get<LeaseGranted>(e);
+        if (auto id = projection_.find(g.device, g.job)) projection_.release(*id);
+    }
+    if (!appended) {
+        log_line(LogLevel::error, "lease.append_failed", {{"error", appended.status().to_string()}});
+        co_return http::json_error(503, "leases could not be recorded durably; nothing was handed out",
+                                   {{"detail", appended.status().message()}});
+    }
+    co_return http::json_response(200, std::move(body));
+}
+
+// ---- lease expiry ----
+
+void Service::run_background() { asio::co_spawn(io_, expiry_loop(), asio::detached); }
+
+void Service::stop() {
+    stopping_ = true;
+    expiry_timer_.cancel();
+}
+
+asio::awaitable<void> Service::expiry_loop() {
+    while (!stopping_) {
+        co_await expire_due_leases();
+        expiry_timer_.expires_after(options_.expiry_tick);
+        asio::error_code ec;  // cancelled only by stop(), which the loop condition sees
+        co_await expiry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+asio::awaitable<void> Service::expire_due_leases() {
+    const unix_time now = options_.now();
+    std::vector<task_id> ids = projection_.expired_leases(now, 1000);
+    if (ids.empty()) co_return;
+    std::vector<Event> events;
+    for (task_id id : ids) {
+        for (Event& e : decide_expiry(projection_, id, now)) events.push_back(std::move(e));
+        projection_.reserve(id);
+    }
+    auto appended = co_await append_and_apply(events);
+    for (const Event& e : events)
+        if (const auto* x = std::get_if<LeaseExpired>(&e))
+            if (auto id = projection_.find(x->device, x->job)) projection_.release(*id);
+    if (!appended) log_line(LogLevel::error, "lease.expiry_append_failed", {{"error", appended.status().to_string()}});
+}
+
+// ---- reload ----
+
+asio::awaitable<Result<std::uint64_t>> Service::reload() {
+    InventoryFiles files;
+    auto inventory = load_inventory(files);
+    if (!inventory) {
+        log_line(LogLevel::error, "inventory.refused", {{"error", inventory.status().message()}});
+        co_return inventory.status();
+    }
+    auto events = decide_inventory(projection_, files, *inventory, options_.now());
+    if (events.empty()) {
+        use_resolved(std::move(*inventory));  // secrets may have changed
+        log_line(LogLevel::info, "inventory.unchanged");
+        co_return std::uint64_t{0};
+    }
+    auto appended = co_await append_and_apply(std::move(events));
+    if (!appended) {
+        log_line(LogLevel::error, "inventory.append_failed", {{"error", appended.status().to_string()}});
+        co_return appended.status();
+    }
+    log_line(LogLevel::info, "inventory.applied",
+             {{"seq", std::to_string(appended->last)},
+              {"devices", std::to_string(inventory->devices.size())},
+              {"jobs", std::to_string(inventory->jobs.size())},
+              {"tasks", std::to_string(inventory->tasks.size())}});
+    use_resolved(std::move(*inventory));
+    co_return appended->last;
+}
+
+asio::awaitable<http::Response> Service::admin_reload(http::Request&) {
+    auto result = co_await reload();
+    if (!result) {
+        // The request was fine; the inventory on disk is not. The old one stays in force.
+        co_return http::json_error(422, result.status().message(), {{"inventory", "unchanged"}});
+    }
+    if (*result == 0) co_return http::json_response(200, R"({"applied":false})");
+    co_return http::json_response(200, fmt::format(R"({{"applied":true,"seq":{}}})", *result));
+}
+
+}  // namespace netkeep::api

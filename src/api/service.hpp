@@ -1,0 +1,90 @@
+#pragma once
+// The server's application core: the projection, the resolved inventory, and the
+// decisions that turn requests and time into events (leases, expiries, reloads).
+//
+// Every state change follows one path: decide events from the projection, reserve the
+// tasks they concern, append the events durably, apply them to the projection, answer.
+// Nothing is answered before its events are durable.
+//
+// Threads: everything here runs on the io_context thread that runs the HTTP server; the
+// projection has no other owner. Log appends complete on the log's writer thread and
+// are posted back here.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "http/router.hpp"
+#include "netkeep/event_log.hpp"
+#include "netkeep/inventory.hpp"
+#include "netkeep/projection.hpp"
+
+namespace netkeep::api {
+
+struct ServiceOptions {
+    std::string inventory_dir;
+    // How often leases are checked against their deadlines (deadlines are whole seconds).
+    std::chrono::milliseconds expiry_tick{std::chrono::milliseconds(250)};
+    // The clock; tests may not replace it (integration tests use the real binary), but
+    // keeping it injectable keeps the time-dependent code in one place.
+    std::function<unix_time()> now;
+};
+
+class Service {
+public:
+    Service(asio::io_context& io, EventLog& log, ServiceOptions options);
+
+    // Start-up, before the io_context runs: replays the log into the projection, loads
+    // the inventory and appends it if it changed. A bad inventory is an error here.
+    Status start();
+
+    // Adds /worker/next and /admin/reload.
+    Status add_routes(http::Router& router);
+
+    // Starts the lease-expiry loop on the io_context.
+    void run_background();
+    void stop();
+
+    // Re-reads the inventory; refuses a bad one, keeping the last good one. Returns the
+    // sequence number of the InventoryApplied appended, or 0 when nothing changed.
+    asio::awaitable<Result<std::uint64_t>> reload();
+
+    const Projection& projection() const { return projection_; }
+
+private:
+    asio::awaitable<http::Response> worker_next(http::Request& request);
+    asio::awaitable<http::Response> admin_reload(http::Request& request);
+    asio::awaitable<void> expiry_loop();
+    asio::awaitable<void> expire_due_leases();
+
+    // Appends durably, then applies to the projection (catching up on events others
+    // appended meanwhile). Runs on the io thread before and after the await.
+    asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events);
+    Status catch_up(std::uint64_t through);
+
+    Result<Inventory> load_inventory(InventoryFiles& files) const;
+    void use_resolved(Inventory inventory);
+
+    asio::io_context& io_;
+    EventLog& log_;
+    ServiceOptions options_;
+    Projection projection_;
+
+    // The resolved inventory in force: its devices' and jobs' JSON as workers get it.
+    Inventory resolved_;
+    std::unordered_map<std::string, std::uint32_t> device_json_index_;
+    std::unordered_map<std::string, std::uint32_t> job_json_index_;
+
+    asio::steady_timer expiry_timer_;
+    bool stopping_ = false;
+};
+
+}  // namespace netkeep::api
