@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "netkeep/event_log.hpp"
 #include "netkeep/events.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/status.hpp"
@@ -94,6 +95,12 @@ public:
     // The earliest deadline of any unreserved lease.
     std::optional<unix_time> next_deadline() const;
 
+    // Replaying many events: skip index maintenance per event and rebuild the indexes
+    // once in resume_indexing(). due(), expired_leases() and next_deadline() are
+    // meaningless in between.
+    void defer_indexing();
+    void resume_indexing();
+
     // Takes a task out of the due and deadline indexes while the server appends an event
     // about it; release() puts it back in whatever index its (possibly updated) state
     // belongs to. Never used by replay. Task ids change when an InventoryApplied is
@@ -114,6 +121,7 @@ private:
     // Finds the task whose open occurrence is (device, job, timestamp).
     TaskState* open_occurrence(std::string_view device, std::string_view job, unix_time timestamp);
 
+    const std::string& lookup_key(std::string_view device, std::string_view job) const;
     void unindex(task_id id);
     void index_task(task_id id);
     void rebuild_indexes();
@@ -133,7 +141,13 @@ private:
     std::vector<index> due_by_tag_;
     index due_all_;
     index deadlines_;  // (lease deadline, task) of unreserved leases
+    bool indexing_deferred_ = false;
+    mutable std::string key_buffer_;
 };
+
+// Applies the log's events after p.last_seq() through `through`, rebuilding the
+// indexes once at the end. Stops at the first event that does not decode or apply.
+Status replay(const EventLog& log, std::uint64_t through, Projection& p);
 
 // ---- decisions: the events the server appends, computed from the state ----
 

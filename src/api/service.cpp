@@ -114,16 +114,7 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
     co_return result;
 }
 
-Status Service::catch_up(std::uint64_t through) {
-    if (projection_.last_seq() >= through) return Status::ok();
-    Status apply_status = Status::ok();
-    Status scan_status = log_.scan(projection_.last_seq() + 1, through, [&](EventRecord&& record) {
-        apply_status = projection_.apply(record);
-        return apply_status.is_ok();
-    });
-    if (!scan_status) return scan_status;
-    return apply_status;
-}
+Status Service::catch_up(std::uint64_t through) { return replay(log_, through, projection_); }
 
 // ---- GET /worker/next ----
 

@@ -1,6 +1,10 @@
 #include "netkeep/projection.hpp"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <queue>
 #include <unordered_set>
 
@@ -133,15 +137,22 @@ void Projection::apply_close(const OccurrenceClosed& e) {
 }
 
 TaskState* Projection::open_occurrence(std::string_view device, std::string_view job, unix_time timestamp) {
-    auto it = by_key_.find(task_key(device, job));
+    auto it = by_key_.find(lookup_key(device, job));
     if (it == by_key_.end()) return nullptr;
     TaskState& t = tasks_[it->second];
     if (t.closed || t.timestamp != timestamp) return nullptr;
     return &t;
 }
 
+const std::string& Projection::lookup_key(std::string_view device, std::string_view job) const {
+    // Reused buffer: replay looks up a task per event, and an allocation each time
+    // would cost more than the lookup.
+    key_buffer_.assign(device).append("/").append(job);
+    return key_buffer_;
+}
+
 std::optional<task_id> Projection::find(std::string_view device, std::string_view job) const {
-    auto it = by_key_.find(task_key(device, job));
+    auto it = by_key_.find(lookup_key(device, job));
     if (it == by_key_.end()) return std::nullopt;
     return it->second;
 }
@@ -155,6 +166,7 @@ bool Projection::has_job(std::string_view job) const { return job_by_name_.count
 // ---- indexes ----
 
 void Projection::unindex(task_id id) {
+    if (indexing_deferred_) return;
     const TaskState& t = tasks_[id];
     if (t.lease) {
         deadlines_.erase({t.lease->deadline, id});
@@ -166,6 +178,7 @@ void Projection::unindex(task_id id) {
 }
 
 void Projection::index_task(task_id id) {
+    if (indexing_deferred_) return;
     const TaskState& t = tasks_[id];
     if (t.closed || t.reserved) return;
     if (t.lease) {
@@ -189,8 +202,32 @@ void Projection::rebuild_indexes() {
             if (added) due_by_tag_.emplace_back();
             task_tags_[id].push_back(it->second);
         }
-        index_task(id);
     }
+    if (indexing_deferred_) return;
+    // Sorted input with an end() hint makes each insert amortised O(1): rebuilding after
+    // a replay of millions of events costs a sort, not n tree searches.
+    std::vector<std::pair<unix_time, task_id>> due, deadlines;
+    for (task_id id = 0; id < tasks_.size(); ++id) {
+        const TaskState& t = tasks_[id];
+        if (t.closed || t.reserved) continue;
+        if (t.lease) deadlines.push_back({t.lease->deadline, id});
+        else due.push_back({t.due, id});
+    }
+    std::sort(due.begin(), due.end());
+    std::sort(deadlines.begin(), deadlines.end());
+    for (const auto& key : deadlines) deadlines_.insert(deadlines_.end(), key);
+    for (const auto& key : due) {
+        due_all_.insert(due_all_.end(), key);
+        for (std::uint32_t tag : task_tags_[key.second]) due_by_tag_[tag].insert(due_by_tag_[tag].end(), key);
+    }
+}
+
+void Projection::defer_indexing() { indexing_deferred_ = true; }
+
+void Projection::resume_indexing() {
+    if (!indexing_deferred_) return;
+    indexing_deferred_ = false;
+    rebuild_indexes();
 }
 
 std::vector<task_id> Projection::due(std::span<const std::string> tags, unix_time horizon, std::size_t max) const {
@@ -249,6 +286,79 @@ void Projection::release(task_id id) {
     if (id >= tasks_.size() || !tasks_[id].reserved) return;
     tasks_[id].reserved = false;
     index_task(id);
+}
+
+Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
+    if (p.last_seq() >= through) return Status::ok();
+    // A rebuild costs O(tasks): worth it for a replay, not for a few events.
+    if (through - p.last_seq() <= 1000) {
+        Status apply_status = Status::ok();
+        Status scan_status = log.scan(p.last_seq() + 1, through, [&](EventRecord&& record) {
+            apply_status = p.apply(record);
+            return apply_status.is_ok();
+        });
+        return scan_status ? apply_status : scan_status;
+    }
+
+    // Reading and decoding the log costs about as much as applying it: a reader thread
+    // decodes batches while this thread applies the previous ones.
+    constexpr std::size_t k_batch = 4096;
+    constexpr std::size_t k_max_batches = 8;  // bounds memory: the log may be huge
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<std::vector<EventRecord>> ready;
+    bool reader_done = false;
+    bool stop_reading = false;
+    Status scan_status = Status::ok();
+
+    std::thread reader([&] {
+        std::vector<EventRecord> batch;
+        batch.reserve(k_batch);
+        auto hand_over = [&] {
+            std::unique_lock lock(mutex);
+            changed.wait(lock, [&] { return ready.size() < k_max_batches || stop_reading; });
+            if (stop_reading) return false;
+            ready.push_back(std::move(batch));
+            changed.notify_all();
+            batch = {};
+            batch.reserve(k_batch);
+            return true;
+        };
+        Status s = log.scan(p.last_seq() + 1, through, [&](EventRecord&& record) {
+            batch.push_back(std::move(record));
+            return batch.size() < k_batch || hand_over();
+        });
+        if (s && !batch.empty()) hand_over();
+        std::lock_guard lock(mutex);
+        scan_status = s;
+        reader_done = true;
+        changed.notify_all();
+    });
+
+    p.defer_indexing();
+    Status apply_status = Status::ok();
+    for (;;) {
+        std::vector<EventRecord> batch;
+        {
+            std::unique_lock lock(mutex);
+            changed.wait(lock, [&] { return !ready.empty() || reader_done; });
+            if (ready.empty()) break;
+            batch = std::move(ready.front());
+            ready.pop_front();
+            changed.notify_all();
+        }
+        for (const EventRecord& record : batch)
+            if (apply_status = p.apply(record); !apply_status) break;
+        if (!apply_status) {
+            std::lock_guard lock(mutex);
+            stop_reading = true;
+            changed.notify_all();
+            break;
+        }
+    }
+    reader.join();
+    p.resume_indexing();
+    return scan_status ? apply_status : scan_status;
 }
 
 // ---- decisions ----

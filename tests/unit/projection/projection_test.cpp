@@ -245,3 +245,25 @@ TEST_CASE("an InventoryApplied that does not load stops replay with its sequence
     CHECK(s.message().starts_with("seq 7: applied inventory does not load"));
     CHECK(p.last_seq() == 0);
 }
+
+TEST_CASE("deferred indexing rebuilds the same indexes as per-event maintenance") {
+    replayer live;
+    live.apply_inventory(inventory(k_three), t0);
+    std::vector<Event> events{InventoryApplied{t0, inventory(k_three).devices_json, inventory(k_three).jobs_json}};
+    auto record = [&](Event e) {
+        events.push_back(e);
+        live.apply(e);
+    };
+    record(decide_grant(live.p, live.id("a"), t0, "w1"));
+    record(decide_grant(live.p, live.id("c"), t0, "w1"));
+    for (auto& e : decide_expiry(live.p, live.id("a"), t0 + 100)) record(e);
+
+    replayer bulk;
+    bulk.p.defer_indexing();
+    bulk.apply(events);
+    bulk.p.resume_indexing();
+    CHECK(bulk.due({}, t0 + 10'000) == live.due({}, t0 + 10'000));
+    CHECK(bulk.due({"edge"}, t0 + 10'000) == live.due({"edge"}, t0 + 10'000));
+    CHECK(bulk.p.next_deadline() == live.p.next_deadline());
+    CHECK(bulk.p.expired_leases(t0 + 10'000, 10) == live.p.expired_leases(t0 + 10'000, 10));
+}
