@@ -45,8 +45,10 @@ struct Outcome {
 };
 
 struct TaskState {
-    std::string device;
-    std::string job;
+    // Views of the names in Projection::inventory(), valid until the next
+    // InventoryApplied is applied (which re-points them): no allocation per task.
+    std::string_view device;
+    std::string_view job;
     std::uint32_t device_index = 0;  // into inventory().devices
     std::uint32_t job_index = 0;     // into inventory().jobs
 
@@ -112,7 +114,7 @@ public:
 private:
     using index = std::set<std::pair<unix_time, task_id>>;
 
-    void apply_inventory(const InventoryApplied& e);
+    void apply_inventory(unix_time at, Inventory next);
     void apply_lease(const LeaseGranted& e);
     void apply_expiry(std::uint64_t seq, const LeaseExpired& e);
     void apply_completion(std::uint64_t seq, const CompletionRecorded& e);
@@ -121,7 +123,6 @@ private:
     // Finds the task whose open occurrence is (device, job, timestamp).
     TaskState* open_occurrence(std::string_view device, std::string_view job, unix_time timestamp);
 
-    const std::string& lookup_key(std::string_view device, std::string_view job) const;
     void unindex(task_id id);
     void index_task(task_id id);
     void rebuild_indexes();
@@ -130,19 +131,26 @@ private:
     InventoryFiles applied_files_;
     Inventory inventory_;
     std::vector<TaskState> tasks_;
-    std::unordered_map<std::string, task_id> by_key_;  // task_key(device, job)
-    std::unordered_map<std::string, std::uint32_t> device_by_name_;
-    std::unordered_map<std::string, std::uint32_t> job_by_name_;
+    // Lookups by name, keyed by views of inventory_'s names. Replay looks a task up for
+    // every event, so this avoids building a "device/job" string each time.
+    std::unordered_map<std::string_view, std::uint32_t> device_by_name_;
+    std::unordered_map<std::string_view, std::uint32_t> job_by_name_;
+    std::vector<task_id> task_by_pair_;  // [device * jobs + job], k_no_task if not selected
+    static constexpr task_id k_no_task = ~task_id{0};
 
     // tag name → index into due_by_tag_; every task is in due_all_ and in the set of each
-    // of its device's tags while it is open, unleased and unreserved.
-    std::unordered_map<std::string, std::uint32_t> tag_ids_;
-    std::vector<std::vector<std::uint32_t>> task_tags_;  // per task: tag ids
+    // of its device's tags while it is open, unleased and unreserved. A device's tag ids
+    // are device_tag_ids_[device_tag_begin_[d] .. device_tag_begin_[d + 1]).
+    std::unordered_map<std::string_view, std::uint32_t> tag_ids_;
+    std::vector<std::uint32_t> device_tag_begin_;
+    std::vector<std::uint32_t> device_tag_ids_;
     std::vector<index> due_by_tag_;
     index due_all_;
     index deadlines_;  // (lease deadline, task) of unreserved leases
     bool indexing_deferred_ = false;
-    mutable std::string key_buffer_;
+
+    std::span<const std::uint32_t> tags_of(task_id id) const;
+    void rebuild_lookups();
 };
 
 // Applies the log's events after p.last_seq() through `through`, rebuilding the

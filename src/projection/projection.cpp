@@ -33,8 +33,7 @@ Status Projection::apply(const EventRecord& record) {
                            return;
                        }
                        applied_files_ = std::move(files);
-                       inventory_ = std::move(*parsed);
-                       apply_inventory(e);
+                       apply_inventory(e.at, std::move(*parsed));
                    },
                    [&](const LeaseGranted& e) { apply_lease(e); },
                    [&](const LeaseExpired& e) { apply_expiry(record.seq, e); },
@@ -48,37 +47,63 @@ Status Projection::apply(const EventRecord& record) {
 
 // A new inventory keeps the state of every task that survives (by device and job
 // name) and gives each new task its baseline occurrence, due at once.
-void Projection::apply_inventory(const InventoryApplied& e) {
-    std::vector<TaskState> next;
-    next.reserve(inventory_.tasks.size());
-    std::unordered_map<std::string, task_id> next_by_key;
-    next_by_key.reserve(inventory_.tasks.size());
-    for (const TaskSpec& spec : inventory_.tasks) {
-        const std::string& device = inventory_.devices[spec.device].name;
-        const std::string& job = inventory_.jobs[spec.job].name;
-        std::string key = task_key(device, job);
+void Projection::apply_inventory(unix_time at, Inventory next) {
+    std::vector<TaskState> tasks;
+    tasks.reserve(next.tasks.size());
+    for (const TaskSpec& spec : next.tasks) {
+        const std::string& device = next.devices[spec.device].name;
+        const std::string& job = next.jobs[spec.job].name;
         TaskState state;
-        if (auto it = by_key_.find(key); it != by_key_.end() && !tasks_[it->second].closed) {
-            state = std::move(tasks_[it->second]);
+        if (auto old = find(device, job); old && !tasks_[*old].closed) {
+            state = std::move(tasks_[*old]);  // keeps `reserved`: its append is still in flight
         } else {
-            state.device = device;
-            state.job = job;
-            state.timestamp = e.at;
-            state.due = e.at;
+            state.timestamp = at;
+            state.due = at;
         }
-        // A surviving task keeps `reserved`: the append in flight about it still is.
+        // Views of `next`'s strings: moving `next` into inventory_ below moves its vectors'
+        // buffers, not the strings in them, so the views stay valid.
+        state.device = device;
+        state.job = job;
         state.device_index = spec.device;
         state.job_index = spec.job;
-        next_by_key.emplace(std::move(key), task_id(next.size()));
-        next.push_back(std::move(state));
+        tasks.push_back(std::move(state));
     }
-    tasks_ = std::move(next);
-    by_key_ = std::move(next_by_key);
+    // The old inventory (which the old lookups point into) lives until the end of scope.
+    Inventory old = std::exchange(inventory_, std::move(next));
+    tasks_ = std::move(tasks);
+    rebuild_lookups();
+    rebuild_indexes();
+}
+
+void Projection::rebuild_lookups() {
     device_by_name_.clear();
+    device_by_name_.reserve(inventory_.devices.size());
     for (std::uint32_t i = 0; i < inventory_.devices.size(); ++i) device_by_name_.emplace(inventory_.devices[i].name, i);
     job_by_name_.clear();
     for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i) job_by_name_.emplace(inventory_.jobs[i].name, i);
-    rebuild_indexes();
+    task_by_pair_.assign(inventory_.devices.size() * inventory_.jobs.size(), k_no_task);
+    for (task_id id = 0; id < tasks_.size(); ++id)
+        task_by_pair_[std::size_t(tasks_[id].device_index) * inventory_.jobs.size() + tasks_[id].job_index] = id;
+
+    tag_ids_.clear();
+    device_tag_begin_.assign(1, 0);
+    device_tag_ids_.clear();
+    std::uint32_t tag_count = 0;
+    for (const DeviceSpec& device : inventory_.devices) {
+        for (const std::string& tag : device.tags) {
+            auto [it, added] = tag_ids_.emplace(tag, tag_count);
+            if (added) ++tag_count;
+            device_tag_ids_.push_back(it->second);
+        }
+        device_tag_begin_.push_back(std::uint32_t(device_tag_ids_.size()));
+    }
+    due_by_tag_.assign(tag_count, {});
+}
+
+std::span<const std::uint32_t> Projection::tags_of(task_id id) const {
+    std::uint32_t d = tasks_[id].device_index;
+    return std::span<const std::uint32_t>(device_tag_ids_).subspan(device_tag_begin_[d],
+                                                                  device_tag_begin_[d + 1] - device_tag_begin_[d]);
 }
 
 void Projection::apply_lease(const LeaseGranted& e) {
@@ -137,31 +162,26 @@ void Projection::apply_close(const OccurrenceClosed& e) {
 }
 
 TaskState* Projection::open_occurrence(std::string_view device, std::string_view job, unix_time timestamp) {
-    auto it = by_key_.find(lookup_key(device, job));
-    if (it == by_key_.end()) return nullptr;
-    TaskState& t = tasks_[it->second];
+    auto id = find(device, job);
+    if (!id) return nullptr;
+    TaskState& t = tasks_[*id];
     if (t.closed || t.timestamp != timestamp) return nullptr;
     return &t;
 }
 
-const std::string& Projection::lookup_key(std::string_view device, std::string_view job) const {
-    // Reused buffer: replay looks up a task per event, and an allocation each time
-    // would cost more than the lookup.
-    key_buffer_.assign(device).append("/").append(job);
-    return key_buffer_;
-}
-
 std::optional<task_id> Projection::find(std::string_view device, std::string_view job) const {
-    auto it = by_key_.find(lookup_key(device, job));
-    if (it == by_key_.end()) return std::nullopt;
-    return it->second;
+    auto d = device_by_name_.find(device);
+    if (d == device_by_name_.end()) return std::nullopt;
+    auto j = job_by_name_.find(job);
+    if (j == job_by_name_.end()) return std::nullopt;
+    task_id id = task_by_pair_[std::size_t(d->second) * inventory_.jobs.size() + j->second];
+    if (id == k_no_task) return std::nullopt;
+    return id;
 }
 
-bool Projection::has_device(std::string_view device) const {
-    return device_by_name_.count(std::string(device)) != 0;
-}
+bool Projection::has_device(std::string_view device) const { return device_by_name_.count(device) != 0; }
 
-bool Projection::has_job(std::string_view job) const { return job_by_name_.count(std::string(job)) != 0; }
+bool Projection::has_job(std::string_view job) const { return job_by_name_.count(job) != 0; }
 
 // ---- indexes ----
 
@@ -174,7 +194,7 @@ void Projection::unindex(task_id id) {
     }
     std::pair<unix_time, task_id> key{t.due, id};
     due_all_.erase(key);
-    for (std::uint32_t tag : task_tags_[id]) due_by_tag_[tag].erase(key);
+    for (std::uint32_t tag : tags_of(id)) due_by_tag_[tag].erase(key);
 }
 
 void Projection::index_task(task_id id) {
@@ -187,22 +207,13 @@ void Projection::index_task(task_id id) {
     }
     std::pair<unix_time, task_id> key{t.due, id};
     due_all_.insert(key);
-    for (std::uint32_t tag : task_tags_[id]) due_by_tag_[tag].insert(key);
+    for (std::uint32_t tag : tags_of(id)) due_by_tag_[tag].insert(key);
 }
 
 void Projection::rebuild_indexes() {
-    tag_ids_.clear();
-    due_by_tag_.clear();
+    for (index& idx : due_by_tag_) idx.clear();
     due_all_.clear();
     deadlines_.clear();
-    task_tags_.assign(tasks_.size(), {});
-    for (task_id id = 0; id < tasks_.size(); ++id) {
-        for (const std::string& tag : inventory_.devices[tasks_[id].device_index].tags) {
-            auto [it, added] = tag_ids_.emplace(tag, std::uint32_t(due_by_tag_.size()));
-            if (added) due_by_tag_.emplace_back();
-            task_tags_[id].push_back(it->second);
-        }
-    }
     if (indexing_deferred_) return;
     // Sorted input with an end() hint makes each insert amortised O(1): rebuilding after
     // a replay of millions of events costs a sort, not n tree searches.
@@ -218,7 +229,7 @@ void Projection::rebuild_indexes() {
     for (const auto& key : deadlines) deadlines_.insert(deadlines_.end(), key);
     for (const auto& key : due) {
         due_all_.insert(due_all_.end(), key);
-        for (std::uint32_t tag : task_tags_[key.second]) due_by_tag_[tag].insert(due_by_tag_[tag].end(), key);
+        for (std::uint32_t tag : tags_of(key.second)) due_by_tag_[tag].insert(due_by_tag_[tag].end(), key);
     }
 }
 
@@ -366,8 +377,8 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
 LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker) {
     const TaskState& t = p.task(id);
     return LeaseGranted{now,
-                        t.device,
-                        t.job,
+                        std::string(t.device),
+                        std::string(t.job),
                         t.timestamp,
                         std::max(t.timestamp, now) + p.job_of(id).timeout,
                         t.failed_attempts + 1,
@@ -376,9 +387,10 @@ LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::s
 
 std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now) {
     const TaskState& t = p.task(id);
-    std::vector<Event> events{LeaseExpired{now, t.device, t.job, t.timestamp}};
+    std::vector<Event> events{LeaseExpired{now, std::string(t.device), std::string(t.job), t.timestamp}};
     if (t.failed_attempts + 1 >= p.job_of(id).max_attempts)
-        events.push_back(OccurrenceClosed{now, t.device, t.job, t.timestamp, CloseReason::failed});
+        events.push_back(
+            OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::failed});
     return events;
 }
 
@@ -393,7 +405,8 @@ std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& f
     for (task_id id = 0; id < p.task_count(); ++id) {
         const TaskState& t = p.task(id);
         if (!t.closed && !kept.count(task_key(t.device, t.job)))
-            events.push_back(OccurrenceClosed{now, t.device, t.job, t.timestamp, CloseReason::removed});
+            events.push_back(
+                OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::removed});
     }
     events.push_back(InventoryApplied{now, files.devices_json, files.jobs_json});
     return events;

@@ -48,7 +48,7 @@ struct replayer {
     }
     std::vector<std::string> due(std::vector<std::string> tags, unix_time horizon, std::size_t max = 100) {
         std::vector<std::string> out;
-        for (task_id t : p.due(tags, horizon, max)) out.push_back(p.task(t).device);
+        for (task_id t : p.due(tags, horizon, max)) out.emplace_back(p.task(t).device);
         return out;
     }
 };

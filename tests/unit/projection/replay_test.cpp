@@ -61,7 +61,8 @@ TEST_CASE("bulk replay from the log equals applying the same events one by one")
                 for (auto& e : decide_expiry(live, id, now + 400)) events.push_back(std::move(e));
             } else {
                 const TaskState& t = live.task(id);
-                events.push_back(OccurrenceClosed{now + 400, t.device, t.job, t.timestamp, CloseReason::succeeded});
+                events.push_back(OccurrenceClosed{now + 400, std::string(t.device), std::string(t.job), t.timestamp,
+                                                  CloseReason::succeeded});
             }
         if (!events.empty()) record(events);
     }
