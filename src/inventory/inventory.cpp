@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -29,18 +30,31 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-// JSON pointer (RFC 6901) of a value, built as the loader descends.
-std::string child(std::string_view parent, std::string_view key) {
-    std::string out(parent);
-    out += '/';
-    for (char c : key) {
-        if (c == '~') out += "~0";
-        else if (c == '/') out += "~1";
-        else out += c;
+// JSON pointer (RFC 6901) of a value, as a chain of stack frames that is only turned
+// into text for an error message: building "/devices/12345/name" for every field of a
+// 100,000-device inventory would cost more than parsing it.
+struct json_path {
+    const json_path* parent = nullptr;
+    std::string_view key;  // an object member; unused when index is set
+    std::optional<std::size_t> index;
+
+    std::string str() const {
+        std::string out = parent ? parent->str() : std::string();
+        if (!parent && key.empty() && !index) return out;
+        out += '/';
+        if (index) return out + std::to_string(*index);
+        for (char c : key) {
+            if (c == '~') out += "~0";
+            else if (c == '/') out += "~1";
+            else out += c;
+        }
+        return out;
     }
-    return out;
-}
-std::string child(std::string_view parent, std::size_t index) { return fmt::format("{}/{}", parent, index); }
+};
+const json_path k_root{};
+
+json_path child(const json_path& parent, std::string_view key) { return {&parent, key, std::nullopt}; }
+json_path child(const json_path& parent, std::size_t index) { return {&parent, {}, index}; }
 
 Status check_name(std::string_view name, std::string_view what) {
     if (name.empty()) return Status::invalid_argument(fmt::format("{} must not be empty", what));
@@ -81,9 +95,9 @@ public:
 
 private:
     // ---- error helpers: every error names the file and the JSON path ----
-    Status fail(std::string_view path, std::string_view message) const {
-        return Status::invalid_argument(
-            fmt::format("{}: {}: {}", file_->name, path.empty() ? "/" : path, message));
+    Status fail(const json_path& path, std::string_view message) const {
+        std::string where = path.str();
+        return Status::invalid_argument(fmt::format("{}: {}: {}", file_->name, where.empty() ? "/" : where, message));
     }
 
     Status parse_file(const char* name, const std::string& text, parsed_file& out) {
@@ -91,32 +105,34 @@ private:
         file_ = &out;
         auto err = out.parser.parse(text).get(out.root);
         if (err) return Status::invalid_argument(fmt::format("{}: not valid JSON: {}", name, simdjson::error_message(err)));
-        if (!out.root.is_object()) return fail("", "must be a JSON object");
+        if (!out.root.is_object()) return fail(k_root, "must be a JSON object");
         return Status::ok();
     }
 
-    Result<dom::object> object_at(dom::element el, std::string_view path,
+    Result<dom::object> object_at(dom::element el, const json_path& path,
                                   std::initializer_list<std::string_view> allowed) const {
         dom::object obj;
         if (el.get_object().get(obj)) return fail(path, "must be an object");
-        std::set<std::string_view> seen;
+        std::uint32_t seen = 0;  // bit i: allowed[i] was present
         for (auto [key, value] : obj) {
             (void)value;
-            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            auto it = std::find(allowed.begin(), allowed.end(), key);
+            if (it == allowed.end())
                 return fail(child(path, key), fmt::format("unknown field '{}'", json_escape(key)));
-            if (!seen.insert(key).second)
-                return fail(child(path, key), "appears twice");
+            std::uint32_t bit = 1u << (it - allowed.begin());
+            if (seen & bit) return fail(child(path, key), "appears twice");
+            seen |= bit;
         }
         return obj;
     }
 
-    Result<std::string_view> string_at(dom::element el, std::string_view path) const {
+    Result<std::string_view> string_at(dom::element el, const json_path& path) const {
         std::string_view s;
         if (el.get_string().get(s)) return fail(path, "must be a string");
         return s;
     }
 
-    Result<std::int64_t> integer_at(dom::element el, std::string_view path, std::int64_t min,
+    Result<std::int64_t> integer_at(dom::element el, const json_path& path, std::int64_t min,
                                     std::int64_t max) const {
         std::int64_t v = 0;
         if (!el.is_int64() || el.get_int64().get(v)) return fail(path, "must be an integer");
@@ -124,7 +140,7 @@ private:
         return v;
     }
 
-    Result<std::vector<std::string>> string_list_at(dom::element el, std::string_view path) const {
+    Result<std::vector<std::string>> string_list_at(dom::element el, const json_path& path) const {
         dom::array arr;
         if (el.get_array().get(arr)) return fail(path, "must be an array of strings");
         std::vector<std::string> out;
@@ -140,7 +156,7 @@ private:
     }
 
     // ---- secrets: "literal" | {"env": "VAR"} | {"file": "path"} ----
-    Result<std::string> secret_at(dom::element el, std::string_view path) const {
+    Result<std::string> secret_at(dom::element el, const json_path& path) const {
         if (el.is_string()) return std::string(el.get_string().value());
         auto obj = object_at(el, path, {"env", "file"});
         if (!obj) return fail(path, "must be a string, {\"env\": \"VAR\"} or {\"file\": \"path\"}");
@@ -173,7 +189,7 @@ private:
     }
 
     // {"ends_with": ".."} | {"regex": ".."} → its expanded JSON
-    Result<std::string> prompt_at(dom::element el, std::string_view path) const {
+    Result<std::string> prompt_at(dom::element el, const json_path& path) const {
         auto obj = object_at(el, path, {"ends_with", "regex"});
         if (!obj) return obj.status();
         if (obj->size() != 1) return fail(path, "must have exactly one of 'ends_with' or 'regex'");
@@ -186,7 +202,7 @@ private:
         return fmt::format("{{\"{}\":{}}}", key, json_quote(*s));
     }
 
-    Status check_regex(std::string_view re, std::string_view path) const {
+    Status check_regex(std::string_view re, const json_path& path) const {
         try {
             std::regex compiled{std::string(re)};
         } catch (const std::regex_error& e) {
@@ -196,7 +212,7 @@ private:
     }
 
     // {user, pass?, prompt?} → expanded JSON
-    Result<std::string> credentials_object_at(dom::element el, std::string_view path) const {
+    Result<std::string> credentials_object_at(dom::element el, const json_path& path) const {
         auto obj = object_at(el, path, {"user", "pass", "prompt"});
         if (!obj) return obj.status();
         std::string out = "{";
@@ -222,7 +238,7 @@ private:
     }
 
     // A device's or profile's "credentials": a set's name or an inline object.
-    Result<std::string> credentials_at(dom::element el, std::string_view path) const {
+    Result<std::string> credentials_at(dom::element el, const json_path& path) const {
         if (el.is_string()) {
             std::string name(el.get_string().value());
             auto it = credentials_.find(name);
@@ -234,7 +250,7 @@ private:
     }
 
     // {"type": "ssh"|"telnet", "ssh": {"port": N}, "telnet": {"port": N}} → expanded JSON
-    Result<std::string> protocol_at(dom::element el, std::string_view path) const {
+    Result<std::string> protocol_at(dom::element el, const json_path& path) const {
         auto obj = object_at(el, path, {"type", "ssh", "telnet"});
         if (!obj) return obj.status();
         std::string type = "ssh";
@@ -251,7 +267,7 @@ private:
         for (std::string_view other : {"ssh", "telnet"}) {
             dom::element section;
             if (obj->at_key(other).get(section)) continue;
-            std::string spath = child(path, other);
+            json_path spath = child(path, other);
             if (other != type) return fail(spath, fmt::format("given, but the protocol type is '{}'", type));
             auto sobj = object_at(section, spath, {"port"});
             if (!sobj) return sobj.status();
@@ -272,7 +288,7 @@ private:
         std::vector<std::string> tags;
     };
 
-    Status load_shared_fields(dom::object obj, std::string_view path, partial_device& out) const {
+    Status load_shared_fields(dom::object obj, const json_path& path, partial_device& out) const {
         dom::element el;
         if (!obj.at_key("protocol").get(el)) {
             auto p = protocol_at(el, child(path, "protocol"));
@@ -294,15 +310,18 @@ private:
 
     Status load_devices() {
         file_ = &devices_file_;
-        auto root = object_at(devices_file_.root, "", {"credentials", "profiles", "devices"});
+        const json_path child_credentials = child(k_root, "credentials");
+        const json_path child_profiles = child(k_root, "profiles");
+        const json_path child_devices = child(k_root, "devices");
+        auto root = object_at(devices_file_.root, k_root, {"credentials", "profiles", "devices"});
         if (!root) return root.status();
 
         dom::element el;
         if (!root->at_key("credentials").get(el)) {
             dom::object creds;
-            if (el.get_object().get(creds)) return fail("/credentials", "must be an object");
+            if (el.get_object().get(creds)) return fail(child(k_root, "credentials"), "must be an object");
             for (auto [name, value] : creds) {
-                std::string path = child("/credentials", name);
+                json_path path = child(child_credentials, name);
                 if (credentials_.count(std::string(name))) return fail(path, "appears twice");
                 auto c = credentials_object_at(value, path);
                 if (!c) return c.status();
@@ -313,9 +332,9 @@ private:
         std::map<std::string, partial_device, std::less<>> profiles;
         if (!root->at_key("profiles").get(el)) {
             dom::object objs;
-            if (el.get_object().get(objs)) return fail("/profiles", "must be an object");
+            if (el.get_object().get(objs)) return fail(child(k_root, "profiles"), "must be an object");
             for (auto [name, value] : objs) {
-                std::string path = child("/profiles", name);
+                json_path path = child(child_profiles, name);
                 if (profiles.count(name)) return fail(path, "appears twice");
                 auto obj = object_at(value, path, {"protocol", "credentials", "tags"});
                 if (!obj) return obj.status();
@@ -325,13 +344,13 @@ private:
             }
         }
 
-        if (root->at_key("devices").get(el)) return fail("/devices", "missing (a list of devices)");
+        if (root->at_key("devices").get(el)) return fail(child(k_root, "devices"), "missing (a list of devices)");
         dom::array devices;
-        if (el.get_array().get(devices)) return fail("/devices", "must be an array");
-        std::unordered_set<std::string> names;
+        if (el.get_array().get(devices)) return fail(child(k_root, "devices"), "must be an array");
+        device_index_.reserve(devices.size());
         std::size_t i = 0;
         for (dom::element d : devices) {
-            std::string path = child("/devices", i++);
+            json_path path = child(child_devices, i++);
             auto obj = object_at(d, path, {"name", "host", "profile", "protocol", "credentials", "tags"});
             if (!obj) return obj.status();
 
@@ -340,7 +359,7 @@ private:
             auto name = string_at(v, child(path, "name"));
             if (!name) return name.status();
             if (Status s = check_name(*name, "device"); !s) return fail(child(path, "name"), s.message());
-            if (!names.insert(std::string(*name)).second)
+            if (!device_index_.emplace(*name, std::uint32_t(inventory_.devices.size())).second)
                 return fail(child(path, "name"), fmt::format("duplicate device name '{}'", *name));
 
             std::string host(*name);
@@ -385,13 +404,12 @@ private:
                 }
                 j += "],\"credentials\":" + *merged.credentials_json + "}";
             }
-            device_index_.emplace(spec.name, std::uint32_t(inventory_.devices.size()));
             inventory_.devices.push_back(std::move(spec));
         }
         return Status::ok();
     }
 
-    Result<Schedule> schedule_at(dom::element el, std::string_view path) const {
+    Result<Schedule> schedule_at(dom::element el, const json_path& path) const {
         auto obj = object_at(el, path, {"cron", "interval"});
         if (!obj) return obj.status();
         if (obj->size() != 1) return fail(path, "must have exactly one of 'cron' or 'interval'");
@@ -410,16 +428,17 @@ private:
 
     Status load_jobs() {
         file_ = &jobs_file_;
-        auto root = object_at(jobs_file_.root, "", {"jobs"});
+        const json_path child_jobs = child(k_root, "jobs");
+        auto root = object_at(jobs_file_.root, k_root, {"jobs"});
         if (!root) return root.status();
         dom::element el;
-        if (root->at_key("jobs").get(el)) return fail("/jobs", "missing (a list of jobs)");
+        if (root->at_key("jobs").get(el)) return fail(child(k_root, "jobs"), "missing (a list of jobs)");
         dom::array jobs;
-        if (el.get_array().get(jobs)) return fail("/jobs", "must be an array");
-        std::unordered_set<std::string> names;
+        if (el.get_array().get(jobs)) return fail(child(k_root, "jobs"), "must be an array");
+        std::unordered_set<std::string_view> names;
         std::size_t i = 0;
         for (dom::element jel : jobs) {
-            std::string path = child("/jobs", i++);
+            json_path path = child(child_jobs, i++);
             auto obj = object_at(jel, path,
                                  {"name", "schedule", "command", "prompt", "devices", "timeout",
                                   "max_attempts", "retry_delay", "redact"});
@@ -431,7 +450,7 @@ private:
             auto name = string_at(v, child(path, "name"));
             if (!name) return name.status();
             if (Status s = check_name(*name, "job"); !s) return fail(child(path, "name"), s.message());
-            if (!names.insert(std::string(*name)).second)
+            if (!names.insert(*name).second)
                 return fail(child(path, "name"), fmt::format("duplicate job name '{}'", *name));
             job.name = std::string(*name);
 
@@ -441,7 +460,7 @@ private:
             job.schedule = std::move(*schedule);
 
             if (obj->at_key("command").get(v)) return fail(path, "missing field 'command'");
-            std::string cpath = child(path, "command");
+            json_path cpath = child(path, "command");
             auto cobj = object_at(v, cpath, {"inline"});
             if (!cobj) return cobj.status();
             dom::element lines;
@@ -473,11 +492,11 @@ private:
             }
             if (!obj->at_key("redact").get(v)) {
                 dom::array rules;
-                std::string rpath = child(path, "redact");
+                json_path rpath = child(path, "redact");
                 if (v.get_array().get(rules)) return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
                 std::size_t r = 0;
                 for (dom::element rule : rules) {
-                    std::string one = child(rpath, r++);
+                    json_path one = child(rpath, r++);
                     auto robj = object_at(rule, one, {"regex", "replace"});
                     if (!robj) return robj.status();
                     dom::element re, rep;
@@ -495,7 +514,7 @@ private:
             // Device selection: tags and names add up; no "devices" selects every device.
             std::vector<bool> selected(inventory_.devices.size(), false);
             if (!obj->at_key("devices").get(v)) {
-                std::string dpath = child(path, "devices");
+                json_path dpath = child(path, "devices");
                 auto dobj = object_at(v, dpath, {"tags", "names"});
                 if (!dobj) return dobj.status();
                 if (dobj->size() == 0) return fail(dpath, "must have 'tags' and/or 'names'");
@@ -509,7 +528,7 @@ private:
                             if (wanted.count(t)) selected[d] = true;
                 }
                 if (!dobj->at_key("names").get(list)) {
-                    std::string npath = child(dpath, "names");
+                    json_path npath = child(dpath, "names");
                     auto dnames = string_list_at(list, npath);
                     if (!dnames) return dnames.status();
                     for (std::size_t n = 0; n < dnames->size(); ++n) {
@@ -556,7 +575,8 @@ private:
     const parsed_file* file_ = nullptr;  // the file errors are attributed to
 
     std::map<std::string, std::string, std::less<>> credentials_;  // name → expanded JSON
-    std::map<std::string, std::uint32_t, std::less<>> device_index_;
+    // Keyed by views into the parsed devices.json, which outlives the loader's use.
+    std::unordered_map<std::string_view, std::uint32_t> device_index_;
     Inventory inventory_;
 };
 
