@@ -80,6 +80,9 @@ public:
     const Inventory& inventory() const { return inventory_; }
     const InventoryFiles& applied_files() const { return applied_files_; }
 
+    // Changes whenever an InventoryApplied is applied, which renumbers tasks.
+    std::uint64_t inventory_generation() const { return inventory_generation_; }
+
     std::size_t task_count() const { return tasks_.size(); }
     const TaskState& task(task_id id) const { return tasks_.at(id); }
     const JobSpec& job_of(task_id id) const { return inventory_.jobs.at(tasks_.at(id).job_index); }
@@ -148,6 +151,7 @@ private:
     index due_all_;
     index deadlines_;  // (lease deadline, task) of unreserved leases
     bool indexing_deferred_ = false;
+    std::uint64_t inventory_generation_ = 0;
 
     std::span<const std::uint32_t> tags_of(task_id id) const;
     void rebuild_lookups();

@@ -76,13 +76,7 @@ Result<Inventory> Service::load_inventory(InventoryFiles& files) const {
     return parse_inventory(files, InventoryLoadOptions{.resolve_secrets = true, .secrets_dir = options_.inventory_dir});
 }
 
-void Service::use_resolved(Inventory inventory) {
-    resolved_ = std::move(inventory);
-    device_json_index_.clear();
-    for (std::uint32_t i = 0; i < resolved_.devices.size(); ++i) device_json_index_.emplace(resolved_.devices[i].name, i);
-    job_json_index_.clear();
-    for (std::uint32_t i = 0; i < resolved_.jobs.size(); ++i) job_json_index_.emplace(resolved_.jobs[i].name, i);
-}
+void Service::use_resolved(Inventory inventory) { resolved_ = std::move(inventory); }
 
 Status Service::add_routes(http::Router& router) {
     auto bind = [this](auto member) {
@@ -121,6 +115,21 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
 
 Status Service::catch_up(std::uint64_t through) { return replay(log_, through, projection_); }
 
+// Ends the reservations taken before an append. Task ids are stable unless an inventory
+// was applied meanwhile; then the tasks are found again by name.
+void Service::release(const std::vector<task_id>& ids, std::uint64_t generation, const std::vector<Event>& events) {
+    if (generation == projection_.inventory_generation()) {
+        for (task_id id : ids) projection_.release(id);
+        return;
+    }
+    for (const Event& e : events) {
+        std::optional<task_id> id;
+        if (const auto* g = std::get_if<LeaseGranted>(&e)) id = projection_.find(g->device, g->job);
+        else if (const auto* x = std::get_if<LeaseExpired>(&e)) id = projection_.find(x->device, x->job);
+        if (id) projection_.release(*id);
+    }
+}
+
 // ---- GET /worker/next ----
 
 asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
@@ -153,26 +162,26 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
 
     // Decide and render before the await: the state may change while the append is in
     // flight (another request, a reload), the answer must describe what was appended.
+    // resolved_ was loaded from the same files as the projection's inventory, so the
+    // projection's device and job indexes address its expanded JSON directly.
     std::vector<Event> grants;
     grants.reserve(ids.size());
     std::string body = "[";
     for (task_id id : ids) {
+        const TaskState& task = projection_.task(id);
         LeaseGranted grant = decide_grant(projection_, id, now, worker);
-        const std::string& device_json = resolved_.devices[device_json_index_.at(grant.device)].json;
-        const std::string& job_json = resolved_.jobs[job_json_index_.at(grant.job)].json;
         if (body.size() > 1) body += ',';
         body += fmt::format(R"({{"device":{},"job":{},"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
-                            device_json, job_json, grant.timestamp, grant.deadline, grant.attempt);
+                            resolved_.devices[task.device_index].json, resolved_.jobs[task.job_index].json,
+                            grant.timestamp, grant.deadline, grant.attempt);
         grants.push_back(std::move(grant));
         projection_.reserve(id);
     }
     body += ']';
 
+    const auto generation = projection_.inventory_generation();
     auto appended = co_await append_and_apply(grants);
-    for (const Event& e : grants) {
-        const auto& g = std::get<LeaseGranted>(e);
-        if (auto id = projection_.find(g.device, g.job)) projection_.release(*id);
-    }
+    release(ids, generation, grants);
     if (!appended) {
         log_line(LogLevel::error, "lease.append_failed", {{"error", appended.status().to_string()}});
         co_return http::json_error(503, "leases could not be recorded durably; nothing was handed out",
@@ -208,10 +217,9 @@ asio::awaitable<void> Service::expire_due_leases() {
         for (Event& e : decide_expiry(projection_, id, now)) events.push_back(std::move(e));
         projection_.reserve(id);
     }
+    const auto generation = projection_.inventory_generation();
     auto appended = co_await append_and_apply(events);
-    for (const Event& e : events)
-        if (const auto* x = std::get_if<LeaseExpired>(&e))
-            if (auto id = projection_.find(x->device, x->job)) projection_.release(*id);
+    release(ids, generation, events);
     if (!appended) log_line(LogLevel::error, "lease.expiry_append_failed", {{"error", appended.status().to_string()}});
 }
 

@@ -69,6 +69,7 @@ private:
     // appended meanwhile). Runs on the io thread before and after the await.
     asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events);
     Status catch_up(std::uint64_t through);
+    void release(const std::vector<task_id>& ids, std::uint64_t generation, const std::vector<Event>& events);
 
     Result<Inventory> load_inventory(InventoryFiles& files) const;
     void use_resolved(Inventory inventory);
@@ -79,9 +80,9 @@ private:
     Projection projection_;
 
     // The resolved inventory in force: its devices' and jobs' JSON as workers get it.
+    // Always loaded from the files the projection last applied, so both list devices
+    // and jobs in the same order.
     Inventory resolved_;
-    std::unordered_map<std::string, std::uint32_t> device_json_index_;
-    std::unordered_map<std::string, std::uint32_t> job_json_index_;
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;

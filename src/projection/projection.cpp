@@ -71,6 +71,7 @@ void Projection::apply_inventory(unix_time at, Inventory next) {
     // The old inventory (which the old lookups point into) lives until the end of scope.
     Inventory old = std::exchange(inventory_, std::move(next));
     tasks_ = std::move(tasks);
+    ++inventory_generation_;
     rebuild_lookups();
     rebuild_indexes();
 }
