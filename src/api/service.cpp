@@ -83,6 +83,13 @@ Status Service::add_routes(http::Router& router) {
         return [this, member](http::Request& r) -> asio::awaitable<http::Response> { return (this->*member)(r); };
     };
     if (Status s = router.add("GET", "/worker/next", bind(&Service::worker_next)); !s) return s;
+    // HEAD would otherwise run the GET handler: leases granted to nobody, body dropped.
+    auto refuse_head = [](http::Request&) -> asio::awaitable<http::Response> {
+        http::Response r = http::json_error(405, "HEAD would lease jobs without returning them; use GET");
+        r.headers.set("Allow", "GET");
+        co_return r;
+    };
+    if (Status s = router.add("HEAD", "/worker/next", refuse_head); !s) return s;
     return router.add("POST", "/admin/reload", bind(&Service::admin_reload), {.body_mode = http::BodyMode::buffered, .max_body = 0});
 }
 
@@ -255,8 +262,11 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
 asio::awaitable<http::Response> Service::admin_reload(http::Request&) {
     auto result = co_await reload();
     if (!result) {
-        // The request was fine; the inventory on disk is not. The old one stays in force.
-        co_return http::json_error(422, result.status().message(), {{"inventory", "unchanged"}});
+        const Status& s = result.status();
+        // The request was fine; the inventory on disk is not (422), or it could not be
+        // recorded (503). Either way the old one stays in force.
+        bool bad_inventory = s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found;
+        co_return http::json_error(bad_inventory ? 422 : 503, s.message(), {{"inventory", "unchanged"}});
     }
     if (*result == 0) co_return http::json_response(200, R"({"applied":false})");
     co_return http::json_response(200, fmt::format(R"({{"applied":true,"seq":{}}})", *result));

@@ -37,11 +37,11 @@ using netkeep::Result;
 using netkeep::Status;
 
 constexpr std::string_view k_usage =
-    "usage: netkeepd --data-dir DIR --inventory DIR [--listen HOST:PORT] [--header-timeout "
+    "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--header-timeout "
     "SECONDS]\n";
 
 struct Config {
-    fs::path data_dir;
+    fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
     fs::path inventory_dir;
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
@@ -73,7 +73,6 @@ Status parse_listen(std::string_view text, Config& config) {
 
 Result<Config> parse_args(int argc, char** argv) {
     Config config;
-    bool have_data = false;
     bool have_inventory = false;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
@@ -97,7 +96,6 @@ Result<Config> parse_args(int argc, char** argv) {
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
             if (arg == "--data-dir") {
                 config.data_dir = std::string(*v);
-                have_data = true;
             } else if (arg == "--inventory") {
                 config.inventory_dir = std::string(*v);
                 have_inventory = true;
@@ -125,7 +123,6 @@ Result<Config> parse_args(int argc, char** argv) {
             return Status::invalid_argument(fmt::format("unknown argument '{}'", argv[i]));
         }
     }
-    if (!have_data) return Status::invalid_argument("--data-dir is required");
     if (!have_inventory) return Status::invalid_argument("--inventory is required");
     return config;
 }
@@ -253,6 +250,9 @@ int main(int argc, char** argv) {
 
     // Sockets use MSG_NOSIGNAL already; this covers any other pipe a later part opens.
     std::signal(SIGPIPE, SIG_IGN);
+    // A reload requested while the log replays (systemctl reload right after start) must
+    // not end the process: ignored until serve() installs the real handler.
+    std::signal(SIGHUP, SIG_IGN);
     try {
         return serve(*config);
     } catch (const std::exception& e) {

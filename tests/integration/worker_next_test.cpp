@@ -330,3 +330,22 @@ TEST_CASE("/worker/next: every code point U+0000..U+00FF in a credential round-t
     REQUIRE(grants.size() == 1);
     CHECK(grants[0].pass == expected);
 }
+
+TEST_CASE("HEAD /worker/next is refused and leases nothing") {
+    Fixture f(1);
+    auto server = f.start();
+    auto client = connect(server);
+    auto head = client.request("HEAD", "/worker/next");
+    REQUIRE(head.is_ok());
+    CHECK(head->status == 405);
+    CHECK(head->header("Allow").value_or("") == "GET");
+    CHECK(grants_of(get(client, "/worker/next")).size() == 1);
+}
+
+TEST_CASE("without --data-dir netkeepd keeps its data in ./var") {
+    Fixture f(1);
+    auto server = start_netkeepd({"--inventory", f.inventory.string(), "--listen", "127.0.0.1:0"},
+                                 {.env = {"NETKEEP_IT_PASS=s3cret"}, .working_dir = f.root.path()});
+    if (!server) FAIL(server.status().to_string());
+    CHECK(fs::is_directory(f.root / "var" / "log"));
+}
