@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -348,4 +349,34 @@ TEST_CASE("without --data-dir netkeepd keeps its data in ./var") {
                                  {.env = {"NETKEEP_IT_PASS=s3cret"}, .working_dir = f.root.path()});
     if (!server) FAIL(server.status().to_string());
     CHECK(fs::is_directory(f.root / "var" / "log"));
+}
+
+TEST_CASE("/worker/next: concurrent callers never get the same occurrence") {
+    Fixture f(300);  // 300 tasks
+    auto server = f.start();
+    std::mutex mutex;
+    std::vector<std::string> seen;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&, t] {
+            auto client = Client::connect(server.host, server.port);
+            REQUIRE(client.is_ok());
+            for (;;) {
+                auto r = client->get(t % 2 ? "/worker/next?max=7&tag=odd" : "/worker/next?max=5");
+                REQUIRE(r.is_ok());
+                if (r->status == 204) {
+                    if (t % 2 == 0) return;  // the untagged callers see everything: done
+                    auto all = client->get("/worker/next?max=5");
+                    REQUIRE(all.is_ok());
+                    if (all->status == 204) return;
+                    r = std::move(all);
+                }
+                std::lock_guard lock(mutex);
+                for (const auto& g : grants_of(*r)) seen.push_back(fmt::format("{}/{}@{}", g.device, g.job, g.timestamp));
+            }
+        });
+    for (auto& t : threads) t.join();
+    std::set<std::string> unique(seen.begin(), seen.end());
+    CHECK(seen.size() == 300);
+    CHECK(unique.size() == seen.size());
 }
