@@ -1,5 +1,7 @@
 #include "netkeep/projection.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -324,6 +326,7 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
     Status scan_status = Status::ok();
 
     std::thread reader([&] {
+        ::pthread_setname_np(::pthread_self(), "netkeep-replay");
         std::vector<EventRecord> batch;
         batch.reserve(k_batch);
         auto hand_over = [&] {
