@@ -1,0 +1,72 @@
+#pragma once
+// The spool: completion contents received from workers, waiting for the git writer.
+// One file per completion under <data-dir>/spool. Large values do not belong in the
+// event log (they would pass through RocksDB's WAL and memtable); the log records the
+// file's name, size and SHA-256 instead.
+//
+// A file is written as ".incoming-*", hashed as it streams, then made durable under
+// its final name (file fsync, rename, directory fsync) before the event that refers to
+// it is appended. Incoming files left by a crash were never acknowledged: opening the
+// spool removes them.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "netkeep/sha256.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep {
+
+struct SpoolEntry {
+    std::string name;    // relative to the spool dir
+    std::uint64_t size = 0;
+    std::string sha256;  // 32 raw bytes
+};
+
+// A file being received. Not thread-safe; one per upload.
+class SpoolFile {
+public:
+    SpoolFile(SpoolFile&&) noexcept;
+    SpoolFile& operator=(SpoolFile&&) noexcept;
+    SpoolFile(const SpoolFile&) = delete;
+    SpoolFile& operator=(const SpoolFile&) = delete;
+    ~SpoolFile();  // removes the file unless commit() succeeded
+
+    Status write(std::string_view chunk);
+    std::uint64_t size() const { return size_; }
+
+    // Durable under its final name when this returns.
+    Result<SpoolEntry> commit();
+
+private:
+    friend class Spool;
+    SpoolFile(std::string dir, std::string name, int fd);
+    void discard();
+
+    std::string dir_;
+    std::string name_;  // final name; the file is at ".incoming-" + name_ until commit
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+    Sha256 hash_;
+    bool committed_ = false;
+};
+
+class Spool {
+public:
+    // Creates the directory if needed and removes incoming files left by a crash.
+    static Result<Spool> open(std::string dir);
+
+    Result<SpoolFile> create();
+    std::string path_of(std::string_view name) const;
+    Status remove(std::string_view name);
+    const std::string& dir() const { return dir_; }
+
+private:
+    explicit Spool(std::string dir) : dir_(std::move(dir)) {}
+    std::string dir_;
+};
+
+}  // namespace netkeep

@@ -1,0 +1,134 @@
+#include "netkeep/spool.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace netkeep {
+
+namespace {
+
+constexpr std::string_view k_incoming = ".incoming-";
+
+Status errno_status(std::string_view what, const std::string& path) {
+    return Status::io_error(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+}
+
+// fsync of a directory makes a rename or unlink in it durable.
+Status sync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_status("opening", dir);
+    Status s = ::fsync(fd) == 0 ? Status::ok() : errno_status("syncing", dir);
+    ::close(fd);
+    return s;
+}
+
+// Unique without coordination: time, process and a per-process counter and random seed.
+std::string unique_name() {
+    static std::atomic<std::uint64_t> counter{0};
+    static const std::uint64_t seed = std::random_device{}();
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    return fmt::format("{}-{}-{:x}-{}", std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(), ::getpid(),
+                       seed & 0xffffff, counter.fetch_add(1));
+}
+
+}  // namespace
+
+SpoolFile::SpoolFile(std::string dir, std::string name, int fd) : dir_(std::move(dir)), name_(std::move(name)), fd_(fd) {}
+
+SpoolFile::SpoolFile(SpoolFile&& other) noexcept
+    : dir_(std::move(other.dir_)),
+      name_(std::move(other.name_)),
+      fd_(std::exchange(other.fd_, -1)),
+      size_(other.size_),
+      hash_(other.hash_),
+      committed_(std::exchange(other.committed_, true)) {}
+
+SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept {
+    if (this != &other) {
+        discard();
+        dir_ = std::move(other.dir_);
+        name_ = std::move(other.name_);
+        fd_ = std::exchange(other.fd_, -1);
+        size_ = other.size_;
+        hash_ = other.hash_;
+        committed_ = std::exchange(other.committed_, true);
+    }
+    return *this;
+}
+
+SpoolFile::~SpoolFile() { discard(); }
+
+void SpoolFile::discard() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_ && !name_.empty()) ::unlink((dir_ + "/" + std::string(k_incoming) + name_).c_str());
+    committed_ = true;
+}
+
+Status SpoolFile::write(std::string_view chunk) {
+    if (fd_ < 0) return Status::unavailable("spool file is closed");
+    hash_.update(chunk);
+    size_ += chunk.size();
+    while (!chunk.empty()) {
+        ssize_t n = ::write(fd_, chunk.data(), chunk.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno_status("writing", dir_ + "/" + std::string(k_incoming) + name_);
+        }
+        chunk.remove_prefix(std::size_t(n));
+    }
+    return Status::ok();
+}
+
+Result<SpoolEntry> SpoolFile::commit() {
+    if (fd_ < 0) return Status::unavailable("spool file is closed");
+    std::string incoming = dir_ + "/" + std::string(k_incoming) + name_;
+    std::string final_path = dir_ + "/" + name_;
+    if (::fdatasync(fd_) != 0) return errno_status("syncing", incoming);
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(incoming.c_str(), final_path.c_str()) != 0) return errno_status("renaming", incoming);
+    committed_ = true;
+    if (Status s = sync_dir(dir_); !s) return s;
+    auto digest = hash_.finish();
+    return SpoolEntry{name_, size_, std::string(reinterpret_cast<const char*>(digest.data()), digest.size())};
+}
+
+Result<Spool> Spool::open(std::string dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::io_error(fmt::format("creating spool dir {}: {}", dir, ec.message()));
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+        if (entry.path().filename().string().starts_with(k_incoming)) std::filesystem::remove(entry.path(), ec);
+    if (ec) return Status::io_error(fmt::format("cleaning spool dir {}: {}", dir, ec.message()));
+    return Spool(std::move(dir));
+}
+
+Result<SpoolFile> Spool::create() {
+    std::string name = unique_name();
+    std::string path = dir_ + "/" + std::string(k_incoming) + name;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) return errno_status("creating", path);
+    return SpoolFile(dir_, std::move(name), fd);
+}
+
+std::string Spool::path_of(std::string_view name) const { return dir_ + "/" + std::string(name); }
+
+Status Spool::remove(std::string_view name) {
+    std::string path = path_of(name);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("removing", path);
+    return Status::ok();
+}
+
+}  // namespace netkeep

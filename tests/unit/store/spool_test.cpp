@@ -1,0 +1,90 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "netkeep/spool.hpp"
+
+using namespace netkeep;
+namespace fs = std::filesystem;
+
+namespace {
+struct temp_dir {
+    fs::path path = fs::temp_directory_path() / ("netkeep-spool-test-" + std::to_string(std::random_device{}()));
+    ~temp_dir() { fs::remove_all(path); }
+};
+
+std::string read(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::size_t file_count(const fs::path& dir) {
+    return std::size_t(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+}  // namespace
+
+TEST_CASE("a committed spool file holds the streamed bytes under its final name, with size and hash") {
+    temp_dir dir;
+    auto spool = Spool::open((dir.path / "spool").string());
+    REQUIRE(spool.is_ok());
+    auto file = spool->create();
+    REQUIRE(file.is_ok());
+    REQUIRE(file->write("hostname r1\n").is_ok());
+    REQUIRE(file->write("interface Gi0/1\n").is_ok());
+    auto entry = file->commit();
+    REQUIRE(entry.is_ok());
+    CHECK(entry->size == 28);
+    CHECK(to_hex(entry->sha256) == sha256_hex("hostname r1\ninterface Gi0/1\n"));
+    CHECK(read(spool->path_of(entry->name)) == "hostname r1\ninterface Gi0/1\n");
+    CHECK(file_count(dir.path / "spool") == 1);
+
+    REQUIRE(spool->remove(entry->name).is_ok());
+    CHECK(file_count(dir.path / "spool") == 0);
+    CHECK(spool->remove(entry->name).is_ok());  // already gone is fine
+}
+
+TEST_CASE("an upload that is not committed leaves nothing behind") {
+    temp_dir dir;
+    auto spool = Spool::open((dir.path / "spool").string());
+    REQUIRE(spool.is_ok());
+    {
+        auto file = spool->create();
+        REQUIRE(file.is_ok());
+        REQUIRE(file->write(std::string(100'000, 'x')).is_ok());
+        CHECK(file_count(dir.path / "spool") == 1);
+    }
+    CHECK(file_count(dir.path / "spool") == 0);
+}
+
+TEST_CASE("opening the spool removes incoming files a crash left, and keeps committed ones") {
+    temp_dir dir;
+    fs::create_directories(dir.path / "spool");
+    std::ofstream(dir.path / "spool" / ".incoming-123") << "partial";
+    std::ofstream(dir.path / "spool" / "456") << "complete";
+    auto spool = Spool::open((dir.path / "spool").string());
+    REQUIRE(spool.is_ok());
+    CHECK_FALSE(fs::exists(dir.path / "spool" / ".incoming-123"));
+    CHECK(fs::exists(dir.path / "spool" / "456"));
+}
+
+TEST_CASE("two spool files never share a name") {
+    temp_dir dir;
+    auto spool = Spool::open((dir.path / "spool").string());
+    REQUIRE(spool.is_ok());
+    auto a = spool->create();
+    auto b = spool->create();
+    REQUIRE(a.is_ok());
+    REQUIRE(b.is_ok());
+    auto ea = a->commit();
+    auto eb = b->commit();
+    REQUIRE(ea.is_ok());
+    REQUIRE(eb.is_ok());
+    CHECK(ea->name != eb->name);
+    CHECK(ea->size == 0);
+    CHECK(to_hex(ea->sha256) == sha256_hex(""));
+}
