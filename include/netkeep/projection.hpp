@@ -58,10 +58,15 @@ struct TaskState {
     unix_time due = 0;                 // when it may be handed out: timestamp, or after a retry delay
     std::uint32_t failed_attempts = 0;  // of the open occurrence
     std::optional<Lease> lease;
+    bool leased_once = false;  // a completion is accepted only for an occurrence handed out
     bool closed = false;
 
     std::optional<Outcome> last_success;
     std::optional<Outcome> last_failure;
+    // The last completion recorded, so that a worker re-posting it (after a lost answer)
+    // gets the same answer instead of a second commit.
+    std::optional<CompletionRecorded> last_completion;
+    std::uint64_t last_completion_seq = 0;
 
     // Transient, never replayed: an append about this task is in flight, so it must not
     // be handed out or expired twice meanwhile. See Projection::reserve.
@@ -169,6 +174,29 @@ LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::s
 // The expiry of task's lease at now, followed by OccurrenceClosed(failed) when that
 // was the last allowed attempt.
 std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now);
+
+// What to do with a worker's completion.
+struct CompletionDecision {
+    enum class Kind {
+        accept,          // append `events`
+        repeat,          // already recorded as `seq`: answer the same, append nothing
+        unknown_device,  // 404
+        unknown_job,     // 404
+        not_selected,    // 404: the job does not run on that device
+        not_open,        // 409: no such open occurrence (closed, or another timestamp)
+        never_leased,    // 409: the occurrence was never handed out
+        busy,            // 503: an append about this task is in flight; retry
+    };
+    Kind kind = Kind::accept;
+    std::uint64_t seq = 0;
+    std::vector<Event> events;
+    std::string message;  // for the error answer
+};
+
+// Matches a completion (its spool file already durable) to the open occurrence. The
+// first completion of an occurrence closes it (succeeded), or is a failed attempt
+// (closing it as failed when it was the last allowed one).
+CompletionDecision decide_completion(const Projection& p, const CompletionRecorded& completion);
 
 // Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
 // task disappears, then InventoryApplied. Empty when files equal the applied ones.

@@ -115,6 +115,7 @@ void Projection::apply_lease(const LeaseGranted& e) {
     task_id id = task_id(t - tasks_.data());
     unindex(id);
     t->lease = Lease{e.at, e.deadline, e.attempt, e.worker};
+    t->leased_once = true;
     index_task(id);
 }
 
@@ -136,6 +137,8 @@ void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e
     task_id id = task_id(t - tasks_.data());
     unindex(id);
     t->lease.reset();
+    t->last_completion = e;
+    t->last_completion_seq = seq;
     if (e.failure) {
         t->failed_attempts += 1;
         t->due = e.at + inventory_.jobs[t->job_index].retry_delay;
@@ -153,6 +156,7 @@ void Projection::apply_close(const OccurrenceClosed& e) {
     task_id id = task_id(t - tasks_.data());
     unindex(id);
     t->lease.reset();
+    t->leased_once = false;
     t->failed_attempts = 0;
     if (e.reason == CloseReason::removed) {
         t->closed = true;
@@ -396,6 +400,35 @@ std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now)
         events.push_back(
             OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::failed});
     return events;
+}
+
+CompletionDecision decide_completion(const Projection& p, const CompletionRecorded& c) {
+    using Kind = CompletionDecision::Kind;
+    if (!p.has_device(c.device))
+        return {Kind::unknown_device, 0, {}, fmt::format("unknown device '{}'", c.device)};
+    if (!p.has_job(c.job)) return {Kind::unknown_job, 0, {}, fmt::format("unknown job '{}'", c.job)};
+    auto id = p.find(c.device, c.job);
+    if (!id) return {Kind::not_selected, 0, {}, fmt::format("job '{}' does not run on device '{}'", c.job, c.device)};
+    const TaskState& t = p.task(*id);
+    if (const auto& last = t.last_completion;
+        last && last->job_timestamp == c.job_timestamp && last->start_timestamp == c.start_timestamp &&
+        last->end_timestamp == c.end_timestamp && last->sha256 == c.sha256 && last->failure == c.failure)
+        return {Kind::repeat, p.task(*id).last_completion_seq, {}, {}};
+    if (t.reserved)
+        return {Kind::busy, 0, {}, "another change to this task is being recorded; retry"};
+    if (t.closed || t.timestamp != c.job_timestamp)
+        return {Kind::not_open, 0, {},
+                fmt::format("no open occurrence of {}/{} at {} (closed, or never scheduled)", c.device, c.job,
+                            c.job_timestamp)};
+    if (!t.leased_once)
+        return {Kind::never_leased, 0, {},
+                fmt::format("occurrence {}/{} at {} was never leased", c.device, c.job, c.job_timestamp)};
+    CompletionDecision d{Kind::accept, 0, {c}, {}};
+    if (!c.failure)
+        d.events.push_back(OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::succeeded});
+    else if (t.failed_attempts + 1 >= p.job_of(*id).max_attempts)
+        d.events.push_back(OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::failed});
+    return d;
 }
 
 std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& files, const Inventory& parsed,

@@ -267,3 +267,89 @@ TEST_CASE("deferred indexing rebuilds the same indexes as per-event maintenance"
     CHECK(bulk.p.next_deadline() == live.p.next_deadline());
     CHECK(bulk.p.expired_leases(t0 + 10'000, 10) == live.p.expired_leases(t0 + 10'000, 10));
 }
+
+namespace {
+CompletionRecorded completion(const std::string& device, unix_time job_timestamp, unix_time at,
+                              std::optional<std::string> failure = std::nullopt) {
+    return CompletionRecorded{at, device, "run", job_timestamp, at - 10, at - 1, std::move(failure), 4,
+                              std::string(32, 'h'), "spool-" + device, "w1"};
+}
+}  // namespace
+
+TEST_CASE("a completion is accepted only for an open occurrence that was handed out") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    using Kind = CompletionDecision::Kind;
+
+    CHECK(decide_completion(r.p, completion("zz", t0, t0 + 5)).kind == Kind::unknown_device);
+    auto wrong_job = completion("a", t0, t0 + 5);
+    wrong_job.job = "nope";
+    CHECK(decide_completion(r.p, wrong_job).kind == Kind::unknown_job);
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == Kind::never_leased);
+
+    r.apply(decide_grant(r.p, r.id("a"), t0, "w1"));
+    CHECK(decide_completion(r.p, completion("a", t0 - 60, t0 + 5)).kind == Kind::not_open);
+
+    auto accepted = decide_completion(r.p, completion("a", t0, t0 + 5));
+    REQUIRE(accepted.kind == Kind::accept);
+    REQUIRE(accepted.events.size() == 2);
+    CHECK(std::get<OccurrenceClosed>(accepted.events[1]).reason == CloseReason::succeeded);
+    r.apply(accepted.events);
+    const std::uint64_t recorded = r.seq - 1;
+
+    // The same completion again (the worker lost our answer): same seq, nothing to append.
+    auto again = decide_completion(r.p, completion("a", t0, t0 + 5));
+    CHECK(again.kind == Kind::repeat);
+    CHECK(again.seq == recorded);
+    CHECK(again.events.empty());
+    // A different completion for the closed occurrence is a conflict.
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 6)).kind == Kind::not_open);
+}
+
+TEST_CASE("a completion with a failure is a failed attempt, closing the occurrence on the last one") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);  // max_attempts 2, retry_delay 30
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    auto first = decide_completion(r.p, completion("b", t0, t0 + 5, "timeout"));
+    REQUIRE(first.kind == CompletionDecision::Kind::accept);
+    CHECK(first.events.size() == 1);  // attempt 1 of 2: retry later
+    r.apply(first.events);
+    CHECK(r.p.task(b).failed_attempts == 1);
+    CHECK(r.p.task(b).due == t0 + 5 + 30);
+
+    // Expired-but-not-closed still accepts a (late) completion of the same occurrence.
+    r.apply(decide_grant(r.p, b, t0 + 40, "w2"));
+    r.apply(decide_expiry(r.p, b, t0 + 400));  // attempt 2 expired: closes as failed
+    CHECK(r.p.task(b).timestamp != t0);
+
+    replayer s;
+    s.apply_inventory(inventory(k_three), t0);
+    task_id c = s.id("c");
+    s.apply(decide_grant(s.p, c, t0, "w1"));
+    s.apply(decide_completion(s.p, completion("c", t0, t0 + 5, "auth failed")).events);
+    s.apply(decide_grant(s.p, c, t0 + 40, "w1"));
+    auto last = decide_completion(s.p, completion("c", t0, t0 + 45, "auth failed"));
+    REQUIRE(last.events.size() == 2);
+    CHECK(std::get<OccurrenceClosed>(last.events[1]).reason == CloseReason::failed);
+}
+
+TEST_CASE("a completion for a reserved task is refused as busy") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id a = r.id("a");
+    r.apply(decide_grant(r.p, a, t0, "w1"));
+    r.p.reserve(a);
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == CompletionDecision::Kind::busy);
+    r.p.release(a);
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == CompletionDecision::Kind::accept);
+}
+
+TEST_CASE("an expired lease still accepts the completion of its occurrence until it closes") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id a = r.id("a");
+    r.apply(decide_grant(r.p, a, t0, "w1"));
+    r.apply(decide_expiry(r.p, a, t0 + 100));  // attempt 1 of 2: occurrence stays open
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 110)).kind == CompletionDecision::Kind::accept);
+}
