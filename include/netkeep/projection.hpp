@@ -68,9 +68,9 @@ struct TaskState {
     std::optional<CompletionRecorded> last_completion;
     std::uint64_t last_completion_seq = 0;
 
-    // Transient, never replayed: an append about this task is in flight, so it must not
-    // be handed out or expired twice meanwhile. See Projection::reserve.
-    bool reserved = false;
+    // Transient, never replayed: nonzero while an append about this task is in flight,
+    // so it is not handed out or expired twice meanwhile. See Projection::reserve.
+    std::uint64_t reservation = 0;
 };
 
 class Projection {
@@ -112,12 +112,13 @@ public:
     void resume_indexing();
 
     // Takes a task out of the due and deadline indexes while the server appends an event
-    // about it; release() puts it back in whatever index its (possibly updated) state
-    // belongs to. Never used by replay. Task ids change when an InventoryApplied is
-    // applied (a reservation survives it): look the task up again with find() before
-    // releasing after an await.
-    void reserve(task_id id);
-    void release(task_id id);
+    // about it, and returns the reservation's token; release() with that token puts the
+    // task back in whatever index its (possibly updated) state belongs to. A task already
+    // reserved is not reserved again (returns 0). Never used by replay. Task ids change
+    // when an InventoryApplied is applied (a reservation survives it): after an await,
+    // find() the task again; the token makes sure only its holder releases it.
+    std::uint64_t reserve(task_id id);
+    void release(task_id id, std::uint64_t token);
 
 private:
     using index = std::set<std::pair<unix_time, task_id>>;
@@ -156,6 +157,7 @@ private:
     index due_all_;
     index deadlines_;  // (lease deadline, task) of unreserved leases
     bool indexing_deferred_ = false;
+    std::uint64_t next_reservation_ = 1;
     std::uint64_t inventory_generation_ = 0;
 
     std::span<const std::uint32_t> tags_of(task_id id) const;

@@ -37,6 +37,44 @@ http::Response bad_parameter(std::string_view name, std::string message) {
     return http::json_error(400, message, {{"parameter", std::string(name)}});
 }
 
+// The reservations taken for one append, released however the handler leaves it (an
+// answer, an error or an exception). If an inventory was applied meanwhile, task ids
+// changed: the tasks are found again by name, and the token makes sure only these
+// reservations are released, never another request's.
+class held_tasks {
+public:
+    explicit held_tasks(Projection& p) : projection_(p), generation_(p.inventory_generation()) {}
+    held_tasks(const held_tasks&) = delete;
+    held_tasks& operator=(const held_tasks&) = delete;
+
+    ~held_tasks() {
+        const bool renumbered = projection_.inventory_generation() != generation_;
+        for (const held& h : held_) {
+            std::optional<task_id> id = h.id;
+            if (renumbered) id = projection_.find(h.device, h.job);
+            if (id) projection_.release(*id, h.token);
+        }
+    }
+
+    void hold(task_id id) {
+        if (auto token = projection_.reserve(id)) {
+            const TaskState& t = projection_.task(id);
+            held_.push_back({id, token, std::string(t.device), std::string(t.job)});
+        }
+    }
+
+private:
+    struct held {
+        task_id id;
+        std::uint64_t token;
+        std::string device;
+        std::string job;
+    };
+    Projection& projection_;
+    std::uint64_t generation_;
+    std::vector<held> held_;
+};
+
 }  // namespace
 
 Service::Service(asio::io_context& io, EventLog& log, ServiceOptions options)
@@ -122,21 +160,6 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
 
 Status Service::catch_up(std::uint64_t through) { return replay(log_, through, projection_); }
 
-// Ends the reservations taken before an append. Task ids are stable unless an inventory
-// was applied meanwhile; then the tasks are found again by name.
-void Service::release(const std::vector<task_id>& ids, std::uint64_t generation, const std::vector<Event>& events) {
-    if (generation == projection_.inventory_generation()) {
-        for (task_id id : ids) projection_.release(id);
-        return;
-    }
-    for (const Event& e : events) {
-        std::optional<task_id> id;
-        if (const auto* g = std::get_if<LeaseGranted>(&e)) id = projection_.find(g->device, g->job);
-        else if (const auto* x = std::get_if<LeaseExpired>(&e)) id = projection_.find(x->device, x->job);
-        if (id) projection_.release(*id);
-    }
-}
-
 // ---- GET /worker/next ----
 
 asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
@@ -173,6 +196,7 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
     // projection's device and job indexes address its expanded JSON directly.
     std::vector<Event> grants;
     grants.reserve(ids.size());
+    held_tasks held(projection_);
     std::string body = "[";
     for (task_id id : ids) {
         const TaskState& task = projection_.task(id);
@@ -182,13 +206,11 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
                             resolved_.devices[task.device_index].json, resolved_.jobs[task.job_index].json,
                             grant.timestamp, grant.deadline, grant.attempt);
         grants.push_back(std::move(grant));
-        projection_.reserve(id);
+        held.hold(id);
     }
     body += ']';
 
-    const auto generation = projection_.inventory_generation();
     auto appended = co_await append_and_apply(grants);
-    release(ids, generation, grants);
     if (!appended) {
         log_line(LogLevel::error, "lease.append_failed", {{"error", appended.status().to_string()}});
         co_return http::json_error(503, "leases could not be recorded durably; nothing was handed out",
@@ -208,7 +230,12 @@ void Service::stop() {
 
 asio::awaitable<void> Service::expiry_loop() {
     while (!stopping_) {
-        co_await expire_due_leases();
+        // An exception must not end lease expiry for the life of the process.
+        try {
+            co_await expire_due_leases();
+        } catch (const std::exception& e) {
+            log_line(LogLevel::error, "lease.expiry_failed", {{"error", e.what()}});
+        }
         expiry_timer_.expires_after(options_.expiry_tick);
         asio::error_code ec;  // cancelled only by stop(), which the loop condition sees
         co_await expiry_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -220,19 +247,29 @@ asio::awaitable<void> Service::expire_due_leases() {
     std::vector<task_id> ids = projection_.expired_leases(now, 1000);
     if (ids.empty()) co_return;
     std::vector<Event> events;
+    held_tasks held(projection_);
     for (task_id id : ids) {
         for (Event& e : decide_expiry(projection_, id, now)) events.push_back(std::move(e));
-        projection_.reserve(id);
+        held.hold(id);
     }
-    const auto generation = projection_.inventory_generation();
     auto appended = co_await append_and_apply(events);
-    release(ids, generation, events);
     if (!appended) log_line(LogLevel::error, "lease.expiry_append_failed", {{"error", appended.status().to_string()}});
 }
 
 // ---- reload ----
 
 asio::awaitable<Result<std::uint64_t>> Service::reload() {
+    // One at a time: a second reload would decide against a projection the first is
+    // about to change, and the last answer could describe an inventory not in force.
+    if (reloading_) {
+        log_line(LogLevel::warn, "inventory.reload_busy");
+        co_return Status::unavailable("a reload is already in progress; try again");
+    }
+    reloading_ = true;
+    struct done_guard {
+        bool& flag;
+        ~done_guard() { flag = false; }
+    } done{reloading_};
     InventoryFiles files;
     auto inventory = load_inventory(files);
     if (!inventory) {

@@ -69,7 +69,6 @@ private:
     // appended meanwhile). Runs on the io thread before and after the await.
     asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events);
     Status catch_up(std::uint64_t through);
-    void release(const std::vector<task_id>& ids, std::uint64_t generation, const std::vector<Event>& events);
 
     Result<Inventory> load_inventory(InventoryFiles& files) const;
     void use_resolved(Inventory inventory);
@@ -86,6 +85,7 @@ private:
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;
+    bool reloading_ = false;
 };
 
 }  // namespace netkeep::api

@@ -157,6 +157,12 @@ int serve(const Config& config) {
     }
 
     asio::io_context io;
+    // Declared after io, so destroyed before it, also when io.run() throws: closing the
+    // log completes pending appends, whose callbacks post to io.
+    struct log_closer {
+        netkeep::EventLog& log;
+        ~log_closer() { log.close(); }
+    } closer{**log};
     netkeep::api::Service service(io, **log, {.inventory_dir = config.inventory_dir.string(),
                                               .expiry_tick = std::chrono::milliseconds(250),
                                               .now = {}});
@@ -199,7 +205,15 @@ int serve(const Config& config) {
     });
     std::function<void(const std::error_code&, int)> on_hup = [&](const std::error_code& ec, int) {
         if (ec) return;
-        asio::co_spawn(io, [&]() -> asio::awaitable<void> { (void)co_await service.reload(); }, asio::detached);
+        asio::co_spawn(
+            io, [&]() -> asio::awaitable<void> { (void)co_await service.reload(); },
+            [](std::exception_ptr e) {
+                try {
+                    if (e) std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    netkeep::log_line(netkeep::LogLevel::error, "inventory.reload_failed", {{"error", ex.what()}});
+                }
+            });
         reload_signal.async_wait(on_hup);
     };
     reload_signal.async_wait(on_hup);
@@ -214,7 +228,6 @@ int serve(const Config& config) {
     std::fflush(stdout);
 
     io.run();
-    (*log)->close();  // waits for appends still queued; they have no one left to answer
     return 0;
 }
 

@@ -203,6 +203,22 @@ private:
     }
 
     Status check_regex(std::string_view re, const json_path& path) const {
+        // std::regex compiles and matches by recursion: a deeply nested pattern overflows
+        // the stack (a crash, not a regex_error). Prompts and redaction rules are short.
+        constexpr std::size_t k_max_length = 1024;
+        constexpr int k_max_depth = 16;
+        if (re.size() > k_max_length)
+            return fail(path, fmt::format("regular expression longer than {} characters", k_max_length));
+        int depth = 0;
+        for (std::size_t i = 0; i < re.size(); ++i) {
+            if (re[i] == '\\') {
+                ++i;
+            } else if (re[i] == '(' && ++depth > k_max_depth) {
+                return fail(path, fmt::format("regular expression nested deeper than {} groups", k_max_depth));
+            } else if (re[i] == ')' && depth > 0) {
+                --depth;
+            }
+        }
         try {
             std::regex compiled{std::string(re)};
         } catch (const std::regex_error& e) {

@@ -207,7 +207,7 @@ void Projection::unindex(task_id id) {
 void Projection::index_task(task_id id) {
     if (indexing_deferred_) return;
     const TaskState& t = tasks_[id];
-    if (t.closed || t.reserved) return;
+    if (t.closed || t.reservation) return;
     if (t.lease) {
         deadlines_.insert({t.lease->deadline, id});
         return;
@@ -227,7 +227,7 @@ void Projection::rebuild_indexes() {
     std::vector<std::pair<unix_time, task_id>> due, deadlines;
     for (task_id id = 0; id < tasks_.size(); ++id) {
         const TaskState& t = tasks_[id];
-        if (t.closed || t.reserved) continue;
+        if (t.closed || t.reservation) continue;
         if (t.lease) deadlines.push_back({t.lease->deadline, id});
         else due.push_back({t.due, id});
     }
@@ -294,15 +294,16 @@ std::optional<unix_time> Projection::next_deadline() const {
     return deadlines_.begin()->first;
 }
 
-void Projection::reserve(task_id id) {
-    if (tasks_[id].reserved) return;
+std::uint64_t Projection::reserve(task_id id) {
+    if (tasks_[id].reservation) return 0;
     unindex(id);
-    tasks_[id].reserved = true;
+    tasks_[id].reservation = next_reservation_++;
+    return tasks_[id].reservation;
 }
 
-void Projection::release(task_id id) {
-    if (id >= tasks_.size() || !tasks_[id].reserved) return;
-    tasks_[id].reserved = false;
+void Projection::release(task_id id, std::uint64_t token) {
+    if (token == 0 || id >= tasks_.size() || tasks_[id].reservation != token) return;
+    tasks_[id].reservation = 0;
     index_task(id);
 }
 
@@ -414,7 +415,7 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
         last && last->job_timestamp == c.job_timestamp && last->start_timestamp == c.start_timestamp &&
         last->end_timestamp == c.end_timestamp && last->sha256 == c.sha256 && last->failure == c.failure)
         return {Kind::repeat, p.task(*id).last_completion_seq, {}, {}};
-    if (t.reserved)
+    if (t.reservation)
         return {Kind::busy, 0, {}, "another change to this task is being recorded; retry"};
     if (t.closed || t.timestamp != c.job_timestamp)
         return {Kind::not_open, 0, {},

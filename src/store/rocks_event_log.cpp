@@ -11,10 +11,12 @@
 #include <pthread.h>
 
 #include <condition_variable>
+#include <algorithm>
 #include <deque>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -99,7 +101,11 @@ public:
     }
 
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        from = std::max<std::uint64_t>(from, 1);
         if (from > to) return Status::ok();
+        const std::uint64_t durable = last_seq();
         rocksdb::ReadOptions ro;
         ro.fill_cache = false;      // a replay reads everything once; keep the cache for tails
         ro.readahead_size = 2 << 20;
@@ -111,14 +117,17 @@ public:
             if (!seq) return seq.status();
             if (*seq > to) break;
             // Gapless by construction; a hole means lost data, so say which record is missing.
-            if (*seq != expected && expected != from)
-                return Status::corruption(fmt::format("seq {}: missing from the log", expected));
+            if (*seq != expected) return Status::corruption(fmt::format("seq {}: missing from the log", expected));
             auto event = event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
             if (!event) return event.status();
             expected = *seq + 1;
             if (!visit(EventRecord{*seq, std::move(*event)})) return Status::ok();
         }
-        return from_rocks(it->status(), "scanning the event log");
+        if (Status s = from_rocks(it->status(), "scanning the event log"); !s) return s;
+        // Records the log has acknowledged must all be there, up to the end of the range.
+        if (expected <= std::min(to, durable))
+            return Status::corruption(fmt::format("seq {}: missing from the log", expected));
+        return Status::ok();
     }
 
     std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
@@ -128,12 +137,16 @@ public:
     }
 
     Status put_meta(const std::string& key, const std::string& value) override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
         rocksdb::WriteOptions wo;
         wo.sync = write_options_.sync;
         return from_rocks(db_->Put(wo, meta_, key, value), fmt::format("writing meta '{}'", key));
     }
 
     Result<std::string> get_meta(const std::string& key) const override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
         std::string value;
         rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
         if (!s.ok()) return from_rocks(s, fmt::format("reading meta '{}'", key));
@@ -141,9 +154,11 @@ public:
     }
 
     void close() override {
+        // Serialises concurrent close() calls: the second returns once the first is done.
+        std::unique_lock handles(handles_mutex_);
+        if (!db_open_) return;
         {
             std::lock_guard lock(queue_mutex_);
-            if (closing_) return;
             closing_ = true;
             queue_cv_.notify_one();
         }
@@ -153,8 +168,10 @@ public:
             tail_closed_ = true;
         }
         tail_cv_.notify_all();
+        // Readers hold handles_mutex_ shared while they use the handles.
+        db_open_ = false;
         handles_.clear();
-        if (db_) (void)db_->Close();
+        (void)db_->Close();
     }
 
 private:
@@ -221,6 +238,10 @@ private:
     std::condition_variable queue_cv_;
     std::deque<pending_append> queue_;
     bool closing_ = false;
+
+    // Guards the RocksDB handles against close(): readers shared, close() exclusive.
+    mutable std::shared_mutex handles_mutex_;
+    bool db_open_ = true;
 
     std::thread writer_;  // last: starts after every member above is constructed
 };

@@ -213,6 +213,14 @@ TEST_CASE("validation errors name the file and the JSON path") {
         CHECK(error_of(k_devices, replaced(k_jobs, R"({"interval": 3600})", R"({"interval": 0})")) ==
               "jobs.json: /jobs/1/schedule/interval: 0 is outside 1..31622400");
     }
+    SUBCASE("a regular expression too long or too deeply nested to compile safely") {
+        std::string nested = std::string(20'000, '(') + "a" + std::string(20'000, ')');
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", nested))
+                  .starts_with("jobs.json: /jobs/1/redact/0/regex: regular expression longer than 1024"));
+        std::string deep = std::string(17, '(') + "a" + std::string(17, ')');
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", deep))
+                  .starts_with("jobs.json: /jobs/1/redact/0/regex: regular expression nested deeper than 16"));
+    }
     SUBCASE("a bad regular expression") {
         CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", R"(secret (\\S+)"))
                   .starts_with("jobs.json: /jobs/1/redact/0/regex: not a valid regular expression"));

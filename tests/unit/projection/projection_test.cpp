@@ -226,15 +226,19 @@ TEST_CASE("a reserved task is neither handed out nor expired until released") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);
     task_id a = r.id("a");
-    r.p.reserve(a);
+    auto token = r.p.reserve(a);
+    CHECK(token != 0);
+    CHECK(r.p.reserve(a) == 0);  // already reserved
     CHECK(r.due({}, t0) == std::vector<std::string>{"b", "c"});
     r.apply(decide_grant(r.p, a, t0, "w1"));
     CHECK_FALSE(r.p.next_deadline().has_value());  // still reserved
-    r.p.release(a);
+    r.p.release(a, token + 1);                     // not the holder: no effect
+    CHECK_FALSE(r.p.next_deadline().has_value());
+    r.p.release(a, token);
     CHECK(r.p.next_deadline() == t0 + 100);
-    r.p.reserve(a);
+    token = r.p.reserve(a);
     CHECK(r.p.expired_leases(t0 + 1000, 10).empty());
-    r.p.release(a);
+    r.p.release(a, token);
     CHECK(r.p.expired_leases(t0 + 1000, 10) == std::vector<task_id>{a});
 }
 
@@ -339,9 +343,9 @@ TEST_CASE("a completion for a reserved task is refused as busy") {
     r.apply_inventory(inventory(k_three), t0);
     task_id a = r.id("a");
     r.apply(decide_grant(r.p, a, t0, "w1"));
-    r.p.reserve(a);
+    auto token = r.p.reserve(a);
     CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == CompletionDecision::Kind::busy);
-    r.p.release(a);
+    r.p.release(a, token);
     CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == CompletionDecision::Kind::accept);
 }
 
