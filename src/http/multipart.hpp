@@ -114,11 +114,11 @@ public:
 
 private:
     enum class Phase {
-        preamble,         // before the first boundary line: bytes are skipped
-        boundary_line,    // after "--boundary": padding and CRLF, or "--"
-        headers,          // a part's header block
-        content,          // a part's content, until the next delimiter
-        epilogue,         // after the closing boundary: bytes are skipped
+        preamble,       // before the first boundary line: bytes are skipped
+        boundary_line,  // after "--boundary": padding and CRLF, or "--"
+        headers,        // a part's header block
+        content,        // a part's content, until the next delimiter
+        epilogue,       // after the closing boundary: bytes are skipped
         failed,
     };
     enum class LineState { start, dash, padding, cr };
@@ -129,7 +129,7 @@ private:
     Step read_boundary_line(std::string_view data);
     Step read_headers(std::string_view data);
     Step emit_content(std::string_view content, std::size_t consumed);
-    Step end_of_headers();
+    Step end_of_headers(std::size_t consumed);
     Status add_header_line(std::string_view line);
     Step fail(Status status);
 
