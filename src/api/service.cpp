@@ -12,6 +12,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "api/held_tasks.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
 
@@ -37,43 +38,6 @@ http::Response bad_parameter(std::string_view name, std::string message) {
     return http::json_error(400, message, {{"parameter", std::string(name)}});
 }
 
-// The reservations taken for one append, released however the handler leaves it (an
-// answer, an error or an exception). If an inventory was applied meanwhile, task ids
-// changed: the tasks are found again by name, and the token makes sure only these
-// reservations are released, never another request's.
-class held_tasks {
-public:
-    explicit held_tasks(Projection& p) : projection_(p), generation_(p.inventory_generation()) {}
-    held_tasks(const held_tasks&) = delete;
-    held_tasks& operator=(const held_tasks&) = delete;
-
-    ~held_tasks() {
-        const bool renumbered = projection_.inventory_generation() != generation_;
-        for (const held& h : held_) {
-            std::optional<task_id> id = h.id;
-            if (renumbered) id = projection_.find(h.device, h.job);
-            if (id) projection_.release(*id, h.token);
-        }
-    }
-
-    void hold(task_id id) {
-        if (auto token = projection_.reserve(id)) {
-            const TaskState& t = projection_.task(id);
-            held_.push_back({id, token, std::string(t.device), std::string(t.job)});
-        }
-    }
-
-private:
-    struct held {
-        task_id id;
-        std::uint64_t token;
-        std::string device;
-        std::string job;
-    };
-    Projection& projection_;
-    std::uint64_t generation_;
-    std::vector<held> held_;
-};
 
 }  // namespace
 
@@ -87,6 +51,9 @@ Status Service::start() {
     // thread while the log replays (both take about a second for 100,000 devices).
     InventoryFiles files;
     auto loading = std::async(std::launch::async, [this, &files] { return load_inventory(files); });
+    auto spool = Spool::open(options_.spool_dir);
+    if (!spool) return spool.status();
+    spool_.emplace(std::move(*spool));
     Status replayed = catch_up(log_.last_seq());
     auto inventory = loading.get();
     if (!replayed) return replayed;
@@ -128,6 +95,12 @@ Status Service::add_routes(http::Router& router) {
         co_return r;
     };
     if (Status s = router.add("HEAD", "/worker/next", refuse_head); !s) return s;
+    // The multipart framing around the file adds a little; the file itself is checked
+    // against max_upload as it streams.
+    if (Status s = router.add("POST", "/worker/complete", bind(&Service::worker_complete),
+                              {.body_mode = http::BodyMode::streaming, .max_body = options_.max_upload + 1024 * 1024});
+        !s)
+        return s;
     return router.add("POST", "/admin/reload", bind(&Service::admin_reload), {.body_mode = http::BodyMode::buffered, .max_body = 0});
 }
 
@@ -160,6 +133,11 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
 
 Status Service::catch_up(std::uint64_t through) { return replay(log_, through, projection_); }
 
+std::string Service::worker_of(const http::Request& request) {
+    if (auto w = request.header("X-Netkeep-Worker"); w && !w->empty()) return std::string(*w);
+    return request.remote().address().to_string();
+}
+
 // ---- GET /worker/next ----
 
 asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
@@ -182,9 +160,7 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
             co_return bad_parameter(name, fmt::format("unknown parameter '{}' (tag, seconds, max)", name));
         }
     }
-    std::string worker;
-    if (auto w = request.header("X-Netkeep-Worker"); w && !w->empty()) worker = std::string(*w);
-    else worker = request.remote().address().to_string();
+    const std::string worker = worker_of(request);
 
     const unix_time now = options_.now();
     std::vector<task_id> ids = projection_.due(tags, now + seconds, std::size_t(max));

@@ -21,16 +21,21 @@
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
 
 #include "http/router.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/projection.hpp"
+#include "netkeep/spool.hpp"
 
 namespace netkeep::api {
 
 struct ServiceOptions {
     std::string inventory_dir;
+    // Where uploaded completions are spooled (<data-dir>/spool), and the largest one taken.
+    std::string spool_dir;
+    std::uint64_t max_upload = std::uint64_t(1) << 30;
     // How often leases are checked against their deadlines (deadlines are whole seconds).
     std::chrono::milliseconds expiry_tick{std::chrono::milliseconds(250)};
     // The clock; tests may not replace it (integration tests use the real binary), but
@@ -46,7 +51,7 @@ public:
     // the inventory and appends it if it changed. A bad inventory is an error here.
     Status start();
 
-    // Adds /worker/next and /admin/reload.
+    // Adds /worker/next, /worker/complete and /admin/reload.
     Status add_routes(http::Router& router);
 
     // Starts the lease-expiry loop on the io_context.
@@ -62,6 +67,7 @@ public:
 private:
     asio::awaitable<http::Response> worker_next(http::Request& request);
     asio::awaitable<http::Response> admin_reload(http::Request& request);
+    asio::awaitable<http::Response> worker_complete(http::Request& request);
     asio::awaitable<void> expiry_loop();
     asio::awaitable<void> expire_due_leases();
 
@@ -69,6 +75,8 @@ private:
     // appended meanwhile). Runs on the io thread before and after the await.
     asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events);
     Status catch_up(std::uint64_t through);
+    // The worker's name: its X-Netkeep-Worker header, else its address.
+    static std::string worker_of(const http::Request& request);
 
     Result<Inventory> load_inventory(InventoryFiles& files) const;
     void use_resolved(Inventory inventory);
@@ -82,6 +90,10 @@ private:
     // Always loaded from the files the projection last applied, so both list devices
     // and jobs in the same order.
     Inventory resolved_;
+
+    std::optional<Spool> spool_;  // opened by start()
+    // Blocking file work (fsync of uploads) runs here, not on the io thread.
+    asio::thread_pool blocking_{1};
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;

@@ -5,6 +5,7 @@
 // listen, cannot create the data dir, cannot open the event log), 2 for usage errors, a
 // missing inventory dir and an inventory that does not load.
 
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -37,8 +38,8 @@ using netkeep::Result;
 using netkeep::Status;
 
 constexpr std::string_view k_usage =
-    "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--header-timeout "
-    "SECONDS]\n";
+    "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
+    "                [--header-timeout SECONDS]\n";
 
 struct Config {
     fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
@@ -46,6 +47,7 @@ struct Config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
     std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+    std::uint64_t max_upload = std::uint64_t(1) << 30;  // largest completion file accepted
 };
 
 // "HOST:PORT", "[V6]:PORT".
@@ -90,7 +92,7 @@ Result<Config> parse_args(int argc, char** argv) {
             return std::string_view(argv[++i]);
         };
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" ||
-            arg == "--header-timeout") {
+            arg == "--header-timeout" || arg == "--max-upload") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
@@ -101,6 +103,12 @@ Result<Config> parse_args(int argc, char** argv) {
                 have_inventory = true;
             } else if (arg == "--listen") {
                 if (auto s = parse_listen(*v, config); !s) return s;
+            } else if (arg == "--max-upload") {
+                std::uint64_t bytes = 0;
+                auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
+                if (ec != std::errc() || end != v->data() + v->size() || bytes == 0)
+                    return Status::invalid_argument(fmt::format("--max-upload wants a byte count, got '{}'", *v));
+                config.max_upload = bytes;
             } else {
                 double seconds = 0;
                 try {
@@ -164,6 +172,8 @@ int serve(const Config& config) {
         ~log_closer() { log.close(); }
     } closer{**log};
     netkeep::api::Service service(io, **log, {.inventory_dir = config.inventory_dir.string(),
+                                              .spool_dir = (config.data_dir / "spool").string(),
+                                              .max_upload = config.max_upload,
                                               .expiry_tick = std::chrono::milliseconds(250),
                                               .now = {}});
     auto started_at = std::chrono::steady_clock::now();

@@ -1,0 +1,198 @@
+// POST /worker/complete: a worker's result, streamed to the spool and recorded durably.
+//
+// The body is read chunk by chunk as it arrives and the `file` part goes straight into a
+// spool file, so memory does not grow with the upload. Only when the body is complete is
+// the file made durable (fsync off the io thread), matched to the leased occurrence and
+// recorded as CompletionRecorded; the answer 200 {"seq": N} follows the fsync of both.
+// Anything that goes wrong before that removes the spool file: nothing of a refused or
+// interrupted upload is kept.
+
+#include <charconv>
+
+#include <asio/co_spawn.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "api/held_tasks.hpp"
+#include "api/service.hpp"
+#include "http/multipart.hpp"
+#include "netkeep/logger.hpp"
+
+namespace netkeep::api {
+
+namespace {
+
+std::optional<std::int64_t> parse_time(std::string_view text) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return v;
+}
+
+http::Response bad_field(std::string_view field, std::string message) {
+    return http::json_error(400, message, {{"field", std::string(field)}});
+}
+
+// The fields of the form, as received.
+struct completion_form {
+    std::optional<std::string> device, job_timestamp, start_timestamp, end_timestamp, failure;
+    std::optional<std::string> job;  // the file part's filename
+    std::optional<SpoolFile> file;
+
+    std::optional<std::string>* field(std::string_view name) {
+        if (name == "device") return &device;
+        if (name == "job_timestamp") return &job_timestamp;
+        if (name == "start_timestamp") return &start_timestamp;
+        if (name == "end_timestamp") return &end_timestamp;
+        if (name == "failure") return &failure;
+        return nullptr;
+    }
+};
+
+}  // namespace
+
+asio::awaitable<http::Response> Service::worker_complete(http::Request& request) {
+    auto content_type = request.header("Content-Type");
+    if (!content_type) co_return http::json_error(400, "Content-Type must be multipart/form-data with a boundary");
+    auto boundary = http::multipart_boundary(*content_type);
+    if (!boundary) co_return http::json_error(400, boundary.status().message());
+
+    http::MultipartParser parser(*boundary);
+    completion_form form;
+    std::optional<std::string>* current_field = nullptr;
+    bool in_file = false;
+    bool ended = false;
+
+    while (!ended) {
+        auto chunk = co_await request.body().read();
+        if (!chunk) co_return http::error_response(chunk.status());  // the server answers (or the client is gone)
+        if (chunk->empty()) {
+            if (Status s = parser.finish(); !s) co_return http::json_error(400, s.message());
+            break;
+        }
+        std::string_view rest = *chunk;
+        for (;;) {
+            auto step = parser.feed(rest);
+            rest.remove_prefix(step.consumed);
+            using Event = http::MultipartParser::Event;
+            if (step.event == Event::need_more) break;
+            if (step.event == Event::error) co_return http::error_response(parser.error_status());
+            if (step.event == Event::body_end) {
+                ended = true;
+                break;
+            }
+            if (step.event == Event::part_begin) {
+                const auto& part = parser.part();
+                if (part.name == "file") {
+                    if (form.file) co_return bad_field("file", "more than one file part");
+                    if (!part.filename || part.filename->empty())
+                        co_return bad_field("file", "the file part's filename must be the job name");
+                    auto file = spool_->create();
+                    if (!file) {
+                        log_line(LogLevel::error, "spool.create_failed", {{"error", file.status().to_string()}});
+                        co_return http::json_error(503, "cannot store the upload", {{"detail", file.status().message()}});
+                    }
+                    form.file.emplace(std::move(*file));
+                    form.job = *part.filename;
+                    in_file = true;
+                } else {
+                    current_field = form.field(part.name);
+                    if (!current_field) co_return bad_field(part.name, fmt::format("unknown field '{}'", part.name));
+                    if (*current_field) co_return bad_field(part.name, fmt::format("field '{}' given twice", part.name));
+                    current_field->emplace();
+                    in_file = false;
+                }
+            } else if (step.event == Event::part_data) {
+                if (in_file) {
+                    if (form.file->size() + step.data.size() > options_.max_upload)
+                        co_return http::json_error(413, fmt::format("file larger than {} bytes", options_.max_upload));
+                    if (Status s = form.file->write(step.data); !s) {
+                        log_line(LogLevel::error, "spool.write_failed", {{"error", s.to_string()}});
+                        co_return http::json_error(503, "cannot store the upload", {{"detail", s.message()}});
+                    }
+                } else {
+                    (*current_field)->append(step.data);
+                }
+            } else if (step.event == Event::part_end) {
+                in_file = false;
+                current_field = nullptr;
+            }
+        }
+    }
+
+    // Every field is there and well-formed before anything is made durable.
+    if (!form.device || form.device->empty()) co_return bad_field("device", "missing field 'device'");
+    if (!form.file) co_return bad_field("file", "missing file part (its filename names the job)");
+    std::int64_t times[3] = {};
+    const char* names[3] = {"job_timestamp", "start_timestamp", "end_timestamp"};
+    std::optional<std::string>* values[3] = {&form.job_timestamp, &form.start_timestamp, &form.end_timestamp};
+    for (int i = 0; i < 3; ++i) {
+        if (!*values[i]) co_return bad_field(names[i], fmt::format("missing field '{}'", names[i]));
+        auto t = parse_time(**values[i]);
+        if (!t) co_return bad_field(names[i], fmt::format("{} must be a unix timestamp (integer seconds)", names[i]));
+        times[i] = *t;
+    }
+
+    // fsync the file and its directory off the io thread: a large upload takes a while.
+    Result<SpoolEntry> entry = Status::unavailable("not committed");
+    SpoolFile& file = *form.file;
+    Status committed = co_await asio::co_spawn(
+        blocking_,
+        [&]() -> asio::awaitable<Status> {
+            entry = file.commit();
+            co_return entry ? Status::ok() : entry.status();
+        },
+        asio::use_awaitable);
+    if (!committed) {
+        log_line(LogLevel::error, "spool.commit_failed", {{"error", committed.to_string()}});
+        co_return http::json_error(503, "cannot store the upload durably", {{"detail", committed.message()}});
+    }
+    // From here the spool file is durable under its name: remove it unless an event refers to it.
+    struct spool_cleanup {
+        Spool& spool;
+        std::string name;
+        bool keep = false;
+        ~spool_cleanup() {
+            if (!keep) (void)spool.remove(name);
+        }
+    } cleanup{*spool_, entry->name};
+
+    CompletionRecorded completion{options_.now(), *form.device, *form.job, times[0], times[1], times[2],
+                                  form.failure, entry->size, entry->sha256, entry->name, worker_of(request)};
+    CompletionDecision decision = decide_completion(projection_, completion);
+    using Kind = CompletionDecision::Kind;
+    switch (decision.kind) {
+    case Kind::repeat:
+        co_return http::json_response(200, fmt::format(R"({{"seq":{},"repeat":true}})", decision.seq));
+    case Kind::unknown_device:
+    case Kind::unknown_job:
+    case Kind::not_selected: co_return http::json_error(404, decision.message);
+    case Kind::not_open:
+    case Kind::never_leased: co_return http::json_error(409, decision.message);
+    case Kind::busy: {
+        http::Response r = http::json_error(503, decision.message);
+        r.headers.set("Retry-After", "1");
+        co_return r;
+    }
+    case Kind::accept: break;
+    }
+
+    held_tasks held(projection_);
+    if (auto id = projection_.find(completion.device, completion.job)) held.hold(*id);
+    auto appended = co_await append_and_apply(decision.events);
+    if (!appended) {
+        log_line(LogLevel::error, "completion.append_failed", {{"error", appended.status().to_string()}});
+        co_return http::json_error(503, "the completion could not be recorded durably; nothing was kept",
+                                   {{"detail", appended.status().message()}});
+    }
+    cleanup.keep = true;
+    log_line(LogLevel::info, "completion.recorded",
+             {{"seq", std::to_string(appended->first)},
+              {"device", completion.device},
+              {"job", completion.job},
+              {"size", std::to_string(completion.size)},
+              {"failed", completion.failure ? "yes" : "no"}});
+    co_return http::json_response(200, fmt::format(R"({{"seq":{}}})", appended->first));
+}
+
+}  // namespace netkeep::api
