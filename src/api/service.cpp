@@ -34,6 +34,14 @@ std::optional<std::int64_t> parse_bounded(std::string_view text, std::int64_t mi
     return v;
 }
 
+void log_inventory_applied(std::uint64_t seq, const Inventory& inventory) {
+    log_line(LogLevel::info, "inventory.applied",
+             {{"seq", std::to_string(seq)},
+              {"devices", std::to_string(inventory.devices.size())},
+              {"jobs", std::to_string(inventory.jobs.size())},
+              {"tasks", std::to_string(inventory.tasks.size())}});
+}
+
 http::Response bad_parameter(std::string_view name, std::string message) {
     return http::json_error(400, message, {{"parameter", std::string(name)}});
 }
@@ -64,11 +72,7 @@ Status Service::start() {
         if (!range) return range.status();
         for (std::size_t i = 0; i < events.size(); ++i)
             if (Status s = projection_.apply(EventRecord{range->first + i, std::move(events[i])}); !s) return s;
-        log_line(LogLevel::info, "inventory.applied",
-                 {{"seq", std::to_string(range->last)},
-                  {"devices", std::to_string(inventory->devices.size())},
-                  {"jobs", std::to_string(inventory->jobs.size())},
-                  {"tasks", std::to_string(inventory->tasks.size())}});
+        log_inventory_applied(range->last, *inventory);
     }
     use_resolved(std::move(*inventory));
     return Status::ok();
@@ -263,11 +267,7 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         log_line(LogLevel::error, "inventory.append_failed", {{"error", appended.status().to_string()}});
         co_return appended.status();
     }
-    log_line(LogLevel::info, "inventory.applied",
-             {{"seq", std::to_string(appended->last)},
-              {"devices", std::to_string(inventory->devices.size())},
-              {"jobs", std::to_string(inventory->jobs.size())},
-              {"tasks", std::to_string(inventory->tasks.size())}});
+    log_inventory_applied(appended->last, *inventory);
     use_resolved(std::move(*inventory));
     co_return appended->last;
 }

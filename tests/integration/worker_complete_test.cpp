@@ -84,6 +84,13 @@ std::vector<Lease> lease(Client& client, const std::string& query = "") {
     return out;
 }
 
+// The one occurrence of a one-device fixture, leased.
+Lease lease_one(Client& client) {
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 1);
+    return leases[0];
+}
+
 // Every member has a default initializer, so tests name only what they change.
 struct Form {
     std::string device = {};
@@ -177,10 +184,9 @@ TEST_CASE("a leased occurrence is completed: 200 with its seq, content spooled, 
     Fixture f(1);
     auto server = f.start();
     auto client = connect(server);
-    auto leases = lease(client);
-    REQUIRE(leases.size() == 1);
+    const Lease leased = lease_one(client);
 
-    Form form{.device = "r0", .job_timestamp = std::to_string(leases[0].timestamp),
+    Form form{.device = "r0", .job_timestamp = std::to_string(leased.timestamp),
               .content = "hostname r0\r\n--" + std::string(k_boundary.substr(0, 10)) + "\ninterface Gi0/1\n"};
     auto r = complete(client, form);
     REQUIRE_MESSAGE(r.status == 200, r.body);
@@ -226,9 +232,8 @@ TEST_CASE("malformed completions get 400 naming the field, and leave nothing") {
     Fixture f(1);
     auto server = f.start();
     auto client = connect(server);
-    auto leases = lease(client);
-    REQUIRE(leases.size() == 1);
-    std::string ts = std::to_string(leases[0].timestamp);
+    const Lease leased = lease_one(client);
+    std::string ts = std::to_string(leased.timestamp);
 
     auto missing_device = complete(client, {.job_timestamp = ts});
     CHECK(missing_device.status == 400);
@@ -259,14 +264,13 @@ TEST_CASE("a file over the size limit gets 413 and nothing of it is kept") {
     Fixture f(1);
     auto server = f.start({"--max-upload", "1000"});
     auto client = connect(server);
-    auto leases = lease(client);
-    REQUIRE(leases.size() == 1);
-    auto r = complete(client, {.device = "r0", .job_timestamp = std::to_string(leases[0].timestamp),
+    const Lease leased = lease_one(client);
+    auto r = complete(client, {.device = "r0", .job_timestamp = std::to_string(leased.timestamp),
                                .content = std::string(1001, 'x')});
     CHECK(r.status == 413);
     CHECK(f.spool_files() == 0);
     auto ok = connect(server);
-    CHECK(complete(ok, {.device = "r0", .job_timestamp = std::to_string(leases[0].timestamp),
+    CHECK(complete(ok, {.device = "r0", .job_timestamp = std::to_string(leased.timestamp),
                         .content = std::string(1000, 'x')})
               .status == 200);
 }
@@ -295,9 +299,8 @@ TEST_CASE("a client that disconnects mid-upload leaves no spool file and no even
     auto server = f.start();
     {
         auto client = connect(server);
-        auto leases = lease(client);
-        REQUIRE(leases.size() == 1);
-        Form form{.device = "r0", .job_timestamp = std::to_string(leases[0].timestamp)};
+        const Lease leased = lease_one(client);
+        Form form{.device = "r0", .job_timestamp = std::to_string(leased.timestamp)};
         std::string head = fields_of(form) + file_head(form.job);
         Headers h = multipart_headers();
         h.add("Content-Length", std::to_string(head.size() + 10'000'000));
@@ -319,9 +322,8 @@ TEST_CASE("a 300 MB upload streams to the spool without the server's memory grow
     Fixture f(1);
     auto server = f.start();
     auto client = connect(server);
-    auto leases = lease(client);
-    REQUIRE(leases.size() == 1);
-    Form form{.device = "r0", .job_timestamp = std::to_string(leases[0].timestamp)};
+    const Lease leased = lease_one(client);
+    Form form{.device = "r0", .job_timestamp = std::to_string(leased.timestamp)};
     const std::size_t size = 300u << 20;
     std::string head = fields_of(form) + file_head(form.job);
     std::string tail = closing();
