@@ -51,7 +51,7 @@ SpoolFile::SpoolFile(SpoolFile&& other) noexcept
       name_(std::move(other.name_)),
       fd_(std::exchange(other.fd_, -1)),
       size_(other.size_),
-      hash_(other.hash_),
+      hash_(std::move(other.hash_)),
       committed_(std::exchange(other.committed_, true)) {}
 
 SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept {
@@ -61,7 +61,7 @@ SpoolFile& SpoolFile::operator=(SpoolFile&& other) noexcept {
         name_ = std::move(other.name_);
         fd_ = std::exchange(other.fd_, -1);
         size_ = other.size_;
-        hash_ = other.hash_;
+        hash_ = std::move(other.hash_);
         committed_ = std::exchange(other.committed_, true);
     }
     return *this;
