@@ -46,7 +46,6 @@ http::Response bad_parameter(std::string_view name, std::string message) {
     return http::json_error(400, message, {{"parameter", std::string(name)}});
 }
 
-
 }  // namespace
 
 Service::Service(asio::io_context& io, EventLog& log, ServiceOptions options)
@@ -190,7 +189,7 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
     }
     body += ']';
 
-    auto appended = co_await append_and_apply(grants);
+    auto appended = co_await append_and_apply(std::move(grants));
     if (!appended) {
         log_line(LogLevel::error, "lease.append_failed", {{"error", appended.status().to_string()}});
         co_return http::json_error(503, "leases could not be recorded durably; nothing was handed out",
@@ -232,7 +231,7 @@ asio::awaitable<void> Service::expire_due_leases() {
         for (Event& e : decide_expiry(projection_, id, now)) events.push_back(std::move(e));
         held.hold(id);
     }
-    auto appended = co_await append_and_apply(events);
+    auto appended = co_await append_and_apply(std::move(events));
     if (!appended) log_line(LogLevel::error, "lease.expiry_append_failed", {{"error", appended.status().to_string()}});
 }
 

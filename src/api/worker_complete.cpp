@@ -179,7 +179,7 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request)
 
     held_tasks held(projection_);
     if (auto id = projection_.find(completion.device, completion.job)) held.hold(*id);
-    auto appended = co_await append_and_apply(decision.events);
+    auto appended = co_await append_and_apply(std::move(decision.events));
     if (!appended) {
         log_line(LogLevel::error, "completion.append_failed", {{"error", appended.status().to_string()}});
         co_return http::json_error(503, "the completion could not be recorded durably; nothing was kept",
