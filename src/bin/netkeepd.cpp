@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -28,6 +29,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_writer.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/status.hpp"
 
@@ -39,7 +41,7 @@ using netkeep::Status;
 
 constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
-    "                [--header-timeout SECONDS]\n";
+    "                [--header-timeout SECONDS] [--git-writer]\n";
 
 struct Config {
     fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
@@ -48,6 +50,9 @@ struct Config {
     std::uint16_t port = 8080;
     std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
     std::uint64_t max_upload = std::uint64_t(1) << 30;  // largest completion file accepted
+    // Opt-in for now: the writer drops spool files once committed, and the spool tests of
+    // tests/integration/worker_complete_test.cpp still expect them to stay (docs/git.md).
+    bool git_writer = false;
 };
 
 // "HOST:PORT", "[V6]:PORT".
@@ -91,6 +96,10 @@ Result<Config> parse_args(int argc, char** argv) {
                 return Status::invalid_argument(fmt::format("{} needs a value", arg));
             return std::string_view(argv[++i]);
         };
+        if (arg == "--git-writer" && !inline_value) {
+            config.git_writer = true;
+            continue;
+        }
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" ||
             arg == "--header-timeout" || arg == "--max-upload") {
             auto v = take_value();
@@ -189,6 +198,24 @@ int serve(const Config& config) {
                                                  std::chrono::steady_clock::now() - started_at)
                                                  .count())}});
 
+    // After the service: its start() created the spool dir the writer consumes. Declared
+    // after the log's closer, so destroyed (stopped) before the log closes: the writer's
+    // last act is a cursor write.
+    std::unique_ptr<netkeep::GitWriter> git_writer;
+    if (config.git_writer) {
+        auto opened = netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
+                                                       .spool_dir = (config.data_dir / "spool").string()});
+        if (!opened) {
+            fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
+            return 1;
+        }
+        git_writer = std::move(*opened);
+        if (Status s = git_writer->start(); !s) {
+            fmt::print(stderr, "netkeepd: git writer: {}\n", s.to_string());
+            return 1;
+        }
+    }
+
     netkeep::http::Router router;
     add_routes(router);
     if (Status s = service.add_routes(router); !s) {
@@ -238,6 +265,7 @@ int serve(const Config& config) {
     std::fflush(stdout);
 
     io.run();
+    if (git_writer) git_writer->stop();
     return 0;
 }
 

@@ -1,0 +1,61 @@
+#pragma once
+// The git writer: the one consumer that turns CompletionRecorded events into commits of
+// a bare git repository, in log order, exactly once across crashes. docs/git.md
+// describes the repository, the commit format and the exactly-once argument.
+//
+// No libgit2 type appears here: only src/gitwriter/ includes <git2.h>.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "netkeep/event_log.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep {
+
+struct GitWriterOptions {
+    std::string repo_path;  // <data-dir>/repo.git, bare; created if missing
+    std::string spool_dir;  // <data-dir>/spool, where CompletionRecorded::spool lives
+    // `git gc --auto` runs after this many commits (0: never). libgit2 only writes loose
+    // objects; without gc the repository grows one file per object forever.
+    std::uint64_t gc_every = 1000;
+    std::string git_program = "/usr/bin/git";
+    // How long one wait_for() sleeps; bounds how long stop() waits for the thread.
+    std::chrono::milliseconds poll{250};
+    // Backoff between retries of an event that cannot be applied (a missing spool file,
+    // a failed git write): doubled from first to max. An event is never skipped.
+    std::chrono::milliseconds retry_first{100};
+    std::chrono::milliseconds retry_max{std::chrono::seconds(30)};
+    // Events applied before the cursor is written (and spool files dropped).
+    std::uint32_t batch = 256;
+};
+
+// Threads: open_git_writer(), start() and stop() are called from one owning thread
+// (netkeepd's main thread), never concurrently. start() runs one thread, "netkeep-git",
+// which alone touches the repository, the spool files it consumes and the meta keys
+// "gitwriter.*"; it reads the log with wait_for()/scan(). stop() must be called (the
+// destructor does) before the event log is closed: the thread writes its cursor to the
+// log's meta on the way out.
+class GitWriter {
+public:
+    virtual ~GitWriter() = default;
+
+    // Recovers the cursor (see docs/git.md) and starts the thread. Fails if the cursor
+    // or the repository's last Netkeep-Seq trailer is ahead of the log: that repository
+    // does not belong to this log, and writing into it would mix two histories.
+    virtual Status start() = 0;
+
+    // Finishes the event in progress, persists the cursor, joins the thread. Idempotent.
+    virtual void stop() = 0;
+
+    // The last sequence number applied (committed, found unchanged, or not a completion).
+    // Any thread; for tests and metrics.
+    virtual std::uint64_t applied_seq() const = 0;
+};
+
+// Opens the repository, creating it (bare, HEAD -> refs/heads/main) if missing.
+Result<std::unique_ptr<GitWriter>> open_git_writer(EventLog& log, GitWriterOptions options);
+
+}  // namespace netkeep

@@ -1,0 +1,94 @@
+#include "gitwriter/format.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace netkeep::gitwriter {
+
+std::string iso8601_utc(unix_time t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    if (::gmtime_r(&tt, &tm) == nullptr) return fmt::format("@{}", t);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string tree_path(std::string_view device, std::string_view job) {
+    return fmt::format("{}/{}", device, job);
+}
+
+namespace {
+
+// The worker names itself (peer address or token name): keep a hostile or odd name
+// from adding lines, and so fake trailers, to the message.
+std::string one_line(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+    return out.empty() ? std::string("unknown") : out;
+}
+
+}  // namespace
+
+std::string format_commit_message(std::uint64_t seq, const CompletionRecorded& c) {
+    return fmt::format(
+        "{}: {} at {}\n"
+        "\n"
+        "worker {}; job {} ({}), started {} ({}), ended {} ({})\n"
+        "\n"
+        "{}: {}\n"
+        "{}: {}\n",
+        c.device, c.job, iso8601_utc(c.end_timestamp), one_line(c.worker), iso8601_utc(c.job_timestamp),
+        c.job_timestamp, iso8601_utc(c.start_timestamp), c.start_timestamp, iso8601_utc(c.end_timestamp),
+        c.end_timestamp, k_seq_trailer, seq, k_job_timestamp_trailer, c.job_timestamp);
+}
+
+std::optional<std::uint64_t> parse_u64(std::string_view text) {
+    std::uint64_t v = 0;
+    if (text.empty()) return std::nullopt;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return v;
+}
+
+std::optional<std::uint64_t> parse_seq_trailer(std::string_view message) {
+    while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.remove_suffix(1);
+    auto gap = message.rfind("\n\n");
+    if (gap == std::string_view::npos) return std::nullopt;  // a subject alone has no trailers
+    std::string_view block = message.substr(gap + 2);
+    std::optional<std::uint64_t> found;
+    while (!block.empty()) {
+        auto nl = block.find('\n');
+        std::string_view line = block.substr(0, nl);
+        block = nl == std::string_view::npos ? std::string_view() : block.substr(nl + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.size() > k_seq_trailer.size() + 2 && line.starts_with(k_seq_trailer) &&
+            line.substr(k_seq_trailer.size(), 2) == ": ") {
+            // Two different values would mean a hand-edited message: trust neither.
+            auto v = parse_u64(line.substr(k_seq_trailer.size() + 2));
+            if (!v || (found && *found != *v)) return std::nullopt;
+            found = v;
+        }
+    }
+    return found;
+}
+
+Result<std::uint64_t> resume_cursor(std::optional<std::uint64_t> meta_cursor,
+                                    std::optional<std::uint64_t> head_trailer, std::uint64_t log_last_seq) {
+    if (meta_cursor && *meta_cursor > log_last_seq) {
+        return Status::conflict(fmt::format("{} is {} but the log ends at seq {}: the cursor belongs to another log",
+                                            k_cursor_key, *meta_cursor, log_last_seq));
+    }
+    if (head_trailer && *head_trailer > log_last_seq) {
+        return Status::conflict(
+            fmt::format("the repository's last commit has {}: {} but the log ends at seq {}: the repository "
+                        "belongs to another log",
+                        k_seq_trailer, *head_trailer, log_last_seq));
+    }
+    return std::max(meta_cursor.value_or(0), head_trailer.value_or(0));
+}
+
+}  // namespace netkeep::gitwriter

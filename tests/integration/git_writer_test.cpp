@@ -1,0 +1,252 @@
+// The git writer inside the real netkeepd: lease, complete (multipart), and the content
+// shows up in <data-dir>/repo.git, redacted, once, with its trailers, also across kill -9.
+// The writer is asynchronous, so every check on the repository polls with a timeout.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "http/client.hpp"
+#include "support/netkeepd.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace netkeep::testing;
+using netkeep::http::Client;
+using netkeep::http::ClientResponse;
+using netkeep::http::Headers;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view k_boundary = "netkeep-git-test-boundary-51c3";
+
+struct Fixture {
+    TempDir root = TempDir::create("git-writer-it").value();
+    fs::path data = root / "data";
+    fs::path inventory = root / "inventory";
+    fs::path repo = data / "repo.git";
+
+    Fixture(int devices, const std::string& job_fields) {
+        fs::create_directories(inventory);
+        std::string list;
+        for (int i = 0; i < devices; ++i)
+            list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})", i ? "," : "", i);
+        std::ofstream(inventory / "devices.json") << R"({"devices": [)" + list + "]}";
+        std::ofstream(inventory / "jobs.json")
+            << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, )" + job_fields + "}]}";
+    }
+    RunningServer start() {
+        auto server = start_netkeepd(
+            {"--data-dir", data.string(), "--inventory", inventory.string(), "--listen", "127.0.0.1:0", "--git-writer"});
+        if (!server) FAIL(server.status().to_string());
+        return std::move(server.value());
+    }
+    std::size_t spool_files() const {
+        if (!fs::exists(data / "spool")) return 0;
+        return std::size_t(std::distance(fs::directory_iterator(data / "spool"), fs::directory_iterator()));
+    }
+
+    // git's stdout, or nullopt when git fails (e.g. main does not exist yet).
+    std::optional<std::string> git(std::vector<std::string> args) const {
+        args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
+        auto p = Process::spawn(args);
+        REQUIRE(p.is_ok());
+        auto status = p->wait(10s);
+        REQUIRE(status.is_ok());
+        if (!status->exited() || status->code != 0) return std::nullopt;
+        return p->stdout_text();
+    }
+    int commits() const {
+        auto out = git({"rev-list", "--count", "main"});
+        return out ? std::stoi(*out) : 0;
+    }
+    // Netkeep-Seq of every commit on main, newest first.
+    std::vector<std::int64_t> seqs() const {
+        auto out = git({"log", "--format=%(trailers:key=Netkeep-Seq,valueonly,separator=)", "main"});
+        std::vector<std::int64_t> v;
+        if (!out) return v;
+        std::istringstream in(*out);
+        std::string line;
+        while (std::getline(in, line))
+            if (!line.empty()) v.push_back(std::stoll(line));
+        return v;
+    }
+};
+
+// Polls until pred holds (the writer is asynchronous): true, or false after timeout.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+Client connect(const RunningServer& server) {
+    auto client = Client::connect(server.host, server.port);
+    if (!client) FAIL(client.status().to_string());
+    return std::move(client.value());
+}
+
+struct Lease {
+    std::string device;
+    std::int64_t timestamp = 0;
+};
+
+std::vector<Lease> lease(Client& client, const std::string& query = "") {
+    auto r = client.get("/worker/next" + query);
+    REQUIRE(r.is_ok());
+    std::vector<Lease> out;
+    if (r->status == 204) return out;
+    REQUIRE(r->status == 200);
+    simdjson::dom::parser parser;
+    for (simdjson::dom::element item : parser.parse(r->body).get_array())
+        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value()});
+    return out;
+}
+
+std::string field(std::string_view name, std::string_view value) {
+    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n", k_boundary, name, value);
+}
+
+// POST /worker/complete for a lease; the seq of the recorded completion.
+std::int64_t complete(Client& client, const Lease& l, const std::string& content,
+                      std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
+    std::string body = field("device", l.device) + field("job_timestamp", std::to_string(l.timestamp)) +
+                       field("start_timestamp", "1700000001") + field("end_timestamp", std::to_string(end));
+    if (failure) body += field("failure", *failure);
+    body += fmt::format(
+        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"show_run\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n{}\r\n--{}--\r\n",
+        k_boundary, content, k_boundary);
+    Headers h;
+    h.add("Content-Type", fmt::format("multipart/form-data; boundary={}", k_boundary));
+    auto r = client.request("POST", "/worker/complete", body, h);
+    REQUIRE(r.is_ok());
+    REQUIRE_MESSAGE(r->status == 200, r->body);
+    simdjson::dom::parser parser;
+    return parser.parse(r->body)["seq"].get_int64().value();
+}
+
+// The next occurrence of a 1-second interval job, waiting for it to fall due.
+Lease next_lease(Client& client, const std::string& device) {
+    for (int i = 0; i < 100; ++i) {
+        for (const auto& l : lease(client, "?seconds=2"))
+            if (l.device == device) return l;
+        std::this_thread::sleep_for(50ms);
+    }
+    FAIL("no occurrence for " << device);
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("a completion is committed byte-exact with its trailers, and its spool file goes") {
+    Fixture f(1, R"("schedule": {"interval": 3600})");
+    auto server = f.start();
+    auto client = connect(server);
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 1);
+    std::string content = "hostname r0\r\n\x01\xff binary\n\ninterface Gi0/1\n no shutdown";
+    auto seq = complete(client, leases[0], content);
+
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+    CHECK(f.git({"show", "main:r0/show_run"}) == content);
+    auto message = f.git({"log", "-1", "--format=%B", "main"});
+    REQUIRE(message);
+    CHECK(message->starts_with("r0: show_run at 2023-11-14T22:13:22Z\n\n"));
+    CHECK(message->find(fmt::format("\nNetkeep-Seq: {}\n", seq)) != std::string::npos);
+    CHECK(message->find(fmt::format("\nNetkeep-Job-Timestamp: {}\n", leases[0].timestamp)) != std::string::npos);
+    CHECK(f.git({"log", "-1", "--format=%an <%ae> %ct %cn", "main"}) ==
+          "netkeep <netkeep@localhost> 1700000002 netkeep\n");
+    CHECK(f.git({"symbolic-ref", "HEAD"}) == "refs/heads/main\n");
+    CHECK(f.git({"rev-parse", "--is-bare-repository"}) == "true\n");
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
+TEST_CASE("unchanged content makes no commit; a failure makes none; changed content does") {
+    Fixture f(1, R"("schedule": {"interval": 1}, "retry_delay": 1)");
+    auto server = f.start();
+    auto client = connect(server);
+    auto s1 = complete(client, next_lease(client, "r0"), "config A\n");
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+
+    auto s2 = complete(client, next_lease(client, "r0"), "config A\n", std::nullopt, 1700000010);  // unchanged
+    auto s3 = complete(client, next_lease(client, "r0"), "partial", std::string("timeout"));      // failure
+    // Nothing to wait for in git: wait for the spool to drain (it goes only after apply).
+    REQUIRE(eventually([&] { return f.spool_files() == 0; }));
+    CHECK(f.commits() == 1);
+    CHECK(f.git({"show", "main:r0/show_run"}) == "config A\n");
+
+    auto s4 = complete(client, next_lease(client, "r0"), "config B\n");
+    REQUIRE(eventually([&] { return f.commits() == 2; }));
+    CHECK(f.git({"show", "main:r0/show_run"}) == "config B\n");
+    CHECK(f.seqs() == std::vector<std::int64_t>{s4, s1});
+    CHECK(s1 < s2);
+    CHECK(s2 < s3);
+    CHECK(s3 < s4);
+}
+
+TEST_CASE("the job's redact rules are applied to what reaches git") {
+    Fixture f(1, R"("schedule": {"interval": 3600},
+                    "redact": [{"regex": "^(snmp-server community) \\S+", "replace": "$1 <removed>"},
+                               {"regex": "(password \")[^\"]*", "replace": "$1<removed>"}])");
+    auto server = f.start();
+    auto client = connect(server);
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 1);
+    complete(client, leases[0],
+             "hostname r0\nsnmp-server community s3cr3t RO 10\r\nuser a password \"hunter2\" x\n"
+             " snmp-server community not-at-start\n");
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+    CHECK(f.git({"show", "main:r0/show_run"}) ==
+          "hostname r0\nsnmp-server community <removed> RO 10\r\nuser a password \"<removed>\" x\n"
+          " snmp-server community not-at-start\n");
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
+TEST_CASE("after kill -9, every acknowledged completion is in git exactly once") {
+    const int devices = 30;
+    Fixture f(devices, R"("schedule": {"interval": 3600})");
+    std::set<std::int64_t> acknowledged;
+    {
+        auto server = f.start();
+        auto client = connect(server);
+        auto leases = lease(client, "?max=100");
+        REQUIRE(leases.size() == devices);
+        for (const auto& l : leases) acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
+        server.process.kill();  // right after the last 200: the writer is mid-way, at best
+    }
+    INFO("committed before the kill: " << f.commits());
+    auto server = f.start();
+    REQUIRE(eventually([&] { return f.commits() >= devices; }));
+    std::this_thread::sleep_for(300ms);  // a duplicate would show up now
+    auto seqs = f.seqs();
+    CHECK(seqs.size() == std::size_t(devices));
+    CHECK(std::set<std::int64_t>(seqs.begin(), seqs.end()) == acknowledged);
+    for (int i = 0; i < devices; ++i)
+        CHECK(f.git({"show", fmt::format("main:r{}/show_run", i)}) == fmt::format("config of r{}\n", i));
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+
+    // And once more: a clean restart adds nothing.
+    REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+    REQUIRE(server.process.wait(10s).is_ok());
+    auto again = f.start();
+    std::this_thread::sleep_for(500ms);
+    CHECK(f.commits() == devices);
+}

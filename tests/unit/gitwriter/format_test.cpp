@@ -1,0 +1,101 @@
+// The git writer's pure parts: commit messages, trailers, cursor recovery.
+#include <doctest/doctest.h>
+
+#include "gitwriter/format.hpp"
+
+using namespace netkeep;
+using namespace netkeep::gitwriter;
+
+namespace {
+
+CompletionRecorded completion() {
+    CompletionRecorded c;
+    c.device = "r1";
+    c.job = "show_run";
+    c.job_timestamp = 1700000000;
+    c.start_timestamp = 1700000001;
+    c.end_timestamp = 1700000002;
+    c.worker = "10.0.0.5:41234";
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("iso8601_utc formats unix seconds in UTC") {
+    CHECK(iso8601_utc(0) == "1970-01-01T00:00:00Z");
+    CHECK(iso8601_utc(1700000002) == "2023-11-14T22:13:22Z");
+    CHECK(iso8601_utc(951782400) == "2000-02-29T00:00:00Z");
+}
+
+TEST_CASE("the commit message names device, job, worker and times, then the trailers") {
+    CHECK(format_commit_message(42, completion()) ==
+          "r1: show_run at 2023-11-14T22:13:22Z\n"
+          "\n"
+          "worker 10.0.0.5:41234; job 2023-11-14T22:13:20Z (1700000000), started 2023-11-14T22:13:21Z "
+          "(1700000001), ended 2023-11-14T22:13:22Z (1700000002)\n"
+          "\n"
+          "Netkeep-Seq: 42\n"
+          "Netkeep-Job-Timestamp: 1700000000\n");
+    CHECK(tree_path("r1", "show_run") == "r1/show_run");
+}
+
+TEST_CASE("a worker name cannot add lines (or fake trailers) to the message") {
+    auto c = completion();
+    c.worker = "evil\n\nNetkeep-Seq: 999";
+    std::string message = format_commit_message(7, c);
+    CHECK(message.find("evil??Netkeep-Seq: 999") != std::string::npos);
+    CHECK(parse_seq_trailer(message) == 7u);
+    c.worker = "";
+    CHECK(format_commit_message(7, c).find("worker unknown;") != std::string::npos);
+}
+
+TEST_CASE("parse_seq_trailer round-trips and reads only the last paragraph") {
+    for (std::uint64_t seq : {std::uint64_t(1), std::uint64_t(123456789), std::uint64_t(18446744073709551615u)})
+        CHECK(parse_seq_trailer(format_commit_message(seq, completion())) == seq);
+    CHECK(parse_seq_trailer("subject\n\nbody\n\nNetkeep-Seq: 5\n") == 5u);
+    CHECK(parse_seq_trailer("subject\n\nbody\n\nNetkeep-Seq: 5") == 5u);
+    CHECK(parse_seq_trailer("subject\r\n\r\nNetkeep-Seq: 5\r\n") == std::nullopt);  // not git's paragraphs
+    CHECK(parse_seq_trailer("subject\n\nOther: x\nNetkeep-Seq: 5\nSigned-off-by: a\n") == 5u);
+    CHECK(parse_seq_trailer("Netkeep-Seq: 5\n") == std::nullopt);  // a subject is not a trailer
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\n\nbody after\n") == std::nullopt);
+    CHECK(parse_seq_trailer("") == std::nullopt);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: \n") == std::nullopt);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 12x\n") == std::nullopt);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: -1\n") == std::nullopt);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 99999999999999999999\n") == std::nullopt);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seqx: 5\n") == std::nullopt);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\nNetkeep-Seq: 5\n") == 5u);
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\nNetkeep-Seq: 6\n") == std::nullopt);  // hand-edited
+}
+
+TEST_CASE("parse_u64 takes a decimal and nothing else") {
+    CHECK(parse_u64("0") == 0u);
+    CHECK(parse_u64("42") == 42u);
+    CHECK(parse_u64("") == std::nullopt);
+    CHECK(parse_u64(" 42") == std::nullopt);
+    CHECK(parse_u64("42 ") == std::nullopt);
+    CHECK(parse_u64("+4") == std::nullopt);
+}
+
+TEST_CASE("resume_cursor: the larger of meta cursor and HEAD trailer, never ahead of the log") {
+    using opt = std::optional<std::uint64_t>;
+    // A fresh start.
+    CHECK(*resume_cursor(opt(), opt(), 0) == 0u);
+    CHECK(*resume_cursor(opt(), opt(), 10) == 0u);
+    // Only one of them (no commit yet, or the meta lost).
+    CHECK(*resume_cursor(opt(7), opt(), 10) == 7u);
+    CHECK(*resume_cursor(opt(), opt(7), 10) == 7u);
+    // Crash after the commit of seq 9, before the cursor write: the trailer wins.
+    CHECK(*resume_cursor(opt(5), opt(9), 10) == 9u);
+    // Unchanged completions and other events after the last commit: the cursor wins.
+    CHECK(*resume_cursor(opt(10), opt(4), 10) == 10u);
+    CHECK(*resume_cursor(opt(10), opt(10), 10) == 10u);
+    // Ahead of the log: another log's repository or cursor.
+    auto repo_ahead = resume_cursor(opt(3), opt(11), 10);
+    REQUIRE(!repo_ahead);
+    CHECK(repo_ahead.status().code() == netkeep::Status::Code::conflict);
+    CHECK(repo_ahead.status().message().find("Netkeep-Seq: 11") != std::string::npos);
+    auto meta_ahead = resume_cursor(opt(11), opt(), 10);
+    REQUIRE(!meta_ahead);
+    CHECK(meta_ahead.status().code() == netkeep::Status::Code::conflict);
+}
