@@ -115,6 +115,8 @@ public:
         auto cursor = gitwriter::resume_cursor(meta_cursor, *trailer, log_.last_seq());
         if (!cursor) return cursor.status();
 
+        remove_stale_locks();
+
         cursor_ = *cursor;
         persisted_ = meta_cursor.value_or(0);
         applied_.store(cursor_);
@@ -143,6 +145,19 @@ public:
     std::uint64_t applied_seq() const override { return applied_.load(); }
 
 private:
+    // A kill -9 in the middle of a commit (or of git gc) leaves git's lock files, and
+    // libgit2 would refuse every later commit. Nothing else writes to repo.git while
+    // netkeepd runs, and the event log's lock (held by now) shuts out a second netkeepd,
+    // so a lock found at start is stale. (Hence docs/git.md: no git writes into repo.git
+    // by hand while netkeepd runs.)
+    void remove_stale_locks() {
+        for (const char* name : {"refs/heads/main.lock", "packed-refs.lock", "HEAD.lock"}) {
+            std::string path = options_.repo_path + "/" + name;
+            if (::unlink(path.c_str()) == 0)
+                log_line(LogLevel::warn, "gitwriter.stale_lock_removed", {{"path", path}});
+        }
+    }
+
     bool stopping() {
         std::lock_guard lock(mutex_);
         return stopping_;

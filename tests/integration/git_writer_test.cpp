@@ -234,7 +234,7 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
     }
     INFO("committed before the kill: " << f.commits());
     auto server = f.start();
-    REQUIRE(eventually([&] { return f.commits() >= devices; }));
+    if (!eventually([&] { return f.commits() >= devices; })) FAIL(server.process.stderr_text());
     std::this_thread::sleep_for(300ms);  // a duplicate would show up now
     auto seqs = f.seqs();
     CHECK(seqs.size() == std::size_t(devices));
@@ -245,7 +245,11 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
 
     // And once more: a clean restart adds nothing.
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
-    REQUIRE(server.process.wait(10s).is_ok());
+    auto exit = server.process.wait(10s);
+    REQUIRE(exit.is_ok());
+    CHECK(exit->exited());  // a clean shutdown (also: no sanitizer report at exit)
+    CHECK(exit->code == 0);
+    CHECK(server.process.stderr_text().find("runtime error") == std::string::npos);  // UBSan
     auto again = f.start();
     std::this_thread::sleep_for(500ms);
     CHECK(f.commits() == devices);

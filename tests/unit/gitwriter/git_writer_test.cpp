@@ -48,8 +48,9 @@ struct Fixture {
         REQUIRE(l.is_ok());
         log = std::move(l.value());
     }
-    void start() {
-        auto w = open_git_writer(*log, {.repo_path = repo.string(), .spool_dir = spool.string(), .retry_first = 20ms,
+    void start(std::uint64_t gc_every = 1000, std::string git_program = "/usr/bin/git") {
+        auto w = open_git_writer(*log, {.repo_path = repo.string(), .spool_dir = spool.string(), .gc_every = gc_every,
+                                        .git_program = std::move(git_program), .retry_first = 20ms,
                                         .retry_max = 100ms});
         REQUIRE(w.is_ok());
         writer = std::move(w.value());
@@ -169,6 +170,20 @@ TEST_CASE("a commit whose cursor write was lost is neither repeated nor lost aft
     CHECK(fs::is_empty(f.spool));
 }
 
+TEST_CASE("a ref lock left by a kill -9 mid-commit does not block the writer after a restart") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "one\n");
+    REQUIRE(f.wait_applied(s1));
+    f.writer.reset();
+    std::ofstream(f.repo / "refs/heads/main.lock") << "";
+    auto s2 = f.complete("r1", "plain", "two\n");
+    f.start();
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.git({"show", "main:r1/plain"}) == "two\n");
+    CHECK(!fs::exists(f.repo / "refs/heads/main.lock"));
+}
+
 TEST_CASE("the redaction rules in force are recovered after a restart") {
     Fixture f;
     f.start();
@@ -225,4 +240,25 @@ TEST_CASE("a repository ahead of the log is refused") {
     REQUIRE(w.is_ok());
     auto s = w.value()->start();
     CHECK(s.code() == Status::Code::conflict);
+}
+
+TEST_CASE("git gc runs between commits, and a failing gc does not stop the writer") {
+    for (std::string program : {"/usr/bin/git", "/nonexistent/git"}) {
+        CAPTURE(program);
+        Fixture f;
+        f.start(1, program);
+        std::uint64_t last = 0;
+        for (int i = 0; i < 3; ++i) last = f.complete("r1", "plain", fmt::format("v{}\n", i));
+        REQUIRE(f.wait_applied(last));
+        CHECK(f.commits() == 3);
+        std::string fsck = f.git({"fsck", "--no-progress", "--no-dangling"});
+        CHECK_MESSAGE(fsck.find("missing") == std::string::npos, fsck);
+        CHECK_MESSAGE(fsck.find("error") == std::string::npos, fsck);
+        // After a real gc that packs everything, libgit2 still finds main's objects.
+        if (program == "/usr/bin/git") (void)f.git({"gc", "--quiet"});
+        last = f.complete("r1", "plain", "after gc\n");
+        REQUIRE(f.wait_applied(last));
+        CHECK(f.git({"show", "main:r1/plain"}) == "after gc\n");
+        CHECK(f.commits() == 4);
+    }
 }
