@@ -12,8 +12,8 @@ std::string iso8601_utc(unix_time t) {
     std::time_t tt = static_cast<std::time_t>(t);
     std::tm tm{};
     if (::gmtime_r(&tt, &tm) == nullptr) return fmt::format("@{}", t);
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                       tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 std::string tree_path(std::string_view device, std::string_view job) {
@@ -41,9 +41,10 @@ std::string format_commit_message(std::uint64_t seq, const CompletionRecorded& c
         "\n"
         "{}: {}\n"
         "{}: {}\n",
-        c.device, c.job, iso8601_utc(c.end_timestamp), one_line(c.worker), iso8601_utc(c.job_timestamp),
-        c.job_timestamp, iso8601_utc(c.start_timestamp), c.start_timestamp, iso8601_utc(c.end_timestamp),
-        c.end_timestamp, k_seq_trailer, seq, k_job_timestamp_trailer, c.job_timestamp);
+        c.device, c.job, iso8601_utc(c.end_timestamp), one_line(c.worker),
+        iso8601_utc(c.job_timestamp), c.job_timestamp, iso8601_utc(c.start_timestamp),
+        c.start_timestamp, iso8601_utc(c.end_timestamp), c.end_timestamp, k_seq_trailer, seq,
+        k_job_timestamp_trailer, c.job_timestamp);
 }
 
 std::optional<std::uint64_t> parse_u64(std::string_view text) {
@@ -55,7 +56,8 @@ std::optional<std::uint64_t> parse_u64(std::string_view text) {
 }
 
 std::optional<std::uint64_t> parse_seq_trailer(std::string_view message) {
-    while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.remove_suffix(1);
+    while (!message.empty() && (message.back() == '\n' || message.back() == '\r'))
+        message.remove_suffix(1);
     auto gap = message.rfind("\n\n");
     if (gap == std::string_view::npos) return std::nullopt;  // a subject alone has no trailers
     std::string_view block = message.substr(gap + 2);
@@ -77,16 +79,18 @@ std::optional<std::uint64_t> parse_seq_trailer(std::string_view message) {
 }
 
 Result<std::uint64_t> resume_cursor(std::optional<std::uint64_t> meta_cursor,
-                                    std::optional<std::uint64_t> head_trailer, std::uint64_t log_last_seq) {
+                                    std::optional<std::uint64_t> head_trailer,
+                                    std::uint64_t log_last_seq) {
     if (meta_cursor && *meta_cursor > log_last_seq) {
-        return Status::conflict(fmt::format("{} is {} but the log ends at seq {}: the cursor belongs to another log",
-                                            k_cursor_key, *meta_cursor, log_last_seq));
+        return Status::conflict(
+            fmt::format("{} is {} but the log ends at seq {}: the cursor belongs to another log",
+                        k_cursor_key, *meta_cursor, log_last_seq));
     }
     if (head_trailer && *head_trailer > log_last_seq) {
-        return Status::conflict(
-            fmt::format("the repository's last commit has {}: {} but the log ends at seq {}: the repository "
-                        "belongs to another log",
-                        k_seq_trailer, *head_trailer, log_last_seq));
+        return Status::conflict(fmt::format(
+            "the repository's last commit has {}: {} but the log ends at seq {}: the repository "
+            "belongs to another log",
+            k_seq_trailer, *head_trailer, log_last_seq));
     }
     return std::max(meta_cursor.value_or(0), head_trailer.value_or(0));
 }

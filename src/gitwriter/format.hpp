@@ -54,6 +54,7 @@ std::optional<std::uint64_t> parse_u64(std::string_view text);
 // at or before it must not be committed again. Either ahead of the log is refused: that
 // repository or cursor belongs to another log.
 Result<std::uint64_t> resume_cursor(std::optional<std::uint64_t> meta_cursor,
-                                    std::optional<std::uint64_t> head_trailer, std::uint64_t log_last_seq);
+                                    std::optional<std::uint64_t> head_trailer,
+                                    std::uint64_t log_last_seq);
 
 }  // namespace netkeep::gitwriter

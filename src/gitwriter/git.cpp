@@ -17,7 +17,8 @@ constexpr const char* k_email = "netkeep@localhost";
 Status git_status(int rc, std::string_view what) {
     if (rc >= 0) return Status::ok();
     const git_error* e = git_error_last();
-    std::string message = fmt::format("git: {}: {}", what, e && e->message ? e->message : "unknown error");
+    std::string message =
+        fmt::format("git: {}: {}", what, e && e->message ? e->message : "unknown error");
     if (rc == GIT_ENOTFOUND) return Status::not_found(std::move(message));
     return Status::io_error(std::move(message));
 }
@@ -25,7 +26,8 @@ Status git_status(int rc, std::string_view what) {
 Libgit2::Libgit2() {
     status_ = git_status(git_libgit2_init(), "init");
     initialized_ = status_.is_ok();
-    if (status_) status_ = git_status(git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1), "enable fsync");
+    if (status_)
+        status_ = git_status(git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1), "enable fsync");
 }
 
 Libgit2::~Libgit2() {
@@ -33,12 +35,16 @@ Libgit2::~Libgit2() {
 }
 
 Status BlobWriter::write(std::string_view data) {
-    return git_status(git_odb_stream_write(stream_.get(), data.data(), data.size()), "writing a blob");
+    return git_status(git_odb_stream_write(stream_.get(), data.data(), data.size()),
+                      "writing a blob");
 }
 
 Result<git_oid> BlobWriter::finish() {
     git_oid oid;
-    if (Status s = git_status(git_odb_stream_finalize_write(&oid, stream_.get()), "finishing a blob"); !s) return s;
+    if (Status s =
+            git_status(git_odb_stream_finalize_write(&oid, stream_.get()), "finishing a blob");
+        !s)
+        return s;
     return oid;
 }
 
@@ -63,30 +69,39 @@ Result<std::optional<std::uint64_t>> Repo::last_seq_trailer() const {
     if (rc == GIT_ENOTFOUND) return std::optional<std::uint64_t>();
     if (Status s = git_status(rc, "reading refs/heads/main"); !s) return s;
     git_commit* raw = nullptr;
-    if (Status s = git_status(git_commit_lookup(&raw, repo_.get(), &oid), "reading main's commit"); !s) return s;
+    if (Status s = git_status(git_commit_lookup(&raw, repo_.get(), &oid), "reading main's commit");
+        !s)
+        return s;
     commit_ptr commit(raw);
     for (;;) {
         if (auto seq = parse_seq_trailer(git_commit_message(commit.get()))) return seq;
         if (git_commit_parentcount(commit.get()) == 0) return std::optional<std::uint64_t>();
         git_commit* parent = nullptr;
-        if (Status s = git_status(git_commit_parent(&parent, commit.get(), 0), "reading a parent commit"); !s) return s;
+        if (Status s =
+                git_status(git_commit_parent(&parent, commit.get(), 0), "reading a parent commit");
+            !s)
+            return s;
         commit.reset(parent);
     }
 }
 
 Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
     git_odb* odb_raw = nullptr;
-    if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database"); !s) return s;
+    if (Status s =
+            git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database");
+        !s)
+        return s;
     odb_ptr odb(odb_raw);
     git_odb_stream* stream = nullptr;
-    if (Status s = git_status(git_odb_open_wstream(&stream, odb.get(), size, GIT_OBJECT_BLOB), "opening a blob stream");
+    if (Status s = git_status(git_odb_open_wstream(&stream, odb.get(), size, GIT_OBJECT_BLOB),
+                              "opening a blob stream");
         !s)
         return s;
     return BlobWriter(odb_stream_ptr(stream));
 }
 
-Result<std::optional<std::string>> Repo::commit_file(const std::string& path, const git_oid& blob, unix_time time,
-                                                     const std::string& message) {
+Result<std::optional<std::string>> Repo::commit_file(const std::string& path, const git_oid& blob,
+                                                     unix_time time, const std::string& message) {
     git_repository* repo = repo_.get();
     commit_ptr tip;
     tree_ptr baseline;
@@ -95,10 +110,13 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
     if (rc != GIT_ENOTFOUND) {
         if (Status s = git_status(rc, "reading refs/heads/main"); !s) return s;
         git_commit* c = nullptr;
-        if (Status s = git_status(git_commit_lookup(&c, repo, &tip_oid), "reading main's commit"); !s) return s;
+        if (Status s = git_status(git_commit_lookup(&c, repo, &tip_oid), "reading main's commit");
+            !s)
+            return s;
         tip.reset(c);
         git_tree* t = nullptr;
-        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s) return s;
+        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s)
+            return s;
         baseline.reset(t);
 
         git_tree_entry* e = nullptr;
@@ -113,12 +131,17 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
     } else {
         // First commit: an empty baseline tree to update.
         git_treebuilder* b = nullptr;
-        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s) return s;
+        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s)
+            return s;
         treebuilder_ptr builder(b);
         git_oid empty;
-        if (Status s = git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree"); !s) return s;
+        if (Status s =
+                git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree");
+            !s)
+            return s;
         git_tree* t = nullptr;
-        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s) return s;
+        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s)
+            return s;
         baseline.reset(t);
     }
 
@@ -133,21 +156,24 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
         !s)
         return s;
     git_tree* t = nullptr;
-    if (Status s = git_status(git_tree_lookup(&t, repo, &tree_oid), "reading the new tree"); !s) return s;
+    if (Status s = git_status(git_tree_lookup(&t, repo, &tree_oid), "reading the new tree"); !s)
+        return s;
     tree_ptr tree(t);
 
     git_signature* sig_raw = nullptr;
-    if (Status s = git_status(git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
-                              "making the signature");
+    if (Status s = git_status(
+            git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
+            "making the signature");
         !s)
         return s;
     signature_ptr sig(sig_raw);
     const git_commit* parents[1] = {tip.get()};
     git_oid commit_oid;
     // Updating the branch names the expected parent: libgit2 refuses if main moved.
-    if (Status s = git_status(git_commit_create(&commit_oid, repo, k_branch, sig.get(), sig.get(), nullptr,
-                                                message.c_str(), tree.get(), tip ? 1 : 0, parents),
-                              "committing");
+    if (Status s =
+            git_status(git_commit_create(&commit_oid, repo, k_branch, sig.get(), sig.get(), nullptr,
+                                         message.c_str(), tree.get(), tip ? 1 : 0, parents),
+                       "committing");
         !s)
         return s;
     char hex[GIT_OID_HEXSZ + 1] = {};
@@ -157,7 +183,10 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
 
 Status Repo::refresh() {
     git_odb* odb_raw = nullptr;
-    if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database"); !s) return s;
+    if (Status s =
+            git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database");
+        !s)
+        return s;
     odb_ptr odb(odb_raw);
     return git_status(git_odb_refresh(odb.get()), "refreshing the object database");
 }

@@ -80,8 +80,8 @@ public:
     // `time` (UTC), unless main's tree already has exactly that blob there. The commit
     // id, or nullopt when nothing changed. Only the trees along `path` are rewritten
     // (git_tree_create_updated), so the cost does not grow with the number of files.
-    Result<std::optional<std::string>> commit_file(const std::string& path, const git_oid& blob, unix_time time,
-                                                   const std::string& message);
+    Result<std::optional<std::string>> commit_file(const std::string& path, const git_oid& blob,
+                                                   unix_time time, const std::string& message);
 
     // Rereads the object database after `git gc` repacked it behind libgit2's back.
     Status refresh();

@@ -58,7 +58,8 @@ constexpr std::size_t k_chunk = 1 << 16;
 Status errno_status(std::string_view what, const std::string& path) {
     int e = errno;
     std::string message = fmt::format("{} {}: {}", what, path, std::strerror(e));
-    return e == ENOENT ? Status::not_found(std::move(message)) : Status::io_error(std::move(message));
+    return e == ENOENT ? Status::not_found(std::move(message))
+                       : Status::io_error(std::move(message));
 }
 
 struct fd_closer {
@@ -76,7 +77,8 @@ Result<git_oid> stream_file(Repo& repo, const std::string& path, std::uint64_t s
     struct stat st {};
     if (::fstat(in.fd, &st) != 0) return errno_status("stat of", path);
     if (std::uint64_t(st.st_size) != size)
-        return Status::corruption(fmt::format("{} has {} bytes, expected {}", path, st.st_size, size));
+        return Status::corruption(
+            fmt::format("{} has {} bytes, expected {}", path, st.st_size, size));
     auto blob = repo.blob_writer(size);
     if (!blob) return blob.status();
     std::string buf(k_chunk, '\0');
@@ -94,8 +96,12 @@ Result<git_oid> stream_file(Repo& repo, const std::string& path, std::uint64_t s
 
 class GitWriterImpl final : public GitWriter {
 public:
-    GitWriterImpl(EventLog& log, GitWriterOptions options, std::unique_ptr<gitwriter::Libgit2> libgit2, Repo repo)
-        : log_(log), options_(std::move(options)), libgit2_(std::move(libgit2)), repo_(std::move(repo)) {}
+    GitWriterImpl(EventLog& log, GitWriterOptions options,
+                  std::unique_ptr<gitwriter::Libgit2> libgit2, Repo repo)
+        : log_(log),
+          options_(std::move(options)),
+          libgit2_(std::move(libgit2)),
+          repo_(std::move(repo)) {}
 
     ~GitWriterImpl() override { stop(); }
 
@@ -106,7 +112,8 @@ public:
         if (meta) {
             meta_cursor = gitwriter::parse_u64(*meta);
             if (!meta_cursor)
-                return Status::corruption(fmt::format("{} is not a sequence number: '{}'", gitwriter::k_cursor_key, *meta));
+                return Status::corruption(fmt::format("{} is not a sequence number: '{}'",
+                                                      gitwriter::k_cursor_key, *meta));
         } else if (meta.status().code() != Status::Code::not_found) {
             return meta.status();
         }
@@ -209,7 +216,8 @@ private:
             if (!applied) break;
             maybe_gc();
         }
-        if (Status s = flush(); !s) log_line(LogLevel::error, "gitwriter.flush_failed", {{"error", s.to_string()}});
+        if (Status s = flush(); !s)
+            log_line(LogLevel::error, "gitwriter.flush_failed", {{"error", s.to_string()}});
         log_line(LogLevel::info, "gitwriter.stopped", {{"cursor", std::to_string(cursor_)}});
     }
 
@@ -233,8 +241,9 @@ private:
         if (inventory_seq == 0 || inventory_seq > persisted_) {
             from = 1;
         } else {
-            Status s = log_.scan(inventory_seq, inventory_seq,
-                                 [&](EventRecord&& r) { return visit_recovered(std::move(r), false); });
+            Status s = log_.scan(inventory_seq, inventory_seq, [&](EventRecord&& r) {
+                return visit_recovered(std::move(r), false);
+            });
             if (!s) return s;
             if (!recover_error_) return std::exchange(recover_error_, Status::ok());
         }
@@ -252,7 +261,8 @@ private:
             recover_error_ = rules_.apply(r.seq, *inventory);
             if (!recover_error_.is_ok()) return false;
             last_inventory_ = r.seq;
-        } else if (auto* c = std::get_if<CompletionRecorded>(&r.event); c && drop_spool && !c->spool.empty()) {
+        } else if (auto* c = std::get_if<CompletionRecorded>(&r.event);
+                   c && drop_spool && !c->spool.empty()) {
             spool_to_remove_.push_back(c->spool);
         }
         return true;
@@ -319,8 +329,10 @@ private:
         } else {
             std::string staged = options_.spool_dir + "/" + std::string(k_redacting);
             auto size = redact_to(*rules, spool_path, c.size, staged, hash);
-            if (size) blob = stream_file(repo_, staged, *size, [](std::string_view) {});
-            else blob = size.status();
+            if (size)
+                blob = stream_file(repo_, staged, *size, [](std::string_view) {});
+            else
+                blob = size.status();
             ::unlink(staged.c_str());
         }
         if (!blob) {
@@ -328,26 +340,34 @@ private:
                 // Never skipped: the event is the only record of that backup, and git must
                 // not silently miss it. docs/git.md says what the operator can do.
                 log_line(LogLevel::error, "gitwriter.spool_missing",
-                         {{"seq", std::to_string(seq)}, {"device", c.device}, {"job", c.job}, {"spool", spool_path}});
+                         {{"seq", std::to_string(seq)},
+                          {"device", c.device},
+                          {"job", c.job},
+                          {"spool", spool_path}});
             }
             std::string message = fmt::format("seq {}: {}", seq, blob.status().message());
-            if (blob.status().code() == Status::Code::not_found) return Status::not_found(std::move(message));
+            if (blob.status().code() == Status::Code::not_found)
+                return Status::not_found(std::move(message));
             return Status::io_error(std::move(message));
         }
         auto digest = hash.finish();
-        if (std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()) != c.sha256) {
-            return Status::corruption(
-                fmt::format("seq {}: {} does not match the SHA-256 recorded for it", seq, spool_path));
+        if (std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()) !=
+            c.sha256) {
+            return Status::corruption(fmt::format(
+                "seq {}: {} does not match the SHA-256 recorded for it", seq, spool_path));
         }
         std::string path = gitwriter::tree_path(c.device, c.job);
-        auto commit = repo_.commit_file(path, *blob, c.end_timestamp, gitwriter::format_commit_message(seq, c));
-        if (!commit) return Status::io_error(fmt::format("seq {}: {}", seq, commit.status().message()));
+        auto commit = repo_.commit_file(path, *blob, c.end_timestamp,
+                                        gitwriter::format_commit_message(seq, c));
+        if (!commit)
+            return Status::io_error(fmt::format("seq {}: {}", seq, commit.status().message()));
         if (*commit) {
             ++commits_since_gc_;
             log_line(LogLevel::info, "gitwriter.committed",
                      {{"seq", std::to_string(seq)}, {"path", path}, {"commit", **commit}});
         } else {
-            log_line(LogLevel::debug, "gitwriter.unchanged", {{"seq", std::to_string(seq)}, {"path", path}});
+            log_line(LogLevel::debug, "gitwriter.unchanged",
+                     {{"seq", std::to_string(seq)}, {"path", path}});
         }
         spool_to_remove_.push_back(c.spool);
         return Status::ok();
@@ -374,7 +394,9 @@ private:
             written += redacted->size();
         }
         if (in.bad()) return Status::io_error(fmt::format("reading {}", in_path));
-        if (read != size) return Status::corruption(fmt::format("{} has {} bytes, expected {}", in_path, read, size));
+        if (read != size)
+            return Status::corruption(
+                fmt::format("{} has {} bytes, expected {}", in_path, read, size));
         out.flush();
         if (!out) return Status::io_error(fmt::format("writing {}", out_path));
         return written;
@@ -385,19 +407,25 @@ private:
     Status flush() {
         if (last_inventory_ > persisted_inventory_) {
             // Before the cursor passes it (recover() relies on that).
-            if (Status s = log_.put_meta(std::string(gitwriter::k_inventory_key), std::to_string(last_inventory_)); !s)
+            if (Status s = log_.put_meta(std::string(gitwriter::k_inventory_key),
+                                         std::to_string(last_inventory_));
+                !s)
                 return s;
             persisted_inventory_ = last_inventory_;
         }
         if (cursor_ > persisted_) {
-            if (Status s = log_.put_meta(std::string(gitwriter::k_cursor_key), std::to_string(cursor_)); !s) return s;
+            if (Status s =
+                    log_.put_meta(std::string(gitwriter::k_cursor_key), std::to_string(cursor_));
+                !s)
+                return s;
             persisted_ = cursor_;
         }
         for (const auto& name : spool_to_remove_) {
             std::string path = options_.spool_dir + "/" + name;
             // Already gone is fine: this may be a second attempt after a crash.
             if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-                log_line(LogLevel::warn, "gitwriter.spool_remove_failed", {{"spool", path}, {"error", std::strerror(errno)}});
+                log_line(LogLevel::warn, "gitwriter.spool_remove_failed",
+                         {{"spool", path}, {"error", std::strerror(errno)}});
         }
         spool_to_remove_.clear();
         return Status::ok();
@@ -413,15 +441,24 @@ private:
         auto started = std::chrono::steady_clock::now();
         Status s = run_gc();
         if (Status r = repo_.refresh(); s && !r) s = r;
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-        if (!s) log_line(LogLevel::warn, "gitwriter.gc_failed", {{"error", s.to_string()}});
-        else log_line(LogLevel::info, "gitwriter.gc", {{"ms", std::to_string(ms.count())}});
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started);
+        if (!s)
+            log_line(LogLevel::warn, "gitwriter.gc_failed", {{"error", s.to_string()}});
+        else
+            log_line(LogLevel::info, "gitwriter.gc", {{"ms", std::to_string(ms.count())}});
     }
 
     Status run_gc() {
         // gc.autoDetach=false: a detached gc would keep running while the writer goes on.
-        std::vector<std::string> args{options_.git_program, "-c", "gc.autoDetach=false", "--git-dir",
-                                      options_.repo_path,   "gc", "--auto",              "--quiet"};
+        std::vector<std::string> args{options_.git_program,
+                                      "-c",
+                                      "gc.autoDetach=false",
+                                      "--git-dir",
+                                      options_.repo_path,
+                                      "gc",
+                                      "--auto",
+                                      "--quiet"};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -432,14 +469,19 @@ private:
         pid_t pid = 0;
         int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
         posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0) return Status::io_error(fmt::format("spawning {}: {}", options_.git_program, std::strerror(rc)));
+        if (rc != 0)
+            return Status::io_error(
+                fmt::format("spawning {}: {}", options_.git_program, std::strerror(rc)));
         int status = 0;
         while (::waitpid(pid, &status, 0) < 0) {
-            if (errno != EINTR) return Status::io_error(fmt::format("waiting for git gc: {}", std::strerror(errno)));
+            if (errno != EINTR)
+                return Status::io_error(
+                    fmt::format("waiting for git gc: {}", std::strerror(errno)));
         }
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
-        return Status::io_error(WIFEXITED(status) ? fmt::format("git gc exited with {}", WEXITSTATUS(status))
-                                                  : fmt::format("git gc killed by signal {}", WTERMSIG(status)));
+        return Status::io_error(WIFEXITED(status)
+                                    ? fmt::format("git gc exited with {}", WEXITSTATUS(status))
+                                    : fmt::format("git gc killed by signal {}", WTERMSIG(status)));
     }
 
     EventLog& log_;
@@ -471,8 +513,8 @@ Result<std::unique_ptr<GitWriter>> open_git_writer(EventLog& log, GitWriterOptio
     if (!libgit2->status()) return libgit2->status();
     auto repo = Repo::open_or_create(options.repo_path);
     if (!repo) return repo.status();
-    return std::unique_ptr<GitWriter>(
-        std::make_unique<GitWriterImpl>(log, std::move(options), std::move(libgit2), std::move(*repo)));
+    return std::unique_ptr<GitWriter>(std::make_unique<GitWriterImpl>(
+        log, std::move(options), std::move(libgit2), std::move(*repo)));
 }
 
 }  // namespace netkeep

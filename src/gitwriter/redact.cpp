@@ -10,7 +10,8 @@ Result<Redactor> Redactor::compile(const std::vector<Redaction>& rules) {
         try {
             out.rules_.push_back({std::regex(rule.regex, std::regex::ECMAScript), rule.replace});
         } catch (const std::regex_error& e) {
-            return Status::invalid_argument(fmt::format("redact regex '{}' does not compile: {}", rule.regex, e.what()));
+            return Status::invalid_argument(
+                fmt::format("redact regex '{}' does not compile: {}", rule.regex, e.what()));
         }
     }
     return out;
@@ -18,13 +19,16 @@ Result<Redactor> Redactor::compile(const std::vector<Redaction>& rules) {
 
 Result<std::string> Redactor::redact_line(std::string_view line) const {
     std::string_view ending;
-    if (line.ends_with("\r\n")) ending = line.substr(line.size() - 2);
-    else if (line.ends_with('\n')) ending = line.substr(line.size() - 1);
+    if (line.ends_with("\r\n"))
+        ending = line.substr(line.size() - 2);
+    else if (line.ends_with('\n'))
+        ending = line.substr(line.size() - 1);
     std::string text(line.substr(0, line.size() - ending.size()));
     try {
         for (const auto& rule : rules_) text = std::regex_replace(text, rule.regex, rule.replace);
     } catch (const std::regex_error& e) {
-        return Status::invalid_argument(fmt::format("redaction failed on a line of {} bytes: {}", line.size(), e.what()));
+        return Status::invalid_argument(
+            fmt::format("redaction failed on a line of {} bytes: {}", line.size(), e.what()));
     }
     text.append(ending);
     return text;
@@ -44,18 +48,22 @@ Result<std::string> Redactor::redact_text(std::string_view text) const {
 }
 
 Status JobRules::apply(std::uint64_t seq, const InventoryApplied& inventory) {
-    auto parsed = parse_inventory(InventoryFiles{inventory.devices_json, inventory.jobs_json},
-                                  InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
+    auto parsed =
+        parse_inventory(InventoryFiles{inventory.devices_json, inventory.jobs_json},
+                        InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
     if (!parsed) {
-        return Status::corruption(
-            fmt::format("seq {}: InventoryApplied does not load: {}", seq, parsed.status().to_string()));
+        return Status::corruption(fmt::format("seq {}: InventoryApplied does not load: {}", seq,
+                                              parsed.status().to_string()));
     }
     // Compile everything before changing anything: all of this inventory or none of it.
     std::unordered_map<std::string, std::shared_ptr<const Redactor>> next = jobs_;
     for (const auto& job : parsed->jobs) {
         auto redactor = Redactor::compile(job.redact);
-        if (!redactor) return Status::corruption(fmt::format("seq {}: job '{}': {}", seq, job.name, redactor.status().message()));
-        next[job.name] = redactor->empty() ? nullptr : std::make_shared<const Redactor>(std::move(*redactor));
+        if (!redactor)
+            return Status::corruption(
+                fmt::format("seq {}: job '{}': {}", seq, job.name, redactor.status().message()));
+        next[job.name] =
+            redactor->empty() ? nullptr : std::make_shared<const Redactor>(std::move(*redactor));
     }
     jobs_ = std::move(next);
     return Status::ok();

@@ -3,8 +3,8 @@
 // The writer is asynchronous, so every check on the repository polls with a timeout.
 #include <doctest/doctest.h>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -44,20 +44,25 @@ struct Fixture {
         fs::create_directories(inventory);
         std::string list;
         for (int i = 0; i < devices; ++i)
-            list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})", i ? "," : "", i);
+            list +=
+                fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})",
+                            i ? "," : "", i);
         std::ofstream(inventory / "devices.json") << R"({"devices": [)" + list + "]}";
         std::ofstream(inventory / "jobs.json")
-            << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, )" + job_fields + "}]}";
+            << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, )" +
+                   job_fields + "}]}";
     }
     RunningServer start() {
-        auto server = start_netkeepd(
-            {"--data-dir", data.string(), "--inventory", inventory.string(), "--listen", "127.0.0.1:0", "--git-writer"});
+        auto server =
+            start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
+                            "--listen", "127.0.0.1:0", "--git-writer"});
         if (!server) FAIL(server.status().to_string());
         return std::move(server.value());
     }
     std::size_t spool_files() const {
         if (!fs::exists(data / "spool")) return 0;
-        return std::size_t(std::distance(fs::directory_iterator(data / "spool"), fs::directory_iterator()));
+        return std::size_t(
+            std::distance(fs::directory_iterator(data / "spool"), fs::directory_iterator()));
     }
 
     // git's stdout, or nullopt when git fails (e.g. main does not exist yet).
@@ -76,7 +81,8 @@ struct Fixture {
     }
     // Netkeep-Seq of every commit on main, newest first.
     std::vector<std::int64_t> seqs() const {
-        auto out = git({"log", "--format=%(trailers:key=Netkeep-Seq,valueonly,separator=)", "main"});
+        auto out =
+            git({"log", "--format=%(trailers:key=Netkeep-Seq,valueonly,separator=)", "main"});
         std::vector<std::int64_t> v;
         if (!out) return v;
         std::istringstream in(*out);
@@ -116,19 +122,22 @@ std::vector<Lease> lease(Client& client, const std::string& query = "") {
     REQUIRE(r->status == 200);
     simdjson::dom::parser parser;
     for (simdjson::dom::element item : parser.parse(r->body).get_array())
-        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value()});
+        out.push_back({std::string(item["device"]["name"].get_string().value()),
+                       item["timestamp"].get_int64().value()});
     return out;
 }
 
 std::string field(std::string_view name, std::string_view value) {
-    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n", k_boundary, name, value);
+    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
+                       k_boundary, name, value);
 }
 
 // POST /worker/complete for a lease; the seq of the recorded completion.
 std::int64_t complete(Client& client, const Lease& l, const std::string& content,
                       std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
-    std::string body = field("device", l.device) + field("job_timestamp", std::to_string(l.timestamp)) +
-                       field("start_timestamp", "1700000001") + field("end_timestamp", std::to_string(end));
+    std::string body =
+        field("device", l.device) + field("job_timestamp", std::to_string(l.timestamp)) +
+        field("start_timestamp", "1700000001") + field("end_timestamp", std::to_string(end));
     if (failure) body += field("failure", *failure);
     body += fmt::format(
         "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"show_run\"\r\n"
@@ -171,7 +180,8 @@ TEST_CASE("a completion is committed byte-exact with its trailers, and its spool
     REQUIRE(message);
     CHECK(message->starts_with("r0: show_run at 2023-11-14T22:13:22Z\n\n"));
     CHECK(message->find(fmt::format("\nNetkeep-Seq: {}\n", seq)) != std::string::npos);
-    CHECK(message->find(fmt::format("\nNetkeep-Job-Timestamp: {}\n", leases[0].timestamp)) != std::string::npos);
+    CHECK(message->find(fmt::format("\nNetkeep-Job-Timestamp: {}\n", leases[0].timestamp)) !=
+          std::string::npos);
     CHECK(f.git({"log", "-1", "--format=%an <%ae> %ct %cn", "main"}) ==
           "netkeep <netkeep@localhost> 1700000002 netkeep\n");
     CHECK(f.git({"symbolic-ref", "HEAD"}) == "refs/heads/main\n");
@@ -186,8 +196,10 @@ TEST_CASE("unchanged content makes no commit; a failure makes none; changed cont
     auto s1 = complete(client, next_lease(client, "r0"), "config A\n");
     REQUIRE(eventually([&] { return f.commits() == 1; }));
 
-    auto s2 = complete(client, next_lease(client, "r0"), "config A\n", std::nullopt, 1700000010);  // unchanged
-    auto s3 = complete(client, next_lease(client, "r0"), "partial", std::string("timeout"));      // failure
+    auto s2 = complete(client, next_lease(client, "r0"), "config A\n", std::nullopt,
+                       1700000010);  // unchanged
+    auto s3 =
+        complete(client, next_lease(client, "r0"), "partial", std::string("timeout"));  // failure
     // Nothing to wait for in git: wait for the spool to drain (it goes only after apply).
     REQUIRE(eventually([&] { return f.spool_files() == 0; }));
     CHECK(f.commits() == 1);
@@ -229,7 +241,8 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
         auto client = connect(server);
         auto leases = lease(client, "?max=100");
         REQUIRE(leases.size() == devices);
-        for (const auto& l : leases) acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
+        for (const auto& l : leases)
+            acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
         server.process.kill();  // right after the last 200: the writer is mid-way, at best
     }
     INFO("committed before the kill: " << f.commits());
@@ -240,7 +253,8 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
     CHECK(seqs.size() == std::size_t(devices));
     CHECK(std::set<std::int64_t>(seqs.begin(), seqs.end()) == acknowledged);
     for (int i = 0; i < devices; ++i)
-        CHECK(f.git({"show", fmt::format("main:r{}/show_run", i)}) == fmt::format("config of r{}\n", i));
+        CHECK(f.git({"show", fmt::format("main:r{}/show_run", i)}) ==
+              fmt::format("config of r{}\n", i));
     CHECK(eventually([&] { return f.spool_files() == 0; }));
 
     // And once more: a clean restart adds nothing.

@@ -31,7 +31,8 @@ TEST_CASE("the commit message names device, job, worker and times, then the trai
     CHECK(format_commit_message(42, completion()) ==
           "r1: show_run at 2023-11-14T22:13:22Z\n"
           "\n"
-          "worker 10.0.0.5:41234; job 2023-11-14T22:13:20Z (1700000000), started 2023-11-14T22:13:21Z "
+          "worker 10.0.0.5:41234; job 2023-11-14T22:13:20Z (1700000000), started "
+          "2023-11-14T22:13:21Z "
           "(1700000001), ended 2023-11-14T22:13:22Z (1700000002)\n"
           "\n"
           "Netkeep-Seq: 42\n"
@@ -50,11 +51,13 @@ TEST_CASE("a worker name cannot add lines (or fake trailers) to the message") {
 }
 
 TEST_CASE("parse_seq_trailer round-trips and reads only the last paragraph") {
-    for (std::uint64_t seq : {std::uint64_t(1), std::uint64_t(123456789), std::uint64_t(18446744073709551615u)})
+    for (std::uint64_t seq :
+         {std::uint64_t(1), std::uint64_t(123456789), std::uint64_t(18446744073709551615u)})
         CHECK(parse_seq_trailer(format_commit_message(seq, completion())) == seq);
     CHECK(parse_seq_trailer("subject\n\nbody\n\nNetkeep-Seq: 5\n") == 5u);
     CHECK(parse_seq_trailer("subject\n\nbody\n\nNetkeep-Seq: 5") == 5u);
-    CHECK(parse_seq_trailer("subject\r\n\r\nNetkeep-Seq: 5\r\n") == std::nullopt);  // not git's paragraphs
+    CHECK(parse_seq_trailer("subject\r\n\r\nNetkeep-Seq: 5\r\n") ==
+          std::nullopt);  // not git's paragraphs
     CHECK(parse_seq_trailer("subject\n\nOther: x\nNetkeep-Seq: 5\nSigned-off-by: a\n") == 5u);
     CHECK(parse_seq_trailer("Netkeep-Seq: 5\n") == std::nullopt);  // a subject is not a trailer
     CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\n\nbody after\n") == std::nullopt);
@@ -65,7 +68,8 @@ TEST_CASE("parse_seq_trailer round-trips and reads only the last paragraph") {
     CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 99999999999999999999\n") == std::nullopt);
     CHECK(parse_seq_trailer("subject\n\nNetkeep-Seqx: 5\n") == std::nullopt);
     CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\nNetkeep-Seq: 5\n") == 5u);
-    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\nNetkeep-Seq: 6\n") == std::nullopt);  // hand-edited
+    CHECK(parse_seq_trailer("subject\n\nNetkeep-Seq: 5\nNetkeep-Seq: 6\n") ==
+          std::nullopt);  // hand-edited
 }
 
 TEST_CASE("parse_u64 takes a decimal and nothing else") {

@@ -49,8 +49,11 @@ struct Fixture {
         log = std::move(l.value());
     }
     void start(std::uint64_t gc_every = 1000, std::string git_program = "/usr/bin/git") {
-        auto w = open_git_writer(*log, {.repo_path = repo.string(), .spool_dir = spool.string(), .gc_every = gc_every,
-                                        .git_program = std::move(git_program), .retry_first = 20ms,
+        auto w = open_git_writer(*log, {.repo_path = repo.string(),
+                                        .spool_dir = spool.string(),
+                                        .gc_every = gc_every,
+                                        .git_program = std::move(git_program),
+                                        .retry_first = 20ms,
                                         .retry_max = 100ms});
         REQUIRE(w.is_ok());
         writer = std::move(w.value());
@@ -62,16 +65,25 @@ struct Fixture {
     }
 
     // A completion as /worker/complete records it: spool file first, then the event.
-    std::uint64_t complete(const std::string& device, const std::string& job, const std::string& content,
-                           std::optional<std::string> failure = {}, bool write_file = true) {
+    std::uint64_t complete(const std::string& device, const std::string& job,
+                           const std::string& content, std::optional<std::string> failure = {},
+                           bool write_file = true) {
         std::string name = fmt::format("c{}", ++spooled);
         if (write_file) std::ofstream(spool / name, std::ios::binary) << content;
         auto d = Sha256();
         d.update(content);
         auto digest = d.finish();
-        CompletionRecorded c{100, device, job, 1700000000 + spooled, 1700000001, 1700000002 + spooled,
-                             failure, content.size(), std::string(reinterpret_cast<const char*>(digest.data()), 32),
-                             name, "test-worker"};
+        CompletionRecorded c{100,
+                             device,
+                             job,
+                             1700000000 + spooled,
+                             1700000001,
+                             1700000002 + spooled,
+                             failure,
+                             content.size(),
+                             std::string(reinterpret_cast<const char*>(digest.data()), 32),
+                             name,
+                             "test-worker"};
         auto r = log->append({c});
         REQUIRE(r.is_ok());
         return r->first;
@@ -96,7 +108,9 @@ struct Fixture {
         std::string out = git({"rev-list", "--count", "main"});
         return out.empty() ? 0 : std::stoi(out);
     }
-    std::string seqs() { return git({"log", "--format=%(trailers:key=Netkeep-Seq,valueonly)", "main"}); }
+    std::string seqs() {
+        return git({"log", "--format=%(trailers:key=Netkeep-Seq,valueonly)", "main"});
+    }
     std::string meta_cursor() {
         auto v = log->get_meta("gitwriter.cursor");
         return v ? *v : "<" + v.status().to_string() + ">";
@@ -112,9 +126,12 @@ TEST_CASE("completions become commits; unchanged content and failures make none;
     REQUIRE(f.wait_applied(s1));
     CHECK(f.git({"show", "main:r1/plain"}) == "version 1\n");
     CHECK(f.commits() == 1);
-    CHECK(f.git({"log", "-1", "--format=%an <%ae> %at %cn <%ce> %ct %ad", "--date=iso-strict-local", "main"}) ==
-          "netkeep <netkeep@localhost> 1700000003 netkeep <netkeep@localhost> 1700000003 2023-11-14T22:13:23+00:00\n");
-    CHECK(f.git({"log", "-1", "--format=%B", "main"}).find(fmt::format("Netkeep-Seq: {}\n", s1)) != std::string::npos);
+    CHECK(f.git({"log", "-1", "--format=%an <%ae> %at %cn <%ce> %ct %ad", "--date=iso-strict-local",
+                 "main"}) ==
+          "netkeep <netkeep@localhost> 1700000003 netkeep <netkeep@localhost> 1700000003 "
+          "2023-11-14T22:13:23+00:00\n");
+    CHECK(f.git({"log", "-1", "--format=%B", "main"}).find(fmt::format("Netkeep-Seq: {}\n", s1)) !=
+          std::string::npos);
 
     auto s2 = f.complete("r1", "plain", "version 1\n");  // unchanged
     auto s3 = f.complete("r1", "plain", "partial", std::string("timeout"));
@@ -138,7 +155,8 @@ TEST_CASE("the job's redact rules are applied before the content reaches git") {
     f.start();
     auto s = f.complete("r1", "show_run", "hostname r1\nsecret hunter2\r\nsecret x");
     REQUIRE(f.wait_applied(s));
-    CHECK(f.git({"show", "main:r1/show_run"}) == "hostname r1\nsecret <removed>\r\nsecret <removed>");
+    CHECK(f.git({"show", "main:r1/show_run"}) ==
+          "hostname r1\nsecret <removed>\r\nsecret <removed>");
     // A changed secret alone is no change in git.
     auto s2 = f.complete("r1", "show_run", "hostname r1\nsecret other\r\nsecret y");
     REQUIRE(f.wait_applied(s2));

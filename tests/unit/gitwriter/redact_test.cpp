@@ -32,17 +32,21 @@ TEST_CASE("the examples of docs/jobs.md") {
     auto r = compile(k_docs_rules);
     CHECK(redact(r, "username admin privilege 15 secret 9 $9$Xy1abcDEF$QWERTY\n") ==
           "username admin privilege 15 secret 9 <removed>\n");
-    CHECK(redact(r, "username ops password 7 0822455D0A16\n") == "username ops password 7 <removed>\n");
-    CHECK(redact(r, "snmp-server community s3cr3t RO 10\n") == "snmp-server community <removed> RO 10\n");
-    CHECK(redact(r, "set system login user backup authentication encrypted-password \"$6$abc$def\"\n") ==
-          "set system login user backup authentication encrypted-password \"<removed>\"\n");
+    CHECK(redact(r, "username ops password 7 0822455D0A16\n") ==
+          "username ops password 7 <removed>\n");
+    CHECK(redact(r, "snmp-server community s3cr3t RO 10\n") ==
+          "snmp-server community <removed> RO 10\n");
+    CHECK(
+        redact(r,
+               "set system login user backup authentication encrypted-password \"$6$abc$def\"\n") ==
+        "set system login user backup authentication encrypted-password \"<removed>\"\n");
 }
 
 TEST_CASE("rules apply per line: ^ and $ anchor at each line, endings are kept") {
     auto r = compile({{"^secret (\\S+)$", "secret <removed>"}});
     CHECK(redact(r, "hostname r1\nsecret abc\nsecret def\r\nend") ==
           "hostname r1\nsecret <removed>\nsecret <removed>\r\nend");
-    CHECK(redact(r, "secret abc") == "secret <removed>");  // last line without an ending
+    CHECK(redact(r, "secret abc") == "secret <removed>");    // last line without an ending
     CHECK(redact(r, "x secret abc\n") == "x secret abc\n");  // ^ is the line's start
     CHECK(redact(r, "") == "");
     CHECK(redact(r, "\n\n") == "\n\n");
@@ -66,7 +70,8 @@ TEST_CASE("a rule that does not compile is refused") {
 
 TEST_CASE("JobRules tracks each job's rules through InventoryApplied events") {
     InventoryApplied first;
-    first.devices_json = R"({"devices": [{"name": "r1", "credentials": {"user": "u", "pass": {"env": "PW"}}}]})";
+    first.devices_json =
+        R"({"devices": [{"name": "r1", "credentials": {"user": "u", "pass": {"env": "PW"}}}]})";
     first.jobs_json = R"({"jobs": [
         {"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]},
          "redact": [{"regex": "^secret \\S+", "replace": "secret <removed>"}]},
