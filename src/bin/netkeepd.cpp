@@ -41,7 +41,7 @@ using netkeep::Status;
 
 constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
-    "                [--header-timeout SECONDS] [--git-writer]\n";
+    "                [--header-timeout SECONDS] [--no-git-writer]\n";
 
 struct Config {
     fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
@@ -50,9 +50,9 @@ struct Config {
     std::uint16_t port = 8080;
     std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
     std::uint64_t max_upload = std::uint64_t(1) << 30;  // largest completion file accepted
-    // Opt-in for now: the writer drops spool files once committed, and the spool tests of
-    // tests/integration/worker_complete_test.cpp still expect them to stay (docs/git.md).
-    bool git_writer = false;
+    // Off only with --no-git-writer: ingest then goes on (results wait in the spool and the
+    // log) while the repository is repaired or moved; tests of the ingest half use it too.
+    bool git_writer = true;
 };
 
 // "HOST:PORT", "[V6]:PORT".
@@ -96,8 +96,8 @@ Result<Config> parse_args(int argc, char** argv) {
                 return Status::invalid_argument(fmt::format("{} needs a value", arg));
             return std::string_view(argv[++i]);
         };
-        if (arg == "--git-writer" && !inline_value) {
-            config.git_writer = true;
+        if (arg == "--no-git-writer" && !inline_value) {
+            config.git_writer = false;
             continue;
         }
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" ||

@@ -55,7 +55,7 @@ struct Fixture {
     RunningServer start() {
         auto server =
             start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
-                            "--listen", "127.0.0.1:0", "--git-writer"});
+                            "--listen", "127.0.0.1:0"});
         if (!server) FAIL(server.status().to_string());
         return std::move(server.value());
     }

@@ -45,9 +45,10 @@ struct Fixture {
             << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]})" +
                    job_fields + "}]}";
     }
+    // The git writer is off: these tests look at the spool, which it empties.
     RunningServer start(std::vector<std::string> extra = {}) {
         std::vector<std::string> args{"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                                      "127.0.0.1:0"};
+                                      "127.0.0.1:0", "--no-git-writer"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto server = start_netkeepd(args);
         if (!server) FAIL(server.status().to_string());
