@@ -4,7 +4,8 @@
 //
 // (a) C clients (default 32) each post N (default 100) completions of SIZE bytes
 //     (default 50 KB) for occurrences leased beforehand: durable completions/s (each
-//     answer follows the fsync of its spool file and of its CompletionRecorded).
+//     answer follows the fsync of its spool file and of its CompletionRecorded), with
+//     the git writer off (ingest alone) and on (committing meanwhile, on the same cores).
 //     Target (issue 4): >= 1,500/s.
 // (c) one upload of M MiB (default 1024): MB/s, against write + fsync of the same size
 //     on the same filesystem (target >= 0.5x); then 8 concurrent uploads of P MiB
@@ -131,7 +132,7 @@ std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server)
     }
 }
 
-netkeep::testing::RunningServer start(const fs::path& work, int devices) {
+netkeep::testing::RunningServer start(const fs::path& work, int devices, bool git_writer = true) {
     fs::create_directories(work / "inventory");
     std::string list;
     for (int i = 0; i < devices; ++i)
@@ -139,10 +140,10 @@ netkeep::testing::RunningServer start(const fs::path& work, int devices) {
     std::ofstream(work / "inventory" / "devices.json") << R"({"devices": [)" + list + "]}";
     std::ofstream(work / "inventory" / "jobs.json")
         << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 86400}, "command": {"inline": ["show run"]}}]})";
-    auto server = netkeep::testing::start_netkeepd(
-        {"--data-dir", (work / "data").string(), "--inventory", (work / "inventory").string(), "--listen",
-         "127.0.0.1:0", "--max-upload", std::to_string(std::size_t(4) << 30)},
-        {}, 120s);
+    std::vector<std::string> args{"--data-dir", (work / "data").string(), "--inventory", (work / "inventory").string(),
+                                  "--listen", "127.0.0.1:0", "--max-upload", std::to_string(std::size_t(4) << 30)};
+    if (!git_writer) args.push_back("--no-git-writer");
+    auto server = netkeep::testing::start_netkeepd(args, {}, 120s);
     if (!server) die(server.status().to_string());
     return std::move(server.value());
 }
@@ -163,9 +164,9 @@ bool upload(Client& client, const occurrence& o, std::size_t size, const std::st
     return true;
 }
 
-void bench_small(const options& o, const fs::path& work) {
+void bench_small(const options& o, const fs::path& work, bool git_writer) {
     const int total = o.clients * o.per_client;
-    auto server = start(work / "small", total);
+    auto server = start(work / (git_writer ? "small-git" : "small"), total, git_writer);
     auto occurrences = lease_all(server);
     if (int(occurrences.size()) != total) die("not every occurrence was leased");
     std::string block(o.size, 'c');
@@ -184,7 +185,8 @@ void bench_small(const options& o, const fs::path& work) {
     if (failed) die("an upload failed");
     (void)server.process.send_signal(SIGTERM);
     (void)server.process.wait(60s);
-    fmt::print("(a) POST /worker/complete: {} clients x {} completions of {} bytes\n", o.clients, o.per_client, o.size);
+    fmt::print("(a) POST /worker/complete: {} clients x {} completions of {} bytes, git writer {}\n", o.clients,
+               o.per_client, o.size, git_writer ? "on (sharing the 2 cores)" : "off (ingest alone)");
     fmt::print("  {:<34} {:>10.0f} /s   (target >= 1,500)\n", "durable completions", total / elapsed);
     fmt::print("  {:<34} {:>10.1f} MB/s\n", "payload", total * double(o.size) / elapsed / 1e6);
 }
@@ -243,7 +245,8 @@ int main(int argc, char** argv) {
     ::setenv("NETKEEPD", NETKEEPD_PATH, 0);
     auto work = netkeep::testing::TempDir::create("bench-complete");
     if (!work) die(work.status().to_string());
-    bench_small(o, work->path());
+    bench_small(o, work->path(), false);
+    bench_small(o, work->path(), true);
     bench_big(o, work->path());
     return 0;
 }

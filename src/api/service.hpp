@@ -93,7 +93,9 @@ private:
 
     std::optional<Spool> spool_;  // opened by start()
     // Blocking file work (fsync of uploads) runs here, not on the io thread.
-    asio::thread_pool blocking_{1};
+    // Several threads: concurrent uploads then sync in parallel and the filesystem
+    // journal commits their syncs together, as the log does for events.
+    asio::thread_pool blocking_{8};
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;
