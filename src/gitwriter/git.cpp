@@ -85,15 +85,18 @@ Result<std::optional<std::uint64_t>> Repo::last_seq_trailer() const {
     }
 }
 
-Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
+Result<odb_ptr> Repo::odb() {
     git_odb* odb_raw = nullptr;
-    if (Status s =
-            git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database");
-        !s)
+    if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database"); !s)
         return s;
-    odb_ptr odb(odb_raw);
+    return odb_ptr(odb_raw);
+}
+
+Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
+    auto odb = this->odb();
+    if (!odb) return odb.status();
     git_odb_stream* stream = nullptr;
-    if (Status s = git_status(git_odb_open_wstream(&stream, odb.get(), size, GIT_OBJECT_BLOB),
+    if (Status s = git_status(git_odb_open_wstream(&stream, odb->get(), size, GIT_OBJECT_BLOB),
                               "opening a blob stream");
         !s)
         return s;
@@ -182,13 +185,9 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
 }
 
 Status Repo::refresh() {
-    git_odb* odb_raw = nullptr;
-    if (Status s =
-            git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database");
-        !s)
-        return s;
-    odb_ptr odb(odb_raw);
-    return git_status(git_odb_refresh(odb.get()), "refreshing the object database");
+    auto odb = this->odb();
+    if (!odb) return odb.status();
+    return git_status(git_odb_refresh(odb->get()), "refreshing the object database");
 }
 
 }  // namespace netkeep::gitwriter

@@ -88,6 +88,7 @@ public:
 
 private:
     explicit Repo(repository_ptr repo) : repo_(std::move(repo)) {}
+    Result<odb_ptr> odb();
     repository_ptr repo_;
 };
 
