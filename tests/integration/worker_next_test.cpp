@@ -227,9 +227,9 @@ TEST_CASE("/worker/next: an expired lease is re-offered after retry_delay, then 
     CHECK(second[0].attempt == 2);
 
     // The second expiry exhausts max_attempts: the occurrence closes and the next one is
-    // the first interval slot after now, up to an hour away.
+    // the first interval slot after now, up to an hour away. (Asking for the next second
+    // only could find that slot too, by chance of the task's phase.)
     std::this_thread::sleep_for(3s);
-    CHECK(get(client, "/worker/next?seconds=1").status == 204);
     auto next = grants_of(get(client, "/worker/next?seconds=3600"));
     REQUIRE(next.size() == 1);
     CHECK(next[0].timestamp > first[0].timestamp);
