@@ -22,6 +22,7 @@
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "worker_calls.hpp"
 
 using namespace netkeep::testing;
 using netkeep::http::Client;
@@ -32,7 +33,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view k_boundary = "netkeep-git-test-boundary-51c3";
 
 struct Fixture {
     TempDir root = TempDir::create("git-writer-it").value();
@@ -103,49 +103,16 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
     return true;
 }
 
-Client connect(const RunningServer& server) {
-    auto client = Client::connect(server.host, server.port);
-    if (!client) FAIL(client.status().to_string());
-    return std::move(client.value());
-}
-
-struct Lease {
-    std::string device;
-    std::int64_t timestamp = 0;
-};
-
-std::vector<Lease> lease(Client& client, const std::string& query = "") {
-    auto r = client.get("/worker/next" + query);
-    REQUIRE(r.is_ok());
-    std::vector<Lease> out;
-    if (r->status == 204) return out;
-    REQUIRE(r->status == 200);
-    simdjson::dom::parser parser;
-    for (simdjson::dom::element item : parser.parse(r->body).get_array())
-        out.push_back({std::string(item["device"]["name"].get_string().value()),
-                       item["timestamp"].get_int64().value()});
-    return out;
-}
-
-std::string field(std::string_view name, std::string_view value) {
-    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
-                       k_boundary, name, value);
-}
-
 // POST /worker/complete for a lease; the seq of the recorded completion.
 std::int64_t complete(Client& client, const Lease& l, const std::string& content,
                       std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
-    std::string body =
-        field("device", l.device) + field("job_timestamp", std::to_string(l.timestamp)) +
-        field("start_timestamp", "1700000001") + field("end_timestamp", std::to_string(end));
-    if (failure) body += field("failure", *failure);
-    body += fmt::format(
-        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"show_run\"\r\n"
-        "Content-Type: application/octet-stream\r\n\r\n{}\r\n--{}--\r\n",
-        k_boundary, content, k_boundary);
-    Headers h;
-    h.add("Content-Type", fmt::format("multipart/form-data; boundary={}", k_boundary));
-    auto r = client.request("POST", "/worker/complete", body, h);
+    std::string body = multipart_field("device", l.device) +
+                       multipart_field("job_timestamp", std::to_string(l.timestamp)) +
+                       multipart_field("start_timestamp", "1700000001") +
+                       multipart_field("end_timestamp", std::to_string(end));
+    if (failure) body += multipart_field("failure", *failure);
+    body += multipart_file_head("show_run") + content + multipart_closing();
+    auto r = client.request("POST", "/worker/complete", body, multipart_headers());
     REQUIRE(r.is_ok());
     REQUIRE_MESSAGE(r->status == 200, r->body);
     simdjson::dom::parser parser;

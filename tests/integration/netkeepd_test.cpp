@@ -12,6 +12,7 @@
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
+#include "worker_calls.hpp"
 
 using namespace netkeep::testing;
 using netkeep::http::Client;
@@ -41,12 +42,6 @@ RunningServer start(const Dirs& dirs, std::vector<std::string> extra = {}) {
     auto server = start_netkeepd(args);
     if (!server) FAIL(server.status().to_string());
     return std::move(server.value());
-}
-
-Client connect(const RunningServer& server) {
-    auto client = Client::connect(server.host, server.port);
-    if (!client) FAIL(client.status().to_string());
-    return std::move(client.value());
 }
 
 }  // namespace

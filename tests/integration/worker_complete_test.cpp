@@ -18,6 +18,7 @@
 #include "http/client.hpp"
 #include "netkeep/sha256.hpp"
 #include "support/netkeepd.hpp"
+#include "worker_calls.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace netkeep::testing;
@@ -28,8 +29,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr std::string_view k_boundary = "netkeep-test-boundary-7d1f";
 
 struct Fixture {
     TempDir root = TempDir::create("worker-complete-it").value();
@@ -61,31 +60,6 @@ struct Fixture {
     }
 };
 
-Client connect(const RunningServer& server) {
-    auto client = Client::connect(server.host, server.port);
-    if (!client) FAIL(client.status().to_string());
-    return std::move(client.value());
-}
-
-struct Lease {
-    std::string device;
-    std::int64_t timestamp = 0;
-    std::int64_t attempt = 0;
-};
-
-std::vector<Lease> lease(Client& client, const std::string& query = "") {
-    auto r = client.get("/worker/next" + query);
-    REQUIRE(r.is_ok());
-    std::vector<Lease> out;
-    if (r->status == 204) return out;
-    REQUIRE(r->status == 200);
-    simdjson::dom::parser parser;
-    for (simdjson::dom::element item : parser.parse(r->body).get_array())
-        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
-                       item["lease"]["attempt"].get_int64().value()});
-    return out;
-}
-
 // The one occurrence of a one-device fixture, leased.
 Lease lease_one(Client& client) {
     auto leases = lease(client);
@@ -105,39 +79,21 @@ struct Form {
     bool with_file = true;
 };
 
-std::string field(std::string_view name, std::string_view value) {
-    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n", k_boundary, name, value);
-}
-
-std::string file_head(const std::string& job) {
-    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n"
-                       "Content-Type: application/octet-stream\r\n\r\n",
-                       k_boundary, job);
-}
-
-std::string closing() { return fmt::format("\r\n--{}--\r\n", k_boundary); }
-
 std::string fields_of(const Form& f) {
     std::string body;
-    if (!f.device.empty()) body += field("device", f.device);
-    if (!f.job_timestamp.empty()) body += field("job_timestamp", f.job_timestamp);
-    body += field("start_timestamp", f.start_timestamp);
-    body += field("end_timestamp", f.end_timestamp);
-    if (f.failure) body += field("failure", *f.failure);
+    if (!f.device.empty()) body += multipart_field("device", f.device);
+    if (!f.job_timestamp.empty()) body += multipart_field("job_timestamp", f.job_timestamp);
+    body += multipart_field("start_timestamp", f.start_timestamp);
+    body += multipart_field("end_timestamp", f.end_timestamp);
+    if (f.failure) body += multipart_field("failure", *f.failure);
     return body;
 }
 
 std::string body_of(const Form& f) {
     std::string body = fields_of(f);
-    if (f.with_file) body += file_head(f.job) + f.content + closing();
+    if (f.with_file) body += multipart_file_head(f.job) + f.content + multipart_closing();
     else body += fmt::format("--{}--\r\n", k_boundary);
     return body;
-}
-
-Headers multipart_headers() {
-    Headers h;
-    h.add("Content-Type", fmt::format("multipart/form-data; boundary={}", k_boundary));
-    return h;
 }
 
 ClientResponse complete(Client& client, const Form& f) {
@@ -304,7 +260,7 @@ TEST_CASE("a client that disconnects mid-upload leaves no spool file and no even
         auto client = connect(server);
         const Lease leased = lease_one(client);
         Form form{.device = "r0", .job_timestamp = std::to_string(leased.timestamp)};
-        std::string head = fields_of(form) + file_head(form.job);
+        std::string head = fields_of(form) + multipart_file_head(form.job);
         Headers h = multipart_headers();
         h.add("Content-Length", std::to_string(head.size() + 10'000'000));
         REQUIRE(client.send_request("POST", "/worker/complete", {}, h).is_ok());
@@ -328,8 +284,8 @@ TEST_CASE("a 300 MB upload streams to the spool without the server's memory grow
     const Lease leased = lease_one(client);
     Form form{.device = "r0", .job_timestamp = std::to_string(leased.timestamp)};
     const std::size_t size = 300u << 20;
-    std::string head = fields_of(form) + file_head(form.job);
-    std::string tail = closing();
+    std::string head = fields_of(form) + multipart_file_head(form.job);
+    std::string tail = multipart_closing();
     Headers h = multipart_headers();
     h.add("Content-Length", std::to_string(head.size() + size + tail.size()));
 

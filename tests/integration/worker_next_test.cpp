@@ -19,6 +19,7 @@
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
+#include "worker_calls.hpp"
 
 using namespace netkeep::testing;
 using netkeep::http::Client;
@@ -70,12 +71,6 @@ struct Fixture {
         return std::move(server.value());
     }
 };
-
-Client connect(const RunningServer& server) {
-    auto client = Client::connect(server.host, server.port);
-    if (!client) FAIL(client.status().to_string());
-    return std::move(client.value());
-}
 
 ClientResponse get(Client& client, const std::string& target) {
     auto r = client.get(target);

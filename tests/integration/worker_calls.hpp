@@ -1,0 +1,69 @@
+#pragma once
+// What the integration tests do as a worker: connect, lease with GET /worker/next, and
+// build multipart bodies for POST /worker/complete. Header-only and doctest-aware (a
+// failed call fails the test), shared by the integration test programs.
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "http/client.hpp"
+#include "support/netkeepd.hpp"
+
+namespace netkeep::testing {
+
+inline http::Client connect(const RunningServer& server) {
+    auto client = http::Client::connect(server.host, server.port);
+    if (!client) FAIL(client.status().to_string());
+    return std::move(client.value());
+}
+
+struct Lease {
+    std::string device;
+    std::int64_t timestamp = 0;
+    std::int64_t attempt = 0;
+};
+
+// GET /worker/next + query; empty on 204.
+inline std::vector<Lease> lease(http::Client& client, const std::string& query = "") {
+    auto r = client.get("/worker/next" + query);
+    REQUIRE(r.is_ok());
+    std::vector<Lease> out;
+    if (r->status == 204) return out;
+    REQUIRE_MESSAGE(r->status == 200, r->body);
+    simdjson::dom::parser parser;
+    for (simdjson::dom::element item : parser.parse(r->body).get_array())
+        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
+                       item["lease"]["attempt"].get_int64().value()});
+    return out;
+}
+
+// multipart/form-data pieces for POST /worker/complete.
+inline constexpr std::string_view k_boundary = "netkeep-test-boundary-7d1f";
+
+inline std::string multipart_field(std::string_view name, std::string_view value) {
+    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n", k_boundary, name, value);
+}
+
+// The head of the `file` part; its content follows, then multipart_closing().
+inline std::string multipart_file_head(std::string_view job) {
+    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n"
+                       "Content-Type: application/octet-stream\r\n\r\n",
+                       k_boundary, job);
+}
+
+inline std::string multipart_closing() { return fmt::format("\r\n--{}--\r\n", k_boundary); }
+
+inline http::Headers multipart_headers() {
+    http::Headers h;
+    h.add("Content-Type", fmt::format("multipart/form-data; boundary={}", k_boundary));
+    return h;
+}
+
+}  // namespace netkeep::testing
