@@ -33,7 +33,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 struct Fixture {
     TempDir root = TempDir::create("git-writer-it").value();
     fs::path data = root / "data";
