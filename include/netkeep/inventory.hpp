@@ -33,6 +33,7 @@ struct Redaction {
 struct DeviceSpec {
     std::string name;
     std::vector<std::string> tags;  // profile's and own, sorted, unique
+    std::string group;              // the device's or its profile's; empty when neither sets one
     std::string json;               // expanded object; empty in structural mode
 };
 

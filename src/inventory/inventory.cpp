@@ -227,9 +227,9 @@ private:
         return Status::ok();
     }
 
-    // {user, pass?, prompt?} → expanded JSON
+    // {user, pass?, key?, prompt?} → expanded JSON
     Result<std::string> credentials_object_at(dom::element el, const json_path& path) const {
-        auto obj = object_at(el, path, {"user", "pass", "prompt"});
+        auto obj = object_at(el, path, {"user", "pass", "key", "prompt"});
         if (!obj) return obj.status();
         std::string out = "{";
         dom::element user;
@@ -242,6 +242,14 @@ private:
             auto p = secret_at(pass, child(path, "pass"));
             if (!p) return p.status();
             out += ",\"pass\":" + json_quote(*p);
+        }
+        // A path on the worker's machine: the private key never travels, so it is no secret.
+        dom::element key;
+        if (!obj->at_key("key").get(key)) {
+            auto k = string_at(key, child(path, "key"));
+            if (!k) return k.status();
+            if (k->empty()) return fail(child(path, "key"), "must not be empty");
+            out += ",\"key\":" + json_quote(*k);
         }
         dom::element prompt;
         if (!obj->at_key("prompt").get(prompt)) {
@@ -302,6 +310,7 @@ private:
         std::optional<std::string> protocol_json;
         std::optional<std::string> credentials_json;
         std::vector<std::string> tags;
+        std::optional<std::string> group;
     };
 
     Status load_shared_fields(dom::object obj, const json_path& path, partial_device& out) const {
@@ -320,6 +329,13 @@ private:
             auto t = string_list_at(el, child(path, "tags"));
             if (!t) return t.status();
             out.tags = std::move(*t);
+        }
+        if (!obj.at_key("group").get(el)) {
+            auto g = string_at(el, child(path, "group"));
+            if (!g) return g.status();
+            // A directory in git with the group path layout (docs/git.md).
+            if (Status s = check_name(*g, "group"); !s) return fail(child(path, "group"), s.message());
+            out.group = std::string(*g);
         }
         return Status::ok();
     }
@@ -352,7 +368,7 @@ private:
             for (auto [name, value] : objs) {
                 json_path path = child(child_profiles, name);
                 if (profiles.count(name)) return fail(path, "appears twice");
-                auto obj = object_at(value, path, {"protocol", "credentials", "tags"});
+                auto obj = object_at(value, path, {"protocol", "credentials", "tags", "group"});
                 if (!obj) return obj.status();
                 partial_device p;
                 if (Status s = load_shared_fields(*obj, path, p); !s) return s;
@@ -367,7 +383,7 @@ private:
         std::size_t i = 0;
         for (dom::element d : devices) {
             json_path path = child(child_devices, i++);
-            auto obj = object_at(d, path, {"name", "host", "profile", "protocol", "credentials", "tags"});
+            auto obj = object_at(d, path, {"name", "host", "profile", "protocol", "credentials", "tags", "group"});
             if (!obj) return obj.status();
 
             dom::element v;
@@ -400,6 +416,7 @@ private:
             // The device's own fields win; tags are the union.
             if (own.protocol_json) merged.protocol_json = std::move(own.protocol_json);
             if (own.credentials_json) merged.credentials_json = std::move(own.credentials_json);
+            if (own.group) merged.group = std::move(own.group);
             merged.tags.insert(merged.tags.end(), own.tags.begin(), own.tags.end());
             std::sort(merged.tags.begin(), merged.tags.end());
             merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()), merged.tags.end());
@@ -409,6 +426,7 @@ private:
             DeviceSpec spec;
             spec.name = std::string(*name);
             spec.tags = std::move(merged.tags);
+            spec.group = merged.group.value_or(std::string());
             if (options_.resolve_secrets) {
                 std::string& j = spec.json;
                 j = "{\"name\":" + json_quote(spec.name) + ",\"host\":" + json_quote(host) + ",\"protocol\":";
@@ -418,7 +436,9 @@ private:
                     if (t) j += ',';
                     j += json_quote(spec.tags[t]);
                 }
-                j += "],\"credentials\":" + *merged.credentials_json + "}";
+                j += ']';
+                if (merged.group) j += ",\"group\":" + json_quote(*merged.group);
+                j += ",\"credentials\":" + *merged.credentials_json + "}";
             }
             inventory_.devices.push_back(std::move(spec));
         }
@@ -456,8 +476,8 @@ private:
         for (dom::element jel : jobs) {
             json_path path = child(child_jobs, i++);
             auto obj = object_at(jel, path,
-                                 {"name", "schedule", "command", "prompt", "devices", "timeout",
-                                  "max_attempts", "retry_delay", "redact"});
+                                 {"name", "schedule", "command", "prompt", "pager", "devices",
+                                  "timeout", "max_attempts", "retry_delay", "redact"});
             if (!obj) return obj.status();
             JobSpec job;
             dom::element v;
@@ -490,6 +510,12 @@ private:
                 auto p = prompt_at(v, child(path, "prompt"));
                 if (!p) return p.status();
                 prompt_json = std::move(*p);
+            }
+            std::optional<std::string> pager_json;
+            if (!obj->at_key("pager").get(v)) {
+                auto p = prompt_at(v, child(path, "pager"));
+                if (!p) return p.status();
+                pager_json = std::move(*p);
             }
             if (!obj->at_key("timeout").get(v)) {
                 auto n = integer_at(v, child(path, "timeout"), 1, 86400);
@@ -572,6 +598,7 @@ private:
                 }
                 j += "]}";
                 if (prompt_json) j += ",\"prompt\":" + *prompt_json;
+                if (pager_json) j += ",\"pager\":" + *pager_json;
                 j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}", job.timeout,
                                  job.max_attempts, job.retry_delay);
             }

@@ -114,6 +114,42 @@ TEST_CASE("jobs select devices by tags, by names, or all") {
                    });
 }
 
+TEST_CASE("a key file, a pager and a group reach the expanded JSON") {
+    std::string devices = R"({
+      "profiles": {"site": {"group": "dallas", "credentials": {"user": "u", "key": "/etc/netkeep/id_ed25519"}}},
+      "devices": [
+        {"name": "r1", "profile": "site"},
+        {"name": "r2", "profile": "site", "group": "houston"},
+        {"name": "r3", "credentials": {"user": "u", "pass": "p"}}
+      ]})";
+    std::string jobs = R"({"jobs": [{"name": "j", "schedule": {"interval": 60}, "command": {"inline": ["x"]},
+                           "pager": {"regex": "--More--|<more>"}}]})";
+    auto inv = load(devices, jobs);
+    REQUIRE_MESSAGE(inv.is_ok(), inv.status().to_string());
+    CHECK(inv->devices[0].json ==
+          R"({"name":"r1","host":"r1","protocol":{"type":"ssh","ssh":{"port":22}},"tags":[],"group":"dallas",)"
+          R"("credentials":{"user":"u","key":"/etc/netkeep/id_ed25519"}})");
+    CHECK(inv->devices[0].group == "dallas");
+    CHECK(inv->devices[1].group == "houston");  // the device's own wins
+    CHECK(inv->devices[2].group.empty());
+    CHECK(inv->devices[2].json.find("group") == std::string::npos);
+    CHECK(inv->jobs[0].json ==
+          R"({"name":"j","schedule":{"interval":60},"command":{"inline":["x"]},"pager":{"regex":"--More--|<more>"},)"
+          R"("timeout":300,"max_attempts":3,"retry_delay":60})");
+
+    auto structural = load(devices, jobs, false);
+    REQUIRE(structural.is_ok());
+    CHECK(structural->devices[1].group == "houston");
+
+    CHECK(error_of(replaced(devices, R"("group": "houston")", R"("group": "a/b")"), jobs) ==
+          "devices.json: /devices/1/group: 'a/b' contains '/': group names may only use A-Z a-z 0-9 . _ - "
+          "(they become git paths)");
+    CHECK(error_of(replaced(devices, R"("/etc/netkeep/id_ed25519")", R"("")"), jobs) ==
+          "devices.json: /profiles/site/credentials/key: must not be empty");
+    CHECK(error_of(devices, replaced(jobs, R"({"regex": "--More--|<more>"})", R"({})")) ==
+          "jobs.json: /jobs/0/pager: must have exactly one of 'ends_with' or 'regex'");
+}
+
 TEST_CASE("structural mode needs no secrets and builds no JSON") {
     ::unsetenv("NETKEEP_TEST_LAB_PASS");
     auto inv = load(k_devices, k_jobs, false);
