@@ -1,0 +1,244 @@
+#include "cli.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <vector>
+
+namespace netkeep::fake_device {
+namespace {
+
+std::vector<std::string_view> split_words(std::string_view line) {
+    std::vector<std::string_view> words;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && line[i] == ' ') ++i;
+        std::size_t start = i;
+        while (i < line.size() && line[i] != ' ') ++i;
+        if (i > start) words.push_back(line.substr(start, i - start));
+    }
+    return words;
+}
+
+// IOS accepts unambiguous abbreviations: "sh run", "term len 0".
+bool abbreviates(std::string_view word, std::string_view keyword, std::size_t min_len) {
+    return word.size() >= min_len && word.size() <= keyword.size() &&
+           keyword.substr(0, word.size()) == word;
+}
+
+std::string show_version(std::string_view name) {
+    std::string out =
+        "Cisco IOS Software, netkeep fake device, Version 15.2(7)E7, RELEASE SOFTWARE (fc2)\n"
+        "Technical Support: docs/fake-device.md\n\n";
+    out += name;
+    out += " uptime is 1 week, 2 days, 3 hours, 4 minutes\n";
+    out += "System image file is \"flash:fake-device.bin\"\n\n";
+    out += "cisco WS-C3850-48P (fake) processor with 786432K bytes of memory.\n";
+    out += "Configuration register is 0x102\n";
+    return out;
+}
+
+constexpr std::size_t k_max_line = 4096;  // longer input lines are cut, as on a terminal
+
+}  // namespace
+
+Cli::Cli(std::string name, Config_source config, bool skip_lf)
+    : name_(std::move(name)),
+      fault_(fault_of(name_)),
+      config_(std::move(config)),
+      after_cr_(skip_lf) {}
+
+std::string Cli::greeting() const {
+    return "\r\nnetkeep fake device " + name_ + "\r\n\r\n" + prompt();
+}
+
+void Cli::feed(std::string_view input) {
+    if (input_pos_ == input_.size()) {
+        input_.clear();
+        input_pos_ = 0;
+    }
+    input_.append(input);
+}
+
+bool Cli::take_input(char& c) {
+    if (input_pos_ == input_.size()) return false;
+    c = input_[input_pos_++];
+    return true;
+}
+
+Step Cli::step(std::size_t max_bytes) {
+    Step step;
+    std::string& out = step.bytes;
+    while (true) {
+        char c = 0;
+        switch (mode_) {
+            case Mode::line:
+                if (!take_input(c)) {
+                    step.next = Next::read;
+                    return step;
+                }
+                on_line_char(c, out);
+                break;
+            case Mode::more: {
+                if (!take_input(c)) {
+                    step.next = Next::read;
+                    return step;
+                }
+                const bool lf_of_crlf = after_cr_ && c == '\n';
+                after_cr_ = c == '\r';
+                if (lf_of_crlf || c == '\0') break;
+                out += k_more_erase;
+                if (c == 'q' || c == 'Q') {
+                    text_.clear();
+                    out += prompt();
+                    mode_ = Mode::line;
+                } else {
+                    lines_on_page_ = 0;
+                    mode_ = Mode::output;
+                }
+                break;
+            }
+            case Mode::output:
+                if (!emit_output(out, max_bytes, step.next)) return step;
+                break;
+            case Mode::hanging:
+                step.next = Next::hang;
+                return step;
+            case Mode::closed:
+                step.next = Next::close;
+                return step;
+        }
+    }
+}
+
+bool Cli::emit_output(std::string& out, std::size_t max_bytes, Next& next) {
+    while (text_pos_ < text_.size()) {
+        if (page_lines_ != 0 && lines_on_page_ == page_lines_) {
+            out += k_more;
+            mode_ = Mode::more;
+            return true;
+        }
+        auto nl = text_.find('\n', text_pos_);
+        const std::size_t end = nl == std::string::npos ? text_.size() : nl;
+        out.append(text_, text_pos_, end - text_pos_);
+        if (nl != std::string::npos) out += "\r\n";
+        text_pos_ = nl == std::string::npos ? text_.size() : nl + 1;
+        ++lines_on_page_;
+        if (drop_at_ != 0 && text_pos_ >= drop_at_) {
+            mode_ = Mode::closed;
+            next = Next::close;
+            return false;
+        }
+        if (text_pos_ == text_.size()) break;
+        if (slow_) {
+            next = Next::pause;
+            return false;
+        }
+        if (out.size() >= max_bytes) {
+            next = Next::step;
+            return false;
+        }
+    }
+    text_.clear();
+    text_pos_ = 0;
+    out += prompt();
+    mode_ = Mode::line;
+    return true;
+}
+
+void Cli::on_line_char(char c, std::string& out) {
+    const bool lf_of_crlf = after_cr_ && c == '\n';
+    after_cr_ = c == '\r';
+    if (lf_of_crlf || c == '\0') return;
+
+    const auto u = static_cast<unsigned char>(c);
+    if (escape_ == Escape::esc) {  // ESC [ ... or ESC O x: cursor keys, ignored
+        escape_ = (c == '[' || c == 'O') ? Escape::csi : Escape::none;
+        return;
+    }
+    if (escape_ == Escape::csi) {
+        if (u >= 0x40 && u <= 0x7e) escape_ = Escape::none;
+        return;
+    }
+    switch (c) {
+        case '\r':
+        case '\n': {
+            out += "\r\n";
+            std::string line = std::move(line_);
+            line_.clear();
+            execute(line, out);
+            return;
+        }
+        case '\b':
+        case '\x7f':
+            if (!line_.empty()) {
+                line_.pop_back();
+                out += "\b \b";
+            }
+            return;
+        case '\x15':  // ^U: erase the line
+            for (std::size_t i = 0; i < line_.size(); ++i) out += "\b \b";
+            line_.clear();
+            return;
+        case '\x1b':
+            escape_ = Escape::esc;
+            return;
+        default:
+            break;
+    }
+    if (u < 0x20 || line_.size() >= k_max_line) return;  // other control keys do nothing
+    line_ += c;
+    out += c;
+}
+
+void Cli::execute(std::string_view line, std::string& out) {
+    const auto words = split_words(line);
+    if (words.empty()) {
+        out += prompt();
+        return;
+    }
+    const auto w = [&](std::size_t i) { return i < words.size() ? words[i] : std::string_view{}; };
+
+    if (words.size() == 3 && abbreviates(w(0), "terminal", 3) && abbreviates(w(1), "length", 1)) {
+        std::size_t n = 0;
+        auto [ptr, ec] = std::from_chars(w(2).data(), w(2).data() + w(2).size(), n);
+        if (ec == std::errc{} && ptr == w(2).data() + w(2).size() && n <= 512) {
+            page_lines_ = n;
+            out += prompt();
+            return;
+        }
+    } else if (words.size() == 2 && abbreviates(w(0), "show", 2)) {
+        if (abbreviates(w(1), "running-config", 3)) {
+            if (fault_ == Fault::hang) {
+                mode_ = Mode::hanging;
+                return;
+            }
+            start_output(config_(), fault_, out);
+            return;
+        }
+        if (abbreviates(w(1), "version", 1)) {
+            start_output(show_version(name_), Fault::none, out);
+            return;
+        }
+    } else if (words.size() == 1 && (abbreviates(w(0), "exit", 3) || w(0) == "quit")) {
+        mode_ = Mode::closed;
+        return;
+    }
+    out += k_invalid_input;
+    out += "\r\n";
+    out += prompt();
+}
+
+void Cli::start_output(std::string text, Fault fault, std::string& out) {
+    text_ = std::move(text);
+    text_pos_ = 0;
+    lines_on_page_ = 0;
+    slow_ = fault == Fault::slow;
+    drop_at_ = fault == Fault::drop ? std::max<std::size_t>(text_.size() / 2, 1) : 0;
+    mode_ = Mode::output;
+    if (text_.empty()) {
+        out += prompt();
+        mode_ = Mode::line;
+    }
+}
+
+}  // namespace netkeep::fake_device

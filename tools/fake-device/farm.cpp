@@ -1,0 +1,93 @@
+#include "farm.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "config_gen.hpp"
+#include "device.hpp"
+
+namespace netkeep::fake_device {
+
+std::uint64_t Farm::generation(std::string_view name) const {
+    std::uint64_t base = 0;
+    if (settings_.state_dir) {
+        std::ifstream in(*settings_.state_dir / std::string(name));
+        std::string text;
+        if (in && std::getline(in, text)) {
+            auto first = text.find_first_not_of(" \t");
+            if (first != std::string::npos) {
+                const char* begin = text.data() + first;
+                std::from_chars(begin, text.data() + text.size(), base);
+            }
+        }
+    }
+    return base + bumps_.load(std::memory_order_relaxed);
+}
+
+std::string Farm::config(std::string_view name) const {
+    const std::size_t bytes =
+        settings_.config_bytes == 0 ? k_default_config_bytes : settings_.config_bytes;
+    return generate_config(name, generation(name), bytes);
+}
+
+bool Farm::user_ok(std::string_view user) const {
+    return valid_device_name(user) && fault_of(user) != Fault::badpass;
+}
+
+bool Farm::password_ok(std::string_view user, std::string_view password) const {
+    return user_ok(user) && password == settings_.password;
+}
+
+Connections::Connections() {
+    int fds[2] = {-1, -1};
+    if (::pipe2(fds, O_CLOEXEC) == 0) {
+        wake_read_.reset(fds[0]);
+        wake_write_.reset(fds[1]);
+    }
+}
+
+Connections::~Connections() = default;
+
+void Connections::start(int fd, std::function<void()> serve) {
+    {
+        std::lock_guard lock(mutex_);
+        fds_.insert(fd);
+        ++running_;
+        if (stopping()) ::shutdown(fd, SHUT_RDWR);  // stop() ran before the insert
+    }
+    std::thread([this, fd, serve = std::move(serve)]() mutable {
+        serve();
+        serve = nullptr;  // the connection's resources go before it counts as finished
+        std::lock_guard lock(mutex_);
+        fds_.erase(fd);  // no-op when serve() untracked it already
+        if (--running_ == 0) idle_.notify_all();
+    }).detach();
+}
+
+void Connections::untrack(int fd) {
+    std::lock_guard lock(mutex_);
+    fds_.erase(fd);
+}
+
+void Connections::stop() {
+    stopping_.store(true);
+    if (wake_write_.get() >= 0) {
+        char byte = 1;
+        [[maybe_unused]] auto n = ::write(wake_write_.get(), &byte, 1);
+    }
+    std::lock_guard lock(mutex_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+}
+
+bool Connections::wait_idle(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return idle_.wait_for(lock, timeout, [this] { return running_ == 0; });
+}
+
+}  // namespace netkeep::fake_device

@@ -1,0 +1,81 @@
+#pragma once
+// State shared by every connection of one fake-device process: the devices' generations
+// and credentials (Farm), and the connection threads (Connections).
+//
+// Thread rules: both are used from every connection thread at once; their methods are
+// thread-safe. Farm::bump() is called from the signal thread.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "net.hpp"
+
+namespace netkeep::fake_device {
+
+struct Farm_settings {
+    std::string password = "netkeep";
+    std::size_t config_bytes = 0;  // 0: k_default_config_bytes
+    std::optional<std::filesystem::path> state_dir;
+};
+
+class Farm {
+public:
+    explicit Farm(Farm_settings settings) : settings_(std::move(settings)) {}
+
+    // (integer in state_dir/NAME, when there is one, else 0) + SIGUSR1s so far. Read from
+    // disk on every call, so a test can change one device by writing its file.
+    std::uint64_t generation(std::string_view name) const;
+    std::string config(std::string_view name) const;
+
+    // Password (also keyboard-interactive) login: a valid name, not badpass-*, the password.
+    bool password_ok(std::string_view user, std::string_view password) const;
+    // The user part of any login: a valid name and not badpass-*.
+    bool user_ok(std::string_view user) const;
+
+    void bump() { bumps_.fetch_add(1, std::memory_order_relaxed); }
+
+private:
+    Farm_settings settings_;
+    std::atomic<std::uint64_t> bumps_{0};
+};
+
+// The connection threads: started detached, counted, and their sockets shut down on stop()
+// so that blocked reads and writes (a `hang` device, a stalled client) return at once.
+class Connections {
+public:
+    Connections();
+    ~Connections();
+
+    // Runs `serve` on a new thread. `fd` is shut down if stop() comes while it is tracked.
+    void start(int fd, std::function<void()> serve);
+    // Call before the fd is closed (its owner closes it, e.g. libssh's session).
+    void untrack(int fd);
+
+    bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
+    // Readable once stop() was called: acceptors poll it next to their listening socket.
+    int wake_fd() const { return wake_read_.get(); }
+
+    void stop();
+    // Waits until every connection thread has returned; false when `timeout` passed first.
+    bool wait_idle(std::chrono::milliseconds timeout);
+
+private:
+    std::atomic<bool> stopping_{false};
+    Unique_fd wake_read_;
+    Unique_fd wake_write_;
+    std::mutex mutex_;
+    std::condition_variable idle_;
+    std::set<int> fds_;
+    std::size_t running_ = 0;
+};
+
+}  // namespace netkeep::fake_device

@@ -1,0 +1,192 @@
+// fake-device: an IOS-like router farm over SSH and telnet, for netkeep's tests and demo.
+// One process serves any number of devices: the login name is the device. See
+// docs/fake-device.md.
+//
+// Threads: main (parses, then waits for signals), one acceptor per listener, one thread per
+// connection. Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot serve, 2 for usage errors.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "config_gen.hpp"
+#include "device.hpp"
+#include "farm.hpp"
+#include "net.hpp"
+#include "ssh_server.hpp"
+#include "telnet_server.hpp"
+
+namespace {
+
+using namespace netkeep::fake_device;
+using netkeep::Result;
+using netkeep::Status;
+
+constexpr std::string_view k_usage =
+    "usage: fake-device --listen HOST:PORT [--telnet-listen HOST:PORT] [--host-key FILE]\n"
+    "                   [--password PW] [--authorized-keys FILE] [--config-bytes N]\n"
+    "                   [--state-dir DIR]\n"
+    "       fake-device --print-config NAME [--config-bytes N] [--generation G]\n";
+
+struct Options {
+    std::optional<Endpoint> ssh_listen;
+    std::optional<Endpoint> telnet_listen;
+    Ssh_options ssh;
+    Farm_settings farm;
+    std::optional<std::string> print_config;
+    std::uint64_t generation = 0;
+};
+
+Result<std::uint64_t> parse_number(std::string_view flag, std::string_view text) {
+    std::uint64_t n = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty())
+        return Status::invalid_argument(fmt::format("{} wants a number, got '{}'", flag, text));
+    return n;
+}
+
+Result<Options> parse_args(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view flag = argv[i];
+        if (i + 1 >= argc) return Status::invalid_argument(fmt::format("{} wants a value", flag));
+        const std::string_view value = argv[++i];
+        if (flag == "--listen" || flag == "--telnet-listen") {
+            auto endpoint = parse_endpoint(value);
+            if (!endpoint)
+                return Status::invalid_argument(
+                    fmt::format("{}: {}", flag, endpoint.status().message()));
+            (flag == "--listen" ? o.ssh_listen : o.telnet_listen) = *endpoint;
+        } else if (flag == "--host-key") {
+            o.ssh.host_key = std::string(value);
+        } else if (flag == "--authorized-keys") {
+            o.ssh.authorized_keys = std::string(value);
+        } else if (flag == "--password") {
+            o.farm.password = std::string(value);
+        } else if (flag == "--state-dir") {
+            o.farm.state_dir = std::string(value);
+        } else if (flag == "--config-bytes") {
+            auto n = parse_number(flag, value);
+            if (!n) return n.status();
+            o.farm.config_bytes = static_cast<std::size_t>(*n);
+        } else if (flag == "--generation") {
+            auto n = parse_number(flag, value);
+            if (!n) return n.status();
+            o.generation = *n;
+        } else if (flag == "--print-config") {
+            if (!valid_device_name(value))
+                return Status::invalid_argument(
+                    fmt::format("--print-config: '{}' is not a device name ([A-Za-z0-9._-])",
+                                value));
+            o.print_config = std::string(value);
+        } else {
+            return Status::invalid_argument(fmt::format("unknown option {}", flag));
+        }
+    }
+    if (!o.print_config && !o.ssh_listen)
+        return Status::invalid_argument("--listen or --print-config is required");
+    return o;
+}
+
+int print_config(const Options& o) {
+    const std::size_t bytes = o.farm.config_bytes == 0 ? k_default_config_bytes : o.farm.config_bytes;
+    const std::string text = generate_config(*o.print_config, o.generation, bytes);
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+        return 1;
+    return 0;
+}
+
+int serve(const Options& o) {
+    // Signals go to the main thread's sigwait only: block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    if (!init_libssh()) {
+        fmt::print(stderr, "fake-device: libssh does not start\n");
+        return 1;
+    }
+    Farm farm(o.farm);
+    Connections connections;
+    auto ssh = Ssh_server::create(o.ssh, farm, connections);
+    if (!ssh) {
+        fmt::print(stderr, "fake-device: {}\n", ssh.status().message());
+        return 1;
+    }
+    auto ssh_listener = listen_tcp(*o.ssh_listen);
+    if (!ssh_listener) {
+        fmt::print(stderr, "fake-device: --listen: {}\n", ssh_listener.status().message());
+        return 1;
+    }
+    std::optional<Listener> telnet_listener;
+    if (o.telnet_listen) {
+        auto listener = listen_tcp(*o.telnet_listen);
+        if (!listener) {
+            fmt::print(stderr, "fake-device: --telnet-listen: {}\n",
+                       listener.status().message());
+            return 1;
+        }
+        telnet_listener = std::move(listener).value();
+    }
+
+    fmt::print("ssh listening on {}\n", format_endpoint(ssh_listener->bound));
+    if (telnet_listener)
+        fmt::print("telnet listening on {}\n", format_endpoint(telnet_listener->bound));
+    std::fflush(stdout);
+
+    std::thread ssh_acceptor([&, listener = std::move(ssh_listener).value()]() mutable {
+        (*ssh)->run(std::move(listener));
+    });
+    std::thread telnet_acceptor;
+    if (telnet_listener) {
+        telnet_acceptor = std::thread([&, listener = std::move(*telnet_listener)]() mutable {
+            run_telnet_server(std::move(listener), farm, connections);
+        });
+    }
+
+    while (true) {
+        int signal = 0;
+        if (sigwait(&signals, &signal) != 0) continue;
+        if (signal == SIGUSR1) {
+            farm.bump();
+            continue;
+        }
+        break;  // SIGTERM, SIGINT
+    }
+
+    connections.stop();
+    ssh_acceptor.join();
+    if (telnet_acceptor.joinable()) telnet_acceptor.join();
+    if (!connections.wait_idle(std::chrono::seconds(3))) {
+        // A connection thread stuck inside libssh: do not wait for it, the process is done.
+        std::fflush(stdout);
+        std::_Exit(0);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto options = parse_args(argc, argv);
+    if (!options) {
+        fmt::print(stderr, "fake-device: {}\n{}", options.status().message(), k_usage);
+        return 2;
+    }
+    if (options->print_config) return print_config(*options);
+    return serve(*options);
+}
