@@ -1,0 +1,53 @@
+// netkeep-worker: leases backup jobs from netkeepd, runs them on the devices over SSH or
+// telnet, posts the results. See docs/worker.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "netkeep/logger.hpp"
+#include "worker/worker.hpp"
+
+int main(int argc, char** argv) {
+    using namespace netkeep;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto options = worker::parse_worker_args(args);
+    if (!options) {
+        if (options.status().code() == Status::Code::not_found) {
+            std::fputs(worker::worker_usage().data(), stdout);
+            return 0;
+        }
+        std::fprintf(stderr, "netkeep-worker: %s\n%s", options.status().message().c_str(),
+                     worker::worker_usage().data());
+        return 2;
+    }
+
+    // Signals are taken by one thread with sigwait(); every other thread (libssh's
+    // included) inherits the blocked mask, so no handler runs inside a job.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    worker::Worker w(std::move(options.value()));
+    std::thread([&w, signals] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        log_line(LogLevel::info, "worker.signal",
+                 {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+        w.request_stop();
+    }).detach();
+
+    if (!w.run()) {
+        // Jobs still run after the grace period: their leases expire on the server. Leave
+        // without unwinding, as the runner threads still use the Worker.
+        std::_Exit(0);
+    }
+    return 0;
+}

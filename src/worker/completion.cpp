@@ -1,0 +1,172 @@
+#include "worker/completion.hpp"
+
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "netkeep/logger.hpp"
+
+namespace netkeep::worker {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::string one_line(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c == '\r' || c == '\n') c = ' ';
+    return out;
+}
+
+std::string field(std::string_view boundary, std::string_view name, std::string_view value) {
+    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
+                       boundary, name, value);
+}
+
+std::string random_boundary() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return fmt::format("netkeep-worker-{:016x}{:016x}", rng(), rng());
+}
+
+}  // namespace
+
+Result<ServerUrl> parse_server_url(std::string_view url) {
+    constexpr std::string_view scheme = "http://";
+    if (!url.starts_with(scheme))
+        return Status::invalid_argument(fmt::format("--server {}: must start with http://", url));
+    std::string_view rest = url.substr(scheme.size());
+    const std::size_t slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    ServerUrl out;
+    if (slash != std::string_view::npos) {
+        out.prefix = std::string(rest.substr(slash));
+        while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
+    }
+    std::string_view port;
+    if (authority.starts_with('[')) {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos)
+            return Status::invalid_argument(fmt::format("--server {}: unclosed '['", url));
+        out.host = std::string(authority.substr(1, close - 1));
+        std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after[0] != ':')
+                return Status::invalid_argument(fmt::format("--server {}: bad host", url));
+            port = after.substr(1);
+        }
+    } else {
+        const std::size_t colon = authority.rfind(':');
+        out.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    }
+    if (out.host.empty()) return Status::invalid_argument(fmt::format("--server {}: no host", url));
+    if (!port.empty() || authority.ends_with(':')) {
+        unsigned value = 0;
+        if (port.empty() || port.size() > 5)
+            return Status::invalid_argument(fmt::format("--server {}: bad port", url));
+        for (char c : port) {
+            if (c < '0' || c > '9')
+                return Status::invalid_argument(fmt::format("--server {}: bad port", url));
+            value = value * 10 + unsigned(c - '0');
+        }
+        if (value < 1 || value > 65535)
+            return Status::invalid_argument(fmt::format("--server {}: bad port", url));
+        out.port = std::uint16_t(value);
+    }
+    return out;
+}
+
+MultipartFrame multipart_frame(const Completion& c, std::string_view boundary) {
+    MultipartFrame f;
+    f.head = field(boundary, "device", c.device) +
+             field(boundary, "job_timestamp", std::to_string(c.job_timestamp)) +
+             field(boundary, "start_timestamp", std::to_string(c.start_timestamp)) +
+             field(boundary, "end_timestamp", std::to_string(c.end_timestamp));
+    if (c.failure) f.head += field(boundary, "failure", one_line(*c.failure));
+    f.head += fmt::format(
+        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n",
+        boundary, c.job);
+    f.tail = fmt::format("\r\n--{}--\r\n", boundary);
+    f.content_type = fmt::format("multipart/form-data; boundary={}", boundary);
+    return f;
+}
+
+Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy)
+    : server_(std::move(server)), worker_name_(std::move(worker_name)), policy_(policy) {}
+
+Result<http::ClientResponse> Poster::attempt(const Completion& c, const OutputBuffer* output) {
+    if (!client_ || !client_->is_open()) {
+        client_.reset();
+        auto client = http::Client::connect(server_.host, server_.port);
+        if (!client) return client.status();
+        client_.emplace(std::move(client.value()));
+    }
+    const MultipartFrame frame = multipart_frame(c, random_boundary());
+    const std::uint64_t size = output ? output->size() : 0;
+    http::Headers headers;
+    headers.add("Content-Type", frame.content_type);
+    headers.add("Content-Length", std::to_string(frame.head.size() + size + frame.tail.size()));
+    headers.add("X-Netkeep-Worker", worker_name_);
+    auto failed = [this](Status s) -> Result<http::ClientResponse> {
+        client_.reset();  // the connection is in an unknown state
+        return s;
+    };
+    if (auto s = client_->send_request("POST", server_.prefix + "/worker/complete", {}, headers);
+        !s)
+        return failed(s);
+    if (auto s = client_->send_raw(frame.head); !s) return failed(s);
+    if (output) {
+        auto s =
+            output->read_all([this](std::string_view piece) { return client_->send_raw(piece); });
+        if (!s) return failed(s);
+    }
+    if (auto s = client_->send_raw(frame.tail); !s) return failed(s);
+    auto response = client_->read_response();
+    if (!response) return failed(response.status());
+    if (!response->keep_alive) client_.reset();
+    return response;
+}
+
+Poster::Outcome Poster::post(const Completion& c, const OutputBuffer* output,
+                             clock::time_point give_up) {
+    auto backoff = policy_.first_backoff;
+    for (int attempt_no = 1;; ++attempt_no) {
+        auto r = attempt(c, output);
+        std::string error;
+        if (r && r->status == 200) {
+            log_line(LogLevel::info, "completion.posted",
+                     {{"device", c.device}, {"job", c.job}, {"body", r->body}});
+            return Outcome::recorded;
+        }
+        if (r && r->status >= 400 && r->status < 500) {
+            log_line(LogLevel::error, "completion.rejected",
+                     {{"device", c.device},
+                      {"job", c.job},
+                      {"status", std::to_string(r->status)},
+                      {"body", r->body}});
+            return Outcome::rejected;
+        }
+        error = r ? fmt::format("HTTP {}: {}", r->status, r->body) : r.status().to_string();
+        if (clock::now() + backoff > give_up) {
+            log_line(LogLevel::error, "completion.gave_up",
+                     {{"device", c.device},
+                      {"job", c.job},
+                      {"attempts", std::to_string(attempt_no)},
+                      {"error", error}});
+            return Outcome::gave_up;
+        }
+        log_line(LogLevel::warn, "completion.retry",
+                 {{"device", c.device},
+                  {"job", c.job},
+                  {"attempt", std::to_string(attempt_no)},
+                  {"in_ms", std::to_string(backoff.count())},
+                  {"error", error}});
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, policy_.max_backoff);
+    }
+}
+
+}  // namespace netkeep::worker

@@ -1,0 +1,31 @@
+#pragma once
+// Running one leased job against its device: connect (SSH or telnet), log in, run the
+// commands, collect the output. Blocking; one call per job, any thread.
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "worker/lease.hpp"
+#include "worker/output.hpp"
+#include "worker/session.hpp"
+
+namespace netkeep::worker {
+
+struct RunOptions {
+    std::string known_hosts;
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds idle_timeout{30000};
+    std::chrono::milliseconds quiet{200};
+};
+
+// Runs the job; its output goes to `out`. nullopt on success, else the failure text
+// (docs/worker.md#failures); on failure `out` may hold partial output, never to be
+// posted as a success.
+std::optional<std::string> run_job(const Lease& lease, const RunOptions& options,
+                                   OutputBuffer& out);
+
+// Builds the session a job runs (its prompt, pager, commands), or the failure text.
+Result<SessionOptions> session_options(const Lease& lease);
+
+}  // namespace netkeep::worker

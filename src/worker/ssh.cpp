@@ -1,0 +1,257 @@
+// The only place that includes libssh. Every libssh handle is owned by a unique_ptr with
+// a deleter, and libssh errors become a Status in one function, ssh_failure().
+#include "worker/ssh.hpp"
+
+#include <libssh/libssh.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "netkeep/logger.hpp"
+#include "worker/net.hpp"
+
+namespace netkeep::worker {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+struct SessionFree {
+    void operator()(ssh_session s) const {
+        ssh_disconnect(s);
+        ssh_free(s);
+    }
+};
+struct ChannelFree {
+    void operator()(ssh_channel c) const { ssh_channel_free(c); }
+};
+struct KeyFree {
+    void operator()(ssh_key k) const { ssh_key_free(k); }
+};
+struct CharFree {
+    void operator()(char* p) const { ssh_string_free_char(p); }
+};
+struct HashFree {
+    void operator()(unsigned char* p) const { ssh_clean_pubkey_hash(&p); }
+};
+using SessionPtr = std::unique_ptr<ssh_session_struct, SessionFree>;
+using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelFree>;
+using KeyPtr = std::unique_ptr<ssh_key_struct, KeyFree>;
+
+// The one conversion of a libssh error into a Status: "<category>: <what>: <libssh's text>".
+Status ssh_failure(ssh_session s, std::string_view category, std::string_view what) {
+    const char* detail = s ? ssh_get_error(s) : "";
+    if (detail && *detail)
+        return Status::io_error(fmt::format("{}: {}: {}", category, what, detail));
+    return Status::io_error(fmt::format("{}: {}", category, what));
+}
+
+// Checking and pinning must not interleave between threads: pinning appends to the file.
+std::mutex& known_hosts_mutex() {
+    static std::mutex m;
+    return m;
+}
+
+std::string fingerprint(ssh_session s) {
+    ssh_key raw = nullptr;
+    if (ssh_get_server_publickey(s, &raw) != SSH_OK) return "unknown key";
+    KeyPtr key(raw);
+    unsigned char* hash_raw = nullptr;
+    size_t len = 0;
+    if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &hash_raw, &len) != 0)
+        return ssh_key_type_to_char(ssh_key_type(key.get()));
+    std::unique_ptr<unsigned char, HashFree> hash(hash_raw);
+    std::unique_ptr<char, CharFree> text(
+        ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), len));
+    return fmt::format("{} {}", ssh_key_type_to_char(ssh_key_type(key.get())),
+                       text ? text.get() : "?");
+}
+
+Status check_host_key(ssh_session s, const std::string& where, const std::string& file) {
+    std::lock_guard lock(known_hosts_mutex());
+    switch (ssh_session_is_known_server(s)) {
+        case SSH_KNOWN_HOSTS_OK:
+            return Status::ok();
+        case SSH_KNOWN_HOSTS_CHANGED:
+        case SSH_KNOWN_HOSTS_OTHER:
+            return Status::conflict(fmt::format(
+                "host key changed: {} presented {}, which is not the key pinned for it in {}; "
+                "if the change is expected, delete its line there",
+                where, fingerprint(s), file));
+        case SSH_KNOWN_HOSTS_NOT_FOUND:  // no file yet
+        case SSH_KNOWN_HOSTS_UNKNOWN:
+            if (ssh_session_update_known_hosts(s) != SSH_OK)
+                return ssh_failure(s, "host key error",
+                                   fmt::format("cannot pin {} in {}", where, file));
+            log_line(LogLevel::info, "hostkey.pinned",
+                     {{"host", where}, {"key", fingerprint(s)}, {"file", file}});
+            return Status::ok();
+        case SSH_KNOWN_HOSTS_ERROR:
+        default:
+            return ssh_failure(s, "host key error",
+                               fmt::format("cannot check {} against {}", where, file));
+    }
+}
+
+// keyboard-interactive: every prompt with echo off gets the password, one with echo on the
+// user name. A device that keeps asking is refused after a few rounds.
+int kbdint(ssh_session s, const Credentials& c) {
+    int rc = ssh_userauth_kbdint(s, nullptr, nullptr);
+    for (int round = 0; rc == SSH_AUTH_INFO && round < 8; ++round) {
+        const int n = ssh_userauth_kbdint_getnprompts(s);
+        for (int i = 0; i < n; ++i) {
+            char echo = 0;
+            (void)ssh_userauth_kbdint_getprompt(s, unsigned(i), &echo);
+            const std::string& answer = echo ? c.user : *c.pass;
+            if (ssh_userauth_kbdint_setanswer(s, unsigned(i), answer.c_str()) < 0)
+                return SSH_AUTH_ERROR;
+        }
+        rc = ssh_userauth_kbdint(s, nullptr, nullptr);
+    }
+    return rc == SSH_AUTH_INFO ? SSH_AUTH_DENIED : rc;
+}
+
+Status authenticate(ssh_session s, const Credentials& c, const std::string& where) {
+    int rc = ssh_userauth_none(s, nullptr);
+    if (rc == SSH_AUTH_SUCCESS) return Status::ok();
+    if (rc == SSH_AUTH_ERROR) return ssh_failure(s, "ssh error", "authentication with " + where);
+    const int offered = ssh_userauth_list(s, nullptr);
+    std::vector<std::string> tried;
+    std::string key_problem;
+
+    if (c.key && (offered & SSH_AUTH_METHOD_PUBLICKEY)) {
+        ssh_key raw = nullptr;
+        if (ssh_pki_import_privkey_file(c.key->c_str(), nullptr, nullptr, nullptr, &raw) !=
+            SSH_OK) {
+            key_problem = fmt::format("; cannot read the private key file {}", *c.key);
+        } else {
+            KeyPtr key(raw);
+            rc = ssh_userauth_publickey(s, nullptr, key.get());
+            if (rc == SSH_AUTH_SUCCESS) return Status::ok();
+            if (rc == SSH_AUTH_ERROR)
+                return ssh_failure(s, "ssh error", "public-key authentication with " + where);
+            tried.push_back("publickey");
+        }
+    }
+    if (c.pass && (offered & SSH_AUTH_METHOD_PASSWORD)) {
+        rc = ssh_userauth_password(s, nullptr, c.pass->c_str());
+        if (rc == SSH_AUTH_SUCCESS) return Status::ok();
+        if (rc == SSH_AUTH_ERROR)
+            return ssh_failure(s, "ssh error", "password authentication with " + where);
+        tried.push_back("password");
+    }
+    if (c.pass && (offered & SSH_AUTH_METHOD_INTERACTIVE)) {
+        rc = kbdint(s, c);
+        if (rc == SSH_AUTH_SUCCESS) return Status::ok();
+        if (rc == SSH_AUTH_ERROR)
+            return ssh_failure(s, "ssh error", "keyboard-interactive authentication with " + where);
+        tried.push_back("keyboard-interactive");
+    }
+    if (tried.empty()) {
+        std::vector<std::string> methods;
+        if (offered & SSH_AUTH_METHOD_PUBLICKEY) methods.push_back("publickey");
+        if (offered & SSH_AUTH_METHOD_PASSWORD) methods.push_back("password");
+        if (offered & SSH_AUTH_METHOD_INTERACTIVE) methods.push_back("keyboard-interactive");
+        return Status::unavailable(fmt::format(
+            "auth failed: {} offers {} and the credentials of user '{}' fit none of them{}", where,
+            methods.empty() ? std::string("no method")
+                            : fmt::format("{}", fmt::join(methods, ", ")),
+            c.user, key_problem));
+    }
+    return Status::unavailable(fmt::format("auth failed: {} refused user '{}' (tried {}){}", where,
+                                           c.user, fmt::join(tried, ", "), key_problem));
+}
+
+class SshTransport final : public Transport {
+public:
+    SshTransport(SessionPtr session, ChannelPtr channel)
+        : session_(std::move(session)), channel_(std::move(channel)) {}
+
+    Result<ReadResult> read(char* buffer, std::size_t size,
+                            std::chrono::milliseconds timeout) override {
+        const int ms = int(std::clamp<std::chrono::milliseconds::rep>(timeout.count(), 1, 600000));
+        const int n = ssh_channel_read_timeout(channel_.get(), buffer, std::uint32_t(size), 0, ms);
+        if (n == SSH_ERROR) return ssh_failure(session_.get(), "ssh error", "reading");
+        if (n > 0) return ReadResult{std::size_t(n), false};
+        if (ssh_channel_is_eof(channel_.get()) || ssh_channel_is_closed(channel_.get()))
+            return ReadResult{0, true};
+        return ReadResult{};
+    }
+
+    Status write(std::string_view bytes) override {
+        while (!bytes.empty()) {
+            const int n =
+                ssh_channel_write(channel_.get(), bytes.data(), std::uint32_t(bytes.size()));
+            if (n == SSH_ERROR) return ssh_failure(session_.get(), "ssh error", "sending");
+            bytes.remove_prefix(std::size_t(n));
+        }
+        return Status::ok();
+    }
+
+private:
+    SessionPtr session_;  // declared first: the channel must go before its session
+    ChannelPtr channel_;
+};
+
+}  // namespace
+
+void ssh_global_init() { (void)ssh_init(); }
+
+Result<std::unique_ptr<Transport>> open_ssh(const Lease& lease, const SshOptions& options,
+                                            clock::time_point deadline) {
+    const std::string where = host_port(lease.host, lease.port);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    const auto connect_timeout = std::min(options.connect_timeout, left);
+    auto fd = tcp_connect(lease.host, lease.port, connect_timeout);
+    if (!fd) return fd.status();
+
+    SessionPtr session(ssh_new());
+    if (!session) return Status::io_error("ssh error: cannot create a libssh session");
+    ssh_session s = session.get();
+    // Blocking calls (key exchange, auth, channel requests) give up after this long.
+    long timeout_s = std::max<long>(1, long(std::chrono::duration_cast<std::chrono::seconds>(
+                                                connect_timeout + std::chrono::milliseconds(999))
+                                                .count()));
+    unsigned int port = lease.port;
+    bool no = false;
+    int log_level = SSH_LOG_NOLOG;
+    if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||  // ignore ~/.ssh/config
+        ssh_options_set(s, SSH_OPTIONS_HOST, lease.host.c_str()) < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_PORT, &port) < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_USER, lease.credentials.user.c_str()) < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, options.known_hosts.c_str()) < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout_s) < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_LOG_VERBOSITY, &log_level) < 0) {
+        return ssh_failure(s, "ssh error", "setting options");
+    }
+    // From here the socket belongs to the session (ssh_free closes it).
+    int raw_fd = fd->release();
+    if (ssh_options_set(s, SSH_OPTIONS_FD, &raw_fd) < 0) {
+        ::close(raw_fd);
+        return ssh_failure(s, "ssh error", "setting options");
+    }
+    if (ssh_connect(s) != SSH_OK) return ssh_failure(s, "ssh error", "handshake with " + where);
+    if (auto st = check_host_key(s, where, options.known_hosts); !st) return st;
+    if (auto st = authenticate(s, lease.credentials, where); !st) return st;
+
+    ChannelPtr channel(ssh_channel_new(s));
+    if (!channel) return ssh_failure(s, "ssh error", "creating a channel");
+    if (ssh_channel_open_session(channel.get()) != SSH_OK)
+        return ssh_failure(s, "ssh error", "opening a session channel on " + where);
+    // Wide lines: the device must not wrap long commands or output lines.
+    if (ssh_channel_request_pty_size(channel.get(), "vt100", 511, 24) != SSH_OK)
+        return ssh_failure(s, "ssh error", "requesting a PTY on " + where);
+    if (ssh_channel_request_shell(channel.get()) != SSH_OK)
+        return ssh_failure(s, "ssh error", "starting a shell on " + where);
+    return std::unique_ptr<Transport>(
+        std::make_unique<SshTransport>(std::move(session), std::move(channel)));
+}
+
+}  // namespace netkeep::worker

@@ -1,0 +1,351 @@
+#include "worker/worker.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "netkeep/logger.hpp"
+#include "worker/ssh.hpp"
+
+namespace netkeep::worker {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::int64_t unix_now() { return std::int64_t(std::time(nullptr)); }
+
+// Later timestamps sink: std::push_heap with this keeps the earliest on top.
+bool later(const Lease& a, const Lease& b) { return a.timestamp > b.timestamp; }
+
+std::string percent_encode(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += char(c);
+        } else {
+            out += fmt::format("%{:02X}", unsigned(c));
+        }
+    }
+    return out;
+}
+
+// A password never reaches a log line or a posted failure text, even if a device echoed it.
+std::string without_secret(std::string text, const Lease& lease) {
+    if (!lease.credentials.pass || lease.credentials.pass->empty()) return text;
+    const std::string& pass = *lease.credentials.pass;
+    for (std::size_t at = text.find(pass); at != std::string::npos; at = text.find(pass, at + 3))
+        text.replace(at, pass.size(), "***");
+    return text;
+}
+
+Result<int> int_flag(std::string_view name, std::string_view value, int lo, int hi) {
+    int v = 0;
+    bool ok = !value.empty() && value.size() <= 9;
+    for (char c : value) {
+        if (c < '0' || c > '9')
+            ok = false;
+        else
+            v = v * 10 + (c - '0');
+    }
+    if (!ok || v < lo || v > hi)
+        return Status::invalid_argument(
+            fmt::format("{} must be an integer from {} to {}", name, lo, hi));
+    return v;
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "netkeep-worker";
+    return buf;
+}
+
+}  // namespace
+
+std::string_view worker_usage() {
+    return R"(usage: netkeep-worker --server URL [options]
+
+  --server URL          netkeepd's address, e.g. http://127.0.0.1:8080 (required)
+  --tag T               only devices with tag T; repeatable (default: every device)
+  --seconds N           poll every N seconds, leasing jobs due within N s (1..3600, default 15)
+  --max M               at most M jobs per poll (1..1000, default 15)
+  --concurrency K       at most K jobs at once (1..1000, default 30)
+  --known-hosts FILE    pinned SSH host keys (default $XDG_STATE_HOME/netkeep/known_hosts,
+                        else ~/.local/state/netkeep/known_hosts, else ./netkeep-known_hosts)
+  --grace S             on SIGTERM/SIGINT, wait S s for running jobs (0..86400, default 30)
+  --name NAME           worker name sent as X-Netkeep-Worker (default: the host name)
+  --connect-timeout S   TCP connect + SSH handshake limit per step (1..3600, default 10)
+  --idle-timeout S      longest silence from a device (1..86400, default 30)
+  --quiet-ms MS         silence that confirms a prompt (10..10000, default 200)
+)";
+}
+
+std::string default_known_hosts() {
+    if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state == '/')
+        return std::string(state) + "/netkeep/known_hosts";
+    if (const char* home = std::getenv("HOME"); home && *home == '/')
+        return std::string(home) + "/.local/state/netkeep/known_hosts";
+    return "./netkeep-known_hosts";
+}
+
+Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
+    WorkerOptions o;
+    bool have_server = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string name = args[i];
+        std::string value;
+        bool inline_value = false;
+        if (auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            inline_value = true;
+        }
+        if (name == "--help" || name == "-h") return Status::not_found("help");
+        auto next = [&]() -> Result<std::string> {
+            if (inline_value) return value;
+            if (i + 1 >= args.size()) return Status::invalid_argument(name + " needs a value");
+            return args[++i];
+        };
+        auto v = next();
+        if (!v) return v.status();
+        if (name == "--server") {
+            auto url = parse_server_url(*v);
+            if (!url) return url.status();
+            o.server = std::move(url.value());
+            have_server = true;
+        } else if (name == "--tag") {
+            if (v->empty()) return Status::invalid_argument("--tag must not be empty");
+            o.tags.push_back(*v);
+        } else if (name == "--known-hosts") {
+            if (v->empty()) return Status::invalid_argument("--known-hosts must not be empty");
+            o.run.known_hosts = *v;
+        } else if (name == "--name") {
+            if (v->empty()) return Status::invalid_argument("--name must not be empty");
+            o.name = *v;
+        } else {
+            struct IntFlag {
+                std::string_view name;
+                int lo, hi;
+            };
+            static constexpr IntFlag k_ints[] = {
+                {"--seconds", 1, 3600},         {"--max", 1, 1000},
+                {"--concurrency", 1, 1000},     {"--grace", 0, 86400},
+                {"--connect-timeout", 1, 3600}, {"--idle-timeout", 1, 86400},
+                {"--quiet-ms", 10, 10000}};
+            auto flag = std::find_if(std::begin(k_ints), std::end(k_ints),
+                                     [&](const IntFlag& f) { return f.name == name; });
+            if (flag == std::end(k_ints))
+                return Status::invalid_argument(fmt::format("unknown option '{}'", name));
+            auto n = int_flag(flag->name, *v, flag->lo, flag->hi);
+            if (!n) return n.status();
+            if (name == "--seconds")
+                o.seconds = *n;
+            else if (name == "--max")
+                o.max = *n;
+            else if (name == "--concurrency")
+                o.concurrency = *n;
+            else if (name == "--grace")
+                o.grace = std::chrono::seconds(*n);
+            else if (name == "--connect-timeout")
+                o.run.connect_timeout = std::chrono::seconds(*n);
+            else if (name == "--idle-timeout")
+                o.run.idle_timeout = std::chrono::seconds(*n);
+            else
+                o.run.quiet = std::chrono::milliseconds(*n);
+        }
+    }
+    if (!have_server) return Status::invalid_argument("--server URL is required");
+    if (o.run.known_hosts.empty()) o.run.known_hosts = default_known_hosts();
+    if (o.name.empty()) o.name = host_name();
+    return o;
+}
+
+std::string next_target(const WorkerOptions& options, int max) {
+    std::string target = fmt::format("{}/worker/next?seconds={}&max={}", options.server.prefix,
+                                     options.seconds, max);
+    for (const auto& tag : options.tags) target += "&tag=" + percent_encode(tag);
+    return target;
+}
+
+Worker::Worker(WorkerOptions options) : options_(std::move(options)) {}
+
+Worker::~Worker() {
+    request_stop();
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+void Worker::request_stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    runners_cv_.notify_all();
+    poller_cv_.notify_all();
+}
+
+void Worker::runner() {
+    Poster poster(options_.server, options_.name);
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        if (stop_) return;
+        if (queue_.empty()) {
+            runners_cv_.wait(lock);
+            continue;
+        }
+        const std::int64_t wait = queue_.front().timestamp - unix_now();
+        if (wait > 0) {  // due later: sleep until then (or until a sooner job arrives)
+            runners_cv_.wait_for(lock, std::chrono::seconds(wait));
+            continue;
+        }
+        std::pop_heap(queue_.begin(), queue_.end(), later);
+        Lease lease = std::move(queue_.back());
+        queue_.pop_back();
+        ++running_;
+        lock.unlock();
+        run_one(lease, poster);
+        lock.lock();
+        --running_;
+        poller_cv_.notify_all();
+    }
+}
+
+void Worker::run_one(const Lease& lease, Poster& poster) {
+    const std::int64_t start = unix_now();
+    const auto started = clock::now();
+    log_line(LogLevel::info, "job.started",
+             {{"device", lease.device},
+              {"job", lease.job},
+              {"timestamp", std::to_string(lease.timestamp)},
+              {"attempt", std::to_string(lease.attempt)}});
+    OutputBuffer out;
+    std::optional<std::string> failure = run_job(lease, options_.run, out);
+    const std::int64_t end = unix_now();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
+    if (failure) {
+        failure = without_secret(std::move(*failure), lease);
+        out.clear();  // partial output is never posted as a result
+        log_line(LogLevel::warn, "job.failed",
+                 {{"device", lease.device},
+                  {"job", lease.job},
+                  {"ms", std::to_string(ms)},
+                  {"failure", *failure}});
+    } else {
+        log_line(LogLevel::info, "job.succeeded",
+                 {{"device", lease.device},
+                  {"job", lease.job},
+                  {"ms", std::to_string(ms)},
+                  {"bytes", std::to_string(out.size())}});
+    }
+    Completion c{lease.device, lease.job, lease.timestamp, start, std::max(start, end), failure};
+    // The server takes a result while the occurrence is open, even after the lease
+    // expired; ten minutes of retries cover a server restart.
+    (void)poster.post(c, failure ? nullptr : &out, clock::now() + std::chrono::minutes(10));
+}
+
+int Worker::poll_once(std::optional<http::Client>& client, int max) {
+    if (!client || !client->is_open()) {
+        client.reset();
+        auto c = http::Client::connect(options_.server.host, options_.server.port);
+        if (!c) {
+            log_line(LogLevel::warn, "poll.failed", {{"error", c.status().to_string()}});
+            return -1;
+        }
+        client.emplace(std::move(c.value()));
+    }
+    http::Headers headers;
+    headers.add("X-Netkeep-Worker", options_.name);
+    auto r = client->request("GET", next_target(options_, max), {}, headers);
+    if (!r) {
+        client.reset();
+        log_line(LogLevel::warn, "poll.failed", {{"error", r.status().to_string()}});
+        return -1;
+    }
+    if (r->status == 204) return 0;
+    if (r->status != 200) {
+        log_line(LogLevel::warn, "poll.failed",
+                 {{"status", std::to_string(r->status)}, {"body", r->body}});
+        return -1;
+    }
+    auto leases = parse_leases(r->body);
+    if (!leases) {
+        // Nothing of it can be run or reported; the leases expire on the server.
+        log_line(LogLevel::error, "poll.bad_answer", {{"error", leases.status().to_string()}});
+        return -1;
+    }
+    const int n = int(leases->size());
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& l : *leases) {
+            queue_.push_back(std::move(l));
+            std::push_heap(queue_.begin(), queue_.end(), later);
+        }
+    }
+    runners_cv_.notify_all();
+    log_line(LogLevel::debug, "poll.leased", {{"jobs", std::to_string(n)}});
+    return n;
+}
+
+bool Worker::run() {
+    {
+        std::error_code ec;
+        auto dir = std::filesystem::path(options_.run.known_hosts).parent_path();
+        if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    }
+    ssh_global_init();
+    log_line(LogLevel::info, "worker.started",
+             {{"server", fmt::format("{}:{}", options_.server.host, options_.server.port)},
+              {"name", options_.name},
+              {"concurrency", std::to_string(options_.concurrency)},
+              {"known_hosts", options_.run.known_hosts}});
+    for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { runner(); });
+
+    std::optional<http::Client> client;
+    bool last_full = false;
+    auto next_poll = clock::now();
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+        const int free = options_.concurrency - running_ - int(queue_.size());
+        if (free > 0 && (last_full || clock::now() >= next_poll)) {
+            const int want = std::min(options_.max, free);
+            lock.unlock();
+            const int got = poll_once(client, want);
+            lock.lock();
+            last_full = got == want;
+            // After an error, try again sooner than a full period, but not in a tight loop.
+            next_poll =
+                clock::now() + (got < 0 ? std::chrono::seconds(std::min(options_.seconds, 5))
+                                        : std::chrono::seconds(options_.seconds));
+            continue;
+        }
+        poller_cv_.wait_until(lock, next_poll);
+    }
+
+    const std::size_t dropped = queue_.size();
+    queue_.clear();
+    runners_cv_.notify_all();
+    log_line(LogLevel::info, "worker.stopping",
+             {{"running", std::to_string(running_)},
+              {"dropped", std::to_string(dropped)},
+              {"grace_s", std::to_string(options_.grace.count())}});
+    const bool finished = poller_cv_.wait_for(lock, options_.grace, [&] { return running_ == 0; });
+    const int still_running = running_;
+    lock.unlock();
+    if (!finished) {
+        log_line(LogLevel::warn, "worker.abandoned", {{"running", std::to_string(still_running)}});
+        return false;
+    }
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    log_line(LogLevel::info, "worker.stopped");
+    return true;
+}
+
+}  // namespace netkeep::worker

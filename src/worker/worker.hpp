@@ -1,0 +1,77 @@
+#pragma once
+// netkeep-worker's runtime: lease jobs with GET /worker/next, run each at its timestamp
+// on one of `concurrency` threads, post each result with POST /worker/complete.
+//
+// Threads: run() is the polling thread (the caller's); `concurrency` runner threads each
+// run one job at a time (blocking SSH/telnet) and post its result on their own HTTP
+// connection. The queue of leased jobs and the counters are guarded by one mutex.
+// request_stop() may be called from any thread.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "netkeep/status.hpp"
+#include "worker/completion.hpp"
+#include "worker/lease.hpp"
+#include "worker/run.hpp"
+
+namespace netkeep::worker {
+
+struct WorkerOptions {
+    ServerUrl server;
+    std::vector<std::string> tags;
+    int seconds = 15;
+    int max = 15;
+    int concurrency = 30;
+    std::chrono::seconds grace{30};
+    std::string name;  // X-Netkeep-Worker; default: the host name
+    RunOptions run;    // known_hosts, timeouts, quiet period
+};
+
+// The command line (without argv[0]). not_found for --help (print worker_usage()).
+Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args);
+std::string_view worker_usage();
+// $XDG_STATE_HOME/netkeep/known_hosts, else $HOME/.local/state/netkeep/known_hosts, else
+// ./netkeep-known_hosts.
+std::string default_known_hosts();
+// The /worker/next request target for these options and `max`.
+std::string next_target(const WorkerOptions& options, int max);
+
+class Worker {
+public:
+    explicit Worker(WorkerOptions options);
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+    // Joins the runner threads; only after run() returned true.
+    ~Worker();
+
+    // Polls and runs jobs until request_stop(); then drops the jobs not started (their
+    // leases expire on the server) and waits up to `grace` for the running ones. True
+    // when every started job finished and was posted; false when some are still running
+    // (the caller must then end the process without destroying the Worker).
+    bool run();
+    void request_stop();
+
+private:
+    void runner();
+    void run_one(const Lease& lease, Poster& poster);
+    // One GET /worker/next; the number of leases received, or -1 on error.
+    int poll_once(std::optional<http::Client>& client, int max);
+
+    WorkerOptions options_;
+    std::mutex mutex_;
+    std::condition_variable runners_cv_;  // a job was queued, or stop
+    std::condition_variable poller_cv_;   // a job finished, or stop
+    std::vector<Lease> queue_;            // min-heap by timestamp
+    int running_ = 0;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace netkeep::worker

@@ -1,0 +1,57 @@
+// Parsing /worker/next answers (docs/api.md, docs/devices.md, docs/jobs.md).
+#include <doctest/doctest.h>
+
+#include "worker/lease.hpp"
+
+using namespace netkeep::worker;
+
+TEST_CASE("the documented example, with key and pager") {
+    auto r = parse_leases(
+        R"([{"device":{"name":"device1.local","host":"127.0.0.1","protocol":{"type":"ssh","ssh":{"port":2222}},"tags":["cisco"],"credentials":{"user":"netops","pass":"pw","key":"/etc/netkeep/id_ed25519","prompt":{"ends_with":"#"}}},"job":{"name":"cisco_show_run","schedule":{"cron":"0,30 * * * *"},"command":{"inline":["terminal length 0","show run"]},"prompt":{"regex":"\\S+#"},"pager":{"ends_with":" --More-- "},"timeout":300,"max_attempts":3,"retry_delay":60,"new_field":1},"timestamp":1795910377,"lease":{"expires":1795910678,"attempt":2}}])");
+    REQUIRE(r.is_ok());
+    REQUIRE(r->size() == 1);
+    const Lease& l = r->front();
+    CHECK(l.device == "device1.local");
+    CHECK(l.host == "127.0.0.1");
+    CHECK(l.protocol == "ssh");
+    CHECK(l.port == 2222);
+    CHECK(l.credentials.user == "netops");
+    CHECK(l.credentials.pass == "pw");
+    CHECK(l.credentials.key == "/etc/netkeep/id_ed25519");
+    CHECK(l.credentials.prompt == PatternSpec{PatternSpec::Kind::ends_with, "#"});
+    CHECK(l.job == "cisco_show_run");
+    CHECK(l.commands == std::vector<std::string>{"terminal length 0", "show run"});
+    CHECK(l.prompt == PatternSpec{PatternSpec::Kind::regex, "\\S+#"});
+    CHECK(l.pager == PatternSpec{PatternSpec::Kind::ends_with, " --More-- "});
+    CHECK(l.timeout == 300);
+    CHECK(l.timestamp == 1795910377);
+    CHECK(l.expires == 1795910678);
+    CHECK(l.attempt == 2);
+}
+
+TEST_CASE("optional fields absent; telnet") {
+    auto r = parse_leases(
+        R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"telnet","telnet":{"port":2003}},"tags":[],"credentials":{"user":"u"}},"job":{"name":"j","command":{"inline":["show run"]},"timeout":5},"timestamp":1,"lease":{"expires":6,"attempt":1}}])");
+    REQUIRE(r.is_ok());
+    const Lease& l = r->front();
+    CHECK(l.protocol == "telnet");
+    CHECK(l.port == 2003);
+    CHECK_FALSE(l.credentials.pass);
+    CHECK_FALSE(l.credentials.key);
+    CHECK_FALSE(l.credentials.prompt);
+    CHECK_FALSE(l.prompt);
+    CHECK_FALSE(l.pager);
+}
+
+TEST_CASE("malformed answers name the place") {
+    CHECK(parse_leases("{").status().message().starts_with("not valid JSON"));
+    CHECK(parse_leases("{}").status().message() == "/: must be an array");
+    CHECK(parse_leases(R"([{"device":{}}])").status().message() ==
+          "/0/device: missing field 'name'");
+    CHECK(
+        parse_leases(
+            R"([{"device":{"name":"r","host":"r","protocol":{"type":"ssh","ssh":{"port":0}},"credentials":{"user":"u"}}}])")
+            .status()
+            .message() == "/0/device/protocol: port 0 out of range");
+    CHECK(parse_leases("[]").value().empty());
+}

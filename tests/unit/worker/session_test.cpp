@@ -1,0 +1,276 @@
+// The CLI session state machine against transcripts shaped like tools/fake-device's
+// (docs: /work/briefs contract, docs/worker.md), fed split at every byte position.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "worker/session.hpp"
+
+using namespace netkeep;
+using namespace netkeep::worker;
+
+namespace {
+
+Pattern compile(PatternSpec spec) {
+    auto p = Pattern::compile(spec);
+    REQUIRE(p.is_ok());
+    return p.value();
+}
+
+SessionOptions options(std::vector<std::string> commands,
+                       PatternSpec prompt = {PatternSpec::Kind::ends_with, "#"}) {
+    return SessionOptions{std::move(commands), compile(prompt), compile(default_pager()), "\n", {}};
+}
+
+std::string crlf(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\n') out += '\r';
+        out += c;
+    }
+    return out;
+}
+
+// A conversation: the device says responses[i], then the session must have sent
+// sends[i] (once the device went quiet, if the session asked for quiet).
+struct Script {
+    std::vector<std::string> responses;
+    std::vector<std::string> sends;
+};
+
+struct Outcome {
+    std::string output;
+    CliSession::Phase phase;
+    std::string failure;
+};
+
+// Runs the script; the response holding byte `split` of the whole transcript is fed in two
+// pieces cut there (npos: each response whole; `bytewise`: one byte at a time).
+Outcome run(const SessionOptions& opts, const Script& script, std::size_t split,
+            bool bytewise = false, bool eof_at_end = false) {
+    std::string output;
+    CliSession s(opts, [&](std::string_view b) {
+        output.append(b);
+        return Status::ok();
+    });
+    std::size_t offset = 0;
+    for (std::size_t i = 0; i < script.responses.size(); ++i) {
+        const std::string& r = script.responses[i];
+        if (bytewise) {
+            for (char c : r) s.feed(std::string_view(&c, 1));
+        } else if (split >= offset && split < offset + r.size()) {
+            const std::size_t cut = split - offset;
+            s.feed(std::string_view(r).substr(0, cut));
+            s.feed(std::string_view(r).substr(cut));
+        } else {
+            s.feed(r);
+        }
+        offset += r.size();
+        if (s.wants_quiet()) s.quiet();
+        INFO("after response ", i, " split at ", split);
+        if (i < script.sends.size()) CHECK(s.take_send() == script.sends[i]);
+    }
+    if (eof_at_end) s.eof();
+    return {output, s.phase(), s.failure()};
+}
+
+// Every split position, then byte by byte: the outcome never depends on how reads cut.
+Outcome run_every_split(const SessionOptions& opts, const Script& script, bool eof_at_end = false) {
+    const Outcome whole = run(opts, script, std::string::npos, false, eof_at_end);
+    std::size_t total = 0;
+    for (const auto& r : script.responses) total += r.size();
+    for (std::size_t p = 0; p < total; ++p) {
+        Outcome o = run(opts, script, p, false, eof_at_end);
+        REQUIRE_MESSAGE(o.output == whole.output, "split at ", p);
+        REQUIRE(o.phase == whole.phase);
+        REQUIRE(o.failure == whole.failure);
+    }
+    Outcome b = run(opts, script, 0, true, eof_at_end);
+    CHECK(b.output == whole.output);
+    CHECK(b.phase == whole.phase);
+    return whole;
+}
+
+const std::string k_banner = "\r\nnetkeep fake device r1\r\n\r\nr1#";
+
+std::string config(int lines, std::string_view middle = "") {
+    std::string c =
+        "Building configuration...\n\nCurrent configuration : 1234 bytes\n!\nhostname r1\n";
+    for (int i = 0; i < lines; ++i) {
+        c += "interface GigabitEthernet0/" + std::to_string(i) + "\n description uplink #" +
+             std::to_string(i) + "\n";
+        if (i == lines / 2) c += middle;
+    }
+    return c + "end\n";
+}
+
+}  // namespace
+
+TEST_CASE("terminal length 0 + show run gives the config byte for byte, every split") {
+    const std::string cfg = config(20);
+    Script script{{k_banner, "terminal length 0\r\nr1#", "show run\r\n" + crlf(cfg) + "r1#"},
+                  {"terminal length 0\n", "show run\n", ""}};
+    auto o = run_every_split(options({"terminal length 0", "show run"}), script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == cfg);
+}
+
+TEST_CASE("a config line that is exactly the prompt stays in the output") {
+    // Only the quiet period ends a command: the line "r1#" in the middle is followed at once
+    // by more output, so the harness (like a real device) never goes quiet there.
+    const std::string cfg = config(10, "banner motd ^C\nr1#\n^C\n");
+    Script script{{k_banner, "show run\r\n" + crlf(cfg) + "r1#"}, {"show run\n", ""}};
+    auto o = run_every_split(options({"show run"}), script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == cfg);
+
+    // wants_quiet() is true while the prompt-like line is the last thing read...
+    CliSession s(options({"show run"}), [](std::string_view) { return Status::ok(); });
+    s.feed(k_banner);
+    s.quiet();
+    CHECK(s.take_send() == "show run\n");
+    s.feed("show run\r\nbanner motd ^C\r\nr1#");
+    CHECK(s.wants_quiet());
+    // ...and false as soon as more arrives.
+    s.feed("\r\n^C\r\n");
+    CHECK_FALSE(s.wants_quiet());
+}
+
+TEST_CASE("pagers are answered with a space and removed with their erase sequence") {
+    const std::string erase = std::string(9, '\b') + std::string(9, ' ') + std::string(9, '\b');
+    const std::string page1 = "line 1\n line 2\n", page2 = " line 3 starts with a space\nline 4\n",
+                      page3 = "end\n";
+    Script script{{k_banner, "show run\r\n" + crlf(page1) + " --More-- ",
+                   erase + crlf(page2) + " --More-- ", erase + crlf(page3) + "r1#"},
+                  {"show run\n", " ", " ", ""}};
+    auto o = run_every_split(options({"show run"}), script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == page1 + page2 + page3);
+}
+
+TEST_CASE("a custom pager regex; a device that erases nothing") {
+    SessionOptions opts{{"show run"},
+                        compile({PatternSpec::Kind::ends_with, "#"}),
+                        compile({PatternSpec::Kind::regex, R"(-- ?[Mm]ore ?--\s*)"}),
+                        "\n",
+                        {}};
+    Script script{{k_banner, "show run\r\nA\r\n-- More --", "B\r\nr1#"}, {"show run\n", " ", ""}};
+    auto o = run_every_split(opts, script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == "A\nB\n");
+}
+
+TEST_CASE("telnet login: user and password prompts are answered, then the CLI") {
+    SessionOptions opts = options({"show run"});
+    opts.newline = "\r\n";
+    opts.login = Login{"r1", "s3cret"};
+    Script script{{"\r\nUser Access Verification\r\n\r\nUsername: ", "r1\r\nPassword: ", k_banner,
+                   "show run\r\nhostname r1\r\nr1#"},
+                  {"r1\r\n", "s3cret\r\n", "show run\r\n", ""}};
+    auto o = run_every_split(opts, script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == "hostname r1\n");
+}
+
+TEST_CASE("telnet: asked for the user again after the password is an auth failure") {
+    SessionOptions opts = options({"show run"});
+    opts.login = Login{"r1", "wrong"};
+    Script script{
+        {"Username: ", "r1\r\nPassword: ", "\r\n% Authentication failed\r\n\r\nUsername: "},
+        {"r1\n", "wrong\n", ""}};
+    auto o = run_every_split(opts, script);
+    CHECK(o.phase == CliSession::Phase::failed);
+    CHECK(o.failure == "auth failed: the device asked for the user name again after the password");
+}
+
+TEST_CASE("a connection closed mid-output fails; partial output is only what arrived") {
+    Script script{{k_banner, "show run\r\nhostname r1\r\ninterface Gi0/1\r\n desc"},
+                  {"show run\n"}};
+    auto o = run_every_split(options({"show run"}), script, true);
+    CHECK(o.phase == CliSession::Phase::failed);
+    CHECK(o.failure ==
+          "disconnected mid-output: the device closed the connection while running \"show run\" "
+          "after 28 bytes of output");
+    CHECK(o.output == "hostname r1\ninterface Gi0/1\n");
+}
+
+TEST_CASE("closed before the prompt") {
+    Script script{{"\r\nwelcome\r\n"}, {""}};
+    auto o = run_every_split(options({"show run"}), script, true);
+    CHECK(o.phase == CliSession::Phase::failed);
+    CHECK(o.failure ==
+          "prompt not seen: the device closed the connection before a prompt matching "
+          "{\"ends_with\": \"#\"}");
+}
+
+TEST_CASE("regex prompts match a suffix of the last line; the default prompt") {
+    auto junos = compile({PatternSpec::Kind::regex, R"(^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+> ?$)"});
+    CHECK(junos.matches("backup@fw1> "));
+    CHECK(junos.matches("garbage\rbackup@fw1>"));  // only what follows the last '\r' counts
+    CHECK_FALSE(junos.matches("xx backup@fw1> "));
+    auto def = compile(default_prompt());
+    CHECK(def.matches("r1#"));
+    CHECK(def.matches("sw1> "));
+    CHECK(def.matches("user@host:~$ "));
+    CHECK_FALSE(def.matches("Password: "));
+    CHECK_FALSE(def.matches(std::string(Pattern::k_max_line + 1, 'x') + "#"));
+    CHECK(compile({PatternSpec::Kind::ends_with, "#"}).describe() == R"({"ends_with": "#"})");
+    CHECK_FALSE(Pattern::compile({PatternSpec::Kind::regex, "("}).is_ok());
+    CHECK_FALSE(Pattern::compile({PatternSpec::Kind::ends_with, ""}).is_ok());
+
+    Script script{{"--- JUNOS\r\nbackup@fw1> ",
+                   "show configuration\r\nset system host-name fw1\r\n\r\nbackup@fw1> "},
+                  {"show configuration\n", ""}};
+    SessionOptions opts{{"show configuration"}, junos, compile(default_pager()), "\n", {}};
+    auto o = run_every_split(opts, script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == "set system host-name fw1\n\n");
+}
+
+TEST_CASE("line endings: only CR LF folds; bare CR and CR CR LF keep their CR") {
+    Script script{{k_banner, "show run\r\na\rb\r\nc\r\r\nd\n\r\nr1#"}, {"show run\n", ""}};
+    auto o = run_every_split(options({"show run"}), script);
+    CHECK(o.output == "a\rb\nc\r\nd\n\n");
+}
+
+TEST_CASE("a line longer than the session keeps in memory passes through whole") {
+    std::string long_line(200 * 1024, 'x');
+    long_line[1000] = '#';
+    std::string output;
+    CliSession s(options({"show run"}), [&](std::string_view b) {
+        output.append(b);
+        return Status::ok();
+    });
+    s.feed(k_banner);
+    s.quiet();
+    CHECK(s.take_send() == "show run\n");
+    s.feed("show run\r\n");
+    for (std::size_t at = 0; at < long_line.size(); at += 1000)
+        s.feed(std::string_view(long_line).substr(at, 1000));
+    s.feed("\r\nr1#");
+    REQUIRE(s.wants_quiet());
+    s.quiet();
+    CHECK(s.phase() == CliSession::Phase::done);
+    CHECK(output == long_line + "\n");
+}
+
+TEST_CASE("a sink error fails the session; fail() and eof() after done change nothing") {
+    CliSession s(options({"show run"}),
+                 [](std::string_view) { return Status::io_error("disk full"); });
+    s.feed(k_banner);
+    s.quiet();
+    s.feed("show run\r\nhostname r1\r\n");
+    CHECK(s.phase() == CliSession::Phase::failed);
+    CHECK(s.failure() == "output error: disk full");
+
+    CliSession ok(options({"show run"}), [](std::string_view) { return Status::ok(); });
+    ok.feed(k_banner);
+    ok.quiet();
+    ok.feed("show run\r\nr1#");
+    ok.quiet();
+    REQUIRE(ok.phase() == CliSession::Phase::done);
+    ok.eof();
+    ok.fail("late");
+    CHECK(ok.phase() == CliSession::Phase::done);
+}
