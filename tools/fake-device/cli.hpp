@@ -18,8 +18,7 @@ namespace netkeep::fake_device {
 inline constexpr std::size_t k_page_lines = 24;
 inline constexpr std::string_view k_more = " --More-- ";
 // What IOS sends to wipe the pager prompt before the next page: 9 BS, 9 spaces, 9 BS.
-inline constexpr std::string_view k_more_erase =
-    "\b\b\b\b\b\b\b\b\b         \b\b\b\b\b\b\b\b\b";
+inline constexpr std::string_view k_more_erase = "\b\b\b\b\b\b\b\b\b         \b\b\b\b\b\b\b\b\b";
 inline constexpr std::chrono::milliseconds k_slow_line_interval{20};
 inline constexpr std::string_view k_invalid_input = "% Invalid input detected at '^' marker.";
 

@@ -49,10 +49,10 @@ std::string header(std::string_view name, std::uint64_t generation, std::uint64_
     const std::uint64_t minutes = generation * 97 + rng.below(1000);
     std::string out;
     out += fmt::format("hostname {}\n!\n", name);
-    out += fmt::format("! Last configuration change at {:02}:{:02}:{:02} UTC {} {} {} 2024 by admin\n",
-                       (minutes / 60) % 24, minutes % 60, (generation * 13) % 60,
-                       k_days[generation % k_days.size()], k_months[(generation / 28) % 12],
-                       generation % 28 + 1);
+    out += fmt::format(
+        "! Last configuration change at {:02}:{:02}:{:02} UTC {} {} {} 2024 by admin\n",
+        (minutes / 60) % 24, minutes % 60, (generation * 13) % 60,
+        k_days[generation % k_days.size()], k_months[(generation / 28) % 12], generation % 28 + 1);
     out += "!\nversion 15.2\n";
     out += "service timestamps debug datetime msec\nservice timestamps log datetime msec\n";
     out += "service password-encryption\n!\nboot-start-marker\nboot-end-marker\n!\n";
@@ -84,8 +84,8 @@ std::string interface_block(Prng& rng, std::size_t index) {
     }
     out += fmt::format(" description {}-{}\n", k_roles[rng.below(k_roles.size())],
                        rng.below(900) + 100);
-    out += fmt::format(" switchport access vlan {}\n switchport mode access\n",
-                       rng.below(400) + 100);
+    out +=
+        fmt::format(" switchport access vlan {}\n switchport mode access\n", rng.below(400) + 100);
     if (rng.below(2) == 0) out += " spanning-tree portfast\n";
     out += "!\n";
     return out;

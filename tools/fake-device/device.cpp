@@ -26,13 +26,20 @@ Fault fault_of(std::string_view name) {
 
 std::string_view fault_name(Fault fault) {
     switch (fault) {
-        case Fault::none: return "none";
-        case Fault::badpass: return "badpass";
-        case Fault::slow: return "slow";
-        case Fault::hang: return "hang";
-        case Fault::drop: return "drop";
-        case Fault::promptline: return "promptline";
-        case Fault::huge: return "huge";
+        case Fault::none:
+            return "none";
+        case Fault::badpass:
+            return "badpass";
+        case Fault::slow:
+            return "slow";
+        case Fault::hang:
+            return "hang";
+        case Fault::drop:
+            return "drop";
+        case Fault::promptline:
+            return "promptline";
+        case Fault::huge:
+            return "huge";
     }
     return "none";
 }

@@ -6,7 +6,7 @@
 
 #include <charconv>
 #include <fstream>
-#include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "config_gen.hpp"
@@ -61,13 +61,21 @@ void Connections::start(int fd, std::function<void()> serve) {
         ++running_;
         if (stopping()) ::shutdown(fd, SHUT_RDWR);  // stop() ran before the insert
     }
-    std::thread([this, fd, serve = std::move(serve)]() mutable {
-        serve();
-        serve = nullptr;  // the connection's resources go before it counts as finished
+    auto finished = [this, fd] {
         std::lock_guard lock(mutex_);
         fds_.erase(fd);  // no-op when serve() untracked it already
         if (--running_ == 0) idle_.notify_all();
-    }).detach();
+    };
+    try {
+        std::thread([serve = std::move(serve), finished]() mutable {
+            serve();
+            serve = nullptr;  // the connection's resources go before it counts as finished
+            finished();
+        }).detach();
+    } catch (const std::system_error&) {
+        // No thread to be had (too many connections): drop this one, keep serving.
+        finished();
+    }
 }
 
 void Connections::untrack(int fd) {

@@ -85,9 +85,8 @@ Result<Options> parse_args(int argc, char** argv) {
             o.generation = *n;
         } else if (flag == "--print-config") {
             if (!valid_device_name(value))
-                return Status::invalid_argument(
-                    fmt::format("--print-config: '{}' is not a device name ([A-Za-z0-9._-])",
-                                value));
+                return Status::invalid_argument(fmt::format(
+                    "--print-config: '{}' is not a device name ([A-Za-z0-9._-])", value));
             o.print_config = std::string(value);
         } else {
             return Status::invalid_argument(fmt::format("unknown option {}", flag));
@@ -99,7 +98,8 @@ Result<Options> parse_args(int argc, char** argv) {
 }
 
 int print_config(const Options& o) {
-    const std::size_t bytes = o.farm.config_bytes == 0 ? k_default_config_bytes : o.farm.config_bytes;
+    const std::size_t bytes =
+        o.farm.config_bytes == 0 ? k_default_config_bytes : o.farm.config_bytes;
     const std::string text = generate_config(*o.print_config, o.generation, bytes);
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
         return 1;
@@ -136,8 +136,7 @@ int serve(const Options& o) {
     if (o.telnet_listen) {
         auto listener = listen_tcp(*o.telnet_listen);
         if (!listener) {
-            fmt::print(stderr, "fake-device: --telnet-listen: {}\n",
-                       listener.status().message());
+            fmt::print(stderr, "fake-device: --telnet-listen: {}\n", listener.status().message());
             return 1;
         }
         telnet_listener = std::move(listener).value();

@@ -125,7 +125,7 @@ public:
         : server_(server), session_(std::move(session)), fd_(fd) {}
 
     ~Ssh_connection() {
-        channel_.reset();
+        channel_.reset();  // before the session, which would free it otherwise
         if (event_) ssh_event_remove_session(event_.get(), session_.get());
         event_.reset();
         // libssh closes the socket in ssh_free(): stop tracking it before.
@@ -167,14 +167,14 @@ private:
     Channel_ptr channel_;
     ssh_server_callbacks_struct server_callbacks_{};
     ssh_channel_callbacks_struct channel_callbacks_{};
-    std::string user_;          // the device, once logged in
-    std::string kbdint_user_;   // the user of a keyboard-interactive exchange in progress
+    std::string user_;         // the device, once logged in
+    std::string kbdint_user_;  // the user of a keyboard-interactive exchange in progress
     bool shell_requested_ = false;
+    bool dropped_ = false;
     std::string inbox_;  // bytes typed by the client, not yet fed to the Cli
 };
 
-int Ssh_connection::on_password(ssh_session, const char* user, const char* password,
-                                void* self) {
+int Ssh_connection::on_password(ssh_session, const char* user, const char* password, void* self) {
     auto* c = static_cast<Ssh_connection*>(self);
     if (!c->server_.farm.password_ok(user, password)) return SSH_AUTH_DENIED;
     c->user_ = user;
@@ -206,9 +206,9 @@ int Ssh_connection::on_message(ssh_session session, ssh_message message, void* s
         ssh_message_auth_interactive_request(message, "", "", 1, prompts, echo);
         return 0;
     }
-    const char* answer =
-        ssh_userauth_kbdint_getnanswers(session) == 1 ? ssh_userauth_kbdint_getanswer(session, 0)
-                                                      : nullptr;
+    const char* answer = ssh_userauth_kbdint_getnanswers(session) == 1
+                             ? ssh_userauth_kbdint_getanswer(session, 0)
+                             : nullptr;
     if (answer && c->server_.farm.password_ok(c->kbdint_user_, answer)) {
         c->user_ = c->kbdint_user_;
         ssh_message_auth_reply_success(message, 0);
@@ -264,9 +264,9 @@ bool Ssh_connection::pump(int timeout_ms) {
 bool Ssh_connection::write_all(std::string_view data) {
     while (!data.empty()) {
         if (!alive()) return false;
-        const auto n = ssh_channel_write(channel_.get(), data.data(),
-                                         static_cast<std::uint32_t>(std::min(data.size(),
-                                                                             k_write_chunk)));
+        const auto n =
+            ssh_channel_write(channel_.get(), data.data(),
+                              static_cast<std::uint32_t>(std::min(data.size(), k_write_chunk)));
         if (n == SSH_ERROR) return false;
         if (n == 0) {  // the window stayed shut for libssh's timeout: keep waiting
             if (!pump(k_poll_ms)) return false;
@@ -345,7 +345,12 @@ void Ssh_connection::shell() {
                 }
                 break;
             case Next::close:
-                if (fault_of(user_) == Fault::drop) return;  // cut off, no goodbye
+                if (fault_of(user_) == Fault::drop) {
+                    // A dead link: the TCP connection ends, no SSH goodbye.
+                    ::shutdown(fd_, SHUT_RDWR);
+                    dropped_ = true;
+                    return;
+                }
                 close_channel();
                 return;
             case Next::hang:
@@ -359,7 +364,11 @@ void Ssh_connection::shell() {
 
 void Ssh_connection::run() {
     if (login()) shell();
-    if (alive()) ssh_disconnect(session_.get());
+    if (!dropped_ && alive()) {
+        // ssh_disconnect() frees the session's channels itself.
+        (void)channel_.release();
+        ssh_disconnect(session_.get());
+    }
 }
 
 }  // namespace
@@ -382,8 +391,7 @@ Result<std::unique_ptr<Ssh_server>> Ssh_server::create(const Ssh_options& option
     state->bind.reset(ssh_bind_new());
     if (!state->bind) return Status::io_error("ssh_bind_new failed");
     // The bind owns the key from here on (freed by ssh_bind_free).
-    if (ssh_bind_options_set(state->bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, key->get()) !=
-        SSH_OK)
+    if (ssh_bind_options_set(state->bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, key->get()) != SSH_OK)
         return Status::invalid_argument(
             fmt::format("host key refused: {}", ssh_get_error(state->bind.get())));
     key->release();

@@ -82,7 +82,8 @@ void Telnet_connection::run() {
     }
 
     const std::string user = login.user();
-    Cli cli(user, [this, user] { return farm_.config(user); }, login.ended_with_cr());
+    Cli cli(
+        user, [this, user] { return farm_.config(user); }, login.ended_with_cr());
     if (!send(cli.greeting())) return;
     cli.feed(login.rest());
     while (true) {

@@ -111,9 +111,8 @@ TEST_CASE("paging: --More-- after 24 lines, a key for the next page, erased firs
     CHECK(out.ends_with("line 48\r\n --More-- "));
 
     out = d.type("x");  // any key but q
-    CHECK(out == std::string(k_more_erase) + crlf(numbered_lines(60).substr(
-                                                  numbered_lines(48).size())) +
-                     "r1#");
+    CHECK(out == std::string(k_more_erase) +
+                     crlf(numbered_lines(60).substr(numbered_lines(48).size())) + "r1#");
     CHECK(d.last == Next::read);
 }
 
@@ -221,7 +220,8 @@ TEST_CASE("show version is not affected by the fault modes") {
 }
 
 TEST_CASE("skip_lf: a telnet login's \\r\\n split across reads") {
-    Cli cli("r1", [] { return std::string(); }, true);
+    Cli cli(
+        "r1", [] { return std::string(); }, true);
     cli.feed("\n");
     CHECK(cli.step().bytes == "");
     cli.feed("\n");

@@ -25,8 +25,9 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST_CASE("the canonical text begins and ends as IOS's does") {
     const std::string text = generate_config("r1", 0, k_default_config_bytes);
-    const std::string head = "Building configuration...\n\nCurrent configuration : " +
-                             std::to_string(text.size()) + " bytes\n!\nhostname r1\n";
+    const std::string head =
+        "Building configuration...\n\nCurrent configuration : " + std::to_string(text.size()) +
+        " bytes\n!\nhostname r1\n";
     CHECK(text.starts_with(head));
     CHECK(text.ends_with("\nend\n"));
     CHECK(text.find('\r') == std::string::npos);

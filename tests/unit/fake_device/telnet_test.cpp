@@ -26,12 +26,16 @@ TEST_CASE("IAC sequences split across reads are swallowed") {
         Telnet_filter f;
         std::string out = f.feed(in.substr(0, split));
         out += f.feed(in.substr(split));
-        CHECK(out == "abcd\xff" "e");
+        CHECK(out ==
+              "abcd\xff"
+              "e");
     }
     Telnet_filter one_by_one;
     std::string out;
     for (char c : in) out += one_by_one.feed(std::string(1, c));
-    CHECK(out == "abcd\xff" "e");
+    CHECK(out ==
+          "abcd\xff"
+          "e");
 }
 
 TEST_CASE("IAC inside a subnegotiation does not end it unless followed by SE") {
@@ -40,7 +44,10 @@ TEST_CASE("IAC inside a subnegotiation does not end it unless followed by SE") {
 }
 
 TEST_CASE("outgoing 255 bytes are doubled") {
-    CHECK(telnet_escape("a\xff" "b") == "a\xff\xff" "b");
+    CHECK(telnet_escape("a\xff"
+                        "b") ==
+          "a\xff\xff"
+          "b");
     CHECK(telnet_escape("plain") == "plain");
 }
 
