@@ -1,5 +1,8 @@
 #include "worker/run.hpp"
 
+#include <algorithm>
+#include <ctime>
+
 #include <fmt/format.h>
 
 #include "worker/ssh.hpp"
@@ -31,8 +34,18 @@ Result<SessionOptions> session_options(const Lease& lease) {
 std::optional<std::string> run_job(const Lease& lease, const RunOptions& options,
                                    OutputBuffer& out) {
     const auto start = clock::now();
-    const Clocks clocks{start + std::chrono::seconds(lease.timeout), lease.timeout,
-                        options.idle_timeout, options.quiet};
+    // The job's timeout, but ending half a second before the lease does, so that the
+    // result (a failure, for a device that hangs) reaches the server while the lease is
+    // still held; at least one second whatever the lease says.
+    const auto lease_end = start +
+                           (std::chrono::system_clock::from_time_t(std::time_t(lease.expires)) -
+                            std::chrono::system_clock::now()) -
+                           std::chrono::milliseconds(500);
+    const auto deadline =
+        std::max(start + std::chrono::seconds(1),
+                 std::min(start + std::chrono::seconds(lease.timeout),
+                          std::chrono::time_point_cast<clock::duration>(lease_end)));
+    const Clocks clocks{deadline, lease.timeout, options.idle_timeout, options.quiet};
     auto session_opts = session_options(lease);
     if (!session_opts) return session_opts.status().message();
 

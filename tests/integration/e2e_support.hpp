@@ -1,0 +1,218 @@
+#pragma once
+// What the end-to-end tests share: the real netkeepd, tools/fake-device and
+// netkeep-worker (paths from NETKEEPD, FAKE_DEVICE, NETKEEP_WORKER, set by
+// tests/integration/meson.build), an inventory writer, git read back with the git CLI, and
+// the event log read back after netkeepd stopped. Header-only and doctest-aware.
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "netkeep/event_log.hpp"
+#include "support/netkeepd.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+namespace netkeep::testing {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+inline std::string env_path(const char* name) {
+    const char* p = std::getenv(name);
+    if (!p || !*p) FAIL(name << " is not set: run the integration tests through meson test");
+    return p;
+}
+
+// Polls until pred holds: true, or false after timeout.
+inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(50ms);
+    }
+    return true;
+}
+
+// Runs a program to completion; its stdout, or nullopt when it fails.
+inline std::optional<std::string> run_program(std::vector<std::string> argv) {
+    auto p = Process::spawn(std::move(argv));
+    REQUIRE(p.is_ok());
+    auto status = p->wait(30s);
+    REQUIRE(status.is_ok());
+    if (!status->exited() || status->code != 0) return std::nullopt;
+    return p->stdout_text();
+}
+
+inline std::size_t count(std::string_view text, std::string_view what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+struct FakeDevice {
+    Process process;
+    std::uint16_t ssh_port = 0;
+    std::uint16_t telnet_port = 0;
+};
+
+inline std::uint16_t port_of(const std::string& line, std::string_view prefix) {
+    REQUIRE_MESSAGE(line.starts_with(prefix), line);
+    return std::uint16_t(std::stoul(line.substr(line.rfind(':') + 1)));
+}
+
+// fake-device --listen LISTEN --telnet-listen 127.0.0.1:0 + extra.
+inline FakeDevice start_fake_device(std::vector<std::string> extra,
+                                    std::string listen = "127.0.0.1:0") {
+    std::vector<std::string> argv{env_path("FAKE_DEVICE"), "--listen", listen, "--telnet-listen",
+                                  "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = Process::spawn(argv);
+    REQUIRE(p.is_ok());
+    FakeDevice d{std::move(p.value())};
+    auto ssh = d.process.read_line(10s);
+    REQUIRE_MESSAGE(ssh.is_ok(), d.process.stderr_text());
+    d.ssh_port = port_of(*ssh, "ssh listening on ");
+    auto telnet = d.process.read_line(10s);
+    REQUIRE_MESSAGE(telnet.is_ok(), d.process.stderr_text());
+    d.telnet_port = port_of(*telnet, "telnet listening on ");
+    return d;
+}
+
+inline std::string print_config(const std::string& name, int generation = 0,
+                                std::optional<int> bytes = {}) {
+    std::vector<std::string> argv{env_path("FAKE_DEVICE"), "--print-config", name, "--generation",
+                                  std::to_string(generation)};
+    if (bytes) argv.insert(argv.end(), {"--config-bytes", std::to_string(*bytes)});
+    auto out = run_program(argv);
+    REQUIRE(out);
+    return *out;
+}
+
+struct DeviceEntry {
+    explicit DeviceEntry(std::string n, std::string proto = "ssh", std::uint16_t p = 22)
+        : name(std::move(n)), protocol(std::move(proto)), port(p) {}
+    std::string name;
+    std::string protocol = "ssh";
+    std::uint16_t port = 22;
+    std::string host = "127.0.0.1";
+    std::string pass;
+    std::string key;  // private key file, optional
+};
+
+inline std::string device_json(const DeviceEntry& d) {
+    std::string creds = fmt::format(R"("user": "{}")", d.name);
+    if (!d.pass.empty()) creds += fmt::format(R"(, "pass": "{}")", d.pass);
+    if (!d.key.empty()) creds += fmt::format(R"(, "key": "{}")", d.key);
+    return fmt::format(
+        R"({{"name": "{}", "host": "{}", "protocol": {{"type": "{}", "{}": {{"port": {}}}}}, )"
+        R"("credentials": {{{}, "prompt": {{"ends_with": "#"}}}}}})",
+        d.name, d.host, d.protocol, d.protocol, d.port, creds);
+}
+
+// A test's own netkeepd with an inventory of `devices` and one job `show_run`.
+struct Backup {
+    TempDir root = TempDir::create("netkeep-e2e").value();
+    fs::path data = root / "data";
+    fs::path inventory = root / "inventory";
+    fs::path repo = data / "repo.git";
+    fs::path known_hosts = root / "known_hosts";
+    std::optional<RunningServer> server;
+
+    Backup(const std::vector<DeviceEntry>& devices, const std::string& job_fields,
+           const std::string& commands = R"(["terminal length 0", "show run"])") {
+        fs::create_directories(inventory);
+        std::string list;
+        for (const auto& d : devices) list += (list.empty() ? "" : ",\n") + device_json(d);
+        std::ofstream(inventory / "devices.json") << "{\"devices\": [\n" << list << "\n]}";
+        std::ofstream(inventory / "jobs.json")
+            << R"({"jobs": [{"name": "show_run", "command": {"inline": )" << commands << "}, "
+            << job_fields << "}]}";
+        auto s = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
+                                 "--listen", "127.0.0.1:0"});
+        REQUIRE_MESSAGE(s.is_ok(), s.status().to_string());
+        server.emplace(std::move(s.value()));
+    }
+
+    std::string url() const { return fmt::format("http://{}:{}", server->host, server->port); }
+
+    Process start_worker(std::vector<std::string> extra = {}) const {
+        std::vector<std::string> argv{env_path("NETKEEP_WORKER"),
+                                      "--server",
+                                      url(),
+                                      "--known-hosts",
+                                      known_hosts.string(),
+                                      "--seconds",
+                                      "1",
+                                      "--name",
+                                      "e2e-worker"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto p = Process::spawn(argv);
+        REQUIRE(p.is_ok());
+        return std::move(p.value());
+    }
+
+    std::optional<std::string> git(std::vector<std::string> args) const {
+        args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
+        return run_program(args);
+    }
+    int commits() const {
+        auto out = git({"rev-list", "--count", "main"});
+        return out ? std::stoi(*out) : 0;
+    }
+    std::optional<std::string> file(const std::string& device) const {
+        return git({"show", "main:" + device + "/show_run"});
+    }
+
+    // Stops netkeepd (SIGTERM) so its event log can be opened.
+    void stop_server() {
+        REQUIRE(server->process.send_signal(SIGTERM).is_ok());
+        auto st = server->process.wait(30s);
+        REQUIRE(st.is_ok());
+        CHECK(st->code == 0);
+    }
+
+    // Every failure text recorded per device (CompletionRecorded with `failure`) and the
+    // number of expired leases; netkeepd must be stopped.
+    struct LogSummary {
+        std::map<std::string, std::vector<std::string>> failures;
+        int expired = 0;
+    };
+    LogSummary read_log() const {
+        EventLogOptions options;
+        options.create_if_missing = false;
+        auto log = open_event_log((data / "log").string(), options);
+        REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
+        LogSummary out;
+        auto s = (*log)->scan(1, (*log)->last_seq(), [&](EventRecord&& r) {
+            if (auto* c = std::get_if<CompletionRecorded>(&r.event); c && c->failure)
+                out.failures[c->device].push_back(*c->failure);
+            if (std::holds_alternative<LeaseExpired>(r.event)) ++out.expired;
+            return true;
+        });
+        REQUIRE(s.is_ok());
+        return out;
+    }
+};
+
+// SIGTERM and wait; the exit status.
+inline ExitStatus stop(Process& p, std::chrono::milliseconds timeout = 30s) {
+    REQUIRE(p.send_signal(SIGTERM).is_ok());
+    auto st = p.wait(timeout);
+    REQUIRE_MESSAGE(st.is_ok(), p.stderr_text());
+    return *st;
+}
+
+}  // namespace netkeep::testing
