@@ -1,6 +1,7 @@
 // Measures POST /worker/complete on the real netkeepd.
 //
-//   bench-complete [--clients C] [--per-client N] [--size BYTES] [--big-mib M] [--parallel-mib P]
+//   bench-complete [--only a|b|c] [--clients C] [--per-client N] [--size BYTES]
+//                  [--files F] [--commits K] [--big-mib M] [--parallel-mib P]
 //
 // (a) C clients (default 32) each post N (default 100) completions of SIZE bytes
 //     (default 50 KB) for occurrences leased beforehand: durable completions/s (each
@@ -10,7 +11,9 @@
 // (c) one upload of M MiB (default 1024): MB/s, against write + fsync of the same size
 //     on the same filesystem (target >= 0.5x); then 8 concurrent uploads of P MiB
 //     (default 256): the server's peak RSS growth (target < 64 MiB).
-// (b), the git writer's throughput, is measured once the git writer exists.
+// (b) the git writer: K commits (default 2,000) into a repository of F files (default
+//     10,000), against `git fast-import` making the same commits (target ratio >= 0.3),
+//     for each path layout; bench_git_writer.cpp.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -28,6 +31,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_git_writer.hpp"
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
@@ -46,6 +50,8 @@ struct options {
     std::size_t size = 50'000;
     std::size_t big_mib = 1024;
     std::size_t parallel_mib = 256;
+    netkeep::bench::GitWriterBenchOptions git;
+    std::string only = "abc";
 };
 
 [[noreturn]] void die(std::string_view why) {
@@ -55,9 +61,15 @@ struct options {
 
 options parse(int argc, char** argv) {
     options o;
-    if (argc % 2 == 0) die("usage: bench-complete [--clients C] [--per-client N] [--size BYTES] [--big-mib M] [--parallel-mib P]");
+    if (argc % 2 == 0)
+        die("usage: bench-complete [--only a|b|c] [--clients C] [--per-client N] [--size BYTES] [--files F] "
+            "[--commits K] [--big-mib M] [--parallel-mib P]");
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string_view a = argv[i];
+        if (a == "--only") {
+            o.only = argv[i + 1];
+            continue;
+        }
         long v = std::atol(argv[i + 1]);
         if (v <= 0) die(fmt::format("{} wants a positive number", a));
         if (a == "--clients") o.clients = int(v);
@@ -65,6 +77,8 @@ options parse(int argc, char** argv) {
         else if (a == "--size") o.size = std::size_t(v);
         else if (a == "--big-mib") o.big_mib = std::size_t(v);
         else if (a == "--parallel-mib") o.parallel_mib = std::size_t(v);
+        else if (a == "--files") o.git.files = std::size_t(v);
+        else if (a == "--commits") o.git.commits = std::size_t(v);
         else die(fmt::format("unknown option {}", a));
     }
     return o;
@@ -245,8 +259,11 @@ int main(int argc, char** argv) {
     ::setenv("NETKEEPD", NETKEEPD_PATH, 0);
     auto work = netkeep::testing::TempDir::create("bench-complete");
     if (!work) die(work.status().to_string());
-    bench_small(o, work->path(), false);
-    bench_small(o, work->path(), true);
-    bench_big(o, work->path());
+    if (o.only.find('a') != std::string::npos) {
+        bench_small(o, work->path(), false);
+        bench_small(o, work->path(), true);
+    }
+    if (o.only.find('b') != std::string::npos) netkeep::bench::bench_git_writer(work->path(), o.git);
+    if (o.only.find('c') != std::string::npos) bench_big(o, work->path());
     return 0;
 }

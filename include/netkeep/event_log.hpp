@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "netkeep/events.hpp"
@@ -63,6 +64,8 @@ public:
     // Small named values stored beside the log (e.g. the git writer's cursor), written
     // durably. Absent keys are NotFound.
     virtual Status put_meta(const std::string& key, const std::string& value) = 0;
+    // Several values at once: all of them or none (e.g. a cursor and the records it covers).
+    virtual Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) = 0;
     virtual Result<std::string> get_meta(const std::string& key) const = 0;
 
     // Completes pending appends, stops the writer and wakes every waiter. Later appends

@@ -15,6 +15,12 @@
 
 namespace netkeep {
 
+// Where a task's file goes in the tree (docs/git.md#path-layout).
+enum class PathLayout {
+    device,  // <device>/<job>: the root tree has one entry per device
+    group,   // <group>/<device>/<job>, group from the inventory ("ungrouped" when none)
+};
+
 struct GitWriterOptions {
     std::string repo_path;  // <data-dir>/repo.git, bare; created if missing
     std::string spool_dir;  // <data-dir>/spool, where CompletionRecorded::spool lives
@@ -28,8 +34,18 @@ struct GitWriterOptions {
     // a failed git write): doubled from first to max. An event is never skipped.
     std::chrono::milliseconds retry_first{100};
     std::chrono::milliseconds retry_max{std::chrono::seconds(30)};
-    // Events applied before the cursor is written (and spool files dropped).
+    // Events applied before the cursor is written (and spool files dropped). The commits
+    // of a batch reach main together, as one pack (docs/git.md#batches).
     std::uint32_t batch = 256;
+    PathLayout layout = PathLayout::device;
+    // Commit every successful completion, also when the output did not change (a commit
+    // with an unchanged tree). Off: a commit only when the content changed.
+    bool commit_unchanged = false;
+    // How long a spool file is kept after its completion was applied (0: deleted at once).
+    // Kept files, and files no event refers to (an upload whose event was never
+    // appended), are swept every sweep_every once older than this; at start, too.
+    std::chrono::seconds spool_retention{0};
+    std::chrono::seconds sweep_every{600};
 };
 
 // Threads: open_git_writer(), start() and stop() are called from one owning thread
@@ -50,8 +66,8 @@ public:
     // Finishes the event in progress, persists the cursor, joins the thread. Idempotent.
     virtual void stop() = 0;
 
-    // The last sequence number applied (committed, found unchanged, or not a completion).
-    // Any thread; for tests and metrics.
+    // The last sequence number applied and visible on main (committed, found unchanged,
+    // or not a completion). Any thread; for tests and metrics.
     virtual std::uint64_t applied_seq() const = 0;
 };
 

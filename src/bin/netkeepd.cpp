@@ -41,7 +41,8 @@ using netkeep::Status;
 
 constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
-    "                [--header-timeout SECONDS] [--no-git-writer]\n";
+    "                [--header-timeout SECONDS] [--no-git-writer] [--git-layout device|group]\n"
+    "                [--commit-unchanged] [--spool-retention SECONDS]\n";
 
 struct Config {
     fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
@@ -53,6 +54,9 @@ struct Config {
     // Off only with --no-git-writer: ingest then goes on (results wait in the spool and the
     // log) while the repository is repaired or moved; tests of the ingest half use it too.
     bool git_writer = true;
+    netkeep::PathLayout git_layout = netkeep::PathLayout::device;
+    bool commit_unchanged = false;
+    std::chrono::seconds spool_retention{0};
 };
 
 // "HOST:PORT", "[V6]:PORT".
@@ -100,8 +104,12 @@ Result<Config> parse_args(int argc, char** argv) {
             config.git_writer = false;
             continue;
         }
-        if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" ||
-            arg == "--header-timeout" || arg == "--max-upload") {
+        if (arg == "--commit-unchanged" && !inline_value) {
+            config.commit_unchanged = true;
+            continue;
+        }
+        if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
+            arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
@@ -112,6 +120,24 @@ Result<Config> parse_args(int argc, char** argv) {
                 have_inventory = true;
             } else if (arg == "--listen") {
                 if (auto s = parse_listen(*v, config); !s) return s;
+            } else if (arg == "--git-layout") {
+                if (*v == "device")
+                    config.git_layout = netkeep::PathLayout::device;
+                else if (*v == "group")
+                    config.git_layout = netkeep::PathLayout::group;
+                else
+                    return Status::invalid_argument(
+                        fmt::format("--git-layout wants 'device' or 'group', got '{}'", *v));
+            } else if (arg == "--spool-retention") {
+                // At least a minute: the sweep tells a file whose event is being appended
+                // right now from an orphan by its age.
+                std::int64_t seconds = -1;
+                auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
+                if (ec != std::errc() || end != v->data() + v->size() || seconds < 0 ||
+                    (seconds > 0 && seconds < 60))
+                    return Status::invalid_argument(fmt::format(
+                        "--spool-retention wants 0 or at least 60 seconds, got '{}'", *v));
+                config.spool_retention = std::chrono::seconds(seconds);
             } else if (arg == "--max-upload") {
                 std::uint64_t bytes = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
@@ -204,7 +230,10 @@ int serve(const Config& config) {
     std::unique_ptr<netkeep::GitWriter> git_writer;
     if (config.git_writer) {
         auto opened = netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
-                                                       .spool_dir = (config.data_dir / "spool").string()});
+                                                       .spool_dir = (config.data_dir / "spool").string(),
+                                                       .layout = config.git_layout,
+                                                       .commit_unchanged = config.commit_unchanged,
+                                                       .spool_retention = config.spool_retention});
         if (!opened) {
             fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
             return 1;

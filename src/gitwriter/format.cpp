@@ -16,8 +16,28 @@ std::string iso8601_utc(unix_time t) {
                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-std::string tree_path(std::string_view device, std::string_view job) {
-    return fmt::format("{}/{}", device, job);
+std::string applied_key(std::uint64_t seq) { return fmt::format("{}{:020}", k_applied_prefix, seq); }
+
+std::string format_applied_record(const AppliedRecord& record) {
+    return fmt::format("{} {} {}", record.blob, record.commit.empty() ? "-" : record.commit, record.path);
+}
+
+std::optional<AppliedRecord> parse_applied_record(std::string_view value) {
+    auto first = value.find(' ');
+    if (first == std::string_view::npos) return std::nullopt;
+    auto second = value.find(' ', first + 1);
+    if (second == std::string_view::npos) return std::nullopt;
+    AppliedRecord r{std::string(value.substr(0, first)), std::string(value.substr(first + 1, second - first - 1)),
+                    std::string(value.substr(second + 1))};
+    if (r.commit == "-") r.commit.clear();
+    if (r.blob.size() != 40 || r.path.empty() || (!r.commit.empty() && r.commit.size() != 40)) return std::nullopt;
+    return r;
+}
+
+std::string tree_path(PathLayout layout, std::string_view group, std::string_view device,
+                      std::string_view job) {
+    if (layout == PathLayout::device) return fmt::format("{}/{}", device, job);
+    return fmt::format("{}/{}/{}", group.empty() ? k_no_group : group, device, job);
 }
 
 namespace {

@@ -60,32 +60,108 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
     } else if (Status s = git_status(rc, fmt::format("opening {}", path)); !s) {
         return s;
     }
-    return Repo(repository_ptr(raw));
-}
+    repository_ptr repo(raw);
 
-Result<std::optional<std::uint64_t>> Repo::last_seq_trailer() const {
-    git_oid oid;
-    int rc = git_reference_name_to_id(&oid, repo_.get(), k_branch);
-    if (rc == GIT_ENOTFOUND) return std::optional<std::uint64_t>();
-    if (Status s = git_status(rc, "reading refs/heads/main"); !s) return s;
-    git_commit* raw = nullptr;
-    if (Status s = git_status(git_commit_lookup(&raw, repo_.get(), &oid), "reading main's commit");
+    git_odb* odb_raw = nullptr;
+    if (Status s = git_status(git_repository_odb(&odb_raw, repo.get()), "opening the object database"); !s)
+        return s;
+    odb_ptr odb(odb_raw);
+    git_odb_backend* mempack = nullptr;
+    if (Status s = git_status(git_mempack_new(&mempack), "creating the in-memory batch"); !s) return s;
+    // Highest priority: every write of the repository's odb lands in the batch.
+    if (Status s = git_status(git_odb_add_backend(odb.get(), mempack, 999), "adding the in-memory batch");
+        !s) {
+        mempack->free(mempack);
+        return s;
+    }
+
+    std::string objects = path + "/objects";
+    git_odb* loose_raw = nullptr;
+    if (Status s = git_status(git_odb_new(&loose_raw), "creating an object database"); !s) return s;
+    odb_ptr loose(loose_raw);
+    git_odb_backend* loose_backend = nullptr;
+    if (Status s = git_status(git_odb_backend_loose(&loose_backend, objects.c_str(), -1, 1, 0, 0),
+                              "opening the loose object store");
         !s)
         return s;
-    commit_ptr commit(raw);
+    if (Status s = git_status(git_odb_add_backend(loose.get(), loose_backend, 1), "adding the loose object store");
+        !s) {
+        loose_backend->free(loose_backend);
+        return s;
+    }
+    return Repo(std::move(repo), mempack, std::move(loose));
+}
+
+Repo::Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose)
+    : repo_(std::move(repo)), mempack_(mempack), loose_(std::move(loose)) {}
+Repo::Repo(Repo&&) noexcept = default;
+Repo& Repo::operator=(Repo&&) noexcept = default;
+Repo::~Repo() = default;
+
+namespace {
+
+Result<commit_ptr> lookup_commit(git_repository* repo, const git_oid& oid) {
+    git_commit* raw = nullptr;
+    if (Status s = git_status(git_commit_lookup(&raw, repo, &oid), "reading a commit"); !s) return s;
+    return commit_ptr(raw);
+}
+
+Result<commit_ptr> parent_of(const git_commit* commit) {
+    git_commit* raw = nullptr;
+    if (Status s = git_status(git_commit_parent(&raw, commit, 0), "reading a parent commit"); !s) return s;
+    return commit_ptr(raw);
+}
+
+std::string hex_of(const git_oid& oid) {
+    char hex[GIT_OID_HEXSZ + 1] = {};
+    git_oid_tostr(hex, sizeof hex, &oid);
+    return hex;
+}
+
+// main's commit, or nullopt for an unborn branch.
+Result<std::optional<git_oid>> main_tip(git_repository* repo) {
+    git_oid oid;
+    int rc = git_reference_name_to_id(&oid, repo, k_branch);
+    if (rc == GIT_ENOTFOUND) return std::optional<git_oid>();
+    if (Status s = git_status(rc, "reading refs/heads/main"); !s) return s;
+    return std::optional<git_oid>(oid);
+}
+
+}  // namespace
+
+Result<std::optional<std::uint64_t>> Repo::last_seq_trailer() const {
+    auto tip = main_tip(repo_.get());
+    if (!tip) return tip.status();
+    if (!*tip) return std::optional<std::uint64_t>();
+    auto commit = lookup_commit(repo_.get(), **tip);
+    if (!commit) return commit.status();
     for (;;) {
-        if (auto seq = parse_seq_trailer(git_commit_message(commit.get()))) return seq;
-        if (git_commit_parentcount(commit.get()) == 0) return std::optional<std::uint64_t>();
-        git_commit* parent = nullptr;
-        if (Status s =
-                git_status(git_commit_parent(&parent, commit.get(), 0), "reading a parent commit");
-            !s)
-            return s;
-        commit.reset(parent);
+        if (auto seq = parse_seq_trailer(git_commit_message(commit->get()))) return seq;
+        if (git_commit_parentcount(commit->get()) == 0) return std::optional<std::uint64_t>();
+        commit = parent_of(commit->get());
+        if (!commit) return commit.status();
     }
 }
 
-Result<odb_ptr> Repo::odb() {
+Result<std::vector<std::pair<std::uint64_t, std::string>>> Repo::commits_after(std::uint64_t after) const {
+    std::vector<std::pair<std::uint64_t, std::string>> found;
+    auto tip = main_tip(repo_.get());
+    if (!tip) return tip.status();
+    if (!*tip) return found;
+    auto commit = lookup_commit(repo_.get(), **tip);
+    if (!commit) return commit.status();
+    for (;;) {
+        if (auto seq = parse_seq_trailer(git_commit_message(commit->get()))) {
+            if (*seq <= after) return found;
+            found.emplace_back(*seq, hex_of(*git_commit_id(commit->get())));
+        }
+        if (git_commit_parentcount(commit->get()) == 0) return found;
+        commit = parent_of(commit->get());
+        if (!commit) return commit.status();
+    }
+}
+
+Result<odb_ptr> Repo::odb() const {
     git_odb* odb_raw = nullptr;
     if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database"); !s)
         return s;
@@ -93,58 +169,69 @@ Result<odb_ptr> Repo::odb() {
 }
 
 Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
-    auto odb = this->odb();
-    if (!odb) return odb.status();
+    odb_ptr batched;
+    git_odb* odb = loose_.get();
+    if (size <= k_batched_blob_max) {
+        auto o = this->odb();
+        if (!o) return o.status();
+        batched = std::move(*o);
+        odb = batched.get();
+        batch_bytes_ += size;
+    }
     git_odb_stream* stream = nullptr;
-    if (Status s = git_status(git_odb_open_wstream(&stream, odb->get(), size, GIT_OBJECT_BLOB),
-                              "opening a blob stream");
+    if (Status s = git_status(git_odb_open_wstream(&stream, odb, size, GIT_OBJECT_BLOB), "opening a blob stream");
         !s)
         return s;
     return BlobWriter(odb_stream_ptr(stream));
 }
 
+Result<std::optional<git_oid>> Repo::tip() const {
+    if (batch_tip_) return batch_tip_;
+    return main_tip(repo_.get());
+}
+
 Result<std::optional<std::string>> Repo::commit_file(const std::string& path, const git_oid& blob,
-                                                     unix_time time, const std::string& message) {
+                                                     unix_time time, const std::string& message,
+                                                     bool always) {
     git_repository* repo = repo_.get();
+    if (!batch_open_) {
+        auto base = main_tip(repo);
+        if (!base) return base.status();
+        batch_base_ = *base;
+        batch_open_ = true;
+    }
+    auto tip_oid = tip();
+    if (!tip_oid) return tip_oid.status();
     commit_ptr tip;
     tree_ptr baseline;
-    git_oid tip_oid;
-    int rc = git_reference_name_to_id(&tip_oid, repo, k_branch);
-    if (rc != GIT_ENOTFOUND) {
-        if (Status s = git_status(rc, "reading refs/heads/main"); !s) return s;
-        git_commit* c = nullptr;
-        if (Status s = git_status(git_commit_lookup(&c, repo, &tip_oid), "reading main's commit");
-            !s)
-            return s;
-        tip.reset(c);
+    if (*tip_oid) {
+        auto c = lookup_commit(repo, **tip_oid);
+        if (!c) return c.status();
+        tip = std::move(*c);
         git_tree* t = nullptr;
-        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s)
-            return s;
+        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s) return s;
         baseline.reset(t);
 
         git_tree_entry* e = nullptr;
-        rc = git_tree_entry_bypath(&e, baseline.get(), path.c_str());
+        int rc = git_tree_entry_bypath(&e, baseline.get(), path.c_str());
         if (rc != GIT_ENOTFOUND) {
             if (Status s = git_status(rc, fmt::format("looking up {}", path)); !s) return s;
             tree_entry_ptr entry(e);
-            if (git_oid_equal(git_tree_entry_id(entry.get()), &blob) &&
+            if (!always && git_oid_equal(git_tree_entry_id(entry.get()), &blob) &&
                 git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_BLOB)
                 return std::optional<std::string>();  // same content: no commit
         }
     } else {
         // First commit: an empty baseline tree to update.
         git_treebuilder* b = nullptr;
-        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s)
-            return s;
+        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s) return s;
         treebuilder_ptr builder(b);
         git_oid empty;
-        if (Status s =
-                git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree");
-            !s)
+        if (Status s = git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree"); !s)
             return s;
+        batch_objects_.push_back({empty, ""});
         git_tree* t = nullptr;
-        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s)
-            return s;
+        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s) return s;
         baseline.reset(t);
     }
 
@@ -159,29 +246,84 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
         !s)
         return s;
     git_tree* t = nullptr;
-    if (Status s = git_status(git_tree_lookup(&t, repo, &tree_oid), "reading the new tree"); !s)
-        return s;
+    if (Status s = git_status(git_tree_lookup(&t, repo, &tree_oid), "reading the new tree"); !s) return s;
     tree_ptr tree(t);
+    // The objects this commit adds: the blob, and the trees along its path.
+    batch_objects_.push_back({blob, path});
+    batch_objects_.push_back({tree_oid, ""});
+    for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+        git_tree_entry* e = nullptr;
+        if (Status s = git_status(git_tree_entry_bypath(&e, tree.get(), path.substr(0, slash).c_str()),
+                                  fmt::format("reading the new tree at {}", path.substr(0, slash)));
+            !s)
+            return s;
+        tree_entry_ptr entry(e);
+        batch_objects_.push_back({*git_tree_entry_id(entry.get()), path.substr(0, slash)});
+    }
 
     git_signature* sig_raw = nullptr;
-    if (Status s = git_status(
-            git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
-            "making the signature");
+    if (Status s = git_status(git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
+                              "making the signature");
         !s)
         return s;
     signature_ptr sig(sig_raw);
     const git_commit* parents[1] = {tip.get()};
     git_oid commit_oid;
-    // Updating the branch names the expected parent: libgit2 refuses if main moved.
-    if (Status s =
-            git_status(git_commit_create(&commit_oid, repo, k_branch, sig.get(), sig.get(), nullptr,
-                                         message.c_str(), tree.get(), tip ? 1 : 0, parents),
-                       "committing");
+    // No ref update here: publish() moves main once for the whole batch.
+    if (Status s = git_status(git_commit_create(&commit_oid, repo, nullptr, sig.get(), sig.get(), nullptr,
+                                                message.c_str(), tree.get(), tip ? 1 : 0, parents),
+                              "committing");
         !s)
         return s;
-    char hex[GIT_OID_HEXSZ + 1] = {};
-    git_oid_tostr(hex, sizeof hex, &commit_oid);
-    return std::optional<std::string>(hex);
+    batch_objects_.push_back({commit_oid, ""});
+    batch_tip_ = commit_oid;
+    ++batch_commits_;
+    return std::optional<std::string>(hex_of(commit_oid));
+}
+
+Status Repo::publish() {
+    if (!batch_tip_) {
+        discard();  // unchanged blobs only: nothing to keep
+        return Status::ok();
+    }
+    Status s = [&]() -> Status {
+        git_packbuilder* pb_raw = nullptr;
+        if (Status s = git_status(git_packbuilder_new(&pb_raw, repo_.get()), "creating a pack"); !s) return s;
+        packbuilder_ptr pb(pb_raw);
+        // Only what is in memory: large blobs are loose already, and an object found
+        // unchanged elsewhere in the repository need not be written twice.
+        // The path names each object: the pack builder tries deltas between objects of
+        // the same path first (successive versions of a file, or of a tree).
+        for (const auto& [oid, path] : batch_objects_) {
+            if (mempack_->exists(mempack_, &oid) != 1) continue;
+            if (Status s = git_status(git_packbuilder_insert(pb.get(), &oid, path.c_str()), "adding to the pack");
+                !s)
+                return s;
+        }
+        if (Status s = git_status(git_packbuilder_write(pb.get(), nullptr, 0, nullptr, nullptr), "writing the pack");
+            !s)
+            return s;
+        if (Status s = refresh(); !s) return s;
+        // Compare-and-swap: refuses if main moved since the batch began.
+        git_reference* ref = nullptr;
+        int rc = batch_base_ ? git_reference_create_matching(&ref, repo_.get(), k_branch, &*batch_tip_, 1,
+                                                             &*batch_base_, "netkeep")
+                             : git_reference_create(&ref, repo_.get(), k_branch, &*batch_tip_, 0, "netkeep");
+        reference_ptr owned(ref);
+        return git_status(rc, "moving main");
+    }();
+    discard();
+    return s;
+}
+
+void Repo::discard() {
+    git_mempack_reset(mempack_);
+    batch_base_.reset();
+    batch_tip_.reset();
+    batch_open_ = false;
+    batch_objects_.clear();
+    batch_commits_ = 0;
+    batch_bytes_ = 0;
 }
 
 Status Repo::refresh() {

@@ -4,12 +4,16 @@
 // needs. Internal to src/gitwriter (the only part that includes <git2.h>).
 
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "netkeep/events.hpp"
 #include "netkeep/status.hpp"
@@ -35,6 +39,8 @@ using tree_ptr = git_handle<git_tree, git_tree_free>;
 using tree_entry_ptr = git_handle<git_tree_entry, git_tree_entry_free>;
 using treebuilder_ptr = git_handle<git_treebuilder, git_treebuilder_free>;
 using signature_ptr = git_handle<git_signature, git_signature_free>;
+using packbuilder_ptr = git_handle<git_packbuilder, git_packbuilder_free>;
+using reference_ptr = git_handle<git_reference, git_reference_free>;
 
 // git_libgit2_init() for as long as one exists (libgit2 counts), with fsync of
 // everything written into a git dir turned on: a commit the cursor has passed must
@@ -52,8 +58,11 @@ private:
     bool initialized_ = false;
 };
 
-// A blob written as it is read: libgit2 deflates it into a loose object without holding
-// it in memory. The size is declared up front, as a git object header needs it.
+class Repo;
+
+// A blob written as it is read, its size declared up front (a git object header needs
+// it). Small blobs go to the batch in memory; large ones are deflated into a loose
+// object on disk as they stream, never held in memory.
 class BlobWriter {
 public:
     Status write(std::string_view data);
@@ -65,31 +74,78 @@ private:
     odb_stream_ptr stream_;
 };
 
+// The repository as the git writer uses it: commits are made in batches. Objects of a
+// batch collect in memory (a libgit2 mempack) and publish() writes them as one pack, then
+// moves main once. One pack and one ref update per batch instead of a loose file per
+// object and a ref update per commit: file creation and fsync, not deflating, are what a
+// commit costs (measured: tools/bench-complete, docs/git.md#performance).
+//
+// Not thread-safe: the git writer's thread owns it.
 class Repo {
 public:
+    // Blobs up to this size are kept in the batch; larger ones go loose at once.
+    static constexpr std::uint64_t k_batched_blob_max = 1 << 20;
+
     // Opens the bare repository at path, or creates it with HEAD -> refs/heads/main.
     static Result<Repo> open_or_create(const std::string& path);
+
+    Repo(Repo&&) noexcept;
+    Repo& operator=(Repo&&) noexcept;
+    ~Repo();
 
     // The Netkeep-Seq of the newest commit on main that has one (a hand-made commit on
     // top is passed over); nullopt for an unborn branch or no such commit.
     Result<std::optional<std::uint64_t>> last_seq_trailer() const;
 
+    // The commits on main whose Netkeep-Seq is greater than `after`: seq and commit id,
+    // newest first (a walk from main's tip that stops at the first trailer <= after).
+    Result<std::vector<std::pair<std::uint64_t, std::string>>> commits_after(std::uint64_t after) const;
+
     Result<BlobWriter> blob_writer(std::uint64_t size);
 
-    // Commits `blob` at `path` on refs/heads/main, author and committer netkeep at
-    // `time` (UTC), unless main's tree already has exactly that blob there. The commit
-    // id, or nullopt when nothing changed. Only the trees along `path` are rewritten
-    // (git_tree_create_updated), so the cost does not grow with the number of files.
+    // Commits `blob` at `path` on top of the batch (main's tip when the batch is empty),
+    // author and committer netkeep at `time` (UTC), unless the tree already has exactly
+    // that blob there and `always` is false. The commit id, or nullopt when nothing
+    // changed. Only the trees along `path` are rewritten (git_tree_create_updated), so the
+    // cost does not grow with the number of files. main does not move until publish().
     Result<std::optional<std::string>> commit_file(const std::string& path, const git_oid& blob,
-                                                   unix_time time, const std::string& message);
+                                                   unix_time time, const std::string& message,
+                                                   bool always);
+
+    // Commits made since the last publish(), and the bytes of the objects they hold in memory.
+    std::size_t pending_commits() const { return batch_commits_; }
+    std::uint64_t pending_bytes() const { return batch_bytes_; }
+
+    // Writes the batch's objects as one pack (fsync'd, as everything libgit2 writes into
+    // the git dir), then moves main to the batch's last commit, compare-and-swap on the
+    // tip the batch started from. Nothing to do for an empty batch. On failure the batch
+    // is discarded: main has not moved, and the caller applies its events again.
+    Status publish();
+    // Drops the batch's commits and objects; main stays where it is.
+    void discard();
 
     // Rereads the object database after `git gc` repacked it behind libgit2's back.
     Status refresh();
 
 private:
-    explicit Repo(repository_ptr repo) : repo_(std::move(repo)) {}
-    Result<odb_ptr> odb();
+    Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose);
+    Result<odb_ptr> odb() const;
+    // The tip the next commit builds on: the batch's last commit, else main's.
+    Result<std::optional<git_oid>> tip() const;
+
     repository_ptr repo_;
+    git_odb_backend* mempack_ = nullptr;  // owned by the repository's odb
+    odb_ptr loose_;                       // the same objects dir, loose backend only: large blobs
+    std::optional<git_oid> batch_base_;   // main when the batch began (nullopt: unborn)
+    std::optional<git_oid> batch_tip_;    // the batch's last commit
+    bool batch_open_ = false;
+    struct BatchObject {
+        git_oid id;
+        std::string path;  // where in the tree ("" for the root tree and commits)
+    };
+    std::vector<BatchObject> batch_objects_;  // what the batch's commits added
+    std::size_t batch_commits_ = 0;
+    std::uint64_t batch_bytes_ = 0;
 };
 
 }  // namespace netkeep::gitwriter

@@ -13,7 +13,9 @@
 //   a completion whose blob is already in main's tree makes no commit, a failure or any
 //   other event changes nothing in git;
 // - a spool file is deleted only after the cursor that covers its event is durable, so
-//   an event that might be applied again always still has its file.
+//   an event that might be applied again always still has its file;
+// - commits are made in batches that reach main together (Repo::publish: one pack, one
+//   ref update); a batch that fails to publish is applied again from where main is.
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,6 +26,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <unordered_map>
+#include <unordered_set>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -54,6 +59,16 @@ using gitwriter::Repo;
 // writer is one thread); a leftover from a crash is removed at start.
 constexpr std::string_view k_redacting = ".gitwriter-redacting";
 constexpr std::size_t k_chunk = 1 << 16;
+// A batch is published once it holds this many commits or bytes in memory, whatever the
+// event batch: a 10,000-device root tree is 400 KB a commit.
+constexpr std::size_t k_publish_commits = 64;
+constexpr std::uint64_t k_publish_bytes = 32 << 20;
+
+std::string hex_of(const git_oid& oid) {
+    char hex[GIT_OID_HEXSZ + 1] = {};
+    git_oid_tostr(hex, sizeof hex, &oid);
+    return hex;
+}
 
 Status errno_status(std::string_view what, const std::string& path) {
     int e = errno;
@@ -125,8 +140,10 @@ public:
         remove_stale_locks();
 
         cursor_ = *cursor;
+        published_ = *cursor;
         persisted_ = meta_cursor.value_or(0);
         applied_.store(cursor_);
+        started_at_ = std::time(nullptr);
         {
             std::lock_guard lock(mutex_);
             stopping_ = false;
@@ -201,15 +218,27 @@ private:
         ::unlink(leftover.c_str());
         if (!retry("gitwriter.recover_failed", [this] { return recover(); })) return;
         log_line(LogLevel::info, "gitwriter.started", {{"cursor", std::to_string(cursor_)}});
+        // Before this process started, no upload was in flight: whatever no pending event
+        // names is an orphan (or kept past its retention).
+        sweep_spool(options_.spool_retention.count() == 0 ? started_at_
+                                                           : std::time(nullptr) - options_.spool_retention.count());
+        auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_every;
 
         while (!stopping()) {
+            if (options_.spool_retention.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
+                sweep_spool(std::time(nullptr) - options_.spool_retention.count());
+                next_sweep = std::chrono::steady_clock::now() + options_.sweep_every;
+            }
             std::uint64_t last = log_.wait_for(cursor_, options_.poll);
             if (last <= cursor_) continue;
-            // One batch per round: the events, then one durable cursor write for all.
+            // One batch per round: the events, then one publish and one durable cursor
+            // write for all.
             std::uint64_t to = std::min(last, cursor_ + std::max<std::uint32_t>(options_.batch, 1));
             bool applied = retry("gitwriter.apply_failed", [&] {
+                if (needs_recover_)
+                    if (Status r = recover(); !r) return r;
                 Status s = apply_range(cursor_ + 1, to);
-                // Whatever was applied before an error is kept: persist it now.
+                // Whatever was applied before an error is kept: publish and persist it now.
                 Status f = flush();
                 return s ? f : s;
             });
@@ -221,51 +250,91 @@ private:
         log_line(LogLevel::info, "gitwriter.stopped", {{"cursor", std::to_string(cursor_)}});
     }
 
-    // Before the first event: the redaction rules in force at the cursor, and the spool
-    // files of events that were applied but whose cursor write a crash lost.
+    // Before the first event (and after a batch failed to publish): the inventory rules in
+    // force at the cursor, and for the events after the persisted cursor, up to the
+    // cursor, whose cursor write was lost (a crash, or a failed write), their records and
+    // spool files.
     Status recover() {
+        needs_recover_ = true;  // until this succeeds
         rules_ = {};
         last_inventory_ = 0;
         spool_to_remove_.clear();
-        if (cursor_ == 0) return Status::ok();
+        records_.clear();
+        repo_.discard();
+        if (cursor_ == 0) {
+            needs_recover_ = false;
+            return Status::ok();
+        }
         std::uint64_t inventory_seq = 0;
         if (auto v = log_.get_meta(std::string(gitwriter::k_inventory_key)); v) {
             inventory_seq = gitwriter::parse_u64(*v).value_or(0);
         } else if (v.status().code() != Status::Code::not_found) {
             return v.status();
         }
+        std::unordered_map<std::uint64_t, std::string> commits;  // seq → commit, after persisted_
+        if (cursor_ > persisted_) {
+            auto found = repo_.commits_after(persisted_);
+            if (!found) return found.status();
+            commits.insert(found->begin(), found->end());
+        }
         // The meta value is the last InventoryApplied at or before the persisted cursor
-        // (flush() writes it before the cursor). Later ones, up to cursor_, are in
+        // (flush() writes it with the cursor). Later ones, up to cursor_, are in
         // (persisted_, cursor_], scanned below. Without a usable value: the whole prefix.
         std::uint64_t from = persisted_ + 1;
         if (inventory_seq == 0 || inventory_seq > persisted_) {
             from = 1;
         } else {
             Status s = log_.scan(inventory_seq, inventory_seq, [&](EventRecord&& r) {
-                return visit_recovered(std::move(r), false);
+                return visit_recovered(std::move(r), false, commits);
             });
             if (!s) return s;
             if (!recover_error_) return std::exchange(recover_error_, Status::ok());
         }
         Status s = scan_checked(from, cursor_, [&](EventRecord&& r) {
             bool applied_after_persisted = r.seq > persisted_;
-            return visit_recovered(std::move(r), applied_after_persisted);
+            return visit_recovered(std::move(r), applied_after_persisted, commits);
         });
         if (!s) return s;
         if (!recover_error_) return std::exchange(recover_error_, Status::ok());
-        return flush();
+        Status f = flush();
+        if (f) needs_recover_ = false;
+        return f;
     }
 
-    bool visit_recovered(EventRecord&& r, bool drop_spool) {
+    bool visit_recovered(EventRecord&& r, bool after_persisted,
+                         const std::unordered_map<std::uint64_t, std::string>& commits) {
         if (auto* inventory = std::get_if<InventoryApplied>(&r.event)) {
             recover_error_ = rules_.apply(r.seq, *inventory);
             if (!recover_error_.is_ok()) return false;
             last_inventory_ = r.seq;
-        } else if (auto* c = std::get_if<CompletionRecorded>(&r.event);
-                   c && drop_spool && !c->spool.empty()) {
-            spool_to_remove_.push_back(c->spool);
+            return true;
         }
+        auto* c = std::get_if<CompletionRecorded>(&r.event);
+        if (!c || !after_persisted) return true;
+        if (!c->failure) recover_record(r.seq, *c, commits);
+        if (!c->spool.empty()) spool_to_remove_.emplace_back(r.seq, c->spool);
         return true;
+    }
+
+    // The record of a completion applied before the crash: its blob is written again (a
+    // no-op when git has it), its commit is the one with its seq in the trailer, if any.
+    void recover_record(std::uint64_t seq, const CompletionRecorded& c,
+                        const std::unordered_map<std::uint64_t, std::string>& commits) {
+        auto blob = write_blob(seq, c);
+        if (!blob) {
+            // The record is for verify only: git itself is already right.
+            log_line(LogLevel::warn, "gitwriter.record_lost",
+                     {{"seq", std::to_string(seq)}, {"error", blob.status().to_string()}});
+            return;
+        }
+        auto commit = commits.find(seq);
+        records_.emplace_back(seq, gitwriter::AppliedRecord{hex_of(*blob),
+                                                            commit == commits.end() ? "" : commit->second,
+                                                            path_of(c)});
+    }
+
+    std::string path_of(const CompletionRecorded& c) const {
+        return gitwriter::tree_path(options_.layout, rules_.group_of(c.device), c.device, c.job);
     }
 
     // scan(), plus the check that the visitor saw every seq of [from, to]: the log
@@ -294,8 +363,7 @@ private:
             failed = apply(r);
             if (!failed) return false;
             cursor_ = r.seq;
-            applied_.store(cursor_);
-            return true;
+            return repo_.pending_commits() < k_publish_commits && repo_.pending_bytes() < k_publish_bytes;
         });
         if (!failed) return failed;
         return s;
@@ -312,13 +380,15 @@ private:
         if (c->failure) {
             // A failed attempt never touches the tree; it is kept in the log. Its spool
             // file (whatever the worker had collected) goes with the others.
-            if (!c->spool.empty()) spool_to_remove_.push_back(c->spool);
+            if (!c->spool.empty()) spool_to_remove_.emplace_back(r.seq, c->spool);
             return Status::ok();
         }
         return apply_completion(r.seq, *c);
     }
 
-    Status apply_completion(std::uint64_t seq, const CompletionRecorded& c) {
+    // The completion's content as a blob: redacted with its job's rules, checked against
+    // the size and SHA-256 recorded for it.
+    Result<git_oid> write_blob(std::uint64_t seq, const CompletionRecorded& c) {
         std::string spool_path = options_.spool_dir + "/" + c.spool;
         Sha256 hash;
         auto hashing = [&](std::string_view chunk) { hash.update(chunk); };
@@ -336,6 +406,22 @@ private:
             ::unlink(staged.c_str());
         }
         if (!blob) {
+            std::string message = fmt::format("seq {}: {}", seq, blob.status().message());
+            if (blob.status().code() == Status::Code::not_found)
+                return Status::not_found(std::move(message));
+            return Status::io_error(std::move(message));
+        }
+        auto digest = hash.finish();
+        if (std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()) != c.sha256) {
+            return Status::corruption(
+                fmt::format("seq {}: {} does not match the SHA-256 recorded for it", seq, spool_path));
+        }
+        return blob;
+    }
+
+    Status apply_completion(std::uint64_t seq, const CompletionRecorded& c) {
+        auto blob = write_blob(seq, c);
+        if (!blob) {
             if (blob.status().code() == Status::Code::not_found) {
                 // Never skipped: the event is the only record of that backup, and git must
                 // not silently miss it. docs/git.md says what the operator can do.
@@ -343,33 +429,23 @@ private:
                          {{"seq", std::to_string(seq)},
                           {"device", c.device},
                           {"job", c.job},
-                          {"spool", spool_path}});
+                          {"spool", options_.spool_dir + "/" + c.spool}});
             }
-            std::string message = fmt::format("seq {}: {}", seq, blob.status().message());
-            if (blob.status().code() == Status::Code::not_found)
-                return Status::not_found(std::move(message));
-            return Status::io_error(std::move(message));
+            return blob.status();
         }
-        auto digest = hash.finish();
-        if (std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()) !=
-            c.sha256) {
-            return Status::corruption(fmt::format(
-                "seq {}: {} does not match the SHA-256 recorded for it", seq, spool_path));
-        }
-        std::string path = gitwriter::tree_path(c.device, c.job);
-        auto commit = repo_.commit_file(path, *blob, c.end_timestamp,
-                                        gitwriter::format_commit_message(seq, c));
-        if (!commit)
-            return Status::io_error(fmt::format("seq {}: {}", seq, commit.status().message()));
+        std::string path = path_of(c);
+        auto commit = repo_.commit_file(path, *blob, c.end_timestamp, gitwriter::format_commit_message(seq, c),
+                                        options_.commit_unchanged);
+        if (!commit) return Status::io_error(fmt::format("seq {}: {}", seq, commit.status().message()));
         if (*commit) {
             ++commits_since_gc_;
             log_line(LogLevel::info, "gitwriter.committed",
                      {{"seq", std::to_string(seq)}, {"path", path}, {"commit", **commit}});
         } else {
-            log_line(LogLevel::debug, "gitwriter.unchanged",
-                     {{"seq", std::to_string(seq)}, {"path", path}});
+            log_line(LogLevel::debug, "gitwriter.unchanged", {{"seq", std::to_string(seq)}, {"path", path}});
         }
-        spool_to_remove_.push_back(c.spool);
+        records_.emplace_back(seq, gitwriter::AppliedRecord{hex_of(*blob), commit->value_or(""), path});
+        spool_to_remove_.emplace_back(seq, c.spool);
         return Status::ok();
     }
 
@@ -402,33 +478,83 @@ private:
         return written;
     }
 
-    // Makes the cursor durable, then drops the spool files of the events it covers. The
-    // order matters: a file is gone only once no restart can apply its event again.
+    // Publishes the batch (its commits reach main), then makes the cursor durable with the
+    // records of the completions it covers, then drops their spool files. The order
+    // matters: the cursor never passes a commit that is not on main, and a file is gone
+    // only once no restart can apply its event again.
     Status flush() {
-        if (last_inventory_ > persisted_inventory_) {
-            // Before the cursor passes it (recover() relies on that).
-            if (Status s = log_.put_meta(std::string(gitwriter::k_inventory_key),
-                                         std::to_string(last_inventory_));
-                !s)
-                return s;
-            persisted_inventory_ = last_inventory_;
+        if (Status s = repo_.publish(); !s) {
+            // main has not moved: the events after it are applied again, with the rules in
+            // force at that point (recover() rebuilds them).
+            cursor_ = published_;
+            std::erase_if(records_, [&](const auto& r) { return r.first > cursor_; });
+            std::erase_if(spool_to_remove_, [&](const auto& f) { return f.first > cursor_; });
+            needs_recover_ = true;
+            return s;
         }
-        if (cursor_ > persisted_) {
-            if (Status s =
-                    log_.put_meta(std::string(gitwriter::k_cursor_key), std::to_string(cursor_));
-                !s)
-                return s;
-            persisted_ = cursor_;
+        published_ = cursor_;
+        applied_.store(cursor_);
+
+        std::vector<std::pair<std::string, std::string>> meta;
+        for (const auto& [seq, record] : records_)
+            meta.emplace_back(gitwriter::applied_key(seq), gitwriter::format_applied_record(record));
+        // The inventory seq before (or with) the cursor that passes it: recover() relies on it.
+        if (last_inventory_ > persisted_inventory_)
+            meta.emplace_back(std::string(gitwriter::k_inventory_key), std::to_string(last_inventory_));
+        if (cursor_ > persisted_) meta.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(cursor_));
+        if (!meta.empty())
+            if (Status s = log_.put_meta_batch(meta); !s) return s;
+        records_.clear();
+        persisted_inventory_ = last_inventory_;
+        persisted_ = cursor_;
+
+        if (options_.spool_retention.count() == 0) {
+            for (const auto& [seq, name] : spool_to_remove_) {
+                std::string path = options_.spool_dir + "/" + name;
+                // Already gone is fine: this may be a second attempt after a crash.
+                if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+                    log_line(LogLevel::warn, "gitwriter.spool_remove_failed",
+                             {{"spool", path}, {"error", std::strerror(errno)}});
+            }
         }
-        for (const auto& name : spool_to_remove_) {
-            std::string path = options_.spool_dir + "/" + name;
-            // Already gone is fine: this may be a second attempt after a crash.
-            if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-                log_line(LogLevel::warn, "gitwriter.spool_remove_failed",
-                         {{"spool", path}, {"error", std::strerror(errno)}});
-        }
-        spool_to_remove_.clear();
+        spool_to_remove_.clear();  // with a retention, sweep_spool() removes them in time
         return Status::ok();
+    }
+
+    // Removes the spool files last written before `older_than` (unix seconds) that no
+    // event after the persisted cursor refers to: applied completions' files past their
+    // retention, and orphans (an upload made durable whose event was never appended: a
+    // crash in between, never acknowledged). Files being received are ".incoming-*" and
+    // never considered; a file just made durable is younger than any cutoff used here.
+    void sweep_spool(std::time_t older_than) {
+        std::unordered_set<std::string> old;
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir, ec)) {
+            std::string name = entry.path().filename().string();
+            if (name.empty() || name.front() == '.') continue;
+            struct stat st {};
+            if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+            if (st.st_mtime < older_than) old.insert(std::move(name));
+        }
+        if (ec) {
+            log_line(LogLevel::warn, "gitwriter.sweep_failed", {{"error", ec.message()}});
+            return;
+        }
+        if (old.empty()) return;
+        Status s = log_.scan(persisted_ + 1, log_.last_seq(), [&](EventRecord&& r) {
+            if (auto* c = std::get_if<CompletionRecorded>(&r.event)) old.erase(c->spool);
+            return !old.empty();
+        });
+        if (!s) {
+            log_line(LogLevel::warn, "gitwriter.sweep_failed", {{"error", s.to_string()}});
+            return;
+        }
+        std::size_t removed = 0;
+        for (const auto& name : old) {
+            std::string path = options_.spool_dir + "/" + name;
+            if (::unlink(path.c_str()) == 0) ++removed;
+        }
+        log_line(LogLevel::info, "gitwriter.spool_swept", {{"removed", std::to_string(removed)}});
     }
 
     // `git gc --auto` packs the loose objects libgit2 writes. It runs here, on the
@@ -496,12 +622,17 @@ private:
     std::thread thread_;
 
     // The writer thread's own (start() sets them before the thread exists).
-    std::uint64_t cursor_ = 0;     // last seq applied to git
+    std::uint64_t cursor_ = 0;     // last seq applied (its commit may still be in the batch)
+    std::uint64_t published_ = 0;  // last seq whose effect is on main
     std::uint64_t persisted_ = 0;  // last cursor written to meta
     std::uint64_t last_inventory_ = 0;
     std::uint64_t persisted_inventory_ = 0;
-    gitwriter::JobRules rules_;
-    std::vector<std::string> spool_to_remove_;  // of events <= cursor_, dropped by flush()
+    gitwriter::InventoryRules rules_;
+    // Of events <= cursor_, by seq: written by flush() with the cursor / then dropped.
+    std::vector<std::pair<std::uint64_t, gitwriter::AppliedRecord>> records_;
+    std::vector<std::pair<std::uint64_t, std::string>> spool_to_remove_;
+    bool needs_recover_ = false;
+    std::time_t started_at_ = 0;
     std::uint64_t commits_since_gc_ = 0;
     Status recover_error_;
 };

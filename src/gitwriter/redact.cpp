@@ -47,7 +47,7 @@ Result<std::string> Redactor::redact_text(std::string_view text) const {
     return out;
 }
 
-Status JobRules::apply(std::uint64_t seq, const InventoryApplied& inventory) {
+Status InventoryRules::apply(std::uint64_t seq, const InventoryApplied& inventory) {
     auto parsed =
         parse_inventory(InventoryFiles{inventory.devices_json, inventory.jobs_json},
                         InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
@@ -66,12 +66,24 @@ Status JobRules::apply(std::uint64_t seq, const InventoryApplied& inventory) {
             redactor->empty() ? nullptr : std::make_shared<const Redactor>(std::move(*redactor));
     }
     jobs_ = std::move(next);
+    for (const auto& device : parsed->devices) {
+        if (!device.group.empty())
+            groups_[device.name] = device.group;
+        else if (auto it = groups_.find(device.name); it != groups_.end())
+            groups_.erase(it);  // present and ungrouped now: no longer in its old group
+    }
     return Status::ok();
 }
 
-const Redactor* JobRules::find(const std::string& job) const {
+const Redactor* InventoryRules::find(const std::string& job) const {
     auto it = jobs_.find(job);
     return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+const std::string& InventoryRules::group_of(const std::string& device) const {
+    static const std::string none;
+    auto it = groups_.find(device);
+    return it == groups_.end() ? none : it->second;
 }
 
 }  // namespace netkeep::gitwriter

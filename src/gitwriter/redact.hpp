@@ -40,19 +40,24 @@ private:
     std::vector<Rule> rules_;
 };
 
-// The rules of each job as of a point in the log, built from InventoryApplied events
-// alone (structural load: no secrets resolved, no environment).
+// What the writer needs from the inventory in force at a point in the log: each job's
+// redaction rules and each device's group. Built from InventoryApplied events alone
+// (structural load: no secrets resolved, no environment).
 //
-// A job that leaves the inventory keeps its last rules: a completion recorded for it just
-// before the change is still redacted as its job said, never committed in the clear.
-class JobRules {
+// A job or device that leaves the inventory keeps its last rules and group: a completion
+// recorded just before the change is still redacted as its job said (never committed in
+// the clear) and lands where the device's earlier files are.
+class InventoryRules {
 public:
     Status apply(std::uint64_t seq, const InventoryApplied& inventory);
     // nullptr: the job has no rules (the content goes to git unchanged).
     const Redactor* find(const std::string& job) const;
+    // Empty when the device has no group.
+    const std::string& group_of(const std::string& device) const;
 
 private:
     std::unordered_map<std::string, std::shared_ptr<const Redactor>> jobs_;
+    std::unordered_map<std::string, std::string> groups_;  // only devices that have one
 };
 
 }  // namespace netkeep::gitwriter

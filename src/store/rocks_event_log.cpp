@@ -144,6 +144,19 @@ public:
         return from_rocks(db_->Put(wo, meta_, key, value), fmt::format("writing meta '{}'", key));
     }
 
+    Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        rocksdb::WriteBatch batch;
+        for (const auto& [key, value] : entries) {
+            if (auto s = batch.Put(meta_, key, value); !s.ok())
+                return from_rocks(s, fmt::format("writing meta '{}'", key));
+        }
+        rocksdb::WriteOptions wo;
+        wo.sync = write_options_.sync;
+        return from_rocks(db_->Write(wo, &batch), fmt::format("writing {} meta values", entries.size()));
+    }
+
     Result<std::string> get_meta(const std::string& key) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");

@@ -37,7 +37,9 @@ TEST_CASE("the commit message names device, job, worker and times, then the trai
           "\n"
           "Netkeep-Seq: 42\n"
           "Netkeep-Job-Timestamp: 1700000000\n");
-    CHECK(tree_path("r1", "show_run") == "r1/show_run");
+    CHECK(tree_path(PathLayout::device, "dallas", "r1", "show_run") == "r1/show_run");
+    CHECK(tree_path(PathLayout::group, "dallas", "r1", "show_run") == "dallas/r1/show_run");
+    CHECK(tree_path(PathLayout::group, "", "r1", "show_run") == "ungrouped/r1/show_run");
 }
 
 TEST_CASE("a worker name cannot add lines (or fake trailers) to the message") {
@@ -102,4 +104,16 @@ TEST_CASE("resume_cursor: the larger of meta cursor and HEAD trailer, never ahea
     auto meta_ahead = resume_cursor(opt(11), opt(), 10);
     REQUIRE(!meta_ahead);
     CHECK(meta_ahead.status().code() == netkeep::Status::Code::conflict);
+}
+
+TEST_CASE("applied records round-trip and sort in log order") {
+    AppliedRecord committed{std::string(40, 'a'), std::string(40, 'b'), "dallas/r1/show_run"};
+    AppliedRecord unchanged{std::string(40, 'c'), "", "r1/show_run"};
+    CHECK(format_applied_record(unchanged) == std::string(40, 'c') + " - r1/show_run");
+    CHECK(parse_applied_record(format_applied_record(committed)) == committed);
+    CHECK(parse_applied_record(format_applied_record(unchanged)) == unchanged);
+    CHECK_FALSE(parse_applied_record("abc - r1/x").has_value());
+    CHECK_FALSE(parse_applied_record(std::string(40, 'a') + " -").has_value());
+    CHECK(applied_key(42) == "gitwriter.applied.00000000000000000042");
+    CHECK(applied_key(9) < applied_key(10));
 }

@@ -3,6 +3,9 @@
 // hoping a kill -9 lands in them.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -37,6 +40,7 @@ struct Fixture {
     std::unique_ptr<EventLog> log;
     std::unique_ptr<GitWriter> writer;
     int spooled = 0;
+    GitWriterOptions options;  // start() fills in the paths and fast retries
 
     Fixture() {
         fs::create_directories(spool);
@@ -49,12 +53,14 @@ struct Fixture {
         log = std::move(l.value());
     }
     void start(std::uint64_t gc_every = 1000, std::string git_program = "/usr/bin/git") {
-        auto w = open_git_writer(*log, {.repo_path = repo.string(),
-                                        .spool_dir = spool.string(),
-                                        .gc_every = gc_every,
-                                        .git_program = std::move(git_program),
-                                        .retry_first = 20ms,
-                                        .retry_max = 100ms});
+        GitWriterOptions o = options;
+        o.repo_path = repo.string();
+        o.spool_dir = spool.string();
+        o.gc_every = gc_every;
+        o.git_program = std::move(git_program);
+        o.retry_first = 20ms;
+        o.retry_max = 100ms;
+        auto w = open_git_writer(*log, std::move(o));
         REQUIRE(w.is_ok());
         writer = std::move(w.value());
         REQUIRE(writer->start().is_ok());
@@ -110,6 +116,16 @@ struct Fixture {
     }
     std::string seqs() {
         return git({"log", "--format=%(trailers:key=Netkeep-Seq,valueonly)", "main"});
+    }
+    // "<blob> <commit or -> <path>", or "none".
+    std::string record(std::uint64_t seq) {
+        auto v = log->get_meta(fmt::format("gitwriter.applied.{:020}", seq));
+        return v ? *v : "none";
+    }
+    std::string rev(const std::string& what) {
+        std::string out = git({"rev-parse", what});
+        if (!out.empty()) out.pop_back();
+        return out;
     }
     std::string meta_cursor() {
         auto v = log->get_meta("gitwriter.cursor");
@@ -183,6 +199,9 @@ TEST_CASE("a commit whose cursor write was lost is neither repeated nor lost aft
     REQUIRE(f.wait_applied(s3));
     CHECK(f.commits() == 3);
     CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n{}\n\n", s3, s2, s1));
+    // The records of the two recovered events come from the commits that carry them.
+    CHECK(f.record(s1) == fmt::format("{} {} r1/plain", f.rev("main~2:r1/plain"), f.rev("main~2")));
+    CHECK(f.record(s2) == fmt::format("{} {} r2/plain", f.rev("main~1:r2/plain"), f.rev("main~1")));
     f.writer->stop();
     CHECK(f.meta_cursor() == std::to_string(s3));
     CHECK(fs::is_empty(f.spool));
@@ -279,4 +298,97 @@ TEST_CASE("git gc runs between commits, and a failing gc does not stop the write
         CHECK(f.git({"show", "main:r1/plain"}) == "after gc\n");
         CHECK(f.commits() == 4);
     }
+}
+
+TEST_CASE("each applied completion leaves a record of its blob and commit for verify") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "one\n");
+    auto s2 = f.complete("r1", "plain", "one\n");  // unchanged: a blob, no commit
+    auto s3 = f.complete("r1", "plain", "", std::string("auth failed"));
+    REQUIRE(f.wait_applied(s3));
+    f.writer->stop();
+    CHECK(f.record(s1) == fmt::format("{} {} r1/plain", f.rev("main:r1/plain"), f.rev("main")));
+    CHECK(f.record(s2) == fmt::format("{} - r1/plain", f.rev("main:r1/plain")));
+    CHECK(f.record(s3) == "none");  // a failure puts nothing in git
+}
+
+TEST_CASE("the group layout puts each file under its device's group") {
+    Fixture f;
+    f.options.layout = PathLayout::group;
+    REQUIRE(f.log->append({InventoryApplied{2, R"({"devices": [
+        {"name": "r1", "group": "dallas", "credentials": {"user": "u"}},
+        {"name": "r2", "credentials": {"user": "u"}}]})", k_jobs}}).is_ok());
+    f.start();
+    f.complete("r1", "plain", "a\n");
+    auto s = f.complete("r2", "plain", "b\n");
+    REQUIRE(f.wait_applied(s));
+    CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) == "dallas/r1/plain\nungrouped/r2/plain\n");
+    CHECK(f.record(s).ends_with(" ungrouped/r2/plain"));
+}
+
+TEST_CASE("with commit_unchanged every successful completion is a commit") {
+    Fixture f;
+    f.options.commit_unchanged = true;
+    f.start();
+    f.complete("r1", "plain", "same\n");
+    auto s = f.complete("r1", "plain", "same\n");
+    REQUIRE(f.wait_applied(s));
+    CHECK(f.commits() == 2);
+    CHECK(f.rev("main:r1/plain") == f.rev("main~1:r1/plain"));
+}
+
+TEST_CASE("a batch reaches main as one pack; a large blob goes loose, not through memory") {
+    Fixture f;
+    std::uint64_t last = 0;
+    for (int i = 0; i < 20; ++i) last = f.complete(i % 2 ? "r1" : "r2", "plain", fmt::format("v{}\n", i));
+    std::string big(3 << 20, 'x');
+    last = f.complete("r1", "show_run", big);
+    f.start();  // after the events: they are one batch
+    REQUIRE(f.wait_applied(last));
+    CHECK(f.commits() == 21);
+    CHECK(f.git({"show", "main:r1/plain"}) == "v19\n");
+    CHECK(f.git({"show", "main:r1/show_run"}) == big);
+    std::size_t packs = 0;
+    for (const auto& e : fs::directory_iterator(f.repo / "objects/pack"))
+        if (e.path().extension() == ".pack") ++packs;
+    CHECK(packs == 1);
+    // Loose: only the large blob.
+    CHECK(f.git({"count-objects"}).starts_with("1 objects"));
+    std::string fsck = f.git({"fsck", "--no-progress", "--no-dangling"});
+    CHECK_MESSAGE(fsck.empty(), fsck);
+}
+
+TEST_CASE("spool files: orphans swept at start, pending ones kept, applied ones kept for the retention") {
+    Fixture f;
+    auto age = [&](const std::string& name) {
+        struct timespec old[2] = {{1, 0}, {1, 0}};  // 1970
+        REQUIRE(::utimensat(AT_FDCWD, (f.spool / name).c_str(), old, 0) == 0);
+    };
+    // An upload made durable whose event was never appended (a crash in between).
+    std::ofstream(f.spool / "orphan") << "never recorded";
+    age("orphan");
+    // An event whose file is missing holds the writer; the event after it waits with its file.
+    auto s1 = f.complete("r1", "plain", "late\n", std::nullopt, false);
+    auto s2 = f.complete("r2", "plain", "waiting\n");
+    age("c2");
+    f.start();
+    std::this_thread::sleep_for(300ms);
+    CHECK(f.writer->applied_seq() == s1 - 1);
+    CHECK_FALSE(fs::exists(f.spool / "orphan"));
+    CHECK(fs::exists(f.spool / "c2"));
+    std::ofstream(f.spool / "c1") << "late\n";
+    REQUIRE(f.wait_applied(s2));
+    f.writer.reset();
+
+    f.options.spool_retention = 30s;
+    f.options.sweep_every = 1s;
+    f.start();
+    auto s3 = f.complete("r1", "plain", "kept\n");
+    REQUIRE(f.wait_applied(s3));
+    CHECK(fs::exists(f.spool / "c3"));  // applied, within its retention
+    age("c3");
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (fs::exists(f.spool / "c3") && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+    CHECK_FALSE(fs::exists(f.spool / "c3"));
 }

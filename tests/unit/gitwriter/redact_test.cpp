@@ -68,7 +68,7 @@ TEST_CASE("a rule that does not compile is refused") {
     CHECK(!Redactor::compile({{"(unclosed", "x"}}).is_ok());
 }
 
-TEST_CASE("JobRules tracks each job's rules through InventoryApplied events") {
+TEST_CASE("InventoryRules tracks each job's rules through InventoryApplied events") {
     InventoryApplied first;
     first.devices_json =
         R"({"devices": [{"name": "r1", "credentials": {"user": "u", "pass": {"env": "PW"}}}]})";
@@ -76,7 +76,7 @@ TEST_CASE("JobRules tracks each job's rules through InventoryApplied events") {
         {"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]},
          "redact": [{"regex": "^secret \\S+", "replace": "secret <removed>"}]},
         {"name": "plain", "schedule": {"interval": 3600}, "command": {"inline": ["show ver"]}}]})";
-    JobRules rules;
+    InventoryRules rules;
     REQUIRE(rules.apply(1, first).is_ok());  // structural: the env secret is not resolved
     REQUIRE(rules.find("show_run") != nullptr);
     CHECK(*rules.find("show_run")->redact_line("secret x\n") == "secret <removed>\n");
@@ -99,4 +99,26 @@ TEST_CASE("JobRules tracks each job's rules through InventoryApplied events") {
     CHECK(s.code() == Status::Code::corruption);
     CHECK(s.message().find("seq 3") != std::string::npos);
     CHECK(rules.find("plain") != nullptr);  // unchanged
+}
+
+TEST_CASE("InventoryRules keeps each device's group, also after the device leaves") {
+    InventoryApplied first;
+    first.devices_json = R"({"profiles": {"dal": {"group": "dallas"}}, "devices": [
+        {"name": "r1", "profile": "dal", "credentials": {"user": "u"}},
+        {"name": "r2", "group": "houston", "credentials": {"user": "u"}},
+        {"name": "r3", "credentials": {"user": "u"}}]})";
+    first.jobs_json = R"({"jobs": []})";
+    InventoryRules rules;
+    REQUIRE(rules.apply(1, first).is_ok());
+    CHECK(rules.group_of("r1") == "dallas");
+    CHECK(rules.group_of("r2") == "houston");
+    CHECK(rules.group_of("r3").empty());
+
+    InventoryApplied second = first;
+    second.devices_json = R"({"devices": [{"name": "r1", "credentials": {"user": "u"}},
+                                          {"name": "r3", "group": "austin", "credentials": {"user": "u"}}]})";
+    REQUIRE(rules.apply(2, second).is_ok());
+    CHECK(rules.group_of("r1").empty());         // still there, ungrouped now
+    CHECK(rules.group_of("r2") == "houston");    // gone: keeps its last group
+    CHECK(rules.group_of("r3") == "austin");
 }

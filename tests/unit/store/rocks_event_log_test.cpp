@@ -96,6 +96,7 @@ TEST_CASE("the log and its meta values survive a reopen") {
         auto log = open_or_fail(dir.path);
         REQUIRE(log->append({expired(1), expired(2)}).is_ok());
         REQUIRE(log->put_meta("gitwriter.cursor", "2").is_ok());
+        REQUIRE(log->put_meta_batch({{"a", "1"}, {"b", "2"}, {"gitwriter.cursor", "2"}}).is_ok());
     }
     auto log = open_or_fail(dir.path);
     CHECK(log->last_seq() == 2);
@@ -108,6 +109,7 @@ TEST_CASE("the log and its meta values survive a reopen") {
     REQUIRE(cursor.is_ok());
     CHECK(*cursor == "2");
     CHECK(log->get_meta("absent").status().code() == Status::Code::not_found);
+    CHECK(log->get_meta("b").value() == "2");
 }
 
 TEST_CASE("a second open of the same directory is refused while the first is open") {
