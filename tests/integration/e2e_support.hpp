@@ -108,12 +108,13 @@ struct DeviceEntry {
     std::string protocol = "ssh";
     std::uint16_t port = 22;
     std::string host = "127.0.0.1";
+    std::string user;  // empty: the device's name (what fake-device expects)
     std::string pass;
     std::string key;  // private key file, optional
 };
 
 inline std::string device_json(const DeviceEntry& d) {
-    std::string creds = fmt::format(R"("user": "{}")", d.name);
+    std::string creds = fmt::format(R"("user": "{}")", d.user.empty() ? d.name : d.user);
     if (!d.pass.empty()) creds += fmt::format(R"(, "pass": "{}")", d.pass);
     if (!d.key.empty()) creds += fmt::format(R"(, "key": "{}")", d.key);
     return fmt::format(
