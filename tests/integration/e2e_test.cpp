@@ -3,6 +3,7 @@
 // failures are read back from the event log after netkeepd stopped.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 
@@ -192,4 +193,20 @@ TEST_CASE("kill -9 of a worker mid-run: the leases expire and a second worker fi
     CHECK(stop(second).code == 0);
     b.stop_server();
     CHECK(b.read_log().expired == 6);
+}
+
+TEST_CASE("without terminal length 0 the pager is answered and removed, over SSH and telnet") {
+    FakeDevice fake = start_fake_device({"--password", k_password, "--config-bytes", "8192"});
+    DeviceEntry ssh{"paged-ssh", "ssh", fake.ssh_port};
+    ssh.pass = k_password;
+    DeviceEntry telnet{"paged-telnet", "telnet", fake.telnet_port};
+    telnet.pass = k_password;
+    Backup b({ssh, telnet}, R"("schedule": {"interval": 3600}, "timeout": 30)", R"(["show run"])");
+    Process worker = b.start_worker();
+    REQUIRE_MESSAGE(eventually([&] { return b.commits() == 2; }, 30s), worker.stderr_text());
+    const std::string expected = print_config("paged-ssh", 0, 8192);
+    CHECK(std::count(expected.begin(), expected.end(), '\n') > 3 * 24);  // several pages
+    CHECK(b.file("paged-ssh") == expected);
+    CHECK(b.file("paged-telnet") == print_config("paged-telnet", 0, 8192));
+    CHECK(stop(worker).code == 0);
 }
