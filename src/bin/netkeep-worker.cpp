@@ -37,11 +37,18 @@ int main(int argc, char** argv) {
 
     worker::Worker w(std::move(options.value()));
     std::thread([&w, signals] {
-        int sig = 0;
-        sigwait(&signals, &sig);
-        log_line(LogLevel::info, "worker.signal",
-                 {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-        w.request_stop();
+        for (int received = 0;; ++received) {
+            int sig = 0;
+            sigwait(&signals, &sig);
+            const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+            if (received > 0) {  // a second signal: leave now, leases expire on the server
+                log_line(LogLevel::warn, "worker.signal",
+                         {{"signal", name}, {"action", "exit now"}});
+                std::_Exit(1);
+            }
+            log_line(LogLevel::info, "worker.signal", {{"signal", name}, {"action", "stop"}});
+            w.request_stop();
+        }
     }).detach();
 
     if (!w.run()) {

@@ -81,7 +81,7 @@ TEST_CASE("fault modes post the right failure texts; promptline and slow succeed
     nodns.host = "no-such-host.invalid";
     devices.push_back(nodns);
 
-    Backup b(devices, R"("schedule": {"interval": 3600}, "timeout": 4, "max_attempts": 1)");
+    Backup b(devices, R"("schedule": {"interval": 3600}, "timeout": 6, "max_attempts": 1)");
     Process worker = b.start_worker({"--concurrency", "9"});
     REQUIRE_MESSAGE(
         eventually([&] { return count(worker.stderr_text(), "completion.posted") == 9; }, 60s),
@@ -111,7 +111,7 @@ TEST_CASE("fault modes post the right failure texts; promptline and slow succeed
     CHECK(failure("badpass-2") ==
           "auth failed: the device asked for the user name again after the password");
     CHECK(
-        failure("hang-1").starts_with("timed out: the job's timeout of 4 s passed while running "
+        failure("hang-1").starts_with("timed out: the job's timeout of 6 s passed while running "
                                       "\"show run\" after "));
     CHECK(failure("drop-1").starts_with("disconnected mid-output: "));
     CHECK(failure("drop-1").find("while running \"show run\"") != std::string::npos);
@@ -209,4 +209,27 @@ TEST_CASE("without terminal length 0 the pager is answered and removed, over SSH
     CHECK(b.file("paged-ssh") == expected);
     CHECK(b.file("paged-telnet") == print_config("paged-telnet", 0, 8192));
     CHECK(stop(worker).code == 0);
+}
+
+TEST_CASE(
+    "SIGTERM: a running job finishes and is posted within the grace period; past it, abandoned") {
+    FakeDevice fake = start_fake_device({"--password", k_password, "--config-bytes", "2048"});
+    DeviceEntry slow{"slow-1", "ssh", fake.ssh_port};
+    slow.pass = k_password;
+    DeviceEntry hang{"hang-1", "ssh", fake.ssh_port};
+    hang.pass = k_password;
+    Backup b({slow, hang}, R"("schedule": {"interval": 3600}, "timeout": 30)");
+    Process worker = b.start_worker({"--grace", "10"});
+    REQUIRE(eventually([&] { return count(worker.stderr_text(), "job.started") == 2; }, 20s));
+    REQUIRE(worker.send_signal(SIGTERM).is_ok());
+    // slow-1 still completes (about 2.5 s); hang-1 would run 30 s, past the grace of 10 s.
+    auto st = worker.wait(20s);
+    REQUIRE_MESSAGE(st.is_ok(), worker.stderr_text());
+    CHECK(st->code == 0);
+    const std::string log = worker.stderr_text();
+    CHECK(log.find("job.succeeded device=slow-1") != std::string::npos);
+    CHECK(log.find("worker.abandoned running=1") != std::string::npos);
+    CHECK(log.find("worker.stopped") == std::string::npos);
+    REQUIRE(eventually([&] { return b.commits() == 1; }, 10s));
+    CHECK(b.file("slow-1") == print_config("slow-1", 0, 2048));
 }
