@@ -134,7 +134,11 @@ Poster::Outcome Poster::post(const Completion& c, const OutputBuffer* output,
                              clock::time_point give_up) {
     auto backoff = policy_.first_backoff;
     for (int attempt_no = 1;; ++attempt_no) {
+        const bool reused = client_.has_value();
         auto r = attempt(c, output);
+        // A kept-alive connection may have been closed by the server's idle timeout while
+        // this thread ran jobs: one more try on a new connection, at once and quietly.
+        if (!r && reused) r = attempt(c, output);
         std::string error;
         if (r && r->status == 200) {
             log_line(LogLevel::info, "completion.posted",
