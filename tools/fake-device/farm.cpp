@@ -52,30 +52,42 @@ Connections::Connections() {
     }
 }
 
-Connections::~Connections() = default;
+Connections::~Connections() { reap(); }
 
 void Connections::start(int fd, std::function<void()> serve) {
+    reap();
+    std::lock_guard lock(mutex_);
+    if (stopping()) ::shutdown(fd, SHUT_RDWR);  // stop() ran already: serve() ends at once
+    const std::uint64_t id = next_id_++;
+    try {
+        // Under the lock, so the thread cannot finish before it is in threads_.
+        threads_.emplace(
+            id, std::thread([this, id, fd, serve = std::move(serve)]() mutable {
+                serve();
+                serve = nullptr;  // the connection's resources go before it counts as finished
+                std::lock_guard lock(mutex_);
+                fds_.erase(fd);  // no-op when serve() untracked it already
+                auto self = threads_.find(id);
+                finished_.push_back(std::move(self->second));
+                threads_.erase(self);
+                idle_.notify_all();
+            }));
+        fds_.insert(fd);
+    } catch (const std::system_error&) {
+        // No thread to be had (too many connections): this one is dropped (serve and the
+        // connection it holds are gone with the lambda), the others go on.
+    }
+}
+
+void Connections::reap() {
+    std::vector<std::thread> finished;
     {
         std::lock_guard lock(mutex_);
-        fds_.insert(fd);
-        ++running_;
-        if (stopping()) ::shutdown(fd, SHUT_RDWR);  // stop() ran before the insert
+        finished.swap(finished_);
     }
-    auto finished = [this, fd] {
-        std::lock_guard lock(mutex_);
-        fds_.erase(fd);  // no-op when serve() untracked it already
-        if (--running_ == 0) idle_.notify_all();
-    };
-    try {
-        std::thread([serve = std::move(serve), finished]() mutable {
-            serve();
-            serve = nullptr;  // the connection's resources go before it counts as finished
-            finished();
-        }).detach();
-    } catch (const std::system_error&) {
-        // No thread to be had (too many connections): drop this one, keep serving.
-        finished();
-    }
+    // Joined, not detached: a thread's own exit (TLS destructors, e.g. OpenSSL's
+    // per-thread state) is over before the process ends.
+    for (auto& t : finished) t.join();
 }
 
 void Connections::untrack(int fd) {
@@ -94,8 +106,12 @@ void Connections::stop() {
 }
 
 bool Connections::wait_idle(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return idle_.wait_for(lock, timeout, [this] { return running_ == 0; });
+    {
+        std::unique_lock lock(mutex_);
+        if (!idle_.wait_for(lock, timeout, [this] { return threads_.empty(); })) return false;
+    }
+    reap();
+    return true;
 }
 
 }  // namespace netkeep::fake_device

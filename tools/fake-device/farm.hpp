@@ -11,11 +11,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "net.hpp"
 
@@ -48,7 +51,7 @@ private:
     std::atomic<std::uint64_t> bumps_{0};
 };
 
-// The connection threads: started detached, counted, and their sockets shut down on stop()
+// The connection threads: started, joined once they finish, and their sockets shut down on stop()
 // so that blocked reads and writes (a `hang` device, a stalled client) return at once.
 class Connections {
 public:
@@ -69,13 +72,17 @@ public:
     bool wait_idle(std::chrono::milliseconds timeout);
 
 private:
+    void reap();  // joins the threads that have finished
+
     std::atomic<bool> stopping_{false};
     Unique_fd wake_read_;
     Unique_fd wake_write_;
     std::mutex mutex_;
     std::condition_variable idle_;
     std::set<int> fds_;
-    std::size_t running_ = 0;
+    std::uint64_t next_id_ = 0;
+    std::map<std::uint64_t, std::thread> threads_;  // running
+    std::vector<std::thread> finished_;             // to be joined
 };
 
 }  // namespace netkeep::fake_device
