@@ -141,7 +141,8 @@ public:
 private:
     bool login();
     void shell();
-    bool alive() const;
+    bool session_alive() const;
+    bool alive() const;  // the session, and the channel once there is one
     // Processes incoming packets for up to `timeout_ms`; false when the connection is gone.
     bool pump(int timeout_ms);
     bool write_all(std::string_view data);
@@ -249,10 +250,13 @@ int Ssh_connection::on_data(ssh_session, ssh_channel, void* data, std::uint32_t 
     return static_cast<int>(len);
 }
 
-bool Ssh_connection::alive() const {
-    if (server_.connections.stopping()) return false;
+bool Ssh_connection::session_alive() const {
     if (ssh_get_status(session_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) return false;
-    if (!ssh_is_connected(session_.get())) return false;
+    return ssh_is_connected(session_.get()) != 0;
+}
+
+bool Ssh_connection::alive() const {
+    if (server_.connections.stopping() || !session_alive()) return false;
     return !channel_ || !ssh_channel_is_closed(channel_.get());
 }
 
@@ -364,7 +368,8 @@ void Ssh_connection::shell() {
 
 void Ssh_connection::run() {
     if (login()) shell();
-    if (!dropped_ && alive()) {
+    // Also when the client closed the channel: say goodbye to the session it leaves open.
+    if (!dropped_ && !server_.connections.stopping() && session_alive()) {
         // ssh_disconnect() frees the session's channels itself.
         (void)channel_.release();
         ssh_disconnect(session_.get());
