@@ -1,5 +1,9 @@
 #include "gitwriter/git.hpp"
 
+#include <git2/sys/repository.h>
+
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include "gitwriter/format.hpp"
@@ -28,6 +32,12 @@ Libgit2::Libgit2() {
     initialized_ = status_.is_ok();
     if (status_)
         status_ = git_status(git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1), "enable fsync");
+    // Keep parsed trees up to 4 MiB in libgit2's object cache (default: 4 KB). A commit
+    // reads the tree its predecessor wrote; with 10,000 devices under the root that tree
+    // is 350 KB, and parsing it again for every commit was a good part of a commit's CPU.
+    if (status_)
+        status_ = git_status(git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, std::size_t(4) << 20),
+                             "setting the tree cache limit");
 }
 
 Libgit2::~Libgit2() {
@@ -89,11 +99,52 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
         loose_backend->free(loose_backend);
         return s;
     }
-    return Repo(std::move(repo), mempack, std::move(loose));
+
+    auto packer = open_packer(path, odb.get());
+    if (!packer) return packer.status();
+    return Repo(std::move(repo), mempack, std::move(loose), std::move(*packer), path + "/objects/pack");
 }
 
-Repo::Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose)
-    : repo_(std::move(repo)), mempack_(mempack), loose_(std::move(loose)) {}
+Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) {
+    // libgit2's pack builder tries deltas against the 10 objects before each one (sorted
+    // so that versions of the same path are neighbours); that search was most of a
+    // commit's CPU. With pack.windowMemory at its minimum it tries only the nearest,
+    // the previous version of the same path: what git fast-import does. The setting
+    // lives in a file of its own, read only by this in-process repository: git gc
+    // reads repo.git/config and still searches deltas fully when it repacks.
+    std::string settings = path + "/netkeep-pack.config";
+    {
+        std::ofstream out(settings, std::ios::trunc);
+        out << "# Read by netkeepd's git writer only (docs/git.md#batches); rewritten at start.\n"
+               "[pack]\n\twindowMemory = 1\n";
+        if (!out) return Status::io_error(fmt::format("writing {}", settings));
+    }
+    git_config* config_raw = nullptr;
+    if (Status s = git_status(git_config_new(&config_raw), "creating a configuration"); !s) return s;
+    config_ptr config(config_raw);
+    if (Status s = git_status(git_config_add_file_ondisk(config.get(), settings.c_str(), GIT_CONFIG_LEVEL_APP,
+                                                         nullptr, 0),
+                              fmt::format("reading {}", settings));
+        !s)
+        return s;
+    git_repository* raw = nullptr;
+    if (Status s = git_status(git_repository_new(&raw), "creating the packing repository"); !s) return s;
+    repository_ptr packer(raw);
+    if (Status s = git_status(git_repository_set_odb(packer.get(), odb), "sharing the object database"); !s)
+        return s;
+    if (Status s = git_status(git_repository_set_config(packer.get(), config.get()), "setting the pack options");
+        !s)
+        return s;
+    return packer;
+}
+
+Repo::Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, repository_ptr packer,
+           std::string pack_dir)
+    : repo_(std::move(repo)),
+      mempack_(mempack),
+      loose_(std::move(loose)),
+      packer_(std::move(packer)),
+      pack_dir_(std::move(pack_dir)) {}
 Repo::Repo(Repo&&) noexcept = default;
 Repo& Repo::operator=(Repo&&) noexcept = default;
 Repo::~Repo() = default;
@@ -288,7 +339,7 @@ Status Repo::publish() {
     }
     Status s = [&]() -> Status {
         git_packbuilder* pb_raw = nullptr;
-        if (Status s = git_status(git_packbuilder_new(&pb_raw, repo_.get()), "creating a pack"); !s) return s;
+        if (Status s = git_status(git_packbuilder_new(&pb_raw, packer_.get()), "creating a pack"); !s) return s;
         packbuilder_ptr pb(pb_raw);
         // Only what is in memory: large blobs are loose already, and an object found
         // unchanged elsewhere in the repository need not be written twice.
@@ -300,7 +351,8 @@ Status Repo::publish() {
                 !s)
                 return s;
         }
-        if (Status s = git_status(git_packbuilder_write(pb.get(), nullptr, 0, nullptr, nullptr), "writing the pack");
+        if (Status s = git_status(git_packbuilder_write(pb.get(), pack_dir_.c_str(), 0, nullptr, nullptr),
+                                  "writing the pack");
             !s)
             return s;
         if (Status s = refresh(); !s) return s;
