@@ -51,10 +51,11 @@ struct Fixture {
             << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, )" +
                    job_fields + "}]}";
     }
-    RunningServer start() {
-        auto server =
-            start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
-                            "--listen", "127.0.0.1:0"});
+    RunningServer start(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args{"--data-dir", data.string(), "--inventory", inventory.string(),
+                                      "--listen", "127.0.0.1:0"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto server = start_netkeepd(args);
         if (!server) FAIL(server.status().to_string());
         return std::move(server.value());
     }
@@ -233,4 +234,40 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
     auto again = f.start();
     std::this_thread::sleep_for(500ms);
     CHECK(f.commits() == devices);
+}
+
+TEST_CASE("--git-layout group and --commit-unchanged reach the repository") {
+    Fixture f(2, R"("schedule": {"interval": 1})");
+    std::ofstream(f.inventory / "devices.json") << R"({"devices": [
+        {"name": "r0", "group": "dallas", "credentials": {"user": "u", "pass": "p"}},
+        {"name": "r1", "credentials": {"user": "u", "pass": "p"}}]})";
+    auto server = f.start({"--git-layout", "group", "--commit-unchanged"});
+    auto client = connect(server);
+    auto first = lease(client);  // both baselines
+    REQUIRE(first.size() == 2);
+    for (const auto& l : first) complete(client, l, l.device == "r0" ? "same\n" : "other\n");
+    complete(client, next_lease(client, "r0"), "same\n", std::nullopt, 1700000010);
+    REQUIRE(eventually([&] { return f.commits() == 3; }));
+    CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) == "dallas/r0/show_run\nungrouped/r1/show_run\n");
+}
+
+TEST_CASE("bad git writer options are refused at start") {
+    Fixture f(1, R"("schedule": {"interval": 3600})");
+    for (std::vector<std::string> bad : {std::vector<std::string>{"--git-layout", "flat"},
+                                         std::vector<std::string>{"--spool-retention", "30"},
+                                         std::vector<std::string>{"--spool-retention", "-1"}}) {
+        CAPTURE(bad[0] + " " + bad[1]);
+        std::vector<std::string> args{"--data-dir", f.data.string(), "--inventory", f.inventory.string(),
+                                      "--listen", "127.0.0.1:0"};
+        args.insert(args.end(), bad.begin(), bad.end());
+        auto path = netkeepd_path();
+        REQUIRE(path.is_ok());
+        args.insert(args.begin(), path->string());
+        auto p = Process::spawn(args);
+        REQUIRE(p.is_ok());
+        auto status = p->wait(10s);
+        REQUIRE(status.is_ok());
+        CHECK(status->code == 2);
+        CHECK(p->stderr_text().find(bad[0]) != std::string::npos);
+    }
 }
