@@ -18,6 +18,12 @@ constexpr const char* k_email = "netkeep@localhost";
 
 }  // namespace
 
+std::string hex_of(const git_oid& oid) {
+    char hex[GIT_OID_HEXSZ + 1] = {};
+    git_oid_tostr(hex, sizeof hex, &oid);
+    return hex;
+}
+
 Status git_status(int rc, std::string_view what) {
     if (rc >= 0) return Status::ok();
     const git_error* e = git_error_last();
@@ -163,12 +169,6 @@ Result<commit_ptr> parent_of(const git_commit* commit) {
     return commit_ptr(raw);
 }
 
-std::string hex_of(const git_oid& oid) {
-    char hex[GIT_OID_HEXSZ + 1] = {};
-    git_oid_tostr(hex, sizeof hex, &oid);
-    return hex;
-}
-
 // main's commit, or nullopt for an unborn branch.
 Result<std::optional<git_oid>> main_tip(git_repository* repo) {
     git_oid oid;
@@ -234,6 +234,22 @@ Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
         !s)
         return s;
     return BlobWriter(odb_stream_ptr(stream));
+}
+
+Result<git_oid> Repo::blob_at(const std::string& commit, const std::string& path) const {
+    git_oid oid;
+    if (Status s = git_status(git_oid_fromstr(&oid, commit.c_str()), "parsing a commit id"); !s) return s;
+    auto c = lookup_commit(repo_.get(), oid);
+    if (!c) return c.status();
+    git_tree* t = nullptr;
+    if (Status s = git_status(git_commit_tree(&t, c->get()), "reading a commit's tree"); !s) return s;
+    tree_ptr tree(t);
+    git_tree_entry* e = nullptr;
+    if (Status s = git_status(git_tree_entry_bypath(&e, tree.get(), path.c_str()), fmt::format("looking up {}", path));
+        !s)
+        return s;
+    tree_entry_ptr entry(e);
+    return *git_tree_entry_id(entry.get());
 }
 
 Result<std::optional<git_oid>> Repo::tip() const {

@@ -24,6 +24,9 @@ namespace netkeep::gitwriter {
 // libgit2's message; GIT_ENOTFOUND becomes not_found so callers can tell it apart.
 Status git_status(int rc, std::string_view what);
 
+// 40 hex digits.
+std::string hex_of(const git_oid& oid);
+
 template <typename T, void (*Free)(T*)>
 struct git_deleter {
     void operator()(T* p) const { Free(p); }
@@ -103,6 +106,9 @@ public:
     Result<std::vector<std::pair<std::uint64_t, std::string>>> commits_after(std::uint64_t after) const;
 
     Result<BlobWriter> blob_writer(std::uint64_t size);
+
+    // The blob at `path` in commit `commit` (hex).
+    Result<git_oid> blob_at(const std::string& commit, const std::string& path) const;
 
     // Commits `blob` at `path` on top of the batch (main's tip when the batch is empty),
     // author and committer netkeep at `time` (UTC), unless the tree already has exactly

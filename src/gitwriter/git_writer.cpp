@@ -64,11 +64,6 @@ constexpr std::size_t k_chunk = 1 << 16;
 constexpr std::size_t k_publish_commits = 64;
 constexpr std::uint64_t k_publish_bytes = 32 << 20;
 
-std::string hex_of(const git_oid& oid) {
-    char hex[GIT_OID_HEXSZ + 1] = {};
-    git_oid_tostr(hex, sizeof hex, &oid);
-    return hex;
-}
 
 Status errno_status(std::string_view what, const std::string& path) {
     int e = errno;
@@ -316,21 +311,22 @@ private:
         return true;
     }
 
-    // The record of a completion applied before the crash: its blob is written again (a
-    // no-op when git has it), its commit is the one with its seq in the trailer, if any.
+    // The record of a completion applied before the crash: its commit is the one with its
+    // seq in the trailer, the blob the one at its path there. Without a commit (the content
+    // was unchanged) the blob is written again from the spool file: a no-op for git.
     void recover_record(std::uint64_t seq, const CompletionRecorded& c,
                         const std::unordered_map<std::uint64_t, std::string>& commits) {
-        auto blob = write_blob(seq, c);
+        std::string path = path_of(c);
+        auto commit = commits.find(seq);
+        auto blob = commit != commits.end() ? repo_.blob_at(commit->second, path) : write_blob(seq, c);
         if (!blob) {
             // The record is for verify only: git itself is already right.
             log_line(LogLevel::warn, "gitwriter.record_lost",
                      {{"seq", std::to_string(seq)}, {"error", blob.status().to_string()}});
             return;
         }
-        auto commit = commits.find(seq);
-        records_.emplace_back(seq, gitwriter::AppliedRecord{hex_of(*blob),
-                                                            commit == commits.end() ? "" : commit->second,
-                                                            path_of(c)});
+        records_.emplace_back(seq, gitwriter::AppliedRecord{gitwriter::hex_of(*blob),
+                                                            commit == commits.end() ? "" : commit->second, path});
     }
 
     std::string path_of(const CompletionRecorded& c) const {
@@ -444,7 +440,7 @@ private:
         } else {
             log_line(LogLevel::debug, "gitwriter.unchanged", {{"seq", std::to_string(seq)}, {"path", path}});
         }
-        records_.emplace_back(seq, gitwriter::AppliedRecord{hex_of(*blob), commit->value_or(""), path});
+        records_.emplace_back(seq, gitwriter::AppliedRecord{gitwriter::hex_of(*blob), commit->value_or(""), path});
         spool_to_remove_.emplace_back(seq, c.spool);
         return Status::ok();
     }
