@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -67,6 +68,11 @@ public:
     // Several values at once: all of them or none (e.g. a cursor and the records it covers).
     virtual Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) = 0;
     virtual Result<std::string> get_meta(const std::string& key) const = 0;
+    // The meta values whose key starts with `prefix`, in key order (e.g. the git writer's
+    // records of applied completions, "gitwriter.applied." + 20-digit seq). Return false
+    // from visit to stop early.
+    using MetaVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+    virtual Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const = 0;
 
     // Completes pending appends, stops the writer and wakes every waiter. Later appends
     // fail with Unavailable. Idempotent; the destructor calls it.

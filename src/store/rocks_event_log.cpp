@@ -130,6 +130,18 @@ public:
         return Status::ok();
     }
 
+    Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+        for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+            std::string_view key(it->key().data(), it->key().size());
+            if (!key.starts_with(prefix)) break;
+            if (!visit(key, std::string_view(it->value().data(), it->value().size()))) return Status::ok();
+        }
+        return from_rocks(it->status(), "scanning meta values");
+    }
+
     std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
         std::unique_lock lock(tail_mutex_);
         tail_cv_.wait_for(lock, timeout, [&] { return last_seq_ > after || tail_closed_; });
