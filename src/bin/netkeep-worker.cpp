@@ -27,19 +27,22 @@ int main(int argc, char** argv) {
     }
 
     // Signals are taken by one thread with sigwait(); every other thread (libssh's
-    // included) inherits the blocked mask, so no handler runs inside a job.
+    // included) inherits the blocked mask, so no handler runs inside a job. SIGUSR1 is
+    // main's way to end that thread before the Worker it refers to is destroyed.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
     worker::Worker w(std::move(options.value()));
-    std::thread([&w, signals] {
+    std::thread signal_thread([&w, signals] {
         for (int received = 0;; ++received) {
             int sig = 0;
             sigwait(&signals, &sig);
+            if (sig == SIGUSR1) return;
             const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
             if (received > 0) {  // a second signal: leave now, leases expire on the server
                 log_line(LogLevel::warn, "worker.signal",
@@ -49,12 +52,14 @@ int main(int argc, char** argv) {
             log_line(LogLevel::info, "worker.signal", {{"signal", name}, {"action", "stop"}});
             w.request_stop();
         }
-    }).detach();
+    });
 
     if (!w.run()) {
         // Jobs still run after the grace period: their leases expire on the server. Leave
         // without unwinding, as the runner threads still use the Worker.
         std::_Exit(0);
     }
+    pthread_kill(signal_thread.native_handle(), SIGUSR1);
+    signal_thread.join();
     return 0;
 }
