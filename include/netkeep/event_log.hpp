@@ -89,4 +89,12 @@ struct EventLogOptions {
 Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path,
                                                  const EventLogOptions& options = {});
 
+// Opens an existing log in directory path for reading only: beside a running netkeepd
+// (which keeps writing) or offline. A RocksDB secondary instance, with its private files
+// in a temporary directory removed on close. It sees the log as of its last catch-up
+// with the writer: opening is one, and wait_for() catches up again (polling every 100 ms,
+// as a secondary has no writer to wake it). append, append_async, put_meta and
+// put_meta_batch fail with NotSupported. NotFound when path holds no log.
+Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path);
+
 }  // namespace netkeep

@@ -1,0 +1,48 @@
+#pragma once
+// netkeepctl's command line, parsed without touching the disk. Pure: unit-tested.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ctl/event_text.hpp"
+#include "netkeep/status.hpp"
+
+namespace netkeep::ctl {
+
+inline constexpr std::string_view k_usage =
+    "usage: netkeepctl [--data-dir DIR] [--json] <command>\n"
+    "  log [--from SEQ] [--to SEQ] [--since TIME] [--device D] [--job J] [--type T] [--follow]\n"
+    "  state [--at SEQ|TIME]\n"
+    "  verify\n"
+    "  inventory check DIR\n"
+    "  backup DEST\n"
+    "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is given)\n"
+    "--data-dir defaults to ./var, as for netkeepd.\n";
+
+enum class Command { help, log, state, verify, inventory_check, backup };
+
+// `state --at`: a sequence number or a time ("the state after the last event at or
+// before it").
+struct StatePoint {
+    std::optional<std::uint64_t> seq;
+    std::optional<unix_time> time;
+};
+
+struct Options {
+    Command command = Command::help;
+    std::string data_dir = "var";
+    bool json = false;
+    LogFilter filter;        // log
+    bool follow = false;     // log
+    StatePoint at;           // state
+    std::string path;        // inventory check DIR, backup DEST
+};
+
+// args without the program name. Errors are InvalidArgument (exit 2), naming the
+// offending argument. Options take "--name value" or "--name=value"; --data-dir and
+// --json may come before or after the command.
+Result<Options> parse_args(const std::vector<std::string_view>& args);
+
+}  // namespace netkeep::ctl

@@ -1,0 +1,239 @@
+// A read-only EventLog over a log another process (netkeepd) may be writing: a RocksDB
+// secondary instance. Why secondary and not OpenForReadOnly: a read-only instance sees
+// the log as it was when opened, a secondary can catch up with the primary
+// (TryCatchUpWithPrimary), which `netkeepctl log --follow` needs. Both work offline too.
+// The secondary keeps its own small info log and manifest copy in a private temporary
+// directory (never inside the data dir), removed on close.
+//
+// Threads: any thread may call any member; catching up is serialised by catch_up_mutex_.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <system_error>
+#include <thread>
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include "netkeep/event_format.hpp"
+#include "netkeep/event_log.hpp"
+
+namespace netkeep {
+
+namespace {
+
+constexpr const char* k_events_cf = "events";
+constexpr const char* k_meta_cf = "meta";
+
+Status reader_status(const rocksdb::Status& s, std::string_view what) {
+    if (s.ok()) return Status::ok();
+    std::string msg = fmt::format("{}: {}", what, s.ToString());
+    if (s.IsNotFound()) return Status::not_found(std::move(msg));
+    if (s.IsCorruption()) return Status::corruption(std::move(msg));
+    if (s.IsInvalidArgument()) return Status::invalid_argument(std::move(msg));
+    if (s.IsNotSupported()) return Status::not_supported(std::move(msg));
+    if (s.IsBusy() || s.IsTryAgain()) return Status::unavailable(std::move(msg));
+    return Status::io_error(std::move(msg));
+}
+
+struct reader_cf_deleter {
+    rocksdb::DB* db;
+    void operator()(rocksdb::ColumnFamilyHandle* h) const { (void)db->DestroyColumnFamilyHandle(h); }
+};
+using reader_cf_handle = std::unique_ptr<rocksdb::ColumnFamilyHandle, reader_cf_deleter>;
+
+Result<std::uint64_t> find_last_seq(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), events));
+    it->SeekToLast();
+    if (it->Valid()) return event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
+    if (Status st = reader_status(it->status(), "finding the end of the event log"); !st) return st;
+    return std::uint64_t{0};
+}
+
+Status read_only_error(std::string_view what) {
+    return Status::not_supported(fmt::format("{}: the event log is open read-only (netkeepctl)", what));
+}
+
+class RocksEventLogReader final : public EventLog {
+public:
+    RocksEventLogReader(std::unique_ptr<rocksdb::DB> db, std::vector<reader_cf_handle> handles,
+                        std::uint64_t last_seq, std::filesystem::path secondary_dir)
+        : db_(std::move(db)), handles_(std::move(handles)), last_seq_(last_seq),
+          secondary_dir_(std::move(secondary_dir)) {
+        events_ = handles_.at(1).get();
+        meta_ = handles_.at(2).get();
+    }
+
+    ~RocksEventLogReader() override { close(); }
+
+    Result<SeqRange> append(const std::vector<Event>&) override { return read_only_error("append"); }
+    void append_async(const std::vector<Event>&, AppendCallback done) override {
+        done(read_only_error("append"));
+    }
+    Status put_meta(const std::string& key, const std::string&) override {
+        return read_only_error(fmt::format("writing meta '{}'", key));
+    }
+    Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>&) override {
+        return read_only_error("writing meta values");
+    }
+
+    std::uint64_t last_seq() const override {
+        std::lock_guard lock(seq_mutex_);
+        return last_seq_;
+    }
+
+    Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        from = std::max<std::uint64_t>(from, 1);
+        if (from > to) return Status::ok();
+        const std::uint64_t known = last_seq();
+        rocksdb::ReadOptions ro;
+        ro.fill_cache = false;
+        ro.readahead_size = 2 << 20;
+        ro.verify_checksums = false;  // every record carries its own CRC-32C, checked on decode
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_));
+        std::uint64_t expected = from;
+        for (it->Seek(event_format::encode_key(from)); it->Valid(); it->Next()) {
+            auto seq = event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
+            if (!seq) return seq.status();
+            // Records a catch-up added after last_seq() was read are left for the next scan.
+            if (*seq > to || *seq > known) break;
+            if (*seq != expected) return Status::corruption(fmt::format("seq {}: missing from the log", expected));
+            auto event = event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
+            if (!event) return event.status();
+            expected = *seq + 1;
+            if (!visit(EventRecord{*seq, std::move(*event)})) return Status::ok();
+        }
+        if (Status s = reader_status(it->status(), "scanning the event log"); !s) return s;
+        if (expected <= std::min(to, known))
+            return Status::corruption(fmt::format("seq {}: missing from the log", expected));
+        return Status::ok();
+    }
+
+    Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+        for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+            std::string_view key(it->key().data(), it->key().size());
+            if (!key.starts_with(prefix)) break;
+            if (!visit(key, std::string_view(it->value().data(), it->value().size()))) return Status::ok();
+        }
+        return reader_status(it->status(), "scanning meta values");
+    }
+
+    Result<std::string> get_meta(const std::string& key) const override {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        std::string value;
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
+        if (!s.ok()) return reader_status(s, fmt::format("reading meta '{}'", key));
+        return value;
+    }
+
+    // A reader has no writer to wake it: it catches up with the primary (a running
+    // netkeepd) at once and then every 100 ms until the log grew or the timeout passed.
+    // A zero timeout is one catch-up.
+    std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
+        const auto until = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            std::uint64_t last = catch_up();
+            if (last > after || std::chrono::steady_clock::now() >= until) return last;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));
+        }
+    }
+
+    void close() override {
+        std::unique_lock handles(handles_mutex_);
+        if (!db_open_) return;
+        db_open_ = false;
+        handles_.clear();
+        (void)db_->Close();
+        db_.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(secondary_dir_, ec);
+    }
+
+private:
+    std::uint64_t catch_up() const {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return last_seq();
+        std::lock_guard lock(catch_up_mutex_);
+        // A failed catch-up (the primary is between manifest writes) keeps the old view;
+        // the next call tries again.
+        if (db_->TryCatchUpWithPrimary().ok()) {
+            if (auto last = find_last_seq(*db_, events_); last) {
+                std::lock_guard seq(seq_mutex_);
+                last_seq_ = std::max(last_seq_, *last);
+            }
+        }
+        return last_seq();
+    }
+
+    std::unique_ptr<rocksdb::DB> db_;
+    std::vector<reader_cf_handle> handles_;
+    rocksdb::ColumnFamilyHandle* events_ = nullptr;
+    rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+    mutable std::mutex seq_mutex_;
+    mutable std::uint64_t last_seq_;  // guarded by seq_mutex_
+    mutable std::mutex catch_up_mutex_;
+    mutable std::shared_mutex handles_mutex_;
+    bool db_open_ = true;
+    std::filesystem::path secondary_dir_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec))
+        return Status::not_found(fmt::format("no event log at {} (is it a netkeep data dir?)", path));
+
+    std::string tmpl = (std::filesystem::temp_directory_path(ec) / "netkeepctl-XXXXXX").string();
+    if (ec) tmpl = "/tmp/netkeepctl-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr)
+        return Status::io_error(fmt::format("creating a temporary directory {}: {}", tmpl,
+                                            std::error_code(errno, std::generic_category()).message()));
+    std::filesystem::path secondary_dir = tmpl;
+    auto cleanup = [&] { std::filesystem::remove_all(secondary_dir, ec); };
+
+    rocksdb::DBOptions db_options;
+    db_options.max_open_files = -1;  // required by a secondary instance
+    rocksdb::ColumnFamilyOptions cf_options;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors{
+        {rocksdb::kDefaultColumnFamilyName, cf_options},
+        {k_events_cf, cf_options},
+        {k_meta_cf, cf_options},
+    };
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s =
+        rocksdb::DB::OpenAsSecondary(db_options, path, secondary_dir.string(), descriptors, &handles, &raw);
+    if (!s.ok()) {
+        cleanup();
+        return reader_status(s, fmt::format("opening event log {} read-only", path));
+    }
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::vector<reader_cf_handle> owned;
+    for (auto* h : handles) owned.emplace_back(h, reader_cf_deleter{db.get()});
+    auto last = find_last_seq(*db, owned[1].get());
+    if (!last) {
+        owned.clear();
+        db.reset();
+        cleanup();
+        return last.status();
+    }
+    return std::unique_ptr<EventLog>(
+        std::make_unique<RocksEventLogReader>(std::move(db), std::move(owned), *last, secondary_dir));
+}
+
+}  // namespace netkeep

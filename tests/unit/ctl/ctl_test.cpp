@@ -1,0 +1,194 @@
+// netkeepctl's pure parts: times, the command line, log filters, event and table output.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "ctl/args.hpp"
+#include "ctl/event_text.hpp"
+#include "ctl/table.hpp"
+#include "ctl/time.hpp"
+
+using namespace netkeep;
+using namespace netkeep::ctl;
+
+namespace {
+
+Result<Options> parse(std::initializer_list<std::string_view> args) {
+    return parse_args(std::vector<std::string_view>(args));
+}
+
+}  // namespace
+
+TEST_CASE("times are printed as ISO-8601 UTC and parsed in the forms operators write") {
+    CHECK(format_time(0) == "1970-01-01T00:00:00Z");
+    CHECK(format_time(1700000000) == "2023-11-14T22:13:20Z");
+    CHECK(format_time(-1) == "1969-12-31T23:59:59Z");
+    CHECK(*parse_time("2023-11-14T22:13:20Z") == 1700000000);
+    CHECK(*parse_time("2023-11-14T22:13:20") == 1700000000);
+    CHECK(*parse_time("2023-11-14 22:13:20") == 1700000000);
+    CHECK(*parse_time("2023-11-14T22:13Z") == 1700000000 - 20);
+    CHECK(*parse_time("2023-11-15T00:13:20+02:00") == 1700000000);
+    CHECK(*parse_time("2023-11-14T17:13:20-0500") == 1700000000);
+    CHECK(*parse_time("2023-11-14") == 1700000000 - (22 * 3600 + 13 * 60 + 20));
+    CHECK(*parse_time("@1700000000") == 1700000000);
+    CHECK(*parse_time("2024-02-29T00:00:00Z") == 1709164800);
+    for (auto bad : {"", "2023", "2023-13-01", "2023-02-29", "2023-11-14T25:00", "2023-11-14T22:13:20Zx",
+                     "2023-11-14X22:13", "@", "@12a", "yesterday"}) {
+        auto r = parse_time(bad);
+        CHECK_MESSAGE(!r.is_ok(), bad);
+        if (!r) CHECK(r.status().message().find("bad time") != std::string::npos);
+    }
+    for (unix_time t : {0LL, 1700000000LL, 951782400LL, 4102444800LL}) CHECK(*parse_time(format_time(t)) == t);
+}
+
+TEST_CASE("the command line: commands, options anywhere, usage errors") {
+    auto o = parse({"--data-dir", "/d", "log", "--from", "5", "--to=9", "--device", "r1", "--device", "r2",
+                    "--type", "LeaseGranted", "--since", "2023-11-14", "--follow", "--json"});
+    REQUIRE(o.is_ok());
+    CHECK(o->command == Command::log);
+    CHECK(o->data_dir == "/d");
+    CHECK(o->json);
+    CHECK(o->follow);
+    CHECK(o->filter.from == 5);
+    CHECK(o->filter.to == 9);
+    CHECK(o->filter.devices == std::vector<std::string>{"r1", "r2"});
+    CHECK(o->filter.types == std::vector<EventType>{EventType::lease_granted});
+    CHECK(o->filter.since == 1699920000);
+
+    auto s = parse({"state", "--at", "42"});
+    REQUIRE(s.is_ok());
+    CHECK(s->command == Command::state);
+    CHECK(s->data_dir == "var");
+    CHECK(s->at.seq == 42u);
+    CHECK(!s->at.time);
+    auto st = parse({"state", "--at", "2023-11-14T22:13:20Z"});
+    REQUIRE(st.is_ok());
+    CHECK(st->at.time == 1700000000);
+
+    auto inv = parse({"inventory", "check", "/etc/netkeep/inventory"});
+    REQUIRE(inv.is_ok());
+    CHECK(inv->command == Command::inventory_check);
+    CHECK(inv->path == "/etc/netkeep/inventory");
+    auto b = parse({"backup", "/backups/x", "--json"});
+    REQUIRE(b.is_ok());
+    CHECK(b->command == Command::backup);
+    CHECK(b->path == "/backups/x");
+    CHECK(parse({"verify"})->command == Command::verify);
+    CHECK(parse({"--help"})->command == Command::help);
+
+    struct Bad {
+        std::vector<std::string_view> args;
+        std::string_view message;
+    };
+    for (const auto& bad : std::vector<Bad>{
+             {{}, "no command given"},
+             {{"frobnicate"}, "unknown command 'frobnicate'"},
+             {{"log", "--from"}, "--from needs a value"},
+             {{"log", "--from", "x"}, "'x' is not a sequence number"},
+             {{"log", "--from", "5", "--to", "4"}, "--to is before --from"},
+             {{"log", "--type", "Lease"}, "unknown event type 'Lease'"},
+             {{"log", "--since", "soon"}, "bad time 'soon'"},
+             {{"log", "--at", "3"}, "--at belongs to state"},
+             {{"log", "--follow=yes"}, "--follow takes no value"},
+             {{"log", "extra"}, "unexpected argument 'extra'"},
+             {{"state", "--device", "r1"}, "state takes only --at"},
+             {{"state", "--at", "noon"}, "neither a sequence number nor a time"},
+             {{"backup"}, "backup: missing DEST"},
+             {{"inventory"}, "inventory check DIR"},
+             {{"inventory", "check"}, "missing DIR"},
+             {{"verify", "--bogus"}, "unknown option --bogus"},
+         }) {
+        auto r = parse_args(bad.args);
+        REQUIRE_MESSAGE(!r.is_ok(), bad.message);
+        CHECK(r.status().code() == Status::Code::invalid_argument);
+        CHECK_MESSAGE(r.status().message().find(bad.message) != std::string::npos, r.status().message());
+    }
+}
+
+TEST_CASE("log filters: range, time, device, job, type; events without a device never match --device") {
+    EventRecord inventory{1, InventoryApplied{100, "{}", "{}"}};
+    EventRecord lease{2, LeaseGranted{200, "r1", "show_run", 150, 500, 1, "w"}};
+    EventRecord expiry{3, LeaseExpired{600, "r2", "show_ver", 150}};
+    LogFilter all;
+    CHECK(matches(all, inventory));
+    CHECK(matches(all, lease));
+
+    LogFilter range;
+    range.from = 2;
+    range.to = 2;
+    CHECK(!matches(range, inventory));
+    CHECK(matches(range, lease));
+    CHECK(!matches(range, expiry));
+
+    LogFilter since;
+    since.since = 200;
+    CHECK(!matches(since, inventory));
+    CHECK(matches(since, lease));
+
+    LogFilter device;
+    device.devices = {"r2"};
+    CHECK(!matches(device, inventory));
+    CHECK(!matches(device, lease));
+    CHECK(matches(device, expiry));
+
+    LogFilter job;
+    job.jobs = {"show_run", "other"};
+    CHECK(matches(job, lease));
+    CHECK(!matches(job, expiry));
+
+    LogFilter type;
+    type.types = {EventType::lease_expired, EventType::inventory_applied};
+    CHECK(matches(type, inventory));
+    CHECK(!matches(type, lease));
+    CHECK(matches(type, expiry));
+}
+
+TEST_CASE("an InventoryApplied prints sizes and hashes of its files, never their content") {
+    const std::string devices = R"({"devices":[{"name":"r1","credentials":{"user":"u","pass":"hunter2"}}]})";
+    EventRecord r{7, InventoryApplied{1700000000, devices, R"({"jobs":[]})"}};
+    auto text = format_event_text(r);
+    auto json = format_event_json(r);
+    CHECK(text.find("hunter2") == std::string::npos);
+    CHECK(json.find("hunter2") == std::string::npos);
+    CHECK(text.starts_with("7 2023-11-14T22:13:20Z InventoryApplied devices_json_bytes=" +
+                           std::to_string(devices.size()) + " devices_json_sha256="));
+    CHECK(json.find(R"("jobs_json_bytes":11,"jobs_json_sha256":")") != std::string::npos);
+}
+
+TEST_CASE("event lines: key=value with quoting, JSON with numbers, null for an absent failure") {
+    CompletionRecorded c;
+    c.at = 1700000003;
+    c.device = "r1";
+    c.job = "show_run";
+    c.job_timestamp = 1700000000;
+    c.start_timestamp = 1700000001;
+    c.end_timestamp = 1700000002;
+    c.size = 12;
+    c.sha256 = std::string(32, '\x01');
+    c.spool = "f1";
+    c.worker = "10.0.0.5:41234";
+    EventRecord ok{42, c};
+    CHECK(format_event_text(ok) ==
+          "42 2023-11-14T22:13:23Z CompletionRecorded device=r1 job=show_run job_timestamp=2023-11-14T22:13:20Z "
+          "start=2023-11-14T22:13:21Z end=2023-11-14T22:13:22Z size=12 sha256=" +
+              std::string("0101010101010101010101010101010101010101010101010101010101010101") +
+              " spool=f1 worker=10.0.0.5:41234");
+    auto json = format_event_json(ok);
+    CHECK(json.starts_with(R"({"seq":42,"type":"CompletionRecorded","at":"2023-11-14T22:13:23Z","device":"r1")"));
+    CHECK(json.find(R"("failure":null,"size":12,)") != std::string::npos);
+
+    c.failure = "timeout: no prompt after \"show run\"";
+    EventRecord failed{43, c};
+    CHECK(format_event_text(failed).find(R"( failure="timeout: no prompt after \"show run\"" )") != std::string::npos);
+    CHECK(quote_value("") == "\"\"");
+    CHECK(quote_value("a=b") == "\"a=b\"");
+    CHECK(quote_value("plain") == "plain");
+    CHECK(quote_value("line\nbreak") == "\"line\\nbreak\"");
+    CHECK(format_event_text(EventRecord{5, OccurrenceClosed{10, "r1", "j", 5, CloseReason::failed}}) ==
+          "5 1970-01-01T00:00:10Z OccurrenceClosed device=r1 job=j timestamp=1970-01-01T00:00:05Z reason=failed");
+}
+
+TEST_CASE("tables pad every column but the last") {
+    CHECK(format_table({{"A", "BB", "C"}, {"long", "x", "tail text"}}) == "A     BB  C\nlong  x   tail text\n");
+    CHECK(format_table({{"A", ""}}) == "A\n");
+}
