@@ -1,5 +1,4 @@
 #include "ctl/commands.hpp"
 namespace netkeep::ctl {
-int run_verify(const Options& o, Io io) { return fail(o, io, "verify: not built yet"); }
 int run_backup(const Options& o, Io io) { return fail(o, io, "backup: not built yet"); }
 }

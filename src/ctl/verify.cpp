@@ -1,0 +1,325 @@
+// `netkeepctl verify`: the repository against the log and the git writer's records
+// (docs/git.md "Records of what was applied", "Exactly once"; docs/operations.md).
+//
+// What is checked:
+// - the log decodes and replays with the server's projection;
+// - the cursor (meta gitwriter.cursor) is not ahead of the log, nor behind the newest
+//   Netkeep-Seq trailer on main (which happens for a moment between a batch's publication
+//   and its cursor write, and after a crash there until netkeepd restarts);
+// - every record (meta gitwriter.applied.<seq>) belongs to a successful completion, and
+//   its blob is at its path in its commit (on main), or, for "-" (content unchanged), in
+//   the tree of main at that point (the newest commit with a smaller Netkeep-Seq);
+// - every successful completion at or before the cursor has a record;
+// - every commit on main has a Netkeep-Seq trailer naming a successful completion whose
+//   record names that commit (a commit without one was made by hand);
+// - each path's newest record is what main's tip holds there;
+// - for completions whose job had no redact rules, the blob's size and SHA-256 are the
+//   event's (what the worker sent). Blobs over k_hash_limit are checked by size only.
+
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "ctl/commands.hpp"
+#include "ctl/event_text.hpp"
+#include "gitwriter/format.hpp"
+#include "netkeep/event_log.hpp"
+#include "netkeep/git_verify.hpp"
+#include "netkeep/inventory.hpp"
+#include "netkeep/json.hpp"
+#include "netkeep/projection.hpp"
+#include "netkeep/sha256.hpp"
+
+namespace netkeep::ctl {
+
+namespace {
+
+// Blobs larger than this are read into memory to hash them only up to here.
+constexpr std::uint64_t k_hash_limit = std::uint64_t(64) << 20;
+
+struct Completion {
+    std::string device;
+    std::string job;
+    bool ok = false;
+    std::uint64_t size = 0;
+    std::string sha256;
+    bool redacted = false;  // the job had redact rules at this point of the log
+};
+
+struct Discrepancy {
+    std::string message;
+    std::optional<std::uint64_t> seq;
+    std::string commit;
+    std::string path;
+};
+
+struct Report {
+    std::uint64_t last_seq = 0;
+    std::uint64_t cursor = 0;
+    std::optional<std::uint64_t> newest_trailer;
+    std::size_t records = 0;
+    std::size_t commits = 0;
+    std::size_t hashed = 0;
+    std::size_t hash_skipped = 0;  // larger than k_hash_limit: size checked only
+    std::size_t pending = 0;       // successful completions after max(cursor, trailer)
+    std::vector<Discrepancy> found;
+
+    void add(std::string message, std::optional<std::uint64_t> seq = {}, std::string commit = {},
+             std::string path = {}) {
+        found.push_back({std::move(message), seq, std::move(commit), std::move(path)});
+    }
+};
+
+std::string short_id(const std::string& id) { return id.substr(0, 12); }
+
+std::string report_json(const Report& r) {
+    std::string out = fmt::format(
+        R"({{"ok":{},"log_last_seq":{},"cursor":{},"newest_trailer":{},"records":{},"commits":{},"hashes_checked":{},"hashes_skipped":{},"pending":{},"discrepancies":[)",
+        r.found.empty() ? "true" : "false", r.last_seq, r.cursor,
+        r.newest_trailer ? std::to_string(*r.newest_trailer) : "null", r.records, r.commits, r.hashed,
+        r.hash_skipped, r.pending);
+    for (std::size_t i = 0; i < r.found.size(); ++i) {
+        const auto& d = r.found[i];
+        out += fmt::format(R"({}{{"message":{},"seq":{},"commit":{},"path":{}}})", i ? "," : "", json_quote(d.message),
+                           d.seq ? std::to_string(*d.seq) : "null",
+                           d.commit.empty() ? "null" : json_quote(d.commit),
+                           d.path.empty() ? "null" : json_quote(d.path));
+    }
+    return out + "]}";
+}
+
+}  // namespace
+
+int run_verify(const Options& o, Io io) {
+    auto log = open_event_log_reader(log_dir(o));
+    if (!log) return fail(o, io, log.status().to_string());
+    Report r;
+    r.last_seq = (*log)->last_seq();
+
+    // The log: replay it (as netkeepd does at start) and note every completion.
+    std::map<std::uint64_t, Completion> completions;
+    std::unordered_map<std::string, bool> job_redacts;  // a job that leaves keeps its last rules
+    Projection projection;
+    projection.defer_indexing();
+    Status replayed = (*log)->scan(1, r.last_seq, [&](EventRecord&& rec) {
+        if (const auto* inv = std::get_if<InventoryApplied>(&rec.event)) {
+            InventoryLoadOptions structural;
+            structural.resolve_secrets = false;
+            if (auto parsed = parse_inventory({inv->devices_json, inv->jobs_json}, structural))
+                for (const auto& job : parsed->jobs) job_redacts[job.name] = !job.redact.empty();
+        } else if (const auto* c = std::get_if<CompletionRecorded>(&rec.event)) {
+            completions[rec.seq] = {c->device, c->job, !c->failure, c->size, c->sha256, job_redacts[c->job]};
+        }
+        if (Status s = projection.apply(rec); !s) {
+            r.add(fmt::format("seq {}: the projection refuses it: {}", rec.seq, s.to_string()), rec.seq);
+            return false;
+        }
+        return true;
+    });
+    if (!replayed) r.add(fmt::format("the log does not replay: {}", replayed.to_string()));
+    projection.resume_indexing();
+
+    // The writer's cursor and records.
+    if (auto cursor = (*log)->get_meta(std::string(gitwriter::k_cursor_key))) {
+        if (auto v = gitwriter::parse_u64(*cursor)) r.cursor = *v;
+        else r.add(fmt::format("meta {} is not a number: '{}'", gitwriter::k_cursor_key, *cursor));
+    } else if (cursor.status().code() != Status::Code::not_found) {
+        return fail(o, io, cursor.status().to_string());
+    }
+    std::map<std::uint64_t, gitwriter::AppliedRecord> records;
+    Status scanned = (*log)->scan_meta(gitwriter::k_applied_prefix, [&](std::string_view key, std::string_view value) {
+        auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size()));
+        auto record = gitwriter::parse_applied_record(value);
+        if (!seq || !record) r.add(fmt::format("meta {}: not a record of the git writer: '{}'", key, value));
+        else records[*seq] = std::move(*record);
+        return true;
+    });
+    if (!scanned) return fail(o, io, scanned.to_string());
+    r.records = records.size();
+
+    // The repository.
+    std::vector<GitCommitInfo> history;
+    std::unique_ptr<GitRepoReader> repo;
+    if (auto opened = open_git_repo_reader(repo_dir(o))) {
+        repo = std::move(*opened);
+        auto h = repo->main_history();
+        if (!h) return fail(o, io, h.status().to_string());
+        history = std::move(*h);
+    } else if (opened.status().code() != Status::Code::not_found || !records.empty() || r.cursor > 0) {
+        r.add(fmt::format("cannot open the repository: {}", opened.status().to_string()));
+    }
+    r.commits = history.size();
+    std::unordered_map<std::string, std::size_t> position;  // commit id -> index in history
+    std::unordered_set<std::uint64_t> trailers;
+    for (std::size_t i = 0; i < history.size(); ++i) {
+        position[history[i].id] = i;
+        if (history[i].seq && !r.newest_trailer) r.newest_trailer = history[i].seq;
+    }
+
+    // Cursor.
+    if (r.cursor > r.last_seq)
+        r.add(fmt::format("the git writer's cursor {} is ahead of the log's last seq {}: the log and the "
+                          "repository belong to different histories", r.cursor, r.last_seq));
+    if (r.newest_trailer && *r.newest_trailer > r.last_seq)
+        r.add(fmt::format("main's newest Netkeep-Seq {} is ahead of the log's last seq {}", *r.newest_trailer,
+                          r.last_seq), r.newest_trailer);
+    if (r.newest_trailer && r.cursor < *r.newest_trailer)
+        r.add(fmt::format("the git writer's cursor {} is behind main's newest Netkeep-Seq {} (a crash between a "
+                          "commit and its cursor write: netkeepd catches up at start)", r.cursor, *r.newest_trailer),
+              r.newest_trailer);
+
+    // Commits on main.
+    for (const auto& c : history) {
+        if (!c.seq) {
+            std::string paths;
+            if (auto changed = repo->changed_paths(c.id)) {
+                for (const auto& p : *changed) paths += (paths.empty() ? "" : ", ") + p;
+            }
+            r.add(fmt::format("commit {} \"{}\" on main has no Netkeep-Seq trailer: not made by netkeep (by "
+                              "hand?); it changes {}", c.id, c.subject, paths.empty() ? "nothing" : paths),
+                  std::nullopt, c.id, paths);
+            continue;
+        }
+        const std::uint64_t seq = *c.seq;
+        if (!trailers.insert(seq).second)
+            r.add(fmt::format("commit {}: Netkeep-Seq {} is on more than one commit", c.id, seq), seq, c.id);
+        auto completion = completions.find(seq);
+        if (completion == completions.end()) {
+            r.add(fmt::format("commit {} has Netkeep-Seq {}, which is not a CompletionRecorded in the log", c.id, seq),
+                  seq, c.id);
+            continue;
+        }
+        if (!completion->second.ok)
+            r.add(fmt::format("commit {} has Netkeep-Seq {}, a failed completion (failures are never committed)",
+                              c.id, seq), seq, c.id);
+        auto record = records.find(seq);
+        if (record == records.end()) {
+            if (seq <= r.cursor)
+                r.add(fmt::format("commit {} (Netkeep-Seq {}, {}/{}) has no record of the git writer", c.id, seq,
+                                  completion->second.device, completion->second.job), seq, c.id);
+        } else if (record->second.commit != c.id) {
+            r.add(fmt::format("commit {} has Netkeep-Seq {}, but the record of seq {} names commit {}", c.id, seq, seq,
+                              record->second.commit.empty() ? "-" : record->second.commit),
+                  seq, c.id, record->second.path);
+        }
+    }
+
+    // Records.
+    std::map<std::string, std::uint64_t> newest_by_path;
+    for (const auto& [seq, rec] : records) {
+        auto completion = completions.find(seq);
+        if (completion == completions.end() || !completion->second.ok) {
+            r.add(fmt::format("record of seq {} ({}): seq {} is not a successful CompletionRecorded", seq, rec.path,
+                              seq), seq, rec.commit, rec.path);
+            continue;
+        }
+        if (seq > r.cursor)
+            r.add(fmt::format("record of seq {} is after the git writer's cursor {}", seq, r.cursor), seq, rec.commit,
+                  rec.path);
+        newest_by_path[rec.path] = seq;
+        if (!repo) continue;
+        std::string where = rec.commit;
+        if (!rec.commit.empty()) {
+            if (!position.contains(rec.commit)) {
+                auto has = repo->has_commit(rec.commit);
+                r.add(fmt::format("record of seq {} ({}): commit {} {}", seq, rec.path, rec.commit,
+                                  has && *has ? "is not on main" : "is missing from the repository"),
+                      seq, rec.commit, rec.path);
+                continue;
+            }
+        } else {
+            // Unchanged content: main's tree as the writer saw it, the newest commit
+            // before this event.
+            where.clear();
+            for (const auto& c : history)
+                if (c.seq && *c.seq < seq) {
+                    where = c.id;
+                    break;
+                }
+            if (where.empty()) {
+                r.add(fmt::format("record of seq {} ({}): content recorded as unchanged, but main has no commit "
+                                  "before seq {}", seq, rec.path, seq), seq, "", rec.path);
+                continue;
+            }
+        }
+        auto blob = repo->blob_at(where, rec.path);
+        if (!blob) {
+            r.add(fmt::format("record of seq {}: {}", seq, blob.status().to_string()), seq, where, rec.path);
+            continue;
+        }
+        if (!*blob || **blob != rec.blob) {
+            r.add(fmt::format("record of seq {}: {} in commit {} is {}, the record says blob {}", seq, rec.path,
+                              short_id(where), *blob ? "blob " + **blob : std::string("missing"), rec.blob),
+                  seq, where, rec.path);
+            continue;
+        }
+        if (completion->second.redacted) continue;  // git holds the redacted content, the event the sent one
+        auto size = repo->blob_size(rec.blob);
+        if (!size) {
+            r.add(fmt::format("record of seq {}: {}", seq, size.status().to_string()), seq, where, rec.path);
+            continue;
+        }
+        if (*size != completion->second.size) {
+            r.add(fmt::format("seq {}: {} in git has {} bytes, the worker sent {}", seq, rec.path, *size,
+                              completion->second.size), seq, where, rec.path);
+            continue;
+        }
+        if (*size > k_hash_limit) {
+            ++r.hash_skipped;
+            continue;
+        }
+        auto sha = repo->blob_sha256(rec.blob);
+        if (!sha) {
+            r.add(fmt::format("record of seq {}: {}", seq, sha.status().to_string()), seq, where, rec.path);
+            continue;
+        }
+        ++r.hashed;
+        if (*sha != completion->second.sha256)
+            r.add(fmt::format("seq {}: the SHA-256 of {} in git is {}, the event recorded {}", seq, rec.path,
+                              to_hex(*sha), to_hex(completion->second.sha256)), seq, where, rec.path);
+    }
+
+    // Completions the writer has passed must have records; later ones are pending.
+    const std::uint64_t applied = std::max(r.cursor, r.newest_trailer.value_or(0));
+    for (const auto& [seq, c] : completions) {
+        if (!c.ok) continue;
+        if (seq > applied) {
+            ++r.pending;
+        } else if (seq <= r.cursor && !records.contains(seq)) {
+            r.add(fmt::format("seq {} ({}/{}): a successful completion the git writer has passed (cursor {}) has no "
+                              "record", seq, c.device, c.job, r.cursor), seq);
+        }
+    }
+
+    // main's tip holds each path's newest record (a later hand-made commit changes that).
+    if (repo && !history.empty() && (!r.newest_trailer || r.cursor >= *r.newest_trailer)) {
+        for (const auto& [path, seq] : newest_by_path) {
+            auto blob = repo->blob_at(history.front().id, path);
+            const auto& want = records[seq].blob;
+            if (blob && (!*blob || **blob != want))
+                r.add(fmt::format("{} on main ({}) is {}, the last backup written there (seq {}) is blob {}", path,
+                                  short_id(history.front().id), *blob ? "blob " + **blob : std::string("missing"),
+                                  seq, want), seq, history.front().id, path);
+        }
+    }
+
+    if (o.json) {
+        fmt::print(io.out, "{}\n", report_json(r));
+    } else {
+        for (const auto& d : r.found) fmt::print(io.out, "discrepancy: {}\n", d.message);
+        fmt::print(io.out,
+                   "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} hashes checked{}, "
+                   "{} completions pending\n",
+                   r.found.empty() ? "OK" : fmt::format("{} DISCREPANC{}", r.found.size(),
+                                                        r.found.size() == 1 ? "Y" : "IES"),
+                   r.last_seq, r.cursor, r.newest_trailer ? std::to_string(*r.newest_trailer) : "-", r.commits,
+                   r.records, r.hashed,
+                   r.hash_skipped ? fmt::format(" ({} over 64 MiB: size only)", r.hash_skipped) : std::string(),
+                   r.pending);
+    }
+    return r.found.empty() ? 0 : 1;
+}
+
+}  // namespace netkeep::ctl
