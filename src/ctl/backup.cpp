@@ -1,0 +1,276 @@
+// `netkeepctl backup DEST`: a consistent copy of a data dir while netkeepd runs
+// (docs/operations.md "Backups and restore").
+//
+// Why not a RocksDB checkpoint: a checkpoint needs the primary instance (it pauses file
+// deletions), which netkeepd holds. The log is append-only and every record immutable,
+// so a logical copy through a secondary instance is exact: DEST/log is a new log holding
+// events 1..L (L: the last seq when the backup started) and the meta values.
+//
+// The three parts are copied in this order, and the cursor put in the copy chosen, so
+// that the copy is a state netkeepd could have crashed in:
+//   1. L = the log's last seq; the spool files of the successful completions after the
+//      writer's cursor at that moment are copied (a file the writer deletes meanwhile
+//      belongs to an event it has applied: its cursor was past it before the deletion);
+//   2. repo.git is cloned (git clone --bare --no-local: the git protocol reads a ref and
+//      then the objects it reaches, so a batch published meanwhile is in or out whole);
+//      main in the copy is moved back to the newest commit whose Netkeep-Seq <= L;
+//   3. the log is caught up again; its cursor C and records now cover at least that
+//      commit (the writer writes them right after publishing). The copy's cursor is
+//      X = min(C, L), lowered to before the first record whose commit the clone lacks
+//      (published after step 2). Records after X are left out: those events are applied
+//      again after a restore, from the spool files of step 1, which cover (X, L].
+// Meta values other than the git writer's are copied as they are at step 3.
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <thread>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "ctl/commands.hpp"
+#include "gitwriter/format.hpp"
+#include "netkeep/event_log.hpp"
+#include "netkeep/git_verify.hpp"
+#include "netkeep/json.hpp"
+
+extern char** environ;
+
+namespace netkeep::ctl {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t k_append_chunk = 4096;
+
+// Runs /usr/bin/git with args (its stdout discarded, stderr ours); ok when it exits 0.
+Status run_git(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"/usr/bin/git"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, cargv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return Status::io_error(fmt::format("starting {}: {}", argv[0], std::strerror(rc)));
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return Status::io_error(fmt::format("git {} failed (exit status {})", args.front(), status));
+    return Status::ok();
+}
+
+Status sync_tree(const fs::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return Status::io_error(fmt::format("opening {}: {}", dir.string(), std::strerror(errno)));
+    int rc = ::syncfs(fd);
+    ::close(fd);
+    if (rc != 0) return Status::io_error(fmt::format("syncing {}: {}", dir.string(), std::strerror(errno)));
+    return Status::ok();
+}
+
+std::optional<std::uint64_t> read_cursor(const EventLog& log) {
+    auto v = log.get_meta(std::string(gitwriter::k_cursor_key));
+    if (!v) return std::nullopt;
+    return gitwriter::parse_u64(*v);
+}
+
+struct Plan {
+    std::uint64_t last = 0;                          // L
+    std::map<std::uint64_t, std::string> spool_of;   // successful completions: seq -> spool file
+    std::vector<std::uint64_t> inventories;          // seqs of InventoryApplied
+};
+
+}  // namespace
+
+int run_backup(const Options& o, Io io) {
+    const fs::path dest = o.path;
+    std::error_code ec;
+    if (fs::exists(dest, ec) && !fs::is_empty(dest, ec))
+        return fail(o, io, fmt::format("backup: {} exists and is not empty; give a new directory", dest.string()));
+    auto log = open_event_log_reader(log_dir(o));
+    if (!log) return fail(o, io, log.status().to_string());
+
+    // 1. The log's extent, and the spool files of what the writer has not applied yet.
+    Plan plan;
+    plan.last = (*log)->last_seq();
+    const std::uint64_t cursor_at_start = read_cursor(**log).value_or(0);
+    Status scanned = (*log)->scan(1, plan.last, [&](EventRecord&& r) {
+        if (const auto* c = std::get_if<CompletionRecorded>(&r.event); c && !c->failure)
+            plan.spool_of[r.seq] = c->spool;
+        else if (std::holds_alternative<InventoryApplied>(r.event))
+            plan.inventories.push_back(r.seq);
+        return true;
+    });
+    if (!scanned) return fail(o, io, scanned.to_string());
+    fs::create_directories(dest / "spool", ec);
+    if (ec) return fail(o, io, fmt::format("backup: creating {}: {}", (dest / "spool").string(), ec.message()));
+    for (auto it = plan.spool_of.upper_bound(cursor_at_start); it != plan.spool_of.end(); ++it) {
+        fs::copy_file(fs::path(spool_dir(o)) / it->second, dest / "spool" / it->second,
+                      fs::copy_options::overwrite_existing, ec);
+        if (ec && ec != std::errc::no_such_file_or_directory)
+            return fail(o, io, fmt::format("backup: copying spool file {}: {}", it->second, ec.message()));
+    }
+
+    // 2. The repository, main moved back to what the log has reached.
+    std::optional<GitCommitInfo> main_commit;
+    std::unordered_set<std::string> on_main;
+    std::optional<std::uint64_t> trailer;  // T: the copy's newest Netkeep-Seq
+    std::unique_ptr<GitRepoReader> copy;
+    if (fs::exists(repo_dir(o))) {
+        if (Status s = run_git({"clone", "--bare", "--no-local", "--quiet", repo_dir(o), (dest / "repo.git").string()});
+            !s)
+            return fail(o, io, fmt::format("backup: copying the repository: {}", s.to_string()));
+        if (Status s = run_git({"--git-dir", (dest / "repo.git").string(), "remote", "remove", "origin"}); !s)
+            return fail(o, io, fmt::format("backup: {}", s.to_string()));
+        auto opened = open_git_repo_reader((dest / "repo.git").string());
+        if (!opened) return fail(o, io, opened.status().to_string());
+        copy = std::move(*opened);
+        auto history = copy->main_history();
+        if (!history) return fail(o, io, history.status().to_string());
+        // Commits after L (made while step 1 ran) are dropped from the copy's main;
+        // otherwise main stays, hand-made commits on top included.
+        bool moved = false;
+        for (const auto& c : *history) moved = moved || (c.seq && *c.seq > plan.last);
+        for (const auto& c : *history) {
+            if (!moved || (c.seq && *c.seq <= plan.last)) {
+                main_commit = c;  // the newest commit at or before L (or main, when none is after)
+                break;
+            }
+        }
+        if (moved) {
+            if (!main_commit) return fail(o, io, "backup: every commit on main is newer than the log copied");
+            if (Status s = copy->set_main(main_commit->id); !s) return fail(o, io, s.to_string());
+            history = copy->main_history();
+            if (!history) return fail(o, io, history.status().to_string());
+        }
+        for (const auto& c : *history) {
+            on_main.insert(c.id);
+            if (c.seq && !trailer) trailer = c.seq;
+        }
+    }
+
+    // 3. The cursor and records, caught up until they cover the copy's commits.
+    std::uint64_t cursor = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+        (*log)->wait_for(plan.last, std::chrono::milliseconds(0));
+        cursor = read_cursor(**log).value_or(0);
+        if (!trailer || cursor >= *trailer) break;
+        if (std::chrono::steady_clock::now() > deadline)
+            return fail(o, io, fmt::format("backup: the git writer's cursor ({}) did not reach the repository's "
+                                           "newest Netkeep-Seq ({}) within 30 s; is netkeepd's git writer stuck?",
+                                           cursor, *trailer));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::map<std::uint64_t, std::string> records;
+    std::vector<std::pair<std::string, std::string>> other_meta;
+    Status meta = (*log)->scan_meta("", [&](std::string_view key, std::string_view value) {
+        if (key.starts_with(gitwriter::k_applied_prefix)) {
+            if (auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size())))
+                records[*seq] = std::string(value);
+        } else if (key != gitwriter::k_cursor_key && key != gitwriter::k_inventory_key) {
+            other_meta.emplace_back(key, value);
+        }
+        return true;
+    });
+    if (!meta) return fail(o, io, meta.to_string());
+    std::uint64_t x = std::min(cursor, plan.last);
+    for (const auto& [seq, value] : records) {
+        if (seq > x) break;
+        auto rec = gitwriter::parse_applied_record(value);
+        if (rec && !rec->commit.empty() && !on_main.contains(rec->commit)) {
+            x = seq - 1;
+            break;
+        }
+    }
+    if (trailer && x < *trailer)
+        return fail(o, io, fmt::format("backup: the copy is inconsistent (cursor {} < Netkeep-Seq {}); try again", x,
+                                       *trailer));
+
+    // The spool files the copy needs: successful completions in (X, L].
+    std::size_t spool_files = 0;
+    for (const auto& [seq, name] : plan.spool_of) {
+        fs::path file = dest / "spool" / name;
+        if (seq <= x) {
+            fs::remove(file, ec);
+            continue;
+        }
+        if (!fs::exists(file))
+            return fail(o, io, fmt::format("backup: spool file {} of seq {} is missing from {}: the writer cannot "
+                                           "apply that event without it", name, seq, spool_dir(o)));
+        ++spool_files;
+    }
+
+    // The log copy: events 1..L, then the meta values, the writer's at X.
+    {
+        EventLogOptions options;
+        options.create_if_missing = true;
+        auto out = open_event_log((dest / "log").string(), options);
+        if (!out) return fail(o, io, fmt::format("backup: {}", out.status().to_string()));
+        std::vector<Event> chunk;
+        Status copy_status;
+        Status s = (*log)->scan(1, plan.last, [&](EventRecord&& r) {
+            chunk.push_back(std::move(r.event));
+            if (chunk.size() == k_append_chunk || r.seq == plan.last) {
+                if (auto appended = (*out)->append(chunk); !appended) {
+                    copy_status = appended.status();
+                    return false;
+                }
+                chunk.clear();
+            }
+            return true;
+        });
+        if (!s) return fail(o, io, s.to_string());
+        if (!copy_status) return fail(o, io, fmt::format("backup: writing the log copy: {}", copy_status.to_string()));
+        if ((*out)->last_seq() != plan.last)
+            return fail(o, io, fmt::format("backup: the log copy ends at {}, expected {}", (*out)->last_seq(), plan.last));
+        std::vector<std::pair<std::string, std::string>> entries = std::move(other_meta);
+        for (const auto& [seq, value] : records)
+            if (seq <= x) entries.emplace_back(gitwriter::applied_key(seq), value);
+        if (x > 0 || read_cursor(**log)) entries.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(x));
+        std::optional<std::uint64_t> inventory_seq;
+        for (auto seq : plan.inventories)
+            if (seq <= x) inventory_seq = seq;
+        if (inventory_seq)
+            entries.emplace_back(std::string(gitwriter::k_inventory_key), std::to_string(*inventory_seq));
+        for (std::size_t i = 0; i < entries.size(); i += k_append_chunk) {
+            std::vector<std::pair<std::string, std::string>> part(
+                entries.begin() + static_cast<std::ptrdiff_t>(i),
+                entries.begin() + static_cast<std::ptrdiff_t>(std::min(entries.size(), i + k_append_chunk)));
+            if (Status ms = (*out)->put_meta_batch(part); !ms)
+                return fail(o, io, fmt::format("backup: writing meta values: {}", ms.to_string()));
+        }
+        (*out)->close();
+    }
+    if (Status s = sync_tree(dest); !s) return fail(o, io, fmt::format("backup: {}", s.to_string()));
+
+    const std::string commit = main_commit ? main_commit->id : std::string();
+    if (o.json) {
+        fmt::print(io.out, R"({{"dest":{},"log_last_seq":{},"cursor":{},"main":{},"netkeep_seq":{},"spool_files":{}}})"
+                           "\n",
+                   json_quote(dest.string()), plan.last, x, commit.empty() ? "null" : json_quote(commit),
+                   trailer ? std::to_string(*trailer) : "null", spool_files);
+    } else {
+        fmt::print(io.out,
+                   "backup in {}: log seq 1..{}, git main at {} (Netkeep-Seq {}), git writer cursor {}, {} spool "
+                   "file{} for the events after it\n",
+                   dest.string(), plan.last, commit.empty() ? "(no commits)" : commit,
+                   trailer ? std::to_string(*trailer) : "-", x, spool_files, spool_files == 1 ? "" : "s");
+    }
+    return 0;
+}
+
+}  // namespace netkeep::ctl
