@@ -79,8 +79,21 @@ struct OccurrenceClosed {
     friend bool operator==(const OccurrenceClosed&, const OccurrenceClosed&) = default;
 };
 
-using Event =
-    std::variant<InventoryApplied, LeaseGranted, LeaseExpired, CompletionRecorded, OccurrenceClosed>;
+// An operator asked for a task to run now (POST /api/v1/tasks/<device>/<job>/run). Its
+// open occurrence, the one at `timestamp` when asked, becomes due at `at`; one never
+// handed out whose timestamp is still in the future is replaced by one timestamped `at`
+// (Projection::apply, docs/event-log.md). Appended only for an occurrence not leased.
+struct RunRequested {
+    unix_time at = 0;
+    std::string device;
+    std::string job;
+    unix_time timestamp = 0;   // the open occurrence's timestamp when asked
+    std::string requested_by;  // who asked: the client's address (not authenticated)
+    friend bool operator==(const RunRequested&, const RunRequested&) = default;
+};
+
+using Event = std::variant<InventoryApplied, LeaseGranted, LeaseExpired, CompletionRecorded, OccurrenceClosed,
+                           RunRequested>;
 
 // Stable on disk: never renumber, only add.
 enum class EventType : std::uint8_t {
@@ -89,6 +102,7 @@ enum class EventType : std::uint8_t {
     lease_expired = 3,
     completion_recorded = 4,
     occurrence_closed = 5,
+    run_requested = 6,
 };
 
 EventType type_of(const Event& event);

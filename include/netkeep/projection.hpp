@@ -128,6 +128,7 @@ private:
     void apply_expiry(std::uint64_t seq, const LeaseExpired& e);
     void apply_completion(std::uint64_t seq, const CompletionRecorded& e);
     void apply_close(const OccurrenceClosed& e);
+    void apply_run(const RunRequested& e);
 
     // Finds the task whose open occurrence is (device, job, timestamp).
     TaskState* open_occurrence(std::string_view device, std::string_view job, unix_time timestamp);
@@ -199,6 +200,33 @@ struct CompletionDecision {
 // first completion of an occurrence closes it (succeeded), or is a failed attempt
 // (closing it as failed when it was the last allowed one).
 CompletionDecision decide_completion(const Projection& p, const CompletionRecorded& completion);
+
+// Running a task now (POST /api/v1/tasks/<device>/<job>/run).
+struct RunDecision {
+    enum class Kind {
+        accept,          // append `event`
+        unknown_device,  // 404
+        unknown_job,     // 404
+        not_selected,    // 404: the job does not run on that device
+        removed,         // 404: the task is leaving the inventory
+        leased,          // 409: its occurrence is leased now; `message` names the holder
+        busy,            // 503: an append about this task is in flight; retry
+    };
+    Kind kind = Kind::accept;
+    RunRequested event;
+    std::string message;  // for the error answer
+};
+
+// A RunRequested for the task's open occurrence at now, unless it cannot run now.
+// Applying it (see Projection::apply) makes the occurrence due at now: its due time
+// becomes min(due, now) (a retry delay is skipped; attempts are kept), and an
+// occurrence never handed out whose timestamp is still in the future is replaced by one
+// timestamped now, so the run's file and commit carry the time it was asked for. An
+// occurrence handed out before keeps its timestamp: a late completion of that lease
+// must still find it. A RunRequested for an occurrence no longer open, or leased, when
+// it is applied changes nothing.
+RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job, unix_time now,
+                       std::string requested_by);
 
 // Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
 // task disappears, then InventoryApplied. Empty when files equal the applied ones.

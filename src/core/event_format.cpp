@@ -38,6 +38,10 @@ template <maybe_const<OccurrenceClosed> E, typename Visitor>
 void fields(E& e, Visitor& v) {
     v(e.at), v(e.device), v(e.job), v(e.timestamp), v(e.reason);
 }
+template <maybe_const<RunRequested> E, typename Visitor>
+void fields(E& e, Visitor& v) {
+    v(e.at), v(e.device), v(e.job), v(e.timestamp), v(e.requested_by);
+}
 
 void put_u16(std::string& out, std::uint16_t v) {
     out.push_back(char(v & 0xff));
@@ -196,6 +200,7 @@ Result<Event> decode(std::uint64_t seq, std::string_view record) {
     case EventType::lease_expired:
     case EventType::completion_recorded:
     case EventType::occurrence_closed:
+    case EventType::run_requested:
         if (Status s = check_version(type); !s) return s;
         break;
     default:
@@ -208,6 +213,7 @@ Result<Event> decode(std::uint64_t seq, std::string_view record) {
     case EventType::lease_expired: return decode_payload<LeaseExpired>(seq, payload);
     case EventType::completion_recorded: return decode_payload<CompletionRecorded>(seq, payload);
     case EventType::occurrence_closed: return decode_payload<OccurrenceClosed>(seq, payload);
+    case EventType::run_requested: return decode_payload<RunRequested>(seq, payload);
     }
     return Status::corruption(fmt::format("seq {}: unreachable", seq));
 }

@@ -6,12 +6,13 @@
 namespace netkeep {
 
 namespace {
-constexpr std::array<std::pair<EventType, std::string_view>, 5> k_type_names{{
+constexpr std::array<std::pair<EventType, std::string_view>, 6> k_type_names{{
     {EventType::inventory_applied, "InventoryApplied"},
     {EventType::lease_granted, "LeaseGranted"},
     {EventType::lease_expired, "LeaseExpired"},
     {EventType::completion_recorded, "CompletionRecorded"},
     {EventType::occurrence_closed, "OccurrenceClosed"},
+    {EventType::run_requested, "RunRequested"},
 }};
 }  // namespace
 
@@ -22,6 +23,7 @@ EventType type_of(const Event& event) {
         EventType operator()(const LeaseExpired&) const { return EventType::lease_expired; }
         EventType operator()(const CompletionRecorded&) const { return EventType::completion_recorded; }
         EventType operator()(const OccurrenceClosed&) const { return EventType::occurrence_closed; }
+        EventType operator()(const RunRequested&) const { return EventType::run_requested; }
     };
     return std::visit(visitor{}, event);
 }

@@ -41,6 +41,7 @@ Status Projection::apply(const EventRecord& record) {
                    [&](const LeaseExpired& e) { apply_expiry(record.seq, e); },
                    [&](const CompletionRecorded& e) { apply_completion(record.seq, e); },
                    [&](const OccurrenceClosed& e) { apply_close(e); },
+                   [&](const RunRequested& e) { apply_run(e); },
                },
                record.event);
     if (status) last_seq_ = record.seq;
@@ -165,6 +166,17 @@ void Projection::apply_close(const OccurrenceClosed& e) {
     const JobSpec& job = inventory_.jobs[t->job_index];
     t->timestamp = next_slot(job.schedule, task_key(t->device, t->job), std::max(e.timestamp, e.at));
     t->due = t->timestamp;
+    index_task(id);
+}
+
+// Run now: the open occurrence becomes due at e.at (see decide_run in the header).
+void Projection::apply_run(const RunRequested& e) {
+    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
+    if (!t || t->lease) return;
+    task_id id = task_id(t - tasks_.data());
+    unindex(id);
+    if (!t->leased_once && t->timestamp > e.at) t->timestamp = e.at;
+    t->due = std::min(t->due, e.at);
     index_task(id);
 }
 
@@ -429,6 +441,43 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
         d.events.push_back(OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::succeeded});
     else if (t.failed_attempts + 1 >= p.job_of(*id).max_attempts)
         d.events.push_back(OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::failed});
+    return d;
+}
+
+RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job, unix_time now,
+                       std::string requested_by) {
+    using Kind = RunDecision::Kind;
+    RunDecision d;
+    if (!p.has_device(device)) {
+        d.kind = Kind::unknown_device;
+        d.message = fmt::format("unknown device '{}'", device);
+        return d;
+    }
+    if (!p.has_job(job)) {
+        d.kind = Kind::unknown_job;
+        d.message = fmt::format("unknown job '{}'", job);
+        return d;
+    }
+    auto id = p.find(device, job);
+    if (!id) {
+        d.kind = Kind::not_selected;
+        d.message = fmt::format("job '{}' does not run on device '{}'", job, device);
+        return d;
+    }
+    const TaskState& t = p.task(*id);
+    if (t.closed) {
+        d.kind = Kind::removed;
+        d.message = fmt::format("task {}/{} is being removed from the inventory", device, job);
+    } else if (t.reservation) {
+        d.kind = Kind::busy;
+        d.message = "another change to this task is being recorded; retry";
+    } else if (t.lease) {
+        d.kind = Kind::leased;
+        d.message = fmt::format("the occurrence of {}/{} at {} is leased to '{}' until {}", device, job, t.timestamp,
+                                t.lease->worker, t.lease->deadline);
+    } else {
+        d.event = RunRequested{now, std::string(device), std::string(job), t.timestamp, std::move(requested_by)};
+    }
     return d;
 }
 

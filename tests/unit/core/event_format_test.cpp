@@ -22,6 +22,7 @@ std::vector<Event> sample_events() {
         CompletionRecorded{1700000400, every_byte, "j", INT64_MIN, INT64_MAX, 0, std::nullopt,
                            UINT64_MAX, std::string(32, '\0'), "", ""},
         OccurrenceClosed{1700000500, "r1", "show_run", 1699999200, CloseReason::removed},
+        RunRequested{1700000600, "r1", "show_run", 1700003600, "127.0.0.1:40000"},
     };
 }
 
@@ -117,4 +118,18 @@ TEST_CASE("a payload that lies about its strings is Corruption, not a crash") {
     auto r = event_format::decode(5, reseal(record));
     REQUIRE_FALSE(r.is_ok());
     CHECK(r.status().code() == Status::Code::corruption);
+}
+
+TEST_CASE("RunRequested is type 6, named, and its record starts with that byte") {
+    // Stable on disk: a log written with run-now requests must read the same forever.
+    RunRequested e{1700000600, "r1", "show_run", 1700003600, "10.0.0.9:5555"};
+    CHECK(type_of(Event{e}) == EventType::run_requested);
+    CHECK(int(EventType::run_requested) == 6);
+    CHECK(event_type_name(EventType::run_requested) == "RunRequested");
+    CHECK(event_type_from_name("RunRequested") == EventType::run_requested);
+    std::string record = event_format::encode(e);
+    CHECK(record[0] == 6);
+    auto decoded = event_format::decode(7, record);
+    REQUIRE(decoded.is_ok());
+    CHECK(std::get<RunRequested>(*decoded) == e);
 }

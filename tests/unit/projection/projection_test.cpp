@@ -357,3 +357,93 @@ TEST_CASE("an expired lease still accepts the completion of its occurrence until
     r.apply(decide_expiry(r.p, a, t0 + 100));  // attempt 1 of 2: occurrence stays open
     CHECK(decide_completion(r.p, completion("a", t0, t0 + 110)).kind == CompletionDecision::Kind::accept);
 }
+
+// ---- run now (RunRequested) ----
+
+namespace {
+// The task of device `d` after its baseline succeeded at `at`: its next occurrence is an
+// interval slot in the future, never handed out.
+void close_baseline(replayer& r, const std::string& d, unix_time at) {
+    r.apply(decide_grant(r.p, r.id(d), at, "w1"));
+    r.apply(CompletionRecorded{at, d, "run", t0, at, at, std::nullopt, 1, {}, {}, "w1"});
+    r.apply(OccurrenceClosed{at, d, "run", t0, CloseReason::succeeded});
+}
+}  // namespace
+
+TEST_CASE("run now replaces a future occurrence never handed out by one timestamped now") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    close_baseline(r, "a", t0 + 1);
+    const unix_time future = r.p.task(r.id("a")).timestamp;
+    REQUIRE(future > t0 + 10);
+    CHECK(r.due({}, t0 + 10) == std::vector<std::string>{"b", "c"});
+
+    RunDecision d = decide_run(r.p, "a", "run", t0 + 10, "10.0.0.1:1");
+    REQUIRE(d.kind == RunDecision::Kind::accept);
+    CHECK(d.event == RunRequested{t0 + 10, "a", "run", future, "10.0.0.1:1"});
+    r.apply(d.event);
+    const TaskState& t = r.p.task(r.id("a"));
+    CHECK(t.timestamp == t0 + 10);
+    CHECK(t.due == t0 + 10);
+    CHECK(r.due({}, t0 + 10) == std::vector<std::string>{"b", "c", "a"});
+
+    // Leased and completed like any occurrence; the next one follows the schedule.
+    r.apply(decide_grant(r.p, r.id("a"), t0 + 11, "w1"));
+    CHECK(r.p.task(r.id("a")).lease->attempt == 1);
+    r.apply(OccurrenceClosed{t0 + 12, "a", "run", t0 + 10, CloseReason::succeeded});
+    CHECK(r.p.task(r.id("a")).timestamp == next_interval_slot("a", t0 + 12));
+}
+
+TEST_CASE("run now skips a retry delay but keeps the occurrence and its attempts") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_expiry(r.p, b, t0 + 100));
+    REQUIRE(r.p.task(b).due == t0 + 130);
+    r.apply(decide_run(r.p, "b", "run", t0 + 101, "op").event);
+    CHECK(r.p.task(b).due == t0 + 101);
+    CHECK(r.p.task(b).timestamp == t0);  // handed out before: a late completion must still match
+    CHECK(r.p.task(b).failed_attempts == 1);
+    CHECK(decide_grant(r.p, b, t0 + 101, "w2").attempt == 2);
+    CHECK(r.due({}, t0 + 101) == std::vector<std::string>{"a", "c", "b"});
+}
+
+TEST_CASE("run now of an occurrence already due changes nothing but is recorded") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    r.apply(decide_run(r.p, "c", "run", t0 + 50, "op").event);
+    CHECK(r.p.task(r.id("c")).timestamp == t0);
+    CHECK(r.p.task(r.id("c")).due == t0);
+    CHECK(r.p.last_seq() == r.seq);
+}
+
+TEST_CASE("run now is refused for unknown names, a leased occurrence and a reserved task") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    using Kind = RunDecision::Kind;
+    CHECK(decide_run(r.p, "zz", "run", t0, "op").kind == Kind::unknown_device);
+    CHECK(decide_run(r.p, "a", "zz", t0, "op").kind == Kind::unknown_job);
+    r.apply(decide_grant(r.p, r.id("a"), t0, "w1"));
+    RunDecision leased = decide_run(r.p, "a", "run", t0, "op");
+    CHECK(leased.kind == Kind::leased);
+    CHECK(leased.message.find("'w1'") != std::string::npos);
+    std::uint64_t token = r.p.reserve(r.id("b"));
+    CHECK(decide_run(r.p, "b", "run", t0, "op").kind == Kind::busy);
+    r.p.release(r.id("b"), token);
+    CHECK(decide_run(r.p, "b", "run", t0, "op").kind == Kind::accept);
+}
+
+TEST_CASE("a RunRequested that no longer matches the open occurrence, or meets a lease, changes nothing") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    close_baseline(r, "a", t0 + 1);
+    const TaskState before = r.p.task(r.id("a"));
+    r.apply(RunRequested{t0 + 5, "a", "run", t0, "op"});  // the closed baseline
+    CHECK(r.p.task(r.id("a")).timestamp == before.timestamp);
+    r.apply(RunRequested{t0 + 5, "nope", "run", t0, "op"});
+    r.apply(decide_grant(r.p, r.id("b"), t0, "w1"));
+    r.apply(RunRequested{t0 + 5, "b", "run", t0, "op"});  // leased meanwhile
+    CHECK(r.p.task(r.id("b")).lease.has_value());
+    CHECK(r.p.task(r.id("b")).due == t0);
+}
