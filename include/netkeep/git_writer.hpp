@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "netkeep/event_log.hpp"
 #include "netkeep/status.hpp"
@@ -19,6 +21,16 @@ namespace netkeep {
 enum class PathLayout {
     device,  // <device>/<job>: the root tree has one entry per device
     group,   // <group>/<device>/<job>, group from the inventory ("ungrouped" when none)
+};
+
+// What the writer put into git for one successful completion: the content of its
+// "gitwriter.applied.<seq>" meta record (docs/git.md "Records of what was applied").
+struct GitAppliedRecord {
+    std::uint64_t seq = 0;  // of the CompletionRecorded
+    std::string blob;       // hex id of the blob written (redacted content)
+    std::string commit;     // hex id of its commit; empty when main already had that blob
+    std::string path;       // where, in the tree
+    friend bool operator==(const GitAppliedRecord&, const GitAppliedRecord&) = default;
 };
 
 struct GitWriterOptions {
@@ -46,6 +58,13 @@ struct GitWriterOptions {
     // appended), are swept every sweep_every once older than this; at start, too.
     std::chrono::seconds spool_retention{0};
     std::chrono::seconds sweep_every{600};
+    // Observer (may be empty): called on the writer thread after each flush that made
+    // records durable (their meta keys and the cursor covering them are written), with
+    // those records in log order. A record recovered at start (its meta write lost in a
+    // crash) is reported when it is written. Must be quick and must not call back into
+    // the writer: hand the records to another thread (netkeepd posts them to its
+    // io_context for the history index and the commit counter).
+    std::function<void(std::vector<GitAppliedRecord>)> on_applied = {};
 };
 
 // Threads: open_git_writer(), start() and stop() are called from one owning thread

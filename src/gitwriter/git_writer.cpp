@@ -500,6 +500,13 @@ private:
         if (cursor_ > persisted_) meta.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(cursor_));
         if (!meta.empty())
             if (Status s = log_.put_meta_batch(meta); !s) return s;
+        if (options_.on_applied && !records_.empty()) {
+            std::vector<GitAppliedRecord> applied;
+            applied.reserve(records_.size());
+            for (auto& [seq, record] : records_)
+                applied.push_back({seq, std::move(record.blob), std::move(record.commit), std::move(record.path)});
+            options_.on_applied(std::move(applied));
+        }
         records_.clear();
         persisted_inventory_ = last_inventory_;
         persisted_ = cursor_;
