@@ -69,11 +69,14 @@ Status Service::start() {
     if (!events.empty()) {
         auto range = log_.append(events);
         if (!range) return range.status();
+        count_events(counters_, events);
         for (std::size_t i = 0; i < events.size(); ++i)
             if (Status s = projection_.apply(EventRecord{range->first + i, std::move(events[i])}); !s) return s;
         log_inventory_applied(range->last, *inventory);
     }
     use_resolved(std::move(*inventory));
+    load_history();
+    started_at_ = options_.now();
     return Status::ok();
 }
 
@@ -87,24 +90,36 @@ Result<Inventory> Service::load_inventory(InventoryFiles& files) const {
 void Service::use_resolved(Inventory inventory) { resolved_ = std::move(inventory); }
 
 Status Service::add_routes(http::Router& router) {
+    // Every route is timed under its pattern for the HTTP metrics.
+    auto add = [&](std::string method, std::string_view pattern, http::Handler handler,
+                   http::RouteOptions options = {}) {
+        return router.add(method, pattern, instrument(pattern, method, std::move(handler)), options);
+    };
     auto bind = [this](auto member) {
         return [this, member](http::Request& r) -> asio::awaitable<http::Response> { return (this->*member)(r); };
     };
-    if (Status s = router.add("GET", "/worker/next", bind(&Service::worker_next)); !s) return s;
+    if (Status s = add("GET", "/worker/next", bind(&Service::worker_next)); !s) return s;
     // HEAD would otherwise run the GET handler: leases granted to nobody, body dropped.
     auto refuse_head = [](http::Request&) -> asio::awaitable<http::Response> {
         http::Response r = http::json_error(405, "HEAD would lease jobs without returning them; use GET");
         r.headers.set("Allow", "GET");
         co_return r;
     };
-    if (Status s = router.add("HEAD", "/worker/next", refuse_head); !s) return s;
+    if (Status s = add("HEAD", "/worker/next", refuse_head); !s) return s;
     // The multipart framing around the file adds a little; the file itself is checked
     // against max_upload as it streams.
-    if (Status s = router.add("POST", "/worker/complete", bind(&Service::worker_complete),
-                              {.body_mode = http::BodyMode::streaming, .max_body = options_.max_upload + 1024 * 1024});
+    if (Status s = add("POST", "/worker/complete", bind(&Service::worker_complete),
+                       {.body_mode = http::BodyMode::streaming, .max_body = options_.max_upload + 1024 * 1024});
         !s)
         return s;
-    return router.add("POST", "/admin/reload", bind(&Service::admin_reload), {.body_mode = http::BodyMode::buffered, .max_body = 0});
+    const http::RouteOptions no_body{.body_mode = http::BodyMode::buffered, .max_body = 0};
+    if (Status s = add("POST", "/admin/reload", bind(&Service::admin_reload), no_body); !s) return s;
+    if (Status s = add("GET", "/metrics", bind(&Service::metrics)); !s) return s;
+    if (Status s = add("GET", "/api/v1/tasks", bind(&Service::api_tasks)); !s) return s;
+    if (Status s = add("POST", "/api/v1/tasks/{device}/{job}/run", bind(&Service::api_task_run), no_body); !s)
+        return s;
+    if (Status s = add("GET", "/api/v1/events", bind(&Service::api_events)); !s) return s;
+    return add("GET", "/api/v1/devices/{device}/history", bind(&Service::api_device_history));
 }
 
 // ---- the one path for state changes ----
@@ -123,6 +138,7 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
         },
         asio::use_awaitable);
     if (!result) co_return result;
+    count_events(counters_, events);
     // Events appended by others (not through this path) come first: apply in log order.
     if (Status s = catch_up(result->first - 1); !s) co_return s;
     for (std::size_t i = 0; i < events.size(); ++i) {

@@ -23,6 +23,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 
+#include "api/history.hpp"
+#include "api/metrics.hpp"
 #include "http/router.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
@@ -51,8 +53,21 @@ public:
     // the inventory and appends it if it changed. A bad inventory is an error here.
     Status start();
 
-    // Adds /worker/next, /worker/complete and /admin/reload.
+    // Adds /worker/next, /worker/complete, /admin/reload, /metrics and the operator API
+    // (/api/v1/...), each timed for the HTTP metrics.
     Status add_routes(http::Router& router);
+
+    // `handler` timed into netkeep_http_request_duration_seconds under (pattern, method).
+    // For routes registered outside the service (/healthz); call before the server runs.
+    http::Handler instrument(std::string_view pattern, std::string method, http::Handler handler);
+
+    // The git writer's progress for the git-lag metrics (any thread may own the value;
+    // the function is called on the io thread). Unset: no git metrics (--no-git-writer).
+    void set_git_progress(std::function<std::uint64_t()> applied_seq) { git_applied_seq_ = std::move(applied_seq); }
+
+    // Records the git writer applied (its on_applied observer, resolved and posted to the
+    // io thread): new versions for the history index, commits for the metrics.
+    void add_history(std::vector<HistoryEntry> entries);
 
     // Starts the lease-expiry loop on the io_context.
     void run_background();
@@ -68,6 +83,13 @@ private:
     asio::awaitable<http::Response> worker_next(http::Request& request);
     asio::awaitable<http::Response> admin_reload(http::Request& request);
     asio::awaitable<http::Response> worker_complete(http::Request& request);
+    // The operator API and /metrics (operator_api.cpp).
+    asio::awaitable<http::Response> api_tasks(http::Request& request);
+    asio::awaitable<http::Response> api_task_run(http::Request& request);
+    asio::awaitable<http::Response> api_events(http::Request& request);
+    asio::awaitable<http::Response> api_device_history(http::Request& request);
+    asio::awaitable<http::Response> metrics(http::Request& request);
+    void load_history();
     asio::awaitable<void> expiry_loop();
     asio::awaitable<void> expire_due_leases();
 
@@ -96,6 +118,13 @@ private:
     // Several threads: concurrent uploads then sync in parallel and the filesystem
     // journal commits their syncs together, as the log does for events.
     asio::thread_pool blocking_{8};
+
+    // Metrics, and the history index: io thread only.
+    Counters counters_;
+    HttpMetrics http_metrics_;
+    HistoryIndex history_;
+    unix_time started_at_ = 0;
+    std::function<std::uint64_t()> git_applied_seq_;
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;

@@ -22,6 +22,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
 #include "api/service.hpp"
@@ -170,14 +171,14 @@ Result<Config> parse_args(int argc, char** argv) {
     return config;
 }
 
-void add_routes(netkeep::http::Router& router) {
+void add_routes(netkeep::http::Router& router, netkeep::api::Service& service) {
     using namespace netkeep::http;
     auto healthz = [](Request&) -> asio::awaitable<Response> {
         co_return json_response(200, R"({"status":"ok"})");
     };
     // Registration fails only for a malformed pattern: a programming error caught by the
     // integration tests, reported loudly rather than ignored.
-    if (auto s = router.add("GET", "/healthz", healthz); !s) {
+    if (auto s = router.add("GET", "/healthz", service.instrument("/healthz", "GET", healthz)); !s) {
         fmt::print(stderr, "netkeepd: {}\n", s.to_string());
         std::abort();
     }
@@ -228,12 +229,24 @@ int serve(const Config& config) {
     // after the log's closer, so destroyed (stopped) before the log closes: the writer's
     // last act is a cursor write.
     std::unique_ptr<netkeep::GitWriter> git_writer;
+    // The git writer reports what it committed (on its thread): the records are joined
+    // with their completions there, then handed to the io thread for the history index.
+    auto history_observer = [&io, &service, &log = **log](std::vector<netkeep::GitAppliedRecord> records) {
+        auto entries = netkeep::api::resolve_records(log, std::move(records));
+        if (!entries) {
+            netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
+                              {{"error", entries.status().to_string()}});
+            return;
+        }
+        asio::post(io, [&service, e = std::move(*entries)]() mutable { service.add_history(std::move(e)); });
+    };
     if (config.git_writer) {
         auto opened = netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
                                                        .spool_dir = (config.data_dir / "spool").string(),
                                                        .layout = config.git_layout,
                                                        .commit_unchanged = config.commit_unchanged,
-                                                       .spool_retention = config.spool_retention});
+                                                       .spool_retention = config.spool_retention,
+                                                       .on_applied = history_observer});
         if (!opened) {
             fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
             return 1;
@@ -243,10 +256,11 @@ int serve(const Config& config) {
             fmt::print(stderr, "netkeepd: git writer: {}\n", s.to_string());
             return 1;
         }
+        service.set_git_progress([writer = git_writer.get()] { return writer->applied_seq(); });
     }
 
     netkeep::http::Router router;
-    add_routes(router);
+    add_routes(router, service);
     if (Status s = service.add_routes(router); !s) {
         fmt::print(stderr, "netkeepd: {}\n", s.to_string());
         return 1;

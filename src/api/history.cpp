@@ -1,0 +1,98 @@
+#include "api/history.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace netkeep::api {
+
+std::optional<GitAppliedRecord> parse_applied_meta(std::string_view key, std::string_view value) {
+    if (!key.starts_with(k_applied_prefix)) return std::nullopt;
+    std::string_view digits = key.substr(k_applied_prefix.size());
+    GitAppliedRecord r;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), r.seq);
+    if (digits.size() != 20 || ec != std::errc() || end != digits.data() + digits.size() || r.seq == 0)
+        return std::nullopt;
+    auto first = value.find(' ');
+    if (first == std::string_view::npos || first == 0) return std::nullopt;
+    auto second = value.find(' ', first + 1);
+    if (second == std::string_view::npos || second == first + 1 || second + 1 >= value.size()) return std::nullopt;
+    r.blob = value.substr(0, first);
+    std::string_view commit = value.substr(first + 1, second - first - 1);
+    if (commit != "-") r.commit = commit;
+    r.path = value.substr(second + 1);
+    return r;
+}
+
+bool HistoryIndex::add(HistoryEntry entry) {
+    if (entry.version.commit.empty()) return false;
+    auto& versions = by_device_[entry.device][entry.job];
+    if (!versions.empty() && versions.back().seq >= entry.version.seq) return false;
+    versions.push_back(std::move(entry.version));
+    versions_ += 1;
+    return true;
+}
+
+const HistoryIndex::Jobs* HistoryIndex::device(std::string_view device) const {
+    auto it = by_device_.find(std::string(device));
+    return it == by_device_.end() ? nullptr : &it->second;
+}
+
+const FileVersion* HistoryIndex::last_change(std::string_view device, std::string_view job) const {
+    const Jobs* jobs = this->device(device);
+    if (!jobs) return nullptr;
+    auto it = jobs->find(job);
+    if (it == jobs->end() || it->second.empty()) return nullptr;
+    return &it->second.back();
+}
+
+Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log, std::vector<GitAppliedRecord> records) {
+    std::vector<HistoryEntry> out;
+    if (records.empty()) return out;
+    out.reserve(records.size());
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    // One scan over the records' range: they are dense in it (most events near a
+    // completion are its lease and close), and a scan per record costs a seek each.
+    std::size_t next = 0;
+    Status bad = Status::ok();
+    Status s = log.scan(records.front().seq, records.back().seq, [&](EventRecord&& record) {
+        if (record.seq != records[next].seq) return true;
+        GitAppliedRecord& r = records[next];
+        auto* c = std::get_if<CompletionRecorded>(&record.event);
+        if (!c) {
+            bad = Status::corruption(
+                fmt::format("git writer record for seq {}: that event is not a CompletionRecorded", r.seq));
+            return false;
+        }
+        out.push_back(HistoryEntry{
+            c->device, c->job, FileVersion{r.seq, c->end_timestamp, std::move(r.commit), std::move(r.blob), std::move(r.path)}});
+        // Equal seqs (a record reported twice) resolve once.
+        while (next < records.size() && records[next].seq == record.seq) ++next;
+        return next < records.size();
+    });
+    if (!s) return s;
+    if (!bad) return bad;
+    if (next < records.size())
+        return Status::corruption(fmt::format("git writer record for seq {}: no such event in the log", records[next].seq));
+    return out;
+}
+
+Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log) {
+    std::vector<GitAppliedRecord> records;
+    Status bad = Status::ok();
+    Status s = log.scan_meta(k_applied_prefix, [&](std::string_view key, std::string_view value) {
+        auto r = parse_applied_meta(key, value);
+        if (!r) {
+            bad = Status::corruption(fmt::format("meta {}: not a git writer record: '{}'", key, value));
+            return false;
+        }
+        records.push_back(std::move(*r));
+        return true;
+    });
+    if (!s) return s;
+    if (!bad) return bad;
+    return resolve_records(log, std::move(records));
+}
+
+}  // namespace netkeep::api

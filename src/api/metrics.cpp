@@ -1,0 +1,202 @@
+#include "api/metrics.hpp"
+
+#include <cmath>
+#include <type_traits>
+#include <variant>
+
+#include <fmt/format.h>
+
+namespace netkeep::api {
+
+namespace {
+
+std::string escape_help(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+// Go's strconv formatting as Prometheus clients write it: integers without a fraction,
+// "+Inf", shortest round-trip otherwise.
+std::string format_double(double v) {
+    if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+    if (std::isnan(v)) return "NaN";
+    return fmt::format("{}", v);
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+void Exposition::family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, escape_help(help), name, type);
+}
+
+void Exposition::head(std::string_view name, const Labels& labels) {
+    out_ += name;
+    if (!labels.empty()) {
+        out_ += '{';
+        bool first = true;
+        for (const auto& [k, v] : labels) {
+            if (!first) out_ += ',';
+            first = false;
+            out_ += fmt::format("{}=\"{}\"", k, escape_label_value(v));
+        }
+        out_ += '}';
+    }
+    out_ += ' ';
+}
+
+void Exposition::sample(std::string_view name, const Labels& labels, std::uint64_t value) {
+    head(name, labels);
+    out_ += fmt::format("{}\n", value);
+}
+
+void Exposition::sample(std::string_view name, const Labels& labels, std::int64_t value) {
+    head(name, labels);
+    out_ += fmt::format("{}\n", value);
+}
+
+void Exposition::sample(std::string_view name, const Labels& labels, double value) {
+    head(name, labels);
+    out_ += format_double(value);
+    out_ += '\n';
+}
+
+void Histogram::observe(double value) {
+    std::size_t i = 0;
+    while (i < bounds_.size() && value > bounds_[i]) ++i;
+    counts_[i] += 1;
+    sum_ += value;
+    count_ += 1;
+}
+
+void Histogram::render(Exposition& out, std::string_view name, const Labels& labels) const {
+    const std::string bucket = fmt::format("{}_bucket", name);
+    Labels with_le = labels;
+    with_le.emplace_back("le", "");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i <= bounds_.size(); ++i) {
+        cumulative += counts_[i];
+        with_le.back().second = i < bounds_.size() ? format_double(bounds_[i]) : "+Inf";
+        out.sample(bucket, with_le, cumulative);
+    }
+    out.sample(fmt::format("{}_sum", name), labels, sum_);
+    out.sample(fmt::format("{}_count", name), labels, count_);
+}
+
+void HttpMetrics::Route::observe(int code, double seconds) {
+    for (auto& [c, h] : by_code_) {
+        if (c == code) {
+            h.observe(seconds);
+            return;
+        }
+    }
+    by_code_.emplace_back(code, Histogram(k_latency_buckets));
+    by_code_.back().second.observe(seconds);
+}
+
+HttpMetrics::Route& HttpMetrics::route(std::string pattern, std::string method) {
+    return routes_.emplace_back(std::move(pattern), std::move(method));
+}
+
+void HttpMetrics::render(Exposition& out) const {
+    auto labels = [](const Route& r, int code) {
+        return Labels{{"route", r.pattern_}, {"method", r.method_}, {"code", std::to_string(code)}};
+    };
+    out.family("netkeep_http_requests_total", "counter",
+               "HTTP requests answered by a route's handler, by route pattern, method and status code.");
+    for (const Route& r : routes_)
+        for (const auto& [code, h] : r.by_code_) out.sample("netkeep_http_requests_total", labels(r, code), h.count());
+    out.family("netkeep_http_request_duration_seconds", "histogram",
+               "Time from the request head to the handler's answer, by route pattern, method and status code.");
+    for (const Route& r : routes_)
+        for (const auto& [code, h] : r.by_code_) h.render(out, "netkeep_http_request_duration_seconds", labels(r, code));
+}
+
+void count_events(Counters& c, const std::vector<Event>& events) {
+    for (const Event& event : events) {
+        std::visit(
+            [&](const auto& e) {
+                using T = std::decay_t<decltype(e)>;
+                if constexpr (std::is_same_v<T, LeaseGranted>) {
+                    c.leases_granted += 1;
+                } else if constexpr (std::is_same_v<T, LeaseExpired>) {
+                    c.leases_expired += 1;
+                } else if constexpr (std::is_same_v<T, CompletionRecorded>) {
+                    (e.failure ? c.completions_failed : c.completions_ok) += 1;
+                    c.bytes_ingested += e.size;
+                } else if constexpr (std::is_same_v<T, RunRequested>) {
+                    c.run_requests += 1;
+                } else if constexpr (std::is_same_v<T, OccurrenceClosed>) {
+                    if (e.reason == CloseReason::failed) c.occurrences_failed += 1;
+                }
+            },
+            event);
+    }
+}
+
+std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
+    Exposition out;
+    auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+        out.family(name, "counter", help);
+        out.sample(name, {}, value);
+    };
+    auto gauge = [&](std::string_view name, std::string_view help, auto value) {
+        out.family(name, "gauge", help);
+        out.sample(name, {}, value);
+    };
+    const Counters& c = s.counters;
+    counter("netkeep_leases_granted_total", "Occurrences leased to workers (LeaseGranted events).", c.leases_granted);
+    counter("netkeep_leases_expired_total", "Leases that reached their deadline without a completion.",
+            c.leases_expired);
+    out.family("netkeep_completions_total", "counter",
+               "Completions recorded (CompletionRecorded events), by result: ok, or failed (the worker reported a failure).");
+    out.sample("netkeep_completions_total", {{"result", "ok"}}, c.completions_ok);
+    out.sample("netkeep_completions_total", {{"result", "failed"}}, c.completions_failed);
+    counter("netkeep_occurrences_failed_total", "Occurrences closed as failed after max_attempts failed attempts.",
+            c.occurrences_failed);
+    counter("netkeep_ingested_bytes_total", "Content bytes of recorded completions.", c.bytes_ingested);
+    counter("netkeep_run_requests_total", "Run-now requests recorded (RunRequested events).", c.run_requests);
+    counter("netkeep_git_commits_total", "Commits the git writer made (changed content, or every success with --commit-unchanged).",
+            c.git_commits);
+    counter("netkeep_git_applied_completions_total",
+            "Successful completions the git writer applied (committed or found unchanged).", c.git_records);
+    gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.", s.log_last_seq);
+    gauge("netkeep_projection_seq", "Sequence number of the last event applied to the server's state.",
+          s.projection_seq);
+    if (s.git) {
+        gauge("netkeep_git_applied_seq", "Last sequence number the git writer applied and published on main.",
+              s.git->applied_seq);
+        gauge("netkeep_git_lag_events", "Events in the log not yet applied by the git writer.", s.git->lag_events);
+        gauge("netkeep_git_lag_seconds",
+              "Age of the oldest event not yet applied by the git writer (0 when caught up).", s.git->lag_seconds);
+    }
+    out.family("netkeep_tasks", "gauge", "Tasks by status: due, scheduled, leased, retrying (see docs/api.md).");
+    out.sample("netkeep_tasks", {{"status", "due"}}, s.tasks.due);
+    out.sample("netkeep_tasks", {{"status", "scheduled"}}, s.tasks.scheduled);
+    out.sample("netkeep_tasks", {{"status", "leased"}}, s.tasks.leased);
+    out.sample("netkeep_tasks", {{"status", "retrying"}}, s.tasks.retrying);
+    gauge("netkeep_tasks_overdue", "Tasks not leased and due for more than 60 seconds: no worker is taking them.",
+          s.tasks.overdue);
+    gauge("netkeep_history_versions", "File versions in the in-memory history index.", s.history_versions);
+    gauge("netkeep_start_time_seconds", "When this netkeepd started, unix seconds.", std::int64_t(s.start_time));
+    http.render(out);
+    return out.take();
+}
+
+}  // namespace netkeep::api

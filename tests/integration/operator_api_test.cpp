@@ -1,0 +1,610 @@
+// The operator API, /metrics and the server's log against the real netkeepd: every route
+// with good and bad parameters, run-now leading to a lease, the history index against
+// `git log`, the Prometheus exposition format parsed line by line, and no password in
+// anything the server writes to stderr or stdout.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "http/client.hpp"
+#include "support/netkeepd.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+#include "worker_calls.hpp"
+
+using namespace netkeep::testing;
+using netkeep::http::Client;
+using netkeep::http::ClientResponse;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Two devices, one job once a year (January 1st): after the baseline occurrences nothing
+// is due, so whatever /worker/next hands out later was made due by the test.
+constexpr std::string_view k_literal_pass = "Lit3ral-pa55word-9f2c";
+constexpr std::string_view k_env_pass = "Env-pa55word-77ab1";
+
+struct Fixture {
+    TempDir root = TempDir::create("operator-api-it").value();
+    fs::path data = root / "data";
+    fs::path inventory = root / "inventory";
+    fs::path repo = data / "repo.git";
+
+    Fixture() {
+        fs::create_directories(inventory);
+        std::ofstream(inventory / "devices.json") << fmt::format(
+            R"({{"devices": [
+                 {{"name": "r1", "tags": ["core"], "credentials": {{"user": "u", "pass": "{}"}}}},
+                 {{"name": "r2", "tags": ["edge"], "credentials": {{"user": "u", "pass": {{"env": "NK_OPAPI_PASS"}}}}}}]}})",
+            k_literal_pass);
+        std::ofstream(inventory / "jobs.json")
+            << R"({"jobs": [{"name": "show_run", "schedule": {"cron": "0 0 1 1 *"}, "command": {"inline": ["show run"]},
+                             "retry_delay": 1}]})";
+    }
+    RunningServer start() {
+        auto server = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
+                                      "127.0.0.1:0"},
+                                     SpawnOptions{.env = {fmt::format("NK_OPAPI_PASS={}", k_env_pass)}, .working_dir = {}});
+        if (!server) FAIL(server.status().to_string());
+        return std::move(server.value());
+    }
+    std::optional<std::string> git(std::vector<std::string> args) const {
+        args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
+        auto p = Process::spawn(args);
+        REQUIRE(p.is_ok());
+        auto status = p->wait(10s);
+        REQUIRE(status.is_ok());
+        if (!status->exited() || status->code != 0) return std::nullopt;
+        return p->stdout_text();
+    }
+    int commits() const {
+        auto out = git({"rev-list", "--count", "main"});
+        return out ? std::stoi(*out) : 0;
+    }
+};
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+ClientResponse call(Client& client, std::string_view method, const std::string& target) {
+    auto r = client.request(method, target);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return std::move(*r);
+}
+
+// A 400 naming the parameter.
+void check_bad(Client& client, std::string_view method, const std::string& target, const std::string& parameter) {
+    CAPTURE(target);
+    auto r = call(client, method, target);
+    CHECK(r.status == 400);
+    simdjson::dom::parser parser;
+    auto doc = parser.parse(r.body);
+    REQUIRE_FALSE(doc.error());
+    CHECK(std::string(doc["parameter"].get_string().value()) == parameter);
+    CHECK_FALSE(doc["error"].get_string().error());
+}
+
+std::int64_t complete(Client& client, const Lease& l, const std::string& content,
+                      std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
+    std::string body = multipart_field("device", l.device) +
+                       multipart_field("job_timestamp", std::to_string(l.timestamp)) +
+                       multipart_field("start_timestamp", "1700000001") +
+                       multipart_field("end_timestamp", std::to_string(end));
+    if (failure) body += multipart_field("failure", *failure);
+    body += multipart_file_head("show_run") + content + multipart_closing();
+    auto r = client.request("POST", "/worker/complete", body, multipart_headers());
+    REQUIRE(r.is_ok());
+    REQUIRE_MESSAGE(r->status == 200, r->body);
+    simdjson::dom::parser parser;
+    return parser.parse(r->body)["seq"].get_int64().value();
+}
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// ---- a small parser of the Prometheus text exposition format (version 0.0.4) ----
+
+struct Sample {
+    std::string name;
+    std::map<std::string, std::string> labels;
+    double value = 0;
+};
+
+struct Exposition {
+    std::map<std::string, std::string> types;  // family -> counter, gauge, histogram
+    std::set<std::string> helps;
+    std::vector<Sample> samples;
+
+    // The value of the one sample with this name and these labels (exactly).
+    std::optional<double> value(const std::string& name, const std::map<std::string, std::string>& labels = {}) const {
+        for (const Sample& s : samples)
+            if (s.name == name && s.labels == labels) return s.value;
+        return std::nullopt;
+    }
+};
+
+// Every line is a comment (# HELP / # TYPE) or `name{label="value",...} value`; fails the
+// test on anything else.
+Exposition parse_exposition(const std::string& text) {
+    Exposition e;
+    REQUIRE_FALSE(text.empty());
+    CHECK(text.back() == '\n');
+    static const std::regex name_re("[a-zA-Z_:][a-zA-Z0-9_:]*");
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        CAPTURE(line);
+        REQUIRE_FALSE(line.empty());
+        if (line[0] == '#') {
+            std::istringstream words(line);
+            std::string hash, kind, name, rest;
+            words >> hash >> kind >> name;
+            REQUIRE((kind == "HELP" || kind == "TYPE"));
+            REQUIRE(std::regex_match(name, name_re));
+            if (kind == "TYPE") {
+                words >> rest;
+                REQUIRE((rest == "counter" || rest == "gauge" || rest == "histogram"));
+                REQUIRE(e.types.count(name) == 0);  // one TYPE per family
+                e.types[name] = rest;
+            } else {
+                e.helps.insert(name);
+            }
+            continue;
+        }
+        Sample s;
+        std::size_t i = 0;
+        while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+        s.name = line.substr(0, i);
+        REQUIRE(std::regex_match(s.name, name_re));
+        if (i < line.size() && line[i] == '{') {
+            ++i;
+            while (line.at(i) != '}') {
+                std::size_t eq = line.find('=', i);
+                REQUIRE(eq != std::string::npos);
+                std::string label = line.substr(i, eq - i);
+                REQUIRE(std::regex_match(label, name_re));
+                REQUIRE(line.at(eq + 1) == '"');
+                std::string value;
+                std::size_t j = eq + 2;
+                for (; line.at(j) != '"'; ++j) {
+                    if (line[j] == '\\') {
+                        char c = line.at(++j);
+                        REQUIRE((c == '\\' || c == '"' || c == 'n'));
+                        value += c == 'n' ? '\n' : c;
+                    } else {
+                        value += line[j];
+                    }
+                }
+                s.labels[label] = value;
+                i = j + 1;
+                if (line.at(i) == ',') ++i;
+            }
+            ++i;
+        }
+        REQUIRE(line.at(i) == ' ');
+        std::string number = line.substr(i + 1);
+        REQUIRE(number.find(' ') == std::string::npos);  // no timestamps from us
+        if (number == "+Inf") s.value = HUGE_VAL;
+        else {
+            std::size_t used = 0;
+            s.value = std::stod(number, &used);
+            REQUIRE(used == number.size());
+        }
+        e.samples.push_back(std::move(s));
+    }
+    return e;
+}
+
+// The family a sample belongs to: its name, or without a histogram suffix.
+std::string family_of(const Exposition& e, const std::string& name) {
+    if (e.types.count(name)) return name;
+    for (std::string suffix : {"_bucket", "_sum", "_count"})
+        if (name.ends_with(suffix)) {
+            std::string base = name.substr(0, name.size() - suffix.size());
+            if (e.types.count(base) && e.types.at(base) == "histogram") return base;
+        }
+    return {};
+}
+
+// Every sample typed, named netkeep_*, with HELP; histogram buckets cumulative, ending in
+// +Inf equal to _count.
+void check_exposition(const Exposition& e) {
+    for (const Sample& s : e.samples) {
+        CAPTURE(s.name);
+        std::string family = family_of(e, s.name);
+        REQUIRE_FALSE(family.empty());
+        CHECK(family.starts_with("netkeep_"));
+        CHECK(e.helps.count(family) == 1);
+        if (e.types.at(family) == "counter") CHECK(s.value >= 0);
+    }
+    for (const auto& [family, type] : e.types) {
+        if (type != "histogram") continue;
+        // Group buckets by their labels without le.
+        std::map<std::map<std::string, std::string>, std::vector<std::pair<double, double>>> series;
+        for (const Sample& s : e.samples) {
+            if (s.name != family + "_bucket") continue;
+            auto labels = s.labels;
+            REQUIRE(labels.count("le") == 1);
+            double le = labels["le"] == "+Inf" ? HUGE_VAL : std::stod(labels["le"]);
+            labels.erase("le");
+            series[labels].emplace_back(le, s.value);
+        }
+        for (const auto& [labels, buckets] : series) {
+            REQUIRE_FALSE(buckets.empty());
+            for (std::size_t i = 1; i < buckets.size(); ++i) {
+                CHECK(buckets[i].first > buckets[i - 1].first);
+                CHECK(buckets[i].second >= buckets[i - 1].second);
+            }
+            CHECK(buckets.back().first == HUGE_VAL);
+            auto count = e.value(family + "_count", labels);
+            REQUIRE(count);
+            CHECK(*count == buckets.back().second);
+            CHECK(e.value(family + "_sum", labels).has_value());
+        }
+    }
+}
+
+Exposition scrape(Client& client) {
+    auto r = call(client, "GET", "/metrics");
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+    Exposition e = parse_exposition(r.body);
+    check_exposition(e);
+    return e;
+}
+
+simdjson::dom::element json(simdjson::dom::parser& parser, const ClientResponse& r) {
+    auto doc = parser.parse(r.body);
+    REQUIRE_MESSAGE(!doc.error(), r.body);
+    return doc.value();
+}
+
+}  // namespace
+
+TEST_CASE("/metrics is valid exposition text and counts leases, completions, commits and requests") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+
+    Exposition before = scrape(client);
+    CHECK(before.value("netkeep_leases_granted_total") == 0);
+    CHECK(before.value("netkeep_tasks", {{"status", "due"}}) == 2);
+    CHECK(before.value("netkeep_git_lag_events").has_value());
+
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 2);
+    CHECK(lease(client).empty());  // a 204, counted under its code
+    complete(client, leases[0], "config one\n");
+    complete(client, leases[1], "partial", std::string("auth failed"));
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+
+    Exposition e = scrape(client);
+    CHECK(e.value("netkeep_leases_granted_total") == 2);
+    CHECK(e.value("netkeep_leases_expired_total") == 0);
+    CHECK(e.value("netkeep_completions_total", {{"result", "ok"}}) == 1);
+    CHECK(e.value("netkeep_completions_total", {{"result", "failed"}}) == 1);
+    CHECK(e.value("netkeep_ingested_bytes_total") == double(std::string("config one\npartial").size()));
+    CHECK(e.value("netkeep_tasks", {{"status", "scheduled"}}) == 1);
+    CHECK(e.value("netkeep_tasks_overdue") == 0);
+    CHECK(e.value("netkeep_log_last_seq") > 0);
+    CHECK(e.value("netkeep_projection_seq") == e.value("netkeep_log_last_seq"));
+    CHECK(e.value("netkeep_http_requests_total", {{"route", "/worker/next"}, {"method", "GET"}, {"code", "200"}}) ==
+          1);
+    CHECK(e.value("netkeep_http_requests_total", {{"route", "/worker/next"}, {"method", "GET"}, {"code", "204"}}) ==
+          1);
+    CHECK(e.value("netkeep_http_requests_total", {{"route", "/worker/complete"}, {"method", "POST"}, {"code", "200"}}) ==
+          2);
+    CHECK(e.value("netkeep_http_request_duration_seconds_count",
+                  {{"route", "/metrics"}, {"method", "GET"}, {"code", "200"}}) == 1);
+    CHECK(e.types.at("netkeep_http_request_duration_seconds") == "histogram");
+    // The writer's report reaches the io thread shortly after the commit.
+    REQUIRE(eventually([&] { return scrape(client).value("netkeep_git_commits_total") == 1; }));
+    REQUIRE(eventually([&] { return scrape(client).value("netkeep_git_lag_events") == 0; }));
+    CHECK(scrape(client).value("netkeep_git_lag_seconds") == 0);
+    CHECK(scrape(client).value("netkeep_history_versions") == 1);
+
+    check_bad(client, "GET", "/metrics?x=1", "x");
+    auto head = call(client, "HEAD", "/metrics");
+    CHECK(head.status == 200);
+    CHECK(head.body.empty());
+}
+
+TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad parameters") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+    simdjson::dom::parser parser;
+
+    auto r = call(client, "GET", "/api/v1/tasks");
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Content-Type") == "application/json");
+    auto tasks = json(parser, r)["tasks"].get_array().value();
+    REQUIRE(tasks.size() == 2);
+    for (auto t : tasks) {
+        CHECK(std::string(t["status"].get_string().value()) == "due");
+        CHECK(t["lease"].is_null());
+        CHECK(t["last_success"].is_null());
+        CHECK(t["last_change"].is_null());
+        CHECK(t["max_attempts"].get_int64().value() == 3);
+    }
+
+    auto leases = lease(client, "?tag=core");
+    REQUIRE(leases.size() == 1);
+    r = call(client, "GET", "/api/v1/tasks?status=leased");
+    tasks = json(parser, r)["tasks"].get_array().value();
+    REQUIRE(tasks.size() == 1);
+    auto t = tasks.at(0).value();
+    CHECK(std::string(t["device"].get_string().value()) == "r1");
+    CHECK(t["lease"]["attempt"].get_int64().value() == 1);
+    CHECK(t["lease"]["deadline"].get_int64().value() > now_seconds());
+    CHECK_FALSE(t["lease"]["worker"].get_string().value().empty());
+
+    auto seq = complete(client, leases[0], "config r1\n");
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+    const std::string head = f.git({"rev-parse", "main"}).value().substr(0, 40);
+    // The git writer's report reaches the index shortly after the commit.
+    REQUIRE(eventually([&] {
+        auto body = call(client, "GET", "/api/v1/tasks?device=r1").body;
+        return body.find(head) != std::string::npos;
+    }));
+    r = call(client, "GET", "/api/v1/tasks?device=r1&job=show_run");
+    t = json(parser, r)["tasks"].at(0).value();
+    CHECK(std::string(t["status"].get_string().value()) == "scheduled");
+    CHECK(t["next_due"].get_int64().value() > now_seconds());
+    CHECK(t["last_success"]["seq"].get_int64().value() == seq);
+    CHECK(std::string(t["last_change"]["commit"].get_string().value()) == head);
+    CHECK(t["last_change"]["seq"].get_int64().value() == seq);
+    CHECK(t["last_change"]["time"].get_int64().value() == 1700000002);
+
+    // r2 fails once: retrying until its retry delay (1 s) passes, with the failure text.
+    leases = lease(client);
+    REQUIRE(leases.size() == 1);
+    complete(client, leases[0], "", std::string("ssh: connection refused"));
+    r = call(client, "GET", "/api/v1/tasks?tag=edge");
+    t = json(parser, r)["tasks"].at(0).value();
+    CHECK(std::string(t["device"].get_string().value()) == "r2");
+    CHECK(std::string(t["last_failure"]["failure"].get_string().value()) == "ssh: connection refused");
+    CHECK(t["failed_attempts"].get_int64().value() == 1);
+
+    CHECK(json(parser, call(client, "GET", "/api/v1/tasks?device=nope"))["tasks"].get_array().value().size() == 0);
+    CHECK(json(parser, call(client, "GET", "/api/v1/tasks?status=scheduled&status=leased"))["tasks"]
+              .get_array()
+              .value()
+              .size() == 1);
+    check_bad(client, "GET", "/api/v1/tasks?status=bogus", "status");
+    check_bad(client, "GET", "/api/v1/tasks?device=", "device");
+    check_bad(client, "GET", "/api/v1/tasks?foo=1", "foo");
+    CHECK(call(client, "POST", "/api/v1/tasks").status == 405);
+}
+
+TEST_CASE("run now: the next /worker/next leases the task; 404, 409 and bad requests") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+    simdjson::dom::parser parser;
+
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 2);
+    for (const auto& l : leases) complete(client, l, "baseline " + l.device + "\n");
+    CHECK(lease(client, "?seconds=3600").empty());  // the next slots are on January 1st
+
+    const std::int64_t asked = now_seconds();
+    auto r = call(client, "POST", "/api/v1/tasks/r2/show_run/run");
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    auto answer = json(parser, r);
+    const std::int64_t seq = answer["seq"].get_int64().value();
+    const std::int64_t timestamp = answer["timestamp"].get_int64().value();
+    CHECK(timestamp >= asked);
+    CHECK(timestamp <= now_seconds());
+    CHECK(std::string(answer["status"].get_string().value()) == "due");
+
+    auto next = lease(client, "?seconds=1");
+    REQUIRE(next.size() == 1);
+    CHECK(next[0].device == "r2");
+    CHECK(next[0].timestamp == timestamp);
+    CHECK(next[0].attempt == 1);
+
+    // Leased now: 409 naming the holder.
+    r = call(client, "POST", "/api/v1/tasks/r2/show_run/run");
+    CHECK(r.status == 409);
+    CHECK(r.body.find("leased") != std::string::npos);
+
+    // The request is an event in the log.
+    r = call(client, "GET", fmt::format("/api/v1/events?from={}&limit=1", seq));
+    auto event = json(parser, r)["events"].at(0).value();
+    CHECK(std::string(event["type"].get_string().value()) == "RunRequested");
+    CHECK(std::string(event["device"].get_string().value()) == "r2");
+    CHECK(std::string(event["requested_by"].get_string().value()) == "127.0.0.1");
+
+    CHECK(call(client, "POST", "/api/v1/tasks/nope/show_run/run").status == 404);
+    CHECK(call(client, "POST", "/api/v1/tasks/r1/nope/run").status == 404);
+    CHECK(call(client, "POST", "/api/v1/tasks/r1/run").status == 404);
+    CHECK(call(client, "GET", "/api/v1/tasks/r1/show_run/run").status == 405);
+    check_bad(client, "POST", "/api/v1/tasks/r1/show_run/run?now=1", "now");
+    auto with_body = client.request("POST", "/api/v1/tasks/r1/show_run/run", "x");
+    REQUIRE(with_body.is_ok());
+    CHECK(with_body->status == 413);
+}
+
+TEST_CASE("GET /api/v1/events: the audit tail in order, inventories without content; bad parameters") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+    simdjson::dom::parser parser;
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 2);
+    complete(client, leases[0], std::string("config with ") + std::string(k_literal_pass) + "\n");
+
+    auto r = call(client, "GET", "/api/v1/events");
+    REQUIRE(r.status == 200);
+    CHECK(r.body.find(k_literal_pass) == std::string::npos);
+    CHECK(r.body.find(k_env_pass) == std::string::npos);
+    auto doc = json(parser, r);
+    auto events = doc["events"].get_array().value();
+    REQUIRE(events.size() == 5);  // inventory, two leases, completion, close
+    std::int64_t expected = 1;
+    for (auto e : events) CHECK(e["seq"].get_int64().value() == expected++);
+    CHECK(doc["next"].get_int64().value() == 6);
+    CHECK(doc["last_seq"].get_int64().value() == 5);
+    auto inventory = events.at(0).value();
+    CHECK(std::string(inventory["type"].get_string().value()) == "InventoryApplied");
+    CHECK(inventory["devices_json"]["size"].get_int64().value() > 0);
+    CHECK(inventory["devices_json"]["sha256"].get_string().value().size() == 64);
+    auto completion = events.at(3).value();
+    CHECK(std::string(completion["type"].get_string().value()) == "CompletionRecorded");
+    CHECK(completion["failure"].is_null());
+    CHECK(completion["sha256"].get_string().value().size() == 64);
+    CHECK(std::string(events.at(4).value()["reason"].get_string().value()) == "succeeded");
+
+    doc = json(parser, call(client, "GET", "/api/v1/events?from=2&limit=2"));
+    events = doc["events"].get_array().value();
+    REQUIRE(events.size() == 2);
+    CHECK(std::string(events.at(0).value()["type"].get_string().value()) == "LeaseGranted");
+    CHECK(doc["next"].get_int64().value() == 4);
+    doc = json(parser, call(client, "GET", "/api/v1/events?from=99"));
+    CHECK(doc["events"].get_array().value().size() == 0);
+    CHECK(doc["next"].get_int64().value() == 99);
+
+    check_bad(client, "GET", "/api/v1/events?from=0", "from");
+    check_bad(client, "GET", "/api/v1/events?from=x", "from");
+    check_bad(client, "GET", "/api/v1/events?limit=0", "limit");
+    check_bad(client, "GET", "/api/v1/events?limit=1001", "limit");
+    check_bad(client, "GET", "/api/v1/events?since=1", "since");
+}
+
+TEST_CASE("history lists each changed version with the commits git log shows, also after a restart") {
+    Fixture f;
+    std::vector<std::int64_t> seqs;
+    {
+        auto server = f.start();
+        auto client = connect(server);
+        auto leases = lease(client, "?tag=core");
+        REQUIRE(leases.size() == 1);
+        seqs.push_back(complete(client, leases[0], "version 1\n", std::nullopt, 1700000100));
+        REQUIRE(eventually([&] { return f.commits() == 1; }));
+        REQUIRE(call(client, "POST", "/api/v1/tasks/r1/show_run/run").status == 200);
+        leases = lease(client, "?tag=core");
+        REQUIRE(leases.size() == 1);
+        seqs.push_back(complete(client, leases[0], "version 2\n", std::nullopt, 1700000200));
+        REQUIRE(eventually([&] { return f.commits() == 2; }));
+        // Unchanged content: no commit, no version.
+        REQUIRE(call(client, "POST", "/api/v1/tasks/r1/show_run/run").status == 200);
+        leases = lease(client, "?tag=core");
+        REQUIRE(leases.size() == 1);
+        complete(client, leases[0], "version 2\n", std::nullopt, 1700000300);
+
+        std::vector<std::string> commits;
+        std::istringstream log(f.git({"log", "--format=%H %ct", "main", "--", "r1/show_run"}).value());
+        std::string line;
+        while (std::getline(log, line)) commits.push_back(line);
+        REQUIRE(commits.size() == 2);
+        REQUIRE(eventually([&] {
+            return scrape(client).value("netkeep_git_applied_completions_total") == 3 &&
+                   scrape(client).value("netkeep_git_lag_events") == 0;
+        }));
+        auto check_history = [&](Client& c) {
+            simdjson::dom::parser parser;
+            auto r = call(c, "GET", "/api/v1/devices/r1/history");
+            REQUIRE_MESSAGE(r.status == 200, r.body);
+            auto doc = json(parser, r);
+            CHECK(std::string(doc["device"].get_string().value()) == "r1");
+            auto jobs = doc["jobs"].get_array().value();
+            REQUIRE(jobs.size() == 1);
+            CHECK(std::string(jobs.at(0).value()["job"].get_string().value()) == "show_run");
+            auto versions = jobs.at(0).value()["versions"].get_array().value();
+            REQUIRE(versions.size() == 2);
+            for (std::size_t i = 0; i < 2; ++i) {
+                auto v = versions.at(i).value();
+                // Newest first, like git log.
+                CHECK(fmt::format("{} {}", std::string(v["commit"].get_string().value()), v["time"].get_int64().value()) ==
+                      commits[i]);
+                CHECK(v["seq"].get_int64().value() == seqs[1 - i]);
+                CHECK(std::string(v["path"].get_string().value()) == "r1/show_run");
+            }
+        };
+        check_history(client);
+        // r2 has no versions yet, but is a device.
+        simdjson::dom::parser parser;
+        auto r2 = json(parser, call(client, "GET", "/api/v1/devices/r2/history"));
+        CHECK(r2["jobs"].at(0)["versions"].get_array().value().size() == 0);
+        CHECK(call(client, "GET", "/api/v1/devices/nope/history").status == 404);
+        check_bad(client, "GET", "/api/v1/devices/r1/history?job=show_run", "job");
+
+        REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+        auto status = server.process.wait(20s);
+        REQUIRE(status.is_ok());
+        CHECK(status->code == 0);
+
+        // Rebuilt at start from the git writer's records.
+        auto again = f.start();
+        auto client2 = connect(again);
+        check_history(client2);
+    }
+}
+
+TEST_CASE("no password reaches netkeepd's stderr or stdout, literal or from the environment") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+
+    // The secrets are in play: a lease carries them in clear.
+    auto r = call(client, "GET", "/worker/next?max=2");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.body.find(k_literal_pass) != std::string::npos);
+    REQUIRE(r.body.find(k_env_pass) != std::string::npos);
+    simdjson::dom::parser parser;
+    std::vector<Lease> leases;
+    for (auto item : json(parser, r).get_array())
+        leases.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
+                          1});
+    REQUIRE(leases.size() == 2);
+    // A device's output can quote its password; the log must not.
+    complete(client, leases[0], fmt::format("username u password {}\n", k_literal_pass));
+    complete(client, leases[1], "", std::string("login refused"));
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+    REQUIRE(call(client, "POST", "/api/v1/tasks/r1/show_run/run").status == 200);
+    REQUIRE(call(client, "POST", "/admin/reload").status == 200);
+    // A bad inventory is refused with a message naming the file (never its values).
+    std::ofstream(f.inventory / "jobs.json", std::ios::app) << "garbage";
+    CHECK(call(client, "POST", "/admin/reload").status == 422);
+    for (std::string target : {"/api/v1/tasks", "/api/v1/events?limit=1000", "/api/v1/devices/r1/history",
+                               "/api/v1/devices/r2/history", "/metrics"}) {
+        auto body = call(client, "GET", target).body;
+        CAPTURE(target);
+        CHECK(body.find(k_literal_pass) == std::string::npos);
+        CHECK(body.find(k_env_pass) == std::string::npos);
+    }
+    REQUIRE(server.process.send_signal(SIGHUP).is_ok());
+    REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+    auto status = server.process.wait(20s);
+    REQUIRE(status.is_ok());
+    const std::string out = server.process.stderr_text() + server.process.stdout_text();
+    CHECK(out.find("completion.recorded") != std::string::npos);  // the log is there ...
+    CHECK(out.find("task.run_requested") != std::string::npos);
+    CHECK(out.find(k_literal_pass) == std::string::npos);  // ... without the passwords
+    CHECK(out.find(k_env_pass) == std::string::npos);
+}

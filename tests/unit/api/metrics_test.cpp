@@ -1,0 +1,135 @@
+// The Prometheus text format as netkeepd writes it: exact lines for the pieces, and the
+// whole /metrics body checked line by line against the exposition grammar.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/metrics.hpp"
+
+using namespace netkeep;
+using namespace netkeep::api;
+
+TEST_CASE("samples are written as name{labels} value, label values escaped") {
+    Exposition out;
+    out.family("netkeep_x_total", "counter", "A help\\text\nwith a newline.");
+    out.sample("netkeep_x_total", {}, std::uint64_t{3});
+    out.sample("netkeep_x_total", {{"route", "/a\"b\\c\nd"}, {"code", "200"}}, std::uint64_t{18446744073709551615ULL});
+    out.sample("netkeep_y", {}, 0.25);
+    out.sample("netkeep_y", {}, std::int64_t{-4});
+    CHECK(out.text() ==
+          "# HELP netkeep_x_total A help\\\\text\\nwith a newline.\n"
+          "# TYPE netkeep_x_total counter\n"
+          "netkeep_x_total 3\n"
+          "netkeep_x_total{route=\"/a\\\"b\\\\c\\nd\",code=\"200\"} 18446744073709551615\n"
+          "netkeep_y 0.25\n"
+          "netkeep_y -4\n");
+}
+
+TEST_CASE("a histogram's buckets are cumulative and end with +Inf equal to the count") {
+    static constexpr double bounds[] = {0.5, 1};
+    Histogram h(bounds);
+    h.observe(0.25);
+    h.observe(0.5);  // on a bound: counted in that bucket (le is "less or equal")
+    h.observe(0.75);
+    h.observe(7);
+    Exposition out;
+    h.render(out, "netkeep_d_seconds", {{"route", "/r"}});
+    CHECK(out.text() ==
+          "netkeep_d_seconds_bucket{route=\"/r\",le=\"0.5\"} 2\n"
+          "netkeep_d_seconds_bucket{route=\"/r\",le=\"1\"} 3\n"
+          "netkeep_d_seconds_bucket{route=\"/r\",le=\"+Inf\"} 4\n"
+          "netkeep_d_seconds_sum{route=\"/r\"} 8.5\n"
+          "netkeep_d_seconds_count{route=\"/r\"} 4\n");
+}
+
+TEST_CASE("histogram sum and count keep the labels") {
+    static constexpr double bounds[] = {1};
+    Histogram h(bounds);
+    h.observe(2);
+    Exposition out;
+    h.render(out, "h", {{"a", "b"}});
+    CHECK(out.text() == "h_bucket{a=\"b\",le=\"1\"} 0\nh_bucket{a=\"b\",le=\"+Inf\"} 1\nh_sum{a=\"b\"} 2\nh_count{a=\"b\"} 1\n");
+}
+
+TEST_CASE("events are counted by kind") {
+    Counters c;
+    count_events(c, {LeaseGranted{}, LeaseGranted{}, LeaseExpired{},
+                     CompletionRecorded{1, "d", "j", 0, 0, 0, std::nullopt, 100, {}, {}, {}},
+                     CompletionRecorded{1, "d", "j", 0, 0, 0, std::string("x"), 5, {}, {}, {}},
+                     OccurrenceClosed{1, "d", "j", 0, CloseReason::failed},
+                     OccurrenceClosed{1, "d", "j", 0, CloseReason::succeeded}, RunRequested{}});
+    CHECK(c.leases_granted == 2);
+    CHECK(c.leases_expired == 1);
+    CHECK(c.completions_ok == 1);
+    CHECK(c.completions_failed == 1);
+    CHECK(c.bytes_ingested == 105);
+    CHECK(c.occurrences_failed == 1);
+    CHECK(c.run_requests == 1);
+}
+
+namespace {
+// name -> TYPE, and every sample line split; fails the test on a line that is neither.
+struct parsed {
+    std::map<std::string, std::string> types;
+    std::vector<std::pair<std::string, std::string>> samples;  // "name{labels}", value
+};
+parsed parse(const std::string& text) {
+    parsed p;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        REQUIRE_FALSE(line.empty());
+        if (line.starts_with("# TYPE ")) {
+            auto rest = line.substr(7);
+            auto space = rest.find(' ');
+            p.types[rest.substr(0, space)] = rest.substr(space + 1);
+            continue;
+        }
+        if (line.starts_with("# HELP ")) continue;
+        auto space = line.rfind(' ');
+        REQUIRE(space != std::string::npos);
+        p.samples.emplace_back(line.substr(0, space), line.substr(space + 1));
+    }
+    return p;
+}
+}  // namespace
+
+TEST_CASE("the whole body: every family typed, every sample of a typed family") {
+    MetricsSnapshot s;
+    s.counters.leases_granted = 5;
+    s.log_last_seq = 42;
+    s.git = GitProgress{40, 2, 1.5};
+    s.tasks = TaskCounts{1, 2, 3, 4, 5};
+    HttpMetrics http;
+    http.route("/worker/next", "GET").observe(200, 0.0001);
+    http.route("/metrics", "GET").observe(200, 0.002);
+    parsed p = parse(render_metrics(s, http));
+    for (const auto& [name, value] : p.samples) {
+        std::string base = name.substr(0, name.find('{'));
+        for (std::string suffix : {"_bucket", "_sum", "_count"})
+            if (!p.types.count(base) && base.ends_with(suffix)) base = base.substr(0, base.size() - suffix.size());
+        CAPTURE(name);
+        CHECK(p.types.count(base) == 1);
+        CHECK(base.starts_with("netkeep_"));
+    }
+    std::map<std::string, std::string> values(p.samples.begin(), p.samples.end());
+    CHECK(values["netkeep_leases_granted_total"] == "5");
+    CHECK(values["netkeep_log_last_seq"] == "42");
+    CHECK(values["netkeep_git_lag_events"] == "2");
+    CHECK(values["netkeep_git_lag_seconds"] == "1.5");
+    CHECK(values["netkeep_tasks{status=\"retrying\"}"] == "4");
+    CHECK(values["netkeep_tasks_overdue"] == "5");
+    CHECK(values["netkeep_http_requests_total{route=\"/worker/next\",method=\"GET\",code=\"200\"}"] == "1");
+    CHECK(p.types["netkeep_http_request_duration_seconds"] == "histogram");
+}
+
+TEST_CASE("without a git writer the git gauges are absent") {
+    MetricsSnapshot s;
+    HttpMetrics http;
+    std::string text = render_metrics(s, http);
+    CHECK(text.find("netkeep_git_lag_events") == std::string::npos);
+    CHECK(text.find("netkeep_git_commits_total") != std::string::npos);
+}
