@@ -15,13 +15,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "bench_util.hpp"
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -61,37 +61,19 @@ options parse(int argc, char** argv) {
     return o;
 }
 
-// CPU seconds (user + system) of a live process, and its peak RSS in MiB.
 struct usage {
     double cpu_seconds = 0;
     double peak_rss_mib = 0;
 };
 
 usage usage_of(pid_t pid) {
-    usage u;
-    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    std::istringstream rest(text.substr(text.rfind(')') + 2));
-    std::string field;
-    double ticks = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i)
-        if (i >= 14) ticks += std::stod(field);
-    u.cpu_seconds = ticks / double(::sysconf(_SC_CLK_TCK));
-    std::ifstream status(fmt::format("/proc/{}/status", pid));
-    std::string line;
-    while (std::getline(status, line))
-        if (line.starts_with("VmHWM:")) u.peak_rss_mib = std::stod(line.substr(6)) / 1024.0;
-    return u;
+    return {netkeep::bench::cpu_seconds(fmt::format("/proc/{}/stat", pid)), netkeep::bench::peak_rss_mib(pid)};
 }
 
 std::string output_of(const std::string& command) {
-    std::string out;
-    FILE* p = ::popen(command.c_str(), "r");
-    if (!p) die(fmt::format("popen {}", command));
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    ::pclose(p);
-    return out;
+    auto out = netkeep::bench::output_of(command);
+    if (!out) die(fmt::format("cannot run {}", command));
+    return *out;
 }
 
 std::uint16_t port_after(const std::string& line, std::string_view prefix) {

@@ -10,13 +10,14 @@
 
 #include "bench_git_writer.hpp"
 
+#include "bench_util.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -65,13 +66,9 @@ void run(const std::string& command) {
 }
 
 std::string output_of(const std::string& command) {
-    std::string out;
-    FILE* p = ::popen(command.c_str(), "r");
-    if (!p) die(fmt::format("popen {}", command));
-    char buf[4096];
-    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    ::pclose(p);
-    return out;
+    auto out = bench::output_of(command);
+    if (!out) die(fmt::format("cannot run {}", command));
+    return *out;
 }
 
 std::uint64_t dir_bytes(const fs::path& dir) {
@@ -118,22 +115,13 @@ std::string inventory_devices(bool grouped, std::size_t files) {
     return json + "]}";
 }
 
-// CPU seconds used so far by this process's thread named `name` (the writer's), from
-// /proc: the writer's own cost, apart from the other load on the machine.
+// CPU seconds used so far by this process's thread named `name` (the writer's): its
+// own cost, apart from the other load on the machine.
 double thread_cpu_seconds(std::string_view name) {
     for (const auto& task : fs::directory_iterator("/proc/self/task")) {
         std::ifstream comm(task.path() / "comm");
         std::string line;
-        if (!std::getline(comm, line) || line != name) continue;
-        std::ifstream stat(task.path() / "stat");
-        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-        // Fields after the parenthesised comm: state is field 3; utime 14, stime 15.
-        std::istringstream rest(text.substr(text.rfind(')') + 2));
-        std::string field;
-        double ticks = 0;
-        for (int i = 3; i <= 15 && rest >> field; ++i)
-            if (i >= 14) ticks += std::stod(field);
-        return ticks / double(::sysconf(_SC_CLK_TCK));
+        if (std::getline(comm, line) && line == name) return cpu_seconds(task.path() / "stat");
     }
     return 0;
 }
