@@ -36,8 +36,10 @@ std::optional<QueryError> no_parameters(const http::Request& request) {
 }
 
 // A free function, not a capturing lambda coroutine: its arguments are copied into the
-// coroutine frame, so nothing it uses can dangle while it is suspended.
-asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, std::shared_ptr<const http::Handler> handler,
+// coroutine frame, so nothing it uses can dangle while it is suspended. `handler` is
+// owned by the route's closure (shared by its copies), which the router keeps for the
+// server's life; no reference count is touched per request.
+asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, const http::Handler* handler,
                                           http::Request& request) {
     const auto started = std::chrono::steady_clock::now();
     http::Response response;
@@ -58,7 +60,7 @@ asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, std::shared
 http::Handler Service::instrument(std::string_view pattern, std::string method, http::Handler handler) {
     HttpMetrics::Route* route = &http_metrics_.route(std::string(pattern), std::move(method));
     auto shared = std::make_shared<const http::Handler>(std::move(handler));
-    return [route, shared](http::Request& r) { return run_timed(route, shared, r); };
+    return [route, shared](http::Request& r) { return run_timed(route, shared.get(), r); };
 }
 
 // ---- history index ----
