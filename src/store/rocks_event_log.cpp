@@ -26,30 +26,15 @@
 
 #include "netkeep/event_format.hpp"
 #include "netkeep/event_log.hpp"
+#include "rocks_common.hpp"
 
 namespace netkeep {
 
 namespace {
 
-constexpr const char* k_events_cf = "events";
-constexpr const char* k_meta_cf = "meta";
-
-Status from_rocks(const rocksdb::Status& s, std::string_view what) {
-    if (s.ok()) return Status::ok();
-    std::string msg = fmt::format("{}: {}", what, s.ToString());
-    if (s.IsNotFound()) return Status::not_found(std::move(msg));
-    if (s.IsCorruption()) return Status::corruption(std::move(msg));
-    if (s.IsInvalidArgument()) return Status::invalid_argument(std::move(msg));
-    if (s.IsNotSupported()) return Status::not_supported(std::move(msg));
-    if (s.IsBusy() || s.IsTryAgain()) return Status::unavailable(std::move(msg));
-    return Status::io_error(std::move(msg));
-}
-
-struct cf_deleter {
-    rocksdb::DB* db;
-    void operator()(rocksdb::ColumnFamilyHandle* h) const { (void)db->DestroyColumnFamilyHandle(h); }
-};
-using cf_handle = std::unique_ptr<rocksdb::ColumnFamilyHandle, cf_deleter>;
+using store::cf_deleter;
+using store::cf_handle;
+using store::from_rocks;
 
 class RocksEventLog final : public EventLog {
 public:
@@ -103,43 +88,13 @@ public:
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        from = std::max<std::uint64_t>(from, 1);
-        if (from > to) return Status::ok();
-        const std::uint64_t durable = last_seq();
-        rocksdb::ReadOptions ro;
-        ro.fill_cache = false;      // a replay reads everything once; keep the cache for tails
-        ro.readahead_size = 2 << 20;
-        ro.verify_checksums = false;  // every record carries its own CRC-32C, checked on decode
-        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_));
-        std::uint64_t expected = from;
-        for (it->Seek(event_format::encode_key(from)); it->Valid(); it->Next()) {
-            auto seq = event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
-            if (!seq) return seq.status();
-            if (*seq > to) break;
-            // Gapless by construction; a hole means lost data, so say which record is missing.
-            if (*seq != expected) return Status::corruption(fmt::format("seq {}: missing from the log", expected));
-            auto event = event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
-            if (!event) return event.status();
-            expected = *seq + 1;
-            if (!visit(EventRecord{*seq, std::move(*event)})) return Status::ok();
-        }
-        if (Status s = from_rocks(it->status(), "scanning the event log"); !s) return s;
-        // Records the log has acknowledged must all be there, up to the end of the range.
-        if (expected <= std::min(to, durable))
-            return Status::corruption(fmt::format("seq {}: missing from the log", expected));
-        return Status::ok();
+        return store::scan_events(*db_, events_, from, to, last_seq(), visit);
     }
 
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-        for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
-            std::string_view key(it->key().data(), it->key().size());
-            if (!key.starts_with(prefix)) break;
-            if (!visit(key, std::string_view(it->value().data(), it->value().size()))) return Status::ok();
-        }
-        return from_rocks(it->status(), "scanning meta values");
+        return store::scan_meta(*db_, meta_, prefix, visit);
     }
 
     std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
@@ -172,10 +127,7 @@ public:
     Result<std::string> get_meta(const std::string& key) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        std::string value;
-        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
-        if (!s.ok()) return from_rocks(s, fmt::format("reading meta '{}'", key));
-        return value;
+        return store::get_meta(*db_, meta_, key);
     }
 
     void close() override {
@@ -281,15 +233,9 @@ Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path, const 
     // RocksDB flush memtables in the background.
     db_options.max_background_jobs = 2;
 
-    rocksdb::ColumnFamilyOptions cf_options;
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors{
-        {rocksdb::kDefaultColumnFamilyName, cf_options},
-        {k_events_cf, cf_options},
-        {k_meta_cf, cf_options},
-    };
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
+    rocksdb::Status s = rocksdb::DB::Open(db_options, path, store::column_families(), &handles, &raw);
     if (!s.ok()) {
         if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
             return Status::unavailable(fmt::format(
@@ -301,20 +247,10 @@ Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path, const 
     std::vector<cf_handle> owned;
     for (auto* h : handles) owned.emplace_back(h, cf_deleter{db.get()});
 
-    std::uint64_t last = 0;
-    {
-        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), owned[1].get()));
-        it->SeekToLast();
-        if (it->Valid()) {
-            auto seq = event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
-            if (!seq) return seq.status();
-            last = *seq;
-        } else if (Status st = from_rocks(it->status(), "finding the end of the event log"); !st) {
-            return st;
-        }
-    }
+    auto last = store::find_last_seq(*db, owned[1].get());
+    if (!last) return last.status();
     return std::unique_ptr<EventLog>(
-        std::make_unique<RocksEventLog>(std::move(db), std::move(owned), last, options.sync));
+        std::make_unique<RocksEventLog>(std::move(db), std::move(owned), *last, options.sync));
 }
 
 }  // namespace netkeep

@@ -22,40 +22,15 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 
-#include "netkeep/event_format.hpp"
 #include "netkeep/event_log.hpp"
+#include "rocks_common.hpp"
 
 namespace netkeep {
 
 namespace {
 
-constexpr const char* k_events_cf = "events";
-constexpr const char* k_meta_cf = "meta";
-
-Status reader_status(const rocksdb::Status& s, std::string_view what) {
-    if (s.ok()) return Status::ok();
-    std::string msg = fmt::format("{}: {}", what, s.ToString());
-    if (s.IsNotFound()) return Status::not_found(std::move(msg));
-    if (s.IsCorruption()) return Status::corruption(std::move(msg));
-    if (s.IsInvalidArgument()) return Status::invalid_argument(std::move(msg));
-    if (s.IsNotSupported()) return Status::not_supported(std::move(msg));
-    if (s.IsBusy() || s.IsTryAgain()) return Status::unavailable(std::move(msg));
-    return Status::io_error(std::move(msg));
-}
-
-struct reader_cf_deleter {
-    rocksdb::DB* db;
-    void operator()(rocksdb::ColumnFamilyHandle* h) const { (void)db->DestroyColumnFamilyHandle(h); }
-};
-using reader_cf_handle = std::unique_ptr<rocksdb::ColumnFamilyHandle, reader_cf_deleter>;
-
-Result<std::uint64_t> find_last_seq(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events) {
-    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), events));
-    it->SeekToLast();
-    if (it->Valid()) return event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
-    if (Status st = reader_status(it->status(), "finding the end of the event log"); !st) return st;
-    return std::uint64_t{0};
-}
+using store::from_rocks;
+using store::cf_handle;
 
 Status read_only_error(std::string_view what) {
     return Status::not_supported(fmt::format("{}: the event log is open read-only (netkeepctl)", what));
@@ -63,7 +38,7 @@ Status read_only_error(std::string_view what) {
 
 class RocksEventLogReader final : public EventLog {
 public:
-    RocksEventLogReader(std::unique_ptr<rocksdb::DB> db, std::vector<reader_cf_handle> handles,
+    RocksEventLogReader(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles,
                         std::uint64_t last_seq, std::filesystem::path secondary_dir)
         : db_(std::move(db)), handles_(std::move(handles)), last_seq_(last_seq),
           secondary_dir_(std::move(secondary_dir)) {
@@ -89,54 +64,23 @@ public:
         return last_seq_;
     }
 
+    // Records a catch-up adds after last_seq() was read are left for the next scan.
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        from = std::max<std::uint64_t>(from, 1);
-        if (from > to) return Status::ok();
-        const std::uint64_t known = last_seq();
-        rocksdb::ReadOptions ro;
-        ro.fill_cache = false;
-        ro.readahead_size = 2 << 20;
-        ro.verify_checksums = false;  // every record carries its own CRC-32C, checked on decode
-        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, events_));
-        std::uint64_t expected = from;
-        for (it->Seek(event_format::encode_key(from)); it->Valid(); it->Next()) {
-            auto seq = event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
-            if (!seq) return seq.status();
-            // Records a catch-up added after last_seq() was read are left for the next scan.
-            if (*seq > to || *seq > known) break;
-            if (*seq != expected) return Status::corruption(fmt::format("seq {}: missing from the log", expected));
-            auto event = event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
-            if (!event) return event.status();
-            expected = *seq + 1;
-            if (!visit(EventRecord{*seq, std::move(*event)})) return Status::ok();
-        }
-        if (Status s = reader_status(it->status(), "scanning the event log"); !s) return s;
-        if (expected <= std::min(to, known))
-            return Status::corruption(fmt::format("seq {}: missing from the log", expected));
-        return Status::ok();
+        return store::scan_events(*db_, events_, from, to, last_seq(), visit);
     }
 
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-        for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
-            std::string_view key(it->key().data(), it->key().size());
-            if (!key.starts_with(prefix)) break;
-            if (!visit(key, std::string_view(it->value().data(), it->value().size()))) return Status::ok();
-        }
-        return reader_status(it->status(), "scanning meta values");
+        return store::scan_meta(*db_, meta_, prefix, visit);
     }
 
     Result<std::string> get_meta(const std::string& key) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        std::string value;
-        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
-        if (!s.ok()) return reader_status(s, fmt::format("reading meta '{}'", key));
-        return value;
+        return store::get_meta(*db_, meta_, key);
     }
 
     // A reader has no writer to wake it: it catches up with the primary (a running
@@ -171,7 +115,7 @@ private:
         // A failed catch-up (the primary is between manifest writes) keeps the old view;
         // the next call tries again.
         if (db_->TryCatchUpWithPrimary().ok()) {
-            if (auto last = find_last_seq(*db_, events_); last) {
+            if (auto last = store::find_last_seq(*db_, events_); last) {
                 std::lock_guard seq(seq_mutex_);
                 last_seq_ = std::max(last_seq_, *last);
             }
@@ -180,7 +124,7 @@ private:
     }
 
     std::unique_ptr<rocksdb::DB> db_;
-    std::vector<reader_cf_handle> handles_;
+    std::vector<cf_handle> handles_;
     rocksdb::ColumnFamilyHandle* events_ = nullptr;
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
     mutable std::mutex seq_mutex_;
@@ -208,24 +152,18 @@ Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path)
 
     rocksdb::DBOptions db_options;
     db_options.max_open_files = -1;  // required by a secondary instance
-    rocksdb::ColumnFamilyOptions cf_options;
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors{
-        {rocksdb::kDefaultColumnFamilyName, cf_options},
-        {k_events_cf, cf_options},
-        {k_meta_cf, cf_options},
-    };
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
     rocksdb::Status s =
-        rocksdb::DB::OpenAsSecondary(db_options, path, secondary_dir.string(), descriptors, &handles, &raw);
+        rocksdb::DB::OpenAsSecondary(db_options, path, secondary_dir.string(), store::column_families(), &handles, &raw);
     if (!s.ok()) {
         cleanup();
-        return reader_status(s, fmt::format("opening event log {} read-only", path));
+        return from_rocks(s, fmt::format("opening event log {} read-only", path));
     }
     std::unique_ptr<rocksdb::DB> db(raw);
-    std::vector<reader_cf_handle> owned;
-    for (auto* h : handles) owned.emplace_back(h, reader_cf_deleter{db.get()});
-    auto last = find_last_seq(*db, owned[1].get());
+    std::vector<cf_handle> owned;
+    for (auto* h : handles) owned.emplace_back(h, store::cf_deleter{db.get()});
+    auto last = store::find_last_seq(*db, owned[1].get());
     if (!last) {
         owned.clear();
         db.reset();
