@@ -119,7 +119,7 @@ void HttpMetrics::render(Exposition& out) const {
         return Labels{{"route", r.pattern_}, {"method", r.method_}, {"code", std::to_string(code)}};
     };
     out.family("netkeep_http_requests_total", "counter",
-               "HTTP requests answered by a route's handler, by route pattern, method and status code.");
+               "HTTP requests by route pattern, method and status code; route \"(unrouted)\" for answers given without a handler (404, 405, malformed requests).");
     for (const Route& r : routes_)
         for (const auto& [code, h] : r.by_code_) out.sample("netkeep_http_requests_total", labels(r, code), h.count());
     out.family("netkeep_http_request_duration_seconds", "histogram",

@@ -57,6 +57,13 @@ asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, const http:
 
 }  // namespace
 
+void Service::count_unrouted(std::string_view method, int status) {
+    std::string key(method.empty() ? "-" : method);
+    auto it = unrouted_.find(key);
+    if (it == unrouted_.end()) it = unrouted_.emplace(key, &http_metrics_.route("(unrouted)", key)).first;
+    it->second->observe(status, 0.0);
+}
+
 http::Handler Service::instrument(std::string_view pattern, std::string method, http::Handler handler) {
     HttpMetrics::Route* route = &http_metrics_.route(std::string(pattern), std::move(method));
     auto shared = std::make_shared<const http::Handler>(std::move(handler));

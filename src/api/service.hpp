@@ -61,6 +61,10 @@ public:
     // For routes registered outside the service (/healthz); call before the server runs.
     http::Handler instrument(std::string_view pattern, std::string method, http::Handler handler);
 
+    // An answer the HTTP server gave without a handler (http::ServerOptions::on_unrouted):
+    // counted under route "(unrouted)". On the io thread.
+    void count_unrouted(std::string_view method, int status);
+
     // The git writer's progress for the git-lag metrics (any thread may own the value;
     // the function is called on the io thread). Unset: no git metrics (--no-git-writer).
     void set_git_progress(std::function<std::uint64_t()> applied_seq) { git_applied_seq_ = std::move(applied_seq); }
@@ -122,6 +126,7 @@ private:
     // Metrics, and the history index: io thread only.
     Counters counters_;
     HttpMetrics http_metrics_;
+    std::unordered_map<std::string, HttpMetrics::Route*> unrouted_;  // by method
     HistoryIndex history_;
     unix_time started_at_ = 0;
     std::function<std::uint64_t()> git_applied_seq_;

@@ -268,6 +268,7 @@ int serve(const Config& config) {
 
     netkeep::http::ServerOptions options;
     options.header_timeout = config.header_timeout;
+    options.on_unrouted = [&service](std::string_view method, int status) { service.count_unrouted(method, status); };
     netkeep::http::Server server(io, std::move(router), options);
 
     // Before listening, so a signal that arrives right after "listening on" is not lost.

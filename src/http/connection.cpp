@@ -134,6 +134,7 @@ asio::awaitable<void> Connection::run([[maybe_unused]] std::shared_ptr<Connectio
             if (parser_.error() != ParseError::none && !closed_) {
                 const auto& status = parser_.error_status();
                 auto response = json_error(status_for(parser_.error()), status.message());
+                if (core_->options.on_unrouted) core_->options.on_unrouted("", response.status);
                 if (co_await write_response(response, false, true, false)) co_await linger_close();
             }
             break;
@@ -197,6 +198,7 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
     if (!target) {
         response = json_error(400, target.status().message());
         close_after = true;
+        if (core_->options.on_unrouted) core_->options.on_unrouted(head.method, response.status);
     } else {
         auto match = core_->router.match(head.method, target->raw_path);
         Request request(std::move(head), std::move(target.value()), remote_);
@@ -214,6 +216,8 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
                 response = co_await run_route(*match.route, request);
                 break;
         }
+        if (match.kind != Router::Match::Kind::found && core_->options.on_unrouted)
+            core_->options.on_unrouted(request.method(), response.status);
     }
 
     // The server answers a body that could not be read, whatever the handler returned.

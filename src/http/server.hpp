@@ -64,6 +64,10 @@ struct ServerOptions {
     // Where the server reports what no client will hear about (handler exceptions,
     // accept errors). Default: an "http.error" line through netkeep::log_line.
     std::function<void(std::string_view)> log;
+    // Called on the io thread for each answer the server gives without a route's handler:
+    // a request that does not parse (method ""), a bad target, no route (404), a method
+    // the route does not take (405). For metrics; handlers are counted by their own wrapper.
+    std::function<void(std::string_view method, int status)> on_unrouted;
 };
 
 struct ServerCore;

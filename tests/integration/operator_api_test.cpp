@@ -339,6 +339,14 @@ TEST_CASE("/metrics is valid exposition text and counts leases, completions, com
     auto head = call(client, "HEAD", "/metrics");
     CHECK(head.status == 200);
     CHECK(head.body.empty());
+
+    // Answers the server gives without a handler are counted too.
+    CHECK(call(client, "GET", "/no/such/route").status == 404);
+    CHECK(call(client, "DELETE", "/metrics").status == 405);
+    Exposition after = scrape(client);
+    CHECK(after.value("netkeep_http_requests_total", {{"route", "(unrouted)"}, {"method", "GET"}, {"code", "404"}}) == 1);
+    CHECK(after.value("netkeep_http_requests_total", {{"route", "(unrouted)"}, {"method", "DELETE"}, {"code", "405"}}) ==
+          1);
 }
 
 TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad parameters") {
