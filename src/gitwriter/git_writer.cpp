@@ -22,6 +22,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -138,7 +139,9 @@ public:
         published_ = *cursor;
         persisted_ = meta_cursor.value_or(0);
         applied_.store(cursor_);
-        started_at_ = std::time(nullptr);
+        // The coarse clock is the one the kernel stamps file times with: a spool file
+        // written after this point has an mtime >= started_at_, even within one tick.
+        ::clock_gettime(CLOCK_REALTIME_COARSE, &started_at_);
         {
             std::lock_guard lock(mutex_);
             stopping_ = false;
@@ -215,13 +218,12 @@ private:
         log_line(LogLevel::info, "gitwriter.started", {{"cursor", std::to_string(cursor_)}});
         // Before this process started, no upload was in flight: whatever no pending event
         // names is an orphan (or kept past its retention).
-        sweep_spool(options_.spool_retention.count() == 0 ? started_at_
-                                                           : std::time(nullptr) - options_.spool_retention.count());
+        sweep_spool(options_.spool_retention.count() == 0 ? started_at_ : retention_cutoff());
         auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_every;
 
         while (!stopping()) {
             if (options_.spool_retention.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
-                sweep_spool(std::time(nullptr) - options_.spool_retention.count());
+                sweep_spool(retention_cutoff());
                 next_sweep = std::chrono::steady_clock::now() + options_.sweep_every;
             }
             std::uint64_t last = log_.wait_for(cursor_, options_.poll);
@@ -524,12 +526,19 @@ private:
         return Status::ok();
     }
 
-    // Removes the spool files last written before `older_than` (unix seconds) that no
+    timespec retention_cutoff() const {
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+        now.tv_sec -= options_.spool_retention.count();
+        return now;
+    }
+
+    // Removes the spool files last written before `older_than` that no
     // event after the persisted cursor refers to: applied completions' files past their
     // retention, and orphans (an upload made durable whose event was never appended: a
     // crash in between, never acknowledged). Files being received are ".incoming-*" and
     // never considered; a file just made durable is younger than any cutoff used here.
-    void sweep_spool(std::time_t older_than) {
+    void sweep_spool(timespec older_than) {
         std::unordered_set<std::string> old;
         std::error_code ec;
         for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir, ec)) {
@@ -537,7 +546,9 @@ private:
             if (name.empty() || name.front() == '.') continue;
             struct stat st {};
             if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-            if (st.st_mtime < older_than) old.insert(std::move(name));
+            if (st.st_mtim.tv_sec < older_than.tv_sec ||
+                (st.st_mtim.tv_sec == older_than.tv_sec && st.st_mtim.tv_nsec < older_than.tv_nsec))
+                old.insert(std::move(name));
         }
         if (ec) {
             log_line(LogLevel::warn, "gitwriter.sweep_failed", {{"error", ec.message()}});
@@ -635,7 +646,7 @@ private:
     std::vector<std::pair<std::uint64_t, gitwriter::AppliedRecord>> records_;
     std::vector<std::pair<std::uint64_t, std::string>> spool_to_remove_;
     bool needs_recover_ = false;
-    std::time_t started_at_ = 0;
+    timespec started_at_{};
     std::uint64_t commits_since_gc_ = 0;
     Status recover_error_;
 };
