@@ -93,32 +93,6 @@ struct Fixture {
     }
 };
 
-// Polls until pred holds (the writer is asynchronous): true, or false after timeout.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
-// POST /worker/complete for a lease; the seq of the recorded completion.
-std::int64_t complete(Client& client, const Lease& l, const std::string& content,
-                      std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
-    std::string body = multipart_field("device", l.device) +
-                       multipart_field("job_timestamp", std::to_string(l.timestamp)) +
-                       multipart_field("start_timestamp", "1700000001") +
-                       multipart_field("end_timestamp", std::to_string(end));
-    if (failure) body += multipart_field("failure", *failure);
-    body += multipart_file_head("show_run") + content + multipart_closing();
-    auto r = client.request("POST", "/worker/complete", body, multipart_headers());
-    REQUIRE(r.is_ok());
-    REQUIRE_MESSAGE(r->status == 200, r->body);
-    simdjson::dom::parser parser;
-    return parser.parse(r->body)["seq"].get_int64().value();
-}
-
 // The next occurrence of a 1-second interval job, waiting for it to fall due.
 Lease next_lease(Client& client, const std::string& device) {
     for (int i = 0; i < 100; ++i) {

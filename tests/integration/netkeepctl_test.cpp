@@ -48,15 +48,6 @@ CtlResult ctl(std::vector<std::string> args) {
     return {status->code, p->stdout_text(), p->stderr_text()};
 }
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
 struct Fixture {
     TempDir root = TempDir::create("netkeepctl-it").value();
     fs::path data = root / "data";
@@ -106,19 +97,6 @@ void stop(RunningServer& server) {
     auto status = server.process.wait(20s);
     REQUIRE(status.is_ok());
     CHECK(status->code == 0);
-}
-
-std::int64_t complete(Client& client, const Lease& l, const std::string& content) {
-    std::string body = multipart_field("device", l.device) +
-                       multipart_field("job_timestamp", std::to_string(l.timestamp)) +
-                       multipart_field("start_timestamp", "1700000001") +
-                       multipart_field("end_timestamp", "1700000002") + multipart_file_head("show_run") + content +
-                       multipart_closing();
-    auto r = client.request("POST", "/worker/complete", body, multipart_headers());
-    REQUIRE(r.is_ok());
-    REQUIRE_MESSAGE(r->status == 200, r->body);
-    simdjson::dom::parser parser;
-    return parser.parse(r->body)["seq"].get_int64().value();
 }
 
 // The task r0/show_run of `netkeepctl --json state [--at X]`.

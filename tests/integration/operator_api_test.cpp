@@ -80,15 +80,6 @@ struct Fixture {
     }
 };
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(20ms);
-    }
-    return true;
-}
-
 ClientResponse call(Client& client, std::string_view method, const std::string& target) {
     auto r = client.request(method, target);
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
@@ -105,21 +96,6 @@ void check_bad(Client& client, std::string_view method, const std::string& targe
     REQUIRE_FALSE(doc.error());
     CHECK(std::string(doc["parameter"].get_string().value()) == parameter);
     CHECK_FALSE(doc["error"].get_string().error());
-}
-
-std::int64_t complete(Client& client, const Lease& l, const std::string& content,
-                      std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
-    std::string body = multipart_field("device", l.device) +
-                       multipart_field("job_timestamp", std::to_string(l.timestamp)) +
-                       multipart_field("start_timestamp", "1700000001") +
-                       multipart_field("end_timestamp", std::to_string(end));
-    if (failure) body += multipart_field("failure", *failure);
-    body += multipart_file_head("show_run") + content + multipart_closing();
-    auto r = client.request("POST", "/worker/complete", body, multipart_headers());
-    REQUIRE(r.is_ok());
-    REQUIRE_MESSAGE(r->status == 200, r->body);
-    simdjson::dom::parser parser;
-    return parser.parse(r->body)["seq"].get_int64().value();
 }
 
 std::int64_t now_seconds() {

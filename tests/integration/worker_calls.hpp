@@ -5,8 +5,12 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <vector>
 
@@ -64,6 +68,34 @@ inline http::Headers multipart_headers() {
     http::Headers h;
     h.add("Content-Type", fmt::format("multipart/form-data; boundary={}", k_boundary));
     return h;
+}
+
+// Polls until pred holds: true, or false after timeout.
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+// POST /worker/complete for a lease of job show_run, expecting 200; the seq of the
+// recorded completion.
+inline std::int64_t complete(http::Client& client, const Lease& l, const std::string& content,
+                             std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
+    std::string body = multipart_field("device", l.device) +
+                       multipart_field("job_timestamp", std::to_string(l.timestamp)) +
+                       multipart_field("start_timestamp", "1700000001") +
+                       multipart_field("end_timestamp", std::to_string(end));
+    if (failure) body += multipart_field("failure", *failure);
+    body += multipart_file_head("show_run") + content + multipart_closing();
+    auto r = client.request("POST", "/worker/complete", body, multipart_headers());
+    REQUIRE(r.is_ok());
+    REQUIRE_MESSAGE(r->status == 200, r->body);
+    simdjson::dom::parser parser;
+    return parser.parse(r->body)["seq"].get_int64().value();
 }
 
 }  // namespace netkeep::testing
