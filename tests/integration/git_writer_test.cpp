@@ -66,19 +66,8 @@ struct Fixture {
     }
 
     // git's stdout, or nullopt when git fails (e.g. main does not exist yet).
-    std::optional<std::string> git(std::vector<std::string> args) const {
-        args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
-        auto p = Process::spawn(args);
-        REQUIRE(p.is_ok());
-        auto status = p->wait(10s);
-        REQUIRE(status.is_ok());
-        if (!status->exited() || status->code != 0) return std::nullopt;
-        return p->stdout_text();
-    }
-    int commits() const {
-        auto out = git({"rev-list", "--count", "main"});
-        return out ? std::stoi(*out) : 0;
-    }
+    std::optional<std::string> git(std::vector<std::string> args) const { return git_output(repo, std::move(args)); }
+    int commits() const { return commit_count(repo); }
     // Netkeep-Seq of every commit on main, newest first.
     std::vector<std::int64_t> seqs() const {
         auto out =

@@ -74,18 +74,9 @@ struct Fixture {
     RunningServer start(std::vector<std::string> extra = {}) { return start_in(data, std::move(extra)); }
 
     std::optional<std::string> git(const fs::path& dir, std::vector<std::string> args) const {
-        args.insert(args.begin(), {"/usr/bin/git", "--git-dir", (dir / "repo.git").string()});
-        auto p = Process::spawn(args);
-        REQUIRE(p.is_ok());
-        auto status = p->wait(10s);
-        REQUIRE(status.is_ok());
-        if (!status->exited() || status->code != 0) return std::nullopt;
-        return p->stdout_text();
+        return git_output(dir / "repo.git", std::move(args));
     }
-    int commits(const fs::path& dir) const {
-        auto out = git(dir, {"rev-list", "--count", "main"});
-        return out ? std::stoi(*out) : 0;
-    }
+    int commits(const fs::path& dir) const { return commit_count(dir / "repo.git"); }
     std::size_t spool_files(const fs::path& dir) const {
         if (!fs::exists(dir / "spool")) return 0;
         return std::size_t(std::distance(fs::directory_iterator(dir / "spool"), fs::directory_iterator()));

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -19,6 +20,7 @@
 
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
+#include "support/process.hpp"
 
 namespace netkeep::testing {
 
@@ -96,6 +98,24 @@ inline std::int64_t complete(http::Client& client, const Lease& l, const std::st
     REQUIRE_MESSAGE(r->status == 200, r->body);
     simdjson::dom::parser parser;
     return parser.parse(r->body)["seq"].get_int64().value();
+}
+
+// git's stdout for `git --git-dir repo ARGS...`, or nullopt when git fails (e.g. main
+// does not exist yet).
+inline std::optional<std::string> git_output(const std::filesystem::path& repo, std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
+    auto p = Process::spawn(args);
+    REQUIRE(p.is_ok());
+    auto status = p->wait(std::chrono::seconds(10));
+    REQUIRE(status.is_ok());
+    if (!status->exited() || status->code != 0) return std::nullopt;
+    return p->stdout_text();
+}
+
+// The number of commits on main; 0 before the first.
+inline int commit_count(const std::filesystem::path& repo) {
+    auto out = git_output(repo, {"rev-list", "--count", "main"});
+    return out ? std::stoi(*out) : 0;
 }
 
 }  // namespace netkeep::testing
