@@ -4,11 +4,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "http/response.hpp"
 #include "netkeep/projection.hpp"
 
 namespace netkeep::api {
+
+// The answer when a task is held by another request's append in flight: it is free again
+// within moments, so the client is told to retry soon.
+inline http::Response task_busy_response(std::string_view message) {
+    http::Response r = http::json_error(503, message);
+    r.headers.set("Retry-After", "1");
+    return r;
+}
 
 // The reservations taken for one append, released however the handler leaves it (an
 // answer, an error or an exception). If an inventory was applied meanwhile, task ids

@@ -129,11 +129,7 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request) {
     case Kind::not_selected:
     case Kind::removed: co_return http::json_error(404, decision.message);
     case Kind::leased: co_return http::json_error(409, decision.message);
-    case Kind::busy: {
-        http::Response r = http::json_error(503, decision.message);
-        r.headers.set("Retry-After", "1");
-        co_return r;
-    }
+    case Kind::busy: co_return task_busy_response(decision.message);
     case Kind::accept: break;
     }
     held_tasks held(projection_);
