@@ -32,7 +32,8 @@ constexpr std::size_t k_trailer_size = 4;
 constexpr std::size_t k_key_size = 8;
 
 // The schema version this build writes, per type. Bump when a payload changes.
-constexpr std::uint16_t current_version(EventType) { return 1; }
+// LeaseGranted 2: + holder.
+constexpr std::uint16_t current_version(EventType type) { return type == EventType::lease_granted ? 2 : 1; }
 
 // The record value for an event.
 std::string encode(const Event& event);

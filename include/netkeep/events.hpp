@@ -34,7 +34,11 @@ struct LeaseGranted {
     unix_time timestamp = 0;
     unix_time deadline = 0;
     std::uint32_t attempt = 1;  // 1 for the first lease of this occurrence
-    std::string worker;         // who asked, if known (peer address or token name)
+    std::string worker;         // who asked: the token's name, else the X-Netkeep-Worker header or address
+    // The token the lease belongs to (netkeepd --auth): only it may complete the
+    // occurrence while the lease runs. Empty when granted without tokens (and in
+    // records of schema version 1).
+    std::string holder;
     friend bool operator==(const LeaseGranted&, const LeaseGranted&) = default;
 };
 

@@ -33,6 +33,7 @@ struct Lease {
     unix_time deadline = 0;
     std::uint32_t attempt = 1;
     std::string worker;
+    std::string holder;  // the token it belongs to; empty without --auth
     friend bool operator==(const Lease&, const Lease&) = default;
 };
 
@@ -59,6 +60,9 @@ struct TaskState {
     std::uint32_t failed_attempts = 0;  // of the open occurrence
     std::optional<Lease> lease;
     bool leased_once = false;  // a completion is accepted only for an occurrence handed out
+    // The token of the open occurrence's newest lease, kept after that lease expires: its
+    // holder may still complete the occurrence (docs/security.md).
+    std::string newest_holder;
     bool closed = false;
 
     std::optional<Outcome> last_success;
@@ -172,7 +176,9 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p);
 // ---- decisions: the events the server appends, computed from the state ----
 
 // The grant of task's open occurrence at now: deadline = max(timestamp, now) + timeout.
-LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker);
+// `holder` is the token the lease belongs to (empty without --auth).
+LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker,
+                          std::string holder = {});
 
 // The expiry of task's lease at now, followed by OccurrenceClosed(failed) when that
 // was the last allowed attempt.

@@ -164,6 +164,7 @@ std::string event_json(const EventRecord& record) {
                     num("deadline", e.deadline);
                     num("attempt", e.attempt);
                     str("worker", e.worker);
+                    if (!e.holder.empty()) str("holder", e.holder);
                 } else if constexpr (std::is_same_v<T, LeaseExpired>) {
                     num("timestamp", e.timestamp);
                 } else if constexpr (std::is_same_v<T, CompletionRecorded>) {

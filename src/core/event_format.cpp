@@ -24,6 +24,7 @@ void fields(E& e, Visitor& v) {
 template <maybe_const<LeaseGranted> E, typename Visitor>
 void fields(E& e, Visitor& v) {
     v(e.at), v(e.device), v(e.job), v(e.timestamp), v(e.deadline), v(e.attempt), v(e.worker);
+    if (v.version >= 2) v(e.holder);  // version 1 was written before tokens existed
 }
 template <maybe_const<LeaseExpired> E, typename Visitor>
 void fields(E& e, Visitor& v) {
@@ -57,6 +58,7 @@ std::uint32_t get_u32(const unsigned char* p) {
 
 struct writer {
     std::string& out;
+    std::uint16_t version;
 
     void varint(std::uint64_t v) {
         while (v >= 0x80) {
@@ -84,6 +86,7 @@ struct writer {
 struct reader {
     const unsigned char* p;
     const unsigned char* end;
+    std::uint16_t version;  // of the record: old versions lack the fields added since
     const char* error = nullptr;
 
     bool ok() const { return error == nullptr; }
@@ -144,10 +147,10 @@ struct reader {
 };
 
 template <typename T>
-Result<Event> decode_payload(std::uint64_t seq, std::string_view payload) {
+Result<Event> decode_payload(std::uint64_t seq, std::string_view payload, std::uint16_t version) {
     T event{};
     reader r{reinterpret_cast<const unsigned char*>(payload.data()),
-             reinterpret_cast<const unsigned char*>(payload.data() + payload.size())};
+             reinterpret_cast<const unsigned char*>(payload.data() + payload.size()), version};
     fields(event, r);
     if (!r.ok()) return Status::corruption(fmt::format("seq {}: {}", seq, r.error));
     if (r.p != r.end)
@@ -164,7 +167,7 @@ std::string encode(const Event& event) {
     out.push_back(char(type));
     put_u16(out, current_version(type));
     put_u32(out, 0);  // payload length, patched below
-    writer w{out};
+    writer w{out, current_version(type)};
     std::visit([&](const auto& e) { fields(e, w); }, event);
     std::uint32_t len = std::uint32_t(out.size() - k_header_size);
     for (int i = 0; i < 4; ++i) out[3 + i] = char((len >> (8 * i)) & 0xff);
@@ -208,12 +211,12 @@ Result<Event> decode(std::uint64_t seq, std::string_view record) {
             fmt::format("seq {}: unknown event type {} (written by a newer netkeep?)", seq, int(b[0])));
     }
     switch (type) {
-    case EventType::inventory_applied: return decode_payload<InventoryApplied>(seq, payload);
-    case EventType::lease_granted: return decode_payload<LeaseGranted>(seq, payload);
-    case EventType::lease_expired: return decode_payload<LeaseExpired>(seq, payload);
-    case EventType::completion_recorded: return decode_payload<CompletionRecorded>(seq, payload);
-    case EventType::occurrence_closed: return decode_payload<OccurrenceClosed>(seq, payload);
-    case EventType::run_requested: return decode_payload<RunRequested>(seq, payload);
+    case EventType::inventory_applied: return decode_payload<InventoryApplied>(seq, payload, version);
+    case EventType::lease_granted: return decode_payload<LeaseGranted>(seq, payload, version);
+    case EventType::lease_expired: return decode_payload<LeaseExpired>(seq, payload, version);
+    case EventType::completion_recorded: return decode_payload<CompletionRecorded>(seq, payload, version);
+    case EventType::occurrence_closed: return decode_payload<OccurrenceClosed>(seq, payload, version);
+    case EventType::run_requested: return decode_payload<RunRequested>(seq, payload, version);
     }
     return Status::corruption(fmt::format("seq {}: unreachable", seq));
 }

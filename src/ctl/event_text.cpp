@@ -43,6 +43,9 @@ void add_fields(const E& e, std::vector<Field>& out) {
     if constexpr (requires { e.sha256; }) text("sha256", to_hex(e.sha256));
     if constexpr (requires { e.spool; }) text("spool", e.spool);
     if constexpr (requires { e.worker; }) text("worker", e.worker);
+    if constexpr (requires { e.holder; }) {
+        if (!e.holder.empty()) text("holder", e.holder);
+    }
     if constexpr (requires { e.requested_by; }) text("requested_by", e.requested_by);
 }
 

@@ -115,8 +115,9 @@ void Projection::apply_lease(const LeaseGranted& e) {
     if (!t) return;
     task_id id = task_id(t - tasks_.data());
     unindex(id);
-    t->lease = Lease{e.at, e.deadline, e.attempt, e.worker};
+    t->lease = Lease{e.at, e.deadline, e.attempt, e.worker, e.holder};
     t->leased_once = true;
+    t->newest_holder = e.holder;
     index_task(id);
 }
 
@@ -158,6 +159,7 @@ void Projection::apply_close(const OccurrenceClosed& e) {
     unindex(id);
     t->lease.reset();
     t->leased_once = false;
+    t->newest_holder.clear();
     t->failed_attempts = 0;
     if (e.reason == CloseReason::removed) {
         t->closed = true;
@@ -395,7 +397,7 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
 
 // ---- decisions ----
 
-LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker) {
+LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker, std::string holder) {
     const TaskState& t = p.task(id);
     return LeaseGranted{now,
                         std::string(t.device),
@@ -403,7 +405,8 @@ LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::s
                         t.timestamp,
                         std::max(t.timestamp, now) + p.job_of(id).timeout,
                         t.failed_attempts + 1,
-                        std::move(worker)};
+                        std::move(worker),
+                        std::move(holder)};
 }
 
 std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now) {

@@ -85,7 +85,7 @@ TEST_CASE("task status: leased, then due by time, retrying only while a retry de
     t.failed_attempts = 1;
     CHECK(task_status(t, t0 - 1) == TaskStatus::retrying);
     CHECK(task_status(t, t0) == TaskStatus::due);
-    t.lease = Lease{t0, t0 + 100, 2, "w"};
+    t.lease = Lease{t0, t0 + 100, 2, "w", "w"};
     CHECK(task_status(t, t0) == TaskStatus::leased);
     CHECK(task_status_from_name("retrying") == TaskStatus::retrying);
     CHECK(task_status_name(TaskStatus::scheduled) == "scheduled");

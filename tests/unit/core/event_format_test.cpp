@@ -15,7 +15,7 @@ std::vector<Event> sample_events() {
     for (int c = 0; c < 256; ++c) every_byte.push_back(char(c));
     return {
         InventoryApplied{1700000000, R"({"devices":[]})", R"({"jobs":[]})"},
-        LeaseGranted{1700000001, "core-1.dc", "show_run", 1699999200, 1700000301, 2, "127.0.0.1:5000"},
+        LeaseGranted{1700000001, "core-1.dc", "show_run", 1699999200, 1700000301, 2, "127.0.0.1:5000", ""},
         LeaseExpired{-5, "a", "b", 0},  // negative times must survive zigzag encoding
         CompletionRecorded{1700000400, "r1", "show_run", 1699999200, 1700000100, 1700000300,
                            std::string("auth failed"), 0, std::string(32, '\x7f'), "spool-1", "w1"},
@@ -23,6 +23,7 @@ std::vector<Event> sample_events() {
                            UINT64_MAX, std::string(32, '\0'), "", ""},
         OccurrenceClosed{1700000500, "r1", "show_run", 1699999200, CloseReason::removed},
         RunRequested{1700000600, "r1", "show_run", 1700003600, "127.0.0.1:40000"},
+        LeaseGranted{1700000002, "core-1.dc", "show_run", 1699999200, 1700000302, 1, "worker-dc1", "worker-dc1"},
     };
 }
 
@@ -44,6 +45,32 @@ TEST_CASE("every event type round-trips through the record encoding") {
         REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
         CHECK(*decoded == e);
     }
+}
+
+// LeaseGranted version 1 (before tokens) had no holder: such records still decode.
+TEST_CASE("a version 1 LeaseGranted decodes with an empty holder") {
+    const LeaseGranted lease{1700000001, "r1", "show_run", 1699999200, 1700000301, 2, "10.0.0.7", ""};
+    std::string v2 = event_format::encode(lease);
+    REQUIRE(v2[1] == 2);
+    // Version 1's payload is version 2's without the holder (here one byte: length 0).
+    const std::size_t header = event_format::k_header_size;
+    const std::uint32_t len = std::uint32_t(v2.size() - header - event_format::k_trailer_size - 1);
+    std::string v1 = v2.substr(0, 1);
+    v1 += '\x01';
+    v1 += '\x00';
+    for (int i = 0; i < 4; ++i) v1.push_back(char((len >> (8 * i)) & 0xff));
+    v1 += v2.substr(header, len);
+    const std::uint32_t crc = crc32c(v1);
+    for (int i = 0; i < 4; ++i) v1.push_back(char((crc >> (8 * i)) & 0xff));
+    auto decoded = event_format::decode(7, v1);
+    REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+    CHECK(*decoded == Event{lease});
+    // Version 3 is from the future.
+    std::string v3 = v2.substr(0, v2.size() - event_format::k_trailer_size);
+    v3[1] = 3;
+    const std::uint32_t crc3 = crc32c(v3);
+    for (int i = 0; i < 4; ++i) v3.push_back(char((crc3 >> (8 * i)) & 0xff));
+    CHECK(event_format::decode(8, v3).status().code() == Status::Code::not_supported);
 }
 
 TEST_CASE("keys sort in sequence order and round-trip") {
