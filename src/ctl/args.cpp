@@ -92,6 +92,14 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
             auto t = event_type_from_name(*v);
             if (!t) return usage(fmt::format("--type: unknown event type '{}' (e.g. LeaseGranted, CompletionRecorded)", *v));
             o.filter.types.push_back(*t);
+        } else if (name == "--auth" || name == "--name" || name == "--role" || name == "--tag") {
+            auto v = value();
+            if (!v) return v.status();
+            if (v->empty()) return usage(fmt::format("{} must not be empty", name));
+            if (name == "--auth") o.auth_file = std::string(*v);
+            else if (name == "--name") o.token_name = std::string(*v);
+            else if (name == "--role") o.token_role = std::string(*v);
+            else o.token_tags.emplace_back(*v);
         } else if (name == "--follow") {
             if (Status s = flag(); !s) return s;
             o.follow = true;
@@ -116,6 +124,10 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
     const bool log_options = o.follow || o.filter.from != 1 || o.filter.to || o.filter.since ||
                              !o.filter.devices.empty() || !o.filter.jobs.empty() || !o.filter.types.empty();
     const bool state_options = o.at.seq || o.at.time;
+    const bool token_options = !o.auth_file.empty() || !o.token_name.empty() || !o.token_role.empty() ||
+                               !o.token_tags.empty();
+    if (token_options && command_name != "token")
+        return usage("--auth, --name, --role and --tag belong to the token commands");
     auto positional = [&](std::size_t n, std::string_view what) -> Status {
         if (words.size() < n) return usage(fmt::format("{}: missing {}", command_name, what));
         if (words.size() > n) return usage(fmt::format("{}: unexpected argument '{}'", command_name, words[n]));
@@ -145,6 +157,32 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
         if (log_options || state_options) return usage("inventory check takes only DIR");
         o.command = Command::inventory_check;
         o.path = std::string(words[0]);
+    } else if (command_name == "token") {
+        if (words.empty()) return usage("token: add, list or revoke");
+        std::string_view sub = words[0];
+        words.erase(words.begin());
+        if (log_options || state_options) return usage("token commands take no log or state options");
+        if (!words.empty()) return usage(fmt::format("token {}: unexpected argument '{}'", sub, words[0]));
+        if (o.auth_file.empty()) return usage(fmt::format("token {}: --auth FILE is required", sub));
+        if (sub == "add") {
+            o.command = Command::token_add;
+            if (o.token_name.empty()) return usage("token add: --name is required");
+            if (o.token_role.empty()) return usage("token add: --role is required (worker, read or admin)");
+            if (o.token_role == "worker" && o.token_tags.empty())
+                return usage("token add: a worker token needs --tag (repeatable; --tag '*' for every tag)");
+            if (o.token_role != "worker" && !o.token_tags.empty())
+                return usage("token add: only worker tokens take --tag");
+        } else if (sub == "list") {
+            o.command = Command::token_list;
+            if (!o.token_name.empty() || !o.token_role.empty() || !o.token_tags.empty())
+                return usage("token list takes only --auth");
+        } else if (sub == "revoke") {
+            o.command = Command::token_revoke;
+            if (o.token_name.empty()) return usage("token revoke: --name is required");
+            if (!o.token_role.empty() || !o.token_tags.empty()) return usage("token revoke takes --auth and --name");
+        } else {
+            return usage(fmt::format("token: unknown subcommand '{}' (add, list, revoke)", sub));
+        }
     } else if (command_name == "help") {
         o.command = Command::help;
     } else {

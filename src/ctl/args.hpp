@@ -18,10 +18,13 @@ inline constexpr std::string_view k_usage =
     "  verify\n"
     "  inventory check DIR\n"
     "  backup DEST\n"
+    "  token add --auth FILE --name NAME --role worker|read|admin [--tag TAG]...\n"
+    "  token list --auth FILE\n"
+    "  token revoke --auth FILE --name NAME\n"
     "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is given)\n"
     "--data-dir defaults to ./var, as for netkeepd.\n";
 
-enum class Command { help, log, state, verify, inventory_check, backup };
+enum class Command { help, log, state, verify, inventory_check, backup, token_add, token_list, token_revoke };
 
 // `state --at`: a sequence number or a time ("the state after the last event at or
 // before it").
@@ -38,6 +41,11 @@ struct Options {
     bool follow = false;     // log
     StatePoint at;           // state
     std::string path;        // inventory check DIR, backup DEST
+    // token add|list|revoke
+    std::string auth_file;
+    std::string token_name;
+    std::string token_role;
+    std::vector<std::string> token_tags;
 };
 
 // args without the program name. Errors are InvalidArgument (exit 2), naming the

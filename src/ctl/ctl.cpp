@@ -129,6 +129,9 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
     case Command::verify: return run_verify(*options, io);
     case Command::inventory_check: return run_inventory_check(*options, io);
     case Command::backup: return run_backup(*options, io);
+    case Command::token_add:
+    case Command::token_list:
+    case Command::token_revoke: return run_token(*options, io);
     }
     return 2;
 }
