@@ -176,6 +176,11 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
             c.git_commits);
     counter("netkeep_git_applied_completions_total",
             "Successful completions the git writer applied (committed or found unchanged).", c.git_records);
+    out.family("netkeep_auth_refused_total", "counter",
+               "Requests refused by --auth, by reason: unauthenticated (401: no or unknown token), forbidden (403: "
+               "wrong role, tag or lease).");
+    out.sample("netkeep_auth_refused_total", {{"reason", "unauthenticated"}}, c.auth_unauthenticated);
+    out.sample("netkeep_auth_refused_total", {{"reason", "forbidden"}}, c.auth_forbidden);
     gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.", s.log_last_seq);
     gauge("netkeep_projection_seq", "Sequence number of the last event applied to the server's state.",
           s.projection_seq);

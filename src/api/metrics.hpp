@@ -99,6 +99,9 @@ struct Counters {
     std::uint64_t occurrences_failed = 0;  // closed after max_attempts
     std::uint64_t git_commits = 0;         // commits the git writer reported
     std::uint64_t git_records = 0;         // successful completions applied to git (commits or unchanged)
+    // Requests refused by --auth: no or unknown token (401), wrong role, tag or lease (403).
+    std::uint64_t auth_unauthenticated = 0;
+    std::uint64_t auth_forbidden = 0;
 };
 
 void count_events(Counters& counters, const std::vector<Event>& events);

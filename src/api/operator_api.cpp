@@ -94,7 +94,7 @@ void Service::add_history(std::vector<HistoryEntry> entries) {
 
 // ---- GET /api/v1/tasks ----
 
-asio::awaitable<http::Response> Service::api_tasks(http::Request& request) {
+asio::awaitable<http::Response> Service::api_tasks(http::Request& request, const Caller&) {
     TasksQuery query;
     if (auto error = parse_tasks_query(request.query(), query)) co_return bad_parameter(*error);
     const unix_time now = options_.now();
@@ -116,11 +116,12 @@ asio::awaitable<http::Response> Service::api_tasks(http::Request& request) {
 
 // ---- POST /api/v1/tasks/{device}/{job}/run ----
 
-asio::awaitable<http::Response> Service::api_task_run(http::Request& request) {
+asio::awaitable<http::Response> Service::api_task_run(http::Request& request, const Caller& caller) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
     const std::string device(request.capture("device"));
     const std::string job(request.capture("job"));
-    const std::string by = request.remote().address().to_string();
+    // The admin token's name; without --auth, the client's address.
+    const std::string by = caller.authenticated() ? caller.name : request.remote().address().to_string();
     RunDecision decision = decide_run(projection_, device, job, options_.now(), by);
     using Kind = RunDecision::Kind;
     switch (decision.kind) {
@@ -159,7 +160,7 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request) {
 
 // ---- GET /api/v1/events ----
 
-asio::awaitable<http::Response> Service::api_events(http::Request& request) {
+asio::awaitable<http::Response> Service::api_events(http::Request& request, const Caller&) {
     EventsQuery query;
     if (auto error = parse_events_query(request.query(), query)) co_return bad_parameter(*error);
     const std::uint64_t last = log_.last_seq();
@@ -189,7 +190,7 @@ asio::awaitable<http::Response> Service::api_events(http::Request& request) {
 
 // ---- GET /api/v1/devices/{device}/history ----
 
-asio::awaitable<http::Response> Service::api_device_history(http::Request& request) {
+asio::awaitable<http::Response> Service::api_device_history(http::Request& request, const Caller&) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
     const std::string device(request.capture("device"));
     const HistoryIndex::Jobs* versions = history_.device(device);
@@ -225,7 +226,7 @@ asio::awaitable<http::Response> Service::api_device_history(http::Request& reque
 
 // ---- GET /metrics ----
 
-asio::awaitable<http::Response> Service::metrics(http::Request& request) {
+asio::awaitable<http::Response> Service::metrics(http::Request& request, const Caller&) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
     const unix_time now = options_.now();
     MetricsSnapshot s;

@@ -54,6 +54,9 @@ Service::Service(asio::io_context& io, EventLog& log, ServiceOptions options)
 }
 
 Status Service::start() {
+    auto auth = load_auth();
+    if (!auth) return auth.status();
+    auth_ = std::move(*auth);
     // The inventory on disk does not depend on the log: read and resolve it on another
     // thread while the log replays (both take about a second for 100,000 devices).
     InventoryFiles files;
@@ -89,16 +92,73 @@ Result<Inventory> Service::load_inventory(InventoryFiles& files) const {
 
 void Service::use_resolved(Inventory inventory) { resolved_ = std::move(inventory); }
 
+Result<std::optional<Authenticator>> Service::load_auth() const {
+    if (options_.auth_file.empty()) return std::optional<Authenticator>();
+    auto file = load_auth_file(options_.auth_file);
+    if (!file) return file.status();
+    return std::optional<Authenticator>(Authenticator(std::move(*file)));
+}
+
+// ---- authentication ----
+
+std::variant<Caller, http::Response> Service::authenticate(const http::Request& request, Access access) {
+    if (!auth_) return Caller{std::nullopt, worker_of(request)};
+    auto header = request.header("Authorization");
+    std::optional<std::string_view> token = header ? bearer_token(*header) : std::nullopt;
+    const TokenEntry* entry = token ? auth_->find(*token) : nullptr;
+    if (!entry) {
+        counters_.auth_unauthenticated += 1;
+        // The header's value is never logged: it may be a real token sent to the wrong
+        // server. A flood of refused requests writes a few lines a second, not one each.
+        if (refusal_log_.admit(options_.now()))
+            log_line(LogLevel::warn, "auth.unauthenticated",
+                     {{"client", request.remote().address().to_string()},
+                      {"path", std::string(request.path())},
+                      {"reason", !header ? "no Authorization header" : !token ? "not a bearer token" : "unknown token"},
+                      {"suppressed", std::to_string(refusal_log_.take_suppressed())}});
+        http::Response r = http::json_error(401, !header  ? "a bearer token is required (Authorization: Bearer ...)"
+                                                  : !token ? "the Authorization header must be 'Bearer <token>'"
+                                                           : "unknown or revoked token");
+        r.headers.set("WWW-Authenticate", header && token ? R"(Bearer realm="netkeep", error="invalid_token")"
+                                                          : R"(Bearer realm="netkeep")");
+        return r;
+    }
+    if (!role_allows(entry->role, access)) {
+        const char* needed = access == Access::worker ? "a worker" : access == Access::admin ? "an admin" : "a read or admin";
+        if (refusal_log_.admit(options_.now()))
+            log_line(LogLevel::warn, "auth.forbidden",
+                     {{"token", entry->name},
+                      {"role", std::string(role_name(entry->role))},
+                      {"path", std::string(request.path())},
+                      {"suppressed", std::to_string(refusal_log_.take_suppressed())}});
+        return forbidden(fmt::format("this route needs {} token; '{}' is a {} token", needed, entry->name,
+                                     role_name(entry->role)));
+    }
+    return Caller{*entry, entry->name};
+}
+
+http::Response Service::forbidden(std::string_view message) {
+    counters_.auth_forbidden += 1;
+    return http::json_error(403, message);
+}
+
+asio::awaitable<http::Response> Service::guarded(Access access, Member member, http::Request& request) {
+    auto caller = authenticate(request, access);
+    if (auto* refusal = std::get_if<http::Response>(&caller)) co_return std::move(*refusal);
+    co_return co_await (this->*member)(request, std::get<Caller>(caller));
+}
+
 Status Service::add_routes(http::Router& router) {
     // Every route is timed under its pattern for the HTTP metrics.
     auto add = [&](std::string method, std::string_view pattern, http::Handler handler,
                    http::RouteOptions options = {}) {
         return router.add(method, pattern, instrument(pattern, method, std::move(handler)), options);
     };
-    auto bind = [this](auto member) {
-        return [this, member](http::Request& r) -> asio::awaitable<http::Response> { return (this->*member)(r); };
+    // Each route's role (docs/api.md, docs/security.md).
+    auto bind = [this](Access access, Member member) {
+        return [this, access, member](http::Request& r) { return guarded(access, member, r); };
     };
-    if (Status s = add("GET", "/worker/next", bind(&Service::worker_next)); !s) return s;
+    if (Status s = add("GET", "/worker/next", bind(Access::worker, &Service::worker_next)); !s) return s;
     // HEAD would otherwise run the GET handler: leases granted to nobody, body dropped.
     auto refuse_head = [](http::Request&) -> asio::awaitable<http::Response> {
         http::Response r = http::json_error(405, "HEAD would lease jobs without returning them; use GET");
@@ -108,18 +168,20 @@ Status Service::add_routes(http::Router& router) {
     if (Status s = add("HEAD", "/worker/next", refuse_head); !s) return s;
     // The multipart framing around the file adds a little; the file itself is checked
     // against max_upload as it streams.
-    if (Status s = add("POST", "/worker/complete", bind(&Service::worker_complete),
+    if (Status s = add("POST", "/worker/complete", bind(Access::worker, &Service::worker_complete),
                        {.body_mode = http::BodyMode::streaming, .max_body = options_.max_upload + 1024 * 1024});
         !s)
         return s;
     const http::RouteOptions no_body{.body_mode = http::BodyMode::buffered, .max_body = 0};
-    if (Status s = add("POST", "/admin/reload", bind(&Service::admin_reload), no_body); !s) return s;
-    if (Status s = add("GET", "/metrics", bind(&Service::metrics)); !s) return s;
-    if (Status s = add("GET", "/api/v1/tasks", bind(&Service::api_tasks)); !s) return s;
-    if (Status s = add("POST", "/api/v1/tasks/{device}/{job}/run", bind(&Service::api_task_run), no_body); !s)
+    if (Status s = add("POST", "/admin/reload", bind(Access::admin, &Service::admin_reload), no_body); !s) return s;
+    if (Status s = add("GET", "/metrics", bind(Access::read, &Service::metrics)); !s) return s;
+    if (Status s = add("GET", "/api/v1/tasks", bind(Access::read, &Service::api_tasks)); !s) return s;
+    if (Status s = add("POST", "/api/v1/tasks/{device}/{job}/run", bind(Access::admin, &Service::api_task_run),
+                       no_body);
+        !s)
         return s;
-    if (Status s = add("GET", "/api/v1/events", bind(&Service::api_events)); !s) return s;
-    return add("GET", "/api/v1/devices/{device}/history", bind(&Service::api_device_history));
+    if (Status s = add("GET", "/api/v1/events", bind(Access::read, &Service::api_events)); !s) return s;
+    return add("GET", "/api/v1/devices/{device}/history", bind(Access::read, &Service::api_device_history));
 }
 
 // ---- the one path for state changes ----
@@ -159,13 +221,15 @@ std::string Service::worker_of(const http::Request& request) {
 
 // ---- GET /worker/next ----
 
-asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
+asio::awaitable<http::Response> Service::worker_next(http::Request& request, const Caller& caller) {
     std::vector<std::string> tags;
     std::int64_t seconds = 15;
     std::int64_t max = 15;
     for (const auto& [name, value] : request.query()) {
         if (name == "tag") {
             if (value.empty()) co_return bad_parameter(name, "tag must not be empty");
+            if (caller.authenticated() && !caller.token->has_tag(value))
+                co_return forbidden(fmt::format("tag '{}' is not among the tags of token '{}'", value, caller.name));
             tags.push_back(value);
         } else if (name == "seconds") {
             auto v = parse_bounded(value, 1, 3600);
@@ -179,7 +243,9 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
             co_return bad_parameter(name, fmt::format("unknown parameter '{}' (tag, seconds, max)", name));
         }
     }
-    const std::string worker = worker_of(request);
+    // A worker token sees only the devices that carry one of its tags.
+    if (tags.empty() && caller.authenticated() && !caller.token->all_tags()) tags = caller.token->tags;
+    const std::string holder = caller.authenticated() ? caller.name : std::string();
 
     const unix_time now = options_.now();
     std::vector<task_id> ids = projection_.due(tags, now + seconds, std::size_t(max));
@@ -195,7 +261,7 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request) {
     std::string body = "[";
     for (task_id id : ids) {
         const TaskState& task = projection_.task(id);
-        LeaseGranted grant = decide_grant(projection_, id, now, worker);
+        LeaseGranted grant = decide_grant(projection_, id, now, caller.name, holder);
         if (body.size() > 1) body += ',';
         body += fmt::format(R"({{"device":{},"job":{},"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
                             resolved_.devices[task.device_index].json, resolved_.jobs[task.job_index].json,
@@ -265,6 +331,12 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         bool& flag;
         ~done_guard() { flag = false; }
     } done{reloading_};
+    // Both files are checked before either is used: a reload takes effect whole or not at all.
+    auto auth = load_auth();
+    if (!auth) {
+        log_line(LogLevel::error, "auth.refused", {{"error", auth.status().message()}});
+        co_return auth.status();
+    }
     InventoryFiles files;
     auto inventory = load_inventory(files);
     if (!inventory) {
@@ -273,6 +345,7 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
     }
     auto events = decide_inventory(projection_, files, *inventory, options_.now());
     if (events.empty()) {
+        use_auth(std::move(*auth));
         use_resolved(std::move(*inventory));  // secrets may have changed
         log_line(LogLevel::info, "inventory.unchanged");
         co_return std::uint64_t{0};
@@ -283,11 +356,18 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         co_return appended.status();
     }
     log_inventory_applied(appended->last, *inventory);
+    use_auth(std::move(*auth));
     use_resolved(std::move(*inventory));
     co_return appended->last;
 }
 
-asio::awaitable<http::Response> Service::admin_reload(http::Request&) {
+void Service::use_auth(std::optional<Authenticator> auth) {
+    if (!auth) return;
+    log_line(LogLevel::info, "auth.loaded", {{"tokens", std::to_string(auth->file().tokens.size())}});
+    auth_ = std::move(auth);
+}
+
+asio::awaitable<http::Response> Service::admin_reload(http::Request&, const Caller&) {
     auto result = co_await reload();
     if (!result) {
         const Status& s = result.status();

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -23,9 +24,11 @@
 #include <asio/steady_timer.hpp>
 #include <asio/thread_pool.hpp>
 
+#include "api/access.hpp"
 #include "api/history.hpp"
 #include "api/metrics.hpp"
 #include "http/router.hpp"
+#include "netkeep/auth.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/projection.hpp"
@@ -35,6 +38,9 @@ namespace netkeep::api {
 
 struct ServiceOptions {
     std::string inventory_dir;
+    // The token file (netkeepd --auth); empty: no tokens, every client may do everything
+    // (netkeepd then listens on loopback only). Re-read with the inventory on reload.
+    std::string auth_file;
     // Where uploaded completions are spooled (<data-dir>/spool), and the largest one taken.
     std::string spool_dir;
     std::uint64_t max_upload = std::uint64_t(1) << 30;
@@ -77,22 +83,36 @@ public:
     void run_background();
     void stop();
 
-    // Re-reads the inventory; refuses a bad one, keeping the last good one. Returns the
-    // sequence number of the InventoryApplied appended, or 0 when nothing changed.
+    // Re-reads the token file (with --auth) and the inventory; refuses the reload if either
+    // is bad, keeping the last good ones of both. Returns the sequence number of the
+    // InventoryApplied appended, or 0 when the inventory did not change.
     asio::awaitable<Result<std::uint64_t>> reload();
 
     const Projection& projection() const { return projection_; }
 
 private:
-    asio::awaitable<http::Response> worker_next(http::Request& request);
-    asio::awaitable<http::Response> admin_reload(http::Request& request);
-    asio::awaitable<http::Response> worker_complete(http::Request& request);
+    using Member = asio::awaitable<http::Response> (Service::*)(http::Request&, const Caller&);
+
+    // Every route but /healthz runs through here: the caller is authenticated and its
+    // role checked (401/403 before the handler, so no byte of a refused upload is read).
+    asio::awaitable<http::Response> guarded(Access access, Member member, http::Request& request);
+    // The caller of `request`, or the 401/403 answer.
+    std::variant<Caller, http::Response> authenticate(const http::Request& request, Access access);
+    http::Response forbidden(std::string_view message);
+
+    asio::awaitable<http::Response> worker_next(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> admin_reload(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> worker_complete(http::Request& request, const Caller& caller);
+    // Whether `caller` may post this completion of (device, job, job_timestamp): the
+    // 403/404/409 answer if not. Asked before the file is read (so nothing of a refused
+    // upload is spooled) and again after, as the lease may have changed meanwhile.
+    std::optional<http::Response> refuse_completion(const CompletionRecorded& completion, const Caller& caller);
     // The operator API and /metrics (operator_api.cpp).
-    asio::awaitable<http::Response> api_tasks(http::Request& request);
-    asio::awaitable<http::Response> api_task_run(http::Request& request);
-    asio::awaitable<http::Response> api_events(http::Request& request);
-    asio::awaitable<http::Response> api_device_history(http::Request& request);
-    asio::awaitable<http::Response> metrics(http::Request& request);
+    asio::awaitable<http::Response> api_tasks(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> api_task_run(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> api_events(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> api_device_history(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> metrics(http::Request& request, const Caller& caller);
     void load_history();
     asio::awaitable<void> expiry_loop();
     asio::awaitable<void> expire_due_leases();
@@ -105,6 +125,9 @@ private:
     static std::string worker_of(const http::Request& request);
 
     Result<Inventory> load_inventory(InventoryFiles& files) const;
+    // The token file, parsed; nullopt without --auth.
+    Result<std::optional<Authenticator>> load_auth() const;
+    void use_auth(std::optional<Authenticator> auth);
     void use_resolved(Inventory inventory);
 
     asio::io_context& io_;
@@ -116,6 +139,9 @@ private:
     // Always loaded from the files the projection last applied, so both list devices
     // and jobs in the same order.
     Inventory resolved_;
+    // The tokens in force; nullopt without --auth.
+    std::optional<Authenticator> auth_;
+    LogBudget refusal_log_;  // auth.unauthenticated / auth.forbidden lines
 
     std::optional<Spool> spool_;  // opened by start()
     // Blocking file work (fsync of uploads) runs here, not on the io thread.

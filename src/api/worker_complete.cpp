@@ -51,7 +51,37 @@ struct completion_form {
 
 }  // namespace
 
-asio::awaitable<http::Response> Service::worker_complete(http::Request& request) {
+std::optional<http::Response> Service::refuse_completion(const CompletionRecorded& completion, const Caller& caller) {
+    CompletionDecision decision = decide_completion(projection_, completion);
+    using Kind = CompletionDecision::Kind;
+    auto id = projection_.find(completion.device, completion.job);
+    bool repeat = decision.kind == Kind::repeat;
+    switch (decision.kind) {
+    case Kind::unknown_device:
+    case Kind::unknown_job:
+    case Kind::not_selected: return http::json_error(404, decision.message);
+    case Kind::not_open:
+    case Kind::never_leased: {
+        // Before the upload the content's hash is unknown: a re-post of the last recorded
+        // completion looks like a post for a closed occurrence until the hash matches.
+        const auto& last = projection_.task(*id).last_completion;
+        if (completion.sha256.empty() && last && last->job_timestamp == completion.job_timestamp) {
+            repeat = true;
+            break;
+        }
+        return http::json_error(409, decision.message);
+    }
+    case Kind::busy:  // decided again after the upload
+    case Kind::repeat:
+    case Kind::accept: break;
+    }
+    const TaskState& t = projection_.task(*id);
+    const auto& tags = projection_.inventory().devices[t.device_index].tags;
+    if (auto why = completion_refusal(t, tags, caller, repeat)) return forbidden(*why);
+    return std::nullopt;
+}
+
+asio::awaitable<http::Response> Service::worker_complete(http::Request& request, const Caller& caller) {
     auto content_type = request.header("Content-Type");
     if (!content_type) co_return http::json_error(400, "Content-Type must be multipart/form-data with a boundary");
     auto boundary = http::multipart_boundary(*content_type);
@@ -87,6 +117,18 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request)
                     if (form.file) co_return bad_field("file", "more than one file part");
                     if (!part.filename || part.filename->empty())
                         co_return bad_field("file", "the file part's filename must be the job name");
+                    // The occurrence and the caller's right to complete it are checked
+                    // before any byte of the file is stored.
+                    if (!form.device || !form.job_timestamp)
+                        co_return bad_field("file", "the fields 'device' and 'job_timestamp' must precede the file part");
+                    auto job_timestamp = parse_time(*form.job_timestamp);
+                    if (!job_timestamp)
+                        co_return bad_field("job_timestamp", "job_timestamp must be a unix timestamp (integer seconds)");
+                    CompletionRecorded target;
+                    target.device = *form.device;
+                    target.job = *part.filename;
+                    target.job_timestamp = *job_timestamp;
+                    if (auto refusal = refuse_completion(target, caller)) co_return std::move(*refusal);
                     auto file = spool_->create();
                     if (!file) {
                         log_line(LogLevel::error, "spool.create_failed", {{"error", file.status().to_string()}});
@@ -158,9 +200,11 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request)
     } cleanup{*spool_, entry->name};
 
     CompletionRecorded completion{options_.now(), *form.device, *form.job, times[0], times[1], times[2],
-                                  form.failure, entry->size, entry->sha256, entry->name, worker_of(request)};
+                                  form.failure, entry->size, entry->sha256, entry->name, caller.name};
     CompletionDecision decision = decide_completion(projection_, completion);
     using Kind = CompletionDecision::Kind;
+    if (decision.kind == Kind::accept || decision.kind == Kind::repeat)
+        if (auto refusal = refuse_completion(completion, caller)) co_return std::move(*refusal);
     switch (decision.kind) {
     case Kind::repeat:
         co_return http::json_response(200, fmt::format(R"({{"seq":{},"repeat":true}})", decision.seq));

@@ -22,6 +22,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
@@ -43,7 +44,8 @@ using netkeep::Status;
 constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
     "                [--header-timeout SECONDS] [--no-git-writer] [--git-layout device|group]\n"
-    "                [--commit-unchanged] [--spool-retention SECONDS]\n";
+    "                [--commit-unchanged] [--spool-retention SECONDS]\n"
+    "                [--auth FILE | --insecure-no-auth]\n";
 
 struct Config {
     fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
@@ -58,7 +60,18 @@ struct Config {
     netkeep::PathLayout git_layout = netkeep::PathLayout::device;
     bool commit_unchanged = false;
     std::chrono::seconds spool_retention{0};
+    // The token file (docs/security.md). Without it every client may do everything, so
+    // netkeepd then refuses to listen beyond loopback unless told --insecure-no-auth.
+    fs::path auth_file;
+    bool insecure_no_auth = false;
 };
+
+bool is_loopback(std::string_view host) {
+    if (host == "localhost") return true;
+    asio::error_code ec;
+    auto address = asio::ip::make_address(std::string(host), ec);
+    return !ec && address.is_loopback();
+}
 
 // "HOST:PORT", "[V6]:PORT".
 Status parse_listen(std::string_view text, Config& config) {
@@ -109,13 +122,19 @@ Result<Config> parse_args(int argc, char** argv) {
             config.commit_unchanged = true;
             continue;
         }
+        if (arg == "--insecure-no-auth" && !inline_value) {
+            config.insecure_no_auth = true;
+            continue;
+        }
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
-            arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention") {
+            arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
             if (arg == "--data-dir") {
                 config.data_dir = std::string(*v);
+            } else if (arg == "--auth") {
+                config.auth_file = std::string(*v);
             } else if (arg == "--inventory") {
                 config.inventory_dir = std::string(*v);
                 have_inventory = true;
@@ -168,6 +187,14 @@ Result<Config> parse_args(int argc, char** argv) {
         }
     }
     if (!have_inventory) return Status::invalid_argument("--inventory is required");
+    if (!config.auth_file.empty() && config.insecure_no_auth)
+        return Status::invalid_argument("--auth and --insecure-no-auth exclude each other");
+    if (config.auth_file.empty() && !config.insecure_no_auth && !is_loopback(config.host))
+        return Status::invalid_argument(fmt::format(
+            "--listen {}: without --auth FILE every client could lease jobs (and read device passwords), post "
+            "configs and reload the inventory; listening beyond loopback needs --auth (or --insecure-no-auth for "
+            "a lab)",
+            config.host));
     return config;
 }
 
@@ -207,7 +234,13 @@ int serve(const Config& config) {
         netkeep::EventLog& log;
         ~log_closer() { log.close(); }
     } closer{**log};
+    if (config.insecure_no_auth)
+        netkeep::log_line(netkeep::LogLevel::warn, "auth.disabled",
+                          {{"listen", config.host},
+                           {"risk", "--insecure-no-auth: any client that reaches this port may lease jobs, read device "
+                                    "passwords, post configs and reload the inventory"}});
     netkeep::api::Service service(io, **log, {.inventory_dir = config.inventory_dir.string(),
+                                              .auth_file = config.auth_file.string(),
                                               .spool_dir = (config.data_dir / "spool").string(),
                                               .max_upload = config.max_upload,
                                               .expiry_tick = std::chrono::milliseconds(250),

@@ -1,0 +1,420 @@
+// Tokens and roles against the real netkeepd and netkeepctl: 401 without or with a bad
+// token, 403 for the wrong role or tag, a completion only from the lease's holder (and
+// after expiry from a token whose tags cover the device), nothing spooled for a refused
+// upload, revocation on SIGHUP, the loopback rule without --auth, and no token in clear
+// anywhere netkeepd writes.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "http/client.hpp"
+#include "support/netkeepd.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+#include "worker_calls.hpp"
+
+using namespace netkeep::testing;
+using netkeep::http::Client;
+using netkeep::http::ClientResponse;
+using netkeep::http::Headers;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs netkeepctl; its exit code and stdout.
+struct CtlResult {
+    int code = -1;
+    std::string out;
+    std::string err;
+};
+
+CtlResult netkeepctl(std::vector<std::string> args) {
+    const char* path = std::getenv("NETKEEPCTL");
+    REQUIRE_MESSAGE(path, "NETKEEPCTL is not set");
+    args.insert(args.begin(), path);
+    auto p = Process::spawn(args);
+    REQUIRE(p.is_ok());
+    auto status = p->wait(10s);
+    REQUIRE(status.is_ok());
+    return {status->code, p->stdout_text(), p->stderr_text()};
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+}
+
+// The files at or under `path` whose bytes contain `needle`.
+std::vector<std::string> files_containing(const fs::path& path, const std::string& needle) {
+    std::vector<fs::path> files;
+    if (fs::is_regular_file(path)) files.push_back(path);
+    else
+        for (const auto& e : fs::recursive_directory_iterator(path))
+            if (e.is_regular_file()) files.push_back(e.path());
+    std::vector<std::string> hits;
+    for (const fs::path& file : files) {
+        std::ifstream in(file, std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        if (ss.str().find(needle) != std::string::npos) hits.push_back(file.string());
+    }
+    return hits;
+}
+
+std::size_t spool_files(const fs::path& data) {
+    std::size_t n = 0;
+    if (!fs::exists(data / "spool")) return 0;
+    for (const auto& e : fs::recursive_directory_iterator(data / "spool"))
+        if (e.is_regular_file()) ++n;
+    return n;
+}
+
+constexpr std::string_view k_password = "Dev1ce-pa55word-c0ffee";
+
+// Devices in two tags (a: r1, r2; b: r3), a job once a year with a short timeout, and
+// tokens: worker-a (tag a), worker-a2 (tag a), worker-b (tag b), reader (read), ops (admin).
+struct Fixture {
+    TempDir root = TempDir::create("auth-it").value();
+    fs::path data = root / "data";
+    fs::path inventory = root / "inventory";
+    fs::path auth = root / "tokens.json";
+    std::string worker_a, worker_a2, worker_b, reader, admin;
+
+    Fixture() {
+        fs::create_directories(inventory);
+        std::ofstream(inventory / "devices.json") << fmt::format(
+            R"({{"credentials": {{"c": {{"user": "u", "pass": {{"env": "NK_AUTH_PASS"}}}}}},
+                 "devices": [{{"name": "r1", "tags": ["a"], "credentials": "c"}},
+                             {{"name": "r2", "tags": ["a"], "credentials": "c"}},
+                             {{"name": "r3", "tags": ["b"], "credentials": "c"}}]}})");
+        std::ofstream(inventory / "jobs.json")
+            << R"({"jobs": [{"name": "show_run", "schedule": {"cron": "0 0 1 1 *"}, "command": {"inline": ["show run"]},
+                             "timeout": 2, "retry_delay": 1}]})";
+        worker_a = add("worker-a", "worker", {"a"});
+        worker_a2 = add("worker-a2", "worker", {"a"});
+        worker_b = add("worker-b", "worker", {"b"});
+        reader = add("reader", "read", {});
+        admin = add("ops", "admin", {});
+    }
+
+    std::string add(const std::string& name, const std::string& role, const std::vector<std::string>& tags) {
+        std::vector<std::string> args{"token", "add", "--auth", auth.string(), "--name", name, "--role", role};
+        for (const auto& t : tags) args.insert(args.end(), {"--tag", t});
+        CtlResult r = netkeepctl(args);
+        REQUIRE_MESSAGE(r.code == 0, r.err);
+        return trim(r.out);
+    }
+
+    RunningServer start() {
+        auto server = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
+                                      "127.0.0.1:0", "--auth", auth.string()},
+                                     SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+        if (!server) FAIL(server.status().to_string());
+        return std::move(server.value());
+    }
+};
+
+Headers bearer(const std::string& token) {
+    Headers h;
+    h.add("Authorization", "Bearer " + token);
+    return h;
+}
+
+ClientResponse call(Client& c, std::string_view method, const std::string& target, const std::string& token,
+                    std::string_view body = {}) {
+    auto r = c.request(method, target, body, token.empty() ? Headers{} : bearer(token));
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return std::move(*r);
+}
+
+std::vector<Lease> lease_as(Client& c, const std::string& token, const std::string& query = "") {
+    ClientResponse r = call(c, "GET", "/worker/next" + query, token);
+    std::vector<Lease> out;
+    if (r.status == 204) return out;
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    simdjson::dom::parser parser;
+    for (simdjson::dom::element item : parser.parse(r.body).get_array())
+        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
+                       item["lease"]["attempt"].get_int64().value()});
+    return out;
+}
+
+std::string completion_body(const Lease& l, const std::string& content) {
+    return multipart_field("device", l.device) + multipart_field("job_timestamp", std::to_string(l.timestamp)) +
+           multipart_field("start_timestamp", std::to_string(l.timestamp)) +
+           multipart_field("end_timestamp", std::to_string(l.timestamp + 1)) + multipart_file_head("show_run") +
+           content + multipart_closing();
+}
+
+ClientResponse complete_as(Client& c, const std::string& token, const Lease& l, const std::string& content,
+                           const std::string& worker_header = "") {
+    Headers h = multipart_headers();
+    h.add("Authorization", "Bearer " + token);
+    if (!worker_header.empty()) h.add("X-Netkeep-Worker", worker_header);
+    auto r = c.request("POST", "/worker/complete", completion_body(l, content), h);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("no token or a bad token gets 401 with WWW-Authenticate on every route but /healthz") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    CHECK(call(c, "GET", "/healthz", "").status == 200);
+    const std::vector<std::pair<std::string, std::string>> routes = {
+        {"GET", "/worker/next"},  {"POST", "/admin/reload"},       {"GET", "/metrics"},
+        {"GET", "/api/v1/tasks"}, {"POST", "/api/v1/tasks/r1/show_run/run"}, {"GET", "/api/v1/events"},
+        {"GET", "/api/v1/devices/r1/history"}};
+    for (const auto& [method, path] : routes) {
+        CAPTURE(path);
+        for (const std::string& token : {std::string(), std::string("nk_not-a-token"), f.worker_a + "x"}) {
+            ClientResponse r = call(c, method, path, token);
+            CHECK(r.status == 401);
+            CHECK(r.headers.get("WWW-Authenticate").value_or("").starts_with("Bearer"));
+            CHECK(r.body.find("\"error\"") != std::string::npos);
+        }
+        // Another scheme is not a bearer token.
+        Headers basic;
+        basic.add("Authorization", "Basic dTpw");
+        auto r = c.request(method, path, {}, basic);
+        REQUIRE(r.is_ok());
+        CHECK(r->status == 401);
+    }
+    // The upload route refuses before reading the body.
+    Headers h = multipart_headers();
+    auto r = c.request("POST", "/worker/complete", completion_body({"r1", 1, 1}, "x"), h);
+    REQUIRE(r.is_ok());
+    CHECK(r->status == 401);
+    CHECK(spool_files(f.data) == 0);
+}
+
+TEST_CASE("each role reaches only its routes") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    // read: the operator API and metrics, nothing that changes state.
+    CHECK(call(c, "GET", "/api/v1/tasks", f.reader).status == 200);
+    CHECK(call(c, "GET", "/metrics", f.reader).status == 200);
+    CHECK(call(c, "GET", "/api/v1/events", f.reader).status == 200);
+    CHECK(call(c, "POST", "/admin/reload", f.reader).status == 403);
+    CHECK(call(c, "POST", "/api/v1/tasks/r1/show_run/run", f.reader).status == 403);
+    CHECK(call(c, "GET", "/worker/next", f.reader).status == 403);
+    // worker: only the worker routes.
+    CHECK(call(c, "GET", "/api/v1/tasks", f.worker_a).status == 403);
+    CHECK(call(c, "GET", "/metrics", f.worker_a).status == 403);
+    CHECK(call(c, "POST", "/admin/reload", f.worker_a).status == 403);
+    // admin: everything an operator does, but it is not a worker.
+    CHECK(call(c, "GET", "/api/v1/tasks", f.admin).status == 200);
+    CHECK(call(c, "POST", "/admin/reload", f.admin).status == 200);
+    CHECK(call(c, "GET", "/worker/next", f.admin).status == 403);
+    ClientResponse forbidden = call(c, "POST", "/admin/reload", f.reader);
+    CHECK(forbidden.body.find("admin") != std::string::npos);
+    // The refusals are counted.
+    std::string metrics = call(c, "GET", "/metrics", f.admin).body;
+    CHECK(metrics.find("netkeep_auth_refused_total{reason=\"forbidden\"} 8") != std::string::npos);
+}
+
+TEST_CASE("a worker token leases and sees only devices with its tags") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    CHECK(call(c, "GET", "/worker/next?tag=b", f.worker_a).status == 403);
+    CHECK(call(c, "GET", "/worker/next?tag=a&tag=b", f.worker_a).status == 403);
+    std::vector<Lease> a = lease_as(c, f.worker_a, "?max=10");
+    REQUIRE(a.size() == 2);
+    for (const Lease& l : a) CHECK(l.device != "r3");
+    std::vector<Lease> b = lease_as(c, f.worker_b, "?tag=b");
+    REQUIRE(b.size() == 1);
+    CHECK(b[0].device == "r3");
+    // The lease records the token as its holder and worker (not a header).
+    auto tasks = call(c, "GET", "/api/v1/tasks", f.reader);
+    CHECK(tasks.body.find("\"worker-a\"") != std::string::npos);
+    CHECK(tasks.body.find("\"worker-b\"") != std::string::npos);
+}
+
+TEST_CASE("only the lease's holder completes; the holder's post lands; after expiry a same-tag token may") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    std::vector<Lease> leases = lease_as(c, f.worker_a, "?max=1");
+    REQUIRE(leases.size() == 1);
+    const Lease held = leases[0];
+
+    // Another worker of the same tag, and one of another tag: 403, nothing stored.
+    ClientResponse r = complete_as(c, f.worker_a2, held, "stolen config\n");
+    CHECK(r.status == 403);
+    CHECK(complete_as(c, f.worker_b, held, "stolen config\n").status == 403);
+    CHECK(spool_files(f.data) == 0);
+    // The holder's post still lands, and git names the token, not the free header.
+    r = complete_as(c, f.worker_a, held, "hostname r1\n", "spoofed-name");
+    CHECK_MESSAGE(r.status == 200, r.body);
+    REQUIRE(eventually([&] { return commit_count(f.data / "repo.git") == 1; }));
+    auto message = git_output(f.data / "repo.git", {"log", "-1", "--format=%B", "main"});
+    REQUIRE(message);
+    CHECK(message->find("worker-a") != std::string::npos);
+    CHECK(message->find("spoofed-name") == std::string::npos);
+    // A re-post by the holder is the idempotent repeat; by another token, 403.
+    CHECK(complete_as(c, f.worker_a, held, "hostname r1\n").status == 200);
+    CHECK(complete_as(c, f.worker_a2, held, "hostname r1\n").status == 403);
+
+    // The other device's lease expires (timeout 2 s): then worker-a2 (same tag) may
+    // complete it, worker-b (other tag) may not.
+    leases = lease_as(c, f.worker_a, "?max=1");
+    REQUIRE(leases.size() == 1);
+    const Lease expiring = leases[0];
+    CHECK(complete_as(c, f.worker_a2, expiring, "early\n").status == 403);
+    REQUIRE(eventually(
+        [&] { return call(c, "GET", "/api/v1/tasks", f.reader).body.find("\"leased\"") == std::string::npos; },
+        8s));
+    CHECK(complete_as(c, f.worker_b, expiring, "other tag\n").status == 403);
+    r = complete_as(c, f.worker_a2, expiring, "hostname r2\n");
+    CHECK_MESSAGE(r.status == 200, r.body);
+}
+
+TEST_CASE("device and job_timestamp must precede the file part") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    std::vector<Lease> leases = lease_as(c, f.worker_a, "?max=1");
+    REQUIRE(leases.size() == 1);
+    std::string body = multipart_file_head("show_run") + "config\n" + "\r\n" +
+                       multipart_field("device", leases[0].device) +
+                       multipart_field("job_timestamp", std::to_string(leases[0].timestamp)) +
+                       multipart_field("start_timestamp", "1") + multipart_field("end_timestamp", "2");
+    body += fmt::format("--{}--\r\n", k_boundary);
+    Headers h = multipart_headers();
+    h.add("Authorization", "Bearer " + f.worker_a);
+    auto r = c.request("POST", "/worker/complete", body, h);
+    REQUIRE(r.is_ok());
+    CHECK(r->status == 400);
+    CHECK(r->body.find("must precede the file part") != std::string::npos);
+    CHECK(spool_files(f.data) == 0);
+}
+
+TEST_CASE("a revoked token is refused after SIGHUP; a bad token file is refused and the old one stays") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    CHECK(call(c, "GET", "/api/v1/tasks", f.reader).status == 200);
+    CtlResult revoked = netkeepctl({"token", "revoke", "--auth", f.auth.string(), "--name", "reader"});
+    REQUIRE_MESSAGE(revoked.code == 0, revoked.err);
+    // Until the reload the old set is in force.
+    CHECK(call(c, "GET", "/api/v1/tasks", f.reader).status == 200);
+    REQUIRE(server.process.send_signal(SIGHUP).is_ok());
+    CHECK(eventually([&] { return call(c, "GET", "/api/v1/tasks", f.reader).status == 401; }));
+    CHECK(call(c, "GET", "/api/v1/tasks", f.admin).status == 200);
+
+    // A broken token file: the reload is refused (422) and every token keeps working.
+    std::string good;
+    {
+        std::ifstream in(f.auth);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        good = ss.str();
+    }
+    std::ofstream(f.auth) << R"({"tokens": [{"name": "x", "role": "root", "sha256": "00"}]})";
+    ClientResponse r = call(c, "POST", "/admin/reload", f.admin);
+    CHECK(r.status == 422);
+    CHECK(r.body.find("tokens.json") != std::string::npos);
+    CHECK(call(c, "GET", "/api/v1/tasks", f.admin).status == 200);
+    CHECK(lease_as(c, f.worker_a, "?max=1").size() == 1);
+    std::ofstream(f.auth) << good;
+    CHECK(call(c, "POST", "/admin/reload", f.admin).status == 200);
+}
+
+TEST_CASE("without --auth netkeepd listens on loopback only") {
+    Fixture f;
+    for (const std::string listen : {"0.0.0.0:0", "[::]:0"}) {
+        CAPTURE(listen);
+        auto binary = netkeepd_path();
+        REQUIRE(binary.is_ok());
+        auto p = Process::spawn({binary->string(), "--data-dir", f.data.string(), "--inventory",
+                                 f.inventory.string(), "--listen", listen},
+                                SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+        REQUIRE(p.is_ok());
+        auto status = p->wait(10s);
+        REQUIRE(status.is_ok());
+        CHECK(status->code == 2);
+        CHECK(p->stderr_text().find("--auth") != std::string::npos);
+    }
+    // A lab may say so explicitly, and is warned.
+    auto server = start_netkeepd({"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
+                                  "0.0.0.0:0", "--insecure-no-auth"},
+                                 SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+    REQUIRE_MESSAGE(server, server.status().to_string());
+    CHECK(server->process.stderr_text().find("auth.disabled") != std::string::npos);
+    // Loopback without tokens serves as before.
+    server->process.kill();
+    auto local = start_netkeepd({"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
+                                 "127.0.0.1:0"},
+                                SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+    REQUIRE_MESSAGE(local, local.status().to_string());
+    Client c = connect(*local);
+    CHECK(call(c, "GET", "/api/v1/tasks", "").status == 200);
+}
+
+TEST_CASE("tokens are never stored or logged in clear") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    std::vector<Lease> leases = lease_as(c, f.worker_a, "?max=1");
+    REQUIRE(leases.size() == 1);
+    CHECK(complete_as(c, f.worker_a, leases[0], "hostname r1\n").status == 200);
+    CHECK(call(c, "GET", "/api/v1/tasks", "nk_wrong").status == 401);
+    CHECK(call(c, "GET", "/api/v1/tasks", f.worker_b).status == 403);
+    CHECK(call(c, "POST", "/admin/reload", f.admin).status == 200);
+    std::string answers = call(c, "GET", "/api/v1/events", f.reader).body + call(c, "GET", "/metrics", f.admin).body +
+                          call(c, "GET", "/api/v1/tasks", f.admin).body;
+    REQUIRE(eventually([&] { return commit_count(f.data / "repo.git") == 1; }));
+    REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+    REQUIRE(server.process.wait(10s).is_ok());
+    const std::string logs = server.process.stderr_text() + server.process.stdout_text();
+    for (const std::string& token : {f.worker_a, f.worker_a2, f.worker_b, f.reader, f.admin}) {
+        CHECK(files_containing(f.data, token).empty());
+        CHECK(files_containing(f.root / "tokens.json", token).empty());
+        CHECK(logs.find(token) == std::string::npos);
+        CHECK(answers.find(token) == std::string::npos);
+    }
+}
+
+TEST_CASE("netkeepctl token: add prints the token once, list and revoke, bad input refused") {
+    TempDir root = TempDir::create("auth-ctl-it").value();
+    const std::string file = (root / "tokens.json").string();
+    CtlResult added = netkeepctl({"token", "add", "--auth", file, "--name", "w1", "--role", "worker", "--tag", "dc1"});
+    REQUIRE_MESSAGE(added.code == 0, added.err);
+    const std::string token = trim(added.out);
+    CHECK(token.size() == 67);
+    CHECK(added.err.find("shown only this once") != std::string::npos);
+    CHECK((fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+    CHECK(files_containing(root.path(), token).empty());
+
+    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "w1", "--role", "read"}).code == 1);  // taken
+    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "bad name", "--role", "read"}).code == 2);
+    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "x", "--role", "root"}).code == 2);
+    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "x", "--role", "worker"}).code == 2);  // no tag
+    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "r", "--role", "read"}).code == 0);
+
+    CtlResult list = netkeepctl({"token", "list", "--auth", file});
+    CHECK(list.code == 0);
+    CHECK(list.out.find("w1") != std::string::npos);
+    CHECK(list.out.find("dc1") != std::string::npos);
+    CHECK(list.out.find(token) == std::string::npos);
+
+    CHECK(netkeepctl({"token", "revoke", "--auth", file, "--name", "w1"}).code == 0);
+    CHECK(netkeepctl({"token", "revoke", "--auth", file, "--name", "w1"}).code == 1);
+    list = netkeepctl({"--json", "token", "list", "--auth", file});
+    CHECK(list.out == "[{\"name\":\"r\",\"role\":\"read\",\"tags\":[]}]\n");
+}
