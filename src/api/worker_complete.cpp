@@ -119,8 +119,9 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
                         co_return bad_field("file", "the file part's filename must be the job name");
                     // The occurrence and the caller's right to complete it are checked
                     // before any byte of the file is stored.
-                    if (!form.device || !form.job_timestamp)
-                        co_return bad_field("file", "the fields 'device' and 'job_timestamp' must precede the file part");
+                    for (auto [name, value] : {std::pair{"device", &form.device}, {"job_timestamp", &form.job_timestamp}})
+                        if (!*value || (*value)->empty())
+                            co_return bad_field(name, fmt::format("missing field '{}' (it must precede the file part)", name));
                     auto job_timestamp = parse_time(*form.job_timestamp);
                     if (!job_timestamp)
                         co_return bad_field("job_timestamp", "job_timestamp must be a unix timestamp (integer seconds)");

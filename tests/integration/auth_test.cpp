@@ -301,6 +301,7 @@ TEST_CASE("device and job_timestamp must precede the file part") {
     REQUIRE(r.is_ok());
     CHECK(r->status == 400);
     CHECK(r->body.find("must precede the file part") != std::string::npos);
+    CHECK(r->body.find(R"("field": "device")") != std::string::npos);
     CHECK(spool_files(f.data) == 0);
 }
 
