@@ -35,6 +35,9 @@ struct BioFree {
 struct X509Free {
     void operator()(X509* x) const { X509_free(x); }
 };
+struct PkeyFree {
+    void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 using X509Ptr = std::unique_ptr<X509, X509Free>;
 
@@ -84,6 +87,30 @@ CertInfo describe(X509* cert) {
     return info;
 }
 
+// Loads the private key in `key_file` into `ctx`, whose certificate came from
+// `cert_file`. Parsed apart from the context so that a key that is not a key and a key
+// of another certificate get different messages.
+Status use_key(SSL_CTX* ctx, const std::string& key_file, const std::string& cert_file,
+               std::string_view what) {
+    if (auto s = check_readable(key_file, what); !s) return s;
+    BioPtr bio(BIO_new_file(key_file.c_str(), "r"));
+    std::unique_ptr<EVP_PKEY, PkeyFree> key(
+        bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    ERR_clear_error();
+    if (!key) {
+        return Status::invalid_argument(
+            fmt::format("{} '{}': no unencrypted PEM private key in it", what, key_file));
+    }
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    if (!cert || X509_check_private_key(cert, key.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx, key.get()) != 1) {
+        ERR_clear_error();
+        return Status::invalid_argument(
+            fmt::format("{} '{}' does not belong to certificate '{}'", what, key_file, cert_file));
+    }
+    return Status::ok();
+}
+
 // The parts of the policy both sides share.
 Status apply_policy(asio::ssl::context& ctx) {
     SSL_CTX* native = ctx.native_handle();
@@ -125,16 +152,7 @@ Result<std::shared_ptr<asio::ssl::context>> make_server_context(const TlsServerF
         return Status::invalid_argument(
             fmt::format("certificate '{}': {}", files.cert, openssl_error(ec)));
     }
-    if (auto s = check_readable(files.key, "private key"); !s) return s;
-    if (ctx->use_private_key_file(files.key, asio::ssl::context::pem, ec); ec) {
-        return Status::invalid_argument(
-            fmt::format("private key '{}': {}", files.key, openssl_error(ec)));
-    }
-    if (SSL_CTX_check_private_key(native) != 1) {
-        ERR_clear_error();
-        return Status::invalid_argument(fmt::format(
-            "private key '{}' does not belong to certificate '{}'", files.key, files.cert));
-    }
+    if (auto s = use_key(native, files.key, files.cert, "private key"); !s) return s;
 
     if (!files.client_ca.empty()) {
         if (auto s = check_readable(files.client_ca, "client CA"); !s) return s;
@@ -204,16 +222,8 @@ Result<std::shared_ptr<asio::ssl::context>> make_client_context(const TlsClientF
             return Status::invalid_argument(
                 fmt::format("client certificate '{}': {}", files.cert, openssl_error(ec)));
         }
-        if (auto s = check_readable(files.key, "client key"); !s) return s;
-        if (ctx->use_private_key_file(files.key, asio::ssl::context::pem, ec); ec) {
-            return Status::invalid_argument(
-                fmt::format("client key '{}': {}", files.key, openssl_error(ec)));
-        }
-        if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-            ERR_clear_error();
-            return Status::invalid_argument(fmt::format(
-                "client key '{}' does not belong to certificate '{}'", files.key, files.cert));
-        }
+        if (auto s = use_key(ctx->native_handle(), files.key, files.cert, "client key"); !s)
+            return s;
     }
     return ctx;
 }
