@@ -27,6 +27,8 @@ constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t k_buffer_size = 64 * 1024;
 // How much a lingering close reads and drops at most before giving up on the client.
 constexpr std::size_t k_max_linger_bytes = 1024 * 1024;
+// Answers up to this size are written as one piece over TLS (one TLS record holds 16 KiB).
+constexpr std::size_t k_tls_coalesce_bytes = 16 * 1024;
 
 int status_for(ParseError error) {
     switch (error) {
@@ -450,9 +452,14 @@ asio::awaitable<bool> Connection::write_response(const Response& response, bool 
                                                  bool close, bool http10_keep_alive) {
     if (closed_) co_return false;
     std::string head = format_response_head(response, close, http10_keep_alive);
-    std::array<asio::const_buffer, 2> buffers{
-        asio::buffer(head),
-        asio::buffer(head_only ? std::string_view{} : std::string_view(response.body))};
+    std::string_view body = head_only ? std::string_view{} : std::string_view(response.body);
+    // The SSL stream makes one TLS record (and one send) per buffer: a small answer goes
+    // out as one record instead of two.
+    if (tls_ && body.size() <= k_tls_coalesce_bytes) {
+        head.append(body);
+        body = {};
+    }
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
     timed_out_ = false;  // a read that timed out does not spoil the answer about it
     set_deadline(clock::now() + core_->options.write_timeout);
     auto [ec, n] = co_await write_all(buffers);
