@@ -221,7 +221,7 @@ void bench_replay(const options& o, const fs::path& work, const netkeep::Invento
                 for (const char* job : jobs) {
                     std::string device = fmt::format("rtr-{:06}.example.net", d);
                     if (round % 2 == 0)
-                        batch.push_back(netkeep::LeaseGranted{at, device, job, at, at + 86400, std::uint32_t(round / 2 + 1), "bench"});
+                        batch.push_back(netkeep::LeaseGranted{at, device, job, at, at + 86400, std::uint32_t(round / 2 + 1), "bench", ""});
                     else
                         batch.push_back(netkeep::LeaseExpired{at, device, job, at});
                     if (batch.size() == 10'000) flush();

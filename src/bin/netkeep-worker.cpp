@@ -25,6 +25,13 @@ int main(int argc, char** argv) {
                      worker::worker_usage().data());
         return 2;
     }
+    // The token comes from a file or the environment, never argv (ps shows argv). Once
+    // read it is dropped from the environment, so nothing this process starts inherits it.
+    if (Status s = worker::load_access(*options, std::getenv("NETKEEP_TOKEN")); !s) {
+        std::fprintf(stderr, "netkeep-worker: %s\n", s.message().c_str());
+        return 2;
+    }
+    ::unsetenv("NETKEEP_TOKEN");
 
     // Signals are taken by one thread with sigwait(); every other thread (libssh's
     // included) inherits the blocked mask, so no handler runs inside a job. SIGUSR1 is

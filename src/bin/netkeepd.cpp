@@ -30,6 +30,7 @@
 #include "http/response.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "http/tls.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/logger.hpp"
@@ -45,7 +46,8 @@ constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
     "                [--header-timeout SECONDS] [--no-git-writer] [--git-layout device|group]\n"
     "                [--commit-unchanged] [--spool-retention SECONDS]\n"
-    "                [--auth FILE | --insecure-no-auth]\n";
+    "                [--auth FILE | --insecure-no-auth]\n"
+    "                [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n";
 
 struct Config {
     fs::path data_dir = "var";  // the event log in var/log, later the git repo in var/repo.git
@@ -64,6 +66,7 @@ struct Config {
     // netkeepd then refuses to listen beyond loopback unless told --insecure-no-auth.
     fs::path auth_file;
     bool insecure_no_auth = false;
+    netkeep::http::TlsServerFiles tls;  // cert and key both set: HTTPS
 };
 
 bool is_loopback(std::string_view host) {
@@ -127,7 +130,8 @@ Result<Config> parse_args(int argc, char** argv) {
             continue;
         }
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
-            arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth") {
+            arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth" ||
+            arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
@@ -138,6 +142,12 @@ Result<Config> parse_args(int argc, char** argv) {
             } else if (arg == "--inventory") {
                 config.inventory_dir = std::string(*v);
                 have_inventory = true;
+            } else if (arg == "--tls-cert") {
+                config.tls.cert = std::string(*v);
+            } else if (arg == "--tls-key") {
+                config.tls.key = std::string(*v);
+            } else if (arg == "--tls-client-ca") {
+                config.tls.client_ca = std::string(*v);
             } else if (arg == "--listen") {
                 if (auto s = parse_listen(*v, config); !s) return s;
             } else if (arg == "--git-layout") {
@@ -195,6 +205,10 @@ Result<Config> parse_args(int argc, char** argv) {
             "configs and reload the inventory; listening beyond loopback needs --auth (or --insecure-no-auth for "
             "a lab)",
             config.host));
+    if (config.tls.cert.empty() != config.tls.key.empty())
+        return Status::invalid_argument("--tls-cert and --tls-key go together");
+    if (!config.tls.client_ca.empty() && config.tls.cert.empty())
+        return Status::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");
     return config;
 }
 
@@ -220,7 +234,44 @@ std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
 // The wiring, in order: durable state first (the event log, replayed into the
 // projection, then the inventory), then the HTTP server, then the loop. Returns the
 // process exit code.
+// Loads the TLS files named on the command line; a file that is missing or does not
+// parse is a usage error naming its flag. Null without --tls-cert.
+Result<std::shared_ptr<netkeep::http::TlsServerContext>> load_tls(const Config& config) {
+    if (config.tls.cert.empty()) return std::shared_ptr<netkeep::http::TlsServerContext>();
+    const std::pair<std::string_view, const std::string*> files[] = {
+        {"--tls-cert", &config.tls.cert},
+        {"--tls-key", &config.tls.key},
+        {"--tls-client-ca", &config.tls.client_ca}};
+    for (const auto& [flag, path] : files) {
+        std::error_code ec;
+        if (!path->empty() && !fs::is_regular_file(*path, ec))
+            return Status::invalid_argument(fmt::format("{} {}: not a readable file", flag, *path));
+    }
+    for (const auto& [flag, path] : {files[0], files[2]}) {
+        if (path->empty()) continue;
+        if (auto info = netkeep::http::read_cert_info(*path); !info)
+            return Status::invalid_argument(fmt::format("{}: {}", flag, info.status().message()));
+    }
+    auto tls = netkeep::http::TlsServerContext::load(config.tls);
+    if (!tls) return Status::invalid_argument(fmt::format("TLS: {}", tls.status().message()));
+    const auto& cert = (*tls)->cert_info();
+    netkeep::log_line(netkeep::LogLevel::info, "tls.loaded",
+                      {{"subject", cert.subject},
+                       {"sha256", cert.sha256_fingerprint},
+                       {"not_after", cert.not_after},
+                       {"client_ca", config.tls.client_ca.empty() ? "none" : config.tls.client_ca}});
+    return tls;
+}
+
 int serve(const Config& config) {
+    // Before the log is opened: a certificate problem is found in a second, not after a
+    // long replay.
+    auto tls = load_tls(config);
+    if (!tls) {
+        fmt::print(stderr, "netkeepd: {}\n", tls.status().message());
+        return 2;
+    }
+
     auto log = netkeep::open_event_log((config.data_dir / "log").string());
     if (!log) {
         fmt::print(stderr, "netkeepd: {}\n", log.status().to_string());
@@ -301,6 +352,7 @@ int serve(const Config& config) {
 
     netkeep::http::ServerOptions options;
     options.header_timeout = config.header_timeout;
+    options.tls = *tls;
     options.on_unrouted = [&service](std::string_view method, int status) { service.count_unrouted(method, status); };
     netkeep::http::Server server(io, std::move(router), options);
 
@@ -328,6 +380,19 @@ int serve(const Config& config) {
                     netkeep::log_line(netkeep::LogLevel::error, "inventory.reload_failed", {{"error", ex.what()}});
                 }
             });
+        if (*tls) {
+            // Certificate rotation: a renewed cert/key pair is picked up by new
+            // connections; one that does not load is refused and the old one stays.
+            if (Status s = (*tls)->reload(); !s) {
+                netkeep::log_line(netkeep::LogLevel::error, "tls.reload_failed", {{"error", s.message()}});
+            } else {
+                const auto& cert = (*tls)->cert_info();
+                netkeep::log_line(netkeep::LogLevel::info, "tls.reloaded",
+                                  {{"subject", cert.subject},
+                                   {"sha256", cert.sha256_fingerprint},
+                                   {"not_after", cert.not_after}});
+            }
+        }
         reload_signal.async_wait(on_hup);
     };
     reload_signal.async_wait(on_hup);

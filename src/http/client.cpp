@@ -3,10 +3,16 @@
 #include <array>
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
+#include <asio/ssl/error.hpp>
+#include <asio/ssl/host_name_verification.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/write.hpp>
 
 namespace netkeep::http {
@@ -27,11 +33,13 @@ std::string authority(std::string_view host, std::uint16_t port) {
 struct Client::Io {
     asio::io_context context;
     asio::ip::tcp::socket socket{context};
+    std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls;  // per connection
     std::optional<Parser> parser;  // one per connection: llhttp tracks the response sequence
     std::string pending;           // received, [offset, size) not parsed yet
     std::size_t offset = 0;
     std::size_t responses = 0;  // complete responses read on this connection
     bool answered = false;      // a byte of the current response has arrived
+    bool truncated = false;     // the TLS peer closed without close_notify
 
     // Runs the operation just started until it completes (true) or `timeout` passes
     // (false: the socket is closed, which completes the operation with an error).
@@ -47,7 +55,37 @@ struct Client::Io {
     }
 
     std::string_view unparsed() const { return std::string_view(pending).substr(offset); }
+
+    template <typename Buffers, typename Handler>
+    void async_write(const Buffers& buffers, Handler&& handler) {
+        if (tls)
+            asio::async_write(*tls, buffers, std::forward<Handler>(handler));
+        else
+            asio::async_write(socket, buffers, std::forward<Handler>(handler));
+    }
+    template <typename Handler>
+    void async_read_some(asio::mutable_buffer buffer, Handler&& handler) {
+        if (tls)
+            tls->async_read_some(buffer, std::forward<Handler>(handler));
+        else
+            socket.async_read_some(buffer, std::forward<Handler>(handler));
+    }
 };
+
+namespace {
+
+// Why a handshake failed, with the certificate check's own reason when that was it.
+std::string handshake_error(const asio::error_code& ec, SSL* ssl) {
+    std::string out = ec.message();
+    if (ec.category() == asio::error::get_ssl_category()) {
+        const long verify = SSL_get_verify_result(ssl);
+        if (verify != X509_V_OK) out += fmt::format(" ({})", X509_verify_cert_error_string(verify));
+    }
+    ERR_clear_error();
+    return out;
+}
+
+}  // namespace
 
 Client::Client(std::string host, std::uint16_t port, ClientOptions options)
     : host_(std::move(host)), port_(port), options_(options), io_(std::make_unique<Io>()) {}
@@ -83,6 +121,7 @@ Status Client::open() {
     close();
     io_->parser.emplace(Parser::Kind::response, options_.limits);
     io_->pending.clear();
+    io_->truncated = false;
     io_->offset = 0;
     io_->responses = 0;
     io_->answered = false;
@@ -107,14 +146,50 @@ Status Client::open() {
             fmt::format("cannot connect to {}: {}", authority(host_, port_), result.message()));
     }
     io_->socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (options_.tls) return handshake();
+    return Status::ok();
+}
+
+Status Client::handshake() {
+    auto& io = *io_;
+    io.tls.reset();
+    io.tls.emplace(io.socket, *options_.tls);
+    const std::string& name = options_.tls_server_name.empty() ? host_ : options_.tls_server_name;
+    // SNI carries names only (RFC 6066 section 3); an IP address is checked against the
+    // certificate's IP SANs by the verification below.
+    asio::error_code ec;
+    (void)asio::ip::make_address(name, ec);
+    if (ec && SSL_set_tlsext_host_name(io.tls->native_handle(), name.c_str()) != 1) {
+        ERR_clear_error();
+        close();
+        return Status::invalid_argument(fmt::format("bad TLS server name '{}'", name));
+    }
+    io.tls->set_verify_mode(asio::ssl::verify_peer);
+    io.tls->set_verify_callback(asio::ssl::host_name_verification(name));
+
+    asio::error_code result = asio::error::would_block;
+    io.tls->async_handshake(asio::ssl::stream_base::client,
+                            [&](const asio::error_code& e) { result = e; });
+    if (!io.run_for(options_.connect_timeout)) {
+        close();
+        return Status::unavailable(fmt::format("TLS handshake with {} timed out after {} ms",
+                                               authority(host_, port_),
+                                               options_.connect_timeout.count()));
+    }
+    if (result) {
+        std::string why = handshake_error(result, io.tls->native_handle());
+        close();
+        return Status::io_error(
+            fmt::format("TLS handshake with {} failed: {}", authority(host_, port_), why));
+    }
     return Status::ok();
 }
 
 Status Client::send_raw(std::string_view bytes) {
     if (!is_open()) return Status::io_error("not connected");
     asio::error_code result = asio::error::would_block;
-    asio::async_write(io_->socket, asio::buffer(bytes),
-                      [&](const asio::error_code& e, std::size_t) { result = e; });
+    io_->async_write(asio::buffer(bytes),
+                     [&](const asio::error_code& e, std::size_t) { result = e; });
     if (!io_->run_for(options_.io_timeout)) {
         return Status::unavailable(fmt::format("sending to {} timed out", authority(host_, port_)));
     }
@@ -181,18 +256,21 @@ Status Client::read_some(clock::time_point deadline, bool& eof) {
     io.pending.resize(old_size + k_read_size);
     asio::error_code result = asio::error::would_block;
     std::size_t n = 0;
-    io.socket.async_read_some(asio::buffer(io.pending.data() + old_size, k_read_size),
-                              [&](const asio::error_code& e, std::size_t k) {
-                                  result = e;
-                                  n = k;
-                              });
+    io.async_read_some(asio::buffer(io.pending.data() + old_size, k_read_size),
+                       [&](const asio::error_code& e, std::size_t k) {
+                           result = e;
+                           n = k;
+                       });
     bool completed = io.run_for(deadline - clock::now());
     io.pending.resize(old_size + n);
     if (!completed) {
         return Status::unavailable(
             fmt::format("no answer from {} in time", authority(host_, port_)));
     }
-    eof = result == asio::error::eof;
+    // A TLS server that closes without close_notify reads as stream_truncated. Messages
+    // are framed by the parser, which still tells a cut response from a complete one.
+    io.truncated = result == asio::ssl::error::stream_truncated;
+    eof = result == asio::error::eof || io.truncated;
     if (result && !eof) {
         close();
         return Status::io_error(
@@ -262,6 +340,12 @@ Result<ClientResponse> Client::read_response(bool head_request) {
         if (eof) {
             // A body delimited by the end of the connection ends here; anything else is cut.
             const bool started = parser.in_message();
+            // Over TLS only close_notify proves that a body delimited by the end of the
+            // connection is whole; without it an attacker could have cut it.
+            if (started && io.truncated) {
+                close();
+                return Status::io_error("TLS connection cut in the middle of a response");
+            }
             auto last = parser.finish();
             close();
             if (last.event == Parser::Event::message_end && response.status != 0) {

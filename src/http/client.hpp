@@ -8,6 +8,11 @@
 //
 // Responses are parsed with the same Parser as the server (response mode): Content-Length,
 // chunked, and read-until-close bodies; 1xx interim responses are skipped.
+//
+// HTTPS: with ClientOptions::tls set, every connection does a TLS handshake (within
+// connect_timeout) with the server certificate verified against the context's CAs and
+// the host name (or tls_server_name), sending SNI for names. A failed verification is an
+// io_error that says why ("certificate verify failed (...)").
 
 #include <chrono>
 #include <cstdint>
@@ -15,6 +20,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+namespace asio::ssl {
+class context;
+}
 
 #include "http/headers.hpp"
 #include "http/parser.hpp"
@@ -29,6 +38,11 @@ struct ClientOptions {
     // Larger response bodies fail with too_large.
     std::uint64_t max_body = 64 * 1024 * 1024;
     Parser::Limits limits{64 * 1024, 8 * 1024};
+    // HTTPS with this context (http/tls.hpp make_client_context); null: plain HTTP.
+    // Shared: one context serves every connection and thread.
+    std::shared_ptr<asio::ssl::context> tls;
+    // The name the server certificate must carry; empty: the host connected to.
+    std::string tls_server_name;
 };
 
 struct ClientResponse {
@@ -89,6 +103,7 @@ private:
     struct Io;
     Client(std::string host, std::uint16_t port, ClientOptions options);
     Status open();
+    Status handshake();
     // Reads more bytes; ok with nothing added means EOF.
     Status read_some(std::chrono::steady_clock::time_point deadline, bool& eof);
 

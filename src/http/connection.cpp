@@ -5,11 +5,15 @@
 #include <exception>
 
 #include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "http/tls.hpp"
 #include "netkeep/logger.hpp"
 
 namespace netkeep::http {
@@ -23,6 +27,8 @@ constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr std::size_t k_buffer_size = 64 * 1024;
 // How much a lingering close reads and drops at most before giving up on the client.
 constexpr std::size_t k_max_linger_bytes = 1024 * 1024;
+// Answers up to this size are written as one piece over TLS (one TLS record holds 16 KiB).
+constexpr std::size_t k_tls_coalesce_bytes = 16 * 1024;
 
 int status_for(ParseError error) {
     switch (error) {
@@ -45,6 +51,27 @@ std::string describe(const std::exception_ptr& e) {
     }
 }
 
+// The verified client certificate's subject, RFC 2253; empty without one.
+std::string client_subject(SSL* ssl) {
+    X509* cert = SSL_get0_peer_certificate(ssl);
+    if (!cert) return {};
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+    if (!bio) return {};
+    X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return n > 0 ? std::string(data, std::size_t(n)) : std::string();
+}
+
+std::string describe_tls_error(const asio::error_code& ec, SSL* ssl) {
+    std::string out = ec.message();
+    if (ec.category() == asio::error::get_ssl_category() && ssl) {
+        const long verify = SSL_get_verify_result(ssl);
+        if (verify != X509_V_OK) out += fmt::format(" ({})", X509_verify_cert_error_string(verify));
+    }
+    return out;
+}
+
 }  // namespace
 
 void ServerCore::log(std::string_view message) const {
@@ -58,11 +85,13 @@ void ServerCore::log(std::string_view message) const {
 Connection::Connection(std::shared_ptr<ServerCore> core, asio::ip::tcp::socket socket)
     : core_(std::move(core)),
       socket_(std::move(socket)),
+      tls_context_(core_->options.tls ? core_->options.tls->current() : nullptr),
       timer_(socket_.get_executor()),
       parser_(Parser::Kind::request, core_->options.limits),
       buffer_(k_buffer_size) {
     asio::error_code ec;
     remote_ = socket_.remote_endpoint(ec);
+    if (tls_context_) tls_.emplace(socket_, *tls_context_);
     core_->connections.insert(this);
 }
 
@@ -112,22 +141,62 @@ asio::awaitable<void> Connection::watchdog([[maybe_unused]] std::shared_ptr<Conn
     }
 }
 
-asio::awaitable<Connection::ReadOutcome> Connection::fill(clock::time_point deadline) {
+asio::awaitable<std::tuple<asio::error_code, std::size_t>> Connection::read_some(
+    asio::mutable_buffer buffer, bool raw) {
+    if (tls_ && !raw) co_return co_await tls_->async_read_some(buffer, use_nothrow);
+    co_return co_await socket_.async_read_some(buffer, use_nothrow);
+}
+
+template <typename Buffers>
+asio::awaitable<std::tuple<asio::error_code, std::size_t>> Connection::write_all(
+    const Buffers& buffers) {
+    if (tls_) co_return co_await asio::async_write(*tls_, buffers, use_nothrow);
+    co_return co_await asio::async_write(socket_, buffers, use_nothrow);
+}
+
+asio::awaitable<bool> Connection::handshake() {
+    // The same deadline as the first head's (read_head): the whole of handshake plus head
+    // must arrive within header_timeout of the accept.
+    set_deadline(accepted_at_ + core_->options.header_timeout);
+    auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    set_deadline(clock::time_point::max());
+    if (ec || timed_out_) {
+        // Not an error of the server's: port scanners, plain HTTP, clients that do not
+        // trust the certificate or have none to show. One line, for the operator who
+        // wonders why a worker cannot connect.
+        log_line(LogLevel::info, "tls.handshake_failed",
+                 {{"remote", remote_.address().to_string()},
+                  {"error", timed_out_ ? std::string("timed out")
+                                       : describe_tls_error(ec, tls_->native_handle())}});
+        co_return false;
+    }
+    tls_peer_ = TlsPeer{client_subject(tls_->native_handle())};
+    co_return true;
+}
+
+asio::awaitable<Connection::ReadOutcome> Connection::fill(clock::time_point deadline, bool raw) {
     assert(begin_ == end_);
     begin_ = end_ = 0;
     if (closed_) co_return ReadOutcome::error;
     if (timed_out_ || clock::now() >= deadline) co_return ReadOutcome::timeout;
     set_deadline(deadline);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer_), use_nothrow);
+    auto [ec, n] = co_await read_some(asio::buffer(buffer_), raw);
     set_deadline(clock::time_point::max());
     if (timed_out_) co_return ReadOutcome::timeout;
-    if (ec == asio::error::eof) co_return ReadOutcome::eof;
+    // Over TLS a client that closes without close_notify reads as stream_truncated: for
+    // a server that frames every message itself, that is just the end of the connection.
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+        co_return ReadOutcome::eof;
     if (ec) co_return ReadOutcome::error;
     end_ = n;
     co_return ReadOutcome::ok;
 }
 
 asio::awaitable<void> Connection::run([[maybe_unused]] std::shared_ptr<Connection> self) {
+    if (tls_ && !co_await handshake()) {
+        close();
+        co_return;
+    }
     for (bool first = true; !closed_; first = false) {
         auto head = co_await read_head(first);
         if (!head) {
@@ -142,7 +211,18 @@ asio::awaitable<void> Connection::run([[maybe_unused]] std::shared_ptr<Connectio
         if (!co_await serve(std::move(*head))) break;
         if (core_->stopping) break;
     }
+    if (!closed_) co_await say_goodbye(clock::now() + core_->options.linger_timeout);
     close();
+}
+
+asio::awaitable<void> Connection::say_goodbye(clock::time_point deadline) {
+    if (!tls_ || timed_out_ || closed_) co_return;
+    // close_notify tells the client the answer is complete, not cut. OpenSSL then waits
+    // for the client's close_notify (and fails on data a client may still send), so this
+    // is bounded; whatever follows closes the socket anyway.
+    set_deadline(deadline);
+    (void)co_await tls_->async_shutdown(use_nothrow);
+    set_deadline(clock::time_point::max());
 }
 
 asio::awaitable<std::optional<MessageHead>> Connection::read_head(bool first) {
@@ -151,7 +231,8 @@ asio::awaitable<std::optional<MessageHead>> Connection::read_head(bool first) {
     // client that connects and sends nothing is dropped then). A kept-alive connection may
     // wait idle_timeout for its next request, which then has header_timeout from its first
     // byte: a client that trickles its head is dropped either way.
-    auto deadline = clock::now() + (first ? options.header_timeout : options.idle_timeout);
+    auto deadline =
+        first ? accepted_at_ + options.header_timeout : clock::now() + options.idle_timeout;
     idle_ = true;
     for (;;) {
         if (begin_ < end_) {
@@ -202,6 +283,7 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
     } else {
         auto match = core_->router.match(head.method, target->raw_path);
         Request request(std::move(head), std::move(target.value()), remote_);
+        request.set_tls(tls_peer_);
         switch (match.kind) {
             case Router::Match::Kind::not_found:
                 response = json_error(404, fmt::format("no route for {}", request.path()));
@@ -309,8 +391,7 @@ asio::awaitable<Result<std::string_view>> Connection::next_body_chunk() {
         if (begin_ == end_) {
             static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
             set_deadline(clock::now() + options.write_timeout);
-            auto [ec, n] =
-                co_await asio::async_write(socket_, asio::buffer(k_continue), use_nothrow);
+            auto [ec, n] = co_await write_all(asio::buffer(k_continue));
             set_deadline(clock::time_point::max());
             if (ec || timed_out_) {
                 co_return fail_body(BodyFailure::disconnected,
@@ -371,24 +452,32 @@ asio::awaitable<bool> Connection::write_response(const Response& response, bool 
                                                  bool close, bool http10_keep_alive) {
     if (closed_) co_return false;
     std::string head = format_response_head(response, close, http10_keep_alive);
-    std::array<asio::const_buffer, 2> buffers{
-        asio::buffer(head),
-        asio::buffer(head_only ? std::string_view{} : std::string_view(response.body))};
+    std::string_view body = head_only ? std::string_view{} : std::string_view(response.body);
+    // The SSL stream makes one TLS record (and one send) per buffer: a small answer goes
+    // out as one record instead of two.
+    if (tls_ && body.size() <= k_tls_coalesce_bytes) {
+        head.append(body);
+        body = {};
+    }
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
     timed_out_ = false;  // a read that timed out does not spoil the answer about it
     set_deadline(clock::now() + core_->options.write_timeout);
-    auto [ec, n] = co_await asio::async_write(socket_, buffers, use_nothrow);
+    auto [ec, n] = co_await write_all(buffers);
     set_deadline(clock::time_point::max());
     co_return !ec && !timed_out_;
 }
 
 asio::awaitable<void> Connection::linger_close() {
+    auto deadline = clock::now() + core_->options.linger_timeout;
+    co_await say_goodbye(deadline);
     asio::error_code ignored;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    auto deadline = clock::now() + core_->options.linger_timeout;
     std::size_t dropped = 0;
     while (dropped < k_max_linger_bytes) {
         begin_ = end_;  // drop whatever is buffered
-        if (co_await fill(deadline) != ReadOutcome::ok) break;
+        // Past the TLS layer: these bytes are never decrypted, only kept from turning the
+        // close into a reset that could destroy the answer in flight.
+        if (co_await fill(deadline, true) != ReadOutcome::ok) break;
         dropped += end_;
     }
     close();

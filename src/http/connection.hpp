@@ -6,12 +6,14 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <tuple>
 #include <unordered_set>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "http/parser.hpp"
@@ -46,6 +48,11 @@ struct ServerCore {
 // watchdog() cancels whatever run() waits for once `deadline_` has passed. Both hold a
 // shared_ptr to the connection, which dies when both have returned.
 //
+// With TLS the connection's bytes go through an SSL stream layered on the socket; the
+// handshake comes first and shares the first request head's deadline (header_timeout from
+// the accept), so a client that never handshakes, or trickles it, is dropped like one
+// that trickles its head. The watchdog cancels the socket under the stream either way.
+//
 // The body of a streaming request is read through BodySource: chunks are views into
 // `buffer_`, handed out as the handler asks, so the socket is read only as fast as the
 // handler consumes.
@@ -66,6 +73,14 @@ private:
     enum class BodyFailure { none, too_large, malformed, timeout, disconnected };
 
     asio::awaitable<void> run(std::shared_ptr<Connection> self);
+    // The TLS handshake; false when it failed or timed out (the connection then closes).
+    asio::awaitable<bool> handshake();
+    // The stream's reads and writes, over TLS when the connection has it. `raw` reads the
+    // socket itself (after a TLS shutdown, to drain what the client still sends).
+    asio::awaitable<std::tuple<asio::error_code, std::size_t>> read_some(
+        asio::mutable_buffer buffer, bool raw = false);
+    template <typename Buffers>
+    asio::awaitable<std::tuple<asio::error_code, std::size_t>> write_all(const Buffers& buffers);
     asio::awaitable<void> watchdog(std::shared_ptr<Connection> self);
 
     asio::awaitable<std::optional<MessageHead>> read_head(bool first);
@@ -79,8 +94,10 @@ private:
                                          bool http10_keep_alive);
     // Shuts down sending, reads and drops what the client still sends (bounded), closes.
     asio::awaitable<void> linger_close();
+    // TLS only: sends close_notify and waits (until `deadline`) for the client's.
+    asio::awaitable<void> say_goodbye(clock::time_point deadline);
     // Reads more bytes into `buffer_`; only called when every buffered byte was parsed.
-    asio::awaitable<ReadOutcome> fill(clock::time_point deadline);
+    asio::awaitable<ReadOutcome> fill(clock::time_point deadline, bool raw = false);
 
     Status fail_body(BodyFailure failure, Status status);
     void set_deadline(clock::time_point deadline);
@@ -89,6 +106,12 @@ private:
     std::shared_ptr<ServerCore> core_;
     asio::ip::tcp::socket socket_;
     asio::ip::tcp::endpoint remote_;
+    // Set when the server has TLS: the context this connection was accepted with (a
+    // reload does not change it), and the stream over `socket_`.
+    std::shared_ptr<asio::ssl::context> tls_context_;
+    std::optional<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
+    std::optional<TlsPeer> tls_peer_;  // after the handshake
+    const clock::time_point accepted_at_ = clock::now();
     asio::steady_timer timer_;
     clock::time_point deadline_ = clock::time_point::max();
     bool timed_out_ = false;

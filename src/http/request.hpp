@@ -66,6 +66,14 @@ private:
     std::uint64_t bytes_read_ = 0;
 };
 
+// What TLS established about the peer of a request that came over TLS.
+struct TlsPeer {
+    // The client certificate's subject (RFC 2253, e.g. "CN=worker-1,O=netkeep") when the
+    // server requires client certificates (mTLS); empty otherwise. Verified against the
+    // client CA before any request is read.
+    std::string client_subject;
+};
+
 class Request {
 public:
     Request() = default;
@@ -94,6 +102,9 @@ public:
     void set_captures(Captures captures) { captures_ = std::move(captures); }
 
     const asio::ip::tcp::endpoint& remote() const { return remote_; }
+    // Set when the request came over TLS.
+    const std::optional<TlsPeer>& tls() const { return tls_; }
+    void set_tls(std::optional<TlsPeer> tls) { tls_ = std::move(tls); }
 
     Body& body() { return body_; }
     void set_body(Body body) { body_ = std::move(body); }
@@ -102,6 +113,7 @@ private:
     MessageHead head_;
     Target target_;
     asio::ip::tcp::endpoint remote_;
+    std::optional<TlsPeer> tls_;
     Captures captures_;
     Body body_;
 };

@@ -19,7 +19,10 @@
 //   head not complete within header_timeout      close (counted from the connection's
 //                                                accept, or from a kept-alive request's
 //                                                first byte; covers silent and trickling
-//                                                clients)
+//                                                clients; with TLS the handshake counts
+//                                                into the first head's time)
+//   TLS handshake fails (plain HTTP, bad or      close, logged as tls.handshake_failed
+//   missing client certificate)
 //   no new request within idle_timeout           close
 //   no body bytes within body_read_timeout       408 if possible, close
 //   response not written within write_timeout    close
@@ -46,7 +49,12 @@
 
 namespace netkeep::http {
 
+class TlsServerContext;
+
 struct ServerOptions {
+    // Serve HTTPS with the holder's current context (see tls.hpp); null: plain HTTP.
+    // Every listen() of this server then speaks TLS.
+    std::shared_ptr<TlsServerContext> tls;
     Parser::Limits limits;
     std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
     std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};

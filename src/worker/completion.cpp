@@ -33,13 +33,20 @@ std::string random_boundary() {
 }  // namespace
 
 Result<ServerUrl> parse_server_url(std::string_view url) {
-    constexpr std::string_view scheme = "http://";
-    if (!url.starts_with(scheme))
-        return Status::invalid_argument(fmt::format("--server {}: must start with http://", url));
-    std::string_view rest = url.substr(scheme.size());
+    ServerUrl out;
+    std::string_view rest;
+    if (url.starts_with("http://")) {
+        rest = url.substr(7);
+    } else if (url.starts_with("https://")) {
+        rest = url.substr(8);
+        out.https = true;
+        out.port = 443;
+    } else {
+        return Status::invalid_argument(
+            fmt::format("--server {}: must start with http:// or https://", url));
+    }
     const std::size_t slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
-    ServerUrl out;
     if (slash != std::string_view::npos) {
         out.prefix = std::string(rest.substr(slash));
         while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
@@ -78,6 +85,19 @@ Result<ServerUrl> parse_server_url(std::string_view url) {
     return out;
 }
 
+Result<http::Client> connect_server(const ServerUrl& server, const ServerAccess& access) {
+    http::ClientOptions options;
+    if (server.https) {
+        if (!access.tls) return Status::invalid_argument("an https server needs a TLS context");
+        options.tls = access.tls;
+    }
+    return http::Client::connect(server.host, server.port, options);
+}
+
+void add_auth(http::Headers& headers, const ServerAccess& access) {
+    if (!access.token.empty()) headers.add("Authorization", "Bearer " + access.token);
+}
+
 MultipartFrame multipart_frame(const Completion& c, std::string_view boundary) {
     MultipartFrame f;
     f.head = field(boundary, "device", c.device) +
@@ -94,13 +114,16 @@ MultipartFrame multipart_frame(const Completion& c, std::string_view boundary) {
     return f;
 }
 
-Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy)
-    : server_(std::move(server)), worker_name_(std::move(worker_name)), policy_(policy) {}
+Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy, ServerAccess access)
+    : server_(std::move(server)),
+      access_(std::move(access)),
+      worker_name_(std::move(worker_name)),
+      policy_(policy) {}
 
 Result<http::ClientResponse> Poster::attempt(const Completion& c, const OutputBuffer* output) {
     if (!client_ || !client_->is_open()) {
         client_.reset();
-        auto client = http::Client::connect(server_.host, server_.port);
+        auto client = connect_server(server_, access_);
         if (!client) return client.status();
         client_.emplace(std::move(client.value()));
     }
@@ -110,6 +133,7 @@ Result<http::ClientResponse> Poster::attempt(const Completion& c, const OutputBu
     headers.add("Content-Type", frame.content_type);
     headers.add("Content-Length", std::to_string(frame.head.size() + size + frame.tail.size()));
     headers.add("X-Netkeep-Worker", worker_name_);
+    add_auth(headers, access_);
     auto failed = [this](Status s) -> Result<http::ClientResponse> {
         client_.reset();  // the connection is in an unknown state
         return s;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,10 +20,25 @@ struct ServerUrl {
     std::string host;
     std::uint16_t port = 80;
     std::string prefix;  // path before /worker/..., without a trailing '/'
+    bool https = false;
 };
 
-// "http://HOST[:PORT][/PREFIX]"; HOST may be "[v6]". Only http.
+// "http[s]://HOST[:PORT][/PREFIX]"; HOST may be "[v6]"; the port defaults to 80 / 443.
 Result<ServerUrl> parse_server_url(std::string_view url);
+
+// What the worker needs besides the URL to reach netkeepd and prove who it is.
+struct ServerAccess {
+    // The client TLS context (http/tls.hpp make_client_context); set exactly for https.
+    std::shared_ptr<asio::ssl::context> tls;
+    // Sent as "Authorization: Bearer <token>" on every request; empty: not sent. A secret:
+    // never in a log line, an error message or argv.
+    std::string token;
+};
+
+// A connection to `server`, over TLS when it is https.
+Result<http::Client> connect_server(const ServerUrl& server, const ServerAccess& access);
+// Adds the Authorization header when there is a token.
+void add_auth(http::Headers& headers, const ServerAccess& access);
 
 struct Completion {
     std::string device;
@@ -50,7 +66,8 @@ struct PostPolicy {
 // Posts completions on one kept-alive connection. Threads: one Poster per thread.
 class Poster {
 public:
-    Poster(ServerUrl server, std::string worker_name, PostPolicy policy = {});
+    Poster(ServerUrl server, std::string worker_name, PostPolicy policy = {},
+           ServerAccess access = {});
 
     enum class Outcome { recorded, rejected, gave_up };
     // Posts `c` with `output` as the file (nullptr: empty file) until the server answers
@@ -63,6 +80,7 @@ private:
     Result<http::ClientResponse> attempt(const Completion& c, const OutputBuffer* output);
 
     ServerUrl server_;
+    ServerAccess access_;
     std::string worker_name_;
     PostPolicy policy_;
     std::optional<http::Client> client_;

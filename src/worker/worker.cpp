@@ -1,5 +1,6 @@
 #include "worker/worker.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -66,6 +69,10 @@ std::string host_name() {
     return buf;
 }
 
+bool is_loopback(const std::string& host) {
+    return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 }  // namespace
 
 std::string_view worker_usage() {
@@ -83,6 +90,10 @@ std::string_view worker_usage() {
   --connect-timeout S   TCP connect + SSH handshake limit per step (1..3600, default 10)
   --idle-timeout S      longest silence from a device (1..86400, default 30)
   --quiet-ms MS         silence that confirms a prompt (10..10000, default 200)
+  --ca-file FILE        https: trust only the CAs in FILE (default: the system store)
+  --client-cert FILE    https: client certificate for servers that require one (mTLS)
+  --client-key FILE     https: its private key
+  --token-file FILE     bearer token for the server (default: $NETKEEP_TOKEN; never argv)
 )";
 }
 
@@ -107,6 +118,10 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
             inline_value = true;
         }
         if (name == "--help" || name == "-h") return Status::not_found("help");
+        if (name == "--token")
+            return Status::invalid_argument(
+                "--token is not accepted: the command line is visible to every user on this "
+                "machine (ps); use --token-file FILE or the NETKEEP_TOKEN environment variable");
         auto next = [&]() -> Result<std::string> {
             if (inline_value) return value;
             if (i + 1 >= args.size()) return Status::invalid_argument(name + " needs a value");
@@ -125,6 +140,17 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
         } else if (name == "--known-hosts") {
             if (v->empty()) return Status::invalid_argument("--known-hosts must not be empty");
             o.run.known_hosts = *v;
+        } else if (name == "--ca-file" || name == "--client-cert" || name == "--client-key" ||
+                   name == "--token-file") {
+            if (v->empty()) return Status::invalid_argument(name + " must not be empty");
+            if (name == "--ca-file")
+                o.tls_files.ca_file = *v;
+            else if (name == "--client-cert")
+                o.tls_files.cert = *v;
+            else if (name == "--client-key")
+                o.tls_files.key = *v;
+            else
+                o.token_file = *v;
         } else if (name == "--name") {
             if (v->empty()) return Status::invalid_argument("--name must not be empty");
             o.name = *v;
@@ -161,9 +187,66 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
         }
     }
     if (!have_server) return Status::invalid_argument("--server URL is required");
+    if (o.tls_files.cert.empty() != o.tls_files.key.empty())
+        return Status::invalid_argument("--client-cert and --client-key go together");
+    // A TLS flag with an http:// server would silently protect nothing.
+    if (!o.server.https && (!o.tls_files.ca_file.empty() || !o.tls_files.cert.empty()))
+        return Status::invalid_argument(
+            "--ca-file, --client-cert and --client-key need an https:// --server");
     if (o.run.known_hosts.empty()) o.run.known_hosts = default_known_hosts();
     if (o.name.empty()) o.name = host_name();
     return o;
+}
+
+Result<std::string> clean_token(std::string raw, std::string_view source) {
+    if (raw.ends_with('\n')) raw.pop_back();
+    if (raw.ends_with('\r')) raw.pop_back();
+    if (raw.empty()) return Status::invalid_argument(fmt::format("{}: the token is empty", source));
+    for (char c : raw) {
+        if (c < 0x21 || c > 0x7e)
+            return Status::invalid_argument(fmt::format(
+                "{}: the token may hold only visible ASCII characters (no spaces, no line breaks)",
+                source));
+    }
+    return raw;
+}
+
+Status load_access(WorkerOptions& o, const char* env_token) {
+    if (!o.token_file.empty()) {
+        const std::string source = "--token-file " + o.token_file;
+        struct stat st {};
+        if (::stat(o.token_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+            return Status::invalid_argument(fmt::format("{}: not a readable file", source));
+        // A token is a few dozen bytes; refusing a large file keeps a wrong path (a log, a
+        // device) from being read whole.
+        if (st.st_size > 4096)
+            return Status::invalid_argument(fmt::format("{}: larger than 4096 bytes", source));
+        std::ifstream in(o.token_file, std::ios::binary);
+        std::stringstream text;
+        text << in.rdbuf();
+        if (!in) return Status::invalid_argument(fmt::format("{}: cannot read it", source));
+        auto token = clean_token(text.str(), source);
+        if (!token) return token.status();
+        if ((st.st_mode & 077) != 0) {
+            log_line(LogLevel::warn, "worker.token_file_readable",
+                     {{"file", o.token_file},
+                      {"mode", fmt::format("{:04o}", st.st_mode & 07777)},
+                      {"fix", "chmod 600"}});
+        }
+        o.access.token = std::move(token.value());
+        o.token_source = "--token-file";
+    } else if (env_token && *env_token) {
+        auto token = clean_token(env_token, "NETKEEP_TOKEN");
+        if (!token) return token.status();
+        o.access.token = std::move(token.value());
+        o.token_source = "NETKEEP_TOKEN";
+    }
+    if (o.server.https) {
+        auto ctx = http::make_client_context(o.tls_files);
+        if (!ctx) return ctx.status();
+        o.access.tls = std::move(ctx.value());
+    }
+    return Status::ok();
 }
 
 std::string next_target(const WorkerOptions& options, int max) {
@@ -191,7 +274,7 @@ void Worker::request_stop() {
 }
 
 void Worker::runner() {
-    Poster poster(options_.server, options_.name);
+    Poster poster(options_.server, options_.name, {}, options_.access);
     std::unique_lock lock(mutex_);
     for (;;) {
         if (stop_) return;
@@ -253,7 +336,7 @@ void Worker::run_one(const Lease& lease, Poster& poster) {
 int Worker::poll_once(std::optional<http::Client>& client, int max) {
     if (!client || !client->is_open()) {
         client.reset();
-        auto c = http::Client::connect(options_.server.host, options_.server.port);
+        auto c = connect_server(options_.server, options_.access);
         if (!c) {
             log_line(LogLevel::warn, "poll.failed", {{"error", c.status().to_string()}});
             return -1;
@@ -262,6 +345,7 @@ int Worker::poll_once(std::optional<http::Client>& client, int max) {
     }
     http::Headers headers;
     headers.add("X-Netkeep-Worker", options_.name);
+    add_auth(headers, options_.access);
     auto r = client->request("GET", next_target(options_, max), {}, headers);
     if (!r) {
         client.reset();
@@ -301,10 +385,26 @@ bool Worker::run() {
     }
     ssh_global_init();
     log_line(LogLevel::info, "worker.started",
-             {{"server", fmt::format("{}:{}", options_.server.host, options_.server.port)},
+             {{"server",
+               fmt::format("{}://{}:{}{}", options_.server.https ? "https" : "http",
+                           options_.server.host, options_.server.port, options_.server.prefix)},
               {"name", options_.name},
+              {"ca_file",
+               options_.server.https
+                   ? (options_.tls_files.ca_file.empty() ? "system" : options_.tls_files.ca_file)
+                   : "-"},
+              {"client_cert", options_.tls_files.cert.empty() ? "none" : options_.tls_files.cert},
+              {"token", options_.token_source},
               {"concurrency", std::to_string(options_.concurrency)},
               {"known_hosts", options_.run.known_hosts}});
+    if (!options_.access.token.empty() && !options_.server.https &&
+        !is_loopback(options_.server.host)) {
+        log_line(LogLevel::warn, "worker.token_in_clear",
+                 {{"server", options_.server.host},
+                  {"fix",
+                   "use an https:// --server: the token and the device passwords cross "
+                   "the network in clear"}});
+    }
     for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { runner(); });
 
     std::optional<http::Client> client;

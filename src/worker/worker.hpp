@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "http/tls.hpp"
 #include "netkeep/status.hpp"
 #include "worker/completion.hpp"
 #include "worker/lease.hpp"
@@ -32,10 +33,25 @@ struct WorkerOptions {
     std::chrono::seconds grace{30};
     std::string name;  // X-Netkeep-Worker; default: the host name
     RunOptions run;    // known_hosts, timeouts, quiet period
+    // --ca-file, --client-cert, --client-key (https only).
+    http::TlsClientFiles tls_files;
+    std::string token_file;  // --token-file
+    // Filled by load_access() from the fields above and the environment.
+    ServerAccess access;
+    std::string token_source = "none";  // "--token-file", "NETKEEP_TOKEN" or "none"
 };
 
 // The command line (without argv[0]). not_found for --help (print worker_usage()).
+// A "--token" flag is refused: argv is visible to every local user (ps, /proc).
 Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args);
+// Reads the bearer token from --token-file, else from `env_token` (the value of
+// NETKEEP_TOKEN, may be null), and builds the TLS context for an https server. Errors
+// name the flag, file or variable, never the token.
+Status load_access(WorkerOptions& options, const char* env_token);
+// The token as read from `source` (a file or the environment): one trailing newline
+// ("\n" or "\r\n") is dropped; what is left must be non-empty visible ASCII without
+// spaces, so it cannot break the header it is sent in.
+Result<std::string> clean_token(std::string raw, std::string_view source);
 std::string_view worker_usage();
 // $XDG_STATE_HOME/netkeep/known_hosts, else $HOME/.local/state/netkeep/known_hosts, else
 // ./netkeep-known_hosts.

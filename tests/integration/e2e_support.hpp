@@ -132,8 +132,10 @@ struct Backup {
     fs::path known_hosts = root / "known_hosts";
     std::optional<RunningServer> server;
 
+    // `server_args` go to netkeepd after the usual ones; with --tls-cert, url() is https.
     Backup(const std::vector<DeviceEntry>& devices, const std::string& job_fields,
-           const std::string& commands = R"(["terminal length 0", "show run"])") {
+           const std::string& commands = R"(["terminal length 0", "show run"])",
+           std::vector<std::string> server_args = {}) {
         fs::create_directories(inventory);
         std::string list;
         for (const auto& d : devices) list += (list.empty() ? "" : ",\n") + device_json(d);
@@ -141,15 +143,23 @@ struct Backup {
         std::ofstream(inventory / "jobs.json")
             << R"({"jobs": [{"name": "show_run", "command": {"inline": )" << commands << "}, "
             << job_fields << "}]}";
-        auto s = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
-                                 "--listen", "127.0.0.1:0"});
+        std::vector<std::string> args{"--data-dir",       data.string(), "--inventory",
+                                      inventory.string(), "--listen",    "127.0.0.1:0"};
+        for (const auto& a : server_args) {
+            if (a == "--tls-cert") scheme = "https";
+            args.push_back(a);
+        }
+        auto s = start_netkeepd(args);
         REQUIRE_MESSAGE(s.is_ok(), s.status().to_string());
         server.emplace(std::move(s.value()));
     }
 
-    std::string url() const { return fmt::format("http://{}:{}", server->host, server->port); }
+    std::string scheme = "http";
+    std::string url() const {
+        return fmt::format("{}://{}:{}", scheme, server->host, server->port);
+    }
 
-    Process start_worker(std::vector<std::string> extra = {}) const {
+    Process start_worker(std::vector<std::string> extra = {}, SpawnOptions spawn = {}) const {
         std::vector<std::string> argv{env_path("NETKEEP_WORKER"),
                                       "--server",
                                       url(),
@@ -160,7 +170,7 @@ struct Backup {
                                       "--name",
                                       "e2e-worker"};
         argv.insert(argv.end(), extra.begin(), extra.end());
-        auto p = Process::spawn(argv);
+        auto p = Process::spawn(argv, std::move(spawn));
         REQUIRE(p.is_ok());
         return std::move(p.value());
     }

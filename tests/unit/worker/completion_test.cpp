@@ -1,6 +1,9 @@
 // The worker's command line, the server URL, the multipart frame, the output buffer.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "worker/completion.hpp"
@@ -22,7 +25,15 @@ TEST_CASE("server URLs") {
     CHECK(u->port == 9);
     CHECK(u->prefix == "/netkeep");
     CHECK(parse_server_url("http://backup.example.net")->port == 80);
-    CHECK_FALSE(parse_server_url("https://x").is_ok());
+    CHECK_FALSE(parse_server_url("http://x")->https);
+    u = parse_server_url("https://backup.example.net/nk");
+    REQUIRE(u.is_ok());
+    CHECK(u->https);
+    CHECK(u->port == 443);
+    CHECK(u->prefix == "/nk");
+    CHECK(parse_server_url("https://[::1]:8443")->port == 8443);
+    CHECK_FALSE(parse_server_url("ftp://x").is_ok());
+    CHECK_FALSE(parse_server_url("HTTPS://x").is_ok());
     CHECK_FALSE(parse_server_url("http://x:0").is_ok());
     CHECK_FALSE(parse_server_url("http://x:65536").is_ok());
     CHECK_FALSE(parse_server_url("http://x:").is_ok());
@@ -131,4 +142,91 @@ TEST_CASE("the output buffer spills to an unlinked file past its memory limit") 
                 .is_ok());
     CHECK(m == "abc");
     CHECK_FALSE(mem.spilled());
+}
+
+TEST_CASE("command line: TLS flags need https, a client certificate needs its key") {
+    auto o = parse_worker_args({"--server", "https://h:8443", "--ca-file", "/etc/ca.crt",
+                                "--client-cert=/etc/w.crt", "--client-key", "/etc/w.key",
+                                "--token-file", "/etc/token"});
+    REQUIRE(o.is_ok());
+    CHECK(o->server.https);
+    CHECK(o->tls_files.ca_file == "/etc/ca.crt");
+    CHECK(o->tls_files.cert == "/etc/w.crt");
+    CHECK(o->tls_files.key == "/etc/w.key");
+    CHECK(o->token_file == "/etc/token");
+    CHECK_FALSE(parse_worker_args({"--server", "http://h", "--ca-file", "/etc/ca.crt"}).is_ok());
+    CHECK_FALSE(parse_worker_args({"--server", "https://h", "--client-cert", "/c"}).is_ok());
+    CHECK_FALSE(parse_worker_args({"--server", "https://h", "--client-key", "/k"}).is_ok());
+}
+
+TEST_CASE("command line: --token is refused without echoing it") {
+    for (auto args : {std::vector<std::string>{"--server", "http://h", "--token", "s3cr3t-tok"},
+                      std::vector<std::string>{"--token=s3cr3t-tok", "--server", "http://h"}}) {
+        auto o = parse_worker_args(args);
+        REQUIRE_FALSE(o.is_ok());
+        CHECK(o.status().message().find("--token-file") != std::string::npos);
+        CHECK(o.status().message().find("NETKEEP_TOKEN") != std::string::npos);
+        CHECK(o.status().message().find("s3cr3t") == std::string::npos);
+    }
+}
+
+TEST_CASE("the token: one trailing newline trimmed, nothing that could break a header") {
+    CHECK(clean_token("abc\n", "t").value() == "abc");
+    CHECK(clean_token("abc\r\n", "t").value() == "abc");
+    CHECK(clean_token("abc", "t").value() == "abc");
+    CHECK_FALSE(clean_token("abc\n\n", "t").is_ok());  // only one newline is trimmed
+    CHECK_FALSE(clean_token("\n", "t").is_ok());
+    CHECK_FALSE(clean_token("", "t").is_ok());
+    for (std::string bad : {std::string("a b"), std::string("a\rb"), std::string("ab\r\nX-Evil: 1"),
+                            std::string("a\0b", 3), std::string("tab\t")}) {
+        auto r = clean_token(bad, "NETKEEP_TOKEN");
+        REQUIRE_FALSE(r.is_ok());
+        CHECK(r.status().message().starts_with("NETKEEP_TOKEN: "));
+        CHECK(r.status().message().find(bad) == std::string::npos);
+    }
+}
+
+TEST_CASE("load_access: --token-file wins over NETKEEP_TOKEN; https gets a TLS context") {
+    char dir_template[] = "/tmp/netkeep-worker-token-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template));
+    const std::string dir = dir_template;
+    const std::string file = dir + "/token";
+    {
+        std::ofstream out(file);
+        out << "from-file-token\n";
+    }
+    auto o = parse_worker_args({"--server", "http://127.0.0.1:1", "--token-file", file});
+    REQUIRE(o.is_ok());
+    REQUIRE(load_access(*o, "from-env-token").is_ok());
+    CHECK(o->access.token == "from-file-token");
+    CHECK(o->token_source == "--token-file");
+    CHECK_FALSE(o->access.tls);
+
+    o = parse_worker_args({"--server", "https://127.0.0.1:1"});
+    REQUIRE(o.is_ok());
+    REQUIRE(load_access(*o, "from-env-token").is_ok());
+    CHECK(o->access.token == "from-env-token");
+    CHECK(o->token_source == "NETKEEP_TOKEN");
+    CHECK(o->access.tls);  // the system store
+
+    o = parse_worker_args({"--server", "http://127.0.0.1:1"});
+    REQUIRE(load_access(*o, nullptr).is_ok());
+    CHECK(o->access.token.empty());
+    CHECK(o->token_source == "none");
+
+    o = parse_worker_args({"--server", "http://h", "--token-file", dir + "/missing"});
+    auto s = load_access(*o, nullptr);
+    CHECK(s.message().find(dir + "/missing") != std::string::npos);
+    {
+        std::ofstream out(file, std::ios::trunc);
+        out << "two words\n";
+    }
+    o = parse_worker_args({"--server", "http://h", "--token-file", file});
+    s = load_access(*o, nullptr);
+    REQUIRE_FALSE(s.is_ok());
+    CHECK(s.message().find("two") == std::string::npos);
+    o = parse_worker_args({"--server", "https://h", "--ca-file", dir + "/none.crt"});
+    s = load_access(*o, nullptr);
+    CHECK(s.message().find("none.crt") != std::string::npos);
+    std::filesystem::remove_all(dir);
 }

@@ -7,12 +7,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "worker/completion.hpp"
+#include "worker/worker.hpp"
 
 using namespace netkeep;
 using namespace netkeep::worker;
@@ -144,4 +149,108 @@ TEST_CASE("a 4xx is not retried; retries stop at the give-up time") {
     // Let the peer's last accept finish.
     Poster other(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms});
     (void)other.post(k_completion, nullptr, std::chrono::steady_clock::now());
+}
+
+namespace {
+
+// Sends what is written to stderr (the log lines) to a file while it lives; text() reads
+// it back.
+class StderrCapture {
+public:
+    StderrCapture() {
+        std::fflush(stderr);
+        saved_ = ::dup(2);
+        std::FILE* f = std::tmpfile();
+        REQUIRE(f);
+        file_ = f;
+        ::dup2(::fileno(f), 2);
+    }
+    ~StderrCapture() {
+        restore();
+        std::fclose(file_);
+    }
+    std::string text() {
+        restore();
+        std::rewind(file_);
+        std::string out;
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
+        return out;
+    }
+
+private:
+    void restore() {
+        if (saved_ < 0) return;
+        std::fflush(stderr);
+        ::dup2(saved_, 2);
+        ::close(saved_);
+        saved_ = -1;
+    }
+    int saved_ = -1;
+    std::FILE* file_ = nullptr;
+};
+
+constexpr const char* k_token = "tok-Zq81-secret.value_x";
+
+}  // namespace
+
+TEST_CASE("the bearer token goes in every completion post and never into the log") {
+    Peer peer({"", answer(503, R"({"error": "busy"})"), answer(409, R"({"error": "closed"})")});
+    StderrCapture log;
+    Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms},
+                  ServerAccess{nullptr, k_token});
+    CHECK(poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 10s) ==
+          Poster::Outcome::rejected);
+    const std::string text = log.text();
+    auto requests = peer.requests();
+    REQUIRE(requests.size() == 3);
+    for (const auto& r : requests)
+        CHECK(r.find(std::string("\r\nAuthorization: Bearer ") + k_token + "\r\n") !=
+              std::string::npos);
+    CHECK(text.find("completion.retry") != std::string::npos);
+    CHECK(text.find("completion.rejected") != std::string::npos);
+    CHECK(text.find(k_token) == std::string::npos);
+
+    // Without a token, no Authorization header at all.
+    Peer plain({answer(200, "{}")});
+    Poster anonymous(ServerUrl{"127.0.0.1", plain.port(), ""}, "w1", PostPolicy{10ms, 10ms});
+    CHECK(anonymous.post(k_completion, nullptr, std::chrono::steady_clock::now() + 10s) ==
+          Poster::Outcome::recorded);
+    REQUIRE(plain.requests().size() == 1);
+    CHECK(plain.requests()[0].find("Authorization") == std::string::npos);
+}
+
+TEST_CASE("the worker's polls carry the bearer token; its log lines do not") {
+    const std::string no_jobs = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+    Peer peer({answer(401, R"({"error": "unknown token"})"), no_jobs, no_jobs, no_jobs});
+    char dir_template[] = "/tmp/netkeep-worker-poll-XXXXXX";
+    REQUIRE(::mkdtemp(dir_template));
+    auto options = parse_worker_args({"--server", "http://127.0.0.1:" + std::to_string(peer.port()),
+                                      "--seconds", "1", "--concurrency", "1", "--known-hosts",
+                                      std::string(dir_template) + "/kh"});
+    REQUIRE(options.is_ok());
+    REQUIRE(load_access(*options, k_token).is_ok());
+    std::string text;
+    {
+        StderrCapture log;
+        Worker worker(std::move(options.value()));
+        std::thread poller([&] { CHECK(worker.run()); });
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (peer.requests().size() < 2 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(20ms);
+        worker.request_stop();
+        poller.join();
+        text = log.text();
+    }
+    std::filesystem::remove_all(dir_template);
+    auto requests = peer.requests();
+    REQUIRE(requests.size() >= 2);
+    for (const auto& r : requests) {
+        CHECK(r.starts_with("GET /worker/next?"));
+        CHECK(r.find(std::string("\r\nAuthorization: Bearer ") + k_token + "\r\n") !=
+              std::string::npos);
+    }
+    CHECK(text.find("poll.failed") != std::string::npos);  // the 401
+    CHECK(text.find("token=NETKEEP_TOKEN") != std::string::npos);
+    CHECK(text.find(k_token) == std::string::npos);
 }

@@ -1,0 +1,277 @@
+// TLS in-process: the server with certificates made by test_certs.hpp, the blocking
+// Client as the peer. Certificate verification (CA, host name, client certificates),
+// loading errors, reload, and the handshake's place under the header timeout.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <asio/post.hpp>
+
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "http/tls.hpp"
+#include "test_certs.hpp"
+
+using namespace netkeep::http;
+using namespace std::chrono_literals;
+using netkeep::testing::TestCerts;
+
+namespace {
+
+// A server with `tls`, run on its own thread; /who answers the request's TLS facts and
+// /echo its body.
+class TlsTestServer {
+public:
+    explicit TlsTestServer(std::shared_ptr<TlsServerContext> tls) : tls_(std::move(tls)) {
+        Router router;
+        REQUIRE(router
+                    .add("GET", "/who",
+                         [](Request& r) -> asio::awaitable<Response> {
+                             if (!r.tls()) co_return text_response(200, "plain");
+                             co_return text_response(200, "tls:" + r.tls()->client_subject);
+                         })
+                    .is_ok());
+        REQUIRE(router
+                    .add(
+                        "POST", "/echo",
+                        [](Request& r) -> asio::awaitable<Response> {
+                            co_return text_response(200, r.body().text());
+                        },
+                        RouteOptions{.max_body = 4 << 20})
+                    .is_ok());
+        ServerOptions options;
+        options.log = [](std::string_view) {};
+        options.header_timeout = 500ms;
+        options.linger_timeout = 200ms;
+        options.tls = tls_;
+        server_ = std::make_unique<Server>(io_, std::move(router), std::move(options));
+        auto endpoint = server_->listen("127.0.0.1", 0);
+        REQUIRE(endpoint);
+        port_ = endpoint->port();
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~TlsTestServer() {
+        asio::post(io_, [this] { server_->abort(); });
+        thread_.join();
+    }
+
+    // Runs `f` on the server's thread (reload() belongs there).
+    template <typename F>
+    auto on_io(F f) {
+        std::promise<decltype(f())> result;
+        asio::post(io_, [&] { result.set_value(f()); });
+        return result.get_future().get();
+    }
+
+    std::uint16_t port() const { return port_; }
+
+private:
+    std::shared_ptr<TlsServerContext> tls_;
+    asio::io_context io_;
+    std::unique_ptr<Server> server_;
+    std::uint16_t port_ = 0;
+    std::thread thread_;
+};
+
+std::shared_ptr<asio::ssl::context> client_context(const TestCerts& certs, const std::string& ca,
+                                                   const std::string& client = "") {
+    TlsClientFiles files{certs.path(ca + ".crt"), "", ""};
+    if (!client.empty()) {
+        files.cert = certs.path(client + ".crt");
+        files.key = certs.path(client + ".key");
+    }
+    auto ctx = make_client_context(files);
+    REQUIRE_MESSAGE(ctx, ctx.status().to_string());
+    return *ctx;
+}
+
+netkeep::Result<Client> connect(std::uint16_t port, std::shared_ptr<asio::ssl::context> tls,
+                                std::string host = "127.0.0.1", std::string name = "") {
+    ClientOptions options;
+    options.tls = std::move(tls);
+    options.tls_server_name = std::move(name);
+    options.connect_timeout = 2s;
+    options.io_timeout = 2s;
+    return Client::connect(std::move(host), port, options);
+}
+
+// ca, server (localhost, 127.0.0.1, ::1), client (worker-1); other_ca, other_client.
+struct Pki {
+    TestCerts certs;
+    Pki() {
+        auto ca = certs.ca("ca");
+        certs.leaf("server", ca, "DNS:localhost,IP:127.0.0.1,IP:::1", "serverAuth");
+        certs.leaf("client", ca, "", "clientAuth");
+        auto other = certs.ca("other_ca");
+        certs.leaf("other_client", other, "", "clientAuth");
+        certs.leaf("other_server", other, "DNS:localhost,IP:127.0.0.1", "serverAuth");
+        certs.leaf("elsewhere", ca, "DNS:backup.example.net", "serverAuth");
+    }
+    TlsServerFiles files(const std::string& server, bool mtls = false) const {
+        return {certs.path(server + ".crt"), certs.path(server + ".key"),
+                mtls ? certs.path("ca.crt") : ""};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("tls: loading errors name the file; a key must match its certificate") {
+    Pki pki;
+    auto& c = pki.certs;
+    auto r = TlsServerContext::load({c.path("missing.crt"), c.path("server.key"), ""});
+    REQUIRE_FALSE(r);
+    CHECK(r.status().message().find("missing.crt") != std::string::npos);
+    r = TlsServerContext::load({c.path("server.key"), c.path("server.key"), ""});
+    REQUIRE_FALSE(r);
+    CHECK(r.status().message().find("certificate '" + c.path("server.key")) != std::string::npos);
+    r = TlsServerContext::load({c.path("server.crt"), c.path("client.key"), ""});
+    REQUIRE_FALSE(r);
+    CHECK(r.status().message().find("does not belong to") != std::string::npos);
+    r = TlsServerContext::load({c.path("server.crt"), c.path("server.key"), c.path("none.crt")});
+    REQUIRE_FALSE(r);
+    CHECK(r.status().message().find("none.crt") != std::string::npos);
+    auto client = make_client_context({c.path("none.crt"), "", ""});
+    REQUIRE_FALSE(client);
+    CHECK(client.status().message().find("none.crt") != std::string::npos);
+    client = make_client_context({c.path("ca.crt"), c.path("client.crt"), ""});
+    CHECK_FALSE(client);
+
+    auto ok = TlsServerContext::load(pki.files("server"));
+    REQUIRE(ok);
+    CHECK((*ok)->cert_info().subject == "CN=server");
+    CHECK((*ok)->cert_info().sha256_fingerprint.size() == 32 * 3 - 1);
+}
+
+TEST_CASE("tls: requests over TLS; keep-alive; a large body; Request::tls()") {
+    Pki pki;
+    auto tls = TlsServerContext::load(pki.files("server"));
+    REQUIRE(tls);
+    TlsTestServer server(*tls);
+    auto client = connect(server.port(), client_context(pki.certs, "ca"));
+    REQUIRE_MESSAGE(client, client.status().to_string());
+    const auto port = client->local_port();
+    auto r = client->get("/who");
+    REQUIRE(r);
+    CHECK(r->body == "tls:");  // no client certificate asked for
+    std::string big(1 << 20, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 4099) big[i] = char('a' + i % 26);
+    r = client->request("POST", "/echo", big);
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->body == big);
+    CHECK(client->local_port() == port);  // one connection throughout
+
+    // By name: the certificate says localhost.
+    auto named = connect(server.port(), client_context(pki.certs, "ca"), "localhost");
+    REQUIRE_MESSAGE(named, named.status().to_string());
+    CHECK(named->get("/who")->status == 200);
+}
+
+TEST_CASE("tls: the client refuses an unknown CA and a certificate for another name") {
+    Pki pki;
+    auto tls = TlsServerContext::load(pki.files("elsewhere"));
+    REQUIRE(tls);
+    TlsTestServer server(*tls);
+    auto wrong_ca = connect(server.port(), client_context(pki.certs, "other_ca"));
+    REQUIRE_FALSE(wrong_ca);
+    CHECK(wrong_ca.status().message().find("certificate verify failed") != std::string::npos);
+
+    auto wrong_name = connect(server.port(), client_context(pki.certs, "ca"));
+    REQUIRE_FALSE(wrong_name);
+    CHECK(wrong_name.status().message().find("certificate verify failed") != std::string::npos);
+
+    auto right_name =
+        connect(server.port(), client_context(pki.certs, "ca"), "127.0.0.1", "backup.example.net");
+    REQUIRE_MESSAGE(right_name, right_name.status().to_string());
+    CHECK(right_name->get("/who")->status == 200);
+}
+
+TEST_CASE("tls: mTLS requires a client certificate from the client CA") {
+    Pki pki;
+    auto tls = TlsServerContext::load(pki.files("server", true));
+    REQUIRE(tls);
+    CHECK((*tls)->requires_client_cert());
+    TlsTestServer server(*tls);
+
+    // Without a certificate, or with one from another CA: TLS 1.3 clients learn it from
+    // the server's alert after their side of the handshake, so on the first request.
+    for (std::string who : {"", "other_client"}) {
+        INFO(who);
+        auto c = connect(server.port(), client_context(pki.certs, "ca", who));
+        if (c) CHECK_FALSE(c->get("/who").is_ok());
+    }
+    auto c = connect(server.port(), client_context(pki.certs, "ca", "client"));
+    REQUIRE_MESSAGE(c, c.status().to_string());
+    auto r = c->get("/who");
+    REQUIRE(r);
+    CHECK(r->body == "tls:CN=client");
+}
+
+TEST_CASE("tls: reload swaps the certificate for new connections; a bad file keeps the old") {
+    Pki pki;
+    auto& c = pki.certs;
+    const auto live_crt = c.path("live.crt");
+    const auto live_key = c.path("live.key");
+    std::filesystem::copy_file(c.path("server.crt"), live_crt);
+    std::filesystem::copy_file(c.path("server.key"), live_key);
+    auto tls = TlsServerContext::load({live_crt, live_key, ""});
+    REQUIRE(tls);
+    TlsTestServer server(*tls);
+    const auto first = (*tls)->cert_info().sha256_fingerprint;
+
+    auto old_conn = connect(server.port(), client_context(c, "ca"));
+    REQUIRE(old_conn);
+
+    // A key that does not match: refused, old context stays.
+    std::filesystem::copy_file(c.path("other_server.crt"), live_crt,
+                               std::filesystem::copy_options::overwrite_existing);
+    CHECK_FALSE(server.on_io([&] { return (*tls)->reload().is_ok(); }));
+    CHECK(server.on_io([&] { return (*tls)->cert_info().sha256_fingerprint; }) == first);
+    CHECK(connect(server.port(), client_context(c, "ca")).is_ok());
+
+    std::filesystem::copy_file(c.path("other_server.key"), live_key,
+                               std::filesystem::copy_options::overwrite_existing);
+    CHECK(server.on_io([&] { return (*tls)->reload().is_ok(); }));
+    CHECK(server.on_io([&] { return (*tls)->cert_info().sha256_fingerprint; }) != first);
+    CHECK_FALSE(connect(server.port(), client_context(c, "ca")).is_ok());
+    CHECK(connect(server.port(), client_context(c, "other_ca")).is_ok());
+    // A connection made before the reload goes on with its context.
+    CHECK(old_conn->get("/who")->status == 200);
+}
+
+TEST_CASE("tls: no handshake, a trickled one, and plain HTTP are closed; the server stays up") {
+    Pki pki;
+    auto tls = TlsServerContext::load(pki.files("server"));
+    REQUIRE(tls);
+    TlsTestServer server(*tls);
+
+    auto silent = Client::connect("127.0.0.1", server.port());
+    REQUIRE(silent);
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK(silent->read_until_close(3s).is_ok());
+    CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
+
+    // The deadline is absolute: bytes arriving do not extend it.
+    auto slow = Client::connect("127.0.0.1", server.port());
+    REQUIRE(slow);
+    t0 = std::chrono::steady_clock::now();
+    (void)slow->send_raw(std::string("\x16\x03\x01\x02\x00", 5));
+    for (int i = 0; i < 15; ++i) {
+        std::this_thread::sleep_for(100ms);
+        if (!slow->send_raw(std::string(1, '\x01')).is_ok()) break;
+    }
+    CHECK(slow->read_until_close(3s).is_ok());
+    CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+
+    auto plain = Client::connect("127.0.0.1", server.port());
+    REQUIRE(plain);
+    CHECK_FALSE(plain->get("/who").is_ok());
+
+    auto good = connect(server.port(), client_context(pki.certs, "ca"));
+    REQUIRE(good);
+    CHECK(good->get("/who")->status == 200);
+}
