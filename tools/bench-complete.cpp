@@ -6,8 +6,9 @@
 // (a) C clients (default 32) each post N (default 100) completions of SIZE bytes
 //     (default 50 KB) for occurrences leased beforehand: durable completions/s (each
 //     answer follows the fsync of its spool file and of its CompletionRecorded), with
-//     the git writer off (ingest alone) and on (committing meanwhile, on the same cores).
-//     Target (issue 4): >= 1,500/s.
+//     the git writer off (ingest alone) and on (committing meanwhile, on the same cores),
+//     each plaintext without tokens and then HTTPS with a worker token (bench_secure.hpp).
+//     Targets: >= 1,500/s (issue 4); tokens + TLS cost <= 25% of that (issue 10).
 // (c) one upload of M MiB (default 1024): MB/s, against write + fsync of the same size
 //     on the same filesystem (target >= 0.5x); then 8 concurrent uploads of P MiB
 //     (default 256): the server's peak RSS growth (target < 64 MiB).
@@ -32,6 +33,7 @@
 #include <fmt/format.h>
 
 #include "bench_git_writer.hpp"
+#include "bench_secure.hpp"
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
@@ -39,7 +41,9 @@
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using netkeep::bench::SecureSetup;
 using netkeep::http::Client;
+using netkeep::http::ClientOptions;
 using netkeep::http::Headers;
 
 namespace {
@@ -116,20 +120,24 @@ std::string form_head(const occurrence& o) {
 
 std::string form_tail() { return fmt::format("\r\n--{}--\r\n", k_boundary); }
 
-Headers multipart(std::size_t content_length) {
+// `secure`: with its worker token; null: without.
+Headers multipart(std::size_t content_length, const SecureSetup* secure = nullptr) {
     Headers h;
+    if (secure) secure->add_to(h);
     h.add("Content-Type", fmt::format("multipart/form-data; boundary={}", k_boundary));
     if (content_length) h.add("Content-Length", std::to_string(content_length));
     return h;
 }
 
 // Leases every due occurrence (the baseline of every device) and returns them.
-std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server) {
-    auto client = Client::connect(server.host, server.port);
+std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server, const SecureSetup* secure = nullptr) {
+    auto client = Client::connect(server.host, server.port, secure ? secure->client : ClientOptions{});
     if (!client) die(client.status().to_string());
+    Headers headers;
+    if (secure) secure->add_to(headers);
     std::vector<occurrence> out;
     for (;;) {
-        auto r = client->get("/worker/next?max=1000");
+        auto r = client->request("GET", "/worker/next?max=1000", {}, headers);
         if (!r || (r->status != 200 && r->status != 204)) die("leasing failed");
         if (r->status == 204) return out;
         // Cheap extraction: device names and timestamps appear in order.
@@ -146,7 +154,8 @@ std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server)
     }
 }
 
-netkeep::testing::RunningServer start(const fs::path& work, int devices, bool git_writer = true) {
+netkeep::testing::RunningServer start(const fs::path& work, int devices, bool git_writer = true,
+                                      const SecureSetup* secure = nullptr) {
     fs::create_directories(work / "inventory");
     std::string list;
     for (int i = 0; i < devices; ++i)
@@ -157,15 +166,18 @@ netkeep::testing::RunningServer start(const fs::path& work, int devices, bool gi
     std::vector<std::string> args{"--data-dir", (work / "data").string(), "--inventory", (work / "inventory").string(),
                                   "--listen", "127.0.0.1:0", "--max-upload", std::to_string(std::size_t(4) << 30)};
     if (!git_writer) args.push_back("--no-git-writer");
+    if (secure) args.insert(args.end(), secure->server_args.begin(), secure->server_args.end());
     auto server = netkeep::testing::start_netkeepd(args, {}, 120s);
     if (!server) die(server.status().to_string());
     return std::move(server.value());
 }
 
 // Streams one completion of `size` bytes; returns false on any error.
-bool upload(Client& client, const occurrence& o, std::size_t size, const std::string& block) {
+bool upload(Client& client, const occurrence& o, std::size_t size, const std::string& block,
+            const SecureSetup* secure = nullptr) {
     std::string head = form_head(o), tail = form_tail();
-    if (!client.send_request("POST", "/worker/complete", {}, multipart(head.size() + size + tail.size()))) return false;
+    if (!client.send_request("POST", "/worker/complete", {}, multipart(head.size() + size + tail.size(), secure)))
+        return false;
     if (!client.send_raw(head)) return false;
     for (std::size_t sent = 0; sent < size; sent += block.size())
         if (!client.send_raw(std::string_view(block).substr(0, std::min(block.size(), size - sent)))) return false;
@@ -178,10 +190,12 @@ bool upload(Client& client, const occurrence& o, std::size_t size, const std::st
     return true;
 }
 
-void bench_small(const options& o, const fs::path& work, bool git_writer) {
+// Durable completions/s.
+double bench_small(const options& o, const fs::path& work, bool git_writer, const SecureSetup* secure) {
     const int total = o.clients * o.per_client;
-    auto server = start(work / (git_writer ? "small-git" : "small"), total, git_writer);
-    auto occurrences = lease_all(server);
+    auto server = start(work / fmt::format("small{}{}", git_writer ? "-git" : "", secure ? "-tls" : ""), total,
+                        git_writer, secure);
+    auto occurrences = lease_all(server, secure);
     if (int(occurrences.size()) != total) die("not every occurrence was leased");
     std::string block(o.size, 'c');
     std::atomic<bool> failed{false};
@@ -189,20 +203,22 @@ void bench_small(const options& o, const fs::path& work, bool git_writer) {
     std::vector<std::thread> threads;
     for (int c = 0; c < o.clients; ++c)
         threads.emplace_back([&, c] {
-            auto client = Client::connect(server.host, server.port);
+            auto client = Client::connect(server.host, server.port, secure ? secure->client : ClientOptions{});
             if (!client) return void(failed = true);
             for (int i = c; i < total; i += o.clients)
-                if (!upload(*client, occurrences[std::size_t(i)], o.size, block)) return void(failed = true);
+                if (!upload(*client, occurrences[std::size_t(i)], o.size, block, secure)) return void(failed = true);
         });
     for (auto& t : threads) t.join();
     double elapsed = seconds_since(t0);
     if (failed) die("an upload failed");
     (void)server.process.send_signal(SIGTERM);
     (void)server.process.wait(60s);
-    fmt::print("(a) POST /worker/complete: {} clients x {} completions of {} bytes, git writer {}\n", o.clients,
-               o.per_client, o.size, git_writer ? "on (sharing the 2 cores)" : "off (ingest alone)");
+    fmt::print("(a) POST /worker/complete: {} clients x {} completions of {} bytes, git writer {}, {}\n", o.clients,
+               o.per_client, o.size, git_writer ? "on (sharing the 2 cores)" : "off (ingest alone)",
+               secure ? "HTTPS + worker token" : "plaintext, no tokens");
     fmt::print("  {:<34} {:>10.0f} /s   (target >= 1,500)\n", "durable completions", total / elapsed);
     fmt::print("  {:<34} {:>10.1f} MB/s\n", "payload", total * double(o.size) / elapsed / 1e6);
+    return total / elapsed;
 }
 
 double write_fsync_rate(const fs::path& file, std::size_t bytes) {
@@ -260,8 +276,14 @@ int main(int argc, char** argv) {
     auto work = netkeep::testing::TempDir::create("bench-complete");
     if (!work) die(work.status().to_string());
     if (o.only.find('a') != std::string::npos) {
-        bench_small(o, work->path(), false);
-        bench_small(o, work->path(), true);
+        auto secure = netkeep::bench::make_secure_setup(work->path() / "secure", DEV_CA_PATH);
+        if (!secure) die(secure.status().to_string());
+        for (bool git_writer : {false, true}) {
+            double plain = bench_small(o, work->path(), git_writer, nullptr);
+            double tls = bench_small(o, work->path(), git_writer, &*secure);
+            fmt::print("  {:<34} {:>10.1f} %    (target <= 25)\n", "tokens + TLS: completions/s lost",
+                       100 * (1 - tls / plain));
+        }
     }
     if (o.only.find('b') != std::string::npos) netkeep::bench::bench_git_writer(work->path(), o.git);
     if (o.only.find('c') != std::string::npos) bench_big(o, work->path());

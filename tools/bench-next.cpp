@@ -7,10 +7,13 @@
 // 2. C keep-alive clients (default 32) call /worker/next?seconds=15&max=M&tag=site-K
 //    until every task is leased. Prints requests/s, leases/s (durable: each answer is
 //    written after its LeaseGranted events are fsync'd), p50/p99 latency, peak RSS.
+//    Run twice, on a fresh server each: plaintext without tokens, then HTTPS with a
+//    worker token (--auth, --tls-cert; bench_secure.hpp), and the secure run's cost.
 // 3. A log of E events (default 1,000,000: the inventory, then lease grants and
 //    expiries for every task) is written, and netkeepd is started on it; prints the
 //    time to replay it (from netkeepd's log.replayed line) and to "listening on".
 // Targets (issue 3): >= 20,000 leases/s, p99 < 10 ms, RSS < 512 MiB, replay >= 1,000,000 events/s.
+// Target (issue 10): tokens + TLS cost <= 25% of the plaintext leases/s.
 //
 // The netkeepd binary is the one built next to this tool, or $NETKEEPD.
 
@@ -31,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include "bench_secure.hpp"
 #include "http/client.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
@@ -108,9 +112,12 @@ long peak_rss_kib(pid_t pid) {
     return -1;
 }
 
-netkeep::testing::RunningServer start(const fs::path& data, const fs::path& inventory) {
-    auto server = netkeep::testing::start_netkeepd(
-        {"--data-dir", data.string(), "--inventory", inventory.string(), "--listen", "127.0.0.1:0"}, {}, 600s);
+netkeep::testing::RunningServer start(const fs::path& data, const fs::path& inventory,
+                                      const netkeep::bench::SecureSetup* secure = nullptr) {
+    std::vector<std::string> args{"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
+                                  "127.0.0.1:0"};
+    if (secure) args.insert(args.end(), secure->server_args.begin(), secure->server_args.end());
+    auto server = netkeep::testing::start_netkeepd(args, {}, 600s);
     if (!server) die(server.status().to_string());
     return std::move(server.value());
 }
@@ -127,10 +134,19 @@ double percentile(std::vector<double>& sorted, double p) {
     return sorted[i];
 }
 
-void bench_leases(const options& o, const fs::path& work, const netkeep::InventoryFiles& files) {
+struct lease_figures {
+    double leases_per_s = 0;
+    double p99_ms = 0;
+};
+
+// `secure`: HTTPS and a worker token; null: plaintext without tokens.
+lease_figures bench_leases(const options& o, const fs::path& work, const netkeep::InventoryFiles& files,
+                           const netkeep::bench::SecureSetup* secure) {
     write_inventory(work / "inventory", files);
     auto started = clock_type::now();
-    auto server = start(work / "data", work / "inventory");
+    auto server = start(work / "data", work / "inventory", secure);
+    netkeep::http::Headers headers;
+    if (secure) secure->add_to(headers);
     double startup = std::chrono::duration<double>(clock_type::now() - started).count();
     const std::size_t total_tasks = std::size_t(o.devices) * 2;
 
@@ -143,8 +159,10 @@ void bench_leases(const options& o, const fs::path& work, const netkeep::Invento
     std::vector<std::thread> threads;
     for (int c = 0; c < o.clients; ++c)
         threads.emplace_back([&, c] {
-            auto client = netkeep::http::Client::connect(server.host, server.port);
+            auto client = netkeep::http::Client::connect(server.host, server.port,
+                                                         secure ? secure->client : netkeep::http::ClientOptions{});
             if (!client) {
+                fmt::print(stderr, "bench-next: {}\n", client.status().to_string());
                 failed = true;
                 return;
             }
@@ -154,7 +172,7 @@ void bench_leases(const options& o, const fs::path& work, const netkeep::Invento
             while (empty_sites < k_sites && leased.load() < total_tasks) {
                 auto target = fmt::format("/worker/next?seconds=15&max={}&tag=site-{}", o.max, site);
                 auto before = clock_type::now();
-                auto r = client->get(target);
+                auto r = client->request("GET", target, {}, headers);
                 mine.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - before).count());
                 requests++;
                 if (!r || (r->status != 200 && r->status != 204)) {
@@ -182,8 +200,8 @@ void bench_leases(const options& o, const fs::path& work, const netkeep::Invento
     (void)server.process.wait(60s);
 
     std::sort(latencies_ms.begin(), latencies_ms.end());
-    fmt::print("GET /worker/next: {} devices x 2 jobs, {} clients, max={}, seconds=15, tag filter\n", o.devices,
-               o.clients, o.max);
+    fmt::print("GET /worker/next: {} devices x 2 jobs, {} clients, max={}, seconds=15, tag filter, {}\n", o.devices,
+               o.clients, o.max, secure ? "HTTPS + worker token" : "plaintext, no tokens");
     fmt::print("  {:<34} {:>12.2f} s\n", "first start (inventory + listen)", startup);
     fmt::print("  {:<34} {:>12} of {}\n", "leases granted", leased.load(), total_tasks);
     fmt::print("  {:<34} {:>12.0f} /s\n", "requests", double(requests) / elapsed);
@@ -191,6 +209,7 @@ void bench_leases(const options& o, const fs::path& work, const netkeep::Invento
     fmt::print("  {:<34} {:>12.2f} ms\n", "latency p50", percentile(latencies_ms, 0.50));
     fmt::print("  {:<34} {:>12.2f} ms   (target < 10)\n", "latency p99", percentile(latencies_ms, 0.99));
     fmt::print("  {:<34} {:>12.1f} MiB  (target < 512)\n", "server peak RSS", double(rss) / 1024);
+    return {double(leased) / elapsed, percentile(latencies_ms, 0.99)};
 }
 
 void bench_replay(const options& o, const fs::path& work, const netkeep::InventoryFiles& files) {
@@ -262,7 +281,14 @@ int main(int argc, char** argv) {
         die(fmt::format("{} exists; --work wants a new directory", work.string()));
     }
     auto files = make_inventory(o.devices);
-    bench_leases(o, work, files);
+    auto secure = netkeep::bench::make_secure_setup(work / "secure", DEV_CA_PATH);
+    if (!secure) die(secure.status().to_string());
+    lease_figures plain = bench_leases(o, work / "plain", files, nullptr);
+    lease_figures tls = bench_leases(o, work / "tls", files, &*secure);
+    fmt::print("tokens + TLS against plaintext\n");
+    fmt::print("  {:<34} {:>12.1f} %    (target <= 25)\n", "leases/s lost",
+               100 * (1 - tls.leases_per_s / plain.leases_per_s));
+    fmt::print("  {:<34} {:>12.2f} ms -> {:.2f} ms\n", "latency p99", plain.p99_ms, tls.p99_ms);
     bench_replay(o, work, files);
     return 0;
 }
