@@ -78,6 +78,8 @@ std::string_view worker_usage() {
   --concurrency K       at most K jobs at once (1..1000, default 30)
   --known-hosts FILE    pinned SSH host keys (default $XDG_STATE_HOME/netkeep/known_hosts,
                         else ~/.local/state/netkeep/known_hosts, else ./netkeep-known_hosts)
+  --strict-host-keys    refuse SSH devices whose host key is pinned neither in the inventory
+                        nor in the known-hosts file (no trust on first use), and telnet devices
   --grace S             on SIGTERM/SIGINT, wait S s for running jobs (0..86400, default 30)
   --name NAME           worker name sent as X-Netkeep-Worker (default: the host name)
   --connect-timeout S   TCP connect + SSH handshake limit per step (1..3600, default 10)
@@ -107,6 +109,11 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
             inline_value = true;
         }
         if (name == "--help" || name == "-h") return Status::not_found("help");
+        if (name == "--strict-host-keys") {  // a switch: takes no value
+            if (inline_value) return Status::invalid_argument("--strict-host-keys takes no value");
+            o.run.strict_host_keys = true;
+            continue;
+        }
         auto next = [&]() -> Result<std::string> {
             if (inline_value) return value;
             if (i + 1 >= args.size()) return Status::invalid_argument(name + " needs a value");
@@ -304,7 +311,8 @@ bool Worker::run() {
              {{"server", fmt::format("{}:{}", options_.server.host, options_.server.port)},
               {"name", options_.name},
               {"concurrency", std::to_string(options_.concurrency)},
-              {"known_hosts", options_.run.known_hosts}});
+              {"known_hosts", options_.run.known_hosts},
+              {"strict_host_keys", options_.run.strict_host_keys ? "yes" : "no"}});
     for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { runner(); });
 
     std::optional<http::Client> client;
