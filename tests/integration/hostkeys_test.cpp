@@ -24,17 +24,18 @@ std::string read_text(const fs::path& p) {
     return s;
 }
 
-// Two ed25519 host keys, "a" (the device's) and "b" (another), made with ssh-keygen.
+// Two host keys made with ssh-keygen, "a" (the device's) and "b" (another), ed25519
+// unless `type_a` says otherwise.
 struct Keys {
     TempDir dir = TempDir::create("netkeep-hostkeys").value();
     fs::path a = dir / "a";
     fs::path b = dir / "b";
 
-    static std::optional<Keys> make() {
+    static std::optional<Keys> make(const char* type_a = "ed25519") {
         if (!fs::exists("/usr/bin/ssh-keygen")) return std::nullopt;
         Keys k;
-        for (const auto& f : {k.a, k.b})
-            REQUIRE(run_program({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+        for (const auto& [f, type] : {std::pair{k.a, type_a}, std::pair{k.b, "ed25519"}})
+            REQUIRE(run_program({"/usr/bin/ssh-keygen", "-q", "-t", type, "-N", "", "-C",
                                  "fake-device", "-f", f.string()}));
         return k;
     }
@@ -185,4 +186,31 @@ TEST_CASE("strict host keys with the key in the known-hosts file: byte-exact, th
     CHECK(b.file("r1") == print_config("r1"));
     CHECK(stop(worker).code == 0);
     CHECK(read_text(b.known_hosts) == file_line);
+}
+
+TEST_CASE("an RSA pin: the key exchange asks for RSA; a pin of a type the device lacks fails") {
+    auto keys = Keys::make("rsa");
+    if (!keys) {
+        MESSAGE("skipped: /usr/bin/ssh-keygen is not installed");
+        return;
+    }
+    FakeDevice fake = start_device(*keys);  // its host key is "a", RSA
+    Backup b({ssh_device("r1", fake.ssh_port, quoted(Keys::public_key(keys->a))),
+              ssh_device("r2", fake.ssh_port, quoted(Keys::public_key(keys->b)))},
+             k_job);
+    Process worker = b.start_worker({"--strict-host-keys"});
+    wait_posted(worker, 2);
+    CHECK(stop(worker).code == 0);
+    CHECK(b.commits() == 1);
+    CHECK(b.file("r1") == print_config("r1"));
+    CHECK(fake.process.stderr_text().find("user=r2") == std::string::npos);
+    b.stop_server();
+    auto log = b.read_log();
+    CHECK(log.failures.count("r1") == 0);
+    REQUIRE(log.failures["r2"].size() == 1);
+    // libssh's words: "kex error : no match for method server host key algo: server
+    // [rsa-sha2-512,rsa-sha2-256], client [ssh-ed25519]".
+    CHECK(log.failures["r2"][0].starts_with(
+        fmt::format("ssh error: handshake with 127.0.0.1:{}: ", fake.ssh_port)));
+    CHECK(log.failures["r2"][0].find("server host key algo") != std::string::npos);
 }
