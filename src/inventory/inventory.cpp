@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "netkeep/host_key.hpp"
 #include "netkeep/json.hpp"
 
 namespace netkeep {
@@ -273,7 +274,8 @@ private:
         return credentials_object_at(el, path);
     }
 
-    // {"type": "ssh"|"telnet", "ssh": {"port": N}, "telnet": {"port": N}} → expanded JSON
+    // {"type": "ssh"|"telnet", "ssh": {"port": N, "host_key": K}, "telnet": {"port": N}}
+    // → expanded JSON
     Result<std::string> protocol_at(dom::element el, const json_path& path) const {
         auto obj = object_at(el, path, {"type", "ssh", "telnet"});
         if (!obj) return obj.status();
@@ -288,12 +290,13 @@ private:
             return fail(child(path, "type"),
                         fmt::format("unknown protocol '{}' (ssh or telnet)", json_escape(type)));
         std::int64_t port = type == "ssh" ? 22 : 23;
+        std::string host_keys;  // expanded JSON array; empty when none is pinned
         for (std::string_view other : {"ssh", "telnet"}) {
             dom::element section;
             if (obj->at_key(other).get(section)) continue;
             json_path spath = child(path, other);
             if (other != type) return fail(spath, fmt::format("given, but the protocol type is '{}'", type));
-            auto sobj = object_at(section, spath, {"port"});
+            auto sobj = object_at(section, spath, {"port", "host_key"});
             if (!sobj) return sobj.status();
             dom::element p;
             if (!sobj->at_key("port").get(p)) {
@@ -301,8 +304,42 @@ private:
                 if (!v) return v.status();
                 port = *v;
             }
+            if (!sobj->at_key("host_key").get(p)) {
+                if (type != "ssh") return fail(child(spath, "host_key"), "telnet has no host key");
+                auto keys = host_keys_at(p, child(spath, "host_key"));
+                if (!keys) return keys.status();
+                host_keys = std::move(*keys);
+            }
         }
-        return fmt::format("{{\"type\":\"{0}\",\"{0}\":{{\"port\":{1}}}}}", type, port);
+        std::string out = fmt::format("{{\"type\":\"{0}\",\"{0}\":{{\"port\":{1}", type, port);
+        if (!host_keys.empty()) out += ",\"host_key\":" + host_keys;
+        return out + "}}";
+    }
+
+    // protocol.ssh.host_key: one known_hosts line or a list of them (any one may match,
+    // for a key rotation) → the expanded JSON array of "TYPE BASE64" (docs/devices.md).
+    Result<std::string> host_keys_at(dom::element el, const json_path& path) const {
+        std::vector<std::pair<dom::element, json_path>> lines;
+        if (el.is_string()) {
+            lines.emplace_back(el, path);
+        } else {
+            dom::array arr;
+            if (el.get_array().get(arr))
+                return fail(path, "must be a known_hosts line or an array of them");
+            std::size_t i = 0;
+            for (dom::element item : arr) lines.emplace_back(item, child(path, i++));
+            if (lines.empty()) return fail(path, "must list at least one key");
+        }
+        std::string out = "[";
+        for (const auto& [item, item_path] : lines) {
+            auto text = string_at(item, item_path);
+            if (!text) return text.status();
+            auto key = parse_host_key_line(*text);
+            if (!key) return fail(item_path, key.status().message());
+            if (out.size() > 1) out += ',';
+            out += json_quote(key->line());
+        }
+        return out + "]";
     }
 
     // A partial device: what profiles and devices share.

@@ -52,6 +52,29 @@ std::optional<PatternSpec> pattern(dom::element obj, std::string_view name,
     throw Bad{fmt::format("{}: must have 'ends_with' or 'regex'", p)};
 }
 
+// The server sends an array of "TYPE BASE64"; a single line is taken too.
+std::vector<HostKey> host_keys(dom::element e, const std::string& path) {
+    std::vector<std::pair<dom::element, std::string>> lines;
+    dom::array arr;
+    if (e.is_string()) {
+        lines.emplace_back(e, path);
+    } else if (!e.get(arr)) {
+        std::size_t i = 0;
+        for (dom::element item : arr) lines.emplace_back(item, fmt::format("{}/{}", path, i++));
+    } else {
+        throw Bad{path + ": must be a string or an array of strings"};
+    }
+    std::vector<HostKey> out;
+    for (const auto& [item, at] : lines) {
+        auto key = parse_host_key_line(str(item, at));
+        if (!key) throw Bad{fmt::format("{}: {}", at, key.status().message())};
+        out.push_back(std::move(key.value()));
+    }
+    // An empty list would silently mean "no pin": the server never sends one.
+    if (out.empty()) throw Bad{path + ": must list at least one key"};
+    return out;
+}
+
 Lease parse_one(dom::element item, const std::string& at) {
     Lease l;
     const std::string d = at + "/device";
@@ -67,6 +90,8 @@ Lease parse_one(dom::element item, const std::string& at) {
                 throw Bad{fmt::format("{}/protocol: port {} out of range", d, v)};
             l.port = std::uint16_t(v);
         }
+        if (auto keys = optional_field(*section, "host_key"); keys && l.protocol == "ssh")
+            l.host_keys = host_keys(*keys, d + "/protocol/ssh/host_key");
     } else {
         l.port = l.protocol == "telnet" ? 23 : 22;
     }

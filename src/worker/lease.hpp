@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "netkeep/host_key.hpp"
 #include "netkeep/status.hpp"
 #include "worker/pattern.hpp"
 
@@ -28,6 +29,9 @@ struct Lease {
     std::string host;
     std::string protocol;  // "ssh" or "telnet"
     std::uint16_t port = 22;
+    // protocol.ssh.host_key: the keys pinned in the inventory, any one of which the device
+    // must present; empty: the worker's known-hosts file decides (docs/worker.md#host-keys).
+    std::vector<HostKey> host_keys;
     Credentials credentials;
     // job
     std::string job;

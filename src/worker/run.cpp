@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "worker/net.hpp"
 #include "worker/ssh.hpp"
 #include "worker/telnet_transport.hpp"
 #include "worker/transport.hpp"
@@ -54,9 +55,20 @@ std::optional<std::string> run_job(const Lease& lease, const RunOptions& options
                  std::chrono::duration_cast<std::chrono::milliseconds>(clocks.deadline - start));
     Result<std::unique_ptr<Transport>> transport = Status::not_supported("");
     if (lease.protocol == "ssh") {
-        transport =
-            open_ssh(lease, SshOptions{options.known_hosts, connect_timeout}, clocks.deadline);
+        transport = open_ssh(
+            lease, SshOptions{options.known_hosts, options.strict_host_keys, connect_timeout},
+            clocks.deadline);
     } else if (lease.protocol == "telnet") {
+        // Strict mode promises that credentials go only to a device that proved a pinned
+        // identity; telnet proves none and carries the password in clear. Refused before
+        // connecting, so not even the device's address sees a login.
+        if (options.strict_host_keys)
+            return fmt::format(
+                "telnet refused: {} is a telnet device, and --strict-host-keys sends "
+                "credentials only to devices whose SSH host key is pinned (telnet cannot "
+                "authenticate the device and sends the password in clear); run telnet devices "
+                "on a worker without --strict-host-keys",
+                host_port(lease.host, lease.port));
         transport = open_telnet(lease, connect_timeout);
     } else {
         return fmt::format("bad job: unsupported protocol '{}'", lease.protocol);

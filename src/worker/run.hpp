@@ -14,6 +14,9 @@ namespace netkeep::worker {
 
 struct RunOptions {
     std::string known_hosts;
+    // --strict-host-keys: only devices whose SSH host key is pinned (inventory or
+    // known-hosts file) get credentials; telnet devices are refused (docs/worker.md).
+    bool strict_host_keys = false;
     std::chrono::milliseconds connect_timeout{10000};
     std::chrono::milliseconds idle_timeout{30000};
     std::chrono::milliseconds quiet{200};

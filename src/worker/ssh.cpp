@@ -57,22 +57,55 @@ std::mutex& known_hosts_mutex() {
     return m;
 }
 
+// "ssh-ed25519 SHA256:...", as `ssh-keygen -lf` shows it.
+std::string describe(ssh_key key) {
+    const char* type = ssh_key_type_to_char(ssh_key_type(key));
+    unsigned char* hash_raw = nullptr;
+    size_t len = 0;
+    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash_raw, &len) != 0)
+        return type ? type : "unknown key";
+    std::unique_ptr<unsigned char, HashFree> hash(hash_raw);
+    std::unique_ptr<char, CharFree> text(
+        ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), len));
+    return fmt::format("{} {}", type ? type : "unknown", text ? text.get() : "?");
+}
+
 std::string fingerprint(ssh_session s) {
     ssh_key raw = nullptr;
     if (ssh_get_server_publickey(s, &raw) != SSH_OK) return "unknown key";
     KeyPtr key(raw);
-    unsigned char* hash_raw = nullptr;
-    size_t len = 0;
-    if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &hash_raw, &len) != 0)
-        return ssh_key_type_to_char(ssh_key_type(key.get()));
-    std::unique_ptr<unsigned char, HashFree> hash(hash_raw);
-    std::unique_ptr<char, CharFree> text(
-        ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), len));
-    return fmt::format("{} {}", ssh_key_type_to_char(ssh_key_type(key.get())),
-                       text ? text.get() : "?");
+    return describe(key.get());
 }
 
-Status check_host_key(ssh_session s, const std::string& where, const std::string& file) {
+// The keys the inventory pins for the device decide alone: the known-hosts file is
+// neither read nor written for it, so a stale line there cannot let another key in, and
+// the inventory stays the one place that says which key a device has.
+Status check_inventory_pin(ssh_session s, const std::string& where,
+                           const std::vector<HostKey>& pins) {
+    ssh_key raw = nullptr;
+    if (ssh_get_server_publickey(s, &raw) != SSH_OK)
+        return ssh_failure(s, "host key error", "cannot read the host key of " + where);
+    KeyPtr server(raw);
+    std::vector<std::string> pinned;
+    for (const auto& pin : pins) {
+        ssh_key pin_raw = nullptr;
+        if (ssh_pki_import_pubkey_base64(
+                pin.base64.c_str(), ssh_key_type_from_name(pin.type.c_str()), &pin_raw) != SSH_OK) {
+            pinned.push_back(pin.type + " (which this worker's libssh cannot read)");
+            continue;
+        }
+        KeyPtr key(pin_raw);
+        if (ssh_key_cmp(server.get(), key.get(), SSH_KEY_CMP_PUBLIC) == 0) return Status::ok();
+        pinned.push_back(describe(key.get()));
+    }
+    return Status::conflict(
+        fmt::format("host key mismatch: {} presented {}, which is not the key pinned for it in the "
+                    "inventory ({}); if the device was re-keyed, update its protocol.ssh.host_key",
+                    where, describe(server.get()), fmt::join(pinned, ", ")));
+}
+
+Status check_host_key(ssh_session s, const std::string& where, const std::string& file,
+                      bool strict) {
     std::lock_guard lock(known_hosts_mutex());
     switch (ssh_session_is_known_server(s)) {
         case SSH_KNOWN_HOSTS_OK:
@@ -85,6 +118,13 @@ Status check_host_key(ssh_session s, const std::string& where, const std::string
                 where, fingerprint(s), file));
         case SSH_KNOWN_HOSTS_NOT_FOUND:  // no file yet
         case SSH_KNOWN_HOSTS_UNKNOWN:
+            // Trust on first use would hand the credentials to whoever answers first.
+            if (strict)
+                return Status::conflict(fmt::format(
+                    "host key unknown: {} presented {}, which is pinned neither in the inventory "
+                    "nor in {} (strict host keys: pin it in the device's protocol.ssh.host_key "
+                    "or in that file)",
+                    where, fingerprint(s), file));
             if (ssh_session_update_known_hosts(s) != SSH_OK)
                 return ssh_failure(s, "host key error",
                                    fmt::format("cannot pin {} in {}", where, file));
@@ -96,6 +136,26 @@ Status check_host_key(ssh_session s, const std::string& where, const std::string
             return ssh_failure(s, "host key error",
                                fmt::format("cannot check {} against {}", where, file));
     }
+}
+
+// The host key algorithms that make the device present a key of a pinned type: without
+// this, a device with an ed25519 and an RSA key, pinned by its RSA key, would offer
+// ed25519 (libssh's first choice) and be refused.
+std::string pinned_algorithms(const std::vector<HostKey>& pins) {
+    std::vector<std::string> out;
+    auto add = [&out](std::string a) {
+        if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(std::move(a));
+    };
+    for (const auto& pin : pins) {
+        if (pin.type == "ssh-rsa") {
+            add("rsa-sha2-512");
+            add("rsa-sha2-256");
+            add("ssh-rsa");  // SHA-1 signatures: old devices know nothing else
+        } else {
+            add(pin.type);
+        }
+    }
+    return fmt::format("{}", fmt::join(out, ","));
 }
 
 // keyboard-interactive: every prompt with echo off gets the password, one with echo on the
@@ -221,16 +281,23 @@ Result<std::unique_ptr<Transport>> open_ssh(const Lease& lease, const SshOptions
     unsigned int port = lease.port;
     bool no = false;
     int log_level = SSH_LOG_NOLOG;
+    const bool pinned = !lease.host_keys.empty();
+    // With an inventory pin the file is not consulted at all (not even for libssh's
+    // choice of host key algorithms).
+    const std::string known_hosts = pinned ? "/dev/null" : options.known_hosts;
     if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||  // ignore ~/.ssh/config
         ssh_options_set(s, SSH_OPTIONS_HOST, lease.host.c_str()) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_PORT, &port) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_USER, lease.credentials.user.c_str()) < 0 ||
-        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, options.known_hosts.c_str()) < 0 ||
+        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, known_hosts.c_str()) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
         ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout_s) < 0 ||
         ssh_options_set(s, SSH_OPTIONS_LOG_VERBOSITY, &log_level) < 0) {
         return ssh_failure(s, "ssh error", "setting options");
     }
+    if (pinned &&
+        ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, pinned_algorithms(lease.host_keys).c_str()) < 0)
+        return ssh_failure(s, "ssh error", "setting the pinned host key algorithms");
     // From here the socket belongs to the session (ssh_free closes it).
     int raw_fd = fd->release();
     if (ssh_options_set(s, SSH_OPTIONS_FD, &raw_fd) < 0) {
@@ -238,7 +305,12 @@ Result<std::unique_ptr<Transport>> open_ssh(const Lease& lease, const SshOptions
         return ssh_failure(s, "ssh error", "setting options");
     }
     if (ssh_connect(s) != SSH_OK) return ssh_failure(s, "ssh error", "handshake with " + where);
-    if (auto st = check_host_key(s, where, options.known_hosts); !st) return st;
+    // The host key is accepted before anything of the credentials, the user name
+    // included, leaves this process: a device that cannot prove its identity learns nothing.
+    Status host_ok = pinned
+                         ? check_inventory_pin(s, where, lease.host_keys)
+                         : check_host_key(s, where, options.known_hosts, options.strict_host_keys);
+    if (!host_ok) return host_ok;
     if (auto st = authenticate(s, lease.credentials, where); !st) return st;
 
     ChannelPtr channel(ssh_channel_new(s));

@@ -1,7 +1,8 @@
 #pragma once
 // SSH to a device with libssh (the only file that includes it): connect, check the host
-// key against the worker's known-hosts file (pin on first use, refuse a changed key),
-// authenticate (public key, password, keyboard-interactive), open a shell on a PTY.
+// key (against the keys the inventory pins for the device, else the worker's known-hosts
+// file: pin on first use unless strict, refuse a changed key), and only then
+// authenticate (public key, password, keyboard-interactive) and open a shell on a PTY.
 // ~/.ssh/config and the system-wide known_hosts are ignored.
 
 #include <chrono>
@@ -16,6 +17,9 @@ namespace netkeep::worker {
 
 struct SshOptions {
     std::string known_hosts;  // the file of pinned host keys
+    // --strict-host-keys: a device whose key is pinned neither in the inventory nor in
+    // the file is refused instead of pinned on first use.
+    bool strict_host_keys = false;
     std::chrono::milliseconds connect_timeout{10000};
 };
 

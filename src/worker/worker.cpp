@@ -85,6 +85,8 @@ std::string_view worker_usage() {
   --concurrency K       at most K jobs at once (1..1000, default 30)
   --known-hosts FILE    pinned SSH host keys (default $XDG_STATE_HOME/netkeep/known_hosts,
                         else ~/.local/state/netkeep/known_hosts, else ./netkeep-known_hosts)
+  --strict-host-keys    refuse SSH devices whose host key is pinned neither in the inventory
+                        nor in the known-hosts file (no trust on first use), and telnet devices
   --grace S             on SIGTERM/SIGINT, wait S s for running jobs (0..86400, default 30)
   --name NAME           worker name sent as X-Netkeep-Worker (default: the host name)
   --connect-timeout S   TCP connect + SSH handshake limit per step (1..3600, default 10)
@@ -122,6 +124,11 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
             return Status::invalid_argument(
                 "--token is not accepted: the command line is visible to every user on this "
                 "machine (ps); use --token-file FILE or the NETKEEP_TOKEN environment variable");
+        if (name == "--strict-host-keys") {  // a switch: takes no value
+            if (inline_value) return Status::invalid_argument("--strict-host-keys takes no value");
+            o.run.strict_host_keys = true;
+            continue;
+        }
         auto next = [&]() -> Result<std::string> {
             if (inline_value) return value;
             if (i + 1 >= args.size()) return Status::invalid_argument(name + " needs a value");
@@ -396,7 +403,8 @@ bool Worker::run() {
               {"client_cert", options_.tls_files.cert.empty() ? "none" : options_.tls_files.cert},
               {"token", options_.token_source},
               {"concurrency", std::to_string(options_.concurrency)},
-              {"known_hosts", options_.run.known_hosts}});
+              {"known_hosts", options_.run.known_hosts},
+              {"strict_host_keys", options_.run.strict_host_keys ? "yes" : "no"}});
     if (!options_.access.token.empty() && !options_.server.https &&
         !is_loopback(options_.server.host)) {
         log_line(LogLevel::warn, "worker.token_in_clear",

@@ -111,16 +111,18 @@ struct DeviceEntry {
     std::string user;  // empty: the device's name (what fake-device expects)
     std::string pass;
     std::string key;  // private key file, optional
+    std::string host_key;  // protocol.ssh.host_key as JSON (a string or an array), optional
 };
 
 inline std::string device_json(const DeviceEntry& d) {
     std::string creds = fmt::format(R"("user": "{}")", d.user.empty() ? d.name : d.user);
     if (!d.pass.empty()) creds += fmt::format(R"(, "pass": "{}")", d.pass);
     if (!d.key.empty()) creds += fmt::format(R"(, "key": "{}")", d.key);
+    const std::string pin = d.host_key.empty() ? "" : ", \"host_key\": " + d.host_key;
     return fmt::format(
-        R"({{"name": "{}", "host": "{}", "protocol": {{"type": "{}", "{}": {{"port": {}}}}}, )"
+        R"({{"name": "{}", "host": "{}", "protocol": {{"type": "{}", "{}": {{"port": {}{}}}}}, )"
         R"("credentials": {{{}, "prompt": {{"ends_with": "#"}}}}}})",
-        d.name, d.host, d.protocol, d.protocol, d.port, creds);
+        d.name, d.host, d.protocol, d.protocol, d.port, pin, creds);
 }
 
 // A test's own netkeepd with an inventory of `devices` and one job `show_run`.

@@ -9,6 +9,8 @@
 #include <system_error>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "config_gen.hpp"
 #include "device.hpp"
 
@@ -42,6 +44,13 @@ bool Farm::user_ok(std::string_view user) const {
 
 bool Farm::password_ok(std::string_view user, std::string_view password) const {
     return user_ok(user) && password == settings_.password;
+}
+
+void Farm::log_auth(std::string_view method, std::string_view user) const {
+    if (!settings_.log_auth) return;
+    // One write per line: connection threads log at the same time.
+    const std::string line = fmt::format("auth {} user={}\n", method, user);
+    (void)!::write(STDERR_FILENO, line.data(), line.size());
 }
 
 Connections::Connections() {

@@ -28,6 +28,9 @@ struct Farm_settings {
     std::string password = "netkeep";
     std::size_t config_bytes = 0;  // 0: k_default_config_bytes
     std::optional<std::filesystem::path> state_dir;
+    // --log-auth: one stderr line per login attempt, so a test can tell that a client
+    // sent no credentials (e.g. a worker that refused the host key).
+    bool log_auth = false;
 };
 
 class Farm {
@@ -43,6 +46,9 @@ public:
     bool password_ok(std::string_view user, std::string_view password) const;
     // The user part of any login: a valid name and not badpass-*.
     bool user_ok(std::string_view user) const;
+    // "auth METHOD user=NAME" on stderr with log_auth (method: ssh-none, ssh-password,
+    // ssh-publickey, ssh-keyboard-interactive, telnet-password).
+    void log_auth(std::string_view method, std::string_view user) const;
 
     void bump() { bumps_.fetch_add(1, std::memory_order_relaxed); }
 

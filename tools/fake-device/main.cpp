@@ -35,7 +35,7 @@ using netkeep::Status;
 constexpr std::string_view k_usage =
     "usage: fake-device --listen HOST:PORT [--telnet-listen HOST:PORT] [--host-key FILE]\n"
     "                   [--password PW] [--authorized-keys FILE] [--config-bytes N]\n"
-    "                   [--state-dir DIR]\n"
+    "                   [--state-dir DIR] [--log-auth]\n"
     "       fake-device --print-config NAME [--config-bytes N] [--generation G]\n";
 
 struct Options {
@@ -59,6 +59,10 @@ Result<Options> parse_args(int argc, char** argv) {
     Options o;
     for (int i = 1; i < argc; ++i) {
         const std::string_view flag = argv[i];
+        if (flag == "--log-auth") {  // a switch: takes no value
+            o.farm.log_auth = true;
+            continue;
+        }
         if (i + 1 >= argc) return Status::invalid_argument(fmt::format("{} wants a value", flag));
         const std::string_view value = argv[++i];
         if (flag == "--listen" || flag == "--telnet-listen") {

@@ -149,6 +149,7 @@ private:
     void close_channel();
 
     static int on_password(ssh_session, const char* user, const char* password, void* self);
+    static int on_none(ssh_session, const char* user, void* self);
     static int on_pubkey(ssh_session, const char* user, ssh_key_struct* key, char state,
                          void* self);
     static int on_message(ssh_session, ssh_message message, void* self);
@@ -177,14 +178,22 @@ private:
 
 int Ssh_connection::on_password(ssh_session, const char* user, const char* password, void* self) {
     auto* c = static_cast<Ssh_connection*>(self);
+    c->server_.farm.log_auth("ssh-password", user);
     if (!c->server_.farm.password_ok(user, password)) return SSH_AUTH_DENIED;
     c->user_ = user;
     return SSH_AUTH_SUCCESS;
 }
 
+// "none" carries only the user name; refused (the default), but logged as an attempt.
+int Ssh_connection::on_none(ssh_session, const char* user, void* self) {
+    static_cast<Ssh_connection*>(self)->server_.farm.log_auth("ssh-none", user ? user : "");
+    return SSH_AUTH_DENIED;
+}
+
 int Ssh_connection::on_pubkey(ssh_session, const char* user, ssh_key_struct* key, char state,
                               void* self) {
     auto* c = static_cast<Ssh_connection*>(self);
+    c->server_.farm.log_auth("ssh-publickey", user);
     if (!c->server_.farm.user_ok(user) || !c->server_.key_authorized(key)) return SSH_AUTH_DENIED;
     if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;  // "would you take it?"
     if (state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;  // bad signature
@@ -202,6 +211,7 @@ int Ssh_connection::on_message(ssh_session session, ssh_message message, void* s
     if (!ssh_message_auth_kbdint_is_response(message)) {
         const char* user = ssh_message_auth_user(message);
         c->kbdint_user_ = user ? user : "";
+        c->server_.farm.log_auth("ssh-keyboard-interactive", c->kbdint_user_);
         const char* prompts[] = {"Password: "};
         char echo[] = {0};
         ssh_message_auth_interactive_request(message, "", "", 1, prompts, echo);
@@ -285,6 +295,7 @@ bool Ssh_connection::login() {
     server_callbacks_.userdata = this;
     server_callbacks_.auth_password_function = &Ssh_connection::on_password;
     server_callbacks_.auth_pubkey_function = &Ssh_connection::on_pubkey;
+    server_callbacks_.auth_none_function = &Ssh_connection::on_none;
     server_callbacks_.channel_open_request_session_function = &Ssh_connection::on_channel_open;
     ssh_callbacks_init(&server_callbacks_);
     ssh_set_server_callbacks(session_.get(), &server_callbacks_);

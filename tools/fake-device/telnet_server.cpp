@@ -69,6 +69,7 @@ void Telnet_connection::run() {
     if (!send_raw(k_telnet_offer) || !send(Telnet_login::greeting())) return;
 
     Telnet_login login([this](const std::string& user, const std::string& password) {
+        farm_.log_auth("telnet-password", user);
         return farm_.password_ok(user, password);
     });
     while (true) {

@@ -55,3 +55,37 @@ TEST_CASE("malformed answers name the place") {
             .message() == "/0/device/protocol: port 0 out of range");
     CHECK(parse_leases("[]").value().empty());
 }
+
+TEST_CASE("pinned host keys from the inventory; none when absent") {
+    const std::string key1 =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJf4MhdpMeSSXZx+KmbUWINGZDCM8vifiAUPH5LZfLL7";
+    const std::string key2 =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBTmTCvKCmjF6muV8dwGcAgJhRSAAuNwzvX9gYOlecFC";
+    auto answer = [](const std::string& ssh) {
+        return R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"ssh","ssh":)" + ssh +
+               R"(},"tags":[],"credentials":{"user":"u"}},"job":{"name":"j","command":{"inline":["x"]}},"timestamp":1,"lease":{"expires":6}}])";
+    };
+    auto r =
+        parse_leases(answer(R"({"port":22,"host_key":[")" + key1 + R"(",")" + key2 + R"("]})"));
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    REQUIRE(r->front().host_keys.size() == 2);
+    CHECK(r->front().host_keys[0].line() == key1);
+    CHECK(r->front().host_keys[1].line() == key2);
+
+    r = parse_leases(answer(R"({"port":22,"host_key":")" + key1 + R"("})"));
+    REQUIRE(r.is_ok());
+    CHECK(r->front().host_keys.size() == 1);
+
+    r = parse_leases(answer(R"({"port":22})"));
+    REQUIRE(r.is_ok());
+    CHECK(r->front().host_keys.empty());
+
+    // An empty list must not quietly mean "no pin"; a broken key is a broken answer.
+    CHECK(parse_leases(answer(R"({"port":22,"host_key":[]})")).status().message() ==
+          "/0/device/protocol/ssh/host_key: must list at least one key");
+    CHECK(
+        parse_leases(answer(R"({"port":22,"host_key":["ssh-ed25519 AAAA"]})")).status().message() ==
+        "/0/device/protocol/ssh/host_key/0: the key data is too short to be an SSH key");
+    CHECK(parse_leases(answer(R"({"port":22,"host_key":1})")).status().message() ==
+          "/0/device/protocol/ssh/host_key: must be a string or an array of strings");
+}
