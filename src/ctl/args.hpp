@@ -18,10 +18,11 @@ inline constexpr std::string_view k_usage =
     "  verify\n"
     "  inventory check DIR\n"
     "  backup DEST\n"
+    "  scrub-secrets            (netkeepd stopped: rewrite old records without literal passwords)\n"
     "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is given)\n"
     "--data-dir defaults to ./var, as for netkeepd.\n";
 
-enum class Command { help, log, state, verify, inventory_check, backup };
+enum class Command { help, log, state, verify, inventory_check, backup, scrub_secrets };
 
 // `state --at`: a sequence number or a time ("the state after the last event at or
 // before it").

@@ -17,6 +17,7 @@ int run_state(const Options& o, Io io);
 int run_inventory_check(const Options& o, Io io);
 int run_verify(const Options& o, Io io);
 int run_backup(const Options& o, Io io);
+int run_scrub_secrets(const Options& o, Io io);
 
 // "<data-dir>/log", "<data-dir>/repo.git", "<data-dir>/spool".
 std::string log_dir(const Options& o);

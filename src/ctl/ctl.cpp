@@ -129,6 +129,7 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
     case Command::verify: return run_verify(*options, io);
     case Command::inventory_check: return run_inventory_check(*options, io);
     case Command::backup: return run_backup(*options, io);
+    case Command::scrub_secrets: return run_scrub_secrets(*options, io);
     }
     return 2;
 }
