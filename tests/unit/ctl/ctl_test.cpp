@@ -192,3 +192,17 @@ TEST_CASE("tables pad every column but the last") {
     CHECK(format_table({{"A", "BB", "C"}, {"long", "x", "tail text"}}) == "A     BB  C\nlong  x   tail text\n");
     CHECK(format_table({{"A", ""}}) == "A\n");
 }
+
+TEST_CASE("scrub-secrets takes no argument and no log or state option") {
+    auto o = parse({"--data-dir", "/var/lib/netkeep", "scrub-secrets", "--json"});
+    REQUIRE(o.is_ok());
+    CHECK(o->command == Command::scrub_secrets);
+    CHECK(o->data_dir == "/var/lib/netkeep");
+    CHECK(o->json);
+    for (const auto& bad : std::vector<std::vector<std::string_view>>{
+             {"scrub-secrets", "/somewhere"}, {"scrub-secrets", "--at", "3"}, {"scrub-secrets", "--device", "r1"}}) {
+        auto r = parse_args(bad);
+        CHECK_FALSE(r.is_ok());
+    }
+    CHECK(k_usage.find("scrub-secrets") != std::string_view::npos);
+}
