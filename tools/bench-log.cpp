@@ -66,7 +66,7 @@ options parse(int argc, char** argv) {
 // A lease grant whose encoded record is 200 bytes, the size of a typical event.
 netkeep::Event sample_event() {
     netkeep::LeaseGranted e{1700000000, "edge-router-042.dc1.example.net", "show_running_config",
-                            1699999800, 1700000300, 1, ""};
+                            1699999800, 1700000300, 1, "", ""};
     while (netkeep::event_format::encode(e).size() < 200) e.worker.push_back('w');
     while (netkeep::event_format::encode(e).size() > 200) e.worker.pop_back();
     return e;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -96,5 +97,21 @@ Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path,
 // as a secondary has no writer to wake it). append, append_async, put_meta and
 // put_meta_batch fail with NotSupported. NotFound when path holds no log.
 Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path);
+
+// Offline maintenance (netkeepctl scrub-secrets): for each record, `rewrite` returns a
+// replacement event of the same type to store under the same sequence number, or
+// nullopt to keep the record; an error from it stops the run before anything is
+// written. Then every column family is flushed and fully compacted (the bottommost level
+// included), so the replaced values are physically gone from the log's files: RocksDB
+// deletes the SST files and write-ahead logs that held them once nothing refers to them.
+// Opens the log as its only writer: Unavailable while netkeepd (or anyone) holds it,
+// NotFound when path holds no log. Reaches only path: not backups, snapshots, or the
+// blocks the file system freed.
+struct RewriteReport {
+    std::uint64_t records = 0;    // records visited
+    std::uint64_t rewritten = 0;  // records replaced
+};
+using RecordRewriter = std::function<Result<std::optional<Event>>(const EventRecord&)>;
+Result<RewriteReport> rewrite_event_log(const std::string& path, const RecordRewriter& rewrite);
 
 }  // namespace netkeep

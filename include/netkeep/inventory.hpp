@@ -8,9 +8,16 @@
 //   object exactly as workers receive it;
 // - structural (replaying InventoryApplied events): secrets are left unresolved and no
 //   JSON is built, so replay never depends on the environment and stays cheap.
+//
+// What InventoryApplied records is not the files as written but their recorded form
+// (record_inventory_files): every literal secret replaced by a redaction marker,
+//   "pass": {"redacted_sha256": "<64 lowercase hex digits: SHA-256 of the password>"}
+// so the log shows that a password changed, never what it is. The structural load
+// accepts markers; the resolved load refuses them (a marker cannot be logged in with).
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "netkeep/schedule.hpp"
@@ -57,6 +64,9 @@ struct Inventory {
     std::vector<DeviceSpec> devices;  // in file order
     std::vector<JobSpec> jobs;        // in file order
     std::vector<TaskSpec> tasks;      // job-major, then device file order
+    // The files in their recorded form (record_inventory_files): what InventoryApplied
+    // stores, and what a reload compares with the last applied inventory.
+    InventoryFiles recorded;
 };
 
 struct InventoryLoadOptions {
@@ -71,6 +81,20 @@ Result<InventoryFiles> read_inventory_files(const std::string& dir);
 // Validates and expands. Errors are InvalidArgument naming the file and the JSON path:
 // "devices.json: /devices/3/name: '..' must not start with '.'".
 Result<Inventory> parse_inventory(const InventoryFiles& files, const InventoryLoadOptions& options);
+
+// The key of a redaction marker: {"redacted_sha256": "<hex>"}.
+inline constexpr std::string_view k_redacted_secret_key = "redacted_sha256";
+
+// The marker that stands for `secret` in the recorded form: {"redacted_sha256":"<hex>"}.
+std::string redaction_marker(std::string_view secret);
+
+// The recorded form of the files: each literal `pass` string of a credentials object
+// (under "credentials", a profile's or a device's inline "credentials") is replaced by
+// its redaction marker; every other byte is kept as written (formatting, order, fields,
+// {"env"} and {"file"} references, markers already there), so the result is idempotent.
+// jobs.json holds no secrets and is kept whole. Pure. InvalidArgument when devices.json
+// is not JSON; meant for files parse_inventory has accepted.
+Result<InventoryFiles> record_inventory_files(const InventoryFiles& files);
 
 // "device/job": the task's name in messages and the key of its interval phase.
 std::string task_key(std::string_view device, std::string_view job);

@@ -87,6 +87,8 @@ public:
     std::uint64_t last_seq() const { return last_seq_; }
     // The structural inventory of the last InventoryApplied (secrets unresolved).
     const Inventory& inventory() const { return inventory_; }
+    // The last InventoryApplied's files in their recorded form (record_inventory_files),
+    // also when the record itself holds literal secrets (a log from before redaction).
     const InventoryFiles& applied_files() const { return applied_files_; }
 
     // Changes whenever an InventoryApplied is applied, which renumbers tasks.
@@ -235,7 +237,10 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
                        std::string requested_by);
 
 // Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
-// task disappears, then InventoryApplied. Empty when files equal the applied ones.
+// task disappears, then InventoryApplied. `parsed` is parse_inventory(files); what is
+// compared and stored is its recorded form (parsed.recorded: literal secrets as
+// redaction markers), so the log never holds a literal password. Empty when the
+// recorded form equals the applied one: a changed literal password changes its marker.
 std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& files,
                                     const Inventory& parsed, unix_time now);
 

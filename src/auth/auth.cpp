@@ -249,6 +249,14 @@ Status write_auth_file(const std::string& path, const AuthFile& file) {
     {
         fd_guard f{::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
         if (f.fd < 0) return errno_status("cannot create", temp);
+        // root rewriting the file of the service's user (sudo netkeepctl token add) keeps
+        // it that user's: a root-owned 0600 file would lock netkeepd out at its next reload.
+        struct stat old{};
+        if (::geteuid() == 0 && ::stat(path.c_str(), &old) == 0 && ::fchown(f.fd, old.st_uid, old.st_gid) != 0) {
+            Status s = errno_status("cannot keep the owner of", path);
+            ::unlink(temp.c_str());
+            return s;
+        }
         std::string_view rest = text;
         while (!rest.empty()) {
             ssize_t n = ::write(f.fd, rest.data(), rest.size());

@@ -9,11 +9,16 @@
 #include <thread>
 #include <vector>
 
+#include "netkeep/hardening.hpp"
 #include "netkeep/logger.hpp"
 #include "worker/worker.hpp"
 
 int main(int argc, char** argv) {
     using namespace netkeep;
+    // Before anything is created or read: private files, no core dumps (a dump would hold
+    // the passwords the server hands out; docs/security.md).
+    restrict_new_files();
+    if (Status s = disable_core_dumps(); !s) log_line(LogLevel::warn, "hardening.core_dumps", {{"error", s.message()}});
     std::vector<std::string> args(argv + 1, argv + argc);
     auto options = worker::parse_worker_args(args);
     if (!options) {

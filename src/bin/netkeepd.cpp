@@ -33,6 +33,7 @@
 #include "http/tls.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
+#include "netkeep/hardening.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/status.hpp"
 
@@ -414,6 +415,10 @@ int serve(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Before anything is created or resolved: private files, no core dumps (docs/security.md).
+    netkeep::restrict_new_files();
+    if (Status s = netkeep::disable_core_dumps(); !s)
+        netkeep::log_line(netkeep::LogLevel::warn, "hardening.core_dumps", {{"error", s.message()}});
     for (int i = 1; i < argc; ++i) {
         if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
             fmt::print("{}", k_usage);
@@ -434,12 +439,17 @@ int main(int argc, char** argv) {
                    config->inventory_dir.string());
         return 2;
     }
+    // 0700 through the umask, as is everything created under it (log, spool, repo.git).
     fs::create_directories(config->data_dir, ec);
     if (ec || !fs::is_directory(config->data_dir)) {
         fmt::print(stderr, "netkeepd: cannot create data directory '{}': {}\n",
                    config->data_dir.string(), ec ? ec.message() : "not a directory");
         return 1;
     }
+    // One the operator made (or an older netkeepd left 0755) is theirs to tighten.
+    netkeep::warn_if_exposed(config->data_dir.string(), "data dir");
+    if (!config->auth_file.empty()) netkeep::warn_if_exposed(config->auth_file.string(), "token file");
+    if (!config->tls.key.empty()) netkeep::warn_if_exposed(config->tls.key, "TLS key");
 
     // Sockets use MSG_NOSIGNAL already; this covers any other pipe a later part opens.
     std::signal(SIGPIPE, SIG_IGN);

@@ -148,6 +148,10 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
         if (Status s = positional(command_name == "backup" ? 1 : 0, "DEST"); !s) return s;
         if (log_options || state_options) return usage(fmt::format("{} takes no log or state options", command_name));
         if (!words.empty()) o.path = std::string(words[0]);
+    } else if (command_name == "scrub-secrets") {
+        o.command = Command::scrub_secrets;
+        if (Status s = positional(0, ""); !s) return s;
+        if (log_options || state_options) return usage("scrub-secrets takes no log or state options");
     } else if (command_name == "inventory") {
         if (words.empty() || words[0] != "check")
             return usage("inventory: the only subcommand is 'inventory check DIR'");

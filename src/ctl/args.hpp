@@ -21,10 +21,11 @@ inline constexpr std::string_view k_usage =
     "  token add --auth FILE --name NAME --role worker|read|admin [--tag TAG]...\n"
     "  token list --auth FILE\n"
     "  token revoke --auth FILE --name NAME\n"
+    "  scrub-secrets            (netkeepd stopped: rewrite old records without literal passwords)\n"
     "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is given)\n"
     "--data-dir defaults to ./var, as for netkeepd.\n";
 
-enum class Command { help, log, state, verify, inventory_check, backup, token_add, token_list, token_revoke };
+enum class Command { help, log, state, verify, inventory_check, backup, token_add, token_list, token_revoke, scrub_secrets };
 
 // `state --at`: a sequence number or a time ("the state after the last event at or
 // before it").

@@ -18,6 +18,7 @@ int run_inventory_check(const Options& o, Io io);
 int run_verify(const Options& o, Io io);
 int run_backup(const Options& o, Io io);
 int run_token(const Options& o, Io io);  // token add | list | revoke
+int run_scrub_secrets(const Options& o, Io io);
 
 // "<data-dir>/log", "<data-dir>/repo.git", "<data-dir>/spool".
 std::string log_dir(const Options& o);

@@ -1,7 +1,9 @@
 #pragma once
 // netkeepctl: the operator's tool over a data dir, read-only (docs/operations.md). It
 // opens the event log as a RocksDB secondary instance, so it runs beside a live
-// netkeepd or offline, and replays it with the server's own projection.
+// netkeepd or offline, and replays it with the server's own projection. The one
+// exception is scrub-secrets, which rewrites the log and so runs only while netkeepd is
+// stopped (docs/security.md).
 //
 // Exit codes: 0 success (verify: no discrepancy), 1 failure (verify: discrepancies
 // found; an unreadable data dir; an invalid inventory), 2 usage error.

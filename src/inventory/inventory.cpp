@@ -24,6 +24,7 @@
 
 #include "netkeep/host_key.hpp"
 #include "netkeep/json.hpp"
+#include "netkeep/sha256.hpp"
 
 namespace netkeep {
 
@@ -157,14 +158,29 @@ private:
     }
 
     // ---- secrets: "literal" | {"env": "VAR"} | {"file": "path"} ----
+    // and, in the recorded form only, {"redacted_sha256": "<hex>"} for a literal.
     Result<std::string> secret_at(dom::element el, const json_path& path) const {
         if (el.is_string()) return std::string(el.get_string().value());
-        auto obj = object_at(el, path, {"env", "file"});
+        auto obj = object_at(el, path, {"env", "file", k_redacted_secret_key});
         if (!obj) return fail(path, "must be a string, {\"env\": \"VAR\"} or {\"file\": \"path\"}");
         if (obj->size() != 1) return fail(path, "must have exactly one of 'env' or 'file'");
         auto [key, value] = *obj->begin();
         auto ref = string_at(value, child(path, key));
         if (!ref) return ref.status();
+        if (key == k_redacted_secret_key) {
+            // The log's stand-in for a password: fine for replay, useless for a login.
+            if (options_.resolve_secrets)
+                return fail(
+                    path,
+                    "a redacted secret is how the event log records a password and cannot be "
+                    "resolved; write the password, {\"env\": \"VAR\"} or {\"file\": \"path\"}");
+            if (ref->size() != 64 || !std::all_of(ref->begin(), ref->end(), [](char c) {
+                    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                }))
+                return fail(child(path, key),
+                            "must be 64 lowercase hexadecimal digits (a SHA-256)");
+            return std::string();
+        }
         if (ref->empty()) return fail(child(path, key), "must not be empty");
         if (!options_.resolve_secrets) return std::string();
         if (key == "env") {
@@ -680,7 +696,161 @@ Result<InventoryFiles> read_inventory_files(const std::string& dir) {
 }
 
 Result<Inventory> parse_inventory(const InventoryFiles& files, const InventoryLoadOptions& options) {
-    return loader(files, options).load();
+    auto inventory = loader(files, options).load();
+    if (!inventory) return inventory;
+    auto recorded = record_inventory_files(files);
+    if (!recorded) return recorded.status();
+    inventory->recorded = std::move(*recorded);
+    return inventory;
+}
+
+std::string redaction_marker(std::string_view secret) {
+    return fmt::format("{{\"{}\":\"{}\"}}", k_redacted_secret_key, sha256_hex(secret));
+}
+
+namespace {
+
+namespace ondemand = simdjson::ondemand;
+
+// A literal secret's bytes in devices.json (its quoted token) and its marker.
+struct splice {
+    std::size_t offset = 0;
+    std::size_t length = 0;
+    std::string marker;
+};
+
+// The On Demand API, not the DOM: it hands out each value's raw token as a view into the
+// input, so a secret can be cut out by its byte offset and everything around it kept as
+// the operator wrote it.
+class secret_finder {
+public:
+    explicit secret_finder(const simdjson::padded_string& text) : base_(text.data()) {}
+
+    Status credentials_object(ondemand::value value) {
+        ondemand::object obj;
+        if (auto err = value.get_object().get(obj)) return error(err);
+        for (auto field : obj) {
+            std::string_view key;
+            if (auto err = field.unescaped_key().get(key)) return error(err);
+            if (key != "pass") continue;
+            ondemand::value pass;
+            if (auto err = field.value().get(pass)) return error(err);
+            ondemand::json_type type;
+            if (auto err = pass.type().get(type)) return error(err);
+            if (type != ondemand::json_type::string) continue;  // {"env"}, {"file"}, a marker
+            // The token runs to the next structural character: trim the blanks after it.
+            std::string_view token = pass.raw_json_token();
+            while (!token.empty() && (token.back() == ' ' || token.back() == '\t' ||
+                                      token.back() == '\n' || token.back() == '\r'))
+                token.remove_suffix(1);
+            std::string_view secret;
+            if (auto err = pass.get_string().get(secret)) return error(err);
+            splices_.push_back(
+                splice{std::size_t(token.data() - base_), token.size(), redaction_marker(secret)});
+        }
+        return Status::ok();
+    }
+
+    // A profile or device: its "credentials" may be an inline object (or a set's name).
+    Status holder(ondemand::value value) {
+        ondemand::object obj;
+        if (auto err = value.get_object().get(obj)) return error(err);
+        for (auto field : obj) {
+            std::string_view key;
+            if (auto err = field.unescaped_key().get(key)) return error(err);
+            if (key != "credentials") continue;
+            ondemand::value creds;
+            if (auto err = field.value().get(creds)) return error(err);
+            ondemand::json_type type;
+            if (auto err = creds.type().get(type)) return error(err);
+            if (type != ondemand::json_type::object) continue;
+            if (Status s = credentials_object(creds); !s) return s;
+        }
+        return Status::ok();
+    }
+
+    // Every value of an object ("credentials": name → set, "profiles": name → profile).
+    template <typename Member>
+    Status each_member(ondemand::value value, Member member) {
+        ondemand::object obj;
+        if (auto err = value.get_object().get(obj)) return error(err);
+        for (auto field : obj) {
+            ondemand::value v;
+            if (auto err = field.value().get(v)) return error(err);
+            if (Status s = (this->*member)(v); !s) return s;
+        }
+        return Status::ok();
+    }
+
+    Status devices(ondemand::value value) {
+        ondemand::array arr;
+        if (auto err = value.get_array().get(arr)) return error(err);
+        for (auto item : arr) {
+            ondemand::value v;
+            if (auto err = item.get(v)) return error(err);
+            if (Status s = holder(v); !s) return s;
+        }
+        return Status::ok();
+    }
+
+    std::vector<splice> take() { return std::move(splices_); }
+
+    static Status error(simdjson::error_code err) {
+        return Status::invalid_argument(
+            fmt::format("devices.json: not valid JSON: {}", simdjson::error_message(err)));
+    }
+
+private:
+    const char* base_;
+    std::vector<splice> splices_;
+};
+
+Result<std::string> record_devices_json(const std::string& text) {
+    simdjson::padded_string padded(text);
+    ondemand::parser parser;
+    ondemand::document doc;
+    if (auto err = parser.iterate(padded).get(doc)) return secret_finder::error(err);
+    ondemand::object root;
+    if (auto err = doc.get_object().get(root)) return secret_finder::error(err);
+    secret_finder finder(padded);
+    // Every field, duplicates included: whichever copy a reader would take, none is literal.
+    for (auto field : root) {
+        std::string_view key;
+        if (auto err = field.unescaped_key().get(key)) return secret_finder::error(err);
+        ondemand::value value;
+        if (auto err = field.value().get(value)) return secret_finder::error(err);
+        Status s = Status::ok();
+        if (key == "credentials")
+            s = finder.each_member(value, &secret_finder::credentials_object);
+        else if (key == "profiles")
+            s = finder.each_member(value, &secret_finder::holder);
+        else if (key == "devices")
+            s = finder.devices(value);
+        if (!s) return s;
+    }
+    // In bounds after the root object means a token follows it.
+    if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS)
+        return Status::invalid_argument("devices.json: not valid JSON: content after the object");
+    std::vector<splice> splices = finder.take();
+    if (splices.empty()) return text;
+    std::string out;
+    out.reserve(text.size() + splices.size() * 80);
+    std::size_t at = 0;
+    for (const splice& s : splices) {  // in document order
+        out.append(text, at, s.offset - at);
+        out += s.marker;
+        at = s.offset + s.length;
+    }
+    out.append(text, at, std::string::npos);
+    return out;
+}
+
+}  // namespace
+
+Result<InventoryFiles> record_inventory_files(const InventoryFiles& files) {
+    auto devices = record_devices_json(files.devices_json);
+    if (!devices) return devices.status();
+    return InventoryFiles{std::move(*devices), files.jobs_json};
 }
 
 std::string task_key(std::string_view device, std::string_view job) {

@@ -34,7 +34,10 @@ Status Projection::apply(const EventRecord& record) {
                                                                    record.seq, parsed.status().message()));
                            return;
                        }
-                       applied_files_ = std::move(files);
+                       // The recorded form, whatever form the record has: a log written
+                       // before literal secrets were redacted compares equal to the same
+                       // files read today, so an upgrade alone appends nothing.
+                       applied_files_ = std::move(parsed->recorded);
                        apply_inventory(e.at, std::move(*parsed));
                    },
                    [&](const LeaseGranted& e) { apply_lease(e); },
@@ -484,10 +487,13 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
     return d;
 }
 
-std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& files, const Inventory& parsed,
-                                    unix_time now) {
+std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& /*files*/,
+                                    const Inventory& parsed, unix_time now) {
     std::vector<Event> events;
-    if (p.last_seq() > 0 && files == p.applied_files()) return events;
+    // The recorded form, never the files as read: literal secrets stay out of the log,
+    // and a changed password still changes its marker's hash.
+    const InventoryFiles& recorded = parsed.recorded;
+    if (p.last_seq() > 0 && recorded == p.applied_files()) return events;
     std::unordered_set<std::string> kept;
     kept.reserve(parsed.tasks.size());
     for (const TaskSpec& spec : parsed.tasks)
@@ -498,7 +504,7 @@ std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& f
             events.push_back(
                 OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::removed});
     }
-    events.push_back(InventoryApplied{now, files.devices_json, files.jobs_json});
+    events.push_back(InventoryApplied{now, recorded.devices_json, recorded.jobs_json});
     return events;
 }
 

@@ -118,7 +118,7 @@ Result<Spool> Spool::open(std::string dir) {
 Result<SpoolFile> Spool::create() {
     std::string name = unique_name();
     std::string path = dir_ + "/" + std::string(k_incoming) + name;
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return errno_status("creating", path);
     return SpoolFile(dir_, std::move(name), fd);
 }

@@ -107,7 +107,7 @@ TEST_CASE("the command line: commands, options anywhere, usage errors") {
 
 TEST_CASE("log filters: range, time, device, job, type; events without a device never match --device") {
     EventRecord inventory{1, InventoryApplied{100, "{}", "{}"}};
-    EventRecord lease{2, LeaseGranted{200, "r1", "show_run", 150, 500, 1, "w"}};
+    EventRecord lease{2, LeaseGranted{200, "r1", "show_run", 150, 500, 1, "w", ""}};
     EventRecord expiry{3, LeaseExpired{600, "r2", "show_ver", 150}};
     LogFilter all;
     CHECK(matches(all, inventory));
@@ -191,4 +191,18 @@ TEST_CASE("event lines: key=value with quoting, JSON with numbers, null for an a
 TEST_CASE("tables pad every column but the last") {
     CHECK(format_table({{"A", "BB", "C"}, {"long", "x", "tail text"}}) == "A     BB  C\nlong  x   tail text\n");
     CHECK(format_table({{"A", ""}}) == "A\n");
+}
+
+TEST_CASE("scrub-secrets takes no argument and no log or state option") {
+    auto o = parse({"--data-dir", "/var/lib/netkeep", "scrub-secrets", "--json"});
+    REQUIRE(o.is_ok());
+    CHECK(o->command == Command::scrub_secrets);
+    CHECK(o->data_dir == "/var/lib/netkeep");
+    CHECK(o->json);
+    for (const auto& bad : std::vector<std::vector<std::string_view>>{
+             {"scrub-secrets", "/somewhere"}, {"scrub-secrets", "--at", "3"}, {"scrub-secrets", "--device", "r1"}}) {
+        auto r = parse_args(bad);
+        CHECK_FALSE(r.is_ok());
+    }
+    CHECK(k_usage.find("scrub-secrets") != std::string_view::npos);
 }

@@ -157,8 +157,8 @@ TEST_CASE("missed slots coalesce: a late close opens the first slot after now, n
 TEST_CASE("events about occurrences that are no longer open change nothing") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);
-    r.apply(LeaseGranted{t0, "a", "run", t0 - 1, t0 + 100, 1, "w"});  // wrong timestamp
-    r.apply(LeaseGranted{t0, "zz", "run", t0, t0 + 100, 1, "w"});     // unknown device
+    r.apply(LeaseGranted{t0, "a", "run", t0 - 1, t0 + 100, 1, "w", ""});  // wrong timestamp
+    r.apply(LeaseGranted{t0, "zz", "run", t0, t0 + 100, 1, "w", ""});     // unknown device
     r.apply(LeaseExpired{t0, "b", "run", t0});                         // not leased
     CHECK(r.due({}, t0) == std::vector<std::string>{"a", "b", "c"});
     CHECK(r.p.task(r.id("b")).failed_attempts == 0);
@@ -446,4 +446,58 @@ TEST_CASE("a RunRequested that no longer matches the open occurrence, or meets a
     r.apply(RunRequested{t0 + 5, "b", "run", t0, "op"});  // leased meanwhile
     CHECK(r.p.task(r.id("b")).lease.has_value());
     CHECK(r.p.task(r.id("b")).due == t0);
+}
+
+namespace {
+
+InventoryFiles literal_inventory(const std::string& password) {
+    return InventoryFiles{R"({"devices": [{"name": "a", "credentials": {"user": "u", "pass": ")" +
+                              password + R"("}}]})",
+                          inventory(k_three).jobs_json};
+}
+
+std::vector<Event> decide(const Projection& p, const InventoryFiles& files, unix_time at) {
+    auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
+    REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().to_string());
+    return decide_inventory(p, files, *parsed, at);
+}
+
+}  // namespace
+
+TEST_CASE("InventoryApplied records a literal password as its marker, never as written") {
+    replayer r;
+    auto events = decide(r.p, literal_inventory("s3cret-1"), t0);
+    REQUIRE(events.size() == 1);
+    const auto& applied = std::get<InventoryApplied>(events[0]);
+    CHECK(applied.devices_json.find("s3cret-1") == std::string::npos);
+    CHECK(applied.devices_json.find(redaction_marker("s3cret-1")) != std::string::npos);
+    CHECK(applied.jobs_json == literal_inventory("s3cret-1").jobs_json);
+    r.apply(events);
+    CHECK(r.p.task_count() == 1);
+    CHECK(r.p.applied_files().devices_json == applied.devices_json);
+}
+
+TEST_CASE("a changed literal password appends an InventoryApplied; the same one appends nothing") {
+    replayer r;
+    r.apply(decide(r.p, literal_inventory("s3cret-1"), t0));
+    CHECK(decide(r.p, literal_inventory("s3cret-1"), t0 + 10).empty());
+    auto changed = decide(r.p, literal_inventory("s3cret-2"), t0 + 20);
+    REQUIRE(changed.size() == 1);  // nothing removed: just the new inventory
+    CHECK(std::get<InventoryApplied>(changed[0]).devices_json.find(redaction_marker("s3cret-2")) !=
+          std::string::npos);
+    r.apply(changed);
+    CHECK(r.p.task(r.id("a")).timestamp == t0);  // the task itself goes on as it was
+}
+
+TEST_CASE(
+    "a log written with literal secrets keeps replaying, and an unchanged inventory appends "
+    "nothing") {
+    // What an older netkeepd appended: the files as written.
+    replayer old_log;
+    InventoryFiles files = literal_inventory("s3cret-1");
+    old_log.apply(InventoryApplied{t0, files.devices_json, files.jobs_json});
+    CHECK(old_log.p.task_count() == 1);
+    CHECK(old_log.p.applied_files().devices_json.find("s3cret-1") == std::string::npos);
+    CHECK(decide(old_log.p, files, t0 + 10).empty());
+    CHECK(decide(old_log.p, literal_inventory("s3cret-2"), t0 + 10).size() == 1);
 }
