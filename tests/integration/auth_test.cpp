@@ -32,44 +32,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Runs netkeepctl; its exit code and stdout.
-struct CtlResult {
-    int code = -1;
-    std::string out;
-    std::string err;
-};
-
-CtlResult netkeepctl(std::vector<std::string> args) {
-    const char* path = std::getenv("NETKEEPCTL");
-    REQUIRE_MESSAGE(path, "NETKEEPCTL is not set");
-    args.insert(args.begin(), path);
-    auto p = Process::spawn(args);
-    REQUIRE(p.is_ok());
-    auto status = p->wait(10s);
-    REQUIRE(status.is_ok());
-    return {status->code, p->stdout_text(), p->stderr_text()};
-}
-
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
     return s;
-}
-
-// The files at or under `path` whose bytes contain `needle`.
-std::vector<std::string> files_containing(const fs::path& path, const std::string& needle) {
-    std::vector<fs::path> files;
-    if (fs::is_regular_file(path)) files.push_back(path);
-    else
-        for (const auto& e : fs::recursive_directory_iterator(path))
-            if (e.is_regular_file()) files.push_back(e.path());
-    std::vector<std::string> hits;
-    for (const fs::path& file : files) {
-        std::ifstream in(file, std::ios::binary);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        if (ss.str().find(needle) != std::string::npos) hits.push_back(file.string());
-    }
-    return hits;
 }
 
 std::size_t spool_files(const fs::path& data) {
@@ -111,7 +76,7 @@ struct Fixture {
     std::string add(const std::string& name, const std::string& role, const std::vector<std::string>& tags) {
         std::vector<std::string> args{"token", "add", "--auth", auth.string(), "--name", name, "--role", role};
         for (const auto& t : tags) args.insert(args.end(), {"--tag", t});
-        CtlResult r = netkeepctl(args);
+        CtlResult r = ctl(args);
         REQUIRE_MESSAGE(r.code == 0, r.err);
         return trim(r.out);
     }
@@ -310,7 +275,7 @@ TEST_CASE("a revoked token is refused after SIGHUP; a bad token file is refused 
     RunningServer server = f.start();
     Client c = connect(server);
     CHECK(call(c, "GET", "/api/v1/tasks", f.reader).status == 200);
-    CtlResult revoked = netkeepctl({"token", "revoke", "--auth", f.auth.string(), "--name", "reader"});
+    CtlResult revoked = ctl({"token", "revoke", "--auth", f.auth.string(), "--name", "reader"});
     REQUIRE_MESSAGE(revoked.code == 0, revoked.err);
     // Until the reload the old set is in force.
     CHECK(call(c, "GET", "/api/v1/tasks", f.reader).status == 200);
@@ -394,7 +359,7 @@ TEST_CASE("tokens are never stored or logged in clear") {
 TEST_CASE("netkeepctl token: add prints the token once, list and revoke, bad input refused") {
     TempDir root = TempDir::create("auth-ctl-it").value();
     const std::string file = (root / "tokens.json").string();
-    CtlResult added = netkeepctl({"token", "add", "--auth", file, "--name", "w1", "--role", "worker", "--tag", "dc1"});
+    CtlResult added = ctl({"token", "add", "--auth", file, "--name", "w1", "--role", "worker", "--tag", "dc1"});
     REQUIRE_MESSAGE(added.code == 0, added.err);
     const std::string token = trim(added.out);
     CHECK(token.size() == 67);
@@ -402,20 +367,20 @@ TEST_CASE("netkeepctl token: add prints the token once, list and revoke, bad inp
     CHECK((fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
     CHECK(files_containing(root.path(), token).empty());
 
-    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "w1", "--role", "read"}).code == 1);  // taken
-    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "bad name", "--role", "read"}).code == 2);
-    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "x", "--role", "root"}).code == 2);
-    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "x", "--role", "worker"}).code == 2);  // no tag
-    CHECK(netkeepctl({"token", "add", "--auth", file, "--name", "r", "--role", "read"}).code == 0);
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "w1", "--role", "read"}).code == 1);  // taken
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "bad name", "--role", "read"}).code == 2);
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "x", "--role", "root"}).code == 2);
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "x", "--role", "worker"}).code == 2);  // no tag
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "r", "--role", "read"}).code == 0);
 
-    CtlResult list = netkeepctl({"token", "list", "--auth", file});
+    CtlResult list = ctl({"token", "list", "--auth", file});
     CHECK(list.code == 0);
     CHECK(list.out.find("w1") != std::string::npos);
     CHECK(list.out.find("dc1") != std::string::npos);
     CHECK(list.out.find(token) == std::string::npos);
 
-    CHECK(netkeepctl({"token", "revoke", "--auth", file, "--name", "w1"}).code == 0);
-    CHECK(netkeepctl({"token", "revoke", "--auth", file, "--name", "w1"}).code == 1);
-    list = netkeepctl({"--json", "token", "list", "--auth", file});
+    CHECK(ctl({"token", "revoke", "--auth", file, "--name", "w1"}).code == 0);
+    CHECK(ctl({"token", "revoke", "--auth", file, "--name", "w1"}).code == 1);
+    list = ctl({"--json", "token", "list", "--auth", file});
     CHECK(list.out == "[{\"name\":\"r\",\"role\":\"read\",\"tags\":[]}]\n");
 }

@@ -30,24 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CtlResult {
-    int code = -1;
-    std::string out;
-    std::string err;
-};
-
-CtlResult ctl(std::vector<std::string> args) {
-    const char* path = std::getenv("NETKEEPCTL");
-    REQUIRE_MESSAGE(path != nullptr, "NETKEEPCTL is not set: run through meson test");
-    args.insert(args.begin(), path);
-    auto p = Process::spawn(args);
-    REQUIRE(p.is_ok());
-    auto status = p->wait(60s);
-    REQUIRE(status.is_ok());
-    REQUIRE(status->exited());
-    return {status->code, p->stdout_text(), p->stderr_text()};
-}
-
 struct Fixture {
     TempDir root = TempDir::create("netkeepctl-it").value();
     fs::path data = root / "data";

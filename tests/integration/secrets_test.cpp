@@ -35,37 +35,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct CtlResult {
-    int code = -1;
-    std::string out;
-    std::string err;
-};
-
-CtlResult ctl(std::vector<std::string> args) {
-    const char* path = std::getenv("NETKEEPCTL");
-    REQUIRE_MESSAGE(path != nullptr, "NETKEEPCTL is not set: run through meson test");
-    args.insert(args.begin(), path);
-    auto p = Process::spawn(args);
-    REQUIRE(p.is_ok());
-    auto status = p->wait(60s);
-    REQUIRE(status.is_ok());
-    REQUIRE(status->exited());
-    return {status->code, p->stdout_text(), p->stderr_text()};
-}
-
-// The files under dir that contain needle, as `grep -r -a -l -F` lists them (binary
-// files included: RocksDB's tables and write-ahead logs, git's compressed objects).
-std::string files_containing(const fs::path& dir, const std::string& needle) {
-    auto p =
-        Process::spawn({"/usr/bin/grep", "-r", "-a", "-l", "-F", "-s", "-e", needle, dir.string()});
-    REQUIRE(p.is_ok());
-    auto status = p->wait(60s);
-    REQUIRE(status.is_ok());
-    REQUIRE(status->exited());
-    CHECK_MESSAGE(status->code != 2, p->stderr_text());
-    return p->stdout_text();
-}
-
 // Paths under dir (dir included) whose mode lets the group or others in.
 std::vector<std::string> exposed_paths(const fs::path& dir) {
     std::vector<std::string> out;

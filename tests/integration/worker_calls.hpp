@@ -1,11 +1,13 @@
 #pragma once
-// What the integration tests do as a worker: connect, lease with GET /worker/next, and
-// build multipart bodies for POST /worker/complete. Header-only and doctest-aware (a
-// failed call fails the test), shared by the integration test programs.
+// What the integration tests do as a worker (connect, lease with GET /worker/next, build
+// multipart bodies for POST /worker/complete) and as an operator (git, netkeepctl, grep
+// over a data dir). Header-only and doctest-aware (a failed call fails the test), shared
+// by the integration test programs.
 
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <cstdint>
 #include <functional>
@@ -109,6 +111,38 @@ inline std::optional<std::string> git_output(const std::filesystem::path& repo, 
     auto status = p->wait(std::chrono::seconds(10));
     REQUIRE(status.is_ok());
     if (!status->exited() || status->code != 0) return std::nullopt;
+    return p->stdout_text();
+}
+
+// netkeepctl (its path from $NETKEEPCTL) run to the end: exit code, stdout, stderr.
+struct CtlResult {
+    int code = -1;
+    std::string out;
+    std::string err;
+};
+
+inline CtlResult ctl(std::vector<std::string> args) {
+    const char* path = std::getenv("NETKEEPCTL");
+    REQUIRE_MESSAGE(path != nullptr, "NETKEEPCTL is not set: run through meson test");
+    args.insert(args.begin(), path);
+    auto p = Process::spawn(args);
+    REQUIRE(p.is_ok());
+    auto status = p->wait(std::chrono::seconds(60));
+    REQUIRE(status.is_ok());
+    REQUIRE(status->exited());
+    return {status->code, p->stdout_text(), p->stderr_text()};
+}
+
+// The files at or under `path` that contain needle, as `grep -r -a -l -F` lists them
+// (binary files included: RocksDB's tables and write-ahead logs, git's compressed
+// objects); empty when none does.
+inline std::string files_containing(const std::filesystem::path& path, const std::string& needle) {
+    auto p = Process::spawn({"/usr/bin/grep", "-r", "-a", "-l", "-F", "-s", "-e", needle, path.string()});
+    REQUIRE(p.is_ok());
+    auto status = p->wait(std::chrono::seconds(60));
+    REQUIRE(status.is_ok());
+    REQUIRE(status->exited());
+    CHECK_MESSAGE(status->code != 2, p->stderr_text());
     return p->stdout_text();
 }
 
