@@ -237,11 +237,10 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
                        std::string requested_by);
 
 // Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
-// task disappears, then InventoryApplied. `parsed` is parse_inventory(files); what is
+// task disappears, then InventoryApplied. `parsed` comes from parse_inventory; what is
 // compared and stored is its recorded form (parsed.recorded: literal secrets as
 // redaction markers), so the log never holds a literal password. Empty when the
 // recorded form equals the applied one: a changed literal password changes its marker.
-std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& files,
-                                    const Inventory& parsed, unix_time now);
+std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now);
 
 }  // namespace netkeep

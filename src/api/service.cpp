@@ -59,8 +59,7 @@ Status Service::start() {
     auth_ = std::move(*auth);
     // The inventory on disk does not depend on the log: read and resolve it on another
     // thread while the log replays (both take about a second for 100,000 devices).
-    InventoryFiles files;
-    auto loading = std::async(std::launch::async, [this, &files] { return load_inventory(files); });
+    auto loading = std::async(std::launch::async, [this] { return load_inventory(); });
     auto spool = Spool::open(options_.spool_dir);
     if (!spool) return spool.status();
     spool_.emplace(std::move(*spool));
@@ -68,7 +67,7 @@ Status Service::start() {
     auto inventory = loading.get();
     if (!replayed) return replayed;
     if (!inventory) return inventory.status();
-    auto events = decide_inventory(projection_, files, *inventory, options_.now());
+    auto events = decide_inventory(projection_, *inventory, options_.now());
     if (!events.empty()) {
         auto range = log_.append(events);
         if (!range) return range.status();
@@ -83,11 +82,10 @@ Status Service::start() {
     return Status::ok();
 }
 
-Result<Inventory> Service::load_inventory(InventoryFiles& files) const {
-    auto read = read_inventory_files(options_.inventory_dir);
-    if (!read) return read.status();
-    files = std::move(*read);
-    return parse_inventory(files, InventoryLoadOptions{.resolve_secrets = true, .secrets_dir = options_.inventory_dir});
+Result<Inventory> Service::load_inventory() const {
+    auto files = read_inventory_files(options_.inventory_dir);
+    if (!files) return files.status();
+    return parse_inventory(*files, InventoryLoadOptions{.resolve_secrets = true, .secrets_dir = options_.inventory_dir});
 }
 
 void Service::use_resolved(Inventory inventory) { resolved_ = std::move(inventory); }
@@ -337,13 +335,12 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         log_line(LogLevel::error, "auth.refused", {{"error", auth.status().message()}});
         co_return auth.status();
     }
-    InventoryFiles files;
-    auto inventory = load_inventory(files);
+    auto inventory = load_inventory();
     if (!inventory) {
         log_line(LogLevel::error, "inventory.refused", {{"error", inventory.status().message()}});
         co_return inventory.status();
     }
-    auto events = decide_inventory(projection_, files, *inventory, options_.now());
+    auto events = decide_inventory(projection_, *inventory, options_.now());
     if (events.empty()) {
         use_auth(std::move(*auth));
         use_resolved(std::move(*inventory));  // secrets may have changed

@@ -124,7 +124,7 @@ private:
     // The worker's name: its X-Netkeep-Worker header, else its address.
     static std::string worker_of(const http::Request& request);
 
-    Result<Inventory> load_inventory(InventoryFiles& files) const;
+    Result<Inventory> load_inventory() const;
     // The token file, parsed; nullopt without --auth.
     Result<std::optional<Authenticator>> load_auth() const;
     void use_auth(std::optional<Authenticator> auth);

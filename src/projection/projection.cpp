@@ -487,8 +487,7 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
     return d;
 }
 
-std::vector<Event> decide_inventory(const Projection& p, const InventoryFiles& /*files*/,
-                                    const Inventory& parsed, unix_time now) {
+std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now) {
     std::vector<Event> events;
     // The recorded form, never the files as read: literal secrets stay out of the log,
     // and a changed password still changes its marker's hash.

@@ -28,7 +28,7 @@ struct state {
                           "timeout": 100, "max_attempts": 3}]})"};
         auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
         REQUIRE(parsed.is_ok());
-        for (Event& e : decide_inventory(p, files, *parsed, t0)) apply(std::move(e));
+        for (Event& e : decide_inventory(p, *parsed, t0)) apply(std::move(e));
     }
     void apply(Event e) { REQUIRE(p.apply(EventRecord{++seq, std::move(e)}).is_ok()); }
     const TaskState& task() const { return p.task(*p.find("r1", "run")); }

@@ -28,7 +28,7 @@ Projection projection_with_three() {
     auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
     REQUIRE(parsed.is_ok());
     std::uint64_t seq = 0;
-    for (Event& e : decide_inventory(p, files, *parsed, t0)) REQUIRE(p.apply(EventRecord{++seq, std::move(e)}).is_ok());
+    for (Event& e : decide_inventory(p, *parsed, t0)) REQUIRE(p.apply(EventRecord{++seq, std::move(e)}).is_ok());
     return p;
 }
 

@@ -39,7 +39,7 @@ struct replayer {
     void apply_inventory(const InventoryFiles& files, unix_time at) {
         auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
         REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().to_string());
-        apply(decide_inventory(p, files, *parsed, at));
+        apply(decide_inventory(p, *parsed, at));
     }
     task_id id(const std::string& device) {
         auto id = p.find(device, "run");
@@ -170,13 +170,13 @@ TEST_CASE("a reload keeps surviving tasks, closes removed ones and schedules new
     r.apply(decide_grant(r.p, r.id("a"), t0, "w1"));
 
     auto same = parse_inventory(inventory(k_three), {.resolve_secrets = false, .secrets_dir = {}});
-    CHECK(decide_inventory(r.p, inventory(k_three), *same, t0 + 50).empty());
+    CHECK(decide_inventory(r.p, *same, t0 + 50).empty());
 
     InventoryFiles next = inventory(R"({"name": "a", "credentials": "c", "tags": ["core"]},
                                        {"name": "d", "credentials": "c", "tags": ["edge"]})");
     auto parsed = parse_inventory(next, {.resolve_secrets = false, .secrets_dir = {}});
     REQUIRE(parsed.is_ok());
-    auto events = decide_inventory(r.p, next, *parsed, t0 + 50);
+    auto events = decide_inventory(r.p, *parsed, t0 + 50);
     REQUIRE(events.size() == 3);
     CHECK(std::get<OccurrenceClosed>(events[0]).device == "b");
     CHECK(std::get<OccurrenceClosed>(events[0]).reason == CloseReason::removed);
@@ -459,7 +459,7 @@ InventoryFiles literal_inventory(const std::string& password) {
 std::vector<Event> decide(const Projection& p, const InventoryFiles& files, unix_time at) {
     auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
     REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().to_string());
-    return decide_inventory(p, files, *parsed, at);
+    return decide_inventory(p, *parsed, at);
 }
 
 }  // namespace
