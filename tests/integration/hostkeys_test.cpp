@@ -208,9 +208,10 @@ TEST_CASE("an RSA pin: the key exchange asks for RSA; a pin of a type the device
     auto log = b.read_log();
     CHECK(log.failures.count("r1") == 0);
     REQUIRE(log.failures["r2"].size() == 1);
-    // libssh's words: "kex error : no match for method server host key algo: server
-    // [rsa-sha2-512,rsa-sha2-256], client [ssh-ed25519]".
+    // Usually libssh's "kex error : no match for method server host key algo: server
+    // [rsa-sha2-512,rsa-sha2-256], client [ssh-ed25519]"; but the device hangs up on the
+    // same mismatch, and a reset can beat the worker to reading its offer (seen under
+    // ASan), so only the category is certain.
     CHECK(log.failures["r2"][0].starts_with(
         fmt::format("ssh error: handshake with 127.0.0.1:{}: ", fake.ssh_port)));
-    CHECK(log.failures["r2"][0].find("server host key algo") != std::string::npos);
 }
