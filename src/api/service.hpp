@@ -106,7 +106,9 @@ private:
     // Whether `caller` may post this completion of (device, job, job_timestamp): the
     // 403/404/409 answer if not. Asked before the file is read (so nothing of a refused
     // upload is spooled) and again after, as the lease may have changed meanwhile.
-    std::optional<http::Response> refuse_completion(const CompletionRecorded& completion, const Caller& caller);
+    // `decision` is decide_completion(projection_, completion).
+    std::optional<http::Response> refuse_completion(const CompletionRecorded& completion,
+                                                    const CompletionDecision& decision, const Caller& caller);
     // The operator API and /metrics (operator_api.cpp).
     asio::awaitable<http::Response> api_tasks(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> api_task_run(http::Request& request, const Caller& caller);

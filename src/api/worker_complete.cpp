@@ -51,8 +51,8 @@ struct completion_form {
 
 }  // namespace
 
-std::optional<http::Response> Service::refuse_completion(const CompletionRecorded& completion, const Caller& caller) {
-    CompletionDecision decision = decide_completion(projection_, completion);
+std::optional<http::Response> Service::refuse_completion(const CompletionRecorded& completion,
+                                                         const CompletionDecision& decision, const Caller& caller) {
     using Kind = CompletionDecision::Kind;
     auto id = projection_.find(completion.device, completion.job);
     bool repeat = decision.kind == Kind::repeat;
@@ -129,7 +129,8 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
                     target.device = *form.device;
                     target.job = *part.filename;
                     target.job_timestamp = *job_timestamp;
-                    if (auto refusal = refuse_completion(target, caller)) co_return std::move(*refusal);
+                    if (auto refusal = refuse_completion(target, decide_completion(projection_, target), caller))
+                        co_return std::move(*refusal);
                     auto file = spool_->create();
                     if (!file) {
                         log_line(LogLevel::error, "spool.create_failed", {{"error", file.status().to_string()}});
@@ -205,7 +206,7 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
     CompletionDecision decision = decide_completion(projection_, completion);
     using Kind = CompletionDecision::Kind;
     if (decision.kind == Kind::accept || decision.kind == Kind::repeat)
-        if (auto refusal = refuse_completion(completion, caller)) co_return std::move(*refusal);
+        if (auto refusal = refuse_completion(completion, decision, caller)) co_return std::move(*refusal);
     switch (decision.kind) {
     case Kind::repeat:
         co_return http::json_response(200, fmt::format(R"({{"seq":{},"repeat":true}})", decision.seq));

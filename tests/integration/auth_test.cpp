@@ -384,3 +384,31 @@ TEST_CASE("netkeepctl token: add prints the token once, list and revoke, bad inp
     list = ctl({"--json", "token", "list", "--auth", file});
     CHECK(list.out == "[{\"name\":\"r\",\"role\":\"read\",\"tags\":[]}]\n");
 }
+
+TEST_CASE("a flood of wrong tokens and oversized headers: refused, logged a few lines a second, server up") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+    for (int i = 0; i < 200; ++i) CHECK(call(c, "GET", "/worker/next", fmt::format("nk_guess{}", i)).status == 401);
+    // An Authorization header past the head limit is refused by the server itself.
+    auto huge = Client::connect(server.host, server.port);
+    REQUIRE(huge.is_ok());
+    auto r = huge->request("GET", "/api/v1/tasks", {}, bearer(std::string(100 * 1024, 'a')));
+    if (r.is_ok()) CHECK(r->status == 431);
+    // A worker asking for many tags it does not have leases nothing.
+    std::string query = "/worker/next?max=10";
+    for (int i = 0; i < 300; ++i) query += fmt::format("&tag=t{}", i);
+    CHECK(call(c, "GET", query, f.worker_a).status == 403);
+    // Still serving, with the right answers.
+    Client again = connect(server);
+    CHECK(call(again, "GET", "/api/v1/tasks", f.reader).status == 200);
+    CHECK(lease_as(again, f.worker_a, "?max=10").size() == 2);
+    const std::string err = server.process.stderr_text();
+    std::size_t lines = 0;
+    for (std::size_t at = 0; (at = err.find("auth.unauthenticated", at)) != std::string::npos; ++at) ++lines;
+    CHECK(lines >= 1);
+    CHECK(lines <= 5 * 10);  // 5 a second; the flood takes well under 10 s
+    CHECK(err.find("nk_guess") == std::string::npos);
+    std::string metrics = call(again, "GET", "/metrics", f.reader).body;
+    CHECK(metrics.find("netkeep_auth_refused_total{reason=\"unauthenticated\"} 200\n") != std::string::npos);
+}
