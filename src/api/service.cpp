@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "api/held_tasks.hpp"
+#include "api/input_limits.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
 
@@ -143,6 +144,11 @@ http::Response Service::forbidden(std::string_view message) {
 asio::awaitable<http::Response> Service::guarded(Access access, Member member, http::Request& request) {
     auto caller = authenticate(request, access);
     if (auto* refusal = std::get_if<http::Response>(&caller)) co_return std::move(*refusal);
+    // The name goes into events and log lines: bounded on every route, also where a token
+    // names the worker instead, so a client learns at once rather than on its first lease.
+    if (auto name = request.header("X-Netkeep-Worker"))
+        if (auto problem = worker_name_problem(*name))
+            co_return http::json_error(400, *problem, {{"header", "X-Netkeep-Worker"}});
     co_return co_await (this->*member)(request, std::get<Caller>(caller));
 }
 

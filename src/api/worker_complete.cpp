@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "api/held_tasks.hpp"
+#include "api/input_limits.hpp"
 #include "api/service.hpp"
 #include "http/multipart.hpp"
 #include "netkeep/logger.hpp"
@@ -87,7 +88,9 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
     auto boundary = http::multipart_boundary(*content_type);
     if (!boundary) co_return http::json_error(400, boundary.status().message());
 
-    http::MultipartParser parser(*boundary);
+    // Every part but `file` is a field of at most 64 KiB, whatever its headers say: a
+    // `filename` on `failure` must not let 100 MB into the log (issue 11).
+    http::MultipartParser parser(*boundary, {.max_field_bytes = k_max_field_bytes, .unbounded_part = "file"});
     completion_form form;
     std::optional<std::string>* current_field = nullptr;
     bool in_file = false;
@@ -176,6 +179,15 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
         if (!t) co_return bad_field(names[i], fmt::format("{} must be a unix timestamp (integer seconds)", names[i]));
         times[i] = *t;
     }
+    if (auto refused = check_completion_times(times[0], times[1], times[2], options_.now()))
+        co_return bad_field(refused->field, std::move(refused->message));
+    // Cut, not refused: the result (the config, or why there is none) is worth keeping,
+    // and an honest worker's long error message should not cost it its completion.
+    std::uint64_t failure_sent = 0;
+    if (form.failure && failure_too_long(*form.failure)) {
+        failure_sent = form.failure->size();
+        form.failure = bounded_failure(std::move(*form.failure));
+    }
 
     // fsync the file and its directory off the io thread: a large upload takes a while.
     Result<SpoolEntry> entry = Status::unavailable("not committed");
@@ -234,6 +246,12 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
               {"job", completion.job},
               {"size", std::to_string(completion.size)},
               {"failed", completion.failure ? "yes" : "no"}});
+    if (failure_sent > 0)
+        log_line(LogLevel::warn, "completion.failure_truncated",
+                 {{"seq", std::to_string(appended->first)},
+                  {"worker", completion.worker},
+                  {"sent", std::to_string(failure_sent)},
+                  {"kept", std::to_string(completion.failure->size())}});
     co_return http::json_response(200, fmt::format(R"({{"seq":{}}})", appended->first));
 }
 

@@ -277,8 +277,8 @@ MultipartParser::Step MultipartParser::scan_delimiter(std::string_view data) {
 
 MultipartParser::Step MultipartParser::emit_content(std::string_view content,
                                                     std::size_t consumed) {
-    // content_bytes_ never exceeds max_field_bytes for a field, so the subtraction is safe.
-    if (!part_.is_file() && content.size() > limits_.max_field_bytes - content_bytes_) {
+    // content_bytes_ never exceeds max_field_bytes for a bounded part, so the subtraction is safe.
+    if (part_bounded_ && content.size() > limits_.max_field_bytes - content_bytes_) {
         return fail(Status::too_large(fmt::format("multipart field '{}' exceeds {} bytes",
                                                   excerpt(part_.name), limits_.max_field_bytes)));
     }
@@ -418,6 +418,7 @@ MultipartParser::Step MultipartParser::end_of_headers(std::size_t consumed) {
     part_ = std::move(p);
     next_part_ = {};
     content_bytes_ = 0;
+    part_bounded_ = limits_.unbounded_part.empty() || part_.name != limits_.unbounded_part;
     matched_ = 0;  // the delimiter ending the content needs its own CRLF, even if it is empty
     phase_ = Phase::content;
     return {Event::part_begin, consumed, {}};

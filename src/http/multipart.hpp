@@ -35,6 +35,8 @@
 //   (RFC 5987) is ignored: RFC 7578 4.2 says senders must not use it. Percent-encoding
 //   that browsers apply to '"', CR and LF in names is not undone.
 // - several parts with the same name are passed through; the caller decides.
+// - the content of every part but Limits::unbounded_part is at most max_field_bytes, with or
+//   without a filename.
 
 #include <cstddef>
 #include <cstdint>
@@ -51,10 +53,13 @@ struct MultipartLimits {
     std::size_t max_parts = 16;
     // One part's header block: every header line with its CRLF, plus the blank line.
     std::size_t max_header_bytes = 8 * 1024;
-    // Content of a part without a filename (a form field). The parser cannot tell which part
-    // is "the file", so parts with a filename (even an empty one) are not limited here; the
-    // caller enforces its own total body or file size limit.
+    // Content of every part except the one named unbounded_part: a form field, whatever its
+    // headers say. A `filename` parameter makes no difference, or any client could send a
+    // field of any size by adding one.
     std::uint64_t max_field_bytes = 64 * 1024;
+    // The name of the one part whose content is not limited here (an upload streamed to disk,
+    // whose size the caller enforces itself). Empty: every part is limited.
+    std::string unbounded_part;
 };
 
 // One part's header block, as given in its part_begin event.
@@ -146,6 +151,7 @@ private:
     MultipartPart part_;
     std::size_t parts_ = 0;
     std::uint64_t content_bytes_ = 0;  // of the current part, as handed out
+    bool part_bounded_ = true;         // the current part is held to max_field_bytes
     Status status_;
 };
 

@@ -160,6 +160,8 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
                 o.token_file = *v;
         } else if (name == "--name") {
             if (v->empty()) return Status::invalid_argument("--name must not be empty");
+            // The server refuses a longer X-Netkeep-Worker (docs/api.md, Limits).
+            if (v->size() > 128) return Status::invalid_argument("--name must be at most 128 bytes");
             o.name = *v;
         } else {
             struct IntFlag {

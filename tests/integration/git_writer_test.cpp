@@ -108,12 +108,15 @@ TEST_CASE("a completion is committed byte-exact with its trailers, and its spool
     CHECK(f.git({"show", "main:r0/show_run"}) == content);
     auto message = f.git({"log", "-1", "--format=%B", "main"});
     REQUIRE(message);
-    CHECK(message->starts_with("r0: show_run at 2023-11-14T22:13:22Z\n\n"));
+    // The commit's date is the run's end: the lease's timestamp + 1 (worker_calls.hpp).
+    const std::int64_t end = leases[0].timestamp + 1;
+    CHECK(message->starts_with("r0: show_run at "));
+    CHECK(message->find(fmt::format(" ({})\n", end)) != std::string::npos);  // "ended <ISO 8601> (<end>)"
     CHECK(message->find(fmt::format("\nNetkeep-Seq: {}\n", seq)) != std::string::npos);
     CHECK(message->find(fmt::format("\nNetkeep-Job-Timestamp: {}\n", leases[0].timestamp)) !=
           std::string::npos);
     CHECK(f.git({"log", "-1", "--format=%an <%ae> %ct %cn", "main"}) ==
-          "netkeep <netkeep@localhost> 1700000002 netkeep\n");
+          fmt::format("netkeep <netkeep@localhost> {} netkeep\n", end));
     CHECK(f.git({"symbolic-ref", "HEAD"}) == "refs/heads/main\n");
     CHECK(f.git({"rev-parse", "--is-bare-repository"}) == "true\n");
     CHECK(eventually([&] { return f.spool_files() == 0; }));
@@ -127,7 +130,7 @@ TEST_CASE("unchanged content makes no commit; a failure makes none; changed cont
     REQUIRE(eventually([&] { return f.commits() == 1; }));
 
     auto s2 = complete(client, next_lease(client, "r0"), "config A\n", std::nullopt,
-                       1700000010);  // unchanged
+                       10);  // unchanged
     auto s3 =
         complete(client, next_lease(client, "r0"), "partial", std::string("timeout"));  // failure
     // Nothing to wait for in git: wait for the spool to drain (it goes only after apply).
@@ -209,7 +212,7 @@ TEST_CASE("--git-layout group and --commit-unchanged reach the repository") {
     auto first = lease(client);  // both baselines
     REQUIRE(first.size() == 2);
     for (const auto& l : first) complete(client, l, l.device == "r0" ? "same\n" : "other\n");
-    complete(client, next_lease(client, "r0"), "same\n", std::nullopt, 1700000010);
+    complete(client, next_lease(client, "r0"), "same\n", std::nullopt, 10);
     REQUIRE(eventually([&] { return f.commits() == 3; }));
     CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) == "dallas/r0/show_run\nungrouped/r1/show_run\n");
 }

@@ -86,13 +86,15 @@ inline bool eventually(const std::function<bool()>& pred,
 }
 
 // POST /worker/complete for a lease of job show_run, expecting 200; the seq of the
-// recorded completion.
+// recorded completion. The run starts at the occurrence's time and takes `took` seconds
+// (its end is the commit's date): netkeepd refuses times out of that order or far ahead
+// of its clock, so tests derive them from the lease.
 inline std::int64_t complete(http::Client& client, const Lease& l, const std::string& content,
-                             std::optional<std::string> failure = {}, std::int64_t end = 1700000002) {
+                             std::optional<std::string> failure = {}, std::int64_t took = 1) {
     std::string body = multipart_field("device", l.device) +
                        multipart_field("job_timestamp", std::to_string(l.timestamp)) +
-                       multipart_field("start_timestamp", "1700000001") +
-                       multipart_field("end_timestamp", std::to_string(end));
+                       multipart_field("start_timestamp", std::to_string(l.timestamp)) +
+                       multipart_field("end_timestamp", std::to_string(l.timestamp + took));
     if (failure) body += multipart_field("failure", *failure);
     body += multipart_file_head("show_run") + content + multipart_closing();
     auto r = client.request("POST", "/worker/complete", body, multipart_headers());

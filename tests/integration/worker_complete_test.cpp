@@ -72,8 +72,10 @@ struct Form {
     std::string device = {};
     std::string job = "show_run";
     std::string job_timestamp = {};
-    std::string start_timestamp = "1700000001";
-    std::string end_timestamp = "1700000002";
+    // Empty: derived from job_timestamp (a run that starts when due and takes a second),
+    // as netkeepd wants job_timestamp <= start <= end <= its time + 300 s.
+    std::string start_timestamp = {};
+    std::string end_timestamp = {};
     std::optional<std::string> failure = {};
     std::string content = {};
     bool with_file = true;
@@ -83,8 +85,12 @@ std::string fields_of(const Form& f) {
     std::string body;
     if (!f.device.empty()) body += multipart_field("device", f.device);
     if (!f.job_timestamp.empty()) body += multipart_field("job_timestamp", f.job_timestamp);
-    body += multipart_field("start_timestamp", f.start_timestamp);
-    body += multipart_field("end_timestamp", f.end_timestamp);
+    const bool numeric = !f.job_timestamp.empty() &&
+                         f.job_timestamp.find_first_not_of("0123456789") == std::string::npos;
+    const std::int64_t job = numeric ? std::stoll(f.job_timestamp) : 0;
+    body += multipart_field("start_timestamp",
+                            f.start_timestamp.empty() ? std::to_string(job) : f.start_timestamp);
+    body += multipart_field("end_timestamp", f.end_timestamp.empty() ? std::to_string(job + 1) : f.end_timestamp);
     if (f.failure) body += multipart_field("failure", *f.failure);
     return body;
 }
@@ -165,7 +171,7 @@ TEST_CASE("a leased occurrence is completed: 200 with its seq, content spooled, 
 
     // A different completion for the closed occurrence conflicts.
     Form other = form;
-    other.end_timestamp = "1700000099";
+    other.end_timestamp = std::to_string(leased.timestamp + 2);
     auto conflict = complete(client, other);
     CHECK(conflict.status == 409);
     CHECK(f.spool_files() == 1);

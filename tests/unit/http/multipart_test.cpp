@@ -225,7 +225,7 @@ TEST_CASE("a 5 MB file streams through a small, fixed buffer") {
     for (std::size_t at = 0; at < body.size(); at += 64 * 1024) {
         chunks.push_back(std::string_view(body).substr(at, 64 * 1024));
     }
-    MultipartParser parser(k_boundary);
+    MultipartParser parser(k_boundary, {.unbounded_part = "file"});
     auto out = run(parser, chunks, k_boundary.size());
     INFO(out.status.to_string());
     CHECK(out.status.is_ok());
@@ -370,17 +370,36 @@ TEST_CASE("limits") {
         CHECK(fed < 10);
         CHECK(parser.error_status().code() == Status::Code::too_large);
     }
-    SUBCASE("field content size; files are not limited") {
+    SUBCASE("field content size; only the unbounded part is not limited") {
+        MultipartLimits limits;
+        limits.unbounded_part = "f";
         const std::string at_limit(64 * 1024, 'v');
         const std::vector<Part> ok_parts = {field("a", at_limit),
                                             file("f", "big", std::string(200 * 1024, 'f'))};
-        auto ok = run_whole(k_boundary, make_body(k_boundary, ok_parts));
+        auto ok = run_whole(k_boundary, make_body(k_boundary, ok_parts), limits);
         CHECK(ok.status.is_ok());
         CHECK(ok.parts == ok_parts);
 
-        auto out = run_whole(k_boundary, make_body(k_boundary, {field("a", at_limit + "v")}));
+        auto out = run_whole(k_boundary, make_body(k_boundary, {field("a", at_limit + "v")}), limits);
         CHECK(out.status.code() == Status::Code::too_large);
         CHECK(out.status.message() == "multipart field 'a' exceeds 65536 bytes");
+
+        // Without unbounded_part every part is a field, also "f".
+        out = run_whole(k_boundary, make_body(k_boundary, ok_parts));
+        CHECK(out.status.code() == Status::Code::too_large);
+        CHECK(out.status.message() == "multipart field 'f' exceeds 65536 bytes");
+    }
+    SUBCASE("a filename does not lift the field limit (issue 11: a 100 MB 'failure')") {
+        MultipartLimits limits;
+        limits.unbounded_part = "file";
+        const std::string big(64 * 1024 + 1, 'x');
+        for (const Part& p : {file("failure", "x.txt", big), file("failure", "", big), file("other", "f", big)}) {
+            CAPTURE(p.name);
+            auto out = run_bytes(k_boundary, make_body(k_boundary, {p}), limits);
+            CHECK(out.status.code() == Status::Code::too_large);
+        }
+        auto ok = run_whole(k_boundary, make_body(k_boundary, {file("file", "show_run", big)}), limits);
+        CHECK(ok.status.is_ok());
     }
     SUBCASE("field content size counts held-back bytes, wherever the body is split") {
         MultipartLimits limits;
