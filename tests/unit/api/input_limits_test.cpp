@@ -27,7 +27,8 @@ TEST_CASE("a longer failure text is cut to 4 KiB with a marker naming its size")
 
 TEST_CASE("the cut never splits a UTF-8 sequence, wherever it falls") {
     // "é" (2 bytes), "€" (3 bytes), "😀" (4 bytes), each shifted across the cut point.
-    for (std::string ch : {std::string("\xc3\xa9"), std::string("\xe2\x82\xac"), std::string("\xf0\x9f\x98\x80")}) {
+    for (std::string ch :
+         {std::string("\xc3\xa9"), std::string("\xe2\x82\xac"), std::string("\xf0\x9f\x98\x80")}) {
         for (std::size_t shift = 0; shift < 4; ++shift) {
             std::string sent(shift, 'a');
             while (sent.size() < 2 * k_max_failure_bytes) sent += ch;
@@ -38,7 +39,8 @@ TEST_CASE("the cut never splits a UTF-8 sequence, wherever it falls") {
             REQUIRE(kept.size() <= k_max_failure_bytes);
             // What is kept is whole characters: the part after the 'a's is a multiple of ch.
             REQUIRE((body.size() - shift) % ch.size() == 0);
-            CHECK(body.size() + ch.size() > k_max_failure_bytes - 40);  // backed up at most one character
+            CHECK(body.size() + ch.size() >
+                  k_max_failure_bytes - 40);  // backed up at most one character
         }
     }
 }
@@ -58,13 +60,13 @@ TEST_CASE("completion timestamps: job <= start <= end <= now + 300 s, none negat
     constexpr auto max = std::numeric_limits<std::int64_t>::max();
     constexpr auto min = std::numeric_limits<std::int64_t>::min();
     CHECK(refused(job, job, now + k_max_clock_ahead + 1) == "end_timestamp");  // the future
-    CHECK(refused(job, job, max) == "end_timestamp");                            // INT64_MAX
+    CHECK(refused(job, job, max) == "end_timestamp");                          // INT64_MAX
     CHECK(refused(max, max, max) == "end_timestamp");
-    CHECK(refused(job, -1, job) == "start_timestamp");                            // negative
+    CHECK(refused(job, -1, job) == "start_timestamp");  // negative
     CHECK(refused(job, job, -1) == "end_timestamp");
     CHECK(refused(-1, 0, 0) == "job_timestamp");
     CHECK(refused(min, min, min) == "job_timestamp");
-    CHECK(refused(job, job - 1, job) == "start_timestamp");  // started before it was due
+    CHECK(refused(job, job - 1, job) == "start_timestamp");     // started before it was due
     CHECK(refused(job, job + 10, job + 9) == "end_timestamp");  // ended before it started
 }
 
@@ -72,6 +74,8 @@ TEST_CASE("worker names: at most 128 bytes, no control characters") {
     CHECK_FALSE(worker_name_problem("worker-dc1"));
     CHECK_FALSE(worker_name_problem(std::string(k_max_worker_name_bytes, 'w')));
     CHECK(worker_name_problem(std::string(k_max_worker_name_bytes + 1, 'w')));
-    CHECK(worker_name_problem("a\x01" "b"));
+    CHECK(
+        worker_name_problem("a\x01"
+                            "b"));
     CHECK(worker_name_problem(std::string("a\0b", 3)));
 }
