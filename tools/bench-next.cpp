@@ -1,6 +1,7 @@
 // Measures GET /worker/next on the real netkeepd, and its start-up replay.
 //
 //   bench-next [--devices N] [--clients C] [--max M] [--replay-events E] [--work DIR]
+//   bench-next --reloads R [--devices N] [--clients C] [--work DIR]
 //
 // 1. An inventory of N devices (default 100,000) x 2 jobs, all due at once (the
 //    baseline occurrence of every new task), devices spread over 10 site tags.
@@ -12,6 +13,11 @@
 // 3. A log of E events (default 1,000,000: the inventory, then lease grants and
 //    expiries for every task) is written, and netkeepd is started on it; prints the
 //    time to replay it (from netkeepd's log.replayed line) and to "listening on".
+// With --reloads R, only this instead (issue 11: reload parsing moved off the io thread):
+// 4. C clients (default 32; use 4 or so) lease one task per GET /worker/next for 5 s, then
+//    while R reloads of a changed N-device inventory run back to back (POST
+//    /admin/reload). Prints /worker/next's p50/p99/max latency without a reload and during
+//    the reloads, and how long each reload took.
 // Targets (issue 3): >= 20,000 leases/s, p99 < 10 ms, RSS < 512 MiB, replay >= 1,000,000 events/s.
 // Target (issue 10): tokens + TLS cost <= 25% of the plaintext leases/s.
 //
@@ -52,6 +58,7 @@ struct options {
     int clients = 32;
     int max = 15;
     long replay_events = 1'000'000;
+    int reloads = 0;  // > 0: only the reload measurement
     std::string work;  // keep everything here (for profiling) instead of a temp dir
 };
 
@@ -74,10 +81,11 @@ options parse(int argc, char** argv) {
         else if (a == "--clients") o.clients = int(v);
         else if (a == "--max") o.max = int(v);
         else if (a == "--replay-events") o.replay_events = v;
+        else if (a == "--reloads") o.reloads = int(v);
         else die(fmt::format("unknown option {}", a));
     }
     if (argc % 2 == 0)
-        die("usage: bench-next [--devices N] [--clients C] [--max M] [--replay-events E] [--work DIR]");
+        die("usage: bench-next [--devices N] [--clients C] [--max M] [--replay-events E] [--reloads R] [--work DIR]");
     return o;
 }
 
@@ -265,6 +273,83 @@ void bench_replay(const options& o, const fs::path& work, const netkeep::Invento
     fmt::print("  {:<34} {:>12.1f} MiB\n", "server peak RSS", double(rss) / 1024);
 }
 
+// /worker/next latency while the inventory is reloaded, against the same without.
+void bench_reload(const options& o, const fs::path& work) {
+    netkeep::InventoryFiles files = make_inventory(o.devices);
+    write_inventory(work / "inventory", files);
+    auto server = start(work / "data", work / "inventory");
+
+    enum phase_t { warmup, baseline, reloading, done };
+    std::atomic<int> phase{warmup};
+    std::mutex mutex;
+    std::vector<double> base_ms, reload_ms;
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < o.clients; ++c)
+        threads.emplace_back([&, c] {
+            auto client = netkeep::http::Client::connect(server.host, server.port);
+            if (!client) {
+                failed = true;
+                return;
+            }
+            std::vector<double> mine_base, mine_reload;
+            while (phase.load() != done) {
+                auto target = fmt::format("/worker/next?seconds=15&max=1&tag=site-{}", c % k_sites);
+                const int at = phase.load();
+                auto before = clock_type::now();
+                auto r = client->get(target);
+                const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - before).count();
+                if (!r || (r->status != 200 && r->status != 204)) {
+                    fmt::print(stderr, "bench-next: {}\n", r ? fmt::format("HTTP {}: {}", r->status, r->body)
+                                                              : r.status().to_string());
+                    failed = true;
+                    return;
+                }
+                // A request counts for a phase only if it started and ended in it.
+                if (at == phase.load()) (at == baseline ? mine_base : at == reloading ? mine_reload : mine_base).push_back(ms);
+                if (at == warmup) mine_base.clear();
+            }
+            std::lock_guard lock(mutex);
+            base_ms.insert(base_ms.end(), mine_base.begin(), mine_base.end());
+            reload_ms.insert(reload_ms.end(), mine_reload.begin(), mine_reload.end());
+        });
+    std::this_thread::sleep_for(1s);
+    phase = baseline;
+    std::this_thread::sleep_for(5s);
+    phase = reloading;
+    auto admin = netkeep::http::Client::connect(server.host, server.port);
+    if (!admin) die(admin.status().to_string());
+    std::vector<double> reload_s;
+    for (int i = 0; i < o.reloads && !failed; ++i) {
+        // A changed inventory each time (one more device), so every reload appends and applies.
+        write_inventory(work / "inventory", make_inventory(o.devices + 1 + i));
+        auto before = clock_type::now();
+        auto r = admin->request("POST", "/admin/reload", "", {});
+        if (!r || r->status != 200) die(r ? fmt::format("reload: HTTP {}: {}", r->status, r->body) : r.status().to_string());
+        reload_s.push_back(std::chrono::duration<double>(clock_type::now() - before).count());
+    }
+    phase = done;
+    for (auto& t : threads) t.join();
+    if (failed) die("a client failed");
+    long rss = peak_rss_kib(server.process.pid());
+    (void)server.process.send_signal(SIGTERM);
+    (void)server.process.wait(60s);
+
+    std::sort(base_ms.begin(), base_ms.end());
+    std::sort(reload_ms.begin(), reload_ms.end());
+    fmt::print("GET /worker/next during POST /admin/reload: {} devices x 2 jobs, {} clients, max=1, {} reloads\n",
+               o.devices, o.clients, o.reloads);
+    for (std::size_t i = 0; i < reload_s.size(); ++i)
+        fmt::print("  {:<34} {:>12.2f} s\n", fmt::format("reload {}", i + 1), reload_s[i]);
+    auto row = [](std::string_view what, std::vector<double>& ms) {
+        fmt::print("  {:<34} {:>8} requests  p50 {:.2f} ms  p99 {:.2f} ms  max {:.2f} ms\n", what, ms.size(),
+                   percentile(ms, 0.50), percentile(ms, 0.99), ms.empty() ? 0.0 : ms.back());
+    };
+    row("without a reload (5 s)", base_ms);
+    row("during the reloads", reload_ms);
+    fmt::print("  {:<34} {:>12.1f} MiB\n", "server peak RSS", double(rss) / 1024);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -279,6 +364,10 @@ int main(int argc, char** argv) {
         work = temp->path();
     } else if (fs::exists(work)) {
         die(fmt::format("{} exists; --work wants a new directory", work.string()));
+    }
+    if (o.reloads > 0) {
+        bench_reload(o, work);
+        return 0;
     }
     auto files = make_inventory(o.devices);
     auto secure = netkeep::bench::make_secure_setup(work / "secure", DEV_CA_PATH);

@@ -213,6 +213,7 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
 struct RunDecision {
     enum class Kind {
         accept,          // append `event`
+        already_due,     // 200 without an event: applying one would change nothing (`message` says why)
         unknown_device,  // 404
         unknown_job,     // 404
         not_selected,    // 404: the job does not run on that device
@@ -225,7 +226,10 @@ struct RunDecision {
     std::string message;  // for the error answer
 };
 
-// A RunRequested for the task's open occurrence at now, unless it cannot run now.
+// A RunRequested for the task's open occurrence at now, unless it cannot run now, or
+// already runs now: an occurrence due at or before now (its baseline, a retry whose delay
+// passed, or one a run-now already asked for) whose timestamp is not in the future gets
+// already_due, so that asking again and again does not grow the log.
 // Applying it (see Projection::apply) makes the occurrence due at now: its due time
 // becomes min(due, now) (a retry delay is skipped; attempts are kept), and an
 // occurrence never handed out whose timestamp is still in the future is replaced by one

@@ -181,6 +181,11 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
                "wrong role, tag or lease).");
     out.sample("netkeep_auth_refused_total", {{"reason", "unauthenticated"}}, c.auth_unauthenticated);
     out.sample("netkeep_auth_refused_total", {{"reason", "forbidden"}}, c.auth_forbidden);
+    out.family("netkeep_http_connections_refused_total", "counter",
+               "Connections closed as soon as accepted, by reason: per_client (more than "
+               "--max-connections-per-client open from one address), total (more than the server's connection cap).");
+    out.sample("netkeep_http_connections_refused_total", {{"reason", "per_client"}}, c.connections_refused_per_client);
+    out.sample("netkeep_http_connections_refused_total", {{"reason", "total"}}, c.connections_refused_total);
     gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.", s.log_last_seq);
     gauge("netkeep_projection_seq", "Sequence number of the last event applied to the server's state.",
           s.projection_seq);

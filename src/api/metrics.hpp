@@ -102,6 +102,9 @@ struct Counters {
     // Requests refused by --auth: no or unknown token (401), wrong role, tag or lease (403).
     std::uint64_t auth_unauthenticated = 0;
     std::uint64_t auth_forbidden = 0;
+    // Connections closed at accept: too many from one address, or in all.
+    std::uint64_t connections_refused_per_client = 0;
+    std::uint64_t connections_refused_total = 0;
 };
 
 void count_events(Counters& counters, const std::vector<Event>& events);

@@ -131,6 +131,19 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request, co
     case Kind::removed: co_return http::json_error(404, decision.message);
     case Kind::leased: co_return http::json_error(409, decision.message);
     case Kind::busy: co_return task_busy_response(decision.message);
+    case Kind::already_due: {
+        // No event: a request that changes nothing must not grow the log, however often
+        // it is sent (issue 11). The answer has the accepted one's shape, without "seq".
+        std::string body = fmt::format(R"({{"changed":false,"message":{},"device":{},"job":{})",
+                                       json_quote(decision.message), json_quote(device), json_quote(job));
+        if (auto id = projection_.find(device, job)) {
+            const TaskState& t = projection_.task(*id);
+            body += fmt::format(R"(,"timestamp":{},"next_due":{},"status":"{}")", t.timestamp, t.due,
+                                task_status_name(task_status(t, options_.now())));
+        }
+        body += '}';
+        co_return http::json_response(200, std::move(body));
+    }
     case Kind::accept: break;
     }
     held_tasks held(projection_);
@@ -145,8 +158,8 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request, co
     }
     log_line(LogLevel::info, "task.run_requested",
              {{"seq", std::to_string(appended->first)}, {"device", device}, {"job", job}, {"by", by}});
-    std::string body = fmt::format(R"({{"seq":{},"device":{},"job":{})", appended->first, json_quote(device),
-                                   json_quote(job));
+    std::string body = fmt::format(R"({{"seq":{},"changed":true,"device":{},"job":{})", appended->first,
+                                   json_quote(device), json_quote(job));
     // What the task looks like now: another event may have changed it since (a lease
     // granted right after the append), so this is read after applying.
     if (auto id = projection_.find(device, job)) {

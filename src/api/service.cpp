@@ -336,12 +336,23 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         ~done_guard() { flag = false; }
     } done{reloading_};
     // Both files are checked before either is used: a reload takes effect whole or not at all.
-    auto auth = load_auth();
+    // Reading and parsing them takes about a second for 100,000 devices: that runs on the
+    // blocking pool, so /worker/next and every other request are served meanwhile. Only
+    // the decision and the append (against the projection) stay on the io thread.
+    Result<std::optional<Authenticator>> auth = Status::unavailable("not loaded");
+    Result<Inventory> inventory = Status::unavailable("not loaded");
+    co_await asio::co_spawn(
+        blocking_,
+        [&]() -> asio::awaitable<void> {
+            auth = load_auth();
+            if (auth) inventory = load_inventory();
+            co_return;
+        },
+        asio::use_awaitable);
     if (!auth) {
         log_line(LogLevel::error, "auth.refused", {{"error", auth.status().message()}});
         co_return auth.status();
     }
-    auto inventory = load_inventory();
     if (!inventory) {
         log_line(LogLevel::error, "inventory.refused", {{"error", inventory.status().message()}});
         co_return inventory.status();
@@ -362,6 +373,19 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
     use_auth(std::move(*auth));
     use_resolved(std::move(*inventory));
     co_return appended->last;
+}
+
+void Service::connection_refused(std::string_view reason, std::string_view client) {
+    if (reason == "per_client")
+        counters_.connections_refused_per_client += 1;
+    else
+        counters_.connections_refused_total += 1;
+    // A flood from one address is thousands of refusals a second: a few lines, with the count.
+    if (connection_log_.admit(options_.now()))
+        log_line(LogLevel::warn, "http.connection_refused",
+                 {{"client", std::string(client)},
+                  {"reason", std::string(reason)},
+                  {"suppressed", std::to_string(connection_log_.take_suppressed())}});
 }
 
 void Service::use_auth(std::optional<Authenticator> auth) {

@@ -79,12 +79,16 @@ public:
     // io thread): new versions for the history index, commits for the metrics.
     void add_history(std::vector<HistoryEntry> entries);
 
+    // A connection the HTTP server closed at accept (http::ServerOptions::on_refused):
+    // counted for /metrics and logged, a few lines a second at most. On the io thread.
+    void connection_refused(std::string_view reason, std::string_view client);
+
     // Starts the lease-expiry loop on the io_context.
     void run_background();
     void stop();
 
-    // Re-reads the token file (with --auth) and the inventory; refuses the reload if either
-    // is bad, keeping the last good ones of both. Returns the sequence number of the
+    // Re-reads the token file (with --auth) and the inventory (on the blocking pool, not the
+    // io thread); refuses the reload if either is bad, keeping the last good ones of both. Returns the sequence number of the
     // InventoryApplied appended, or 0 when the inventory did not change.
     asio::awaitable<Result<std::uint64_t>> reload();
 
@@ -143,7 +147,8 @@ private:
     Inventory resolved_;
     // The tokens in force; nullopt without --auth.
     std::optional<Authenticator> auth_;
-    LogBudget refusal_log_;  // auth.unauthenticated / auth.forbidden lines
+    LogBudget refusal_log_;     // auth.unauthenticated / auth.forbidden lines
+    LogBudget connection_log_;  // http.connection_refused lines
 
     std::optional<Spool> spool_;  // opened by start()
     // Blocking file work (fsync of uploads) runs here, not on the io thread.

@@ -46,6 +46,8 @@ using netkeep::Status;
 constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
     "                [--header-timeout SECONDS] [--no-git-writer] [--git-layout device|group]\n"
+    "                [--max-connections-per-client N] [--min-body-rate BYTES_PER_S]\n"
+    "                [--body-rate-grace SECONDS]\n"
     "                [--commit-unchanged] [--spool-retention SECONDS]\n"
     "                [--auth FILE | --insecure-no-auth]\n"
     "                [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n";
@@ -57,6 +59,10 @@ struct Config {
     std::uint16_t port = 8080;
     std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
     std::uint64_t max_upload = std::uint64_t(1) << 30;  // largest completion file accepted
+    // Limits on what one client can hold (docs/security.md, Limits); 0 turns one off.
+    std::size_t max_connections_per_client = 64;
+    std::uint64_t min_body_rate = 1024;  // bytes/s, averaged once body_rate_grace has passed
+    std::chrono::milliseconds body_rate_grace{std::chrono::seconds(10)};
     // Off only with --no-git-writer: ingest then goes on (results wait in the spool and the
     // log) while the repository is repaired or moved; tests of the ingest half use it too.
     bool git_writer = true;
@@ -132,7 +138,8 @@ Result<Config> parse_args(int argc, char** argv) {
         }
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
             arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth" ||
-            arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca") {
+            arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca" ||
+            arg == "--max-connections-per-client" || arg == "--min-body-rate" || arg == "--body-rate-grace") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
@@ -169,6 +176,22 @@ Result<Config> parse_args(int argc, char** argv) {
                     return Status::invalid_argument(fmt::format(
                         "--spool-retention wants 0 or at least 60 seconds, got '{}'", *v));
                 config.spool_retention = std::chrono::seconds(seconds);
+            } else if (arg == "--max-connections-per-client" || arg == "--min-body-rate") {
+                std::uint64_t n = 0;
+                auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+                if (ec != std::errc() || end != v->data() + v->size() || n > (std::uint64_t(1) << 40))
+                    return Status::invalid_argument(fmt::format("{} wants a number (0: no limit), got '{}'", arg, *v));
+                if (arg == "--min-body-rate")
+                    config.min_body_rate = n;
+                else
+                    config.max_connections_per_client = std::size_t(n);
+            } else if (arg == "--body-rate-grace") {
+                std::int64_t seconds = 0;
+                auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
+                if (ec != std::errc() || end != v->data() + v->size() || seconds < 1 || seconds > 3600)
+                    return Status::invalid_argument(
+                        fmt::format("--body-rate-grace wants seconds from 1 to 3600, got '{}'", *v));
+                config.body_rate_grace = std::chrono::seconds(seconds);
             } else if (arg == "--max-upload") {
                 std::uint64_t bytes = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
@@ -355,6 +378,12 @@ int serve(const Config& config) {
     options.header_timeout = config.header_timeout;
     options.tls = *tls;
     options.on_unrouted = [&service](std::string_view method, int status) { service.count_unrouted(method, status); };
+    options.max_connections_per_client = config.max_connections_per_client;
+    options.min_body_rate = config.min_body_rate;
+    options.body_rate_grace = config.body_rate_grace;
+    options.on_refused = [&service](std::string_view reason, const asio::ip::address& client) {
+        service.connection_refused(reason, client.to_string());
+    };
     netkeep::http::Server server(io, std::move(router), options);
 
     // Before listening, so a signal that arrives right after "listening on" is not lost.

@@ -1,5 +1,6 @@
 #include "http/connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <exception>
@@ -93,9 +94,15 @@ Connection::Connection(std::shared_ptr<ServerCore> core, asio::ip::tcp::socket s
     remote_ = socket_.remote_endpoint(ec);
     if (tls_context_) tls_.emplace(socket_, *tls_context_);
     core_->connections.insert(this);
+    core_->per_client[remote_.address()] += 1;
 }
 
-Connection::~Connection() { core_->connections.erase(this); }
+Connection::~Connection() {
+    core_->connections.erase(this);
+    if (auto it = core_->per_client.find(remote_.address());
+        it != core_->per_client.end() && --it->second == 0)
+        core_->per_client.erase(it);
+}
 
 void Connection::start() {
     auto on_exit = [core = core_](std::exception_ptr e) {
@@ -269,6 +276,7 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
 
     body_limit_ = core_->options.max_drain_bytes;
     body_received_ = 0;
+    body_started_.reset();
     body_done_ = false;
     continue_pending_ = head.has_body() && head.expects_continue();
     body_failure_ = BodyFailure::none;
@@ -400,6 +408,7 @@ asio::awaitable<Result<std::string_view>> Connection::next_body_chunk() {
         }
     }
 
+    if (!body_started_) body_started_ = clock::now();
     for (;;) {
         // Fed even when nothing is buffered: a message without a body ends without input.
         auto step = parser_.feed(pending());
@@ -424,10 +433,37 @@ asio::awaitable<Result<std::string_view>> Connection::next_body_chunk() {
             case Parser::Event::need_more:
                 break;
         }
-        switch (co_await fill(clock::now() + options.body_read_timeout)) {
+        // Two bounds on the wait: body_read_timeout for the next bytes, and the moment the
+        // bytes received so far fall below min_body_rate on average (no sooner than
+        // body_rate_grace after the first read). The second is absolute, so a client that
+        // sends a byte just before each body_read_timeout is still cut.
+        auto deadline = clock::now() + options.body_read_timeout;
+        bool rate_bound = false;
+        if (options.min_body_rate > 0) {
+            const auto earned = std::chrono::milliseconds(
+                body_received_ / options.min_body_rate * 1000 +
+                body_received_ % options.min_body_rate * 1000 / options.min_body_rate);
+            const auto too_slow_at =
+                *body_started_ + std::max<clock::duration>(options.body_rate_grace, earned);
+            if (too_slow_at < deadline) {
+                deadline = too_slow_at;
+                rate_bound = true;
+            }
+        }
+        switch (co_await fill(deadline)) {
             case ReadOutcome::ok:
                 break;
             case ReadOutcome::timeout:
+                if (rate_bound) {
+                    co_return fail_body(
+                        BodyFailure::timeout,
+                        Status::unavailable(fmt::format(
+                            "request body arrived slower than {} bytes/s ({} bytes in {} ms)",
+                            options.min_body_rate, body_received_,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() -
+                                                                                  *body_started_)
+                                .count())));
+                }
                 co_return fail_body(BodyFailure::timeout, Status::unavailable(fmt::format(
                                                               "no request body data for {} ms",
                                                               options.body_read_timeout.count())));

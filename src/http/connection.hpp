@@ -3,6 +3,8 @@
 // that handlers use; server.cpp and connection.cpp only.
 
 #include <chrono>
+#include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -41,6 +43,9 @@ struct ServerCore {
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
     // Live connections; each removes itself in its destructor.
     std::unordered_set<Connection*> connections;
+    // Live connections per client address (only addresses with at least one), kept by
+    // Connection's constructor and destructor; the accept loop checks it.
+    std::map<asio::ip::address, std::size_t> per_client;
 };
 
 // Serves requests on one socket until the client leaves, a limit or timeout is hit, or
@@ -128,6 +133,8 @@ private:
     // The current request's body.
     std::uint64_t body_limit_ = 0;
     std::uint64_t body_received_ = 0;
+    // When the handler first asked for the body: the minimum body rate counts from here.
+    std::optional<clock::time_point> body_started_;
     bool body_done_ = false;
     bool continue_pending_ = false;  // "Expect: 100-continue" not answered yet
     BodyFailure body_failure_ = BodyFailure::none;

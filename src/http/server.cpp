@@ -31,7 +31,23 @@ asio::awaitable<void> accept_loop(std::shared_ptr<ServerCore> core,
             co_await pause.async_wait(use_nothrow);
             continue;
         }
+        // Refused before a byte is read: a flood costs an accept and a close, no buffer.
+        asio::error_code ec_remote;
+        const auto remote = socket.remote_endpoint(ec_remote);
+        if (ec_remote) {  // the client is already gone
+            asio::error_code ignored;
+            socket.close(ignored);
+            continue;
+        }
+        const char* refusal = nullptr;
         if (core->connections.size() >= core->options.max_connections) {
+            refusal = "total";
+        } else if (const std::size_t cap = core->options.max_connections_per_client; cap > 0) {
+            auto it = core->per_client.find(remote.address());
+            if (it != core->per_client.end() && it->second >= cap) refusal = "per_client";
+        }
+        if (refusal) {
+            if (core->options.on_refused) core->options.on_refused(refusal, remote.address());
             asio::error_code ignored;
             socket.close(ignored);
             continue;

@@ -25,8 +25,16 @@
 //   missing client certificate)
 //   no new request within idle_timeout           close
 //   no body bytes within body_read_timeout       408 if possible, close
+//   body slower than min_body_rate on average    408 if possible, close (checked once
+//   once body_rate_grace has passed              body_rate_grace has passed since the
+//                                                handler first read the body)
+//   more than max_connections_per_client open    closed at accept, before any byte is read
+//   from one client address (or more than       (on_refused tells the application)
+//   max_connections in all)
 //   response not written within write_timeout    close
-// One client can never stall the others: every wait is bounded by one of these timers.
+// One client can never stall the others: every wait is bounded by one of these timers, and
+// each is absolute for what it covers (a head, a body, a response): a client that sends a
+// byte now and then does not push it back. Nor can one client address take every slot.
 //
 // Bodies: "Expect: 100-continue" is answered when the body is first read, so a request
 // refused before that (404, 413 by Content-Length) never has its body sent. A body left
@@ -69,6 +77,15 @@ struct ServerOptions {
     std::uint64_t max_drain_bytes = 64 * 1024;
     // Connections beyond this are closed as soon as they are accepted.
     std::size_t max_connections = 1024;
+    // Connections from one client address beyond this are closed as soon as they are
+    // accepted; 0: no limit. Clients behind one NAT or proxy share an address.
+    std::size_t max_connections_per_client = 64;
+    // A request body must arrive at min_body_rate bytes/s or faster, averaged from the
+    // handler's first read of it, once body_rate_grace has passed; a slower one is answered
+    // 408 and its connection closed. Without it one byte every body_read_timeout would
+    // hold a connection forever. 0: no minimum (body_read_timeout still applies).
+    std::uint64_t min_body_rate = 1024;
+    std::chrono::milliseconds body_rate_grace{std::chrono::seconds(10)};
     // Where the server reports what no client will hear about (handler exceptions,
     // accept errors). Default: an "http.error" line through netkeep::log_line.
     std::function<void(std::string_view)> log;
@@ -76,6 +93,10 @@ struct ServerOptions {
     // a request that does not parse (method ""), a bad target, no route (404), a method
     // the route does not take (405). For metrics; handlers are counted by their own wrapper.
     std::function<void(std::string_view method, int status)> on_unrouted;
+    // Called on the io thread for each connection closed at accept because of a limit
+    // ("per_client" or "total"), with the client's address. For metrics and logging; the
+    // server itself logs nothing about it (a flood would flood the log).
+    std::function<void(std::string_view reason, const asio::ip::address& client)> on_refused;
 };
 
 struct ServerCore;

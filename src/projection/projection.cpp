@@ -481,6 +481,11 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
         d.kind = Kind::leased;
         d.message = fmt::format("the occurrence of {}/{} at {} is leased to '{}' until {}", device, job, t.timestamp,
                                 t.lease->worker, t.lease->deadline);
+    } else if (t.due <= now && (t.leased_once || t.timestamp <= now)) {
+        // apply_run would leave both the timestamp and the due time as they are.
+        d.kind = Kind::already_due;
+        d.message = fmt::format("the occurrence of {}/{} at {} is already due since {}; nothing to change", device,
+                                job, t.timestamp, t.due);
     } else {
         d.event = RunRequested{now, std::string(device), std::string(job), t.timestamp, std::move(requested_by)};
     }

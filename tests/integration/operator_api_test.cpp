@@ -402,6 +402,20 @@ TEST_CASE("run now: the next /worker/next leases the task; 404, 409 and bad requ
     CHECK(timestamp >= asked);
     CHECK(timestamp <= now_seconds());
     CHECK(std::string(answer["status"].get_string().value()) == "due");
+    CHECK(answer["changed"].get_bool().value());
+
+    // Asked again before it ran: nothing to change, so 200 and no event (issue 11).
+    {
+        simdjson::dom::parser again_parser;
+        auto again = call(client, "POST", "/api/v1/tasks/r2/show_run/run");
+        REQUIRE_MESSAGE(again.status == 200, again.body);
+        auto doc = json(again_parser, again);
+        CHECK_FALSE(doc["changed"].get_bool().value());
+        CHECK(doc["seq"].error() == simdjson::NO_SUCH_FIELD);
+        CHECK(doc["timestamp"].get_int64().value() == timestamp);
+        auto events = call(client, "GET", fmt::format("/api/v1/events?from={}", seq + 1));
+        CHECK(json(again_parser, events)["events"].get_array().value().size() == 0);
+    }
 
     auto next = lease(client, "?seconds=1");
     REQUIRE(next.size() == 1);

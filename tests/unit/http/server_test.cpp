@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -86,6 +87,15 @@ private:
     std::shared_future<void> done_future_ = done_.get_future().share();
     std::thread thread_;
 };
+
+bool eventually_true(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 3s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
 
 Router basic_router() {
     Router router;
@@ -565,6 +575,103 @@ TEST_CASE("server: timeouts") {
     }
 }
 
+TEST_CASE("server: a kept-alive connection's next head has an absolute deadline too") {
+    auto options = quiet_options();
+    options.header_timeout = 400ms;
+    options.idle_timeout = 5s;
+    TestServer server(basic_router(), options);
+    auto client = server.connect();
+    REQUIRE(client);
+    REQUIRE(client->get("/hello"));
+    // One byte every 100 ms: each arrives well within any per-read timeout, but the head as
+    // a whole is not done within header_timeout of its first byte.
+    auto start = std::chrono::steady_clock::now();
+    const std::string head = "GET /hello HTTP/1.1\r\nX-Slow: ";
+    bool closed = false;
+    for (int i = 0; i < 30 && !closed; ++i) {
+        closed = !client->send_raw(i == 0 ? head : "a").is_ok();
+        std::this_thread::sleep_for(100ms);
+        if (std::chrono::steady_clock::now() - start > 1500ms) break;
+    }
+    auto rest = client->read_until_close(3s);
+    CHECK(rest);
+    CHECK(std::chrono::steady_clock::now() - start < 2500ms);
+}
+
+TEST_CASE("server: a body slower than min_body_rate gets 408 once the grace period is over") {
+    auto options = quiet_options();
+    options.body_read_timeout = 2s;  // never reached: a byte arrives every 100 ms
+    options.min_body_rate = 100;     // bytes/s
+    options.body_rate_grace = 500ms;
+    TestServer server(basic_router(), options);
+
+    SUBCASE("a trickle is cut") {
+        auto client = server.connect();
+        REQUIRE(client);
+        auto start = std::chrono::steady_clock::now();
+        REQUIRE(client->send_raw("POST /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\n").is_ok());
+        for (int i = 0; i < 30; ++i) {
+            if (!client->send_raw("x").is_ok()) break;
+            std::this_thread::sleep_for(100ms);  // 10 bytes/s
+            if (std::chrono::steady_clock::now() - start > 1s) break;
+        }
+        auto r = client->read_response();
+        REQUIRE(r);
+        CHECK(r->status == 408);
+        CHECK(r->body.find("slower than 100 bytes/s") != std::string::npos);
+        CHECK(!r->keep_alive);
+        CHECK(std::chrono::steady_clock::now() - start < 2s);
+    }
+    SUBCASE("a body at the rate passes, however long it takes") {
+        auto client = server.connect();
+        REQUIRE(client);
+        REQUIRE(client->send_raw("POST /echo HTTP/1.1\r\nContent-Length: 300\r\n\r\n").is_ok());
+        for (int i = 0; i < 10; ++i) {  // 30 bytes every 100 ms: 300 bytes/s for a second
+            REQUIRE(client->send_raw(std::string(30, 'y')).is_ok());
+            std::this_thread::sleep_for(100ms);
+        }
+        auto r = client->read_response();
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(r->body == std::string(300, 'y'));
+    }
+}
+
+TEST_CASE("server: connections per client address are capped at accept") {
+    auto options = quiet_options();
+    options.max_connections_per_client = 3;
+    std::atomic<int> refused{0};
+    std::string reason;
+    options.on_refused = [&](std::string_view why, const asio::ip::address& client) {
+        reason = std::string(why) + " " + client.to_string();
+        ++refused;
+    };
+    TestServer server(basic_router(), options);
+    std::vector<Client> held;
+    for (int i = 0; i < 3; ++i) {
+        auto c = server.connect();
+        REQUIRE(c);
+        REQUIRE(c->get("/hello"));  // served, so certainly accepted and counted
+        held.push_back(std::move(c.value()));
+    }
+    // The fourth is accepted by the kernel, then closed at once without an answer.
+    auto fourth = server.connect();
+    REQUIRE(fourth);
+    auto r = fourth->get("/hello");
+    CHECK_FALSE(r);
+    CHECK(refused == 1);
+    CHECK(reason == "per_client 127.0.0.1");
+    // The three are still served; once one goes, a new connection is accepted.
+    for (auto& c : held) CHECK(c.get("/hello"));
+    held.pop_back();
+    CHECK(eventually_true([&] { return server.connection_count() == 2; }));
+    auto again = server.connect();
+    REQUIRE(again);
+    auto ok = again->get("/hello");
+    REQUIRE(ok);
+    CHECK(ok->status == 200);
+}
+
 TEST_CASE("server: stop() is graceful") {
     TestServer server(basic_router());
     auto idle = server.connect();
@@ -613,7 +720,9 @@ TEST_CASE("server: protocol upgrades and CONNECT are answered, then the connecti
 }
 
 TEST_CASE("server: many connections at once, from several threads") {
-    TestServer server(basic_router());
+    auto options = quiet_options();
+    options.max_connections_per_client = 0;  // all 200 come from 127.0.0.1
+    TestServer server(basic_router(), options);
     std::atomic<int> ok{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {

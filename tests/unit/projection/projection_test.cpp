@@ -409,13 +409,34 @@ TEST_CASE("run now skips a retry delay but keeps the occurrence and its attempts
     CHECK(r.due({}, t0 + 101) == std::vector<std::string>{"a", "c", "b"});
 }
 
-TEST_CASE("run now of an occurrence already due changes nothing but is recorded") {
+TEST_CASE("run now of an occurrence already due is not recorded; one in an older log changes nothing") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);
-    r.apply(decide_run(r.p, "c", "run", t0 + 50, "op").event);
+    RunDecision d = decide_run(r.p, "c", "run", t0 + 50, "op");
+    CHECK(d.kind == RunDecision::Kind::already_due);
+    CHECK(d.message.find("already due") != std::string::npos);
+    // Logs written before already_due existed hold such events: applying one is harmless.
+    r.apply(RunRequested{t0 + 50, "c", "run", t0, "op"});
     CHECK(r.p.task(r.id("c")).timestamp == t0);
     CHECK(r.p.task(r.id("c")).due == t0);
     CHECK(r.p.last_seq() == r.seq);
+}
+
+TEST_CASE("run now asked twice: the second changes nothing and is not recorded (issue 11)") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    close_baseline(r, "a", t0 + 1);
+    RunDecision first = decide_run(r.p, "a", "run", t0 + 10, "op");
+    REQUIRE(first.kind == RunDecision::Kind::accept);
+    r.apply(first.event);
+    for (unix_time now : {t0 + 10, t0 + 11, t0 + 500})
+        CHECK(decide_run(r.p, "a", "run", now, "op").kind == RunDecision::Kind::already_due);
+    // A retry delay still ahead is worth skipping; once it has passed it is not.
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_expiry(r.p, b, t0 + 100));
+    CHECK(decide_run(r.p, "b", "run", t0 + 101, "op").kind == RunDecision::Kind::accept);
+    CHECK(decide_run(r.p, "b", "run", t0 + 130, "op").kind == RunDecision::Kind::already_due);
 }
 
 TEST_CASE("run now is refused for unknown names, a leased occurrence and a reserved task") {
@@ -431,7 +452,7 @@ TEST_CASE("run now is refused for unknown names, a leased occurrence and a reser
     std::uint64_t token = r.p.reserve(r.id("b"));
     CHECK(decide_run(r.p, "b", "run", t0, "op").kind == Kind::busy);
     r.p.release(r.id("b"), token);
-    CHECK(decide_run(r.p, "b", "run", t0, "op").kind == Kind::accept);
+    CHECK(decide_run(r.p, "b", "run", t0, "op").kind == Kind::already_due);  // its baseline is due
 }
 
 TEST_CASE("a RunRequested that no longer matches the open occurrence, or meets a lease, changes nothing") {
