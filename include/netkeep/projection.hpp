@@ -83,6 +83,11 @@ public:
     // a removed task, an expiry of a lease that was completed) change nothing. The only
     // error is an InventoryApplied whose content does not parse.
     Status apply(const EventRecord& record);
+    // The same for an InventoryApplied whose files the caller has already parsed, exactly
+    // as apply() would: parse_inventory({devices_json, jobs_json}, resolve_secrets = false).
+    // Lets the server parse 100,000 devices on another thread than the projection's.
+    // Any other event: apply(record).
+    Status apply(const EventRecord& record, Inventory parsed);
 
     std::uint64_t last_seq() const { return last_seq_; }
     // The structural inventory of the last InventoryApplied (secrets unresolved).

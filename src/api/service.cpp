@@ -89,7 +89,11 @@ Result<Inventory> Service::load_inventory() const {
     return parse_inventory(*files, InventoryLoadOptions{.resolve_secrets = true, .secrets_dir = options_.inventory_dir});
 }
 
-void Service::use_resolved(Inventory inventory) { resolved_ = std::move(inventory); }
+void Service::use_resolved(Inventory inventory) {
+    // Freeing the old one (100,000 devices) takes a while: that happens on the blocking pool.
+    auto old = std::make_shared<Inventory>(std::exchange(resolved_, std::move(inventory)));
+    asio::post(blocking_, [old = std::move(old)]() mutable { old.reset(); });
+}
 
 Result<std::optional<Authenticator>> Service::load_auth() const {
     if (options_.auth_file.empty()) return std::optional<Authenticator>();
@@ -190,7 +194,8 @@ Status Service::add_routes(http::Router& router) {
 
 // ---- the one path for state changes ----
 
-asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> events) {
+asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> events,
+                                                             std::optional<Inventory> parsed) {
     auto result = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<SeqRange>)>(
         [this, &events](auto handler) {
             // The log calls back on its writer thread; hop back to the io thread, and keep
@@ -208,7 +213,11 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
     // Events appended by others (not through this path) come first: apply in log order.
     if (Status s = catch_up(result->first - 1); !s) co_return s;
     for (std::size_t i = 0; i < events.size(); ++i) {
-        if (Status s = projection_.apply(EventRecord{result->first + i, std::move(events[i])}); !s) {
+        EventRecord record{result->first + i, std::move(events[i])};
+        Status s = parsed && std::holds_alternative<InventoryApplied>(record.event)
+                       ? projection_.apply(record, *std::exchange(parsed, std::nullopt))
+                       : projection_.apply(record);
+        if (!s) {
             log_line(LogLevel::error, "projection.apply_failed", {{"error", s.to_string()}});
             co_return s;
         }
@@ -339,13 +348,19 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
     // Reading and parsing them takes about a second for 100,000 devices: that runs on the
     // blocking pool, so /worker/next and every other request are served meanwhile. Only
     // the decision and the append (against the projection) stay on the io thread.
+    // The structural form the projection applies is parsed there too (the event holds the
+    // recorded files; parsing them again on the io thread stalled it for seconds).
     Result<std::optional<Authenticator>> auth = Status::unavailable("not loaded");
     Result<Inventory> inventory = Status::unavailable("not loaded");
+    Result<Inventory> structural = Status::unavailable("not loaded");
     co_await asio::co_spawn(
         blocking_,
         [&]() -> asio::awaitable<void> {
             auth = load_auth();
             if (auth) inventory = load_inventory();
+            if (inventory)
+                structural = parse_inventory(inventory->recorded,
+                                             InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
             co_return;
         },
         asio::use_awaitable);
@@ -364,7 +379,9 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         log_line(LogLevel::info, "inventory.unchanged");
         co_return std::uint64_t{0};
     }
-    auto appended = co_await append_and_apply(std::move(events));
+    std::optional<Inventory> parsed;
+    if (structural) parsed.emplace(std::move(*structural));  // else the projection parses (and reports) it
+    auto appended = co_await append_and_apply(std::move(events), std::move(parsed));
     if (!appended) {
         log_line(LogLevel::error, "inventory.append_failed", {{"error", appended.status().to_string()}});
         co_return appended.status();

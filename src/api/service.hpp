@@ -125,7 +125,11 @@ private:
 
     // Appends durably, then applies to the projection (catching up on events others
     // appended meanwhile). Runs on the io thread before and after the await.
-    asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events);
+    // `parsed`: the structural form of the InventoryApplied among `events`, parsed by the
+    // caller off the io thread (Projection::apply(record, parsed)); without it the
+    // projection parses the event itself, here.
+    asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events,
+                                                       std::optional<Inventory> parsed = std::nullopt);
     Status catch_up(std::uint64_t through);
     // The worker's name: its X-Netkeep-Worker header, else its address.
     static std::string worker_of(const http::Request& request);

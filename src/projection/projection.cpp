@@ -51,6 +51,15 @@ Status Projection::apply(const EventRecord& record) {
     return status;
 }
 
+Status Projection::apply(const EventRecord& record, Inventory parsed) {
+    const auto* e = std::get_if<InventoryApplied>(&record.event);
+    if (!e) return apply(record);
+    applied_files_ = std::move(parsed.recorded);
+    apply_inventory(e->at, std::move(parsed));
+    last_seq_ = record.seq;
+    return Status::ok();
+}
+
 // A new inventory keeps the state of every task that survives (by device and job
 // name) and gives each new task its baseline occurrence, due at once.
 void Projection::apply_inventory(unix_time at, Inventory next) {
