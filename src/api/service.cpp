@@ -334,6 +334,7 @@ asio::awaitable<http::Response> Service::readyz(http::Request&) {
 asio::awaitable<void> Service::health_loop() {
     constexpr auto k_spool_scan_every = std::chrono::seconds(30);
     auto next_scan = std::chrono::steady_clock::now();
+    git_applied_changed_ = next_scan;  // a writer catching up after start is not stalled
     while (!stopping_) {
         try {
             const auto now = std::chrono::steady_clock::now();
