@@ -11,6 +11,17 @@
 // - Readers never block the writer. A consumer tails the log with wait_for(), which
 //   sleeps on a condition variable until the writer publishes a newer sequence number.
 //
+// - Write faults (docs/security.md "Faults: storage"): a write that fails is never
+//   retried on its own. An error RocksDB can recover from in this process (no space
+//   left, a retryable I/O error) puts the log in LogHealth::recovering: writes fail fast
+//   with that error and the writer thread calls DB::Resume() every resume_every until it
+//   works, so the log resumes by itself once space is freed. Anything else (a failed WAL
+//   sync, which leaves RocksDB read-only) puts it in LogHealth::failed for good and calls
+//   on_failed once: only a new process, replaying the WAL, can write again.
+// - A write that failed was not acknowledged, but may still be in the log after a
+//   restart (its bytes reached the WAL before the sync failed): callers keep whatever
+//   such an event refers to (a spool file) and never assume it absent.
+//
 // Threads: any thread may call any member. append_async() callbacks run on the log's
 // writer thread and must be quick (post the result elsewhere).
 
@@ -35,6 +46,27 @@ struct SeqRange {
     std::uint64_t last = 0;
     friend bool operator==(const SeqRange&, const SeqRange&) = default;
 };
+
+// Whether the log can write, and what went wrong (a snapshot; EventLog::health()).
+struct LogHealth {
+    enum class State {
+        ok,
+        recovering,  // writes refused (no space, a retryable error); DB::Resume() retried
+        failed,      // writes refused until a restart (a failed WAL sync, a corruption)
+    };
+    State state = State::ok;
+    Status error;  // what put the log in its state; ok when State::ok
+    // Since when the state holds (steady clock); the epoch when the log never left ok.
+    std::chrono::steady_clock::time_point since{};
+    // The last write (events or meta) the log acknowledged; nullopt when none since open.
+    std::optional<std::chrono::steady_clock::time_point> last_write;
+    // Writes refused since open (events and meta), by cause: no space, anything else.
+    std::uint64_t no_space_errors = 0;
+    std::uint64_t io_errors = 0;
+    std::uint64_t resumes = 0;  // times DB::Resume() brought the log back
+};
+
+std::string_view log_state_name(LogHealth::State state);
 
 class EventLog {
 public:
@@ -78,12 +110,22 @@ public:
     // Completes pending appends, stops the writer and wakes every waiter. Later appends
     // fail with Unavailable. Idempotent; the destructor calls it.
     virtual void close() = 0;
+
+    // Cheap (a lock and a copy); any thread. A reader is always ok.
+    virtual LogHealth health() const = 0;
 };
 
 struct EventLogOptions {
     // false only for benchmarks that measure what durability costs.
     bool sync = true;
+    // Creates the directory (durably: its parent is synced) and the log in it.
     bool create_if_missing = true;
+    // Called once when the log enters LogHealth::failed, with the error, on whichever
+    // thread saw it (the writer thread, a caller of put_meta, a RocksDB background
+    // thread). Must be quick and must not call into the log: netkeepd posts its exit.
+    std::function<void(const Status&)> on_failed = {};
+    // How often a recovering log tries DB::Resume().
+    std::chrono::milliseconds resume_every{std::chrono::seconds(1)};
 };
 
 // Opens (creating if asked) the log in directory path.

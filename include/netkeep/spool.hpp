@@ -26,6 +26,13 @@ struct SpoolEntry {
     std::string sha256;  // 32 raw bytes
 };
 
+// What the spool dir holds: every regular file, uploads in progress and the git writer's
+// staging file included.
+struct SpoolUsage {
+    std::uint64_t files = 0;
+    std::uint64_t bytes = 0;  // apparent sizes
+};
+
 // A file being received. Not thread-safe; one per upload.
 class SpoolFile {
 public:
@@ -35,10 +42,12 @@ public:
     SpoolFile& operator=(const SpoolFile&) = delete;
     ~SpoolFile();  // removes the file unless commit() succeeded
 
+    // Errors: no_space when the file system is full (ENOSPC, EDQUOT), else io_error.
     Status write(std::string_view chunk);
     std::uint64_t size() const { return size_; }
 
-    // Durable under its final name when this returns.
+    // Durable under its final name when this returns. A failed sync is not retried: the
+    // file is lost and the upload must be refused (no_space or io_error).
     Result<SpoolEntry> commit();
 
 private:
@@ -56,12 +65,16 @@ private:
 
 class Spool {
 public:
-    // Creates the directory if needed and removes incoming files left by a crash.
+    // Creates the directory if needed (durably: its parent is synced) and removes incoming
+    // files left by a crash.
     static Result<Spool> open(std::string dir);
 
     Result<SpoolFile> create();
     std::string path_of(std::string_view name) const;
     Status remove(std::string_view name);
+    // One pass over the directory: cost grows with the number of files, so callers run it
+    // now and then on a blocking thread (netkeepd: every 30 s), never per request.
+    Result<SpoolUsage> usage() const;
     const std::string& dir() const { return dir_; }
 
 private:

@@ -23,6 +23,7 @@ public:
         not_supported,
         unavailable,    // shutting down, or a dependency refused to work
         too_large,
+        no_space,       // the file system is full (ENOSPC, EDQUOT): retry once space is freed
     };
 
     Status() = default;
@@ -36,6 +37,7 @@ public:
     static Status not_supported(std::string msg) { return {Code::not_supported, std::move(msg)}; }
     static Status unavailable(std::string msg) { return {Code::unavailable, std::move(msg)}; }
     static Status too_large(std::string msg) { return {Code::too_large, std::move(msg)}; }
+    static Status no_space(std::string msg) { return {Code::no_space, std::move(msg)}; }
 
     bool is_ok() const { return code_ == Code::ok; }
     explicit operator bool() const { return is_ok(); }

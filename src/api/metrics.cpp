@@ -150,6 +150,42 @@ void count_events(Counters& c, const std::vector<Event>& events) {
     }
 }
 
+namespace {
+
+void render_storage(Exposition& out, const StorageSnapshot& s) {
+    out.family("netkeep_storage_errors_total", "counter",
+               "Failed writes to storage, by op (log_write: events and meta values of the event log; spool_create, "
+               "spool_write, spool_sync: an upload's file) and kind (no_space, io).");
+    out.sample("netkeep_storage_errors_total", {{"op", "log_write"}, {"kind", "no_space"}}, s.log.no_space_errors);
+    out.sample("netkeep_storage_errors_total", {{"op", "log_write"}, {"kind", "io"}}, s.log.io_errors);
+    constexpr std::array<std::string_view, 3> ops{"spool_create", "spool_write", "spool_sync"};
+    for (std::size_t op = 0; op < ops.size(); ++op) {
+        out.sample("netkeep_storage_errors_total", {{"op", std::string(ops[op])}, {"kind", "no_space"}},
+                   s.counters.spool[op][0]);
+        out.sample("netkeep_storage_errors_total", {{"op", std::string(ops[op])}, {"kind", "io"}},
+                   s.counters.spool[op][1]);
+    }
+    out.family("netkeep_log_state", "gauge",
+               "1 for the event log's current state: ok, recovering (writes refused, retried every second: no space), "
+               "failed (netkeepd exits and a restart replays the log); 0 for the others.");
+    for (auto state : {LogHealth::State::ok, LogHealth::State::recovering, LogHealth::State::failed})
+        out.sample("netkeep_log_state", {{"state", std::string(log_state_name(state))}},
+                   std::uint64_t(s.log.state == state ? 1 : 0));
+    out.family("netkeep_log_resumes_total", "counter", "Times the event log took writes again after refusing them (DB::Resume).");
+    out.sample("netkeep_log_resumes_total", {}, s.log.resumes);
+    if (s.spool) {
+        out.family("netkeep_spool_files", "gauge",
+                   "Files in the spool dir (uploads waiting for the git writer, or kept by --spool-retention); scanned every 30 s.");
+        out.sample("netkeep_spool_files", {}, s.spool->files);
+        out.family("netkeep_spool_bytes", "gauge", "Bytes of the files in the spool dir; scanned every 30 s.");
+        out.sample("netkeep_spool_bytes", {}, s.spool->bytes);
+    }
+    out.family("netkeep_ready", "gauge", "1 when GET /readyz answers 200, else 0 (its reasons say why).");
+    out.sample("netkeep_ready", {}, std::uint64_t(s.ready ? 1 : 0));
+}
+
+}  // namespace
+
 std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
     Exposition out;
     auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
@@ -205,6 +241,7 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
           s.tasks.overdue);
     gauge("netkeep_history_versions", "File versions in the in-memory history index.", s.history_versions);
     gauge("netkeep_start_time_seconds", "When this netkeepd started, unix seconds.", std::int64_t(s.start_time));
+    render_storage(out, s.storage);
     http.render(out);
     return out.take();
 }

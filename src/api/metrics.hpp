@@ -18,7 +18,10 @@
 #include <utility>
 #include <vector>
 
+#include "netkeep/event_log.hpp"
 #include "netkeep/events.hpp"
+#include "netkeep/spool.hpp"
+#include "netkeep/status.hpp"
 
 namespace netkeep::api {
 
@@ -124,6 +127,23 @@ struct GitProgress {
     double lag_seconds = 0;        // age of the oldest event not applied yet; 0 when caught up
 };
 
+// Storage faults seen by the handlers (the log counts its own: LogHealth).
+enum class SpoolOp { create, write, sync };
+struct StorageCounters {
+    // By op (SpoolOp) and kind: [0] no_space, [1] io (any other error).
+    std::array<std::array<std::uint64_t, 2>, 3> spool{};
+    void count(SpoolOp op, const Status& error) {
+        spool[std::size_t(op)][error.code() == Status::Code::no_space ? 0 : 1] += 1;
+    }
+};
+
+struct StorageSnapshot {
+    StorageCounters counters;
+    LogHealth log;
+    std::optional<SpoolUsage> spool;  // absent until the first scan of the spool dir
+    bool ready = true;                // what GET /readyz would answer
+};
+
 // Everything /metrics shows besides the HTTP histograms.
 struct MetricsSnapshot {
     Counters counters;
@@ -133,6 +153,7 @@ struct MetricsSnapshot {
     TaskCounts tasks;
     std::uint64_t history_versions = 0;
     unix_time start_time = 0;
+    StorageSnapshot storage;
 };
 
 // The whole /metrics body.

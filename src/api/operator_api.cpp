@@ -249,6 +249,10 @@ asio::awaitable<http::Response> Service::metrics(http::Request& request, const C
     s.tasks = count_tasks(projection_, now);
     s.history_versions = history_.versions();
     s.start_time = started_at_;
+    s.storage.counters = storage_counters_;
+    s.storage.log = log_.health();
+    s.storage.spool = spool_usage_;
+    s.storage.ready = readiness_reasons(readiness_input(), options_.readiness).empty();
     if (git_applied_seq_) {
         GitProgress g;
         g.applied_seq = git_applied_seq_();

@@ -43,6 +43,10 @@ void log_inventory_applied(std::uint64_t seq, const Inventory& inventory) {
               {"tasks", std::to_string(inventory.tasks.size())}});
 }
 
+// Seconds a worker waits before retrying what storage refused: a full disk is not freed
+// in less, and a failed log takes a restart (systemd waits 5 s, then the log replays).
+constexpr int k_storage_retry_after = 10;
+
 http::Response bad_parameter(std::string_view name, std::string message) {
     return http::json_error(400, message, {{"parameter", std::string(name)}});
 }
@@ -50,7 +54,7 @@ http::Response bad_parameter(std::string_view name, std::string message) {
 }  // namespace
 
 Service::Service(asio::io_context& io, EventLog& log, ServiceOptions options)
-    : io_(io), log_(log), options_(std::move(options)), expiry_timer_(io) {
+    : io_(io), log_(log), options_(std::move(options)), health_timer_(io), expiry_timer_(io) {
     if (!options_.now) options_.now = system_now;
 }
 
@@ -183,6 +187,9 @@ Status Service::add_routes(http::Router& router) {
     const http::RouteOptions no_body{.body_mode = http::BodyMode::buffered, .max_body = 0};
     if (Status s = add("POST", "/admin/reload", bind(Access::admin, &Service::admin_reload), no_body); !s) return s;
     if (Status s = add("GET", "/metrics", bind(Access::read, &Service::metrics)); !s) return s;
+    // Open, like /healthz: probes (load balancers, systemd, monitoring) carry no token, and
+    // the reasons name no secret, path or error text.
+    if (Status s = add("GET", "/readyz", [this](http::Request& r) { return readyz(r); }); !s) return s;
     if (Status s = add("GET", "/api/v1/tasks", bind(Access::read, &Service::api_tasks)); !s) return s;
     if (Status s = add("POST", "/api/v1/tasks/{device}/{job}/run", bind(Access::admin, &Service::api_task_run),
                        no_body);
@@ -287,19 +294,105 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request, con
     auto appended = co_await append_and_apply(std::move(grants));
     if (!appended) {
         log_line(LogLevel::error, "lease.append_failed", {{"error", appended.status().to_string()}});
-        co_return http::json_error(503, "leases could not be recorded durably; nothing was handed out",
-                                   {{"detail", appended.status().message()}});
+        co_return storage_refusal("leases could not be recorded durably; nothing was handed out", appended.status(),
+                                  std::nullopt);
     }
     co_return http::json_response(200, std::move(body));
 }
 
 // ---- lease expiry ----
 
-void Service::run_background() { asio::co_spawn(io_, expiry_loop(), asio::detached); }
+void Service::run_background() {
+    asio::co_spawn(io_, expiry_loop(), asio::detached);
+    asio::co_spawn(io_, health_loop(), asio::detached);
+}
 
 void Service::stop() {
     stopping_ = true;
     expiry_timer_.cancel();
+    health_timer_.cancel();
+}
+
+// ---- storage faults and readiness ----
+
+http::Response Service::storage_refusal(std::string_view message, const Status& error, std::optional<SpoolOp> spool_op) {
+    if (spool_op) {
+        storage_counters_.count(*spool_op, error);
+        spool_failure_ = ReadinessInput::SpoolFailure{error.code(), std::chrono::steady_clock::now()};
+    }
+    // 507 only when a full spool is the cause: the worker keeps its result and retries;
+    // everything else (the log out of space or failed, an I/O error) is 503.
+    const int code = spool_op && error.code() == Status::Code::no_space ? 507 : 503;
+    http::Response r = http::json_error(code, message, {{"detail", error.message()}});
+    r.headers.set("Retry-After", std::to_string(k_storage_retry_after));
+    return r;
+}
+
+ReadinessInput Service::readiness_input() const {
+    ReadinessInput in;
+    in.now = std::chrono::steady_clock::now();
+    in.log = log_.health();
+    in.probe_at = probe_at_;
+    in.probe = probe_;
+    if (git_applied_seq_)
+        in.git = ReadinessInput::Git{log_.last_seq(), git_applied_sample_, git_applied_changed_};
+    if (git_health_) in.writer_reasons = git_health_();
+    in.spool_failure = spool_failure_;
+    return in;
+}
+
+asio::awaitable<http::Response> Service::readyz(http::Request&) {
+    auto reasons = readiness_reasons(readiness_input(), options_.readiness);
+    co_return http::json_response(reasons.empty() ? 200 : 503, readiness_json(reasons));
+}
+
+asio::awaitable<void> Service::health_loop() {
+    constexpr auto k_spool_scan_every = std::chrono::seconds(30);
+    auto next_scan = std::chrono::steady_clock::now();
+    git_applied_changed_ = next_scan;  // a writer catching up after start is not stalled
+    while (!stopping_) {
+        try {
+            const auto now = std::chrono::steady_clock::now();
+            if (git_applied_seq_) {
+                std::uint64_t applied = git_applied_seq_();
+                if (applied != git_applied_sample_ || log_.last_seq() <= applied) git_applied_changed_ = now;
+                git_applied_sample_ = applied;
+            }
+            // An idle log is probed with a small synced meta write, so that readiness
+            // says whether it can write now, not whether it could half an hour ago.
+            LogHealth health = log_.health();
+            const auto window = options_.readiness.log_write_window;
+            if (health.state == LogHealth::State::ok && (!health.last_write || now - *health.last_write > window) &&
+                (!probe_at_ || now - *probe_at_ > window)) {
+                probe_ = co_await asio::co_spawn(
+                    blocking_,
+                    [this]() -> asio::awaitable<Status> {
+                        co_return log_.put_meta("readyz.probe", std::to_string(options_.now()));
+                    },
+                    asio::use_awaitable);
+                probe_at_ = std::chrono::steady_clock::now();
+                if (!probe_) log_line(LogLevel::error, "log.probe_failed", {{"error", probe_.to_string()}});
+            }
+            if (now >= next_scan && spool_) {
+                next_scan = now + k_spool_scan_every;
+                // co_spawn needs a default-constructible result: an optional, not a Result.
+                auto usage = co_await asio::co_spawn(
+                    blocking_,
+                    [this]() -> asio::awaitable<std::optional<SpoolUsage>> {
+                        auto u = spool_->usage();
+                        if (!u) co_return std::nullopt;
+                        co_return *u;
+                    },
+                    asio::use_awaitable);
+                if (usage) spool_usage_ = *usage;
+            }
+        } catch (const std::exception& e) {
+            log_line(LogLevel::error, "health.loop_failed", {{"error", e.what()}});
+        }
+        health_timer_.expires_after(std::chrono::seconds(1));
+        asio::error_code ec;
+        co_await health_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
 }
 
 asio::awaitable<void> Service::expiry_loop() {

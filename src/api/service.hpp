@@ -27,6 +27,7 @@
 #include "api/access.hpp"
 #include "api/history.hpp"
 #include "api/metrics.hpp"
+#include "api/readiness.hpp"
 #include "http/router.hpp"
 #include "netkeep/auth.hpp"
 #include "netkeep/event_log.hpp"
@@ -49,6 +50,8 @@ struct ServiceOptions {
     // The clock; tests may not replace it (integration tests use the real binary), but
     // keeping it injectable keeps the time-dependent code in one place.
     std::function<unix_time()> now;
+    // GET /readyz's thresholds.
+    ReadinessLimits readiness = {};
 };
 
 class Service {
@@ -75,6 +78,12 @@ public:
     // the function is called on the io thread). Unset: no git metrics (--no-git-writer).
     void set_git_progress(std::function<std::uint64_t()> applied_seq) { git_applied_seq_ = std::move(applied_seq); }
 
+    // The git writer's health as readiness reasons (empty: healthy), called on the io
+    // thread once a second. INTEGRATOR: wire the GitWriter health snapshot here
+    // (repository not openable, quarantined events, repeated failures); until then
+    // readiness judges the writer by its lag alone.
+    void set_git_health(std::function<std::vector<std::string>()> reasons) { git_health_ = std::move(reasons); }
+
     // Records the git writer applied (its on_applied observer, resolved and posted to the
     // io thread): new versions for the history index, commits for the metrics.
     void add_history(std::vector<HistoryEntry> entries);
@@ -83,7 +92,8 @@ public:
     // counted for /metrics and logged, a few lines a second at most. On the io thread.
     void connection_refused(std::string_view reason, std::string_view client);
 
-    // Starts the lease-expiry loop on the io_context.
+    // Starts the lease-expiry loop and the health loop (readiness samples, log probe,
+    // spool scan) on the io_context.
     void run_background();
     void stop();
 
@@ -119,6 +129,15 @@ private:
     asio::awaitable<http::Response> api_events(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> api_device_history(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> metrics(http::Request& request, const Caller& caller);
+    // GET /readyz: open like /healthz (no token); see api/readiness.hpp.
+    asio::awaitable<http::Response> readyz(http::Request& request);
+    // Once a second: samples the git writer's progress, probes an idle log, scans the
+    // spool every 30 s.
+    asio::awaitable<void> health_loop();
+    ReadinessInput readiness_input() const;
+    // The answer for an upload or lease that storage refused: 507 for a full spool, 503
+    // otherwise, with Retry-After; counted and remembered for readiness.
+    http::Response storage_refusal(std::string_view message, const Status& error, std::optional<SpoolOp> spool_op);
     void load_history();
     asio::awaitable<void> expiry_loop();
     asio::awaitable<void> expire_due_leases();
@@ -167,6 +186,17 @@ private:
     HistoryIndex history_;
     unix_time started_at_ = 0;
     std::function<std::uint64_t()> git_applied_seq_;
+    std::function<std::vector<std::string>()> git_health_;
+
+    // Storage faults and readiness (io thread).
+    StorageCounters storage_counters_;
+    std::optional<SpoolUsage> spool_usage_;
+    std::optional<ReadinessInput::SpoolFailure> spool_failure_;
+    std::uint64_t git_applied_sample_ = 0;
+    std::chrono::steady_clock::time_point git_applied_changed_{};
+    std::optional<std::chrono::steady_clock::time_point> probe_at_;
+    Status probe_;
+    asio::steady_timer health_timer_;
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;

@@ -137,7 +137,7 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
                     auto file = spool_->create();
                     if (!file) {
                         log_line(LogLevel::error, "spool.create_failed", {{"error", file.status().to_string()}});
-                        co_return http::json_error(503, "cannot store the upload", {{"detail", file.status().message()}});
+                        co_return storage_refusal("cannot store the upload", file.status(), SpoolOp::create);
                     }
                     form.file.emplace(std::move(*file));
                     form.job = *part.filename;
@@ -155,7 +155,7 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
                         co_return http::json_error(413, fmt::format("file larger than {} bytes", options_.max_upload));
                     if (Status s = form.file->write(step.data); !s) {
                         log_line(LogLevel::error, "spool.write_failed", {{"error", s.to_string()}});
-                        co_return http::json_error(503, "cannot store the upload", {{"detail", s.message()}});
+                        co_return storage_refusal("cannot store the upload", s, SpoolOp::write);
                     }
                 } else {
                     (*current_field)->append(step.data);
@@ -200,8 +200,14 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
         },
         asio::use_awaitable);
     if (!committed) {
+        // The file is dropped, never synced again: a failed fsync is not retried.
         log_line(LogLevel::error, "spool.commit_failed", {{"error", committed.to_string()}});
-        co_return http::json_error(503, "cannot store the upload durably", {{"detail", committed.message()}});
+        co_return storage_refusal("cannot store the upload durably", committed, SpoolOp::sync);
+    }
+    spool_failure_.reset();  // the spool takes uploads again (readiness)
+    if (spool_usage_) {
+        spool_usage_->files += 1;  // until the next scan
+        spool_usage_->bytes += entry->size;
     }
     // From here the spool file is durable under its name: remove it unless an event refers to it.
     struct spool_cleanup {
@@ -236,8 +242,12 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
     auto appended = co_await append_and_apply(std::move(decision.events));
     if (!appended) {
         log_line(LogLevel::error, "completion.append_failed", {{"error", appended.status().to_string()}});
-        co_return http::json_error(503, "the completion could not be recorded durably; nothing was kept",
-                                   {{"detail", appended.status().message()}});
+        // An I/O error (a failed WAL sync) may leave the record in the WAL, to be replayed
+        // at the restart that follows: its spool file stays (an orphan is swept at the
+        // next start). A refusal (no space, a log already failed or closed) wrote nothing.
+        if (appended.status().code() == Status::Code::io_error) cleanup.keep = true;
+        co_return storage_refusal("the completion could not be recorded durably; post it again", appended.status(),
+                                  std::nullopt);
     }
     cleanup.keep = true;
     log_line(LogLevel::info, "completion.recorded",

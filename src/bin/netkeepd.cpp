@@ -3,7 +3,8 @@
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when serving failed (cannot
 // listen, cannot create the data dir, cannot open the event log), 2 for usage errors, a
-// missing inventory dir and an inventory that does not load.
+// missing inventory dir and an inventory that does not load, 3 when the event log failed
+// while serving (a failed WAL sync: a restart replays the log).
 
 #include <charconv>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 
 #include <fmt/format.h>
 #include <asio/co_spawn.hpp>
@@ -31,6 +33,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
+#include "netkeep/durable.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
@@ -42,6 +45,9 @@ namespace {
 namespace fs = std::filesystem;
 using netkeep::Result;
 using netkeep::Status;
+
+// The event log failed while serving (docs/operations.md "Exit codes").
+constexpr int k_exit_log_failed = 3;
 
 constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
@@ -296,13 +302,23 @@ int serve(const Config& config) {
         return 2;
     }
 
-    auto log = netkeep::open_event_log((config.data_dir / "log").string());
+    asio::io_context io;
+    // A log that failed for good (a failed WAL sync: RocksDB is read-only, docs/security.md
+    // "Faults: storage") ends the process with k_exit_log_failed, so that systemd restarts
+    // it and RocksDB replays its WAL. Set once the server exists; posted to the io thread.
+    int exit_code = 0;
+    std::function<void(const std::string&)> on_log_failed;
+    netkeep::EventLogOptions log_options;
+    log_options.on_failed = [&io, &on_log_failed](const Status& error) {
+        asio::post(io, [&on_log_failed, message = error.to_string()] {
+            if (on_log_failed) on_log_failed(message);
+        });
+    };
+    auto log = netkeep::open_event_log((config.data_dir / "log").string(), log_options);
     if (!log) {
         fmt::print(stderr, "netkeepd: {}\n", log.status().to_string());
         return 1;
     }
-
-    asio::io_context io;
     // Declared after io, so destroyed before it, also when io.run() throws: closing the
     // log completes pending appends, whose callbacks post to io.
     struct log_closer {
@@ -427,6 +443,26 @@ int serve(const Config& config) {
     };
     reload_signal.async_wait(on_hup);
 
+    on_log_failed = [&](const std::string& error) {
+        if (exit_code != 0) return;
+        exit_code = k_exit_log_failed;
+        netkeep::log_line(netkeep::LogLevel::error, "netkeepd.exiting",
+                          {{"status", std::to_string(k_exit_log_failed)},
+                           {"error", error},
+                           {"why", "the event log accepts no write until a restart replays its write-ahead log"}});
+        // Requests in flight fail fast now (the log refuses every write); a slow upload or
+        // a long git operation must not hold the restart back.
+        std::thread([] {
+            std::this_thread::sleep_for(std::chrono::seconds(10));
+            std::_Exit(k_exit_log_failed);
+        }).detach();
+        server.stop();
+        service.stop();
+        reload_signal.cancel();
+        signals.cancel();
+        signals.clear();
+    };
+
     auto endpoint = server.listen(config.host, config.port);
     if (!endpoint) {
         fmt::print(stderr, "netkeepd: {}\n", endpoint.status().message());
@@ -438,7 +474,7 @@ int serve(const Config& config) {
 
     io.run();
     if (git_writer) git_writer->stop();
-    return 0;
+    return exit_code;
 }
 
 }  // namespace
@@ -469,10 +505,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     // 0700 through the umask, as is everything created under it (log, spool, repo.git).
-    fs::create_directories(config->data_dir, ec);
-    if (ec || !fs::is_directory(config->data_dir)) {
-        fmt::print(stderr, "netkeepd: cannot create data directory '{}': {}\n",
-                   config->data_dir.string(), ec ? ec.message() : "not a directory");
+    // Durably: its parent is synced before anything acknowledged is stored in it.
+    if (Status s = netkeep::create_directories_durably(config->data_dir.string()); !s) {
+        fmt::print(stderr, "netkeepd: cannot create data directory '{}': {}\n", config->data_dir.string(),
+                   s.message());
         return 1;
     }
     // One the operator made (or an older netkeepd left 0755) is theirs to tighten.

@@ -13,6 +13,7 @@ std::string_view code_name(Status::Code code) {
     case Status::Code::not_supported: return "not supported";
     case Status::Code::unavailable: return "unavailable";
     case Status::Code::too_large: return "too large";
+    case Status::Code::no_space: return "no space";
     }
     return "unknown";
 }

@@ -57,6 +57,8 @@ int http_status_for(const Status& status) {
             return 501;
         case Status::Code::unavailable:
             return 503;
+        case Status::Code::no_space:
+            return 507;
         case Status::Code::corruption:
         case Status::Code::io_error:
             return 500;
@@ -124,6 +126,8 @@ std::string_view reason_phrase(int status) {
             return "Service Unavailable";
         case 505:
             return "HTTP Version Not Supported";
+        case 507:
+            return "Insufficient Storage";
         default:
             return "Unknown";
     }

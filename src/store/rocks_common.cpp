@@ -20,6 +20,7 @@ std::vector<rocksdb::ColumnFamilyDescriptor> column_families() {
 Status from_rocks(const rocksdb::Status& s, std::string_view what) {
     if (s.ok()) return Status::ok();
     std::string msg = fmt::format("{}: {}", what, s.ToString());
+    if (s.IsNoSpace()) return Status::no_space(std::move(msg));
     if (s.IsNotFound()) return Status::not_found(std::move(msg));
     if (s.IsCorruption()) return Status::corruption(std::move(msg));
     if (s.IsInvalidArgument()) return Status::invalid_argument(std::move(msg));

@@ -7,6 +7,12 @@
 // Threads: one writer thread owns the sequence counter and performs every event write
 // (group commit: everything queued while a sync is in flight goes into the next batch).
 // Readers use RocksDB's own thread safety and never take the queue lock.
+//
+// Faults (docs/security.md "Faults: storage"): HealthTracker holds the log's state. It
+// learns of errors from failed writes and from RocksDB itself (an EventListener sees the
+// background error RocksDB sets, with its severity, before the failed Write returns).
+// RocksDB's own automatic recovery is turned off: the writer thread calls DB::Resume()
+// while the log is recovering, so that one place decides when writes start again.
 
 #include <pthread.h>
 
@@ -21,12 +27,16 @@
 
 #include <fmt/format.h>
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "netkeep/durable.hpp"
 #include "netkeep/event_format.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/logger.hpp"
 #include "rocks_common.hpp"
+#include "rocks_testing.hpp"
 
 namespace netkeep {
 
@@ -35,15 +45,170 @@ namespace {
 using store::cf_deleter;
 using store::cf_handle;
 using store::from_rocks;
+using State = LogHealth::State;
+using clock = std::chrono::steady_clock;
+
+// A meta value rewritten after open and after each DB::Resume(); see wal_retirable().
+constexpr const char* k_marker_key = "log.marker";
+
+// What a RocksDB error means for the log: nothing lasting (the write failed, the next may
+// work), recoverable in this process by DB::Resume(), or only by a restart.
+enum class Fault { transient, recoverable, fatal };
+
+Fault classify(const rocksdb::Status& s) {
+    // Severity is set on the background error RocksDB keeps (and returns from every write
+    // once the DB has stopped): fatal and unrecoverable errors, such as a failed WAL sync
+    // with paranoid_checks, cannot be resumed.
+    if (s.severity() >= rocksdb::Status::Severity::kFatalError) return Fault::fatal;
+    if (s.IsCorruption()) return Fault::fatal;
+    if (s.IsNoSpace()) return Fault::recoverable;
+    if (s.severity() == rocksdb::Status::Severity::kSoftError || s.severity() == rocksdb::Status::Severity::kHardError)
+        return Fault::recoverable;
+    return Fault::transient;
+}
+
+// The log's state, shared by the log, its writer thread and the RocksDB listener.
+class HealthTracker {
+public:
+    explicit HealthTracker(std::function<void(const Status&)> on_failed) : on_failed_(std::move(on_failed)) {}
+
+    // A write (events, meta, or a Resume) failed with s; `what` says which.
+    void failed(const rocksdb::Status& s, std::string_view what) {
+        Status status = from_rocks(s, what);
+        {
+            std::lock_guard lock(mutex_);
+            (status.code() == Status::Code::no_space ? health_.no_space_errors : health_.io_errors) += 1;
+        }
+        enter(classify(s), status);
+    }
+
+    // RocksDB set a background error (a write's, a flush's, a compaction's).
+    void background_error(const rocksdb::Status& s) { enter(classify(s), from_rocks(s, "event log background error")); }
+
+    // Set once by the log: whether DB::Resume() would retire the current WAL (see
+    // RocksEventLog::wal_retirable). Unset: assumed so.
+    void set_wal_check(std::function<bool()> check) {
+        std::lock_guard lock(mutex_);
+        wal_check_ = std::move(check);
+    }
+
+    void wrote() {
+        std::lock_guard lock(mutex_);
+        health_.last_write = clock::now();
+    }
+
+    void resumed() {
+        Status was;
+        {
+            std::lock_guard lock(mutex_);
+            if (health_.state != State::recovering) return;
+            was = health_.error;
+            health_.state = State::ok;
+            health_.error = Status::ok();
+            health_.since = clock::now();
+            health_.resumes += 1;
+        }
+        log_line(LogLevel::info, "log.resumed", {{"after", was.to_string()}});
+    }
+
+    LogHealth snapshot() const {
+        std::lock_guard lock(mutex_);
+        return health_;
+    }
+    State state() const {
+        std::lock_guard lock(mutex_);
+        return health_.state;
+    }
+    // Why a write is refused now without being tried; ok when writes may be tried.
+    Status refusal() const {
+        std::lock_guard lock(mutex_);
+        switch (health_.state) {
+        case State::ok: return Status::ok();
+        case State::recovering: return health_.error;
+        case State::failed:
+            return Status::unavailable(
+                fmt::format("the event log failed and accepts no write until netkeepd restarts ({})", health_.error.to_string()));
+        }
+        return Status::ok();
+    }
+
+private:
+    // A state only gets worse until resumed(): failed is final.
+    void enter(Fault fault, Status error) {
+        if (fault == Fault::transient) return;
+        if (fault == Fault::recoverable) {
+            std::function<bool()> check;
+            {
+                std::lock_guard lock(mutex_);
+                check = wal_check_;
+            }
+            if (check && !check()) {
+                fault = Fault::fatal;
+                error = Status(Status::io_error(fmt::format(
+                    "{} (with no unflushed data, DB::Resume() would keep writing to the failed write-ahead log: "
+                    "only a restart can go on)",
+                    error.to_string())));
+            }
+        }
+        const State next = fault == Fault::fatal ? State::failed : State::recovering;
+        {
+            std::lock_guard lock(mutex_);
+            if (health_.state == State::failed || health_.state == next) return;
+            health_.state = next;
+            health_.error = error;
+            health_.since = clock::now();
+        }
+        if (next == State::recovering) {
+            log_line(LogLevel::error, "log.write_refused",
+                     {{"error", error.to_string()}, {"action", "writes are refused; DB::Resume() is retried until they work"}});
+            return;
+        }
+        log_line(LogLevel::error, "log.failed", {{"error", error.to_string()}});
+        // Once: the state never leaves failed.
+        if (on_failed_) on_failed_(error);
+    }
+
+    mutable std::mutex mutex_;
+    LogHealth health_;
+    std::function<void(const Status&)> on_failed_;
+    std::function<bool()> wal_check_;
+};
+
+// Hands RocksDB's background errors to the tracker and keeps recovery in the log's hands.
+class HealthListener final : public rocksdb::EventListener {
+public:
+    explicit HealthListener(std::shared_ptr<HealthTracker> tracker) : tracker_(std::move(tracker)) {}
+    void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
+        if (bg_error && !bg_error->ok()) tracker_->background_error(*bg_error);
+    }
+    void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+        if (auto_recovery) *auto_recovery = false;  // the writer thread calls Resume()
+    }
+    void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+        if (info.new_bg_error.ok()) tracker_->resumed();
+    }
+
+private:
+    std::shared_ptr<HealthTracker> tracker_;
+};
 
 class RocksEventLog final : public EventLog {
 public:
-    RocksEventLog(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles,
-                  std::uint64_t last_seq, bool sync)
-        : db_(std::move(db)), handles_(std::move(handles)), last_seq_(last_seq), next_seq_(last_seq + 1) {
+    RocksEventLog(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles, std::uint64_t last_seq,
+                  const EventLogOptions& options, std::shared_ptr<HealthTracker> health)
+        : db_(std::move(db)),
+          handles_(std::move(handles)),
+          health_(std::move(health)),
+          resume_every_(options.resume_every),
+          last_seq_(last_seq),
+          next_seq_(last_seq + 1) {
         events_ = handles_.at(1).get();
         meta_ = handles_.at(2).get();
-        write_options_.sync = sync;
+        write_options_.sync = options.sync;
+        health_->set_wal_check([this] { return wal_retirable(); });
+        // So that a write failing next finds unflushed data (see wal_retirable). A
+        // failure here is the tracker's to classify; opening still succeeds.
+        (void)put_meta(k_marker_key, "opened");
         writer_ = std::thread([this] {
             ::pthread_setname_np(::pthread_self(), "netkeep-log");  // visible in top -H, perf
             run_writer();
@@ -104,30 +269,40 @@ public:
     }
 
     Status put_meta(const std::string& key, const std::string& value) override {
-        std::shared_lock open(handles_mutex_);
-        if (!db_open_) return Status::unavailable("event log is closed");
-        rocksdb::WriteOptions wo;
-        wo.sync = write_options_.sync;
-        return from_rocks(db_->Put(wo, meta_, key, value), fmt::format("writing meta '{}'", key));
+        rocksdb::WriteBatch batch;
+        if (auto s = batch.Put(meta_, key, value); !s.ok()) return from_rocks(s, fmt::format("writing meta '{}'", key));
+        return write_meta(batch, fmt::format("writing meta '{}'", key));
     }
 
     Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) override {
-        std::shared_lock open(handles_mutex_);
-        if (!db_open_) return Status::unavailable("event log is closed");
         rocksdb::WriteBatch batch;
         for (const auto& [key, value] : entries) {
             if (auto s = batch.Put(meta_, key, value); !s.ok())
                 return from_rocks(s, fmt::format("writing meta '{}'", key));
         }
-        rocksdb::WriteOptions wo;
-        wo.sync = write_options_.sync;
-        return from_rocks(db_->Write(wo, &batch), fmt::format("writing {} meta values", entries.size()));
+        return write_meta(batch, fmt::format("writing {} meta values", entries.size()));
     }
+
+    LogHealth health() const override { return health_->snapshot(); }
 
     Result<std::string> get_meta(const std::string& key) const override {
         std::shared_lock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::get_meta(*db_, meta_, key);
+    }
+
+    // DB::Resume() (RocksDB 7.8) retires a WAL that a write failed on only through the
+    // flush it starts, and that flush switches to a new WAL only for a column family with
+    // data in its active memtable. With none, the failed WAL would stay current and the
+    // next write would hit its error again (an assertion in Debian's build). So a
+    // recoverable error is recoverable only while some memtable holds data; the log keeps
+    // one small meta value there after open and after each Resume().
+    bool wal_retirable() const {
+        for (auto* cf : {events_, meta_}) {
+            std::uint64_t entries = 0;
+            if (db_->GetIntProperty(cf, "rocksdb.num-entries-active-mem-table", &entries) && entries > 0) return true;
+        }
+        return false;
     }
 
     void close() override {
@@ -157,33 +332,79 @@ private:
         AppendCallback done;
     };
 
+    Status write_meta(rocksdb::WriteBatch& batch, const std::string& what) {
+        std::shared_lock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        // A recovering or failed log refuses at once; the writer thread resumes it.
+        if (Status refused = health_->refusal(); !refused) return refused;
+        rocksdb::WriteOptions wo;
+        wo.sync = write_options_.sync;
+        rocksdb::Status s = db_->Write(wo, &batch);
+        if (!s.ok()) {
+            health_->failed(s, what);
+            return from_rocks(s, what);
+        }
+        health_->wrote();
+        return Status::ok();
+    }
+
     void run_writer() {
         std::deque<pending_append> batch;
         for (;;) {
             {
                 std::unique_lock lock(queue_mutex_);
-                queue_cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-                if (queue_.empty()) return;  // closing, and everything accepted is written
+                // Woken at least every resume_every: a log that a background error (a
+                // flush out of space) made recovering resumes without waiting for an append.
+                queue_cv_.wait_for(lock, resume_every_, [&] { return closing_ || !queue_.empty(); });
+                if (closing_ && queue_.empty()) return;  // everything accepted is written
                 batch.swap(queue_);
             }
-            write_batch(batch);
+            if (health_->state() == State::recovering) try_resume();
+            if (!batch.empty()) write_batch(batch);
             batch.clear();
         }
     }
 
+    // At most once per resume_every, so that a full disk costs one attempt a second, not
+    // one per request.
+    void try_resume() {
+        const auto now = clock::now();
+        if (now < next_resume_) return;
+        next_resume_ = now + resume_every_;
+        rocksdb::Status s = db_->Resume();
+        if (s.ok()) {
+            health_->resumed();
+            (void)put_meta(k_marker_key, "resumed");  // see wal_retirable
+            return;
+        }
+        // Still out of space (the flush Resume() starts failed again): stay recovering,
+        // counted. Busy: RocksDB is recovering by itself; its listener call ends the state.
+        if (!s.IsBusy()) health_->failed(s, "resuming the event log");
+    }
+
     // One WriteBatch, one sync, for every append that queued up meanwhile.
     void write_batch(std::deque<pending_append>& batch) {
+        if (Status refused = health_->refusal(); !refused) {
+            for (auto& p : batch) p.done(refused);
+            return;
+        }
         const std::uint64_t first = next_seq_;
         std::uint64_t seq = first;
         rocksdb::WriteBatch wb;
         for (const auto& p : batch)
             for (const auto& record : p.records) wb.Put(events_, event_format::encode_key(seq++), record);
-        Status status = from_rocks(db_->Write(write_options_, &wb), "appending to the event log");
-        if (!status) {
-            // Nothing was assigned: the next batch reuses these sequence numbers.
+        rocksdb::Status written = db_->Write(write_options_, &wb);
+        if (!written.ok()) {
+            health_->failed(written, "appending to the event log");
+            Status status = from_rocks(written, "appending to the event log");
+            // Nothing was acknowledged and nothing entered the memtable: the next batch
+            // reuses these sequence numbers. The records may have reached the WAL, though:
+            // after a Resume() the flush it starts retires that WAL; after a restart its
+            // replay may bring them back (EventLog's contract says so).
             for (auto& p : batch) p.done(status);
             return;
         }
+        health_->wrote();
         next_seq_ = seq;
         {
             std::lock_guard lock(tail_mutex_);
@@ -203,6 +424,9 @@ private:
     rocksdb::ColumnFamilyHandle* events_ = nullptr;
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
     rocksdb::WriteOptions write_options_;
+    std::shared_ptr<HealthTracker> health_;
+    const std::chrono::milliseconds resume_every_;
+    clock::time_point next_resume_{};  // writer thread only
 
     mutable std::mutex tail_mutex_;
     mutable std::condition_variable tail_cv_;
@@ -225,13 +449,36 @@ private:
 
 }  // namespace
 
-Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path, const EventLogOptions& options) {
+std::string_view log_state_name(LogHealth::State state) {
+    switch (state) {
+    case State::ok: return "ok";
+    case State::recovering: return "recovering";
+    case State::failed: return "failed";
+    }
+    return "unknown";
+}
+
+namespace store {
+
+Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& path, const EventLogOptions& options,
+                                                          rocksdb::Env* env) {
+    // RocksDB creates the directory without syncing its parent: a power cut could lose
+    // the whole log (every acknowledged event) with the directory entry.
+    if (options.create_if_missing)
+        if (Status s = create_directories_durably(path); !s) return s;
+    auto health = std::make_shared<HealthTracker>(options.on_failed);
     rocksdb::DBOptions db_options;
+    if (env) db_options.env = env;
     db_options.create_if_missing = options.create_if_missing;
     db_options.create_missing_column_families = options.create_if_missing;
     // Many small appends, each synced: keep the WAL as the durability point and let
     // RocksDB flush memtables in the background.
     db_options.max_background_jobs = 2;
+    // Every failed WAL write stops the DB (a background error) rather than leaving a
+    // torn record in a WAL that later records would follow. The default; stated because
+    // the fault handling relies on it.
+    db_options.paranoid_checks = true;
+    db_options.listeners.push_back(std::make_shared<HealthListener>(health));
 
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
@@ -250,7 +497,13 @@ Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path, const 
     auto last = store::find_last_seq(*db, owned[1].get());
     if (!last) return last.status();
     return std::unique_ptr<EventLog>(
-        std::make_unique<RocksEventLog>(std::move(db), std::move(owned), *last, options.sync));
+        std::make_unique<RocksEventLog>(std::move(db), std::move(owned), *last, options, std::move(health)));
+}
+
+}  // namespace store
+
+Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path, const EventLogOptions& options) {
+    return store::open_event_log_with_env(path, options, nullptr);
 }
 
 }  // namespace netkeep

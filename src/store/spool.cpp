@@ -1,5 +1,7 @@
 #include "netkeep/spool.hpp"
 
+#include <dirent.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,10 +11,13 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "netkeep/durable.hpp"
 
 namespace netkeep {
 
@@ -20,17 +25,13 @@ namespace {
 
 constexpr std::string_view k_incoming = ".incoming-";
 
+// A full file system is no_space (the completion is answered 507 and may be retried),
+// anything else an io_error.
 Status errno_status(std::string_view what, const std::string& path) {
-    return Status::io_error(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-}
-
-// fsync of a directory makes a rename or unlink in it durable.
-Status sync_dir(const std::string& dir) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return errno_status("opening", dir);
-    Status s = ::fsync(fd) == 0 ? Status::ok() : errno_status("syncing", dir);
-    ::close(fd);
-    return s;
+    int err = errno;
+    std::string msg = fmt::format("{} {}: {}", what, path, std::strerror(err));
+    if (err == ENOSPC || err == EDQUOT) return Status::no_space(std::move(msg));
+    return Status::io_error(std::move(msg));
 }
 
 // Unique without coordination: time, process and a per-process counter and random seed.
@@ -95,20 +96,25 @@ Result<SpoolEntry> SpoolFile::commit() {
     if (fd_ < 0) return Status::unavailable("spool file is closed");
     std::string incoming = dir_ + "/" + std::string(k_incoming) + name_;
     std::string final_path = dir_ + "/" + name_;
+    // A failed fdatasync is never retried on this descriptor: the kernel may already have
+    // dropped the pages it could not write and would report success the second time. The
+    // caller refuses the upload; the destructor closes and unlinks the file.
     if (::fdatasync(fd_) != 0) return errno_status("syncing", incoming);
     ::close(fd_);
     fd_ = -1;
     if (::rename(incoming.c_str(), final_path.c_str()) != 0) return errno_status("renaming", incoming);
     committed_ = true;
-    if (Status s = sync_dir(dir_); !s) return s;
+    // The rename is durable only with the directory. If this fails the file stays under
+    // its final name, referred to by no event: the git writer sweeps it as an orphan.
+    if (Status s = sync_directory(dir_); !s) return s;
     auto digest = hash_.finish();
     return SpoolEntry{name_, size_, std::string(reinterpret_cast<const char*>(digest.data()), digest.size())};
 }
 
 Result<Spool> Spool::open(std::string dir) {
+    // Durable before the first upload is acknowledged into it.
+    if (Status s = create_directories_durably(dir); !s) return s;
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::io_error(fmt::format("creating spool dir {}: {}", dir, ec.message()));
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
         if (entry.path().filename().string().starts_with(k_incoming)) std::filesystem::remove(entry.path(), ec);
     if (ec) return Status::io_error(fmt::format("cleaning spool dir {}: {}", dir, ec.message()));
@@ -121,6 +127,24 @@ Result<SpoolFile> Spool::create() {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return errno_status("creating", path);
     return SpoolFile(dir_, std::move(name), fd);
+}
+
+Result<SpoolUsage> Spool::usage() const {
+    // readdir + fstatat: no std::filesystem object per entry, as the spool may hold many
+    // thousands of files while the git writer is stopped.
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), &::closedir);
+    if (!d) return errno_status("reading", dir_);
+    SpoolUsage usage;
+    const int dfd = ::dirfd(d.get());
+    while (dirent* e = ::readdir(d.get())) {
+        std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st{};
+        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        usage.files += 1;
+        usage.bytes += std::uint64_t(st.st_size);
+    }
+    return usage;
 }
 
 std::string Spool::path_of(std::string_view name) const { return dir_ + "/" + std::string(name); }

@@ -133,3 +133,83 @@ TEST_CASE("without a git writer the git gauges are absent") {
     CHECK(text.find("netkeep_git_lag_events") == std::string::npos);
     CHECK(text.find("netkeep_git_commits_total") != std::string::npos);
 }
+
+// ---- readiness (api/readiness.hpp) and the storage metrics ----
+
+#include "api/readiness.hpp"
+
+TEST_CASE("readiness: ready when the log writes and the git writer keeps up") {
+    using namespace netkeep;
+    using namespace netkeep::api;
+    using namespace std::chrono_literals;
+    ReadinessInput in;
+    in.now = std::chrono::steady_clock::time_point(1000s);
+    in.log.last_write = in.now - 5s;
+    in.git = ReadinessInput::Git{100, 100, in.now - 3600s};  // caught up: no progress needed
+    CHECK(readiness_reasons(in).empty());
+    CHECK(readiness_json({}) == R"({"ready":true})");
+
+    SUBCASE("a recovering log names the fault, not its message") {
+        in.log.state = LogHealth::State::recovering;
+        in.log.error = Status::no_space("appending to /var/lib/netkeep/log/000012.log: No space left on device");
+        in.log.since = in.now - 12s;
+        auto reasons = readiness_reasons(in);
+        REQUIRE(reasons.size() == 1);
+        CHECK(reasons[0].find("no space left") != std::string::npos);
+        CHECK(reasons[0].find("12 s") != std::string::npos);
+        CHECK(reasons[0].find("/var/lib") == std::string::npos);
+        CHECK(readiness_json(reasons).starts_with(R"({"ready":false,"reasons":[")"));
+    }
+    SUBCASE("a failed log") {
+        in.log.state = LogHealth::State::failed;
+        CHECK(readiness_reasons(in).size() == 1);
+    }
+    SUBCASE("an idle log whose probe failed") {
+        in.log.last_write = in.now - 600s;
+        in.probe_at = in.now - 1s;
+        in.probe = Status::io_error("x");
+        CHECK(readiness_reasons(in).size() == 1);
+        in.probe = Status::ok();
+        CHECK(readiness_reasons(in).empty());
+    }
+    SUBCASE("a git writer behind and not moving for the stall limit") {
+        in.git = ReadinessInput::Git{150, 100, in.now - 119s};
+        CHECK(readiness_reasons(in).empty());  // behind but progressing recently
+        in.git->applied_changed = in.now - 121s;
+        auto reasons = readiness_reasons(in);
+        REQUIRE(reasons.size() == 1);
+        CHECK(reasons[0].find("50 events behind") != std::string::npos);
+    }
+    SUBCASE("the writer's own reasons are passed through") {
+        in.writer_reasons = {"git writer: repository cannot be opened"};
+        CHECK(readiness_reasons(in) == in.writer_reasons);
+    }
+    SUBCASE("a recent spool failure, forgotten after its window") {
+        in.spool_failure = ReadinessInput::SpoolFailure{Status::Code::no_space, in.now - 10s};
+        CHECK(readiness_reasons(in).size() == 1);
+        in.spool_failure->at = in.now - 61s;
+        CHECK(readiness_reasons(in).empty());
+    }
+}
+
+TEST_CASE("storage metrics: errors by op and kind, the log's state, spool gauges, readiness") {
+    using namespace netkeep;
+    using namespace netkeep::api;
+    MetricsSnapshot s;
+    s.storage.counters.count(SpoolOp::write, Status::no_space("full"));
+    s.storage.counters.count(SpoolOp::sync, Status::io_error("EIO"));
+    s.storage.log.state = LogHealth::State::recovering;
+    s.storage.log.no_space_errors = 3;
+    s.storage.spool = SpoolUsage{7, 4096};
+    s.storage.ready = false;
+    HttpMetrics http;
+    std::string text = render_metrics(s, http);
+    CHECK(text.find("netkeep_storage_errors_total{op=\"spool_write\",kind=\"no_space\"} 1\n") != std::string::npos);
+    CHECK(text.find("netkeep_storage_errors_total{op=\"spool_sync\",kind=\"io\"} 1\n") != std::string::npos);
+    CHECK(text.find("netkeep_storage_errors_total{op=\"log_write\",kind=\"no_space\"} 3\n") != std::string::npos);
+    CHECK(text.find("netkeep_log_state{state=\"recovering\"} 1\n") != std::string::npos);
+    CHECK(text.find("netkeep_log_state{state=\"ok\"} 0\n") != std::string::npos);
+    CHECK(text.find("netkeep_spool_files 7\n") != std::string::npos);
+    CHECK(text.find("netkeep_spool_bytes 4096\n") != std::string::npos);
+    CHECK(text.find("netkeep_ready 0\n") != std::string::npos);
+}

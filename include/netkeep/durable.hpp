@@ -1,0 +1,23 @@
+#pragma once
+// Making directories durable before anything relies on them (docs/security.md "Faults:
+// storage"). A directory created by mkdir(2) exists, after a power cut, only once the
+// directory holding its entry has been fsync'd; a file renamed into a directory, only once
+// that directory has. netkeepd and netkeepctl create their directories through here.
+
+#include <string>
+
+#include "netkeep/status.hpp"
+
+namespace netkeep {
+
+// fsync(2) of the directory itself: makes the entries created, renamed or removed in it
+// durable. A failure is never retried on the same descriptor (after a failed fsync the
+// kernel may have dropped the dirty pages and report success next time).
+Status sync_directory(const std::string& path);
+
+// mkdir -p that is durable when it returns: each component it creates is fsync'd together
+// with the directory that holds it (mode 0777 through the umask, like mkdir -p). Existing
+// components are left as they are. An error that is a full file system is no_space.
+Status create_directories_durably(const std::string& path);
+
+}  // namespace netkeep

@@ -1,0 +1,64 @@
+#include "netkeep/durable.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace netkeep {
+
+namespace {
+
+Status errno_status(int err, std::string_view what, const std::string& path) {
+    std::string msg = fmt::format("{} {}: {}", what, path, std::strerror(err));
+    if (err == ENOSPC || err == EDQUOT) return Status::no_space(std::move(msg));
+    return Status::io_error(std::move(msg));
+}
+
+}  // namespace
+
+Status sync_directory(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno_status(errno, "opening directory", path);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return errno_status(err, "syncing directory", path);
+    return Status::ok();
+}
+
+Status create_directories_durably(const std::string& path) {
+    namespace fs = std::filesystem;
+    if (path.empty()) return Status::invalid_argument("an empty directory path");
+    // The missing components, deepest last.
+    std::vector<fs::path> missing;
+    fs::path p = fs::path(path).lexically_normal();
+    if (p.has_filename() == false && p.has_parent_path()) p = p.parent_path();  // "a/b/" -> "a/b"
+    for (fs::path at = p; !at.empty(); at = at.parent_path()) {
+        struct stat st{};
+        if (::stat(at.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return Status::io_error(fmt::format("{} exists and is not a directory", at.string()));
+            break;
+        }
+        if (errno != ENOENT) return errno_status(errno, "checking", at.string());
+        missing.push_back(at);
+        if (at == at.parent_path()) break;
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+        if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST) return errno_status(errno, "creating", it->string());
+        // The new entry lives in the parent: sync that (also when another process created
+        // the directory meanwhile, as nothing says it synced it).
+        fs::path parent = it->has_parent_path() ? it->parent_path() : fs::path(".");
+        if (Status s = sync_directory(parent.string()); !s) return s;
+    }
+    return Status::ok();
+}
+
+}  // namespace netkeep
