@@ -56,6 +56,7 @@ struct Fixture {
         GitWriterOptions o = options;
         o.repo_path = repo.string();
         o.spool_dir = spool.string();
+        o.state_dir = (root / "gitwriter").string();
         o.gc_every = gc_every;
         o.git_program = std::move(git_program);
         o.retry_first = 20ms;
@@ -241,8 +242,9 @@ TEST_CASE("the redaction rules in force are recovered after a restart") {
     CHECK(f.git({"show", "main:r2/show_run"}) == "secret <removed>\n");
 }
 
-TEST_CASE("a missing spool file stops the writer at that event until it appears") {
+TEST_CASE("a missing spool file stops the writer at that event until it appears (before its quarantine)") {
     Fixture f;
+    f.options.quarantine_after = 1000;
     f.start();
     auto s1 = f.complete("r1", "plain", "late\n", std::nullopt, false);
     auto s2 = f.complete("r2", "plain", "after\n");
@@ -256,12 +258,16 @@ TEST_CASE("a missing spool file stops the writer at that event until it appears"
 
 TEST_CASE("a spool file that does not match its recorded hash is not committed") {
     Fixture f;
+    f.options.quarantine_after = 1000;
     f.start();
     auto s1 = f.complete("r1", "plain", "good\n", std::nullopt, false);
     std::ofstream(f.spool / "c1") << "bad!\n";  // same size, other bytes
     std::this_thread::sleep_for(300ms);
     CHECK(f.writer->applied_seq() == s1 - 1);
     CHECK(f.commits() == 0);
+    CHECK(f.writer->health().consecutive_failures > 0);
+    CHECK(f.writer->health().last_error.find("SHA-256") != std::string::npos);
+    CHECK(f.writer->health().repo_ok);  // the event's fault, not the repository's
 }
 
 TEST_CASE("a repository ahead of the log is refused") {
@@ -273,7 +279,7 @@ TEST_CASE("a repository ahead of the log is refused") {
     f.log.reset();
     fs::remove_all(f.root / "log");
     f.open_log();  // a new, empty log next to the old repository
-    auto w = open_git_writer(*f.log, {.repo_path = f.repo.string(), .spool_dir = f.spool.string()});
+    auto w = open_git_writer(*f.log, {.repo_path = f.repo.string(), .spool_dir = f.spool.string(), .state_dir = {}});
     REQUIRE(w.is_ok());
     auto s = w.value()->start();
     CHECK(s.code() == Status::Code::conflict);
@@ -361,6 +367,7 @@ TEST_CASE("a batch reaches main as one pack; a large blob goes loose, not throug
 
 TEST_CASE("spool files: orphans swept at start, pending ones kept, applied ones kept for the retention") {
     Fixture f;
+    f.options.quarantine_after = 1000;
     auto age = [&](const std::string& name) {
         struct timespec old[2] = {{1, 0}, {1, 0}};  // 1970
         REQUIRE(::utimensat(AT_FDCWD, (f.spool / name).c_str(), old, 0) == 0);
