@@ -584,7 +584,7 @@ private:
         if (q != quarantine_.end()) {
             if (!inventory) return Status::ok();  // skipped in order: applied late, if retried
             if (q->second.record.state == gitwriter::QuarantineState::held)
-                return Status::unavailable(fmt::format(
+                return Status::conflict(fmt::format(
                     "seq {}: inventory held after {} failed attempts ({}); the writer waits here until "
                     "`netkeepctl quarantine retry {}`",
                     r.seq, q->second.record.attempts, q->second.record.detail, r.seq));
@@ -614,7 +614,8 @@ private:
     }
 
     // Records the event as quarantined (durably, before the cursor may pass it). A
-    // completion is then skipped (ok); an inventory is held (an error: the writer waits).
+    // completion is then skipped (ok); an inventory is held (a conflict: the writer waits,
+    // and the repository is not to blame).
     Status quarantine(const EventRecord& r, std::string reason, std::uint32_t attempts) {
         const bool inventory = std::holds_alternative<InventoryApplied>(r.event);
         Quarantined q;
@@ -638,7 +639,7 @@ private:
         }
         publish_health();
         if (inventory)
-            return Status::unavailable(fmt::format("seq {}: inventory held: {}", r.seq, quarantine_[r.seq].record.detail));
+            return Status::conflict(fmt::format("seq {}: inventory held: {}", r.seq, quarantine_[r.seq].record.detail));
         return Status::ok();
     }
 

@@ -546,6 +546,7 @@ TEST_CASE("an inventory that cannot be applied is held, never skipped: later com
     CHECK(h.consecutive_failures > 0);
     CHECK(h.last_error.find("held") != std::string::npos);
     CHECK(h.quarantined == 1);
+    CHECK(h.repo_ok);  // the inventory's fault, not the repository's
     (void)s2;
 }
 
