@@ -182,6 +182,7 @@ layout_result bench_layout(const fs::path& work, bool grouped, const GitWriterBe
     std::uint64_t loose_before = dir_bytes(repo / "objects");
     auto writer = open_git_writer(**log, {.repo_path = repo.string(),
                                           .spool_dir = (dir / "spool").string(),
+                                          .state_dir = (dir / "gitwriter").string(),
                                           .gc_every = 0,
                                           .layout = grouped ? PathLayout::group : PathLayout::device});
     if (!writer) die(writer.status().to_string());

@@ -22,6 +22,9 @@ struct GitCommitInfo {
     std::string id;
     std::vector<std::string> parents;
     std::optional<std::uint64_t> seq;  // its Netkeep-Seq trailer (docs/git.md#commit-format)
+    // Its place in the log: Netkeep-Retried-After for a late commit of a quarantined event
+    // (docs/git.md#quarantine), else seq. Never decreases along main.
+    std::optional<std::uint64_t> position;
     std::string subject;
 };
 

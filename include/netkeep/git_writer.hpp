@@ -33,9 +33,24 @@ struct GitAppliedRecord {
     friend bool operator==(const GitAppliedRecord&, const GitAppliedRecord&) = default;
 };
 
+// A snapshot of the writer's state for /metrics and readiness: cheap (one mutex, no I/O)
+// and callable from any thread.
+struct GitWriterHealth {
+    std::uint64_t applied_seq = 0;           // last seq applied and on main
+    bool repo_ok = false;                    // the repository is open and its last write succeeded
+    std::uint64_t consecutive_failures = 0;  // failed attempts since the last success (0: not stuck)
+    std::string last_error;                  // of the last failed attempt; empty after a success
+    std::uint64_t quarantined = 0;           // events quarantined now (not applied, not superseded)
+    std::uint64_t quarantined_total = 0;     // events this process quarantined
+    std::uint64_t errors_total = 0;          // failed attempts (open, apply, publish) of this process
+};
+
 struct GitWriterOptions {
     std::string repo_path;  // <data-dir>/repo.git, bare; created if missing
     std::string spool_dir;  // <data-dir>/spool, where CompletionRecorded::spool lives
+    // <data-dir>/gitwriter: the crash marker ("applying") and the retry requests
+    // netkeepctl leaves ("retry/<seq>"). Empty: "gitwriter" beside repo_path.
+    std::string state_dir;
     // `git gc --auto` runs after this many commits (0: never). libgit2 only writes loose
     // objects; without gc the repository grows one file per object forever.
     std::uint64_t gc_every = 1000;
@@ -43,9 +58,16 @@ struct GitWriterOptions {
     // How long one wait_for() sleeps; bounds how long stop() waits for the thread.
     std::chrono::milliseconds poll{250};
     // Backoff between retries of an event that cannot be applied (a missing spool file,
-    // a failed git write): doubled from first to max. An event is never skipped.
+    // a failed git write), and of opening the repository: doubled from first to max.
     std::chrono::milliseconds retry_first{100};
     std::chrono::milliseconds retry_max{std::chrono::seconds(30)};
+    // A completion that fails this many times for a reason of its own (its spool file is
+    // missing or does not match, its redaction fails, it crashed the writer) is
+    // quarantined: recorded durably, skipped, and left for `netkeepctl quarantine retry`.
+    // An inventory is held instead (the writer waits at it: skipping it could commit
+    // content its redaction rules should hide). Repository faults (a failed git write)
+    // are never counted: they stop every event alike and are retried with backoff.
+    std::uint32_t quarantine_after = 3;
     // Events applied before the cursor is written (and spool files dropped). The commits
     // of a batch reach main together, as one pack (docs/git.md#batches).
     std::uint32_t batch = 256;
@@ -65,6 +87,10 @@ struct GitWriterOptions {
     // the writer: hand the records to another thread (netkeepd posts them to its
     // io_context for the history index and the commit counter).
     std::function<void(std::vector<GitAppliedRecord>)> on_applied = {};
+    // Tests only (netkeepd never sets it): called on the writer thread right before an
+    // event with content or an inventory is applied, after the crash marker names it. A
+    // unit test makes it abort in a child process to stage a writer crash.
+    std::function<void(std::uint64_t seq)> test_before_apply = {};
 };
 
 // Threads: open_git_writer(), start() and stop() are called from one owning thread
@@ -79,7 +105,9 @@ public:
 
     // Recovers the cursor (see docs/git.md) and starts the thread. Fails if the cursor
     // or the repository's last Netkeep-Seq trailer is ahead of the log: that repository
-    // does not belong to this log, and writing into it would mix two histories.
+    // does not belong to this log, and writing into it would mix two histories. A
+    // repository that cannot be opened (or created) is no failure here: the thread
+    // retries with backoff while ingest goes on, and health() shows it.
     virtual Status start() = 0;
 
     // Finishes the event in progress, persists the cursor, joins the thread. Idempotent.
@@ -88,9 +116,14 @@ public:
     // The last sequence number applied and visible on main (committed, found unchanged,
     // or not a completion). Any thread; for tests and metrics.
     virtual std::uint64_t applied_seq() const = 0;
+
+    // Any thread; cheap (see GitWriterHealth).
+    virtual GitWriterHealth health() const = 0;
 };
 
-// Opens the repository, creating it (bare, HEAD -> refs/heads/main) if missing.
+// Opens the repository, creating it (bare, HEAD -> refs/heads/main) if missing. Fails only
+// if libgit2 cannot be initialized: a repository that does not open is retried by the
+// writer's thread after start().
 Result<std::unique_ptr<GitWriter>> open_git_writer(EventLog& log, GitWriterOptions options);
 
 }  // namespace netkeep

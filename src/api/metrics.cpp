@@ -232,6 +232,21 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
         gauge("netkeep_git_lag_seconds",
               "Age of the oldest event not yet applied by the git writer (0 when caught up).", s.git->lag_seconds);
     }
+    if (s.writer) {
+        counter("netkeep_writer_errors_total",
+                "Failed attempts of the git writer (opening the repository, applying an event, publishing a batch).",
+                s.writer->errors_total);
+        gauge("netkeep_writer_consecutive_failures",
+              "Failed attempts of the git writer since its last success (0: it is not stuck).",
+              s.writer->consecutive_failures);
+        gauge("netkeep_writer_repo_ok",
+              "1 when the git repository is open and its last write succeeded, else 0.", std::uint64_t(s.writer->repo_ok));
+        gauge("netkeep_writer_quarantined_events",
+              "Events the git writer quarantined that are not applied yet (netkeepctl quarantine list).",
+              s.writer->quarantined);
+        counter("netkeep_writer_quarantined_total", "Events this netkeepd quarantined (failed --quarantine-after times).",
+                s.writer->quarantined_total);
+    }
     out.family("netkeep_tasks", "gauge", "Tasks by status: due, scheduled, leased, retrying (see docs/api.md).");
     out.sample("netkeep_tasks", {{"status", "due"}}, s.tasks.due);
     out.sample("netkeep_tasks", {{"status", "scheduled"}}, s.tasks.scheduled);

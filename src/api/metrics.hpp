@@ -144,12 +144,22 @@ struct StorageSnapshot {
     bool ready = true;                // what GET /readyz would answer
 };
 
+// From GitWriter::health() (docs/git.md#when-the-writer-is-stuck).
+struct WriterHealth {
+    bool repo_ok = false;
+    std::uint64_t consecutive_failures = 0;
+    std::uint64_t errors_total = 0;
+    std::uint64_t quarantined = 0;
+    std::uint64_t quarantined_total = 0;
+};
+
 // Everything /metrics shows besides the HTTP histograms.
 struct MetricsSnapshot {
     Counters counters;
     std::uint64_t log_last_seq = 0;
     std::uint64_t projection_seq = 0;
     std::optional<GitProgress> git;  // absent with --no-git-writer
+    std::optional<WriterHealth> writer;  // absent with --no-git-writer
     TaskCounts tasks;
     std::uint64_t history_versions = 0;
     unix_time start_time = 0;

@@ -273,6 +273,10 @@ asio::awaitable<http::Response> Service::metrics(http::Request& request, const C
         }
         s.git = g;
     }
+    if (git_health_) {
+        GitWriterHealth h = git_health_();
+        s.writer = WriterHealth{h.repo_ok, h.consecutive_failures, h.errors_total, h.quarantined, h.quarantined_total};
+    }
     http::Response r;
     r.status = 200;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -44,7 +44,11 @@ std::vector<std::string> readiness_reasons(const ReadinessInput& in, const Readi
             reasons.push_back(fmt::format("git writer: {} events behind the log and no progress for {} s",
                                           in.git->log_last_seq - in.git->applied_seq, stalled));
     }
-    for (const auto& r : in.writer_reasons) reasons.push_back(r);
+    if (in.writer && !in.writer->repo_ok)
+        reasons.push_back("git writer: the repository cannot be opened or written; completions wait in the "
+                          "spool and the log");
+    else if (in.writer && in.writer->consecutive_failures >= limits.writer_failures)
+        reasons.push_back(fmt::format("git writer: {} failed attempts in a row", in.writer->consecutive_failures));
     if (in.spool_failure && in.now - in.spool_failure->at <= limits.spool_failure_window)
         reasons.push_back(fmt::format("spool: the last upload could not be stored ({}) {} s ago",
                                       in.spool_failure->code == Status::Code::no_space ? "no space left on the device"

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_writer.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::api {
@@ -27,6 +28,9 @@ struct ReadinessLimits {
     std::chrono::seconds git_stall{120};
     // A spool failure counts for this long after it happened, unless an upload was stored since.
     std::chrono::seconds spool_failure_window{60};
+    // The git writer counts as failing after this many failed attempts in a row (of one
+    // event or of opening/writing the repository); one failure is often a retry that works.
+    std::uint64_t writer_failures{3};
 };
 
 struct ReadinessInput {
@@ -42,9 +46,10 @@ struct ReadinessInput {
         std::chrono::steady_clock::time_point applied_changed{};  // when applied_seq last moved
     };
     std::optional<Git> git;
-    // The git writer's own health (repository not openable, quarantine, repeated
-    // failures), as reasons; empty when healthy.
-    std::vector<std::string> writer_reasons;
+    // The git writer's own health (GitWriter::health()); absent with --no-git-writer.
+    // A quarantined event alone does not make netkeepd unready: the writer goes on with
+    // the others, and the quarantine metrics alert on it.
+    std::optional<GitWriterHealth> writer;
     // The last spool failure (create, write, sync) not followed by a stored upload.
     struct SpoolFailure {
         Status::Code code = Status::Code::io_error;

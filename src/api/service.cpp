@@ -336,7 +336,7 @@ ReadinessInput Service::readiness_input() const {
     in.probe = probe_;
     if (git_applied_seq_)
         in.git = ReadinessInput::Git{log_.last_seq(), git_applied_sample_, git_applied_changed_};
-    if (git_health_) in.writer_reasons = git_health_();
+    if (git_health_) in.writer = git_health_();
     in.spool_failure = spool_failure_;
     return in;
 }

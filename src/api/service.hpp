@@ -77,12 +77,9 @@ public:
     // The git writer's progress for the git-lag metrics (any thread may own the value;
     // the function is called on the io thread). Unset: no git metrics (--no-git-writer).
     void set_git_progress(std::function<std::uint64_t()> applied_seq) { git_applied_seq_ = std::move(applied_seq); }
-
-    // The git writer's health as readiness reasons (empty: healthy), called on the io
-    // thread once a second. INTEGRATOR: wire the GitWriter health snapshot here
-    // (repository not openable, quarantined events, repeated failures); until then
-    // readiness judges the writer by its lag alone.
-    void set_git_health(std::function<std::vector<std::string>()> reasons) { git_health_ = std::move(reasons); }
+    // The git writer's health (GitWriter::health(): any thread, cheap) for the writer
+    // metrics (errors, quarantine, repository state). Unset: none shown.
+    void set_git_health(std::function<GitWriterHealth()> health) { git_health_ = std::move(health); }
 
     // Records the git writer applied (its on_applied observer, resolved and posted to the
     // io thread): new versions for the history index, commits for the metrics.
@@ -186,8 +183,6 @@ private:
     HistoryIndex history_;
     unix_time started_at_ = 0;
     std::function<std::uint64_t()> git_applied_seq_;
-    std::function<std::vector<std::string>()> git_health_;
-
     // Storage faults and readiness (io thread).
     StorageCounters storage_counters_;
     std::optional<SpoolUsage> spool_usage_;
@@ -197,6 +192,7 @@ private:
     std::optional<std::chrono::steady_clock::time_point> probe_at_;
     Status probe_;
     asio::steady_timer health_timer_;
+    std::function<GitWriterHealth()> git_health_;
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;

@@ -54,7 +54,7 @@ constexpr std::string_view k_usage =
     "                [--header-timeout SECONDS] [--no-git-writer] [--git-layout device|group]\n"
     "                [--max-connections-per-client N] [--min-body-rate BYTES_PER_S]\n"
     "                [--body-rate-grace SECONDS]\n"
-    "                [--commit-unchanged] [--spool-retention SECONDS]\n"
+    "                [--commit-unchanged] [--spool-retention SECONDS] [--quarantine-after N]\n"
     "                [--auth FILE | --insecure-no-auth]\n"
     "                [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n";
 
@@ -75,6 +75,8 @@ struct Config {
     netkeep::PathLayout git_layout = netkeep::PathLayout::device;
     bool commit_unchanged = false;
     std::chrono::seconds spool_retention{0};
+    // Failed attempts (or crashes) after which the git writer quarantines an event.
+    std::uint32_t quarantine_after = 3;
     // The token file (docs/security.md). Without it every client may do everything, so
     // netkeepd then refuses to listen beyond loopback unless told --insecure-no-auth.
     fs::path auth_file;
@@ -144,7 +146,7 @@ Result<Config> parse_args(int argc, char** argv) {
         }
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
             arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth" ||
-            arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca" ||
+            arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca" || arg == "--quarantine-after" ||
             arg == "--max-connections-per-client" || arg == "--min-body-rate" || arg == "--body-rate-grace") {
             auto v = take_value();
             if (!v) return v.status();
@@ -198,6 +200,13 @@ Result<Config> parse_args(int argc, char** argv) {
                     return Status::invalid_argument(
                         fmt::format("--body-rate-grace wants seconds from 1 to 3600, got '{}'", *v));
                 config.body_rate_grace = std::chrono::seconds(seconds);
+            } else if (arg == "--quarantine-after") {
+                std::uint32_t n = 0;
+                auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+                if (ec != std::errc() || end != v->data() + v->size() || n == 0 || n > 1000)
+                    return Status::invalid_argument(
+                        fmt::format("--quarantine-after wants a count in [1, 1000], got '{}'", *v));
+                config.quarantine_after = n;
             } else if (arg == "--max-upload") {
                 std::uint64_t bytes = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
@@ -365,8 +374,13 @@ int serve(const Config& config) {
         asio::post(io, [&service, e = std::move(*entries)]() mutable { service.add_history(std::move(e)); });
     };
     if (config.git_writer) {
+        // A repository that does not open is no reason to stop ingest: the writer retries
+        // it with backoff (GitWriterHealth, /metrics) while completions wait in the spool
+        // and the log. Only a repository that belongs to another log refuses the start.
         auto opened = netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
                                                        .spool_dir = (config.data_dir / "spool").string(),
+                                                       .state_dir = (config.data_dir / "gitwriter").string(),
+                                                       .quarantine_after = config.quarantine_after,
                                                        .layout = config.git_layout,
                                                        .commit_unchanged = config.commit_unchanged,
                                                        .spool_retention = config.spool_retention,
@@ -381,6 +395,7 @@ int serve(const Config& config) {
             return 1;
         }
         service.set_git_progress([writer = git_writer.get()] { return writer->applied_seq(); });
+        service.set_git_health([writer = git_writer.get()] { return writer->health(); });
     }
 
     netkeep::http::Router router;

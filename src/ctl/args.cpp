@@ -1,5 +1,7 @@
 #include "ctl/args.hpp"
 
+#include <charconv>
+
 #include <fmt/format.h>
 
 #include "ctl/time.hpp"
@@ -186,6 +188,27 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
             if (!o.token_role.empty() || !o.token_tags.empty()) return usage("token revoke takes --auth and --name");
         } else {
             return usage(fmt::format("token: unknown subcommand '{}' (add, list, revoke)", sub));
+        }
+    } else if (command_name == "quarantine") {
+        if (words.empty()) return usage("quarantine: list or retry SEQ");
+        std::string_view sub = words[0];
+        words.erase(words.begin());
+        if (log_options || state_options) return usage("quarantine commands take no log or state options");
+        if (sub == "list") {
+            command_name = "quarantine list";
+            if (Status s = positional(0, ""); !s) return s;
+            o.command = Command::quarantine_list;
+        } else if (sub == "retry") {
+            command_name = "quarantine retry";
+            if (Status s = positional(1, "SEQ"); !s) return s;
+            std::uint64_t seq = 0;
+            auto [end, ec] = std::from_chars(words[0].data(), words[0].data() + words[0].size(), seq);
+            if (ec != std::errc() || end != words[0].data() + words[0].size() || seq == 0)
+                return usage(fmt::format("quarantine retry: '{}' is not a sequence number", words[0]));
+            o.command = Command::quarantine_retry;
+            o.seq = seq;
+        } else {
+            return usage(fmt::format("quarantine: unknown subcommand '{}' (list, retry)", sub));
         }
     } else if (command_name == "help") {
         o.command = Command::help;

@@ -22,10 +22,13 @@ inline constexpr std::string_view k_usage =
     "  token list --auth FILE\n"
     "  token revoke --auth FILE --name NAME\n"
     "  scrub-secrets            (netkeepd stopped: rewrite old records without literal passwords)\n"
+    "  quarantine list          (events the git writer quarantined)\n"
+    "  quarantine retry SEQ     (ask the git writer to apply it again: now, or at netkeepd's next start)\n"
     "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is given)\n"
     "--data-dir defaults to ./var, as for netkeepd.\n";
 
-enum class Command { help, log, state, verify, inventory_check, backup, token_add, token_list, token_revoke, scrub_secrets };
+enum class Command { help, log, state, verify, inventory_check, backup, token_add, token_list, token_revoke, scrub_secrets,
+                     quarantine_list, quarantine_retry };
 
 // `state --at`: a sequence number or a time ("the state after the last event at or
 // before it").
@@ -47,6 +50,7 @@ struct Options {
     std::string token_name;
     std::string token_role;
     std::vector<std::string> token_tags;
+    std::uint64_t seq = 0;  // quarantine retry SEQ
 };
 
 // args without the program name. Errors are InvalidArgument (exit 2), naming the

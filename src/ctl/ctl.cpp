@@ -133,6 +133,8 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
     case Command::token_list:
     case Command::token_revoke: return run_token(*options, io);
     case Command::scrub_secrets: return run_scrub_secrets(*options, io);
+    case Command::quarantine_list:
+    case Command::quarantine_retry: return run_quarantine(*options, io);
     }
     return 2;
 }

@@ -15,6 +15,9 @@
 // - each path's newest record is what main's tip holds there;
 // - for completions whose job had no redact rules, the blob's size and SHA-256 are the
 //   event's (what the worker sent). Blobs over k_hash_limit are checked by size only.
+// - quarantined events (meta gitwriter.quarantine.<seq>, docs/git.md#quarantine) are
+//   reported as such, not as completions missing from git; one retried late has its
+//   record and its commit (with a Netkeep-Retried-After trailer) like any other.
 
 #include <map>
 #include <unordered_map>
@@ -64,6 +67,8 @@ struct Report {
     std::size_t hashed = 0;
     std::size_t hash_skipped = 0;  // larger than k_hash_limit: size checked only
     std::size_t pending = 0;       // successful completions after max(cursor, trailer)
+    std::size_t quarantined = 0;   // quarantined, not applied (yet): listed by `quarantine list`
+    std::size_t superseded = 0;    // retried, but a newer completion of the task was applied
     std::vector<Discrepancy> found;
 
     void add(std::string message, std::optional<std::uint64_t> seq = {}, std::string commit = {},
@@ -76,10 +81,10 @@ std::string short_id(const std::string& id) { return id.substr(0, 12); }
 
 std::string report_json(const Report& r) {
     std::string out = fmt::format(
-        R"({{"ok":{},"log_last_seq":{},"cursor":{},"newest_trailer":{},"records":{},"commits":{},"hashes_checked":{},"hashes_skipped":{},"pending":{},"discrepancies":[)",
+        R"({{"ok":{},"log_last_seq":{},"cursor":{},"newest_trailer":{},"records":{},"commits":{},"hashes_checked":{},"hashes_skipped":{},"pending":{},"quarantined":{},"superseded":{},"discrepancies":[)",
         r.found.empty() ? "true" : "false", r.last_seq, r.cursor,
         r.newest_trailer ? std::to_string(*r.newest_trailer) : "null", r.records, r.commits, r.hashed,
-        r.hash_skipped, r.pending);
+        r.hash_skipped, r.pending, r.quarantined, r.superseded);
     for (std::size_t i = 0; i < r.found.size(); ++i) {
         const auto& d = r.found[i];
         out += fmt::format(R"({}{{"message":{},"seq":{},"commit":{},"path":{}}})", i ? "," : "", json_quote(d.message),
@@ -138,6 +143,15 @@ int run_verify(const Options& o, Io io) {
     });
     if (!scanned) return fail(o, io, scanned.to_string());
     r.records = records.size();
+    std::map<std::uint64_t, gitwriter::QuarantineRecord> quarantine;
+    scanned = (*log)->scan_meta(gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
+        auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
+        auto record = gitwriter::parse_quarantine_record(value);
+        if (!seq || !record) r.add(fmt::format("meta {}: not a quarantine record of the git writer: '{}'", key, value));
+        else quarantine[*seq] = std::move(*record);
+        return true;
+    });
+    if (!scanned) return fail(o, io, scanned.to_string());
 
     // The repository.
     std::vector<GitCommitInfo> history;
@@ -155,7 +169,7 @@ int run_verify(const Options& o, Io io) {
     std::unordered_set<std::uint64_t> trailers;
     for (std::size_t i = 0; i < history.size(); ++i) {
         position[history[i].id] = i;
-        if (history[i].seq && !r.newest_trailer) r.newest_trailer = history[i].seq;
+        if (history[i].position && !r.newest_trailer) r.newest_trailer = history[i].position;
     }
 
     // Cursor.
@@ -231,10 +245,10 @@ int run_verify(const Options& o, Io io) {
             }
         } else {
             // Unchanged content: main's tree as the writer saw it, the newest commit
-            // before this event.
+            // before this event (by position: a late commit counts where it was made).
             where.clear();
             for (const auto& c : history)
-                if (c.seq && *c.seq < seq) {
+                if (c.position && *c.position < seq) {
                     where = c.id;
                     break;
                 }
@@ -285,6 +299,14 @@ int run_verify(const Options& o, Io io) {
     const std::uint64_t applied = std::max(r.cursor, r.newest_trailer.value_or(0));
     for (const auto& [seq, c] : completions) {
         if (!c.ok) continue;
+        if (auto q = quarantine.find(seq); q != quarantine.end() && q->second.state != gitwriter::QuarantineState::applied) {
+            if (q->second.state == gitwriter::QuarantineState::superseded) ++r.superseded;
+            else ++r.quarantined;
+            if (records.contains(seq))
+                r.add(fmt::format("seq {} is {} but has a record of the git writer", seq,
+                                  gitwriter::state_name(q->second.state)), seq);
+            continue;
+        }
         if (seq > applied) {
             ++r.pending;
         } else if (seq <= r.cursor && !records.contains(seq)) {
@@ -311,13 +333,17 @@ int run_verify(const Options& o, Io io) {
         for (const auto& d : r.found) fmt::print(io.out, "discrepancy: {}\n", d.message);
         fmt::print(io.out,
                    "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} hashes checked{}, "
-                   "{} completions pending\n",
+                   "{} completions pending{}\n",
                    r.found.empty() ? "OK" : fmt::format("{} DISCREPANC{}", r.found.size(),
                                                         r.found.size() == 1 ? "Y" : "IES"),
                    r.last_seq, r.cursor, r.newest_trailer ? std::to_string(*r.newest_trailer) : "-", r.commits,
                    r.records, r.hashed,
                    r.hash_skipped ? fmt::format(" ({} over 64 MiB: size only)", r.hash_skipped) : std::string(),
-                   r.pending);
+                   r.pending,
+                   r.quarantined || r.superseded
+                       ? fmt::format(", {} quarantined, {} superseded (netkeepctl quarantine list)", r.quarantined,
+                                     r.superseded)
+                       : std::string());
     }
     return r.found.empty() ? 0 : 1;
 }

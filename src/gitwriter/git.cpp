@@ -2,10 +2,18 @@
 
 #include <git2/sys/repository.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
+#include "gitwriter/durable.hpp"
 #include "gitwriter/format.hpp"
 
 namespace netkeep::gitwriter {
@@ -64,17 +72,44 @@ Result<git_oid> BlobWriter::finish() {
     return oid;
 }
 
+namespace {
+
+// A new repository appears complete or not at all: libgit2 builds it in a sibling
+// temporary directory, every file and directory in it is fsync'd, then it is renamed into
+// place and the parent fsync'd. (Made in place, a power cut shortly after the first start
+// left HEAD and config empty: a repository git could no longer open.)
+Status create_repository(const std::string& path) {
+    std::string tmp = fmt::format("{}.creating-{}", path, ::getpid());
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);  // a leftover of an earlier crash at this step
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    git_repository_init_options options = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+    options.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+    options.initial_head = "main";
+    git_repository* raw = nullptr;
+    Status s = git_status(git_repository_init_ext(&raw, tmp.c_str(), &options), fmt::format("creating {}", path));
+    repository_ptr(raw).reset();
+    if (s) s = fsync_tree(tmp);
+    if (s && ::rename(tmp.c_str(), path.c_str()) != 0)
+        s = Status::io_error(fmt::format("renaming {} to {}: {}", tmp, path, std::strerror(errno)));
+    if (s) s = fsync_dir(std::filesystem::path(path).parent_path().string());
+    if (!s) std::filesystem::remove_all(tmp, ec);
+    return s;
+}
+
+}  // namespace
+
 Result<Repo> Repo::open_or_create(const std::string& path) {
     git_repository* raw = nullptr;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec) && !ec) {
+        if (Status s = create_repository(path); !s) return s;
+    }
     int rc = git_repository_open_bare(&raw, path.c_str());
-    if (rc == GIT_ENOTFOUND) {
-        git_repository_init_options options = GIT_REPOSITORY_INIT_OPTIONS_INIT;
-        options.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
-        options.initial_head = "main";
-        rc = git_repository_init_ext(&raw, path.c_str(), &options);
-        if (Status s = git_status(rc, fmt::format("creating {}", path)); !s) return s;
-    } else if (Status s = git_status(rc, fmt::format("opening {}", path)); !s) {
-        return s;
+    if (Status s = git_status(rc, fmt::format("opening {}", path)); !s) {
+        // Something is at path but it is not a repository: never created over (it may be
+        // the operator's repository, half restored); not_found would read as "absent".
+        return Status::io_error(s.message());
     }
     repository_ptr repo(raw);
 
@@ -119,12 +154,20 @@ Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) 
     // lives in a file of its own, read only by this in-process repository: git gc
     // reads repo.git/config and still searches deltas fully when it repacks.
     std::string settings = path + "/netkeep-pack.config";
+    constexpr std::string_view k_settings =
+        "# Read by netkeepd's git writer only (docs/git.md#batches); rewritten at start if it differs.\n"
+        "[pack]\n\twindowMemory = 1\n";
+    std::string current;
     {
-        std::ofstream out(settings, std::ios::trunc);
-        out << "# Read by netkeepd's git writer only (docs/git.md#batches); rewritten at start.\n"
-               "[pack]\n\twindowMemory = 1\n";
-        if (!out) return Status::io_error(fmt::format("writing {}", settings));
+        std::ifstream in(settings, std::ios::binary);
+        std::ostringstream text;
+        text << in.rdbuf();
+        current = text.str();
     }
+    // Rewritten only when it differs, and then durably (temp, fsync, rename): a power cut
+    // never leaves it empty.
+    if (current != k_settings)
+        if (Status s = write_file_durably(settings, k_settings); !s) return s;
     git_config* config_raw = nullptr;
     if (Status s = git_status(git_config_new(&config_raw), "creating a configuration"); !s) return s;
     config_ptr config(config_raw);
@@ -180,14 +223,14 @@ Result<std::optional<git_oid>> main_tip(git_repository* repo) {
 
 }  // namespace
 
-Result<std::optional<std::uint64_t>> Repo::last_seq_trailer() const {
+Result<std::optional<std::uint64_t>> Repo::last_position() const {
     auto tip = main_tip(repo_.get());
     if (!tip) return tip.status();
     if (!*tip) return std::optional<std::uint64_t>();
     auto commit = lookup_commit(repo_.get(), **tip);
     if (!commit) return commit.status();
     for (;;) {
-        if (auto seq = parse_seq_trailer(git_commit_message(commit->get()))) return seq;
+        if (auto position = parse_position(git_commit_message(commit->get()))) return position;
         if (git_commit_parentcount(commit->get()) == 0) return std::optional<std::uint64_t>();
         commit = parent_of(commit->get());
         if (!commit) return commit.status();
@@ -202,11 +245,31 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> Repo::commits_after(s
     auto commit = lookup_commit(repo_.get(), **tip);
     if (!commit) return commit.status();
     for (;;) {
-        if (auto seq = parse_seq_trailer(git_commit_message(commit->get()))) {
-            if (*seq <= after) return found;
-            found.emplace_back(*seq, hex_of(*git_commit_id(commit->get())));
+        const char* message = git_commit_message(commit->get());
+        if (auto position = parse_position(message)) {
+            if (*position <= after) return found;
+            found.emplace_back(*parse_seq_trailer(message), hex_of(*git_commit_id(commit->get())));
         }
         if (git_commit_parentcount(commit->get()) == 0) return found;
+        commit = parent_of(commit->get());
+        if (!commit) return commit.status();
+    }
+}
+
+Result<std::optional<std::string>> Repo::find_late_commit(std::uint64_t seq, std::uint64_t after) const {
+    auto tip = main_tip(repo_.get());
+    if (!tip) return tip.status();
+    if (!*tip) return std::optional<std::string>();
+    auto commit = lookup_commit(repo_.get(), **tip);
+    if (!commit) return commit.status();
+    for (;;) {
+        const char* message = git_commit_message(commit->get());
+        if (auto position = parse_position(message)) {
+            if (*position < after) return std::optional<std::string>();
+            if (parse_seq_trailer(message) == seq && parse_u64_trailer(message, k_retried_after_trailer))
+                return std::optional<std::string>(hex_of(*git_commit_id(commit->get())));
+        }
+        if (git_commit_parentcount(commit->get()) == 0) return std::optional<std::string>();
         commit = parent_of(commit->get());
         if (!commit) return commit.status();
     }

@@ -90,20 +90,27 @@ public:
     // Blobs up to this size are kept in the batch; larger ones go loose at once.
     static constexpr std::uint64_t k_batched_blob_max = 1 << 20;
 
-    // Opens the bare repository at path, or creates it with HEAD -> refs/heads/main.
+    // Opens the bare repository at path, or creates it with HEAD -> refs/heads/main when
+    // nothing is at path (durably: built aside, fsync'd, renamed into place). Something at
+    // path that does not open is an io_error, never created over.
     static Result<Repo> open_or_create(const std::string& path);
 
     Repo(Repo&&) noexcept;
     Repo& operator=(Repo&&) noexcept;
     ~Repo();
 
-    // The Netkeep-Seq of the newest commit on main that has one (a hand-made commit on
-    // top is passed over); nullopt for an unborn branch or no such commit.
-    Result<std::optional<std::uint64_t>> last_seq_trailer() const;
+    // The position (parse_position in format.hpp: Netkeep-Retried-After, else
+    // Netkeep-Seq) of the newest commit on main that has one (a hand-made commit on top is
+    // passed over); nullopt for an unborn branch or no such commit.
+    Result<std::optional<std::uint64_t>> last_position() const;
 
-    // The commits on main whose Netkeep-Seq is greater than `after`: seq and commit id,
-    // newest first (a walk from main's tip that stops at the first trailer <= after).
+    // The commits on main whose position is greater than `after`: Netkeep-Seq and commit
+    // id, newest first (a walk from main's tip that stops at the first position <= after).
     Result<std::vector<std::pair<std::uint64_t, std::string>>> commits_after(std::uint64_t after) const;
+
+    // The late commit (one with Netkeep-Retried-After) of event `seq` among the commits
+    // of position >= after; nullopt when there is none. Makes a late apply idempotent.
+    Result<std::optional<std::string>> find_late_commit(std::uint64_t seq, std::uint64_t after) const;
 
     Result<BlobWriter> blob_writer(std::uint64_t size);
 

@@ -59,7 +59,10 @@ public:
             for (unsigned i = 0; i < git_commit_parentcount(commit->get()); ++i)
                 info.parents.push_back(hex_of(*git_commit_parent_id(commit->get(), i)));
             const char* message = git_commit_message(commit->get());
-            if (message) info.seq = parse_seq_trailer(message);
+            if (message) {
+                info.seq = parse_seq_trailer(message);
+                info.position = parse_position(message);
+            }
             const char* summary = git_commit_summary(commit->get());
             info.subject = summary ? summary : "";
             out.push_back(std::move(info));

@@ -237,3 +237,102 @@ TEST_CASE("bad git writer options are refused at start") {
         CHECK(p->stderr_text().find(bad[0]) != std::string::npos);
     }
 }
+
+namespace {
+
+// The value of an unlabelled sample in GET /metrics, or -1 when absent.
+double metric(Client& client, const std::string& name) {
+    auto r = client.get("/metrics");
+    REQUIRE(r.is_ok());
+    REQUIRE(r->status == 200);
+    std::istringstream in(r->body);
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with(name + " ")) return std::stod(line.substr(name.size() + 1));
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("a repository that cannot be opened keeps ingest running; once fixed, every commit appears once") {
+    const int devices = 5;
+    Fixture f(devices, R"("schedule": {"interval": 3600})");
+    fs::create_directories(f.data);
+    // Something that is not a repository where repo.git should be (root ignores modes).
+    std::ofstream(f.repo) << "not a repository\n";
+    auto server = f.start();
+    auto client = connect(server);
+    std::set<std::int64_t> acknowledged;
+    for (const auto& l : lease(client, "?max=100")) acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
+    REQUIRE(acknowledged.size() == std::size_t(devices));
+    CHECK(eventually([&] { return metric(client, "netkeep_writer_errors_total") >= 2; }));
+    CHECK(metric(client, "netkeep_writer_repo_ok") == 0);
+    CHECK(metric(client, "netkeep_writer_consecutive_failures") >= 1);
+    CHECK(metric(client, "netkeep_git_applied_seq") == 0);
+    CHECK(lease(client).empty());  // still serving /worker/next (nothing due)
+    CHECK(f.spool_files() == std::size_t(devices));
+
+    fs::remove(f.repo);  // the operator fixes it
+    if (!eventually([&] { return f.commits() >= devices; }, 40s)) FAIL(server.process.stderr_text());
+    std::this_thread::sleep_for(300ms);
+    auto seqs = f.seqs();
+    CHECK(seqs.size() == std::size_t(devices));
+    CHECK(std::set<std::int64_t>(seqs.begin(), seqs.end()) == acknowledged);
+    CHECK(eventually([&] { return metric(client, "netkeep_writer_repo_ok") == 1; }));
+    CHECK(metric(client, "netkeep_writer_consecutive_failures") == 0);
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
+TEST_CASE("netkeepctl quarantine list and retry, verify and /metrics know a quarantined completion") {
+    Fixture f(2, R"("schedule": {"interval": 3600})");
+    std::int64_t lost = 0;
+    std::int64_t kept = 0;
+    std::string lost_file;
+    {
+        // Ingest only, so that the spool file can go missing before the writer sees it.
+        auto server = f.start({"--no-git-writer"});
+        auto client = connect(server);
+        auto leases = lease(client, "?max=10");
+        REQUIRE(leases.size() == 2);
+        lost = complete(client, leases[0], "config of " + leases[0].device + "\n");
+        kept = complete(client, leases[1], "config of " + leases[1].device + "\n");
+        REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+        REQUIRE(server.process.wait(10s).is_ok());
+        auto log = ctl({"--data-dir", f.data.string(), "--json", "log", "--from", std::to_string(lost), "--to",
+                        std::to_string(lost)});
+        REQUIRE(log.code == 0);
+        simdjson::dom::parser parser;
+        lost_file = std::string(parser.parse(log.out)["spool"].get_string().value());
+    }
+    fs::rename(f.data / "spool" / lost_file, f.root / "saved");
+
+    auto server = f.start();
+    auto client = connect(server);
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+    CHECK(eventually([&] { return metric(client, "netkeep_writer_quarantined_events") == 1; }));
+    CHECK(metric(client, "netkeep_writer_quarantined_total") == 1);
+
+    auto list = ctl({"--data-dir", f.data.string(), "quarantine", "list"});
+    CHECK(list.code == 0);
+    CHECK_MESSAGE(list.out.find(fmt::format("{}  quarantined", lost)) != std::string::npos, list.out);
+    auto verify = ctl({"--data-dir", f.data.string(), "verify"});
+    CHECK_MESSAGE(verify.code == 0, verify.out);
+    CHECK_MESSAGE(verify.out.find("1 quarantined") != std::string::npos, verify.out);
+    auto wrong = ctl({"--data-dir", f.data.string(), "quarantine", "retry", std::to_string(kept)});
+    CHECK(wrong.code == 1);
+    CHECK(wrong.err.find("not quarantined") != std::string::npos);
+
+    fs::rename(f.root / "saved", f.data / "spool" / lost_file);  // restored from a backup
+    auto retry = ctl({"--data-dir", f.data.string(), "quarantine", "retry", std::to_string(lost)});
+    CHECK_MESSAGE(retry.code == 0, retry.err);
+    REQUIRE(eventually([&] { return f.commits() == 2; }));
+    CHECK(f.seqs() == std::vector<std::int64_t>{lost, kept});
+    CHECK(eventually([&] { return metric(client, "netkeep_writer_quarantined_events") == 0; }));
+    CHECK(eventually([&] {
+        return ctl({"--data-dir", f.data.string(), "quarantine", "list"}).out.find(fmt::format("{}  applied", lost)) !=
+               std::string::npos;
+    }));
+    verify = ctl({"--data-dir", f.data.string(), "verify"});
+    CHECK_MESSAGE(verify.code == 0, verify.out);
+    CHECK(verify.out.find("quarantined") == std::string::npos);
+}

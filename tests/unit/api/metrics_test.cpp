@@ -180,9 +180,21 @@ TEST_CASE("readiness: ready when the log writes and the git writer keeps up") {
         REQUIRE(reasons.size() == 1);
         CHECK(reasons[0].find("50 events behind") != std::string::npos);
     }
-    SUBCASE("the writer's own reasons are passed through") {
-        in.writer_reasons = {"git writer: repository cannot be opened"};
-        CHECK(readiness_reasons(in) == in.writer_reasons);
+    SUBCASE("the writer's health: a repository it cannot use, repeated failures; not a quarantine") {
+        in.writer = GitWriterHealth{};
+        in.writer->repo_ok = true;
+        in.writer->quarantined = 2;
+        CHECK(readiness_reasons(in).empty());
+        in.writer->consecutive_failures = 2;
+        CHECK(readiness_reasons(in).empty());  // a retry often works
+        in.writer->consecutive_failures = 3;
+        auto reasons = readiness_reasons(in);
+        REQUIRE(reasons.size() == 1);
+        CHECK(reasons[0].find("3 failed attempts in a row") != std::string::npos);
+        in.writer->repo_ok = false;
+        reasons = readiness_reasons(in);
+        REQUIRE(reasons.size() == 1);
+        CHECK(reasons[0].find("repository cannot be opened") != std::string::npos);
     }
     SUBCASE("a recent spool failure, forgotten after its window") {
         in.spool_failure = ReadinessInput::SpoolFailure{Status::Code::no_space, in.now - 10s};

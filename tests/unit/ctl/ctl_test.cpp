@@ -206,3 +206,19 @@ TEST_CASE("scrub-secrets takes no argument and no log or state option") {
     }
     CHECK(k_usage.find("scrub-secrets") != std::string_view::npos);
 }
+
+TEST_CASE("quarantine list | retry SEQ") {
+    auto list = parse({"quarantine", "list", "--data-dir", "/d"});
+    REQUIRE(list.is_ok());
+    CHECK(list->command == Command::quarantine_list);
+    auto retry = parse({"--json", "quarantine", "retry", "42"});
+    REQUIRE(retry.is_ok());
+    CHECK(retry->command == Command::quarantine_retry);
+    CHECK(retry->seq == 42u);
+    for (auto bad : {std::vector<std::string_view>{"quarantine"}, {"quarantine", "retry"}, {"quarantine", "retry", "0"},
+                     {"quarantine", "retry", "4x"}, {"quarantine", "list", "7"}, {"quarantine", "drop", "7"},
+                     {"quarantine", "list", "--from", "3"}}) {
+        auto r = parse_args(bad);
+        CHECK(r.status().code() == Status::Code::invalid_argument);
+    }
+}

@@ -117,3 +117,25 @@ TEST_CASE("applied records round-trip and sort in log order") {
     CHECK(applied_key(42) == "gitwriter.applied.00000000000000000042");
     CHECK(applied_key(9) < applied_key(10));
 }
+
+TEST_CASE("quarantine records round-trip; positions prefer Netkeep-Retried-After") {
+    QuarantineRecord r{QuarantineState::retrying, 3, 1700000000, 42, 977, "seq 5: opening x: No such\nfile"};
+    auto text = format_quarantine_record(r);
+    CHECK(text == "retrying 3 1700000000 42 977 seq 5: opening x: No such file");
+    auto back = parse_quarantine_record(text);
+    REQUIRE(back);
+    r.detail = "seq 5: opening x: No such file";
+    CHECK(*back == r);
+    CHECK(parse_quarantine_record("quarantined 3 1 0 0 ")->detail.empty());
+    CHECK_FALSE(parse_quarantine_record("bogus 3 1 0 0 x"));
+    CHECK_FALSE(parse_quarantine_record("quarantined x 1 0 0 x"));
+    CHECK_FALSE(parse_quarantine_record("quarantined 3 1 0"));
+    CHECK(quarantine_key(7) == "gitwriter.quarantine.00000000000000000007");
+
+    auto late = format_commit_message(5, completion(), 977);
+    CHECK(parse_seq_trailer(late) == 5u);
+    CHECK(parse_position(late) == 977u);
+    CHECK(parse_position(format_commit_message(5, completion())) == 5u);
+    CHECK(parse_position("subject\n\nbody\n") == std::nullopt);
+    CHECK(parse_position("subject\n\nNetkeep-Retried-After: 9\n") == std::nullopt);  // no seq: not netkeep's
+}

@@ -5,6 +5,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <chrono>
 #include <filesystem>
@@ -56,6 +60,7 @@ struct Fixture {
         GitWriterOptions o = options;
         o.repo_path = repo.string();
         o.spool_dir = spool.string();
+        o.state_dir = (root / "gitwriter").string();
         o.gc_every = gc_every;
         o.git_program = std::move(git_program);
         o.retry_first = 20ms;
@@ -127,6 +132,25 @@ struct Fixture {
         if (!out.empty()) out.pop_back();
         return out;
     }
+    // The quarantine record of seq ("<state> <attempts> <at> <order> <after> <detail>"), or "none".
+    std::string quarantine(std::uint64_t seq) {
+        auto v = log->get_meta(fmt::format("gitwriter.quarantine.{:020}", seq));
+        return v ? *v : "none";
+    }
+    bool wait_state(std::uint64_t seq, const std::string& state, std::chrono::milliseconds timeout = 10s) {
+        auto until = std::chrono::steady_clock::now() + timeout;
+        while (!quarantine(seq).starts_with(state + " ")) {
+            if (std::chrono::steady_clock::now() > until) return false;
+            std::this_thread::sleep_for(10ms);
+        }
+        return true;
+    }
+    // What `netkeepctl quarantine retry` leaves for the writer.
+    void request_retry(std::uint64_t seq, std::uint64_t order) {
+        fs::create_directories(root / "gitwriter/retry");
+        std::ofstream(root / "gitwriter/retry" / std::to_string(seq)) << order << "\n";
+    }
+    void write_spool(int n, const std::string& content) { std::ofstream(spool / fmt::format("c{}", n)) << content; }
     std::string meta_cursor() {
         auto v = log->get_meta("gitwriter.cursor");
         return v ? *v : "<" + v.status().to_string() + ">";
@@ -241,8 +265,9 @@ TEST_CASE("the redaction rules in force are recovered after a restart") {
     CHECK(f.git({"show", "main:r2/show_run"}) == "secret <removed>\n");
 }
 
-TEST_CASE("a missing spool file stops the writer at that event until it appears") {
+TEST_CASE("a missing spool file stops the writer at that event until it appears (before its quarantine)") {
     Fixture f;
+    f.options.quarantine_after = 1000;
     f.start();
     auto s1 = f.complete("r1", "plain", "late\n", std::nullopt, false);
     auto s2 = f.complete("r2", "plain", "after\n");
@@ -256,12 +281,16 @@ TEST_CASE("a missing spool file stops the writer at that event until it appears"
 
 TEST_CASE("a spool file that does not match its recorded hash is not committed") {
     Fixture f;
+    f.options.quarantine_after = 1000;
     f.start();
     auto s1 = f.complete("r1", "plain", "good\n", std::nullopt, false);
     std::ofstream(f.spool / "c1") << "bad!\n";  // same size, other bytes
     std::this_thread::sleep_for(300ms);
     CHECK(f.writer->applied_seq() == s1 - 1);
     CHECK(f.commits() == 0);
+    CHECK(f.writer->health().consecutive_failures > 0);
+    CHECK(f.writer->health().last_error.find("SHA-256") != std::string::npos);
+    CHECK(f.writer->health().repo_ok);  // the event's fault, not the repository's
 }
 
 TEST_CASE("a repository ahead of the log is refused") {
@@ -273,7 +302,7 @@ TEST_CASE("a repository ahead of the log is refused") {
     f.log.reset();
     fs::remove_all(f.root / "log");
     f.open_log();  // a new, empty log next to the old repository
-    auto w = open_git_writer(*f.log, {.repo_path = f.repo.string(), .spool_dir = f.spool.string()});
+    auto w = open_git_writer(*f.log, {.repo_path = f.repo.string(), .spool_dir = f.spool.string(), .state_dir = {}});
     REQUIRE(w.is_ok());
     auto s = w.value()->start();
     CHECK(s.code() == Status::Code::conflict);
@@ -361,6 +390,7 @@ TEST_CASE("a batch reaches main as one pack; a large blob goes loose, not throug
 
 TEST_CASE("spool files: orphans swept at start, pending ones kept, applied ones kept for the retention") {
     Fixture f;
+    f.options.quarantine_after = 1000;
     auto age = [&](const std::string& name) {
         struct timespec old[2] = {{1, 0}, {1, 0}};  // 1970
         REQUIRE(::utimensat(AT_FDCWD, (f.spool / name).c_str(), old, 0) == 0);
@@ -391,4 +421,255 @@ TEST_CASE("spool files: orphans swept at start, pending ones kept, applied ones 
     auto until = std::chrono::steady_clock::now() + 5s;
     while (fs::exists(f.spool / "c3") && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
     CHECK_FALSE(fs::exists(f.spool / "c3"));
+}
+
+// ---- quarantine (docs/git.md#quarantine) ----
+
+TEST_CASE("a completion that keeps failing is quarantined after N attempts; later events for its path still apply") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "lost\n", std::nullopt, false);  // its spool file is missing
+    auto s2 = f.complete("r1", "plain", "newer\n");
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.git({"show", "main:r1/plain"}) == "newer\n");
+    CHECK(f.commits() == 1);
+    CHECK(f.seqs() == fmt::format("{}\n\n", s2));
+    std::string q = f.quarantine(s1);
+    CHECK_MESSAGE(q.starts_with("quarantined 3 "), q);
+    CHECK_MESSAGE(q.find("No such file") != std::string::npos, q);
+    auto h = f.writer->health();
+    CHECK(h.quarantined == 1);
+    CHECK(h.quarantined_total == 1);
+    CHECK(h.errors_total >= 2);
+    CHECK(h.consecutive_failures == 0);
+    CHECK(h.repo_ok);
+    // A restart does not try it again: it stays quarantined, nothing is re-committed.
+    f.restart();
+    auto s3 = f.complete("r2", "plain", "x\n");
+    REQUIRE(f.wait_applied(s3));
+    CHECK(f.commits() == 2);
+    CHECK(f.quarantine(s1).starts_with("quarantined 3 "));
+    CHECK(f.writer->health().quarantined == 1);
+    CHECK(f.writer->health().quarantined_total == 0);  // this process quarantined nothing
+}
+
+TEST_CASE("a retried quarantined completion is committed late, once, with a Netkeep-Retried-After trailer") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "first\n", std::nullopt, false);
+    auto s2 = f.complete("r2", "plain", "other\n");
+    REQUIRE(f.wait_applied(s2));
+    REQUIRE(f.wait_state(s1, "quarantined"));
+    f.write_spool(1, "first\n");  // the operator restores the file
+    f.request_retry(s1, 1);
+    REQUIRE(f.wait_state(s1, "applied"));
+    CHECK(f.git({"show", "main:r1/plain"}) == "first\n");
+    std::string message = f.git({"log", "-1", "--format=%B", "main"});
+    CHECK(message.find(fmt::format("Netkeep-Seq: {}\n", s1)) != std::string::npos);
+    CHECK(message.find(fmt::format("Netkeep-Retried-After: {}\n", s2)) != std::string::npos);
+    CHECK(f.record(s1) == fmt::format("{} {} r1/plain", f.rev("main:r1/plain"), f.rev("main")));
+    CHECK(f.writer->health().quarantined == 0);
+    CHECK_FALSE(fs::exists(f.spool / "c1"));
+    CHECK(fs::is_empty(f.root / "gitwriter/retry"));
+
+    // The late commit is main's tip: a restart resumes from its position (s2), not from s1.
+    f.restart();
+    auto s3 = f.complete("r1", "plain", "third\n");
+    REQUIRE(f.wait_applied(s3));
+    std::this_thread::sleep_for(200ms);
+    CHECK(f.commits() == 3);
+    CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n{}\n\n", s3, s1, s2));
+}
+
+TEST_CASE("a late retry never overwrites a newer config of its task: it is superseded") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "old\n", std::nullopt, false);
+    auto s2 = f.complete("r1", "plain", "new\n");
+    REQUIRE(f.wait_applied(s2));
+    f.write_spool(1, "old\n");
+    f.request_retry(s1, 1);
+    REQUIRE(f.wait_state(s1, "superseded"));
+    CHECK(f.quarantine(s1).find(fmt::format("seq {} ", s2)) != std::string::npos);
+    CHECK(f.git({"show", "main:r1/plain"}) == "new\n");
+    CHECK(f.commits() == 1);
+    CHECK(f.record(s1) == "none");
+    CHECK(f.writer->health().quarantined == 0);
+}
+
+TEST_CASE("retries are applied in the order they were requested, also when requested while stopped") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "a\n", std::nullopt, false);
+    auto s2 = f.complete("r2", "plain", "b\n", std::nullopt, false);
+    auto s3 = f.complete("r1", "show_run", "x\n");
+    REQUIRE(f.wait_applied(s3));
+    REQUIRE(f.wait_state(s2, "quarantined"));
+    f.writer.reset();
+    f.write_spool(1, "a\n");
+    f.write_spool(2, "b\n");
+    f.request_retry(s1, 200);
+    f.request_retry(s2, 100);  // asked first
+    f.start();
+    REQUIRE(f.wait_state(s1, "applied"));
+    REQUIRE(f.wait_state(s2, "applied"));
+    CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n{}\n\n", s1, s2, s3));
+}
+
+TEST_CASE("a retry of an event that fails again puts it back in quarantine") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "gone\n", std::nullopt, false);
+    auto s2 = f.complete("r2", "plain", "b\n");
+    REQUIRE(f.wait_applied(s2));
+    REQUIRE(f.wait_state(s1, "quarantined"));
+    f.request_retry(s1, 1);  // the file is still missing
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (f.quarantine(s1).find("retry failed") == std::string::npos && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(10ms);
+    CHECK_MESSAGE(f.quarantine(s1).starts_with("quarantined 4 "), f.quarantine(s1));
+    CHECK(f.quarantine(s1).find("retry failed") != std::string::npos);
+    CHECK(f.commits() == 1);
+}
+
+TEST_CASE("an inventory that cannot be applied is held, never skipped: later completions wait") {
+    Fixture f;
+    f.start();
+    auto bad = f.log->append({InventoryApplied{3, k_devices, "not json"}});
+    REQUIRE(bad.is_ok());
+    auto s2 = f.complete("r1", "show_run", "secret x\n");
+    REQUIRE(f.wait_state(bad->first, "held"));
+    std::this_thread::sleep_for(200ms);
+    CHECK(f.writer->applied_seq() == bad->first - 1);
+    CHECK(f.commits() == 0);
+    auto h = f.writer->health();
+    CHECK(h.consecutive_failures > 0);
+    CHECK(h.last_error.find("held") != std::string::npos);
+    CHECK(h.quarantined == 1);
+    CHECK(h.repo_ok);  // the inventory's fault, not the repository's
+    (void)s2;
+}
+
+TEST_CASE("a repository that cannot be opened is retried with backoff; ingest goes on; then it is created") {
+    Fixture f;
+    std::ofstream(f.repo) << "a file where the repository should be\n";
+    auto s1 = f.complete("r1", "plain", "one\n");
+    f.start();  // no failure: the thread retries
+    auto s2 = f.complete("r2", "plain", "two\n");
+    std::this_thread::sleep_for(300ms);
+    auto h = f.writer->health();
+    CHECK_FALSE(h.repo_ok);
+    CHECK(h.consecutive_failures > 0);
+    CHECK(h.errors_total > 0);
+    CHECK_MESSAGE(h.last_error.find("open_failed") != std::string::npos, h.last_error);
+    CHECK(f.writer->applied_seq() == 0);
+    fs::remove(f.repo);
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n", s2, s1));
+    h = f.writer->health();
+    CHECK(h.repo_ok);
+    CHECK(h.consecutive_failures == 0);
+    CHECK(h.last_error.empty());
+    CHECK(f.quarantine(s1) == "none");
+}
+
+TEST_CASE("a repository whose writes fail never quarantines events; they apply once it is fixed") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "one\n");
+    REQUIRE(f.wait_applied(s1));
+    f.writer.reset();
+    fs::rename(f.repo / "objects", f.root / "objects.aside");
+    std::ofstream(f.repo / "objects") << "not a directory\n";
+    f.start();
+    auto s2 = f.complete("r1", "plain", "two\n");
+    auto s3 = f.complete("r2", "plain", "three\n");
+    std::this_thread::sleep_for(500ms);
+    CHECK(f.writer->applied_seq() < s2);
+    CHECK_FALSE(f.writer->health().repo_ok);
+    CHECK(f.quarantine(s2) == "none");
+    CHECK(f.quarantine(s3) == "none");
+    fs::remove(f.repo / "objects");
+    fs::rename(f.root / "objects.aside", f.repo / "objects");
+    REQUIRE(f.wait_applied(s3, 40s));
+    CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n{}\n\n", s3, s2, s1));
+    CHECK(f.writer->health().repo_ok);
+}
+
+TEST_CASE("the repository is created whole, and netkeep-pack.config is rewritten only when it differs") {
+    Fixture f;
+    f.start();
+    auto s1 = f.complete("r1", "plain", "one\n");
+    REQUIRE(f.wait_applied(s1));
+    for (const auto& e : fs::directory_iterator(f.root.path()))
+        CHECK_MESSAGE(e.path().filename().string().find(".creating-") == std::string::npos, e.path());
+    CHECK(f.git({"rev-parse", "--is-bare-repository"}) == "true\n");
+    struct stat before {};
+    REQUIRE(::stat((f.repo / "netkeep-pack.config").c_str(), &before) == 0);
+    f.restart();
+    struct stat after {};
+    REQUIRE(::stat((f.repo / "netkeep-pack.config").c_str(), &after) == 0);
+    CHECK(before.st_ino == after.st_ino);  // not rewritten
+    std::ofstream(f.repo / "netkeep-pack.config") << "";  // as a power cut left it before the fix
+    f.restart();
+    std::ifstream in(f.repo / "netkeep-pack.config");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(text.find("windowMemory = 1") != std::string::npos);
+}
+
+// The child of the next test: a writer whose test hook aborts the process when it is about
+// to apply NETKEEP_CRASH_SEQ, as a segfault in redaction would. Does nothing unless run
+// by that test (the variables are set only there).
+TEST_CASE("zz child: a writer that crashes on a poison event") {
+    const char* dir = std::getenv("NETKEEP_CRASH_DIR");
+    const char* seq = std::getenv("NETKEEP_CRASH_SEQ");
+    if (!dir || !seq) return;
+    fs::path root = dir;
+    auto log = open_event_log((root / "log").string());
+    REQUIRE(log.is_ok());
+    GitWriterOptions o;
+    o.repo_path = (root / "repo.git").string();
+    o.spool_dir = (root / "spool").string();
+    o.state_dir = (root / "gitwriter").string();
+    const std::uint64_t poison = std::stoull(seq);
+    o.test_before_apply = [poison](std::uint64_t s) {
+        if (s == poison) std::abort();
+    };
+    auto w = open_git_writer(**log, std::move(o));
+    REQUIRE(w.is_ok());
+    REQUIRE(w.value()->start().is_ok());
+    std::this_thread::sleep_for(10s);  // the abort comes long before
+    std::_Exit(0);
+}
+
+TEST_CASE("an event that crashes the writer is quarantined after N crashed starts, not a crash loop") {
+    Fixture f;
+    auto s1 = f.complete("r1", "plain", "before\n");
+    auto s2 = f.complete("r2", "plain", "poison\n");
+    auto s3 = f.complete("r2", "plain", "after\n");  // same path as the poison
+    f.log.reset();
+    char self[4096] = {};
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    REQUIRE(n > 0);
+    for (int start = 1; start <= 3; ++start) {
+        CAPTURE(start);
+        SpawnOptions spawn;
+        spawn.env = {"NETKEEP_CRASH_DIR=" + f.root.path().string(), "NETKEEP_CRASH_SEQ=" + std::to_string(s2)};
+        auto child = Process::spawn({self, "--test-case=zz child*", "--no-version"}, spawn);
+        REQUIRE(child.is_ok());
+        auto status = child->wait(30s);
+        REQUIRE(status.is_ok());
+        CHECK_MESSAGE(status->signal == SIGABRT, child->stderr_text());
+    }
+    f.open_log();
+    f.start();
+    REQUIRE(f.wait_applied(s3));
+    std::string q = f.quarantine(s2);
+    CHECK_MESSAGE(q.starts_with("quarantined 3 "), q);
+    CHECK(q.find("crashed the writer 3 times") != std::string::npos);
+    CHECK(f.git({"show", "main:r1/plain"}) == "before\n");
+    CHECK(f.git({"show", "main:r2/plain"}) == "after\n");
+    CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n", s3, s1));
+    // The poison's file is kept for a retry.
+    CHECK(fs::exists(f.spool / "c2"));
 }
