@@ -5,6 +5,7 @@
 // that directory has. netkeepd and netkeepctl create their directories through here.
 
 #include <string>
+#include <string_view>
 
 #include "netkeep/status.hpp"
 
@@ -19,5 +20,13 @@ Status sync_directory(const std::string& path);
 // with the directory that holds it (mode 0777 through the umask, like mkdir -p). Existing
 // components are left as they are. An error that is a full file system is no_space.
 Status create_directories_durably(const std::string& path);
+
+// fsync of every file and directory under path, path included, children first: for a
+// tree built aside (a new repository) before it is renamed into place.
+Status sync_tree(const std::string& path);
+
+// Replaces path with content so that a reader finds the old content or the new, never an
+// empty or partial file: <path>.tmp-<pid>, fsync, rename, fsync of the parent.
+Status write_file_durably(const std::string& path, std::string_view content);
 
 }  // namespace netkeep

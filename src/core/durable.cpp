@@ -21,6 +21,25 @@ Status errno_status(int err, std::string_view what, const std::string& path) {
     return Status::io_error(std::move(msg));
 }
 
+struct fd_closer {
+    int fd = -1;
+    ~fd_closer() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+Status sync_file(const std::string& path) {
+    fd_closer f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (f.fd < 0) return errno_status(errno, "opening", path);
+    if (::fsync(f.fd) != 0) return errno_status(errno, "syncing", path);
+    return Status::ok();
+}
+
+std::string parent_of(const std::string& path) {
+    auto parent = std::filesystem::path(path).parent_path().string();
+    return parent.empty() ? "." : parent;
+}
+
 }  // namespace
 
 Status sync_directory(const std::string& path) {
@@ -59,6 +78,41 @@ Status create_directories_durably(const std::string& path) {
         if (Status s = sync_directory(parent.string()); !s) return s;
     }
     return Status::ok();
+}
+
+Status sync_tree(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        bool dir = it->is_directory(ec);
+        if (ec) break;
+        if (Status s = dir ? sync_directory(it->path().string()) : sync_file(it->path().string()); !s) return s;
+    }
+    if (ec) return Status::io_error(fmt::format("listing {}: {}", path, ec.message()));
+    return sync_directory(path);
+}
+
+Status write_file_durably(const std::string& path, std::string_view content) {
+    std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
+    auto fail = [&](std::string_view what, const std::string& name) {
+        Status s = errno_status(errno, what, name);
+        ::unlink(tmp.c_str());
+        return s;
+    };
+    {
+        fd_closer f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
+        if (f.fd < 0) return errno_status(errno, "creating", tmp);
+        while (!content.empty()) {
+            ssize_t n = ::write(f.fd, content.data(), content.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return fail("writing", tmp);
+            content.remove_prefix(std::size_t(n));
+        }
+        if (::fsync(f.fd) != 0) return fail("syncing", tmp);
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("renaming to", path);
+    return sync_directory(parent_of(path));
 }
 
 }  // namespace netkeep

@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
-#include "gitwriter/durable.hpp"
+#include "netkeep/durable.hpp"
 #include "gitwriter/format.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/json.hpp"
@@ -88,11 +88,11 @@ int retry(const Options& o, Io io, const std::map<std::uint64_t, Entry>& entries
                     fmt::format("seq {} is {}, not quarantined: nothing to retry", o.seq,
                                 gitwriter::state_name(state)));
     std::string dir = o.data_dir + "/gitwriter/retry";
-    if (Status s = gitwriter::make_dirs_durably(dir); !s) return fail(o, io, s.to_string());
+    if (Status s = create_directories_durably(dir); !s) return fail(o, io, s.to_string());
     auto order = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-    if (Status s = gitwriter::write_file_durably(fmt::format("{}/{}", dir, o.seq),
+    if (Status s = write_file_durably(fmt::format("{}/{}", dir, o.seq),
                                                  fmt::format("{}\n", order));
         !s)
         return fail(o, io, s.to_string());

@@ -13,8 +13,8 @@
 
 #include <fmt/format.h>
 
-#include "gitwriter/durable.hpp"
 #include "gitwriter/format.hpp"
+#include "netkeep/durable.hpp"
 
 namespace netkeep::gitwriter {
 
@@ -89,10 +89,10 @@ Status create_repository(const std::string& path) {
     git_repository* raw = nullptr;
     Status s = git_status(git_repository_init_ext(&raw, tmp.c_str(), &options), fmt::format("creating {}", path));
     repository_ptr(raw).reset();
-    if (s) s = fsync_tree(tmp);
+    if (s) s = sync_tree(tmp);
     if (s && ::rename(tmp.c_str(), path.c_str()) != 0)
         s = Status::io_error(fmt::format("renaming {} to {}: {}", tmp, path, std::strerror(errno)));
-    if (s) s = fsync_dir(std::filesystem::path(path).parent_path().string());
+    if (s) s = sync_directory(std::filesystem::path(path).parent_path().string());
     if (!s) std::filesystem::remove_all(tmp, ec);
     return s;
 }

@@ -49,7 +49,7 @@
 
 #include <fmt/format.h>
 
-#include "gitwriter/durable.hpp"
+#include "netkeep/durable.hpp"
 #include "gitwriter/format.hpp"
 #include "gitwriter/git.hpp"
 #include "gitwriter/redact.hpp"
@@ -264,7 +264,7 @@ private:
     // The state dir, and the crash marker: one left behind names an event that was being
     // applied when the process died. It counts as a failed attempt of that event.
     void open_state_dir() {
-        if (Status s = gitwriter::make_dirs_durably(options_.state_dir + "/retry"); !s) {
+        if (Status s = create_directories_durably(options_.state_dir + "/retry"); !s) {
             // Without it the writer still runs; it only cannot tell a crashing event.
             log_line(LogLevel::error, "gitwriter.state_dir_failed", {{"error", s.to_string()}});
             return;
