@@ -2,10 +2,12 @@
 // target with this main and registers it as a test, so every seed and every past crash
 // input is replayed on every test run, and a fixed bug that comes back fails the suite.
 //
-//   <target>_replay DIR_OR_FILE...
+//   <target>_replay [--optional] DIR_OR_FILE...
 //
 // Directories are read recursively, files in name order so runs are reproducible. A run
 // that finds no input at all fails: a wrong path must not pass as "nothing to replay".
+// --optional: the next path may not exist (regressions/<target>/ before the target's
+// first crash); it is read at run time, so a new crash input needs no meson reconfigure.
 
 #include <algorithm>
 #include <cstddef>
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -50,8 +53,14 @@ bool collect(const fs::path& path, std::vector<fs::path>& files) {
 
 int main(int argc, char** argv) {
     std::vector<fs::path> files;
-    for (int i = 1; i < argc; ++i)
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--optional") {
+            std::error_code ec;
+            if (++i < argc && !fs::exists(argv[i], ec)) continue;
+            if (i == argc) break;
+        }
         if (!collect(argv[i], files)) return 2;
+    }
     std::sort(files.begin(), files.end());
     if (files.empty()) {
         std::fprintf(stderr, "replay: no input files given\n");
