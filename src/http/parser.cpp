@@ -287,6 +287,9 @@ Parser::Step Parser::finish() {
     auto code = llhttp_finish(&s.parser);
     if (code == HPE_PAUSED || s.got_message_end) {
         llhttp_resume(&s.parser);
+        // llhttp_finish() leaves llhttp in its "the body ends at EOF" state, so a second
+        // finish() would complete the same message again; the stream is over: start clean.
+        llhttp_reset(&s.parser);
         s.phase = State::Phase::idle;
         s.head_bytes = 0;
         return {Event::message_end, 0, {}};

@@ -336,6 +336,10 @@ TEST_CASE("parser: responses") {
         CHECK(p.ends == 0);
         CHECK(p.bodies[0] == "all of this");
         CHECK(parser.finish().event == Parser::Event::message_end);
+        // Found by tests/fuzz (http_parser): llhttp_finish() stays in its "ends at EOF"
+        // state, so each further finish() reported the same response again.
+        CHECK(parser.finish().event == Parser::Event::need_more);
+        CHECK(!parser.in_message());
     }
     SUBCASE("response to HEAD has no body whatever Content-Length says") {
         Parser parser(Parser::Kind::response);
