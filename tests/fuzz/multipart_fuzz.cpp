@@ -86,7 +86,8 @@ public:
                     const std::size_t from =
                         before >= delimiter_.size() ? before - delimiter_.size() + 1 : 0;
                     FUZZ_CHECK(current_.content.find(delimiter_, from) == std::string::npos);
-                    if (!current_.filename)
+                    // Only the part the caller names is unbounded; a filename lifts nothing.
+                    if (limits_.unbounded_part.empty() || current_.name != limits_.unbounded_part)
                         FUZZ_CHECK(current_.content.size() <= limits_.max_field_bytes);
                     break;
                 }
@@ -176,7 +177,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view body = rest.substr(nl + 1);
 
     MultipartParser::Limits limits;
-    if (flags & 1) limits = {.max_parts = 3, .max_header_bytes = 64, .max_field_bytes = 16};
+    if (flags & 1) limits = {.max_parts = 3, .max_header_bytes = 64, .max_field_bytes = 16, .unbounded_part = {}};
+    if (flags & 4) limits.unbounded_part = "file";
 
     std::string boundary(line);
     if (flags & 2) {
