@@ -88,6 +88,10 @@ public:
     // The last sequence number applied and visible on main (committed, found unchanged,
     // or not a completion). Any thread; for tests and metrics.
     virtual std::uint64_t applied_seq() const = 0;
+
+    // Lines left unredacted because they were longer than the redaction rules look at
+    // (docs/jobs.md#redact), counted each time a completion is applied. Any thread.
+    virtual std::uint64_t redaction_lines_skipped() const = 0;
 };
 
 // Opens the repository, creating it (bare, HEAD -> refs/heads/main) if missing.

@@ -190,6 +190,10 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
         gauge("netkeep_git_lag_events", "Events in the log not yet applied by the git writer.", s.git->lag_events);
         gauge("netkeep_git_lag_seconds",
               "Age of the oldest event not yet applied by the git writer (0 when caught up).", s.git->lag_seconds);
+        counter("netkeep_redaction_lines_skipped_total",
+                "Lines of completions written to git unredacted because they exceed the line length redaction "
+                "rules look at (65536 bytes).",
+                s.git->redaction_lines_skipped);
     }
     out.family("netkeep_tasks", "gauge", "Tasks by status: due, scheduled, leased, retrying (see docs/api.md).");
     out.sample("netkeep_tasks", {{"status", "due"}}, s.tasks.due);

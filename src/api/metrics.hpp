@@ -119,6 +119,7 @@ struct GitProgress {
     std::uint64_t applied_seq = 0;
     std::uint64_t lag_events = 0;  // log last seq - applied seq
     double lag_seconds = 0;        // age of the oldest event not applied yet; 0 when caught up
+    std::uint64_t redaction_lines_skipped = 0;  // lines too long to redact, kept as they were
 };
 
 // Everything /metrics shows besides the HTTP histograms.

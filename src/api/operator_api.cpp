@@ -239,6 +239,7 @@ asio::awaitable<http::Response> Service::metrics(http::Request& request, const C
     if (git_applied_seq_) {
         GitProgress g;
         g.applied_seq = git_applied_seq_();
+        if (redaction_skipped_) g.redaction_lines_skipped = redaction_skipped_();
         g.lag_events = s.log_last_seq > g.applied_seq ? s.log_last_seq - g.applied_seq : 0;
         if (g.lag_events > 0) {
             // The age of the first event the writer has not applied: one read, off the io thread.

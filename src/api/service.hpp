@@ -74,6 +74,8 @@ public:
     // The git writer's progress for the git-lag metrics (any thread may own the value;
     // the function is called on the io thread). Unset: no git metrics (--no-git-writer).
     void set_git_progress(std::function<std::uint64_t()> applied_seq) { git_applied_seq_ = std::move(applied_seq); }
+    // The git writer's count of lines it left unredacted (netkeep_redaction_lines_skipped_total).
+    void set_redaction_skipped(std::function<std::uint64_t()> lines) { redaction_skipped_ = std::move(lines); }
 
     // Records the git writer applied (its on_applied observer, resolved and posted to the
     // io thread): new versions for the history index, commits for the metrics.
@@ -158,6 +160,7 @@ private:
     HistoryIndex history_;
     unix_time started_at_ = 0;
     std::function<std::uint64_t()> git_applied_seq_;
+    std::function<std::uint64_t()> redaction_skipped_;
 
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;

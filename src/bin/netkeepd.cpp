@@ -342,6 +342,7 @@ int serve(const Config& config) {
             return 1;
         }
         service.set_git_progress([writer = git_writer.get()] { return writer->applied_seq(); });
+        service.set_redaction_skipped([writer = git_writer.get()] { return writer->redaction_lines_skipped(); });
     }
 
     netkeep::http::Router router;
