@@ -79,7 +79,11 @@ Result<Redactor> Redactor::compile(const std::vector<Redaction>& rules) {
                 literal("$");
             }
         }
-        out.rules_.push_back(Rule{std::move(*regex), std::move(pieces)});
+        std::size_t groups = 1;
+        for (const Piece& piece : pieces)
+            if (piece.kind == Piece::Kind::group)
+                groups = std::max(groups, std::size_t(piece.group) + 1);
+        out.rules_.push_back(Rule{std::move(*regex), std::move(pieces), groups});
     }
     return out;
 }
@@ -87,7 +91,7 @@ Result<Redactor> Redactor::compile(const std::vector<Redaction>& rules) {
 std::string Redactor::apply(const Rule& rule, std::string_view text) const {
     // Empty views from the caller may have no data pointer; matches are located by pointer.
     if (text.data() == nullptr) text = std::string_view("", 0);
-    const std::size_t n_groups = std::size_t(rule.regex.group_count()) + 1;
+    const std::size_t n_groups = rule.groups;
     std::string_view stack[10];
     std::vector<std::string_view> heap;
     std::span<std::string_view> groups(stack, std::min(n_groups, std::size_t(10)));
