@@ -45,8 +45,10 @@ public:
     static constexpr std::int64_t k_max_memory = 1 << 20;
 
     // invalid_argument with RE2's message (plus a hint for the Perl/ECMAScript features
-    // RE2 lacks: back-references, look-around, possessive quantifiers).
-    static Result<Regex> compile(std::string_view pattern);
+    // RE2 lacks: back-references, look-around, possessive quantifiers). `max_length` is
+    // for callers that wrap an operator's pattern (the worker's "(?:RE)$"): the limit
+    // applies to what the operator wrote.
+    static Result<Regex> compile(std::string_view pattern, std::size_t max_length = k_max_length);
 
     // The leftmost-first match that starts at or after `start` (`^` still means offset 0 of
     // `text`, which is the context before `start`). On a match, groups[0] is the whole match

@@ -44,9 +44,9 @@ std::string_view hint(const re2::RE2& re) {
 
 }  // namespace
 
-Result<Regex> Regex::compile(std::string_view pattern) {
-    if (pattern.size() > k_max_length)
-        return Status::invalid_argument(fmt::format("longer than {} characters", k_max_length));
+Result<Regex> Regex::compile(std::string_view pattern, std::size_t max_length) {
+    if (pattern.size() > max_length)
+        return Status::invalid_argument(fmt::format("longer than {} characters", max_length));
     re2::RE2::Options options;
     options.set_encoding(re2::RE2::Options::EncodingLatin1);
     options.set_max_mem(k_max_memory);

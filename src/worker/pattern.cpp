@@ -10,7 +10,8 @@ Result<Pattern> Pattern::compile(const PatternSpec& spec) {
     if (spec.text.empty()) return Status::invalid_argument("empty prompt pattern");
     Pattern p(spec);
     if (spec.kind == PatternSpec::Kind::regex) {
-        auto regex = Regex::compile("(?:" + spec.text + ")$");
+        // The wrapper's 5 characters do not count against the operator's 1,024.
+        auto regex = Regex::compile("(?:" + spec.text + ")$", Regex::k_max_length + 5);
         if (!regex)
             return Status::invalid_argument(fmt::format(
                 "regex {} does not compile: {}", json_quote(spec.text), regex.status().message()));

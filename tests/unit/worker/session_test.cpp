@@ -217,6 +217,10 @@ TEST_CASE("regex prompts match a suffix of the last line; the default prompt") {
     CHECK_FALSE(def.matches(std::string(Pattern::k_max_line + 1, 'x') + "#"));
     CHECK(compile({PatternSpec::Kind::ends_with, "#"}).describe() == R"({"ends_with": "#"})");
     CHECK_FALSE(Pattern::compile({PatternSpec::Kind::regex, "("}).is_ok());
+    // The longest regex the inventory accepts (1,024 characters) compiles in the worker,
+    // wrapped as (?:RE)$; one more character does not.
+    CHECK(Pattern::compile({PatternSpec::Kind::regex, std::string(1023, 'x') + "#"}).is_ok());
+    CHECK_FALSE(Pattern::compile({PatternSpec::Kind::regex, std::string(1024, 'x') + "#"}).is_ok());
     CHECK_FALSE(Pattern::compile({PatternSpec::Kind::ends_with, ""}).is_ok());
 
     Script script{{"--- JUNOS\r\nbackup@fw1> ",
