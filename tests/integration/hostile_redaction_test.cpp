@@ -28,6 +28,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// AddressSanitizer keeps freed memory in quarantine (256 MiB by default) and adds shadow
+// memory: RSS bounds only mean something in a build without it. Under ASan the figures are
+// shown, not checked.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool k_rss_bounds = false;
+#else
+constexpr bool k_rss_bounds = true;
+#endif
+
 // VmRSS of a process, in KiB (0 when it cannot be read).
 std::uint64_t rss_kib(pid_t pid) {
     std::ifstream in(fmt::format("/proc/{}/status", pid));
@@ -140,8 +149,10 @@ TEST_CASE(
     MESSAGE("netkeepd VmRSS " << rss_before / 1024 << " MiB before, " << rss_after / 1024
                               << " MiB after");
     CHECK(rss_after > 0);
-    CHECK(rss_after < rss_before + 60 * 1024);
-    CHECK(rss_after < 200 * 1024);
+    if (k_rss_bounds) {
+        CHECK(rss_after < rss_before + 60 * 1024);
+        CHECK(rss_after < 200 * 1024);
+    }
 
     // A restart applies nothing twice and does not crash on the event.
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
@@ -173,6 +184,7 @@ TEST_CASE("many lines at the limit, full of matches: redacted in seconds, memory
     auto client = connect(server);
     auto leases = lease(client);
     REQUIRE(leases.size() == 1);
+    const std::uint64_t rss_before = rss_kib(server.process.pid());
 
     // 32 MiB: 512 lines of 64 KiB (the most redaction looks at), each ~5,000 matches.
     std::string dense_line;
@@ -193,6 +205,12 @@ TEST_CASE("many lines at the limit, full of matches: redacted in seconds, memory
     const std::size_t lines = content.size() / (dense_line.size() + 1);
     const std::size_t matches = lines * (dense_line.size() / 13);
     CHECK(std::stoull(*file) == content.size() + matches * (std::string("<removed>").size() - 3));
-    CHECK(rss_kib(server.process.pid()) < 200 * 1024);
+    if (k_rss_bounds) {
+        // The content streams from the socket to the spool and from the spool through the
+        // redactor into git in pieces; none of it is held whole.
+        const std::uint64_t rss_after = rss_kib(server.process.pid());
+        CHECK(rss_after < rss_before + 60 * 1024);
+        CHECK(rss_after < 200 * 1024);
+    }
     CHECK(metric(client, "netkeep_redaction_lines_skipped_total") == 0);
 }
