@@ -43,6 +43,9 @@ struct GitWriterHealth {
     std::uint64_t quarantined = 0;           // events quarantined now (not applied, not superseded)
     std::uint64_t quarantined_total = 0;     // events this process quarantined
     std::uint64_t errors_total = 0;          // failed attempts (open, apply, publish) of this process
+    // Lines written unredacted because they were longer than the redaction rules look at
+    // (docs/jobs.md#redact), counted each time a completion is applied.
+    std::uint64_t redaction_lines_skipped = 0;
 };
 
 struct GitWriterOptions {

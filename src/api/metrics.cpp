@@ -233,6 +233,10 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
               "Age of the oldest event not yet applied by the git writer (0 when caught up).", s.git->lag_seconds);
     }
     if (s.writer) {
+        counter("netkeep_redaction_lines_skipped_total",
+                "Lines of completions written to git unredacted because they exceed the line length redaction "
+                "rules look at (65536 bytes).",
+                s.writer->redaction_lines_skipped);
         counter("netkeep_writer_errors_total",
                 "Failed attempts of the git writer (opening the repository, applying an event, publishing a batch).",
                 s.writer->errors_total);

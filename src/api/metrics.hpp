@@ -151,6 +151,7 @@ struct WriterHealth {
     std::uint64_t errors_total = 0;
     std::uint64_t quarantined = 0;
     std::uint64_t quarantined_total = 0;
+    std::uint64_t redaction_lines_skipped = 0;  // lines too long to redact, kept as they were
 };
 
 // Everything /metrics shows besides the HTTP histograms.

@@ -275,7 +275,8 @@ asio::awaitable<http::Response> Service::metrics(http::Request& request, const C
     }
     if (git_health_) {
         GitWriterHealth h = git_health_();
-        s.writer = WriterHealth{h.repo_ok, h.consecutive_failures, h.errors_total, h.quarantined, h.quarantined_total};
+        s.writer = WriterHealth{h.repo_ok,     h.consecutive_failures, h.errors_total,
+                                h.quarantined, h.quarantined_total,    h.redaction_lines_skipped};
     }
     http::Response r;
     r.status = 200;

@@ -21,9 +21,24 @@ namespace netkeep::api {
 
 namespace {
 
+// The worker reads it under the same name (src/worker/server_clock.hpp); the integration
+// test worker_next_test checks both ends.
+constexpr std::string_view k_server_time_header = "X-Netkeep-Server-Time";
+
 unix_time system_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+// `handler`'s answer with X-Netkeep-Server-Time: the wall clock (unix milliseconds) as the
+// answer leaves, the same clock system_now() reads. The handler lives in the router for
+// the server's lifetime, so the reference outlives the coroutine.
+asio::awaitable<http::Response> with_server_time(const http::Handler& handler, http::Request& request) {
+    http::Response response = co_await handler(request);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    response.headers.set(std::string(k_server_time_header), std::to_string(ms.count()));
+    co_return response;
 }
 
 // A strictly parsed decimal integer in [min, max]; no sign, no spaces, no suffix.
@@ -170,14 +185,21 @@ Status Service::add_routes(http::Router& router) {
     auto bind = [this](Access access, Member member) {
         return [this, access, member](http::Request& r) { return guarded(access, member, r); };
     };
-    if (Status s = add("GET", "/worker/next", bind(Access::worker, &Service::worker_next)); !s) return s;
+    // Every /worker/next answer, whatever its status (204 and refusals too), carries the
+    // server's clock: workers schedule jobs and budget leases in server time
+    // (docs/api.md#server-time, docs/worker.md#clock-skew).
+    auto server_time = [](http::Handler handler) -> http::Handler {
+        return [handler = std::move(handler)](http::Request& r) { return with_server_time(handler, r); };
+    };
+    if (Status s = add("GET", "/worker/next", server_time(bind(Access::worker, &Service::worker_next))); !s)
+        return s;
     // HEAD would otherwise run the GET handler: leases granted to nobody, body dropped.
     auto refuse_head = [](http::Request&) -> asio::awaitable<http::Response> {
         http::Response r = http::json_error(405, "HEAD would lease jobs without returning them; use GET");
         r.headers.set("Allow", "GET");
         co_return r;
     };
-    if (Status s = add("HEAD", "/worker/next", refuse_head); !s) return s;
+    if (Status s = add("HEAD", "/worker/next", server_time(refuse_head)); !s) return s;
     // The multipart framing around the file adds a little; the file itself is checked
     // against max_upload as it streams.
     if (Status s = add("POST", "/worker/complete", bind(Access::worker, &Service::worker_complete),

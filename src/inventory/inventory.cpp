@@ -12,7 +12,6 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -24,6 +23,7 @@
 
 #include "netkeep/host_key.hpp"
 #include "netkeep/json.hpp"
+#include "netkeep/regex.hpp"
 #include "netkeep/sha256.hpp"
 
 namespace netkeep {
@@ -219,28 +219,17 @@ private:
         return fmt::format("{{\"{}\":{}}}", key, json_quote(*s));
     }
 
+    // Compiled exactly as the git writer and the worker will (include/netkeep/regex.hpp),
+    // so a pattern accepted here never fails there: RE2 syntax; what RE2 lacks
+    // (back-references, look-around...) is refused here, with RE2's message.
     Status check_regex(std::string_view re, const json_path& path) const {
-        // std::regex compiles and matches by recursion: a deeply nested pattern overflows
-        // the stack (a crash, not a regex_error). Prompts and redaction rules are short.
-        constexpr std::size_t k_max_length = 1024;
-        constexpr int k_max_depth = 16;
-        if (re.size() > k_max_length)
-            return fail(path, fmt::format("regular expression longer than {} characters", k_max_length));
-        int depth = 0;
-        for (std::size_t i = 0; i < re.size(); ++i) {
-            if (re[i] == '\\') {
-                ++i;
-            } else if (re[i] == '(' && ++depth > k_max_depth) {
-                return fail(path, fmt::format("regular expression nested deeper than {} groups", k_max_depth));
-            } else if (re[i] == ')' && depth > 0) {
-                --depth;
-            }
-        }
-        try {
-            std::regex compiled{std::string(re)};
-        } catch (const std::regex_error& e) {
-            return fail(path, fmt::format("not a valid regular expression: {}", e.what()));
-        }
+        if (re.size() > Regex::k_max_length)
+            return fail(path, fmt::format("regular expression longer than {} characters",
+                                          Regex::k_max_length));
+        auto compiled = Regex::compile(re);
+        if (!compiled)
+            return fail(path, fmt::format("not a valid regular expression (RE2 syntax): {}",
+                                          compiled.status().message()));
         return Status::ok();
     }
 

@@ -10,13 +10,12 @@ Result<Pattern> Pattern::compile(const PatternSpec& spec) {
     if (spec.text.empty()) return Status::invalid_argument("empty prompt pattern");
     Pattern p(spec);
     if (spec.kind == PatternSpec::Kind::regex) {
-        try {
-            p.regex_ = std::make_shared<const std::regex>("(?:" + spec.text + ")$",
-                                                          std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-            return Status::invalid_argument(
-                fmt::format("regex {} does not compile: {}", json_quote(spec.text), e.what()));
-        }
+        // The wrapper's 5 characters do not count against the operator's 1,024.
+        auto regex = Regex::compile("(?:" + spec.text + ")$", Regex::k_max_length + 5);
+        if (!regex)
+            return Status::invalid_argument(fmt::format(
+                "regex {} does not compile: {}", json_quote(spec.text), regex.status().message()));
+        p.regex_ = std::move(*regex);
     }
     return p;
 }
@@ -30,9 +29,9 @@ std::optional<std::size_t> Pattern::match_suffix(std::string_view line) const {
         if (!visible.ends_with(spec_.text)) return std::nullopt;
         return line.size() - spec_.text.size();
     }
-    std::match_results<std::string_view::const_iterator> m;
-    if (!std::regex_search(visible.begin(), visible.end(), m, *regex_)) return std::nullopt;
-    return begin + std::size_t(m.position(0));
+    std::string_view match;
+    if (!regex_->search(visible, 0, std::span(&match, 1))) return std::nullopt;
+    return begin + std::size_t(match.data() - visible.data());
 }
 
 std::string Pattern::describe() const {

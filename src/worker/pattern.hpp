@@ -5,16 +5,17 @@
 // Both are matched against the last line received (the text after the last '\n'; of that,
 // only what follows its last '\r', which is what a terminal would show). A regex must match
 // a suffix of that line: it is compiled as (?:RE)$, so "[>#] ?" and "^\S+#$" both work.
+// RE2 syntax (include/netkeep/regex.hpp), checked the same way at inventory load.
 // Lines longer than k_max_line never match: prompts are short, and this bounds the work
 // per read on pathological output.
 
 #include <cstddef>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 
+#include "netkeep/regex.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::worker {
@@ -45,7 +46,7 @@ public:
 private:
     explicit Pattern(PatternSpec spec) : spec_(std::move(spec)) {}
     PatternSpec spec_;
-    std::shared_ptr<const std::regex> regex_;  // shared: Patterns are copied into sessions
+    std::optional<Regex> regex_;  // copies share the compiled program
 };
 
 // The defaults when neither the job nor the credentials name one (docs/worker.md).

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "worker/net.hpp"
+#include "worker/server_clock.hpp"
 #include "worker/ssh.hpp"
 #include "worker/telnet_transport.hpp"
 #include "worker/transport.hpp"
@@ -32,23 +33,14 @@ Result<SessionOptions> session_options(const Lease& lease) {
     return o;
 }
 
-std::optional<std::string> run_job(const Lease& lease, const RunOptions& options,
-                                   OutputBuffer& out) {
+std::optional<std::string> run_job(const Lease& lease, const RunOptions& options, OutputBuffer& out,
+                                   std::int64_t server_now_ms) {
     const auto start = clock::now();
-    // The job's timeout, but ending half a second before the lease does, so that the
-    // result (a failure, for a device that hangs) reaches the server while the lease is
-    // still held; at least one second whatever the lease says.
-    const auto lease_end = start +
-                           (std::chrono::system_clock::from_time_t(std::time_t(lease.expires)) -
-                            std::chrono::system_clock::now()) -
-                           std::chrono::milliseconds(500);
-    const auto deadline =
-        std::max(start + std::chrono::seconds(1),
-                 std::min(start + std::chrono::seconds(lease.timeout),
-                          std::chrono::time_point_cast<clock::duration>(lease_end)));
+    const auto deadline = start + job_budget(lease.timeout, lease.expires, server_now_ms);
     const Clocks clocks{deadline, lease.timeout, options.idle_timeout, options.quiet};
     auto session_opts = session_options(lease);
     if (!session_opts) return session_opts.status().message();
+    session_opts->max_output = options.max_output;
 
     const auto connect_timeout =
         std::min(options.connect_timeout,

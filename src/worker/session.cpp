@@ -1,7 +1,5 @@
 #include "worker/session.hpp"
 
-#include <regex>
-
 #include <fmt/format.h>
 
 #include "netkeep/json.hpp"
@@ -16,19 +14,18 @@ constexpr std::size_t k_line_cap = 64 * 1024;
 constexpr std::size_t k_line_keep = 4 * 1024;
 
 // Login prompts of telnet servers and terminal servers (matched on the last line).
-const std::regex& user_prompt() {
-    static const std::regex re(R"((?:user ?name|login)\s*:\s*$)",
-                               std::regex::ECMAScript | std::regex::icase);
+const Regex& user_prompt() {
+    static const Regex re = Regex::compile(R"((?i)(?:user ?name|login)\s*:\s*$)").value();
     return re;
 }
-const std::regex& password_prompt() {
-    static const std::regex re(R"(password\s*:\s*$)", std::regex::ECMAScript | std::regex::icase);
+const Regex& password_prompt() {
+    static const Regex re = Regex::compile(R"((?i)password\s*:\s*$)").value();
     return re;
 }
 
-bool line_matches(std::string_view line, const std::regex& re) {
+bool line_matches(std::string_view line, const Regex& re) {
     if (line.size() > Pattern::k_max_line) return false;
-    return std::regex_search(line.begin(), line.end(), re);
+    return re.search(line);
 }
 
 }  // namespace
@@ -139,6 +136,11 @@ void CliSession::end_line() {
 
 void CliSession::emit(std::string_view bytes) {
     if (finished() || bytes.empty()) return;
+    if (bytes.size() > options_.max_output - output_bytes_) {
+        fail(fmt::format("too large: more than {} bytes of output (--max-output) while running {}",
+                         options_.max_output, json_quote(current_command())));
+        return;
+    }
     output_bytes_ += bytes.size();
     auto status = sink_(bytes);
     if (!status) fail("output error: " + status.message());

@@ -48,6 +48,10 @@ struct SessionOptions {
     Pattern pager;
     std::string newline = "\n";
     std::optional<Login> login;  // answer Username:/Password: prompts (telnet)
+    // The most output a job may produce (netkeep-worker --max-output): one byte more and
+    // the session fails "too large: ..." before that byte reaches the sink. A device that
+    // streams without end then costs bounded disk and ends long before the timeout.
+    std::uint64_t max_output = UINT64_MAX;
 };
 
 class CliSession {

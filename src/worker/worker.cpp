@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -22,7 +23,8 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-std::int64_t unix_now() { return std::int64_t(std::time(nullptr)); }
+// 1 TiB: far above any configuration, and far from overflowing the byte counts.
+constexpr std::uint64_t k_max_max_output = std::uint64_t(1) << 40;
 
 // Later timestamps sink: std::push_heap with this keeps the earliest on top.
 bool later(const Lease& a, const Lease& b) { return a.timestamp > b.timestamp; }
@@ -92,6 +94,8 @@ std::string_view worker_usage() {
   --connect-timeout S   TCP connect + SSH handshake limit per step (1..3600, default 10)
   --idle-timeout S      longest silence from a device (1..86400, default 30)
   --quiet-ms MS         silence that confirms a prompt (10..10000, default 200)
+  --max-output BYTES    fail a job ("too large") whose output exceeds BYTES and close its
+                        session (default 1073741824, netkeepd's default --max-upload)
   --ca-file FILE        https: trust only the CAs in FILE (default: the system store)
   --client-cert FILE    https: client certificate for servers that require one (mTLS)
   --client-key FILE     https: its private key
@@ -158,6 +162,14 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
                 o.tls_files.key = *v;
             else
                 o.token_file = *v;
+        } else if (name == "--max-output") {
+            std::uint64_t bytes = 0;
+            auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
+            if (ec != std::errc() || end != v->data() + v->size() || bytes == 0 ||
+                bytes > k_max_max_output)
+                return Status::invalid_argument(fmt::format(
+                    "--max-output must be a byte count from 1 to {}", k_max_max_output));
+            o.run.max_output = bytes;
         } else if (name == "--name") {
             if (v->empty()) return Status::invalid_argument("--name must not be empty");
             // The server refuses a longer X-Netkeep-Worker (docs/api.md, Limits).
@@ -291,9 +303,10 @@ void Worker::runner() {
             runners_cv_.wait(lock);
             continue;
         }
-        const std::int64_t wait = queue_.front().timestamp - unix_now();
-        if (wait > 0) {  // due later: sleep until then (or until a sooner job arrives)
-            runners_cv_.wait_for(lock, std::chrono::seconds(wait));
+        // Due times are the server's: wait until the server's clock reaches it.
+        const std::int64_t wait_ms = queue_.front().timestamp * 1000 - server_clock_.now_ms();
+        if (wait_ms > 0) {  // due later: sleep until then (or until a sooner job arrives)
+            runners_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms));
             continue;
         }
         std::pop_heap(queue_.begin(), queue_.end(), later);
@@ -309,7 +322,10 @@ void Worker::runner() {
 }
 
 void Worker::run_one(const Lease& lease, Poster& poster) {
-    const std::int64_t start = unix_now();
+    // Start and end are reported in server time (the server checks them against its
+    // clock: docs/api.md#post-workercomplete).
+    const std::int64_t start_ms = server_clock_.now_ms();
+    const std::int64_t start = start_ms / 1000;
     const auto started = clock::now();
     log_line(LogLevel::info, "job.started",
              {{"device", lease.device},
@@ -317,8 +333,8 @@ void Worker::run_one(const Lease& lease, Poster& poster) {
               {"timestamp", std::to_string(lease.timestamp)},
               {"attempt", std::to_string(lease.attempt)}});
     OutputBuffer out;
-    std::optional<std::string> failure = run_job(lease, options_.run, out);
-    const std::int64_t end = unix_now();
+    std::optional<std::string> failure = run_job(lease, options_.run, out, start_ms);
+    const std::int64_t end = server_clock_.now_seconds();
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count();
     if (failure) {
@@ -355,12 +371,14 @@ int Worker::poll_once(std::optional<http::Client>& client, int max) {
     http::Headers headers;
     headers.add("X-Netkeep-Worker", options_.name);
     add_auth(headers, options_.access);
+    const std::int64_t sent_ms = ServerClock::local_ms();
     auto r = client->request("GET", next_target(options_, max), {}, headers);
     if (!r) {
         client.reset();
         log_line(LogLevel::warn, "poll.failed", {{"error", r.status().to_string()}});
         return -1;
     }
+    observe_server_time(*r, sent_ms, ServerClock::local_ms());
     if (r->status == 204) return 0;
     if (r->status != 200) {
         log_line(LogLevel::warn, "poll.failed",
@@ -384,6 +402,39 @@ int Worker::poll_once(std::optional<http::Client>& client, int max) {
     runners_cv_.notify_all();
     log_line(LogLevel::debug, "poll.leased", {{"jobs", std::to_string(n)}});
     return n;
+}
+
+void Worker::observe_server_time(const http::ClientResponse& r, std::int64_t sent_ms,
+                                 std::int64_t received_ms) {
+    auto header = r.header(k_server_time_header);
+    std::optional<std::int64_t> server_ms;
+    if (header) server_ms = parse_server_time(*header);
+    if (!server_ms) {
+        // An older server: keep the last offset (the local clock until there is one).
+        if (!missing_server_time_logged_) {
+            missing_server_time_logged_ = true;
+            log_line(LogLevel::warn, "worker.no_server_time",
+                     {{"header", std::string(k_server_time_header)},
+                      {"value", header ? std::string(header->substr(0, 40)) : "-"},
+                      {"using", "the local clock"}});
+        }
+        return;
+    }
+    const auto report = server_clock_.observe(*server_ms, sent_ms, received_ms);
+    if (report == ServerClock::Report::none) return;
+    const std::int64_t skew = server_clock_.offset_ms();
+    if (report == ServerClock::Report::skewed) {
+        log_line(LogLevel::warn, "worker.clock_skew",
+                 {{"skew_ms", std::to_string(skew)},
+                  {"meaning", skew > 0 ? "this machine's clock is behind the server's"
+                                       : "this machine's clock is ahead of the server's"},
+                  {"rtt_ms", std::to_string(received_ms - sent_ms)},
+                  {"using", "the server's clock for due times, lease budgets and timestamps"}});
+    } else {
+        log_line(
+            LogLevel::info, "worker.clock_in_step",
+            {{"skew_ms", std::to_string(skew)}, {"rtt_ms", std::to_string(received_ms - sent_ms)}});
+    }
 }
 
 bool Worker::run() {

@@ -21,6 +21,7 @@
 #include "worker/completion.hpp"
 #include "worker/lease.hpp"
 #include "worker/run.hpp"
+#include "worker/server_clock.hpp"
 
 namespace netkeep::worker {
 
@@ -79,6 +80,9 @@ private:
     void run_one(const Lease& lease, Poster& poster);
     // One GET /worker/next; the number of leases received, or -1 on error.
     int poll_once(std::optional<http::Client>& client, int max);
+    // Takes the server's clock from a /worker/next answer (polling thread).
+    void observe_server_time(const http::ClientResponse& r, std::int64_t sent_ms,
+                             std::int64_t received_ms);
 
     WorkerOptions options_;
     std::mutex mutex_;
@@ -88,6 +92,8 @@ private:
     int running_ = 0;
     bool stop_ = false;
     std::vector<std::thread> threads_;
+    ServerClock server_clock_;                 // offset written by the poller, read by runners
+    bool missing_server_time_logged_ = false;  // polling thread only
 };
 
 }  // namespace netkeep::worker

@@ -113,7 +113,7 @@ struct Exposition {
     }
 };
 
-// [a-zA-Z_:][a-zA-Z0-9_:]* (no std::regex: GCC 12 warns about its internals under ASan).
+// [a-zA-Z_:][a-zA-Z0-9_:]*, the Prometheus metric name syntax.
 bool is_metric_name(const std::string& name) {
     if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
     for (char c : name)

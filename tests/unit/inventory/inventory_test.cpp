@@ -249,17 +249,46 @@ TEST_CASE("validation errors name the file and the JSON path") {
         CHECK(error_of(k_devices, replaced(k_jobs, R"({"interval": 3600})", R"({"interval": 0})")) ==
               "jobs.json: /jobs/1/schedule/interval: 0 is outside 1..31622400");
     }
-    SUBCASE("a regular expression too long or too deeply nested to compile safely") {
+    SUBCASE("a regular expression too long to compile safely") {
         std::string nested = std::string(20'000, '(') + "a" + std::string(20'000, ')');
         CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", nested))
                   .starts_with("jobs.json: /jobs/1/redact/0/regex: regular expression longer than 1024"));
+        // Deep nesting was refused while std::regex recursed; RE2 does not.
         std::string deep = std::string(17, '(') + "a" + std::string(17, ')');
-        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", deep))
-                  .starts_with("jobs.json: /jobs/1/redact/0/regex: regular expression nested deeper than 16"));
+        CHECK(load(k_devices, replaced(k_jobs, R"(secret \\S+)", deep)).is_ok());
+        // A short pattern (200 characters) whose program is huge: refused by the memory
+        // budget of one expression, not compiled into megabytes.
+        std::string wide;
+        for (int i = 0; i < 20; ++i) wide += R"(\\w{1000})";
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", wide)) ==
+              "jobs.json: /jobs/1/redact/0/regex: not a valid regular expression (RE2 syntax): pattern too "
+              "large - compile failed (the compiled expression exceeds the memory limit for one expression)");
     }
     SUBCASE("a bad regular expression") {
         CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", R"(secret (\\S+)"))
-                  .starts_with("jobs.json: /jobs/1/redact/0/regex: not a valid regular expression"));
+                  .starts_with("jobs.json: /jobs/1/redact/0/regex: not a valid regular expression (RE2 syntax): "
+                               "missing ): secret (\\S+"));
+    }
+    SUBCASE("what RE2 does not have is refused at load, naming the feature") {
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", R"((a)\\1)")) ==
+              "jobs.json: /jobs/1/redact/0/regex: not a valid regular expression (RE2 syntax): invalid escape "
+              "sequence: \\1 (back-references (\\1, \\2...) are not supported)");
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", R"(secret (?=\\d))")) ==
+              "jobs.json: /jobs/1/redact/0/regex: not a valid regular expression (RE2 syntax): invalid perl "
+              "operator: (?= (look-ahead and look-behind are not supported)");
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", R"((?<!no )secret)")) ==
+              "jobs.json: /jobs/1/redact/0/regex: not a valid regular expression (RE2 syntax): invalid perl "
+              "operator: (?< (look-ahead and look-behind are not supported)");
+        CHECK(error_of(k_devices, replaced(k_jobs, R"(secret \\S+)", R"(secret \\S++)")) ==
+              "jobs.json: /jobs/1/redact/0/regex: not a valid regular expression (RE2 syntax): bad repetition "
+              "operator: ++ (possessive quantifiers are not supported)");
+        // The same check for prompts, in devices.json.
+        CHECK(error_of(replaced(k_devices, R"("user": "admin")", R"("user": "admin", "prompt": {"regex": "(x)\\1#"})"),
+                       k_jobs)
+                  .starts_with("devices.json: /devices/"));
+    }
+    SUBCASE("RE2 additions are accepted: inline flags") {
+        CHECK(load(k_devices, replaced(k_jobs, R"(secret \\S+)", R"((?i)secret \\S+)")).is_ok());
     }
     SUBCASE("a device without credentials") {
         CHECK(error_of(replaced(k_devices, R"(, "credentials": {"user": "admin", "pass": "literal secret"})", ""),

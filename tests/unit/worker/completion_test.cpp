@@ -86,6 +86,16 @@ TEST_CASE("command line: defaults, every flag, errors") {
     CHECK(parse_worker_args({"--server", "http://h", "--bogus", "1"}).status().message() ==
           "unknown option '--bogus'");
     CHECK(parse_worker_args({"--server"}).status().message() == "--server needs a value");
+    // --max-output: 1 GiB by default (netkeepd's default --max-upload), bytes, 1..2^40.
+    CHECK(parse_worker_args({"--server", "http://h"})->run.max_output == (std::uint64_t(1) << 30));
+    CHECK(parse_worker_args({"--server", "http://h", "--max-output", "4096"})->run.max_output ==
+          4096);
+    CHECK(
+        parse_worker_args({"--server", "http://h", "--max-output=1099511627776"})->run.max_output ==
+        (std::uint64_t(1) << 40));
+    for (const char* bad : {"0", "-1", "1e9", "1099511627777", "99999999999999999999999", ""})
+        CHECK(parse_worker_args({"--server", "http://h", "--max-output", bad}).status().message() ==
+              "--max-output must be a byte count from 1 to 1099511627776");
     CHECK(parse_worker_args({"--help"}).status().code() == Status::Code::not_found);
 }
 

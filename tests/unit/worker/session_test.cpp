@@ -217,6 +217,10 @@ TEST_CASE("regex prompts match a suffix of the last line; the default prompt") {
     CHECK_FALSE(def.matches(std::string(Pattern::k_max_line + 1, 'x') + "#"));
     CHECK(compile({PatternSpec::Kind::ends_with, "#"}).describe() == R"({"ends_with": "#"})");
     CHECK_FALSE(Pattern::compile({PatternSpec::Kind::regex, "("}).is_ok());
+    // The longest regex the inventory accepts (1,024 characters) compiles in the worker,
+    // wrapped as (?:RE)$; one more character does not.
+    CHECK(Pattern::compile({PatternSpec::Kind::regex, std::string(1023, 'x') + "#"}).is_ok());
+    CHECK_FALSE(Pattern::compile({PatternSpec::Kind::regex, std::string(1024, 'x') + "#"}).is_ok());
     CHECK_FALSE(Pattern::compile({PatternSpec::Kind::ends_with, ""}).is_ok());
 
     Script script{{"--- JUNOS\r\nbackup@fw1> ",
@@ -273,4 +277,47 @@ TEST_CASE("a sink error fails the session; fail() and eof() after done change no
     ok.eof();
     ok.fail("late");
     CHECK(ok.phase() == CliSession::Phase::done);
+}
+
+TEST_CASE("--max-output: one byte more than the cap fails the job as too large, every split") {
+    const std::string cfg = config(20);
+    Script script{{k_banner, "terminal length 0\r\nr1#", "show run\r\n" + crlf(cfg) + "r1#"},
+                  {"terminal length 0\n", "show run\n"}};
+    auto opts = options({"terminal length 0", "show run"});
+    // Exactly the output's size: done.
+    opts.max_output = cfg.size();
+    auto o = run_every_split(opts, script);
+    CHECK(o.phase == CliSession::Phase::done);
+    CHECK(o.output == cfg);
+    // One byte less: failed, and no more than the cap reached the sink.
+    opts.max_output = cfg.size() - 1;
+    o = run_every_split(opts, script);
+    CHECK(o.phase == CliSession::Phase::failed);
+    CHECK(o.failure == "too large: more than " + std::to_string(cfg.size() - 1) +
+                           " bytes of output (--max-output) while running \"show run\"");
+    CHECK(o.output.size() <= cfg.size() - 1);
+}
+
+TEST_CASE("--max-output: a device that streams one endless line is cut at the cap") {
+    auto opts = options({"show run"});
+    opts.max_output = 1'000'000;
+    std::uint64_t received = 0;
+    CliSession s(opts, [&](std::string_view b) {
+        received += b.size();
+        return Status::ok();
+    });
+    s.feed(k_banner);
+    s.quiet();
+    CHECK(s.take_send() == "show run\n");
+    s.feed("show run\r\n");
+    const std::string chunk(64 * 1024, 'A');  // no line end ever: passed on in pieces
+    int chunks = 0;
+    while (!s.finished() && chunks < 1000) {
+        s.feed(chunk);
+        ++chunks;
+    }
+    CHECK(s.phase() == CliSession::Phase::failed);
+    CHECK(s.failure().starts_with("too large: more than 1000000 bytes of output"));
+    CHECK(received <= 1'000'000);
+    CHECK(chunks < 20);  // ended about when the cap was reached, not at the timeout
 }

@@ -42,14 +42,14 @@ TEST_CASE("strict mode refuses a telnet job without connecting") {
     RunOptions options;
     options.strict_host_keys = true;
     OutputBuffer out;
-    auto failure = run_job(lease, options, out);
+    auto failure = run_job(lease, options, out, ServerClock::local_ms());
     REQUIRE(failure);
     CHECK(
         failure->starts_with("telnet refused: 127.0.0.1:1 is a telnet device, and "
                              "--strict-host-keys sends credentials only to devices whose SSH "
                              "host key is pinned"));
     options.strict_host_keys = false;
-    failure = run_job(lease, options, out);
+    failure = run_job(lease, options, out, ServerClock::local_ms());
     REQUIRE(failure);
     CHECK(*failure == "connection refused: 127.0.0.1:1");
 }
