@@ -201,7 +201,8 @@ TEST_CASE("an RSA pin: the key exchange asks for RSA; a pin of a type the device
     Process worker = b.start_worker({"--strict-host-keys"});
     wait_posted(worker, 2);
     CHECK(stop(worker).code == 0);
-    CHECK(b.commits() == 1);
+    // The git writer commits after the post is acknowledged, on its own thread.
+    CHECK(eventually([&] { return b.commits() == 1; }, 60s));
     CHECK(b.file("r1") == print_config("r1"));
     CHECK(fake.process.stderr_text().find("user=r2") == std::string::npos);
     b.stop_server();
