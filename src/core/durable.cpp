@@ -11,27 +11,16 @@
 
 #include <fmt/format.h>
 
+#include "netkeep/posix.hpp"
+
 namespace netkeep {
 
 namespace {
 
-Status errno_status(int err, std::string_view what, const std::string& path) {
-    std::string msg = fmt::format("{} {}: {}", what, path, std::strerror(err));
-    if (err == ENOSPC || err == EDQUOT) return Status::no_space(std::move(msg));
-    return Status::io_error(std::move(msg));
-}
-
-struct fd_closer {
-    int fd = -1;
-    ~fd_closer() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 Status sync_file(const std::string& path) {
-    fd_closer f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (f.fd < 0) return errno_status(errno, "opening", path);
-    if (::fsync(f.fd) != 0) return errno_status(errno, "syncing", path);
+    UniqueFd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (f.get() < 0) return errno_status(errno, "opening", path);
+    if (::fsync(f.get()) != 0) return errno_status(errno, "syncing", path);
     return Status::ok();
 }
 
@@ -101,15 +90,15 @@ Status write_file_durably(const std::string& path, std::string_view content) {
         return s;
     };
     {
-        fd_closer f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
-        if (f.fd < 0) return errno_status(errno, "creating", tmp);
+        UniqueFd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
+        if (f.get() < 0) return errno_status(errno, "creating", tmp);
         while (!content.empty()) {
-            ssize_t n = ::write(f.fd, content.data(), content.size());
+            ssize_t n = ::write(f.get(), content.data(), content.size());
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return fail("writing", tmp);
             content.remove_prefix(std::size_t(n));
         }
-        if (::fsync(f.fd) != 0) return fail("syncing", tmp);
+        if (::fsync(f.get()) != 0) return fail("syncing", tmp);
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("renaming to", path);
     return sync_directory(parent_of(path));

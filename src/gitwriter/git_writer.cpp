@@ -55,6 +55,7 @@
 #include "gitwriter/redact.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/logger.hpp"
+#include "netkeep/posix.hpp"
 #include "netkeep/sha256.hpp"
 
 extern char** environ;
@@ -74,21 +75,6 @@ constexpr std::size_t k_chunk = 1 << 16;
 constexpr std::size_t k_publish_commits = 64;
 constexpr std::uint64_t k_publish_bytes = 32 << 20;
 
-
-Status errno_status(std::string_view what, const std::string& path) {
-    int e = errno;
-    std::string message = fmt::format("{} {}: {}", what, path, std::strerror(e));
-    return e == ENOENT ? Status::not_found(std::move(message))
-                       : Status::io_error(std::move(message));
-}
-
-struct fd_closer {
-    int fd = -1;
-    ~fd_closer() {
-        if (fd >= 0) ::close(fd);
-    }
-};
-
 // A fault of the repository (or of the disk under it), not of the event being applied:
 // never counted towards the event's quarantine. The writer tells the two apart by code.
 Status repo_fault(const Status& s) { return Status::unavailable(s.message()); }
@@ -98,10 +84,10 @@ bool is_repo_fault(const Status& s) { return s.code() == Status::Code::unavailab
 // Errors reading the file keep their code; errors writing the blob are repo_fault()s.
 template <typename Also>
 Result<git_oid> stream_file(Repo& repo, const std::string& path, std::uint64_t size, Also also) {
-    fd_closer in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (in.fd < 0) return errno_status("opening", path);
+    UniqueFd in{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (in.get() < 0) return errno_status(errno, "opening", path);
     struct stat st {};
-    if (::fstat(in.fd, &st) != 0) return errno_status("stat of", path);
+    if (::fstat(in.get(), &st) != 0) return errno_status(errno, "stat of", path);
     if (std::uint64_t(st.st_size) != size)
         return Status::corruption(
             fmt::format("{} has {} bytes, expected {}", path, st.st_size, size));
@@ -109,9 +95,9 @@ Result<git_oid> stream_file(Repo& repo, const std::string& path, std::uint64_t s
     if (!blob) return repo_fault(blob.status());
     std::string buf(k_chunk, '\0');
     for (;;) {
-        ssize_t n = ::read(in.fd, buf.data(), buf.size());
+        ssize_t n = ::read(in.get(), buf.data(), buf.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return errno_status("reading", path);
+        if (n < 0) return errno_status(errno, "reading", path);
         if (n == 0) break;
         std::string_view chunk(buf.data(), std::size_t(n));
         also(chunk);

@@ -9,25 +9,13 @@
 
 #include <fmt/format.h>
 
+#include "netkeep/posix.hpp"
+
 namespace netkeep::gitwriter {
 
 namespace {
 
 constexpr std::size_t k_chunk = 64 * 1024;
-
-Status errno_status(std::string_view what, const std::string& path) {
-    int e = errno;
-    std::string message = fmt::format("{} {}: {}", what, path, std::strerror(e));
-    return e == ENOENT ? Status::not_found(std::move(message))
-                       : Status::io_error(std::move(message));
-}
-
-struct fd_closer {
-    int fd = -1;
-    ~fd_closer() {
-        if (fd >= 0) ::close(fd);
-    }
-};
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -222,17 +210,17 @@ Status RedactStream::finish() {
 Result<RedactedFile> redact_file(const Redactor& rules, const std::string& in_path,
                                  std::uint64_t size, const std::string& out_path,
                                  const std::function<void(std::string_view)>& on_input) {
-    fd_closer in{::open(in_path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (in.fd < 0) return errno_status("opening", in_path);
-    fd_closer out{::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+    UniqueFd in{::open(in_path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (in.get() < 0) return errno_status(errno, "opening", in_path);
+    UniqueFd out{::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
     // The destination's errors are its disk's fault, not the content's: unavailable.
     auto destination_fault = [&](std::string_view what) {
-        return Status::unavailable(errno_status(what, out_path).message());
+        return Status::unavailable(errno_status(errno, what, out_path).message());
     };
-    if (out.fd < 0) return destination_fault("creating");
+    if (out.get() < 0) return destination_fault("creating");
     RedactStream stream(rules, [&](std::string_view bytes) -> Status {
         while (!bytes.empty()) {
-            ssize_t n = ::write(out.fd, bytes.data(), bytes.size());
+            ssize_t n = ::write(out.get(), bytes.data(), bytes.size());
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return destination_fault("writing");
             bytes.remove_prefix(std::size_t(n));
@@ -242,9 +230,9 @@ Result<RedactedFile> redact_file(const Redactor& rules, const std::string& in_pa
     std::uint64_t read = 0;
     std::string buf(k_chunk, '\0');
     for (;;) {
-        ssize_t n = ::read(in.fd, buf.data(), buf.size());
+        ssize_t n = ::read(in.get(), buf.data(), buf.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return errno_status("reading", in_path);
+        if (n < 0) return errno_status(errno, "reading", in_path);
         if (n == 0) break;
         std::string_view chunk(buf.data(), std::size_t(n));
         read += chunk.size();

@@ -16,11 +16,6 @@
 
 namespace netkeep::worker {
 
-void UniqueFd::reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-}
-
 std::string host_port(const std::string& host, std::uint16_t port) {
     if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
     return fmt::format("{}:{}", host, port);

@@ -7,34 +7,10 @@
 #include <string>
 #include <utility>
 
+#include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::worker {
-
-// Owns a file descriptor.
-class UniqueFd {
-public:
-    UniqueFd() = default;
-    explicit UniqueFd(int fd) : fd_(fd) {}
-    UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    UniqueFd& operator=(UniqueFd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    ~UniqueFd() { reset(); }
-
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-    void reset();
-
-private:
-    int fd_ = -1;
-};
 
 // "[::1]:22" or "host:22".
 std::string host_port(const std::string& host, std::uint16_t port);
