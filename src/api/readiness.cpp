@@ -44,7 +44,9 @@ std::vector<std::string> readiness_reasons(const ReadinessInput& in, const Readi
             reasons.push_back(fmt::format("git writer: {} events behind the log and no progress for {} s",
                                           in.git->log_last_seq - in.git->applied_seq, stalled));
     }
-    if (in.writer && !in.writer->repo_ok)
+    // repo_ok is also false before the writer's first open at start: only a failed attempt
+    // says the repository cannot be used.
+    if (in.writer && !in.writer->repo_ok && in.writer->consecutive_failures > 0)
         reasons.push_back("git writer: the repository cannot be opened or written; completions wait in the "
                           "spool and the log");
     else if (in.writer && in.writer->consecutive_failures >= limits.writer_failures)

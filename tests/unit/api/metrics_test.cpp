@@ -182,6 +182,7 @@ TEST_CASE("readiness: ready when the log writes and the git writer keeps up") {
     }
     SUBCASE("the writer's health: a repository it cannot use, repeated failures; not a quarantine") {
         in.writer = GitWriterHealth{};
+        CHECK(readiness_reasons(in).empty());  // not opened yet: nothing failed
         in.writer->repo_ok = true;
         in.writer->quarantined = 2;
         CHECK(readiness_reasons(in).empty());
