@@ -420,8 +420,12 @@ int serve(const Config& config) {
     // Before listening, so a signal that arrives right after "listening on" is not lost.
     asio::signal_set reload_signal(io, SIGHUP);
     asio::signal_set signals(io, SIGINT, SIGTERM);
+    // Set once shutting down. A SIGHUP whose wait completed just before SIGTERM was handled
+    // must not re-arm its wait: that pending wait would keep io.run() from ever returning.
+    bool stopping = false;
     signals.async_wait([&](const std::error_code& ec, int) {
         if (ec) return;
+        stopping = true;
         // Graceful: in-flight requests finish (their appends are durable before they
         // answer), then the loop runs out of work. A second signal gets the default
         // action and ends the process at once.
@@ -431,7 +435,7 @@ int serve(const Config& config) {
         signals.clear();
     });
     std::function<void(const std::error_code&, int)> on_hup = [&](const std::error_code& ec, int) {
-        if (ec) return;
+        if (ec || stopping) return;
         asio::co_spawn(
             io, [&]() -> asio::awaitable<void> { (void)co_await service.reload(); },
             [](std::exception_ptr e) {
@@ -461,6 +465,7 @@ int serve(const Config& config) {
     on_log_failed = [&](const std::string& error) {
         if (exit_code != 0) return;
         exit_code = k_exit_log_failed;
+        stopping = true;
         netkeep::log_line(netkeep::LogLevel::error, "netkeepd.exiting",
                           {{"status", std::to_string(k_exit_log_failed)},
                            {"error", error},

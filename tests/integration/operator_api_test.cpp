@@ -596,7 +596,7 @@ TEST_CASE("no password reaches netkeepd's stderr or stdout, literal or from the 
     REQUIRE(server.process.send_signal(SIGHUP).is_ok());
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
     auto status = server.process.wait(20s);
-    REQUIRE(status.is_ok());
+    REQUIRE_MESSAGE(status.is_ok(), server.process.stderr_text());
     const std::string out = server.process.stderr_text() + server.process.stdout_text();
     CHECK(out.find("completion.recorded") != std::string::npos);  // the log is there ...
     CHECK(out.find("task.run_requested") != std::string::npos);
