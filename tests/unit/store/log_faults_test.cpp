@@ -10,7 +10,6 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -19,25 +18,13 @@
 
 #include "netkeep/event_log.hpp"
 #include "rocks_testing.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace netkeep;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("netkeep-log-faults-" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // The faults, armed by the test after the log is open. A full disk fails every append
 // (WAL, table files, MANIFEST); the sync fault is a WAL's.
@@ -175,10 +162,10 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 }  // namespace
 
 TEST_CASE("a failed WAL sync fails the append, ends the log's writes and calls on_failed once") {
-    temp_dir dir;
+    auto dir = testing::TempDir::create("netkeep-log-faults").value();
     std::vector<std::pair<std::uint64_t, Event>> acked;
     {
-        FaultyLog f(dir.path);
+        FaultyLog f(dir.path());
         for (int i = 1; i <= 5; ++i) {
             auto r = f.log->append({expired(i)});
             REQUIRE(r.is_ok());
@@ -214,12 +201,12 @@ TEST_CASE("a failed WAL sync fails the append, ends the log's writes and calls o
     }
     // A restart replays the WAL: every acknowledged event is there. The failed one may be
     // too (its bytes were written, only the sync failed): never acknowledged, never lost.
-    check_acknowledged(dir.path, acked);
+    check_acknowledged(dir.path(), acked);
 }
 
 TEST_CASE("a failed sync of a meta write (the git writer's cursor) fails the log the same way") {
-    temp_dir dir;
-    FaultyLog f(dir.path);
+    auto dir = testing::TempDir::create("netkeep-log-faults").value();
+    FaultyLog f(dir.path());
     REQUIRE(f.log->append({expired(1)}).is_ok());
     f.faults.fail_sync_in = 1;
     CHECK_FALSE(f.log->put_meta("gitwriter.cursor", "1").is_ok());
@@ -229,10 +216,10 @@ TEST_CASE("a failed sync of a meta write (the git writer's cursor) fails the log
 }
 
 TEST_CASE("no space on the WAL: appends fail fast with no_space, and the log resumes by itself") {
-    temp_dir dir;
+    auto dir = testing::TempDir::create("netkeep-log-faults").value();
     std::vector<std::pair<std::uint64_t, Event>> acked;
     {
-        FaultyLog f(dir.path);
+        FaultyLog f(dir.path());
         for (int i = 1; i <= 3; ++i) {
             auto r = f.log->append({expired(i)});
             REQUIRE(r.is_ok());
@@ -274,18 +261,18 @@ TEST_CASE("no space on the WAL: appends fail fast with no_space, and the log res
         f.log->close();
     }
     // The refused records are gone for good: Resume()'s flush retired the WAL they were in.
-    check_acknowledged(dir.path, acked);
-    auto reopened = open_event_log((dir.path / "log").string());
+    check_acknowledged(dir.path(), acked);
+    auto reopened = open_event_log((dir.path() / "log").string());
     REQUIRE(reopened.is_ok());
     CHECK((*reopened)->last_seq() == 6);
 }
 
 TEST_CASE("appends from many threads during a no-space spell: every acknowledged one survives, gapless") {
-    temp_dir dir;
+    auto dir = testing::TempDir::create("netkeep-log-faults").value();
     std::mutex m;
     std::vector<std::pair<std::uint64_t, Event>> acked;
     {
-        FaultyLog f(dir.path);
+        FaultyLog f(dir.path());
         std::atomic<bool> stop{false};
         std::atomic<int> refused{0};
         std::vector<std::thread> threads;
@@ -317,7 +304,7 @@ TEST_CASE("appends from many threads during a no-space spell: every acknowledged
         CHECK(acked.size() == f.log->last_seq());  // gapless: one acknowledged event per number
         f.log->close();
     }
-    check_acknowledged(dir.path, acked);
+    check_acknowledged(dir.path(), acked);
 }
 
 // Regression: RocksDB 7.8's Resume() keeps a failed WAL when no memtable holds data, and
@@ -325,10 +312,10 @@ TEST_CASE("appends from many threads during a no-space spell: every acknowledged
 // the WAL alone is full: Resume()'s flush works, the log's marker write on the new WAL
 // fails with nothing unflushed, so the log must give up (failed: restart), not resume.
 TEST_CASE("no space on a fresh WAL with nothing unflushed ends in failed, never in an abort") {
-    temp_dir dir;
+    auto dir = testing::TempDir::create("netkeep-log-faults").value();
     std::vector<std::pair<std::uint64_t, Event>> acked;
     {
-        FaultyLog f(dir.path);
+        FaultyLog f(dir.path());
         for (int i = 1; i <= 3; ++i) {
             auto r = f.log->append({expired(i)});
             REQUIRE(r.is_ok());
@@ -342,5 +329,5 @@ TEST_CASE("no space on a fresh WAL with nothing unflushed ends in failed, never 
         for (int i = 0; i < 3; ++i) CHECK(f.log->append({expired(5 + i)}).status().code() == Status::Code::unavailable);
         f.log->close();
     }
-    check_acknowledged(dir.path, acked);
+    check_acknowledged(dir.path(), acked);
 }
