@@ -197,6 +197,9 @@ struct Held {
     int cycle = 0;
     // A completion was posted and no answer came: it may have been recorded.
     bool uncertain = false;
+    // Never completed in the cycle that leased it, so that every cut finds leases that are
+    // only held (completing them a little later each round emptied the set before cuts).
+    bool kept = false;
 };
 
 struct Ledger {
@@ -237,17 +240,18 @@ void client_loop(const std::string& host, std::uint16_t port, Ledger& ledger, in
             for (simdjson::dom::element item : doc.get_array()) {
                 std::string device(item["device"]["name"].get_string().value());
                 ledger.held[device] = {item["timestamp"].get_int64().value(),
-                                       item["lease"]["attempt"].get_int64().value(), cycle, false};
+                                       item["lease"]["attempt"].get_int64().value(), cycle, false,
+                                       rng() % 4 == 0};
                 ++ledger.leases_acked;
             }
         } else if (r->status != 204) {
             ledger.anomalies.push_back(
                 fmt::format("GET /worker/next answered {}: {}", r->status, r->body));
         }
-        // Leave about a quarter leased each round, so that a cut finds leases that are only held.
+        // A quarter of this cycle's leases stay held until the next cycle.
         std::vector<std::string> devices;
         for (const auto& [device, held] : ledger.held)
-            if (!held.uncertain && rng() % 4 != 0) devices.push_back(device);
+            if (!held.uncertain && !(held.kept && held.cycle == cycle)) devices.push_back(device);
         std::shuffle(devices.begin(), devices.end(), rng);
         for (const auto& device : devices) {
             if (stop.load()) return;
