@@ -10,6 +10,7 @@
 // Threads: not synchronised. In netkeepd the HTTP (io_context) thread owns it.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -77,8 +78,73 @@ struct TaskState {
     std::uint64_t reservation = 0;
 };
 
+// An inventory with its lookups by name and tag, immutable once built, so that it can be
+// built on another thread than the projection's and then shared with it. Task ids are
+// positions in inventory().tasks.
+class InventoryIndex {
+public:
+    static constexpr task_id k_no_task = ~task_id{0};
+
+    static std::shared_ptr<const InventoryIndex> build(Inventory inventory);
+    // The lookups are views of inventory_'s names: the index never moves once built.
+    InventoryIndex(const InventoryIndex&) = delete;
+    InventoryIndex& operator=(const InventoryIndex&) = delete;
+
+    const Inventory& inventory() const { return inventory_; }
+    std::optional<std::uint32_t> device(std::string_view name) const;
+    std::optional<std::uint32_t> job(std::string_view name) const;
+    // The task running `job` on `device` (indexes into inventory()), or k_no_task.
+    task_id task(std::uint32_t device, std::uint32_t job) const {
+        return task_by_pair_[std::size_t(device) * inventory_.jobs.size() + job];
+    }
+    std::optional<std::uint32_t> tag(std::string_view name) const;
+    std::size_t tag_count() const { return tag_count_; }
+    // The tag ids of a device's tags.
+    std::span<const std::uint32_t> device_tags(std::uint32_t device) const {
+        return std::span<const std::uint32_t>(device_tag_ids_)
+            .subspan(device_tag_begin_[device], device_tag_begin_[device + 1] - device_tag_begin_[device]);
+    }
+
+private:
+    struct private_tag {};
+
+public:
+    InventoryIndex(private_tag, Inventory inventory);
+
+private:
+    Inventory inventory_;
+    // Replay looks a task up for every event: views, so no "device/job" string is built.
+    std::unordered_map<std::string_view, std::uint32_t> device_by_name_;
+    std::unordered_map<std::string_view, std::uint32_t> job_by_name_;
+    std::vector<task_id> task_by_pair_;  // [device * jobs + job]
+    std::unordered_map<std::string_view, std::uint32_t> tag_ids_;
+    std::uint32_t tag_count_ = 0;
+    // A device's tag ids are device_tag_ids_[device_tag_begin_[d] .. device_tag_begin_[d + 1]).
+    std::vector<std::uint32_t> device_tag_begin_;
+    std::vector<std::uint32_t> device_tag_ids_;
+};
+
+// What applying a new inventory takes besides the state of the tasks: the new inventory's
+// index and which of the current tasks each new task continues. Built by
+// prepare_inventory on any thread, so that on the projection's thread a reload of
+// 100,000 devices costs moving pointers, not parsing and hashing names.
+struct PreparedInventory {
+    std::shared_ptr<const InventoryIndex> next;
+    std::shared_ptr<const InventoryIndex> current;  // the inventory it was prepared against
+    // Per task of next: the task of current with the same device and job, or k_no_task.
+    std::vector<task_id> previous;
+    // The tasks of current whose device and job no longer meet in next.
+    std::vector<task_id> dropped;
+};
+
+// Pure: reads only the two inventories. Valid for a projection whose inventory_index() is
+// still `current`; Projection::apply prepares again when it is not.
+PreparedInventory prepare_inventory(std::shared_ptr<const InventoryIndex> current, Inventory next);
+
 class Projection {
 public:
+    Projection();
+
     // Applies one durable event. Events that no longer relate to the state (a lease for
     // a removed task, an expiry of a lease that was completed) change nothing. The only
     // error is an InventoryApplied whose content does not parse.
@@ -88,10 +154,15 @@ public:
     // Lets the server parse 100,000 devices on another thread than the projection's.
     // Any other event: apply(record).
     Status apply(const EventRecord& record, Inventory parsed);
+    // The same with the parsed inventory already prepared against inventory_index(). Takes
+    // prepared.next and leaves the replaced inventory in prepared.current, for the caller
+    // to free where it likes (freeing 100,000 devices takes a while).
+    Status apply(const EventRecord& record, PreparedInventory& prepared);
 
     std::uint64_t last_seq() const { return last_seq_; }
     // The structural inventory of the last InventoryApplied (secrets unresolved).
-    const Inventory& inventory() const { return inventory_; }
+    const Inventory& inventory() const { return index_->inventory(); }
+    std::shared_ptr<const InventoryIndex> inventory_index() const { return index_; }
     // The last InventoryApplied's files in their recorded form (record_inventory_files),
     // also when the record itself holds literal secrets (a log from before redaction).
     const InventoryFiles& applied_files() const { return applied_files_; }
@@ -100,8 +171,8 @@ public:
     std::uint64_t inventory_generation() const { return inventory_generation_; }
 
     std::size_t task_count() const { return tasks_.size(); }
-    const TaskState& task(task_id id) const { return tasks_.at(id); }
-    const JobSpec& job_of(task_id id) const { return inventory_.jobs.at(tasks_.at(id).job_index); }
+    const TaskState& task(task_id id) const { return *tasks_.at(id); }
+    const JobSpec& job_of(task_id id) const { return inventory().jobs.at(tasks_.at(id)->job_index); }
     std::optional<task_id> find(std::string_view device, std::string_view job) const;
     bool has_device(std::string_view device) const;
     bool has_job(std::string_view job) const;
@@ -134,46 +205,38 @@ public:
 private:
     using index = std::set<std::pair<unix_time, task_id>>;
 
-    void apply_inventory(unix_time at, Inventory next);
+    void apply_inventory(unix_time at, PreparedInventory& prepared);
     void apply_lease(const LeaseGranted& e);
     void apply_expiry(std::uint64_t seq, const LeaseExpired& e);
     void apply_completion(std::uint64_t seq, const CompletionRecorded& e);
     void apply_close(const OccurrenceClosed& e);
     void apply_run(const RunRequested& e);
 
-    // Finds the task whose open occurrence is (device, job, timestamp).
-    TaskState* open_occurrence(std::string_view device, std::string_view job, unix_time timestamp);
+    // The task whose open occurrence is (device, job, timestamp).
+    std::optional<task_id> open_occurrence(std::string_view device, std::string_view job, unix_time timestamp) const;
 
     void unindex(task_id id);
     void index_task(task_id id);
     void rebuild_indexes();
+    // From the inventory's dense task list, not the task: no pointer to chase per task.
+    std::span<const std::uint32_t> tags_of(task_id id) const {
+        return index_->device_tags(index_->inventory().tasks[id].device);
+    }
 
     std::uint64_t last_seq_ = 0;
     InventoryFiles applied_files_;
-    Inventory inventory_;
-    std::vector<TaskState> tasks_;
-    // Lookups by name, keyed by views of inventory_'s names. Replay looks a task up for
-    // every event, so this avoids building a "device/job" string each time.
-    std::unordered_map<std::string_view, std::uint32_t> device_by_name_;
-    std::unordered_map<std::string_view, std::uint32_t> job_by_name_;
-    std::vector<task_id> task_by_pair_;  // [device * jobs + job], k_no_task if not selected
-    static constexpr task_id k_no_task = ~task_id{0};
+    std::shared_ptr<const InventoryIndex> index_;
+    // One allocation per task: a reload re-orders 200,000 tasks by moving pointers.
+    std::vector<std::unique_ptr<TaskState>> tasks_;
 
-    // tag name → index into due_by_tag_; every task is in due_all_ and in the set of each
-    // of its device's tags while it is open, unleased and unreserved. A device's tag ids
-    // are device_tag_ids_[device_tag_begin_[d] .. device_tag_begin_[d + 1]).
-    std::unordered_map<std::string_view, std::uint32_t> tag_ids_;
-    std::vector<std::uint32_t> device_tag_begin_;
-    std::vector<std::uint32_t> device_tag_ids_;
+    // Every task is in due_all_ and in the set of each of its device's tags (by tag id)
+    // while it is open, unleased and unreserved.
     std::vector<index> due_by_tag_;
     index due_all_;
     index deadlines_;  // (lease deadline, task) of unreserved leases
     bool indexing_deferred_ = false;
     std::uint64_t next_reservation_ = 1;
     std::uint64_t inventory_generation_ = 0;
-
-    std::span<const std::uint32_t> tags_of(task_id id) const;
-    void rebuild_lookups();
 };
 
 // Applies the log's events after p.last_seq() through `through`, rebuilding the
@@ -251,5 +314,8 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
 // redaction markers), so the log never holds a literal password. Empty when the
 // recorded form equals the applied one: a changed literal password changes its marker.
 std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now);
+// The same for `parsed`'s structural form prepared against p.inventory_index() (the
+// server's reload, which prepares on another thread).
+std::vector<Event> decide_inventory(const Projection& p, const PreparedInventory& prepared, unix_time now);
 
 }  // namespace netkeep

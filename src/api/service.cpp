@@ -109,9 +109,13 @@ Result<Inventory> Service::load_inventory() const {
 }
 
 void Service::use_resolved(Inventory inventory) {
-    // Freeing the old one (100,000 devices) takes a while: that happens on the blocking pool.
-    auto old = std::make_shared<Inventory>(std::exchange(resolved_, std::move(inventory)));
-    asio::post(blocking_, [old = std::move(old)]() mutable { old.reset(); });
+    free_elsewhere(std::exchange(resolved_, std::move(inventory)));
+}
+
+template <class T>
+void Service::free_elsewhere(T value) {
+    auto owned = std::make_shared<T>(std::move(value));
+    asio::post(blocking_, [owned = std::move(owned)]() mutable { owned.reset(); });
 }
 
 Result<std::optional<Authenticator>> Service::load_auth() const {
@@ -224,7 +228,7 @@ Status Service::add_routes(http::Router& router) {
 // ---- the one path for state changes ----
 
 asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> events,
-                                                             std::optional<Inventory> parsed) {
+                                                             PreparedInventory* prepared) {
     auto result = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<SeqRange>)>(
         [this, &events](auto handler) {
             // The log calls back on its writer thread; hop back to the io thread, and keep
@@ -243,8 +247,8 @@ asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> e
     if (Status s = catch_up(result->first - 1); !s) co_return s;
     for (std::size_t i = 0; i < events.size(); ++i) {
         EventRecord record{result->first + i, std::move(events[i])};
-        Status s = parsed && std::holds_alternative<InventoryApplied>(record.event)
-                       ? projection_.apply(record, *std::exchange(parsed, std::nullopt))
+        Status s = prepared && std::holds_alternative<InventoryApplied>(record.event)
+                       ? projection_.apply(record, *std::exchange(prepared, nullptr))
                        : projection_.apply(record);
         if (!s) {
             log_line(LogLevel::error, "projection.apply_failed", {{"error", s.to_string()}});
@@ -461,21 +465,25 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
     } done{reloading_};
     // Both files are checked before either is used: a reload takes effect whole or not at all.
     // Reading and parsing them takes about a second for 100,000 devices: that runs on the
-    // blocking pool, so /worker/next and every other request are served meanwhile. Only
-    // the decision and the append (against the projection) stay on the io thread.
-    // The structural form the projection applies is parsed there too (the event holds the
-    // recorded files; parsing them again on the io thread stalled it for seconds).
+    // blocking pool, so /worker/next and every other request are served meanwhile. So does
+    // the structural form the projection applies, indexed and matched against the tasks
+    // in force (prepare_inventory): on the io thread, the decision and the apply move
+    // pointers (a reload stalled /worker/next for seconds when they parsed and hashed).
     Result<std::optional<Authenticator>> auth = Status::unavailable("not loaded");
     Result<Inventory> inventory = Status::unavailable("not loaded");
-    Result<Inventory> structural = Status::unavailable("not loaded");
+    std::optional<PreparedInventory> prepared;
+    // A local, not a capture by value: GCC 12 destroys a coroutine lambda's by-value
+    // captures once too often under co_spawn (a shared_ptr captured so lost a reference).
+    auto current = projection_.inventory_index();
     co_await asio::co_spawn(
         blocking_,
         [&]() -> asio::awaitable<void> {
             auth = load_auth();
             if (auth) inventory = load_inventory();
-            if (inventory)
-                structural = parse_inventory(inventory->recorded,
-                                             InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
+            if (!inventory) co_return;
+            auto structural =
+                parse_inventory(inventory->recorded, InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
+            if (structural) prepared = prepare_inventory(std::move(current), std::move(*structural));
             co_return;
         },
         asio::use_awaitable);
@@ -487,16 +495,19 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
         log_line(LogLevel::error, "inventory.refused", {{"error", inventory.status().message()}});
         co_return inventory.status();
     }
-    auto events = decide_inventory(projection_, *inventory, options_.now());
+    // Without a prepared form (its recorded files do not parse) the projection parses
+    // the event itself and reports why.
+    auto events = prepared ? decide_inventory(projection_, *prepared, options_.now())
+                           : decide_inventory(projection_, *inventory, options_.now());
     if (events.empty()) {
+        if (prepared) free_elsewhere(std::move(*prepared));
         use_auth(std::move(*auth));
         use_resolved(std::move(*inventory));  // secrets may have changed
         log_line(LogLevel::info, "inventory.unchanged");
         co_return std::uint64_t{0};
     }
-    std::optional<Inventory> parsed;
-    if (structural) parsed.emplace(std::move(*structural));  // else the projection parses (and reports) it
-    auto appended = co_await append_and_apply(std::move(events), std::move(parsed));
+    auto appended = co_await append_and_apply(std::move(events), prepared ? &*prepared : nullptr);
+    if (prepared) free_elsewhere(std::move(*prepared));  // the replaced inventory, once applied
     if (!appended) {
         log_line(LogLevel::error, "inventory.append_failed", {{"error", appended.status().to_string()}});
         co_return appended.status();

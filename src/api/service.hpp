@@ -141,11 +141,11 @@ private:
 
     // Appends durably, then applies to the projection (catching up on events others
     // appended meanwhile). Runs on the io thread before and after the await.
-    // `parsed`: the structural form of the InventoryApplied among `events`, parsed by the
-    // caller off the io thread (Projection::apply(record, parsed)); without it the
-    // projection parses the event itself, here.
+    // `prepared`: the structural form of the InventoryApplied among `events`, parsed and
+    // prepared by the caller off the io thread (Projection::apply(record, prepared));
+    // without it the projection parses the event itself, here.
     asio::awaitable<Result<SeqRange>> append_and_apply(std::vector<Event> events,
-                                                       std::optional<Inventory> parsed = std::nullopt);
+                                                       PreparedInventory* prepared = nullptr);
     Status catch_up(std::uint64_t through);
     // The worker's name: its X-Netkeep-Worker header, else its address.
     static std::string worker_of(const http::Request& request);
@@ -155,6 +155,9 @@ private:
     Result<std::optional<Authenticator>> load_auth() const;
     void use_auth(std::optional<Authenticator> auth);
     void use_resolved(Inventory inventory);
+    // Freeing an inventory of 100,000 devices takes a while: it happens on the blocking pool.
+    template <class T>
+    void free_elsewhere(T value);
 
     asio::io_context& io_;
     EventLog& log_;

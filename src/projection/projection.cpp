@@ -23,6 +23,89 @@ struct overloaded : Ts... {
 };
 }  // namespace
 
+// ---- the inventory index ----
+
+std::shared_ptr<const InventoryIndex> InventoryIndex::build(Inventory inventory) {
+    return std::make_shared<const InventoryIndex>(private_tag{}, std::move(inventory));
+}
+
+InventoryIndex::InventoryIndex(private_tag, Inventory inventory) : inventory_(std::move(inventory)) {
+    device_by_name_.reserve(inventory_.devices.size());
+    for (std::uint32_t i = 0; i < inventory_.devices.size(); ++i) device_by_name_.emplace(inventory_.devices[i].name, i);
+    for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i) job_by_name_.emplace(inventory_.jobs[i].name, i);
+    task_by_pair_.assign(inventory_.devices.size() * inventory_.jobs.size(), k_no_task);
+    for (task_id id = 0; id < inventory_.tasks.size(); ++id) {
+        const TaskSpec& spec = inventory_.tasks[id];
+        task_by_pair_[std::size_t(spec.device) * inventory_.jobs.size() + spec.job] = id;
+    }
+    device_tag_begin_.assign(1, 0);
+    for (const DeviceSpec& device : inventory_.devices) {
+        for (const std::string& tag : device.tags) {
+            auto [it, added] = tag_ids_.emplace(tag, tag_count_);
+            if (added) ++tag_count_;
+            device_tag_ids_.push_back(it->second);
+        }
+        device_tag_begin_.push_back(std::uint32_t(device_tag_ids_.size()));
+    }
+}
+
+namespace {
+std::optional<std::uint32_t> lookup(const std::unordered_map<std::string_view, std::uint32_t>& map,
+                                    std::string_view name) {
+    auto it = map.find(name);
+    if (it == map.end()) return std::nullopt;
+    return it->second;
+}
+}  // namespace
+
+std::optional<std::uint32_t> InventoryIndex::device(std::string_view name) const { return lookup(device_by_name_, name); }
+std::optional<std::uint32_t> InventoryIndex::job(std::string_view name) const { return lookup(job_by_name_, name); }
+std::optional<std::uint32_t> InventoryIndex::tag(std::string_view name) const { return lookup(tag_ids_, name); }
+
+namespace {
+// Per task of `to`: the task of `from` with the same device and job, or k_no_task.
+// Devices and jobs are matched by name once each, tasks by index pairs.
+std::vector<task_id> previous_tasks(const InventoryIndex& from, const Inventory& to) {
+    std::vector<std::optional<std::uint32_t>> job_in_from;
+    for (const JobSpec& job : to.jobs) job_in_from.push_back(from.job(job.name));
+    std::vector<std::optional<std::uint32_t>> device_in_from;
+    device_in_from.reserve(to.devices.size());
+    for (const DeviceSpec& device : to.devices) device_in_from.push_back(from.device(device.name));
+    std::vector<task_id> previous;
+    previous.reserve(to.tasks.size());
+    for (const TaskSpec& spec : to.tasks) {
+        const auto& device = device_in_from[spec.device];
+        const auto& job = job_in_from[spec.job];
+        previous.push_back(device && job ? from.task(*device, *job) : InventoryIndex::k_no_task);
+    }
+    return previous;
+}
+
+// The tasks of `from` that no task continues.
+std::vector<task_id> dropped_tasks(const InventoryIndex& from, const std::vector<task_id>& previous) {
+    std::vector<bool> continued(from.inventory().tasks.size(), false);
+    for (task_id id : previous)
+        if (id != InventoryIndex::k_no_task) continued[id] = true;
+    std::vector<task_id> dropped;
+    for (task_id id = 0; id < continued.size(); ++id)
+        if (!continued[id]) dropped.push_back(id);
+    return dropped;
+}
+}  // namespace
+
+PreparedInventory prepare_inventory(std::shared_ptr<const InventoryIndex> current, Inventory next) {
+    PreparedInventory prepared;
+    prepared.next = InventoryIndex::build(std::move(next));
+    prepared.current = std::move(current);
+    prepared.previous = previous_tasks(*prepared.current, prepared.next->inventory());
+    prepared.dropped = dropped_tasks(*prepared.current, prepared.previous);
+    return prepared;
+}
+
+// ---- applying events ----
+
+Projection::Projection() : index_(InventoryIndex::build(Inventory{})) {}
+
 Status Projection::apply(const EventRecord& record) {
     Status status = Status::ok();
     std::visit(overloaded{
@@ -37,8 +120,8 @@ Status Projection::apply(const EventRecord& record) {
                        // The recorded form, whatever form the record has: a log written
                        // before literal secrets were redacted compares equal to the same
                        // files read today, so an upgrade alone appends nothing.
-                       applied_files_ = std::move(parsed->recorded);
-                       apply_inventory(e.at, std::move(*parsed));
+                       PreparedInventory prepared = prepare_inventory(index_, std::move(*parsed));
+                       apply_inventory(e.at, prepared);
                    },
                    [&](const LeaseGranted& e) { apply_lease(e); },
                    [&](const LeaseExpired& e) { apply_expiry(record.seq, e); },
@@ -52,80 +135,56 @@ Status Projection::apply(const EventRecord& record) {
 }
 
 Status Projection::apply(const EventRecord& record, Inventory parsed) {
+    if (!std::holds_alternative<InventoryApplied>(record.event)) return apply(record);
+    PreparedInventory prepared = prepare_inventory(index_, std::move(parsed));
+    return apply(record, prepared);
+}
+
+Status Projection::apply(const EventRecord& record, PreparedInventory& prepared) {
     const auto* e = std::get_if<InventoryApplied>(&record.event);
     if (!e) return apply(record);
-    applied_files_ = std::move(parsed.recorded);
-    apply_inventory(e->at, std::move(parsed));
+    if (prepared.current != index_) prepared = prepare_inventory(index_, Inventory(prepared.next->inventory()));
+    apply_inventory(e->at, prepared);
     last_seq_ = record.seq;
     return Status::ok();
 }
 
 // A new inventory keeps the state of every task that survives (by device and job
 // name) and gives each new task its baseline occurrence, due at once.
-void Projection::apply_inventory(unix_time at, Inventory next) {
-    std::vector<TaskState> tasks;
+void Projection::apply_inventory(unix_time at, PreparedInventory& prepared) {
+    const Inventory& next = prepared.next->inventory();
+    std::vector<std::unique_ptr<TaskState>> tasks;
     tasks.reserve(next.tasks.size());
-    for (const TaskSpec& spec : next.tasks) {
-        const std::string& device = next.devices[spec.device].name;
-        const std::string& job = next.jobs[spec.job].name;
-        TaskState state;
-        if (auto old = find(device, job); old && !tasks_[*old].closed) {
-            state = std::move(tasks_[*old]);  // keeps `reserved`: its append is still in flight
+    for (task_id id = 0; id < next.tasks.size(); ++id) {
+        const TaskSpec& spec = next.tasks[id];
+        const task_id previous = prepared.previous[id];
+        std::unique_ptr<TaskState> state;
+        if (previous != InventoryIndex::k_no_task && !tasks_[previous]->closed) {
+            state = std::move(tasks_[previous]);  // keeps `reservation`: its append is still in flight
         } else {
-            state.timestamp = at;
-            state.due = at;
+            state = std::make_unique<TaskState>();
+            state->timestamp = at;
+            state->due = at;
         }
-        // Views of `next`'s strings: moving `next` into inventory_ below moves its vectors'
-        // buffers, not the strings in them, so the views stay valid.
-        state.device = device;
-        state.job = job;
-        state.device_index = spec.device;
-        state.job_index = spec.job;
+        state->device = next.devices[spec.device].name;
+        state->job = next.jobs[spec.job].name;
+        state->device_index = spec.device;
+        state->job_index = spec.job;
         tasks.push_back(std::move(state));
     }
-    // The old inventory (which the old lookups point into) lives until the end of scope.
-    Inventory old = std::exchange(inventory_, std::move(next));
+    applied_files_ = next.recorded;
+    // The dropped tasks' views point into prepared.current, which outlives them.
     tasks_ = std::move(tasks);
+    index_ = std::move(prepared.next);
     ++inventory_generation_;
-    rebuild_lookups();
     rebuild_indexes();
 }
 
-void Projection::rebuild_lookups() {
-    device_by_name_.clear();
-    device_by_name_.reserve(inventory_.devices.size());
-    for (std::uint32_t i = 0; i < inventory_.devices.size(); ++i) device_by_name_.emplace(inventory_.devices[i].name, i);
-    job_by_name_.clear();
-    for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i) job_by_name_.emplace(inventory_.jobs[i].name, i);
-    task_by_pair_.assign(inventory_.devices.size() * inventory_.jobs.size(), k_no_task);
-    for (task_id id = 0; id < tasks_.size(); ++id)
-        task_by_pair_[std::size_t(tasks_[id].device_index) * inventory_.jobs.size() + tasks_[id].job_index] = id;
-
-    tag_ids_.clear();
-    device_tag_begin_.assign(1, 0);
-    device_tag_ids_.clear();
-    std::uint32_t tag_count = 0;
-    for (const DeviceSpec& device : inventory_.devices) {
-        for (const std::string& tag : device.tags) {
-            auto [it, added] = tag_ids_.emplace(tag, tag_count);
-            if (added) ++tag_count;
-            device_tag_ids_.push_back(it->second);
-        }
-        device_tag_begin_.push_back(std::uint32_t(device_tag_ids_.size()));
-    }
-    due_by_tag_.assign(tag_count, {});
-}
-
-std::span<const std::uint32_t> Projection::tags_of(task_id id) const {
-    std::uint32_t d = tasks_[id].device_index;
-    return std::span<const std::uint32_t>(device_tag_ids_).subspan(device_tag_begin_[d],
-                                                                  device_tag_begin_[d + 1] - device_tag_begin_[d]);
-}
-
 void Projection::apply_lease(const LeaseGranted& e) {
-    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
-    if (!t) return;
-    task_id id = task_id(t - tasks_.data());
+    auto found = open_occurrence(e.device, e.job, e.timestamp);
+    if (!found) return;
+    const task_id id = *found;
+    TaskState* t = tasks_[id].get();
     unindex(id);
     t->lease = Lease{e.at, e.deadline, e.attempt, e.worker, e.holder};
     t->leased_once = true;
@@ -134,28 +193,30 @@ void Projection::apply_lease(const LeaseGranted& e) {
 }
 
 void Projection::apply_expiry(std::uint64_t seq, const LeaseExpired& e) {
-    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
-    if (!t || !t->lease) return;
-    task_id id = task_id(t - tasks_.data());
+    auto found = open_occurrence(e.device, e.job, e.timestamp);
+    if (!found || !tasks_[*found]->lease) return;
+    const task_id id = *found;
+    TaskState* t = tasks_[id].get();
     unindex(id);
     t->lease.reset();
     t->failed_attempts += 1;
-    t->due = e.at + inventory_.jobs[t->job_index].retry_delay;
+    t->due = e.at + inventory().jobs[t->job_index].retry_delay;
     t->last_failure = Outcome{e.at, seq, "lease expired"};
     index_task(id);
 }
 
 void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e) {
-    TaskState* t = open_occurrence(e.device, e.job, e.job_timestamp);
-    if (!t) return;
-    task_id id = task_id(t - tasks_.data());
+    auto found = open_occurrence(e.device, e.job, e.job_timestamp);
+    if (!found) return;
+    const task_id id = *found;
+    TaskState* t = tasks_[id].get();
     unindex(id);
     t->lease.reset();
     t->last_completion = e;
     t->last_completion_seq = seq;
     if (e.failure) {
         t->failed_attempts += 1;
-        t->due = e.at + inventory_.jobs[t->job_index].retry_delay;
+        t->due = e.at + inventory().jobs[t->job_index].retry_delay;
         t->last_failure = Outcome{e.at, seq, *e.failure};
     } else {
         // The OccurrenceClosed(succeeded) appended with it moves the task on.
@@ -165,9 +226,10 @@ void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e
 }
 
 void Projection::apply_close(const OccurrenceClosed& e) {
-    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
-    if (!t) return;
-    task_id id = task_id(t - tasks_.data());
+    auto found = open_occurrence(e.device, e.job, e.timestamp);
+    if (!found) return;
+    const task_id id = *found;
+    TaskState* t = tasks_[id].get();
     unindex(id);
     t->lease.reset();
     t->leased_once = false;
@@ -177,7 +239,7 @@ void Projection::apply_close(const OccurrenceClosed& e) {
         t->closed = true;
         return;
     }
-    const JobSpec& job = inventory_.jobs[t->job_index];
+    const JobSpec& job = inventory().jobs[t->job_index];
     t->timestamp = next_slot(job.schedule, task_key(t->device, t->job), std::max(e.timestamp, e.at));
     t->due = t->timestamp;
     index_task(id);
@@ -185,42 +247,44 @@ void Projection::apply_close(const OccurrenceClosed& e) {
 
 // Run now: the open occurrence becomes due at e.at (see decide_run in the header).
 void Projection::apply_run(const RunRequested& e) {
-    TaskState* t = open_occurrence(e.device, e.job, e.timestamp);
-    if (!t || t->lease) return;
-    task_id id = task_id(t - tasks_.data());
+    auto found = open_occurrence(e.device, e.job, e.timestamp);
+    if (!found || tasks_[*found]->lease) return;
+    const task_id id = *found;
+    TaskState* t = tasks_[id].get();
     unindex(id);
     if (!t->leased_once && t->timestamp > e.at) t->timestamp = e.at;
     t->due = std::min(t->due, e.at);
     index_task(id);
 }
 
-TaskState* Projection::open_occurrence(std::string_view device, std::string_view job, unix_time timestamp) {
+std::optional<task_id> Projection::open_occurrence(std::string_view device, std::string_view job,
+                                                   unix_time timestamp) const {
     auto id = find(device, job);
-    if (!id) return nullptr;
-    TaskState& t = tasks_[*id];
-    if (t.closed || t.timestamp != timestamp) return nullptr;
-    return &t;
-}
-
-std::optional<task_id> Projection::find(std::string_view device, std::string_view job) const {
-    auto d = device_by_name_.find(device);
-    if (d == device_by_name_.end()) return std::nullopt;
-    auto j = job_by_name_.find(job);
-    if (j == job_by_name_.end()) return std::nullopt;
-    task_id id = task_by_pair_[std::size_t(d->second) * inventory_.jobs.size() + j->second];
-    if (id == k_no_task) return std::nullopt;
+    if (!id) return std::nullopt;
+    const TaskState& t = *tasks_[*id];
+    if (t.closed || t.timestamp != timestamp) return std::nullopt;
     return id;
 }
 
-bool Projection::has_device(std::string_view device) const { return device_by_name_.count(device) != 0; }
+std::optional<task_id> Projection::find(std::string_view device, std::string_view job) const {
+    auto d = index_->device(device);
+    if (!d) return std::nullopt;
+    auto j = index_->job(job);
+    if (!j) return std::nullopt;
+    task_id id = index_->task(*d, *j);
+    if (id == InventoryIndex::k_no_task) return std::nullopt;
+    return id;
+}
 
-bool Projection::has_job(std::string_view job) const { return job_by_name_.count(job) != 0; }
+bool Projection::has_device(std::string_view device) const { return index_->device(device).has_value(); }
+
+bool Projection::has_job(std::string_view job) const { return index_->job(job).has_value(); }
 
 // ---- indexes ----
 
 void Projection::unindex(task_id id) {
     if (indexing_deferred_) return;
-    const TaskState& t = tasks_[id];
+    const TaskState& t = *tasks_[id];
     if (t.lease) {
         deadlines_.erase({t.lease->deadline, id});
         return;
@@ -232,7 +296,7 @@ void Projection::unindex(task_id id) {
 
 void Projection::index_task(task_id id) {
     if (indexing_deferred_) return;
-    const TaskState& t = tasks_[id];
+    const TaskState& t = *tasks_[id];
     if (t.closed || t.reservation) return;
     if (t.lease) {
         deadlines_.insert({t.lease->deadline, id});
@@ -244,7 +308,7 @@ void Projection::index_task(task_id id) {
 }
 
 void Projection::rebuild_indexes() {
-    for (index& idx : due_by_tag_) idx.clear();
+    due_by_tag_.assign(index_->tag_count(), {});
     due_all_.clear();
     deadlines_.clear();
     if (indexing_deferred_) return;
@@ -252,7 +316,7 @@ void Projection::rebuild_indexes() {
     // a replay of millions of events costs a sort, not n tree searches.
     std::vector<std::pair<unix_time, task_id>> due, deadlines;
     for (task_id id = 0; id < tasks_.size(); ++id) {
-        const TaskState& t = tasks_[id];
+        const TaskState& t = *tasks_[id];
         if (t.closed || t.reservation) continue;
         if (t.lease) deadlines.push_back({t.lease->deadline, id});
         else due.push_back({t.due, id});
@@ -289,11 +353,11 @@ std::vector<task_id> Projection::due(std::span<const std::string> tags, unix_tim
     std::priority_queue<cursor, std::vector<cursor>, decltype(later)> heads(later);
     std::vector<std::uint32_t> seen_tags;
     for (const std::string& tag : tags) {
-        auto it = tag_ids_.find(tag);
-        if (it == tag_ids_.end()) continue;
-        if (std::find(seen_tags.begin(), seen_tags.end(), it->second) != seen_tags.end()) continue;
-        seen_tags.push_back(it->second);
-        const index& idx = due_by_tag_[it->second];
+        auto tag_id = index_->tag(tag);
+        if (!tag_id) continue;
+        if (std::find(seen_tags.begin(), seen_tags.end(), *tag_id) != seen_tags.end()) continue;
+        seen_tags.push_back(*tag_id);
+        const index& idx = due_by_tag_[*tag_id];
         if (!idx.empty()) heads.push({idx.begin(), idx.end()});
     }
     while (!heads.empty() && out.size() < max) {
@@ -321,15 +385,15 @@ std::optional<unix_time> Projection::next_deadline() const {
 }
 
 std::uint64_t Projection::reserve(task_id id) {
-    if (tasks_[id].reservation) return 0;
+    if (tasks_[id]->reservation) return 0;
     unindex(id);
-    tasks_[id].reservation = next_reservation_++;
-    return tasks_[id].reservation;
+    tasks_[id]->reservation = next_reservation_++;
+    return tasks_[id]->reservation;
 }
 
 void Projection::release(task_id id, std::uint64_t token) {
-    if (token == 0 || id >= tasks_.size() || tasks_[id].reservation != token) return;
-    tasks_[id].reservation = 0;
+    if (token == 0 || id >= tasks_.size() || tasks_[id]->reservation != token) return;
+    tasks_[id]->reservation = 0;
     index_task(id);
 }
 
@@ -501,24 +565,34 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
     return d;
 }
 
-std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now) {
+namespace {
+std::vector<Event> inventory_events(const Projection& p, const InventoryFiles& recorded,
+                                    const std::vector<task_id>& dropped, unix_time now) {
     std::vector<Event> events;
-    // The recorded form, never the files as read: literal secrets stay out of the log,
-    // and a changed password still changes its marker's hash.
-    const InventoryFiles& recorded = parsed.recorded;
-    if (p.last_seq() > 0 && recorded == p.applied_files()) return events;
-    std::unordered_set<std::string> kept;
-    kept.reserve(parsed.tasks.size());
-    for (const TaskSpec& spec : parsed.tasks)
-        kept.insert(task_key(parsed.devices[spec.device].name, parsed.jobs[spec.job].name));
-    for (task_id id = 0; id < p.task_count(); ++id) {
+    for (task_id id : dropped) {
         const TaskState& t = p.task(id);
-        if (!t.closed && !kept.count(task_key(t.device, t.job)))
+        if (!t.closed)
             events.push_back(
                 OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::removed});
     }
     events.push_back(InventoryApplied{now, recorded.devices_json, recorded.jobs_json});
     return events;
+}
+}  // namespace
+
+// The recorded form is compared and appended, never the files as read: literal secrets
+// stay out of the log, and a changed password still changes its marker's hash.
+std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now) {
+    if (p.last_seq() > 0 && parsed.recorded == p.applied_files()) return {};
+    const InventoryIndex& current = *p.inventory_index();
+    return inventory_events(p, parsed.recorded, dropped_tasks(current, previous_tasks(current, parsed)), now);
+}
+
+std::vector<Event> decide_inventory(const Projection& p, const PreparedInventory& prepared, unix_time now) {
+    if (prepared.current != p.inventory_index()) return decide_inventory(p, prepared.next->inventory(), now);
+    const InventoryFiles& recorded = prepared.next->inventory().recorded;
+    if (p.last_seq() > 0 && recorded == p.applied_files()) return {};
+    return inventory_events(p, recorded, prepared.dropped, now);
 }
 
 }  // namespace netkeep

@@ -193,6 +193,69 @@ TEST_CASE("a reload keeps surviving tasks, closes removed ones and schedules new
     CHECK_FALSE(r.p.has_device("b"));
 }
 
+// The state of every task, by name: ids may differ between two ways of getting there.
+std::vector<std::string> describe(const Projection& p) {
+    std::vector<std::string> out;
+    for (task_id id = 0; id < p.task_count(); ++id) {
+        const TaskState& t = p.task(id);
+        out.push_back(std::string(t.device) + "/" + std::string(t.job) + " ts=" + std::to_string(t.timestamp) +
+                      " due=" + std::to_string(t.due) + " leased=" + (t.lease ? t.lease->worker : "-") +
+                      " failed=" + std::to_string(t.failed_attempts) + " closed=" + (t.closed ? "y" : "n") +
+                      " tags=" + std::to_string(p.inventory().devices[t.device_index].tags.size()));
+    }
+    return out;
+}
+
+TEST_CASE("a reload prepared on another thread decides and applies exactly as one parsed in place") {
+    // Both projections: a, b, c with a leased and b failed once; then b and c leave, d comes.
+    auto build = [] {
+        replayer r;
+        r.apply_inventory(inventory(k_three), t0);
+        r.apply(decide_grant(r.p, r.id("a"), t0, "w1"));
+        r.apply(LeaseGranted{t0, "b", "run", t0, t0 + 100, 1, "w2", ""});
+        r.apply(LeaseExpired{t0 + 100, "b", "run", t0});
+        return r;
+    };
+    InventoryFiles next = inventory(R"({"name": "d", "credentials": "c", "tags": ["edge", "new"]},
+                                       {"name": "a", "credentials": "c", "tags": ["core"]})");
+    auto parsed = parse_inventory(next, {.resolve_secrets = false, .secrets_dir = {}});
+    REQUIRE(parsed.is_ok());
+
+    replayer plain = build();
+    auto plain_events = decide_inventory(plain.p, *parsed, t0 + 50);
+    plain.apply(plain_events);
+
+    replayer fast = build();
+    PreparedInventory prepared = prepare_inventory(fast.p.inventory_index(), *parsed);
+    CHECK(prepared.previous == std::vector<task_id>{InventoryIndex::k_no_task, fast.id("a")});
+    CHECK(prepared.dropped == std::vector<task_id>{fast.id("b"), fast.id("c")});
+    auto fast_events = decide_inventory(fast.p, prepared, t0 + 50);
+    CHECK(fast_events == plain_events);
+    for (Event& e : fast_events) {
+        EventRecord record{++fast.seq, std::move(e)};
+        REQUIRE(fast.p.apply(record, prepared).is_ok());
+    }
+    CHECK(describe(fast.p) == describe(plain.p));
+    CHECK(fast.due({"new"}, t0 + 50) == std::vector<std::string>{"d"});
+    CHECK(fast.p.task(fast.id("a")).lease.has_value());
+    // The replaced inventory is left to the caller, and nothing else holds it.
+    REQUIRE(prepared.current != nullptr);
+    CHECK(prepared.current.use_count() == 1);
+    CHECK(prepared.current->inventory().devices.size() == 3);
+
+    // Prepared against an inventory that is no longer in force: prepared again, same result.
+    replayer stale = build();
+    PreparedInventory old = prepare_inventory(stale.p.inventory_index(), *parsed);
+    stale.apply_inventory(inventory(k_three + R"(, {"name": "e", "credentials": "c", "tags": []})"), t0 + 10);
+    auto stale_events = decide_inventory(stale.p, old, t0 + 50);
+    REQUIRE(stale_events.size() == 4);  // b, c and e close
+    for (Event& e : stale_events) {
+        EventRecord record{++stale.seq, std::move(e)};
+        REQUIRE(stale.p.apply(record, old).is_ok());
+    }
+    CHECK(describe(stale.p) == describe(plain.p));
+}
+
 TEST_CASE("replaying the same events gives the same state") {
     replayer live;
     live.apply_inventory(inventory(k_three), t0);
