@@ -269,7 +269,9 @@ TEST_CASE("a repository that cannot be opened keeps ingest running; once fixed, 
     CHECK(metric(client, "netkeep_writer_repo_ok") == 0);
     CHECK(metric(client, "netkeep_writer_consecutive_failures") >= 1);
     CHECK(metric(client, "netkeep_git_applied_seq") == 0);
-    CHECK(lease(client).empty());  // still serving /worker/next (nothing due)
+    // Still serving /worker/next: lease() requires a 200 or 204. Not necessarily empty: the
+    // next occurrences' slots are spread over the hour, and one may come due meanwhile.
+    (void)lease(client);
     CHECK(f.spool_files() == std::size_t(devices));
 
     fs::remove(f.repo);  // the operator fixes it
