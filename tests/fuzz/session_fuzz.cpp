@@ -189,7 +189,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     const Outcome whole = run(options, transcript, eof_at_end, std::nullopt);
     const Outcome chunked = run(options, transcript, eof_at_end, seed);
-    if (!options.login && transcript.find("More") == std::string_view::npos)
-        FUZZ_CHECK(whole == chunked);
+    // What the device sends, without the quiet marks: a pager prompt split by one still
+    // reaches the session whole ("--Mor", quiet, "e--").
+    std::string received(transcript);
+    std::erase(received, k_quiet_mark);
+    if (!options.login && received.find("More") == std::string::npos) FUZZ_CHECK(whole == chunked);
     return 0;
 }
