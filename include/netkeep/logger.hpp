@@ -6,12 +6,11 @@
 //
 // Threads: any; each line is written with one write(2), so lines never interleave.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace netkeep {
 
@@ -19,7 +18,14 @@ enum class LogLevel { debug, info, warn, error };
 
 using LogFields = std::vector<std::pair<std::string_view, std::string>>;
 
+// Writes the line unless its level is below the threshold.
 void log_line(LogLevel level, std::string_view event, const LogFields& fields = {});
+
+// Lines below `level` are dropped (default: info). Set once at start-up, before threads;
+// the programs' --log-level sets it.
+void set_log_threshold(LogLevel level);
+// "debug", "info", "warn", "error"; nullopt for anything else.
+std::optional<LogLevel> parse_log_level(std::string_view name);
 
 // Formats a line without writing it (tests, and the server's own log sink).
 std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields, long long unix_time);

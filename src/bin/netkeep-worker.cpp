@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
                      worker::worker_usage().data());
         return 2;
     }
+    set_log_threshold(options->log_level);
     // The token comes from a file or the environment, never argv (ps shows argv). Once
     // read it is dropped from the environment, so nothing this process starts inherits it.
     if (Status s = worker::load_access(*options, std::getenv("NETKEEP_TOKEN")); !s) {

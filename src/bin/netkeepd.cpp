@@ -53,7 +53,7 @@ constexpr std::string_view k_usage =
     "usage: netkeepd [--data-dir DIR] --inventory DIR [--listen HOST:PORT] [--max-upload BYTES]\n"
     "                [--header-timeout SECONDS] [--no-git-writer] [--git-layout device|group]\n"
     "                [--max-connections-per-client N] [--min-body-rate BYTES_PER_S]\n"
-    "                [--body-rate-grace SECONDS]\n"
+    "                [--body-rate-grace SECONDS] [--log-level debug|info|warn|error]\n"
     "                [--commit-unchanged] [--spool-retention SECONDS] [--quarantine-after N]\n"
     "                [--auth FILE | --insecure-no-auth]\n"
     "                [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n";
@@ -77,6 +77,7 @@ struct Config {
     std::chrono::seconds spool_retention{0};
     // Failed attempts (or crashes) after which the git writer quarantines an event.
     std::uint32_t quarantine_after = 3;
+    netkeep::LogLevel log_level = netkeep::LogLevel::info;
     // The token file (docs/security.md). Without it every client may do everything, so
     // netkeepd then refuses to listen beyond loopback unless told --insecure-no-auth.
     fs::path auth_file;
@@ -147,7 +148,8 @@ Result<Config> parse_args(int argc, char** argv) {
         if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
             arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth" ||
             arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca" || arg == "--quarantine-after" ||
-            arg == "--max-connections-per-client" || arg == "--min-body-rate" || arg == "--body-rate-grace") {
+            arg == "--max-connections-per-client" || arg == "--min-body-rate" || arg == "--body-rate-grace" ||
+            arg == "--log-level") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
@@ -200,6 +202,12 @@ Result<Config> parse_args(int argc, char** argv) {
                     return Status::invalid_argument(
                         fmt::format("--body-rate-grace wants seconds from 1 to 3600, got '{}'", *v));
                 config.body_rate_grace = std::chrono::seconds(seconds);
+            } else if (arg == "--log-level") {
+                auto level = netkeep::parse_log_level(*v);
+                if (!level)
+                    return Status::invalid_argument(
+                        fmt::format("--log-level wants debug, info, warn or error, got '{}'", *v));
+                config.log_level = *level;
             } else if (arg == "--quarantine-after") {
                 std::uint32_t n = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
@@ -516,6 +524,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "{}", k_usage);
         return 2;
     }
+    netkeep::set_log_threshold(config->log_level);
 
     std::error_code ec;
     if (!fs::is_directory(config->inventory_dir, ec)) {

@@ -2,14 +2,19 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <ctime>
+
+#include <fmt/format.h>
 
 #include "netkeep/json.hpp"
 
 namespace netkeep {
 
 namespace {
+std::atomic<LogLevel> threshold{LogLevel::info};
+
 std::string_view level_name(LogLevel level) {
     switch (level) {
     case LogLevel::debug: return "debug";
@@ -45,7 +50,16 @@ std::string format_log_line(LogLevel level, std::string_view event, const LogFie
     return line;
 }
 
+void set_log_threshold(LogLevel level) { threshold.store(level, std::memory_order_relaxed); }
+
+std::optional<LogLevel> parse_log_level(std::string_view name) {
+    for (LogLevel level : {LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error})
+        if (name == level_name(level)) return level;
+    return std::nullopt;
+}
+
 void log_line(LogLevel level, std::string_view event, const LogFields& fields) {
+    if (level < threshold.load(std::memory_order_relaxed)) return;
     auto now = std::chrono::system_clock::now();
     std::string line = format_log_line(
         level, event, fields, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());

@@ -100,6 +100,7 @@ std::string_view worker_usage() {
   --client-cert FILE    https: client certificate for servers that require one (mTLS)
   --client-key FILE     https: its private key
   --token-file FILE     bearer token for the server (default: $NETKEEP_TOKEN; never argv)
+  --log-level LEVEL     debug, info (default), warn or error: lines below it are not written
 )";
 }
 
@@ -170,6 +171,10 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
                 return Status::invalid_argument(fmt::format(
                     "--max-output must be a byte count from 1 to {}", k_max_max_output));
             o.run.max_output = bytes;
+        } else if (name == "--log-level") {
+            auto level = parse_log_level(*v);
+            if (!level) return Status::invalid_argument("--log-level must be debug, info, warn or error");
+            o.log_level = *level;
         } else if (name == "--name") {
             if (v->empty()) return Status::invalid_argument("--name must not be empty");
             // The server refuses a longer X-Netkeep-Worker (docs/api.md, Limits).

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/tls.hpp"
+#include "netkeep/logger.hpp"
 #include "netkeep/status.hpp"
 #include "worker/completion.hpp"
 #include "worker/lease.hpp"
@@ -37,6 +38,7 @@ struct WorkerOptions {
     // --ca-file, --client-cert, --client-key (https only).
     http::TlsClientFiles tls_files;
     std::string token_file;  // --token-file
+    LogLevel log_level = LogLevel::info;  // --log-level
     // Filled by load_access() from the fields above and the environment.
     ServerAccess access;
     std::string token_source = "none";  // "--token-file", "NETKEEP_TOKEN" or "none"

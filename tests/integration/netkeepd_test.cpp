@@ -146,6 +146,20 @@ TEST_CASE("netkeepd: SIGTERM and SIGINT shut down cleanly with exit code 0") {
     }
 }
 
+TEST_CASE("netkeepd: --log-level warn leaves out the info lines") {
+    for (std::string level : {"info", "warn"}) {
+        CAPTURE(level);
+        Dirs dirs;
+        auto server = start(dirs, {"--log-level", level});
+        REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+        REQUIRE(server.process.wait(10s));
+        const std::string log = server.process.stderr_text();
+        // inventory.applied and log.replayed are info lines of every start.
+        CHECK((log.find(" info inventory.applied ") != std::string::npos) == (level == "info"));
+        CHECK((log.find(" info ") != std::string::npos) == (level == "info"));
+    }
+}
+
 TEST_CASE("netkeepd: command-line and directory errors") {
     auto binary = netkeepd_path();
     REQUIRE(binary);
@@ -175,6 +189,8 @@ TEST_CASE("netkeepd: command-line and directory errors") {
                   "--listen", "127.0.0.1:99999"},
                  {"--data-dir", dirs.data.string(), "--inventory", dirs.inventory.string(),
                   "--header-timeout", "0"},
+                 {"--data-dir", dirs.data.string(), "--inventory", dirs.inventory.string(),
+                  "--log-level", "verbose"},
              }) {
             CAPTURE(args.size());
             args.insert(args.begin(), binary->string());

@@ -27,6 +27,17 @@ TEST_CASE("--strict-host-keys is a switch, off by default") {
     CHECK(worker_usage().find("--strict-host-keys") != std::string_view::npos);
 }
 
+TEST_CASE("--log-level takes a level name, info by default") {
+    auto o = parse_worker_args({"--server", "http://h"});
+    REQUIRE(o.is_ok());
+    CHECK(o->log_level == netkeep::LogLevel::info);
+    o = parse_worker_args({"--server", "http://h", "--log-level", "debug"});
+    REQUIRE_MESSAGE(o.is_ok(), o.status().to_string());
+    CHECK(o->log_level == netkeep::LogLevel::debug);
+    CHECK(parse_worker_args({"--server", "http://h", "--log-level=loud"}).status().message() ==
+          "--log-level must be debug, info, warn or error");
+}
+
 TEST_CASE("strict mode refuses a telnet job without connecting") {
     Lease lease;
     lease.device = "con-1";
