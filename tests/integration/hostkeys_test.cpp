@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "e2e_support.hpp"
+#include "support/skip.hpp"
 
 using namespace netkeep;
 using namespace netkeep::testing;
@@ -83,7 +84,7 @@ const std::string k_job = R"("schedule": {"interval": 3600}, "timeout": 20, "max
 TEST_CASE("strict host keys: an unpinned SSH device and a telnet device get no login attempt") {
     auto keys = Keys::make();
     if (!keys) {
-        MESSAGE("skipped: /usr/bin/ssh-keygen is not installed");
+        netkeep::testing::skip_test("/usr/bin/ssh-keygen is not installed");
         return;
     }
     FakeDevice fake = start_device(*keys);
@@ -118,7 +119,7 @@ TEST_CASE("strict host keys: an unpinned SSH device and a telnet device get no l
 TEST_CASE("strict host keys with the inventory's pin: byte-exact, the known-hosts file untouched") {
     auto keys = Keys::make();
     if (!keys) {
-        MESSAGE("skipped: /usr/bin/ssh-keygen is not installed");
+        netkeep::testing::skip_test("/usr/bin/ssh-keygen is not installed");
         return;
     }
     FakeDevice fake = start_device(*keys);
@@ -145,7 +146,7 @@ TEST_CASE("strict host keys with the inventory's pin: byte-exact, the known-host
 TEST_CASE("a wrong inventory pin fails, even when the known-hosts file holds the device's key") {
     auto keys = Keys::make();
     if (!keys) {
-        MESSAGE("skipped: /usr/bin/ssh-keygen is not installed");
+        netkeep::testing::skip_test("/usr/bin/ssh-keygen is not installed");
         return;
     }
     FakeDevice fake = start_device(*keys);
@@ -173,7 +174,7 @@ TEST_CASE("a wrong inventory pin fails, even when the known-hosts file holds the
 TEST_CASE("strict host keys with the key in the known-hosts file: byte-exact, the file unchanged") {
     auto keys = Keys::make();
     if (!keys) {
-        MESSAGE("skipped: /usr/bin/ssh-keygen is not installed");
+        netkeep::testing::skip_test("/usr/bin/ssh-keygen is not installed");
         return;
     }
     FakeDevice fake = start_device(*keys);
@@ -191,7 +192,7 @@ TEST_CASE("strict host keys with the key in the known-hosts file: byte-exact, th
 TEST_CASE("an RSA pin: the key exchange asks for RSA; a pin of a type the device lacks fails") {
     auto keys = Keys::make("rsa");
     if (!keys) {
-        MESSAGE("skipped: /usr/bin/ssh-keygen is not installed");
+        netkeep::testing::skip_test("/usr/bin/ssh-keygen is not installed");
         return;
     }
     FakeDevice fake = start_device(*keys);  // its host key is "a", RSA

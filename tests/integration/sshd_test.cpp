@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "e2e_support.hpp"
+#include "support/skip.hpp"
 
 using namespace netkeep;
 using namespace netkeep::testing;
@@ -79,12 +80,12 @@ TEST_CASE("a real OpenSSH sshd: public-key auth, pinned host key, the config in 
     for (const char* tool :
          {"/usr/sbin/sshd", "/usr/bin/ssh-keygen", "/usr/bin/python3", "/usr/bin/unshare"}) {
         if (!fs::exists(tool)) {
-            MESSAGE("skipped: " << tool << " is not installed");
+            netkeep::testing::skip_test(std::string(tool) + " is not installed");
             return;
         }
     }
     if (::geteuid() != 0) {
-        MESSAGE("skipped: sshd in a private mount namespace needs root");
+        netkeep::testing::skip_test("sshd in a private mount namespace needs root");
         return;
     }
     const passwd* me = ::getpwuid(::geteuid());
@@ -113,7 +114,7 @@ TEST_CASE("a real OpenSSH sshd: public-key auth, pinned host key, the config in 
             10s)) {
         const std::string err = sshd->stderr_text();
         if (err.find("unshare") != std::string::npos || err.find("mount") != std::string::npos) {
-            MESSAGE("skipped: cannot make a private mount namespace here: " << err);
+            netkeep::testing::skip_test("cannot make a private mount namespace here: " + err);
             return;
         }
         FAIL("sshd did not start: " << err);

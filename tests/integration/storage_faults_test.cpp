@@ -24,6 +24,7 @@
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
 #include "worker_calls.hpp"
+#include "support/skip.hpp"
 
 using namespace netkeep::testing;
 using namespace std::chrono_literals;
@@ -97,7 +98,7 @@ TEST_CASE("a full data dir: 507/503 with Retry-After, no acknowledged completion
     auto root = TempDir::create("storage-faults-it").value();
     Tmpfs tmpfs(root / "data", "48m");
     if (!tmpfs.mounted) {
-        MESSAGE("skipped: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): ", std::strerror(errno));
+        netkeep::testing::skip_test(std::string("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): ") + std::strerror(errno));
         return;
     }
     const fs::path data = tmpfs.dir / "var";
