@@ -3,6 +3,10 @@
 // content is never held in memory. Backed by OpenSSL's libcrypto, which uses the CPU's
 // SHA instructions where present (several GB/s; a portable C++ loop manages ~270 MB/s,
 // which would cap every upload).
+//
+// Errors: std::bad_alloc when no context can be allocated; std::runtime_error naming the
+// EVP call and OpenSSL's reason when libcrypto itself fails (a broken or restricted
+// provider), which no input can cause.
 
 #include <array>
 #include <cstdint>
