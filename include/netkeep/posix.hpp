@@ -31,9 +31,10 @@ public:
 
     int get() const { return fd_; }
     int release() { return std::exchange(fd_, -1); }
-    void reset() {
+    // Closes the one held, if any, and holds `fd` instead.
+    void reset(int fd = -1) {
         if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
+        fd_ = fd;
     }
 
 private:

@@ -81,8 +81,8 @@ private:
     void reap();  // joins the threads that have finished
 
     std::atomic<bool> stopping_{false};
-    Unique_fd wake_read_;
-    Unique_fd wake_write_;
+    UniqueFd wake_read_;
+    UniqueFd wake_write_;
     std::mutex mutex_;
     std::condition_variable idle_;
     std::set<int> fds_;

@@ -14,11 +14,6 @@
 
 namespace netkeep::fake_device {
 
-void Unique_fd::reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-}
-
 Result<Endpoint> parse_endpoint(std::string_view text) {
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
@@ -57,7 +52,7 @@ Result<Listener> listen_tcp(const Endpoint& endpoint) {
 
     std::string last_error = "no address";
     for (addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
-        Unique_fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+        UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
         if (fd.get() < 0) {
             last_error = std::strerror(errno);
             continue;

@@ -6,31 +6,10 @@
 #include <string_view>
 #include <utility>
 
+#include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::fake_device {
-
-// Owns a file descriptor.
-class Unique_fd {
-public:
-    Unique_fd() = default;
-    explicit Unique_fd(int fd) : fd_(fd) {}
-    Unique_fd(Unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Unique_fd& operator=(Unique_fd&& other) noexcept {
-        if (this != &other) reset(std::exchange(other.fd_, -1));
-        return *this;
-    }
-    Unique_fd(const Unique_fd&) = delete;
-    Unique_fd& operator=(const Unique_fd&) = delete;
-    ~Unique_fd() { reset(); }
-
-    int get() const { return fd_; }
-    int release() { return std::exchange(fd_, -1); }
-    void reset(int fd = -1);
-
-private:
-    int fd_ = -1;
-};
 
 struct Endpoint {
     std::string host;  // as given, without [] around an IPv6 address
@@ -44,7 +23,7 @@ Result<Endpoint> parse_endpoint(std::string_view text);
 std::string format_endpoint(const Endpoint& endpoint);
 
 struct Listener {
-    Unique_fd fd;
+    UniqueFd fd;
     Endpoint bound;  // the port actually bound
 };
 

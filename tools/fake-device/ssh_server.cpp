@@ -418,7 +418,7 @@ void Ssh_server::run(Listener listener) {
     State& s = *state_;
     while (!s.connections.stopping()) {
         if (!wait_readable(listener.fd.get(), s.connections.wake_fd(), 1000)) continue;
-        Unique_fd fd(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        UniqueFd fd(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (fd.get() < 0) continue;
         Session_ptr session(ssh_new());
         if (!session) continue;

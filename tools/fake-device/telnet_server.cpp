@@ -17,7 +17,7 @@ constexpr int k_poll_ms = 100;
 
 class Telnet_connection {
 public:
-    Telnet_connection(const Farm& farm, Connections& connections, Unique_fd fd)
+    Telnet_connection(const Farm& farm, Connections& connections, UniqueFd fd)
         : farm_(farm), connections_(connections), fd_(std::move(fd)) {}
     ~Telnet_connection() { connections_.untrack(fd_.get()); }
 
@@ -35,7 +35,7 @@ private:
 
     const Farm& farm_;
     Connections& connections_;
-    Unique_fd fd_;
+    UniqueFd fd_;
     Telnet_filter filter_;
 };
 
@@ -120,7 +120,7 @@ void Telnet_connection::run() {
 void run_telnet_server(Listener listener, const Farm& farm, Connections& connections) {
     while (!connections.stopping()) {
         if (!wait_readable(listener.fd.get(), connections.wake_fd(), 1000)) continue;
-        Unique_fd fd(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        UniqueFd fd(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (fd.get() < 0) continue;
         const int raw_fd = fd.get();
         auto connection = std::make_shared<Telnet_connection>(farm, connections, std::move(fd));

@@ -52,6 +52,7 @@
 
 #include <fmt/format.h>
 
+#include "netkeep/posix.hpp"
 #include "overlay.hpp"
 
 namespace lossyfs {
@@ -83,44 +84,18 @@ struct Options {
     NamespaceMode namespace_mode = NamespaceMode::strict;
 };
 
-// An owned file descriptor.
-class Fd {
-public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    int fd_ = -1;
-};
-
 // The unsynced state of one inode, with a descriptor of its own (read-write) so that it
 // can be flushed whatever handle asks, or none (the control file's `sync`).
 struct Cached {
     Overlay overlay;
-    Fd fd;
+    netkeep::UniqueFd fd;
     std::string path;  // the name it was last written through, for the drop log
 };
 
 // An open file or directory. Calls on it may come without a path (nullpath_ok), so the
 // handle keeps what they need.
 struct Handle {
-    Fd fd;
+    netkeep::UniqueFd fd;
     ino_t ino = 0;
     std::string path;  // the name it was opened by
 };
@@ -192,7 +167,7 @@ public:
 
     int start() {
         ::umask(0);
-        root_ = Fd(::open(options_.backing.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        root_ = netkeep::UniqueFd(::open(options_.backing.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (root_.get() < 0) return -errno;
         root_ino_ = dir_ino(".");
         // Leftovers of a run that was killed: removals whose undo never ran. Gone.
@@ -279,7 +254,7 @@ public:
     int opendir(const char* path, fuse_file_info* fi) {
         if (is_hidden(path)) return -ENOENT;
         if (is_ctl(path)) return -ENOTDIR;
-        Fd fd(::openat(root_.get(), rel(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        netkeep::UniqueFd fd(::openat(root_.get(), rel(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (fd.get() < 0) return -errno;
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) return -errno;
@@ -389,7 +364,7 @@ public:
         if (is_ctl(path) || is_hidden(path)) return -EEXIST;
         std::string r = rel(path);
         if (S_ISREG(mode)) {
-            Fd fd(::openat(root_.get(), r.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
+            netkeep::UniqueFd fd(::openat(root_.get(), r.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
                            mode & 07777));
             if (fd.get() < 0) return -errno;
             forget_inode(fd.get());
@@ -441,11 +416,11 @@ public:
         if (is_ctl(path) || is_hidden(path)) return -EEXIST;
         std::string r = rel(path);
         int flags = open_flags_for_backing(fi->flags);
-        Fd fd(::openat(root_.get(), r.c_str(), flags | O_CREAT | O_EXCL, mode & 07777));
+        netkeep::UniqueFd fd(::openat(root_.get(), r.c_str(), flags | O_CREAT | O_EXCL, mode & 07777));
         bool created = fd.get() >= 0;
         if (!created) {
             if (errno != EEXIST || (fi->flags & O_EXCL) != 0) return -errno;
-            fd = Fd(::openat(root_.get(), r.c_str(), flags));  // raced with another creator
+            fd = netkeep::UniqueFd(::openat(root_.get(), r.c_str(), flags));  // raced with another creator
             if (fd.get() < 0) return -errno;
         }
         struct stat st {};
@@ -465,7 +440,7 @@ public:
             return 0;
         }
         if (is_hidden(path)) return -ENOENT;
-        Fd fd(::openat(root_.get(), rel(path).c_str(), open_flags_for_backing(fi->flags)));
+        netkeep::UniqueFd fd(::openat(root_.get(), rel(path).c_str(), open_flags_for_backing(fi->flags)));
         if (fd.get() < 0) return -errno;
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) return -errno;
@@ -503,7 +478,7 @@ public:
     int truncate(const char* path, off_t size, fuse_file_info* fi) {
         if (is_ctl(path) || (fi != nullptr && fi->fh == k_ctl_handle)) return 0;
         if (is_hidden(path)) return -ENOENT;
-        Fd own;
+        netkeep::UniqueFd own;
         int fd = -1;
         ino_t ino = 0;
         if (fi != nullptr && handles_.contains(fi->fh)) {
@@ -511,7 +486,7 @@ public:
             ino = handles_.at(fi->fh).ino;
             if (path == nullptr) path = handles_.at(fi->fh).path.c_str();
         } else {
-            own = Fd(::openat(root_.get(), rel(path).c_str(), O_RDWR | O_CLOEXEC));
+            own = netkeep::UniqueFd(::openat(root_.get(), rel(path).c_str(), O_RDWR | O_CLOEXEC));
             if (own.get() < 0) return -errno;
             struct stat st {};
             if (::fstat(own.get(), &st) != 0) return -errno;
@@ -686,7 +661,7 @@ private:
         if (it == cache_.end()) {
             struct stat st {};
             if (::fstat(fd, &st) != 0) return nullptr;
-            Fd own(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+            netkeep::UniqueFd own(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
             if (own.get() < 0) return nullptr;
             it = cache_
                      .emplace(ino, Cached{Overlay(static_cast<std::uint64_t>(st.st_size)),
@@ -704,7 +679,7 @@ private:
         if (::fstat(fd, &st) == 0) cache_.erase(st.st_ino);
     }
 
-    int add_handle(Fd fd, ino_t ino, const char* path, fuse_file_info* fi) {
+    int add_handle(netkeep::UniqueFd fd, ino_t ino, const char* path, fuse_file_info* fi) {
         if ((fi->flags & O_TRUNC) != 0 && (fi->flags & O_ACCMODE) != O_RDONLY) {
             Cached* c = cached(ino, fd.get(), path);
             if (c == nullptr) return -errno;
@@ -768,7 +743,7 @@ private:
     }
 
     Options options_;
-    Fd root_;
+    netkeep::UniqueFd root_;
     ino_t root_ino_ = 0;
     std::unordered_map<ino_t, Cached> cache_;
     std::unordered_map<std::uint64_t, Handle> handles_;
