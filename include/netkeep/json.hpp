@@ -21,4 +21,9 @@ std::string json_escape(std::string_view in);
 // "\"" + json_escape(in) + "\""
 std::string json_quote(std::string_view in);
 
+// A `key=value` line's value (the logger, netkeepctl's event lines): as is when it is not
+// empty and has no space, control or non-ASCII byte, '"', '=' or backslash; else
+// json_quote(value), so that a line splits unambiguously.
+std::string key_value_quote(std::string_view value);
+
 }  // namespace netkeep

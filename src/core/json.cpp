@@ -83,4 +83,11 @@ std::string json_quote(std::string_view in) {
     return out;
 }
 
+std::string key_value_quote(std::string_view value) {
+    bool plain = !value.empty();
+    for (unsigned char c : value)
+        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) plain = false;
+    return plain ? std::string(value) : json_quote(value);
+}
+
 }  // namespace netkeep

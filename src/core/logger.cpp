@@ -25,12 +25,6 @@ std::string_view level_name(LogLevel level) {
     return "info";
 }
 
-bool needs_quotes(std::string_view v) {
-    if (v.empty()) return true;
-    for (unsigned char c : v)
-        if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) return true;
-    return false;
-}
 }  // namespace
 
 std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields, long long unix_time) {
@@ -44,7 +38,7 @@ std::string format_log_line(LogLevel level, std::string_view event, const LogFie
         line += ' ';
         line += key;
         line += '=';
-        line += needs_quotes(value) ? json_quote(value) : value;
+        line += key_value_quote(value);
     }
     line += '\n';
     return line;

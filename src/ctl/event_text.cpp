@@ -49,14 +49,6 @@ void add_fields(const E& e, std::vector<Field>& out) {
     if constexpr (requires { e.requested_by; }) text("requested_by", e.requested_by);
 }
 
-bool needs_quotes(std::string_view v) {
-    if (v.empty()) return true;
-    return std::any_of(v.begin(), v.end(), [](char c) {
-        auto u = static_cast<unsigned char>(c);
-        return u <= 0x20 || u >= 0x7f || c == '"' || c == '=' || c == '\\';
-    });
-}
-
 }  // namespace
 
 std::vector<Field> event_fields(const Event& event) {
@@ -70,7 +62,6 @@ std::vector<Field> event_fields(const Event& event) {
     return out;
 }
 
-std::string quote_value(std::string_view value) { return needs_quotes(value) ? json_quote(value) : std::string(value); }
 
 std::string format_event_text(const EventRecord& record) {
     auto fields = event_fields(record.event);
@@ -78,7 +69,7 @@ std::string format_event_text(const EventRecord& record) {
     std::string line = fmt::format("{} {} {}", record.seq, fields.front().value, event_type_name(type_of(record.event)));
     for (std::size_t i = 1; i < fields.size(); ++i) {
         if (!fields[i].present) continue;
-        line += fmt::format(" {}={}", fields[i].key, quote_value(fields[i].value));
+        line += fmt::format(" {}={}", fields[i].key, key_value_quote(fields[i].value));
     }
     return line;
 }

@@ -32,8 +32,6 @@ std::vector<Field> event_fields(const Event& event);
 std::string format_event_text(const EventRecord& record);
 // One JSON object: {"seq":N,"type":"LeaseGranted","at":"...",...}.
 std::string format_event_json(const EventRecord& record);
-// The value quoting of format_event_text.
-std::string quote_value(std::string_view value);
 
 // The filters of `netkeepctl log`. Every given one must match. An event without a
 // device (InventoryApplied) never matches --device, likewise for --job.

@@ -14,7 +14,7 @@ namespace {
 std::string outcome_text(const std::optional<Outcome>& o, bool failure) {
     if (!o) return "-";
     std::string s = fmt::format("{} seq {}", format_time(o->at), o->seq);
-    if (failure) s += ": " + quote_value(o->failure);
+    if (failure) s += ": " + key_value_quote(o->failure);
     return s;
 }
 
@@ -43,7 +43,7 @@ std::string format_state_text(const Projection& p, std::optional<unix_time> at_t
         const JobSpec& job = p.job_of(id);
         std::string lease = "-";
         if (t.lease)
-            lease = fmt::format("{} until {} (attempt {})", quote_value(t.lease->worker), format_time(t.lease->deadline),
+            lease = fmt::format("{} until {} (attempt {})", key_value_quote(t.lease->worker), format_time(t.lease->deadline),
                                 t.lease->attempt);
         rows.push_back({std::string(t.device), std::string(t.job), t.closed ? "closed" : format_time(t.timestamp),
                         t.closed ? "-" : format_time(t.due), lease,

@@ -180,10 +180,6 @@ TEST_CASE("event lines: key=value with quoting, JSON with numbers, null for an a
     c.failure = "timeout: no prompt after \"show run\"";
     EventRecord failed{43, c};
     CHECK(format_event_text(failed).find(R"( failure="timeout: no prompt after \"show run\"" )") != std::string::npos);
-    CHECK(quote_value("") == "\"\"");
-    CHECK(quote_value("a=b") == "\"a=b\"");
-    CHECK(quote_value("plain") == "plain");
-    CHECK(quote_value("line\nbreak") == "\"line\\nbreak\"");
     CHECK(format_event_text(EventRecord{5, OccurrenceClosed{10, "r1", "j", 5, CloseReason::failed}}) ==
           "5 1970-01-01T00:00:10Z OccurrenceClosed device=r1 job=j timestamp=1970-01-01T00:00:05Z reason=failed");
 }

@@ -71,3 +71,14 @@ TEST_CASE("json: quote") {
     CHECK(json_quote(std::string("a\0b", 3)) == "\"a\\u0000b\"");
     CHECK(json_quote("</script>") == "\"</script>\"");
 }
+
+TEST_CASE("key=value quoting: plain tokens as they are, anything that could split a line quoted") {
+    CHECK(key_value_quote("plain") == "plain");
+    CHECK(key_value_quote("r1/show_run:2") == "r1/show_run:2");
+    CHECK(key_value_quote("") == "\"\"");
+    CHECK(key_value_quote("a=b") == "\"a=b\"");
+    CHECK(key_value_quote("two words") == "\"two words\"");
+    CHECK(key_value_quote("line\nbreak") == "\"line\\nbreak\"");
+    CHECK(key_value_quote("back\\slash") == "\"back\\\\slash\"");
+    CHECK(key_value_quote("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+}
