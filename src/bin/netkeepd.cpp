@@ -37,6 +37,7 @@
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
+#include "netkeep/endpoint.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/status.hpp"
 
@@ -92,26 +93,11 @@ bool is_loopback(std::string_view host) {
     return !ec && address.is_loopback();
 }
 
-// "HOST:PORT", "[V6]:PORT".
 Status parse_listen(std::string_view text, Config& config) {
-    auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-        return Status::invalid_argument(fmt::format("--listen wants HOST:PORT, got '{}'", text));
-    }
-    auto host = text.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    unsigned long port = 0;
-    for (char c : text.substr(colon + 1)) {
-        if (c < '0' || c > '9' || port > 65535) {
-            return Status::invalid_argument(fmt::format("--listen: bad port in '{}'", text));
-        }
-        port = port * 10 + static_cast<unsigned long>(c - '0');
-    }
-    if (port > 65535)
-        return Status::invalid_argument(fmt::format("--listen: bad port in '{}'", text));
-    config.host = std::string(host);
-    config.port = static_cast<std::uint16_t>(port);
+    auto endpoint = netkeep::parse_endpoint(text);
+    if (!endpoint) return Status::invalid_argument("--listen " + endpoint.status().message());
+    config.host = std::move(endpoint->host);
+    config.port = endpoint->port;
     return Status::ok();
 }
 

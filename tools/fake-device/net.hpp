@@ -6,21 +6,12 @@
 #include <string_view>
 #include <utility>
 
+#include "netkeep/endpoint.hpp"
 #include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::fake_device {
 
-struct Endpoint {
-    std::string host;  // as given, without [] around an IPv6 address
-    std::uint16_t port = 0;
-};
-
-// "HOST:PORT" or "[V6]:PORT"; port 0 asks for a free port.
-Result<Endpoint> parse_endpoint(std::string_view text);
-
-// "HOST:PORT", with [] around an IPv6 host.
-std::string format_endpoint(const Endpoint& endpoint);
 
 struct Listener {
     UniqueFd fd;
