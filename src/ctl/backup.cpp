@@ -22,8 +22,6 @@
 // Meta values other than the git writer's are copied as they are at step 3.
 
 #include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -39,8 +37,8 @@
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_verify.hpp"
 #include "netkeep/json.hpp"
+#include "netkeep/run_program.hpp"
 
-extern char** environ;
 
 namespace netkeep::ctl {
 
@@ -54,22 +52,7 @@ constexpr std::size_t k_append_chunk = 4096;
 Status run_git(const std::vector<std::string>& args) {
     std::vector<std::string> argv{"/usr/bin/git"};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, cargv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return Status::io_error(fmt::format("starting {}: {}", argv[0], std::strerror(rc)));
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return Status::io_error(fmt::format("git {} failed (exit status {})", args.front(), status));
-    return Status::ok();
+    return run_program(argv, {.close_other_fds = true, .discard_stdout = true});
 }
 
 Status sync_tree(const fs::path& dir) {
@@ -134,7 +117,7 @@ int run_backup(const Options& o, Io io) {
             !s)
             return fail(o, io, fmt::format("backup: copying the repository: {}", s.to_string()));
         if (Status s = run_git({"--git-dir", (dest / "repo.git").string(), "remote", "remove", "origin"}); !s)
-            return fail(o, io, fmt::format("backup: {}", s.to_string()));
+            return fail(o, io, fmt::format("backup: removing the copy's remote: {}", s.to_string()));
         auto opened = open_git_repo_reader((dest / "repo.git").string());
         if (!opened) return fail(o, io, opened.status().to_string());
         copy = std::move(*opened);

@@ -25,9 +25,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,9 +54,9 @@
 #include "netkeep/git_writer.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/posix.hpp"
+#include "netkeep/run_program.hpp"
 #include "netkeep/sha256.hpp"
 
-extern char** environ;
 
 namespace netkeep {
 
@@ -1058,29 +1056,8 @@ private:
                                       "gc",
                                       "--auto",
                                       "--quiet"};
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        // The server's sockets and RocksDB files are not git's business.
-        posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-        pid_t pid = 0;
-        int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        if (rc != 0)
-            return Status::io_error(
-                fmt::format("spawning {}: {}", options_.git_program, std::strerror(rc)));
-        int status = 0;
-        while (::waitpid(pid, &status, 0) < 0) {
-            if (errno != EINTR)
-                return Status::io_error(
-                    fmt::format("waiting for git gc: {}", std::strerror(errno)));
-        }
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
-        return Status::io_error(WIFEXITED(status)
-                                    ? fmt::format("git gc exited with {}", WEXITSTATUS(status))
-                                    : fmt::format("git gc killed by signal {}", WTERMSIG(status)));
+        if (Status s = run_program(args); !s) return Status::io_error("git gc: " + s.message());
+        return Status::ok();
     }
 
     EventLog& log_;
