@@ -11,9 +11,11 @@
 
 #include <array>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "netkeep/sha256.hpp"
 #include "netkeep/status.hpp"
@@ -68,10 +70,17 @@ public:
     // Creates the directory if needed (durably: its parent is synced) and removes incoming
     // files left by a crash.
     static Result<Spool> open(std::string dir);
+    // The spool another part of the process opened, for a part that only reads and removes
+    // its files (the git writer): creates nothing and removes nothing by itself.
+    static Spool existing(std::string dir) { return Spool(std::move(dir)); }
 
     Result<SpoolFile> create();
     std::string path_of(std::string_view name) const;
+    // Already gone is fine (a second attempt after a crash).
     Status remove(std::string_view name);
+    // The names of the durable files (not ".incoming-*" or any other dot file) last
+    // modified before `cutoff`: what a sweep may consider. One pass over the directory.
+    Result<std::vector<std::string>> files_modified_before(timespec cutoff) const;
     // One pass over the directory: cost grows with the number of files, so callers run it
     // now and then on a blocking thread (netkeepd: every 30 s), never per request.
     Result<SpoolUsage> usage() const;

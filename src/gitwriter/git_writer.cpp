@@ -56,6 +56,7 @@
 #include "netkeep/posix.hpp"
 #include "netkeep/run_program.hpp"
 #include "netkeep/sha256.hpp"
+#include "netkeep/spool.hpp"
 
 
 namespace netkeep {
@@ -116,7 +117,10 @@ std::string marker_text(std::uint64_t seq, std::uint32_t crashes) { return fmt::
 class GitWriterImpl final : public GitWriter {
 public:
     GitWriterImpl(EventLog& log, GitWriterOptions options, std::unique_ptr<gitwriter::Libgit2> libgit2)
-        : log_(log), options_(with_defaults(std::move(options))), libgit2_(std::move(libgit2)) {}
+        : log_(log),
+          options_(with_defaults(std::move(options))),
+          spool_(Spool::existing(options_.spool_dir)),
+          libgit2_(std::move(libgit2)) {}
 
     ~GitWriterImpl() override {
         stop();
@@ -382,8 +386,7 @@ private:
 
     void run() {
         pthread_setname_np(pthread_self(), "netkeep-git");
-        std::string leftover = options_.spool_dir + "/" + std::string(k_redacting);
-        ::unlink(leftover.c_str());
+        (void)spool_.remove(k_redacting);  // a leftover of a crash while redacting
         if (!repo_ && !retry("gitwriter.open_failed", [this] { return open_repository(); })) return;
         if (!retry("gitwriter.recover_failed", [this] { return recover(); })) return;
         log_line(LogLevel::info, "gitwriter.started", {{"cursor", std::to_string(cursor_)}});
@@ -653,7 +656,7 @@ private:
     // and SHA-256 recorded for it. Repository errors are repo_fault()s; the others (the
     // file is missing or differs, redaction fails) are the event's own.
     Result<git_oid> write_blob(std::uint64_t seq, const CompletionRecorded& c, const gitwriter::InventoryRules& rules) {
-        std::string spool_path = options_.spool_dir + "/" + c.spool;
+        std::string spool_path = spool_.path_of(c.spool);
         Sha256 hash;
         auto hashing = [&](std::string_view chunk) { hash.update(chunk); };
         Result<git_oid> blob = Status::unavailable("not written");
@@ -661,7 +664,7 @@ private:
         if (redactor == nullptr) {
             blob = stream_file(*repo_, spool_path, c.size, hashing);
         } else {
-            std::string staged = options_.spool_dir + "/" + std::string(k_redacting);
+            std::string staged = spool_.path_of(k_redacting);
             auto redacted = gitwriter::redact_file(*redactor, spool_path, c.size, staged, hashing);
             if (redacted) {
                 blob = stream_file(*repo_, staged, redacted->bytes_out, [](std::string_view) {});
@@ -669,7 +672,7 @@ private:
             } else {
                 blob = redacted.status();
             }
-            ::unlink(staged.c_str());
+            (void)spool_.remove(k_redacting);
         }
         if (!blob) {
             const Status& s = blob.status();
@@ -699,7 +702,7 @@ private:
                          {{"seq", std::to_string(seq)},
                           {"device", c.device},
                           {"job", c.job},
-                          {"spool", options_.spool_dir + "/" + c.spool}});
+                          {"spool", spool_.path_of(c.spool)}});
             }
             return blob.status();
         }
@@ -921,9 +924,8 @@ private:
 
     void drop_spool(const std::string& name) {
         if (name.empty() || options_.spool_retention.count() > 0) return;  // the sweep takes it in time
-        std::string path = options_.spool_dir + "/" + name;
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-            log_line(LogLevel::warn, "gitwriter.spool_remove_failed", {{"spool", path}, {"error", std::strerror(errno)}});
+        if (Status s = spool_.remove(name); !s)
+            log_line(LogLevel::warn, "gitwriter.spool_remove_failed", {{"spool", name}, {"error", s.message()}});
     }
 
     // Publishes the batch (its commits reach main), then makes the cursor durable with the
@@ -963,16 +965,8 @@ private:
         persisted_inventory_ = last_inventory_;
         persisted_ = cursor_;
 
-        if (options_.spool_retention.count() == 0) {
-            for (const auto& [seq, name] : spool_to_remove_) {
-                std::string path = options_.spool_dir + "/" + name;
-                // Already gone is fine: this may be a second attempt after a crash.
-                if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-                    log_line(LogLevel::warn, "gitwriter.spool_remove_failed",
-                             {{"spool", path}, {"error", std::strerror(errno)}});
-            }
-        }
-        spool_to_remove_.clear();  // with a retention, sweep_spool() removes them in time
+        for (const auto& [seq, name] : spool_to_remove_) drop_spool(name);  // with a retention, the sweep
+        spool_to_remove_.clear();
         return Status::ok();
     }
 
@@ -989,21 +983,13 @@ private:
     // crash in between, never acknowledged). Files being received are ".incoming-*" and
     // never considered; a file just made durable is younger than any cutoff used here.
     void sweep_spool(timespec older_than) {
-        std::unordered_set<std::string> old;
-        std::error_code ec;
-        for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir, ec)) {
-            std::string name = entry.path().filename().string();
-            if (name.empty() || name.front() == '.') continue;
-            struct stat st {};
-            if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-            if (st.st_mtim.tv_sec < older_than.tv_sec ||
-                (st.st_mtim.tv_sec == older_than.tv_sec && st.st_mtim.tv_nsec < older_than.tv_nsec))
-                old.insert(std::move(name));
-        }
-        if (ec) {
-            log_line(LogLevel::warn, "gitwriter.sweep_failed", {{"error", ec.message()}});
+        auto listed = spool_.files_modified_before(older_than);
+        if (!listed) {
+            log_line(LogLevel::warn, "gitwriter.sweep_failed", {{"error", listed.status().message()}});
             return;
         }
+        std::unordered_set<std::string> old(std::make_move_iterator(listed->begin()),
+                                            std::make_move_iterator(listed->end()));
         // A quarantined event's file waits for its retry.
         for (const auto& [seq, q] : quarantine_)
             if (gitwriter::is_open(q.record.state)) old.erase(q.spool);
@@ -1017,10 +1003,8 @@ private:
             return;
         }
         std::size_t removed = 0;
-        for (const auto& name : old) {
-            std::string path = options_.spool_dir + "/" + name;
-            if (::unlink(path.c_str()) == 0) ++removed;
-        }
+        for (const auto& name : old)
+            if (spool_.remove(name)) ++removed;
         log_line(LogLevel::info, "gitwriter.spool_swept", {{"removed", std::to_string(removed)}});
     }
 
@@ -1062,6 +1046,8 @@ private:
 
     EventLog& log_;
     const GitWriterOptions options_;
+    // netkeepd's spool (Service opened it); the writer reads, stages in and removes from it.
+    Spool spool_;
     std::unique_ptr<gitwriter::Libgit2> libgit2_;  // before repo_: outlives it
     // Set by start() or, when the repository did not open then, by the thread; from then
     // on the thread's alone.

@@ -147,6 +147,23 @@ Result<SpoolUsage> Spool::usage() const {
     return usage;
 }
 
+Result<std::vector<std::string>> Spool::files_modified_before(timespec cutoff) const {
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), &::closedir);
+    if (!d) return errno_status("reading", dir_);
+    std::vector<std::string> names;
+    const int dfd = ::dirfd(d.get());
+    while (dirent* e = ::readdir(d.get())) {
+        std::string_view name = e->d_name;
+        if (name.empty() || name.front() == '.') continue;
+        struct stat st{};
+        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (st.st_mtim.tv_sec < cutoff.tv_sec ||
+            (st.st_mtim.tv_sec == cutoff.tv_sec && st.st_mtim.tv_nsec < cutoff.tv_nsec))
+            names.emplace_back(name);
+    }
+    return names;
+}
+
 std::string Spool::path_of(std::string_view name) const { return dir_ + "/" + std::string(name); }
 
 Status Spool::remove(std::string_view name) {

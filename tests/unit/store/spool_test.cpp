@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <time.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -87,4 +90,38 @@ TEST_CASE("two spool files never share a name") {
     CHECK(ea->name != eb->name);
     CHECK(ea->size == 0);
     CHECK(to_hex(ea->sha256) == sha256_hex(""));
+}
+
+TEST_CASE("a sweep lists durable files modified before the cutoff, never incoming or other dot files") {
+    temp_dir dir;
+    auto spool = Spool::open((dir.path / "spool").string());
+    REQUIRE(spool.is_ok());
+    auto old_file = spool->create();
+    REQUIRE(old_file.is_ok());
+    REQUIRE(old_file->write("old\n").is_ok());
+    auto old_entry = old_file->commit();
+    REQUIRE(old_entry.is_ok());
+    std::ofstream(dir.path / "spool" / ".redacting") << "staged";
+    auto incoming = spool->create();  // still being received
+    REQUIRE(incoming.is_ok());
+    // Everything so far is an hour older than the cutoff below; the next file is not.
+    const auto an_hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+    for (const auto& e : fs::directory_iterator(dir.path / "spool")) fs::last_write_time(e.path(), an_hour_ago);
+    timespec cutoff{};
+    ::clock_gettime(CLOCK_REALTIME, &cutoff);
+    cutoff.tv_sec -= 60;
+    auto new_file = spool->create();
+    REQUIRE(new_file.is_ok());
+    REQUIRE(new_file->write("new\n").is_ok());
+    REQUIRE(new_file->commit().is_ok());
+
+    auto old = spool->files_modified_before(cutoff);
+    REQUIRE(old.is_ok());
+    CHECK(*old == std::vector<std::string>{old_entry->name});
+
+    // The spool another part opened: same files, and removing is idempotent.
+    Spool view = Spool::existing((dir.path / "spool").string());
+    CHECK(view.remove(old_entry->name).is_ok());
+    CHECK(view.remove(old_entry->name).is_ok());
+    CHECK(view.files_modified_before(cutoff)->empty());
 }
