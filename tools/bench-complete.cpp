@@ -66,7 +66,8 @@ struct options {
 options parse(int argc, char** argv) {
     options o;
     if (argc % 2 == 0)
-        die("usage: bench-complete [--only a|b|c] [--clients C] [--per-client N] [--size BYTES] [--files F] "
+        die("usage: bench-complete [--only a|b|c] [--clients C] [--per-client N] [--size BYTES] "
+            "[--files F] "
             "[--commits K] [--big-mib M] [--parallel-mib P]");
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string_view a = argv[i];
@@ -76,21 +77,31 @@ options parse(int argc, char** argv) {
         }
         long v = std::atol(argv[i + 1]);
         if (v <= 0) die(fmt::format("{} wants a positive number", a));
-        if (a == "--clients") o.clients = int(v);
-        else if (a == "--per-client") o.per_client = int(v);
-        else if (a == "--size") o.size = std::size_t(v);
-        else if (a == "--big-mib") o.big_mib = std::size_t(v);
-        else if (a == "--parallel-mib") o.parallel_mib = std::size_t(v);
-        else if (a == "--files") o.git.files = std::size_t(v);
-        else if (a == "--commits") o.git.commits = std::size_t(v);
-        else die(fmt::format("unknown option {}", a));
+        if (a == "--clients")
+            o.clients = int(v);
+        else if (a == "--per-client")
+            o.per_client = int(v);
+        else if (a == "--size")
+            o.size = std::size_t(v);
+        else if (a == "--big-mib")
+            o.big_mib = std::size_t(v);
+        else if (a == "--parallel-mib")
+            o.parallel_mib = std::size_t(v);
+        else if (a == "--files")
+            o.git.files = std::size_t(v);
+        else if (a == "--commits")
+            o.git.commits = std::size_t(v);
+        else
+            die(fmt::format("unknown option {}", a));
     }
     return o;
 }
 
 constexpr std::string_view k_boundary = "bench-complete-boundary";
 
-double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+double seconds_since(clock_type::time_point t) {
+    return std::chrono::duration<double>(clock_type::now() - t).count();
+}
 
 long status_kib(pid_t pid, std::string_view field) {
     std::ifstream status(fmt::format("/proc/{}/status", pid));
@@ -108,13 +119,16 @@ struct occurrence {
 std::string form_head(const occurrence& o) {
     std::string body;
     auto field = [&](std::string_view name, std::string_view value) {
-        body += fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n", k_boundary, name, value);
+        body += fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
+                            k_boundary, name, value);
     };
     field("device", o.device);
     field("job_timestamp", o.timestamp);
     field("start_timestamp", o.timestamp);
     field("end_timestamp", o.timestamp);
-    body += fmt::format("--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"show_run\"\r\n\r\n", k_boundary);
+    body += fmt::format(
+        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"show_run\"\r\n\r\n",
+        k_boundary);
     return body;
 }
 
@@ -130,8 +144,10 @@ Headers multipart(std::size_t content_length, const SecureSetup* secure = nullpt
 }
 
 // Leases every due occurrence (the baseline of every device) and returns them.
-std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server, const SecureSetup* secure = nullptr) {
-    auto client = Client::connect(server.host, server.port, secure ? secure->client : ClientOptions{});
+std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server,
+                                  const SecureSetup* secure = nullptr) {
+    auto client =
+        Client::connect(server.host, server.port, secure ? secure->client : ClientOptions{});
     if (!client) die(client.status().to_string());
     Headers headers;
     if (secure) secure->add_to(headers);
@@ -142,7 +158,8 @@ std::vector<occurrence> lease_all(const netkeep::testing::RunningServer& server,
         if (r->status == 204) return out;
         // Cheap extraction: device names and timestamps appear in order.
         std::string_view body = r->body;
-        for (std::size_t pos = 0; (pos = body.find(R"({"device":{"name":")", pos)) != std::string_view::npos;) {
+        for (std::size_t pos = 0;
+             (pos = body.find(R"({"device":{"name":")", pos)) != std::string_view::npos;) {
             pos += 19;
             auto end = body.find('"', pos);
             std::string device(body.substr(pos, end - pos));
@@ -159,12 +176,15 @@ netkeep::testing::RunningServer start(const fs::path& work, int devices, bool gi
     fs::create_directories(work / "inventory");
     std::string list;
     for (int i = 0; i < devices; ++i)
-        list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})", i ? "," : "", i);
+        list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})",
+                            i ? "," : "", i);
     std::ofstream(work / "inventory" / "devices.json") << R"({"devices": [)" + list + "]}";
     std::ofstream(work / "inventory" / "jobs.json")
         << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 86400}, "command": {"inline": ["show run"]}}]})";
-    std::vector<std::string> args{"--data-dir", (work / "data").string(), "--inventory", (work / "inventory").string(),
-                                  "--listen", "127.0.0.1:0", "--max-upload", std::to_string(std::size_t(4) << 30)};
+    std::vector<std::string> args{"--data-dir",   (work / "data").string(),
+                                  "--inventory",  (work / "inventory").string(),
+                                  "--listen",     "127.0.0.1:0",
+                                  "--max-upload", std::to_string(std::size_t(4) << 30)};
     if (!git_writer) args.push_back("--no-git-writer");
     if (secure) args.insert(args.end(), secure->server_args.begin(), secure->server_args.end());
     auto server = netkeep::testing::start_netkeepd(args, {}, 120s);
@@ -176,25 +196,31 @@ netkeep::testing::RunningServer start(const fs::path& work, int devices, bool gi
 bool upload(Client& client, const occurrence& o, std::size_t size, const std::string& block,
             const SecureSetup* secure = nullptr) {
     std::string head = form_head(o), tail = form_tail();
-    if (!client.send_request("POST", "/worker/complete", {}, multipart(head.size() + size + tail.size(), secure)))
+    if (!client.send_request("POST", "/worker/complete", {},
+                             multipart(head.size() + size + tail.size(), secure)))
         return false;
     if (!client.send_raw(head)) return false;
     for (std::size_t sent = 0; sent < size; sent += block.size())
-        if (!client.send_raw(std::string_view(block).substr(0, std::min(block.size(), size - sent)))) return false;
+        if (!client.send_raw(
+                std::string_view(block).substr(0, std::min(block.size(), size - sent))))
+            return false;
     if (!client.send_raw(tail)) return false;
     auto r = client.read_response();
     if (!r || r->status != 200) {
-        fmt::print(stderr, "bench-complete: {}\n", r ? fmt::format("HTTP {}: {}", r->status, r->body) : r.status().to_string());
+        fmt::print(stderr, "bench-complete: {}\n",
+                   r ? fmt::format("HTTP {}: {}", r->status, r->body) : r.status().to_string());
         return false;
     }
     return true;
 }
 
 // Durable completions/s.
-double bench_small(const options& o, const fs::path& work, bool git_writer, const SecureSetup* secure) {
+double bench_small(const options& o, const fs::path& work, bool git_writer,
+                   const SecureSetup* secure) {
     const int total = o.clients * o.per_client;
-    auto server = start(work / fmt::format("small{}{}", git_writer ? "-git" : "", secure ? "-tls" : ""), total,
-                        git_writer, secure);
+    auto server =
+        start(work / fmt::format("small{}{}", git_writer ? "-git" : "", secure ? "-tls" : ""),
+              total, git_writer, secure);
     auto occurrences = lease_all(server, secure);
     if (int(occurrences.size()) != total) die("not every occurrence was leased");
     std::string block(o.size, 'c');
@@ -203,20 +229,25 @@ double bench_small(const options& o, const fs::path& work, bool git_writer, cons
     std::vector<std::thread> threads;
     for (int c = 0; c < o.clients; ++c)
         threads.emplace_back([&, c] {
-            auto client = Client::connect(server.host, server.port, secure ? secure->client : ClientOptions{});
+            auto client = Client::connect(server.host, server.port,
+                                          secure ? secure->client : ClientOptions{});
             if (!client) return void(failed = true);
             for (int i = c; i < total; i += o.clients)
-                if (!upload(*client, occurrences[std::size_t(i)], o.size, block, secure)) return void(failed = true);
+                if (!upload(*client, occurrences[std::size_t(i)], o.size, block, secure))
+                    return void(failed = true);
         });
     for (auto& t : threads) t.join();
     double elapsed = seconds_since(t0);
     if (failed) die("an upload failed");
     (void)server.process.send_signal(SIGTERM);
     (void)server.process.wait(60s);
-    fmt::print("(a) POST /worker/complete: {} clients x {} completions of {} bytes, git writer {}, {}\n", o.clients,
-               o.per_client, o.size, git_writer ? "on (sharing the 2 cores)" : "off (ingest alone)",
-               secure ? "HTTPS + worker token" : "plaintext, no tokens");
-    fmt::print("  {:<34} {:>10.0f} /s   (target >= 1,500)\n", "durable completions", total / elapsed);
+    fmt::print(
+        "(a) POST /worker/complete: {} clients x {} completions of {} bytes, git writer {}, {}\n",
+        o.clients, o.per_client, o.size,
+        git_writer ? "on (sharing the 2 cores)" : "off (ingest alone)",
+        secure ? "HTTPS + worker token" : "plaintext, no tokens");
+    fmt::print("  {:<34} {:>10.0f} /s   (target >= 1,500)\n", "durable completions",
+               total / elapsed);
     fmt::print("  {:<34} {:>10.1f} MB/s\n", "payload", total * double(o.size) / elapsed / 1e6);
     return total / elapsed;
 }
@@ -253,7 +284,8 @@ void bench_big(const options& o, const fs::path& work) {
     for (int i = 1; i <= 8; ++i)
         threads.emplace_back([&, i] {
             auto c = Client::connect(server.host, server.port);
-            if (!c || !upload(*c, occurrences[std::size_t(i)], o.parallel_mib << 20, block)) failed = true;
+            if (!c || !upload(*c, occurrences[std::size_t(i)], o.parallel_mib << 20, block))
+                failed = true;
         });
     for (auto& t : threads) t.join();
     if (failed) die("a parallel upload failed");
@@ -261,11 +293,14 @@ void bench_big(const options& o, const fs::path& work) {
     (void)server.process.send_signal(SIGTERM);
     (void)server.process.wait(60s);
     fmt::print("(c) large uploads\n");
-    fmt::print("  {:<34} {:>10.0f} MB/s\n", fmt::format("one {} MiB upload", o.big_mib), upload_rate);
+    fmt::print("  {:<34} {:>10.0f} MB/s\n", fmt::format("one {} MiB upload", o.big_mib),
+               upload_rate);
     fmt::print("  {:<34} {:>10.0f} MB/s\n", "write + fdatasync, same size", reference);
-    fmt::print("  {:<34} {:>10.2f}x    (target >= 0.5x)\n", "upload / write+fsync", upload_rate / reference);
+    fmt::print("  {:<34} {:>10.2f}x    (target >= 0.5x)\n", "upload / write+fsync",
+               upload_rate / reference);
     fmt::print("  {:<34} {:>10.1f} MiB  (target < 64)\n",
-               fmt::format("RSS growth, 8 x {} MiB at once", o.parallel_mib), double(peak - rss_before) / 1024);
+               fmt::format("RSS growth, 8 x {} MiB at once", o.parallel_mib),
+               double(peak - rss_before) / 1024);
 }
 
 }  // namespace
@@ -281,11 +316,12 @@ int main(int argc, char** argv) {
         for (bool git_writer : {false, true}) {
             double plain = bench_small(o, work->path(), git_writer, nullptr);
             double tls = bench_small(o, work->path(), git_writer, &*secure);
-            fmt::print("  {:<34} {:>10.1f} %    (target <= 25)\n", "tokens + TLS: completions/s lost",
-                       100 * (1 - tls / plain));
+            fmt::print("  {:<34} {:>10.1f} %    (target <= 25)\n",
+                       "tokens + TLS: completions/s lost", 100 * (1 - tls / plain));
         }
     }
-    if (o.only.find('b') != std::string::npos) netkeep::bench::bench_git_writer(work->path(), o.git);
+    if (o.only.find('b') != std::string::npos)
+        netkeep::bench::bench_git_writer(work->path(), o.git);
     if (o.only.find('c') != std::string::npos) bench_big(o, work->path());
     return 0;
 }

@@ -52,10 +52,14 @@ options parse(int argc, char** argv) {
         if (i + 1 >= argc) die(fmt::format("{} needs a value", a));
         int v = std::atoi(argv[i + 1]);
         if (v <= 0) die(fmt::format("{} wants a positive number", a));
-        if (a == "--devices") o.devices = v;
-        else if (a == "--config-bytes") o.config_bytes = v;
-        else if (a == "--concurrency") o.concurrency.push_back(v);
-        else die("usage: bench-e2e [--devices N] [--config-bytes B] [--concurrency K]...");
+        if (a == "--devices")
+            o.devices = v;
+        else if (a == "--config-bytes")
+            o.config_bytes = v;
+        else if (a == "--concurrency")
+            o.concurrency.push_back(v);
+        else
+            die("usage: bench-e2e [--devices N] [--config-bytes B] [--concurrency K]...");
     }
     if (o.concurrency.empty()) o.concurrency = {30, 100};
     return o;
@@ -67,7 +71,8 @@ struct usage {
 };
 
 usage usage_of(pid_t pid) {
-    return {netkeep::bench::cpu_seconds(fmt::format("/proc/{}/stat", pid)), netkeep::bench::peak_rss_mib(pid)};
+    return {netkeep::bench::cpu_seconds(fmt::format("/proc/{}/stat", pid)),
+            netkeep::bench::peak_rss_mib(pid)};
 }
 
 std::string output_of(const std::string& command) {
@@ -86,9 +91,10 @@ void write_inventory(const fs::path& dir, int devices, std::uint16_t port) {
     std::string list;
     for (int i = 0; i < devices; ++i) {
         std::string name = fmt::format("dev{:04}", i);
-        list += fmt::format(R"({}{{"name": "{}", "host": "127.0.0.1", "protocol": {{"type": "ssh", "ssh": {{"port": {}}}}},)"
-                            R"( "credentials": {{"user": "{}", "pass": "netkeep", "prompt": {{"ends_with": "#"}}}}}})",
-                            i ? ",\n" : "", name, port, name);
+        list += fmt::format(
+            R"({}{{"name": "{}", "host": "127.0.0.1", "protocol": {{"type": "ssh", "ssh": {{"port": {}}}}},)"
+            R"( "credentials": {{"user": "{}", "pass": "netkeep", "prompt": {{"ends_with": "#"}}}}}})",
+            i ? ",\n" : "", name, port, name);
     }
     std::ofstream(dir / "devices.json") << "{\"devices\": [\n" << list << "]}\n";
     std::ofstream(dir / "jobs.json")
@@ -106,7 +112,8 @@ result run_once(const options& o, int concurrency) {
     auto root = TempDir::create("bench-e2e");
     if (!root) die(root.status().to_string());
     auto fake = Process::spawn({FAKE_DEVICE_PATH, "--listen", "127.0.0.1:0", "--config-bytes",
-                                std::to_string(o.config_bytes), "--host-key", (root->path() / "host.key").string()});
+                                std::to_string(o.config_bytes), "--host-key",
+                                (root->path() / "host.key").string()});
     if (!fake) die(fake.status().to_string());
     auto line = fake->read_line(10s);
     if (!line) die("fake-device did not start: " + fake->stderr_text());
@@ -115,23 +122,26 @@ result run_once(const options& o, int concurrency) {
     write_inventory(root->path() / "inventory", o.devices, device_port);
     fs::path data = root->path() / "data";
     auto server = netkeep::testing::start_netkeepd(
-        {"--data-dir", data.string(), "--inventory", (root->path() / "inventory").string(), "--listen", "127.0.0.1:0"},
+        {"--data-dir", data.string(), "--inventory", (root->path() / "inventory").string(),
+         "--listen", "127.0.0.1:0"},
         {}, 60s);
     if (!server) die(server.status().to_string());
 
     auto started = clock_type::now();
-    auto worker = Process::spawn({NETKEEP_WORKER_PATH, "--server",
-                                  fmt::format("http://{}:{}", server->host, server->port), "--concurrency",
-                                  std::to_string(concurrency), "--seconds", "2", "--max", "1000", "--known-hosts",
-                                  (root->path() / "known_hosts").string(), "--name", "bench"});
+    auto worker = Process::spawn(
+        {NETKEEP_WORKER_PATH, "--server", fmt::format("http://{}:{}", server->host, server->port),
+         "--concurrency", std::to_string(concurrency), "--seconds", "2", "--max", "1000",
+         "--known-hosts", (root->path() / "known_hosts").string(), "--name", "bench"});
     if (!worker) die(worker.status().to_string());
 
     std::string count_files =
-        fmt::format("git --git-dir {} ls-tree -r --name-only main 2>/dev/null | wc -l", (data / "repo.git").string());
+        fmt::format("git --git-dir {} ls-tree -r --name-only main 2>/dev/null | wc -l",
+                    (data / "repo.git").string());
     result r{concurrency, 0, {}, {}, {}};
     for (;;) {
         if (std::stoi(output_of(count_files)) >= o.devices) break;
-        if (clock_type::now() - started > 30min) die("not every device was committed within 30 minutes");
+        if (clock_type::now() - started > 30min)
+            die("not every device was committed within 30 minutes");
         std::this_thread::sleep_for(100ms);
     }
     r.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
@@ -152,17 +162,25 @@ result run_once(const options& o, int concurrency) {
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
     ::setenv("NETKEEPD", NETKEEPD_PATH, 0);
-    fmt::print("bench-e2e: {} fake devices, {} byte configs, one netkeep-worker; until every config is in git\n",
-               o.devices, o.config_bytes);
-    fmt::print("{:>11} {:>9} {:>10} {:>11} {:>12} {:>12} {:>12} {:>12} {:>12}\n", "concurrency", "wall s",
-               "devices/s", "worker CPU", "worker RSS", "server CPU", "server RSS", "devices CPU", "devices RSS");
+    fmt::print(
+        "bench-e2e: {} fake devices, {} byte configs, one netkeep-worker; until every config is in "
+        "git\n",
+        o.devices, o.config_bytes);
+    fmt::print("{:>11} {:>9} {:>10} {:>11} {:>12} {:>12} {:>12} {:>12} {:>12}\n", "concurrency",
+               "wall s", "devices/s", "worker CPU", "worker RSS", "server CPU", "server RSS",
+               "devices CPU", "devices RSS");
     for (int k : o.concurrency) {
         result r = run_once(o, k);
-        fmt::print("{:>11} {:>9.1f} {:>10.1f} {:>9.1f} s {:>8.1f} MiB {:>10.1f} s {:>8.1f} MiB {:>10.1f} s {:>8.1f} MiB\n",
-                   r.concurrency, r.seconds, o.devices / r.seconds, r.worker.cpu_seconds, r.worker.peak_rss_mib,
-                   r.server.cpu_seconds, r.server.peak_rss_mib, r.devices.cpu_seconds, r.devices.peak_rss_mib);
+        fmt::print(
+            "{:>11} {:>9.1f} {:>10.1f} {:>9.1f} s {:>8.1f} MiB {:>10.1f} s {:>8.1f} MiB {:>10.1f} "
+            "s {:>8.1f} MiB\n",
+            r.concurrency, r.seconds, o.devices / r.seconds, r.worker.cpu_seconds,
+            r.worker.peak_rss_mib, r.server.cpu_seconds, r.server.peak_rss_mib,
+            r.devices.cpu_seconds, r.devices.peak_rss_mib);
     }
-    fmt::print("all on the same 2 cores: the fake devices (SSH server side, key exchange included) compete with the\n"
-               "worker and the server\n");
+    fmt::print(
+        "all on the same 2 cores: the fake devices (SSH server side, key exchange included) "
+        "compete with the\n"
+        "worker and the server\n");
     return 0;
 }

@@ -41,8 +41,10 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* why) {
-    fmt::print(stderr, "bench-log: {}\nusage: bench-log [--dir DIR] [--single N] [--concurrent N] "
-                       "[--threads T] [--syncs N]\n", why);
+    fmt::print(stderr,
+               "bench-log: {}\nusage: bench-log [--dir DIR] [--single N] [--concurrent N] "
+               "[--threads T] [--syncs N]\n",
+               why);
     std::exit(2);
 }
 
@@ -52,21 +54,34 @@ options parse(int argc, char** argv) {
         std::string_view a = argv[i];
         if (i + 1 >= argc) usage("missing value");
         const char* v = argv[++i];
-        if (a == "--dir") o.dir = v;
-        else if (a == "--single") o.single = std::atoi(v);
-        else if (a == "--concurrent") o.concurrent = std::atoi(v);
-        else if (a == "--threads") o.threads = std::atoi(v);
-        else if (a == "--syncs") o.syncs = std::atoi(v);
-        else usage("unknown option");
+        if (a == "--dir")
+            o.dir = v;
+        else if (a == "--single")
+            o.single = std::atoi(v);
+        else if (a == "--concurrent")
+            o.concurrent = std::atoi(v);
+        else if (a == "--threads")
+            o.threads = std::atoi(v);
+        else if (a == "--syncs")
+            o.syncs = std::atoi(v);
+        else
+            usage("unknown option");
     }
-    if (o.single <= 0 || o.concurrent <= 0 || o.threads <= 0 || o.syncs <= 0) usage("counts must be positive");
+    if (o.single <= 0 || o.concurrent <= 0 || o.threads <= 0 || o.syncs <= 0)
+        usage("counts must be positive");
     return o;
 }
 
 // A lease grant whose encoded record is 200 bytes, the size of a typical event.
 netkeep::Event sample_event() {
-    netkeep::LeaseGranted e{1700000000, "edge-router-042.dc1.example.net", "show_running_config",
-                            1699999800, 1700000300, 1, "", ""};
+    netkeep::LeaseGranted e{1700000000,
+                            "edge-router-042.dc1.example.net",
+                            "show_running_config",
+                            1699999800,
+                            1700000300,
+                            1,
+                            "",
+                            ""};
     while (netkeep::event_format::encode(e).size() < 200) e.worker.push_back('w');
     while (netkeep::event_format::encode(e).size() > 200) e.worker.pop_back();
     return e;
@@ -107,7 +122,8 @@ double bench_fdatasync(const fs::path& file, int count) {
     std::string block(4096, 'x');
     auto start = clock_type::now();
     for (int i = 0; i < count; ++i) {
-        if (::write(fd, block.data(), block.size()) != ssize_t(block.size()) || ::fdatasync(fd) != 0) {
+        if (::write(fd, block.data(), block.size()) != ssize_t(block.size()) ||
+            ::fdatasync(fd) != 0) {
             std::perror("write/fdatasync");
             std::exit(1);
         }
@@ -140,8 +156,10 @@ int main(int argc, char** argv) {
 
     fmt::print("event log durable appends, 200-byte events, on {}\n", o.dir.parent_path().string());
     fmt::print("  {:<36} {:>12.0f} events/s\n", "1 appender", single);
-    fmt::print("  {:<36} {:>12.0f} events/s\n", fmt::format("{} concurrent appenders", o.threads), concurrent);
+    fmt::print("  {:<36} {:>12.0f} events/s\n", fmt::format("{} concurrent appenders", o.threads),
+               concurrent);
     fmt::print("  {:<36} {:>12.0f} syncs/s\n", "raw 4 KiB write + fdatasync", syncs);
-    fmt::print("  {:<36} {:>12.2f}x  (target >= 3x)\n", "concurrent / fdatasync", concurrent / syncs);
+    fmt::print("  {:<36} {:>12.2f}x  (target >= 3x)\n", "concurrent / fdatasync",
+               concurrent / syncs);
     return 0;
 }

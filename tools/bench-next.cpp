@@ -58,7 +58,7 @@ struct options {
     int clients = 32;
     int max = 15;
     long replay_events = 1'000'000;
-    int reloads = 0;  // > 0: only the reload measurement
+    int reloads = 0;   // > 0: only the reload measurement
     std::string work;  // keep everything here (for profiling) instead of a temp dir
 };
 
@@ -77,32 +77,42 @@ options parse(int argc, char** argv) {
         }
         long v = std::atol(argv[i + 1]);
         if (v <= 0) die(fmt::format("{} wants a positive number", a));
-        if (a == "--devices") o.devices = int(v);
-        else if (a == "--clients") o.clients = int(v);
-        else if (a == "--max") o.max = int(v);
-        else if (a == "--replay-events") o.replay_events = v;
-        else if (a == "--reloads") o.reloads = int(v);
-        else die(fmt::format("unknown option {}", a));
+        if (a == "--devices")
+            o.devices = int(v);
+        else if (a == "--clients")
+            o.clients = int(v);
+        else if (a == "--max")
+            o.max = int(v);
+        else if (a == "--replay-events")
+            o.replay_events = v;
+        else if (a == "--reloads")
+            o.reloads = int(v);
+        else
+            die(fmt::format("unknown option {}", a));
     }
     if (argc % 2 == 0)
-        die("usage: bench-next [--devices N] [--clients C] [--max M] [--replay-events E] [--reloads R] [--work DIR]");
+        die("usage: bench-next [--devices N] [--clients C] [--max M] [--replay-events E] "
+            "[--reloads R] [--work DIR]");
     return o;
 }
 
 constexpr int k_sites = 10;
 
 netkeep::InventoryFiles make_inventory(int devices) {
-    std::string d = R"({"credentials": {"lab": {"user": "netops", "pass": "bench", "prompt": {"ends_with": "#"}}},)"
-                    R"("profiles": {"ios": {"credentials": "lab", "tags": ["cisco"]}}, "devices": [)";
+    std::string d =
+        R"({"credentials": {"lab": {"user": "netops", "pass": "bench", "prompt": {"ends_with": "#"}}},)"
+        R"("profiles": {"ios": {"credentials": "lab", "tags": ["cisco"]}}, "devices": [)";
     for (int i = 0; i < devices; ++i) {
         if (i) d += ',';
-        d += fmt::format(R"({{"name": "rtr-{:06}.example.net", "host": "10.{}.{}.{}", "profile": "ios", "tags": ["site-{}"]}})",
-                         i, (i >> 16) & 255, (i >> 8) & 255, i & 255, i % k_sites);
+        d += fmt::format(
+            R"({{"name": "rtr-{:06}.example.net", "host": "10.{}.{}.{}", "profile": "ios", "tags": ["site-{}"]}})",
+            i, (i >> 16) & 255, (i >> 8) & 255, i & 255, i % k_sites);
     }
     d += "]}";
-    std::string j = R"({"jobs": [)"
-                    R"({"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show running-config"]}, "timeout": 600},)"
-                    R"({"name": "show_version", "schedule": {"cron": "0 3 * * *"}, "command": {"inline": ["show version"]}, "timeout": 600}]})";
+    std::string j =
+        R"({"jobs": [)"
+        R"({"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show running-config"]}, "timeout": 600},)"
+        R"({"name": "show_version", "schedule": {"cron": "0 3 * * *"}, "command": {"inline": ["show version"]}, "timeout": 600}]})";
     return {std::move(d), std::move(j)};
 }
 
@@ -122,8 +132,8 @@ long peak_rss_kib(pid_t pid) {
 
 netkeep::testing::RunningServer start(const fs::path& data, const fs::path& inventory,
                                       const netkeep::bench::SecureSetup* secure = nullptr) {
-    std::vector<std::string> args{"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                                  "127.0.0.1:0"};
+    std::vector<std::string> args{"--data-dir",       data.string(), "--inventory",
+                                  inventory.string(), "--listen",    "127.0.0.1:0"};
     if (secure) args.insert(args.end(), secure->server_args.begin(), secure->server_args.end());
     auto server = netkeep::testing::start_netkeepd(args, {}, 600s);
     if (!server) die(server.status().to_string());
@@ -132,7 +142,9 @@ netkeep::testing::RunningServer start(const fs::path& data, const fs::path& inve
 
 std::size_t count_leases(std::string_view body) {
     std::size_t n = 0;
-    for (std::size_t pos = 0; (pos = body.find("\"timestamp\":", pos)) != std::string_view::npos; ++pos) ++n;
+    for (std::size_t pos = 0; (pos = body.find("\"timestamp\":", pos)) != std::string_view::npos;
+         ++pos)
+        ++n;
     return n;
 }
 
@@ -148,7 +160,8 @@ struct lease_figures {
 };
 
 // `secure`: HTTPS and a worker token; null: plaintext without tokens.
-lease_figures bench_leases(const options& o, const fs::path& work, const netkeep::InventoryFiles& files,
+lease_figures bench_leases(const options& o, const fs::path& work,
+                           const netkeep::InventoryFiles& files,
                            const netkeep::bench::SecureSetup* secure) {
     write_inventory(work / "inventory", files);
     auto started = clock_type::now();
@@ -167,8 +180,8 @@ lease_figures bench_leases(const options& o, const fs::path& work, const netkeep
     std::vector<std::thread> threads;
     for (int c = 0; c < o.clients; ++c)
         threads.emplace_back([&, c] {
-            auto client = netkeep::http::Client::connect(server.host, server.port,
-                                                         secure ? secure->client : netkeep::http::ClientOptions{});
+            auto client = netkeep::http::Client::connect(
+                server.host, server.port, secure ? secure->client : netkeep::http::ClientOptions{});
             if (!client) {
                 fmt::print(stderr, "bench-next: {}\n", client.status().to_string());
                 failed = true;
@@ -178,14 +191,17 @@ lease_figures bench_leases(const options& o, const fs::path& work, const netkeep
             int site = c % k_sites;
             int empty_sites = 0;
             while (empty_sites < k_sites && leased.load() < total_tasks) {
-                auto target = fmt::format("/worker/next?seconds=15&max={}&tag=site-{}", o.max, site);
+                auto target =
+                    fmt::format("/worker/next?seconds=15&max={}&tag=site-{}", o.max, site);
                 auto before = clock_type::now();
                 auto r = client->request("GET", target, {}, headers);
-                mine.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - before).count());
+                mine.push_back(
+                    std::chrono::duration<double, std::milli>(clock_type::now() - before).count());
                 requests++;
                 if (!r || (r->status != 200 && r->status != 204)) {
-                    fmt::print(stderr, "bench-next: {}\n", r ? fmt::format("HTTP {}: {}", r->status, r->body)
-                                                              : r.status().to_string());
+                    fmt::print(stderr, "bench-next: {}\n",
+                               r ? fmt::format("HTTP {}: {}", r->status, r->body)
+                                 : r.status().to_string());
                     failed = true;
                     return;
                 }
@@ -208,14 +224,17 @@ lease_figures bench_leases(const options& o, const fs::path& work, const netkeep
     (void)server.process.wait(60s);
 
     std::sort(latencies_ms.begin(), latencies_ms.end());
-    fmt::print("GET /worker/next: {} devices x 2 jobs, {} clients, max={}, seconds=15, tag filter, {}\n", o.devices,
-               o.clients, o.max, secure ? "HTTPS + worker token" : "plaintext, no tokens");
+    fmt::print(
+        "GET /worker/next: {} devices x 2 jobs, {} clients, max={}, seconds=15, tag filter, {}\n",
+        o.devices, o.clients, o.max, secure ? "HTTPS + worker token" : "plaintext, no tokens");
     fmt::print("  {:<34} {:>12.2f} s\n", "first start (inventory + listen)", startup);
     fmt::print("  {:<34} {:>12} of {}\n", "leases granted", leased.load(), total_tasks);
     fmt::print("  {:<34} {:>12.0f} /s\n", "requests", double(requests) / elapsed);
-    fmt::print("  {:<34} {:>12.0f} /s   (target >= 20,000)\n", "leases granted (durable)", double(leased) / elapsed);
+    fmt::print("  {:<34} {:>12.0f} /s   (target >= 20,000)\n", "leases granted (durable)",
+               double(leased) / elapsed);
     fmt::print("  {:<34} {:>12.2f} ms\n", "latency p50", percentile(latencies_ms, 0.50));
-    fmt::print("  {:<34} {:>12.2f} ms   (target < 10)\n", "latency p99", percentile(latencies_ms, 0.99));
+    fmt::print("  {:<34} {:>12.2f} ms   (target < 10)\n", "latency p99",
+               percentile(latencies_ms, 0.99));
     fmt::print("  {:<34} {:>12.1f} MiB  (target < 512)\n", "server peak RSS", double(rss) / 1024);
     return {double(leased) / elapsed, percentile(latencies_ms, 0.99)};
 }
@@ -225,13 +244,17 @@ void bench_replay(const options& o, const fs::path& work, const netkeep::Invento
     fs::path inventory = work / "replay-inventory";
     write_inventory(inventory, files);
     const netkeep::unix_time at = std::chrono::duration_cast<std::chrono::seconds>(
-                                      std::chrono::system_clock::now().time_since_epoch()).count() - 60;
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() -
+                                  60;
     long written = 0;
     {
         fs::create_directories(data);
-        auto log = netkeep::open_event_log((data / "log").string(), {.sync = false, .create_if_missing = true});
+        auto log = netkeep::open_event_log((data / "log").string(),
+                                           {.sync = false, .create_if_missing = true});
         if (!log) die(log.status().to_string());
-        if (!(*log)->append({netkeep::InventoryApplied{at, files.devices_json, files.jobs_json}})) die("append");
+        if (!(*log)->append({netkeep::InventoryApplied{at, files.devices_json, files.jobs_json}}))
+            die("append");
         written = 1;
         // Per task: grant, expire, grant, expire, grant (still leased, deadline far ahead).
         std::vector<netkeep::Event> batch;
@@ -248,7 +271,9 @@ void bench_replay(const options& o, const fs::path& work, const netkeep::Invento
                 for (const char* job : jobs) {
                     std::string device = fmt::format("rtr-{:06}.example.net", d);
                     if (round % 2 == 0)
-                        batch.push_back(netkeep::LeaseGranted{at, device, job, at, at + 86400, std::uint32_t(round / 2 + 1), "bench", ""});
+                        batch.push_back(netkeep::LeaseGranted{at, device, job, at, at + 86400,
+                                                              std::uint32_t(round / 2 + 1), "bench",
+                                                              ""});
                     else
                         batch.push_back(netkeep::LeaseExpired{at, device, job, at});
                     if (batch.size() == 10'000) flush();
@@ -265,10 +290,12 @@ void bench_replay(const options& o, const fs::path& work, const netkeep::Invento
     std::string err = server.process.stderr_text();
     double replay_ms = -1;
     if (auto pos = err.find("log.replayed"); pos != std::string::npos)
-        if (auto ms = err.find("ms=", pos); ms != std::string::npos) replay_ms = std::atof(err.c_str() + ms + 3);
+        if (auto ms = err.find("ms=", pos); ms != std::string::npos)
+            replay_ms = std::atof(err.c_str() + ms + 3);
     fmt::print("start-up replay of {} events ({} tasks)\n", written, o.devices * 2);
     fmt::print("  {:<34} {:>12.2f} s\n", "replay + inventory check", replay_ms / 1000);
-    fmt::print("  {:<34} {:>12.0f} events/s  (target >= 1,000,000)\n", "replay rate", written / (replay_ms / 1000));
+    fmt::print("  {:<34} {:>12.0f} events/s  (target >= 1,000,000)\n", "replay rate",
+               written / (replay_ms / 1000));
     fmt::print("  {:<34} {:>12.2f} s\n", "spawn to \"listening on\"", to_listen);
     fmt::print("  {:<34} {:>12.1f} MiB\n", "server peak RSS", double(rss) / 1024);
 }
@@ -298,15 +325,21 @@ void bench_reload(const options& o, const fs::path& work) {
                 const int at = phase.load();
                 auto before = clock_type::now();
                 auto r = client->get(target);
-                const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - before).count();
+                const double ms =
+                    std::chrono::duration<double, std::milli>(clock_type::now() - before).count();
                 if (!r || (r->status != 200 && r->status != 204)) {
-                    fmt::print(stderr, "bench-next: {}\n", r ? fmt::format("HTTP {}: {}", r->status, r->body)
-                                                              : r.status().to_string());
+                    fmt::print(stderr, "bench-next: {}\n",
+                               r ? fmt::format("HTTP {}: {}", r->status, r->body)
+                                 : r.status().to_string());
                     failed = true;
                     return;
                 }
                 // A request counts for a phase only if it started and ended in it.
-                if (at == phase.load()) (at == baseline ? mine_base : at == reloading ? mine_reload : mine_base).push_back(ms);
+                if (at == phase.load())
+                    (at == baseline    ? mine_base
+                     : at == reloading ? mine_reload
+                                       : mine_base)
+                        .push_back(ms);
                 if (at == warmup) mine_base.clear();
             }
             std::lock_guard lock(mutex);
@@ -325,7 +358,9 @@ void bench_reload(const options& o, const fs::path& work) {
         write_inventory(work / "inventory", make_inventory(o.devices + 1 + i));
         auto before = clock_type::now();
         auto r = admin->request("POST", "/admin/reload", "", {});
-        if (!r || r->status != 200) die(r ? fmt::format("reload: HTTP {}: {}", r->status, r->body) : r.status().to_string());
+        if (!r || r->status != 200)
+            die(r ? fmt::format("reload: HTTP {}: {}", r->status, r->body)
+                  : r.status().to_string());
         reload_s.push_back(std::chrono::duration<double>(clock_type::now() - before).count());
     }
     phase = done;
@@ -337,13 +372,16 @@ void bench_reload(const options& o, const fs::path& work) {
 
     std::sort(base_ms.begin(), base_ms.end());
     std::sort(reload_ms.begin(), reload_ms.end());
-    fmt::print("GET /worker/next during POST /admin/reload: {} devices x 2 jobs, {} clients, max=1, {} reloads\n",
-               o.devices, o.clients, o.reloads);
+    fmt::print(
+        "GET /worker/next during POST /admin/reload: {} devices x 2 jobs, {} clients, max=1, {} "
+        "reloads\n",
+        o.devices, o.clients, o.reloads);
     for (std::size_t i = 0; i < reload_s.size(); ++i)
         fmt::print("  {:<34} {:>12.2f} s\n", fmt::format("reload {}", i + 1), reload_s[i]);
     auto row = [](std::string_view what, std::vector<double>& ms) {
-        fmt::print("  {:<34} {:>8} requests  p50 {:.2f} ms  p99 {:.2f} ms  max {:.2f} ms\n", what, ms.size(),
-                   percentile(ms, 0.50), percentile(ms, 0.99), ms.empty() ? 0.0 : ms.back());
+        fmt::print("  {:<34} {:>8} requests  p50 {:.2f} ms  p99 {:.2f} ms  max {:.2f} ms\n", what,
+                   ms.size(), percentile(ms, 0.50), percentile(ms, 0.99),
+                   ms.empty() ? 0.0 : ms.back());
     };
     row("without a reload (5 s)", base_ms);
     row("during the reloads", reload_ms);

@@ -50,8 +50,8 @@ std::string config(std::size_t device, std::size_t revision) {
         if (line % 97 == 0)
             text += fmt::format("! revision {} mark {}\n", revision, line);
         else
-            text += fmt::format("interface GigabitEthernet0/{}\n description uplink {} of {}\n", line,
-                                line, device_name(device));
+            text += fmt::format("interface GigabitEthernet0/{}\n description uplink {} of {}\n",
+                                line, line, device_name(device));
     }
     return text;
 }
@@ -86,7 +86,8 @@ void write_initial_import(const fs::path& stream_path, bool grouped, std::size_t
            "data 8\nimported\n";
     for (std::size_t d = 0; d < files; ++d) {
         std::string c = config(d, 0);
-        out << "M 100644 inline " << tree_path(grouped, d) << "\ndata " << c.size() << "\n" << c << "\n";
+        out << "M 100644 inline " << tree_path(grouped, d) << "\ndata " << c.size() << "\n"
+            << c << "\n";
     }
     out << "\n";
 }
@@ -97,11 +98,14 @@ void write_commit_import(const fs::path& stream_path, bool grouped, std::size_t 
     for (std::size_t i = 0; i < commits; ++i) {
         std::size_t d = i % files;
         std::string c = config(d, 1 + i / files);
-        std::string message = fmt::format("{}: show_run\n\nNetkeep-Seq: {}\n", device_name(d), i + 2);
+        std::string message =
+            fmt::format("{}: show_run\n\nNetkeep-Seq: {}\n", device_name(d), i + 2);
         out << "commit refs/heads/main\ncommitter netkeep <netkeep@localhost> " << 1700000000 + i
-            << " +0000\ndata " << message.size() << "\n" << message;
+            << " +0000\ndata " << message.size() << "\n"
+            << message;
         if (i == 0) out << "from refs/heads/main^0\n";
-        out << "M 100644 inline " << tree_path(grouped, d) << "\ndata " << c.size() << "\n" << c << "\n\n";
+        out << "M 100644 inline " << tree_path(grouped, d) << "\ndata " << c.size() << "\n"
+            << c << "\n\n";
     }
 }
 
@@ -142,7 +146,8 @@ layout_result bench_layout(const fs::path& work, bool grouped, const GitWriterBe
     fs::path base = dir / "base.git";
     run(fmt::format("git init -q --bare -b main {}", base.string()));
     write_initial_import(dir / "initial.fi", grouped, o.files);
-    run(fmt::format("git --git-dir {} fast-import --quiet < {}", base.string(), (dir / "initial.fi").string()));
+    run(fmt::format("git --git-dir {} fast-import --quiet < {}", base.string(),
+                    (dir / "initial.fi").string()));
     run(fmt::format("git --git-dir {} gc -q", base.string()));
     result.root_tree_bytes = std::stoull(
         output_of(fmt::format("git --git-dir {} cat-file -s main^{{tree}}", base.string())));
@@ -152,16 +157,19 @@ layout_result bench_layout(const fs::path& work, bool grouped, const GitWriterBe
     fs::copy(base, ref, fs::copy_options::recursive);
     write_commit_import(dir / "commits.fi", grouped, o.files, o.commits);
     auto started = clock_type::now();
-    run(fmt::format("git --git-dir {} fast-import --quiet < {}", ref.string(), (dir / "commits.fi").string()));
-    result.import_per_s = double(o.commits) / std::chrono::duration<double>(clock_type::now() - started).count();
+    run(fmt::format("git --git-dir {} fast-import --quiet < {}", ref.string(),
+                    (dir / "commits.fi").string()));
+    result.import_per_s =
+        double(o.commits) / std::chrono::duration<double>(clock_type::now() - started).count();
 
     // The writer: the same commits as CompletionRecorded events with spool files.
     fs::path repo = dir / "repo.git";
     fs::copy(base, repo, fs::copy_options::recursive);
     auto log = open_event_log((dir / "log").string(), {.sync = false});
     if (!log) die(log.status().to_string());
-    if (auto s = (*log)->append({InventoryApplied{1, inventory_devices(grouped, o.files),
-                                                  R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]}}]})"}});
+    if (auto s = (*log)->append({InventoryApplied{
+            1, inventory_devices(grouped, o.files),
+            R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]}}]})"}});
         !s)
         die(s.status().to_string());
     std::vector<Event> events;
@@ -174,30 +182,35 @@ layout_result bench_layout(const fs::path& work, bool grouped, const GitWriterBe
         hash.update(content);
         auto digest = hash.finish();
         auto t = unix_time(1700000000 + i);
-        events.push_back(CompletionRecorded{t, device_name(d), "show_run", t, t, t, std::nullopt, content.size(),
-                                            std::string(reinterpret_cast<const char*>(digest.data()), digest.size()),
-                                            name, "bench"});
+        events.push_back(CompletionRecorded{
+            t, device_name(d), "show_run", t, t, t, std::nullopt, content.size(),
+            std::string(reinterpret_cast<const char*>(digest.data()), digest.size()), name,
+            "bench"});
     }
     if (auto s = (*log)->append(events); !s) die(s.status().to_string());
     std::uint64_t loose_before = dir_bytes(repo / "objects");
-    auto writer = open_git_writer(**log, {.repo_path = repo.string(),
-                                          .spool_dir = (dir / "spool").string(),
-                                          .state_dir = (dir / "gitwriter").string(),
-                                          .gc_every = 0,
-                                          .layout = grouped ? PathLayout::group : PathLayout::device});
+    auto writer =
+        open_git_writer(**log, {.repo_path = repo.string(),
+                                .spool_dir = (dir / "spool").string(),
+                                .state_dir = (dir / "gitwriter").string(),
+                                .gc_every = 0,
+                                .layout = grouped ? PathLayout::group : PathLayout::device});
     if (!writer) die(writer.status().to_string());
     started = clock_type::now();
     if (auto s = (*writer)->start(); !s) die(s.to_string());
     std::uint64_t last = (*log)->last_seq();
     while ((*writer)->applied_seq() < last) std::this_thread::sleep_for(1ms);
     double seconds = std::chrono::duration<double>(clock_type::now() - started).count();
-    result.writer_cpu_ms_per_commit = thread_cpu_seconds("netkeep-git") * 1000.0 / double(o.commits);
+    result.writer_cpu_ms_per_commit =
+        thread_cpu_seconds("netkeep-git") * 1000.0 / double(o.commits);
     (*writer)->stop();
     result.writer_per_s = double(o.commits) / seconds;
     std::uint64_t loose_after = dir_bytes(repo / "objects");
     result.loose_kib_per_commit = double(loose_after - loose_before) / 1024.0 / double(o.commits);
-    std::string count = output_of(fmt::format("git --git-dir {} rev-list --count main", repo.string()));
-    if (std::stoull(count) != o.commits + 1) die(fmt::format("expected {} commits, found {}", o.commits + 1, count));
+    std::string count =
+        output_of(fmt::format("git --git-dir {} rev-list --count main", repo.string()));
+    if (std::stoull(count) != o.commits + 1)
+        die(fmt::format("expected {} commits, found {}", o.commits + 1, count));
     run(fmt::format("git --git-dir {} gc -q", repo.string()));
     std::uint64_t packed = dir_bytes(repo / "objects");
     run(fmt::format("git --git-dir {} gc -q", base.string()));
@@ -209,19 +222,24 @@ layout_result bench_layout(const fs::path& work, bool grouped, const GitWriterBe
 }  // namespace
 
 void bench_git_writer(const fs::path& work, const GitWriterBenchOptions& o) {
-    fmt::print("\n(b) git writer: {} commits into a repository of {} files (20 KB each)\n", o.commits, o.files);
+    fmt::print("\n(b) git writer: {} commits into a repository of {} files (20 KB each)\n",
+               o.commits, o.files);
     fmt::print("{:<26} {:>10} {:>13} {:>15} {:>6} {:>10} {:>12} {:>13}\n", "layout", "writer c/s",
                "writer CPU/c", "fast-import c/s", "ratio", "root tree", "unpacked/c", "after gc/c");
     for (bool grouped : {false, true}) {
         layout_result r = bench_layout(work, grouped, o);
-        fmt::print("{:<26} {:>10.0f} {:>10.1f} ms {:>15.0f} {:>6.2f} {:>8.0f}KB {:>8.1f} KiB {:>9.2f} KiB\n",
-                   grouped ? "group: <group>/<dev>/<job>" : "device: <dev>/<job>", r.writer_per_s,
-                   r.writer_cpu_ms_per_commit, r.import_per_s, r.writer_per_s / r.import_per_s,
-                   double(r.root_tree_bytes) / 1000.0, r.loose_kib_per_commit, r.packed_kib_per_commit);
+        fmt::print(
+            "{:<26} {:>10.0f} {:>10.1f} ms {:>15.0f} {:>6.2f} {:>8.0f}KB {:>8.1f} KiB {:>9.2f} "
+            "KiB\n",
+            grouped ? "group: <group>/<dev>/<job>" : "device: <dev>/<job>", r.writer_per_s,
+            r.writer_cpu_ms_per_commit, r.import_per_s, r.writer_per_s / r.import_per_s,
+            double(r.root_tree_bytes) / 1000.0, r.loose_kib_per_commit, r.packed_kib_per_commit);
     }
-    fmt::print("target: ratio >= 0.3 (issue 4); group layout: 100 groups of {} devices; unpacked/c: what the\n"
-               "writer's packs add to the repository per commit, after gc/c: once `git gc` has repacked\n",
-               o.files / 100);
+    fmt::print(
+        "target: ratio >= 0.3 (issue 4); group layout: 100 groups of {} devices; unpacked/c: what "
+        "the\n"
+        "writer's packs add to the repository per commit, after gc/c: once `git gc` has repacked\n",
+        o.files / 100);
 }
 
 }  // namespace netkeep::bench

@@ -25,7 +25,8 @@ struct SecureSetup {
 };
 
 // Makes the CA in dir/tls and the token file dir/tokens.json. `dev_ca` is tools/dev-ca.
-inline Result<SecureSetup> make_secure_setup(const std::filesystem::path& dir, const std::string& dev_ca) {
+inline Result<SecureSetup> make_secure_setup(const std::filesystem::path& dir,
+                                             const std::string& dev_ca) {
     namespace fs = std::filesystem;
     fs::create_directories(dir);
     auto ca = testing::Process::spawn({"/bin/bash", dev_ca, (dir / "tls").string()});
@@ -40,11 +41,13 @@ inline Result<SecureSetup> make_secure_setup(const std::filesystem::path& dir, c
     file.tokens.push_back(TokenEntry{"bench-worker", Role::worker, {"*"}, token_sha256(*token)});
     const std::string auth = (dir / "tokens.json").string();
     if (Status s = write_auth_file(auth, file); !s) return s;
-    auto context = http::make_client_context({.ca_file = (dir / "tls" / "ca.crt").string(), .cert = {}, .key = {}});
+    auto context = http::make_client_context(
+        {.ca_file = (dir / "tls" / "ca.crt").string(), .cert = {}, .key = {}});
     if (!context) return context.status();
     SecureSetup setup;
-    setup.server_args = {"--auth", auth, "--tls-cert", (dir / "tls" / "server.crt").string(), "--tls-key",
-                         (dir / "tls" / "server.key").string()};
+    setup.server_args = {"--auth",     auth,
+                         "--tls-cert", (dir / "tls" / "server.crt").string(),
+                         "--tls-key",  (dir / "tls" / "server.key").string()};
     setup.client.tls = std::move(*context);
     setup.authorization = "Bearer " + *token;
     return setup;

@@ -31,7 +31,7 @@ std::optional<Role> role_from_name(std::string_view name);
 struct TokenEntry {
     std::string name;
     Role role = Role::read;
-    std::vector<std::string> tags;     // workers only; "*" = every tag
+    std::vector<std::string> tags;          // workers only; "*" = every tag
     std::array<std::uint8_t, 32> sha256{};  // of the token's text
     friend bool operator==(const TokenEntry&, const TokenEntry&) = default;
 

@@ -33,7 +33,9 @@ constexpr std::size_t k_key_size = 8;
 
 // The schema version this build writes, per type. Bump when a payload changes.
 // LeaseGranted 2: + holder.
-constexpr std::uint16_t current_version(EventType type) { return type == EventType::lease_granted ? 2 : 1; }
+constexpr std::uint16_t current_version(EventType type) {
+    return type == EventType::lease_granted ? 2 : 1;
+}
 
 // The record value for an event.
 std::string encode(const Event& event);

@@ -93,13 +93,15 @@ public:
 
     // Blocks until last_seq() > after, the timeout passes or the log closes; returns
     // last_seq() at that moment.
-    virtual std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const = 0;
+    virtual std::uint64_t wait_for(std::uint64_t after,
+                                   std::chrono::milliseconds timeout) const = 0;
 
     // Small named values stored beside the log (e.g. the git writer's cursor), written
     // durably. Absent keys are NotFound.
     virtual Status put_meta(const std::string& key, const std::string& value) = 0;
     // Several values at once: all of them or none (e.g. a cursor and the records it covers).
-    virtual Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) = 0;
+    virtual Status put_meta_batch(
+        const std::vector<std::pair<std::string, std::string>>& entries) = 0;
     virtual Result<std::string> get_meta(const std::string& key) const = 0;
     // The meta values whose key starts with `prefix`, in key order (e.g. the git writer's
     // records of applied completions, "gitwriter.applied." + 20-digit seq). Return false

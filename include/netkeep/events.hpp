@@ -34,7 +34,7 @@ struct LeaseGranted {
     unix_time timestamp = 0;
     unix_time deadline = 0;
     std::uint32_t attempt = 1;  // 1 for the first lease of this occurrence
-    std::string worker;         // who asked: the token's name, else the X-Netkeep-Worker header or address
+    std::string worker;  // who asked: the token's name, else the X-Netkeep-Worker header or address
     // The token the lease belongs to (netkeepd --auth): only it may complete the
     // occurrence while the lease runs. Empty when granted without tokens (and in
     // records of schema version 1).
@@ -96,8 +96,8 @@ struct RunRequested {
     friend bool operator==(const RunRequested&, const RunRequested&) = default;
 };
 
-using Event = std::variant<InventoryApplied, LeaseGranted, LeaseExpired, CompletionRecorded, OccurrenceClosed,
-                           RunRequested>;
+using Event = std::variant<InventoryApplied, LeaseGranted, LeaseExpired, CompletionRecorded,
+                           OccurrenceClosed, RunRequested>;
 
 // Stable on disk: never renumber, only add.
 enum class EventType : std::uint8_t {

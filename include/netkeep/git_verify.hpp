@@ -41,7 +41,8 @@ public:
     virtual Result<bool> has_commit(const std::string& id) const = 0;
     // The blob at path in commit; nullopt when the tree has no file there. NotFound when
     // the commit does not exist.
-    virtual Result<std::optional<std::string>> blob_at(const std::string& commit, const std::string& path) const = 0;
+    virtual Result<std::optional<std::string>> blob_at(const std::string& commit,
+                                                       const std::string& path) const = 0;
     // The files a commit adds, changes or deletes against its first parent (every file
     // for a root commit).
     virtual Result<std::vector<std::string>> changed_paths(const std::string& commit) const = 0;

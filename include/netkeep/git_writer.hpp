@@ -36,13 +36,14 @@ struct GitAppliedRecord {
 // A snapshot of the writer's state for /metrics and readiness: cheap (one mutex, no I/O)
 // and callable from any thread.
 struct GitWriterHealth {
-    std::uint64_t applied_seq = 0;           // last seq applied and on main
-    bool repo_ok = false;                    // the repository is open and its last write succeeded
-    std::uint64_t consecutive_failures = 0;  // failed attempts since the last success (0: not stuck)
-    std::string last_error;                  // of the last failed attempt; empty after a success
-    std::uint64_t quarantined = 0;           // events quarantined now (not applied, not superseded)
-    std::uint64_t quarantined_total = 0;     // events this process quarantined
-    std::uint64_t errors_total = 0;          // failed attempts (open, apply, publish) of this process
+    std::uint64_t applied_seq = 0;  // last seq applied and on main
+    bool repo_ok = false;           // the repository is open and its last write succeeded
+    std::uint64_t consecutive_failures =
+        0;                                // failed attempts since the last success (0: not stuck)
+    std::string last_error;               // of the last failed attempt; empty after a success
+    std::uint64_t quarantined = 0;        // events quarantined now (not applied, not superseded)
+    std::uint64_t quarantined_total = 0;  // events this process quarantined
+    std::uint64_t errors_total = 0;       // failed attempts (open, apply, publish) of this process
     // Lines written unredacted because they were longer than the redaction rules look at
     // (docs/jobs.md#redact), counted each time a completion is applied.
     std::uint64_t redaction_lines_skipped = 0;

@@ -47,11 +47,11 @@ struct DeviceSpec {
 struct JobSpec {
     std::string name;
     Schedule schedule;
-    std::int64_t timeout = 300;     // seconds a run may take; also the lease length
+    std::int64_t timeout = 300;  // seconds a run may take; also the lease length
     std::uint32_t max_attempts = 3;
     std::int64_t retry_delay = 60;  // seconds after a failed attempt
     std::vector<Redaction> redact;
-    std::string json;               // expanded object; empty in structural mode
+    std::string json;  // expanded object; empty in structural mode
 };
 
 // A (device, job) pair: what gets scheduled, leased and backed up.

@@ -28,6 +28,7 @@ void set_log_threshold(LogLevel level);
 std::optional<LogLevel> parse_log_level(std::string_view name);
 
 // Formats a line without writing it (tests, and the server's own log sink).
-std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields, long long unix_time);
+std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields,
+                            long long unix_time);
 
 }  // namespace netkeep

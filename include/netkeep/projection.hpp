@@ -57,7 +57,7 @@ struct TaskState {
     // The open occurrence (device, job, timestamp). Every task has one unless `closed`
     // (its device or job was removed and the next InventoryApplied drops the task).
     unix_time timestamp = 0;
-    unix_time due = 0;                 // when it may be handed out: timestamp, or after a retry delay
+    unix_time due = 0;  // when it may be handed out: timestamp, or after a retry delay
     std::uint32_t failed_attempts = 0;  // of the open occurrence
     std::optional<Lease> lease;
     bool leased_once = false;  // a completion is accepted only for an occurrence handed out
@@ -102,7 +102,8 @@ public:
     // The tag ids of a device's tags.
     std::span<const std::uint32_t> device_tags(std::uint32_t device) const {
         return std::span<const std::uint32_t>(device_tag_ids_)
-            .subspan(device_tag_begin_[device], device_tag_begin_[device + 1] - device_tag_begin_[device]);
+            .subspan(device_tag_begin_[device],
+                     device_tag_begin_[device + 1] - device_tag_begin_[device]);
     }
 
 private:
@@ -172,7 +173,9 @@ public:
 
     std::size_t task_count() const { return tasks_.size(); }
     const TaskState& task(task_id id) const { return *tasks_.at(id); }
-    const JobSpec& job_of(task_id id) const { return inventory().jobs.at(tasks_.at(id)->job_index); }
+    const JobSpec& job_of(task_id id) const {
+        return inventory().jobs.at(tasks_.at(id)->job_index);
+    }
     std::optional<task_id> find(std::string_view device, std::string_view job) const;
     bool has_device(std::string_view device) const;
     bool has_job(std::string_view job) const;
@@ -180,7 +183,8 @@ public:
     // Open occurrences that are not leased or reserved, due at or before horizon, whose
     // device carries any of tags (all tasks when tags is empty), earliest due first
     // (ties by task order), at most max. Costs O(max · log n) plus duplicates across tags.
-    std::vector<task_id> due(std::span<const std::string> tags, unix_time horizon, std::size_t max) const;
+    std::vector<task_id> due(std::span<const std::string> tags, unix_time horizon,
+                             std::size_t max) const;
 
     // Leases whose deadline is at or before now and that are not reserved, earliest first.
     std::vector<task_id> expired_leases(unix_time now, std::size_t max) const;
@@ -213,7 +217,8 @@ private:
     void apply_run(const RunRequested& e);
 
     // The task whose open occurrence is (device, job, timestamp).
-    std::optional<task_id> open_occurrence(std::string_view device, std::string_view job, unix_time timestamp) const;
+    std::optional<task_id> open_occurrence(std::string_view device, std::string_view job,
+                                           unix_time timestamp) const;
 
     void unindex(task_id id);
     void index_task(task_id id);
@@ -281,7 +286,8 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
 struct RunDecision {
     enum class Kind {
         accept,          // append `event`
-        already_due,     // 200 without an event: applying one would change nothing (`message` says why)
+        already_due,     // 200 without an event: applying one would change nothing (`message` says
+                         // why)
         unknown_device,  // 404
         unknown_job,     // 404
         not_selected,    // 404: the job does not run on that device
@@ -305,8 +311,8 @@ struct RunDecision {
 // occurrence handed out before keeps its timestamp: a late completion of that lease
 // must still find it. A RunRequested for an occurrence no longer open, or leased, when
 // it is applied changes nothing.
-RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job, unix_time now,
-                       std::string requested_by);
+RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job,
+                       unix_time now, std::string requested_by);
 
 // Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
 // task disappears, then InventoryApplied. `parsed` comes from parse_inventory; what is
@@ -316,6 +322,7 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
 std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now);
 // The same for `parsed`'s structural form prepared against p.inventory_index() (the
 // server's reload, which prepares on another thread).
-std::vector<Event> decide_inventory(const Projection& p, const PreparedInventory& prepared, unix_time now);
+std::vector<Event> decide_inventory(const Projection& p, const PreparedInventory& prepared,
+                                    unix_time now);
 
 }  // namespace netkeep

@@ -23,7 +23,7 @@
 namespace netkeep {
 
 struct SpoolEntry {
-    std::string name;    // relative to the spool dir
+    std::string name;  // relative to the spool dir
     std::uint64_t size = 0;
     std::string sha256;  // 32 raw bytes
 };

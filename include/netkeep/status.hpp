@@ -21,9 +21,9 @@ public:
         conflict,
         io_error,
         not_supported,
-        unavailable,    // shutting down, or a dependency refused to work
+        unavailable,  // shutting down, or a dependency refused to work
         too_large,
-        no_space,       // the file system is full (ENOSPC, EDQUOT): retry once space is freed
+        no_space,  // the file system is full (ENOSPC, EDQUOT): retry once space is freed
     };
 
     Status() = default;
@@ -31,7 +31,9 @@ public:
     static Status ok() { return {}; }
     static Status not_found(std::string msg) { return {Code::not_found, std::move(msg)}; }
     static Status corruption(std::string msg) { return {Code::corruption, std::move(msg)}; }
-    static Status invalid_argument(std::string msg) { return {Code::invalid_argument, std::move(msg)}; }
+    static Status invalid_argument(std::string msg) {
+        return {Code::invalid_argument, std::move(msg)};
+    }
     static Status conflict(std::string msg) { return {Code::conflict, std::move(msg)}; }
     static Status io_error(std::string msg) { return {Code::io_error, std::move(msg)}; }
     static Status not_supported(std::string msg) { return {Code::not_supported, std::move(msg)}; }
@@ -67,9 +69,18 @@ public:
     explicit operator bool() const { return is_ok(); }
 
     const Status& status() const { return status_; }
-    T& value() & { assert(value_); return *value_; }
-    const T& value() const& { assert(value_); return *value_; }
-    T&& value() && { assert(value_); return std::move(*value_); }
+    T& value() & {
+        assert(value_);
+        return *value_;
+    }
+    const T& value() const& {
+        assert(value_);
+        return *value_;
+    }
+    T&& value() && {
+        assert(value_);
+        return std::move(*value_);
+    }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }

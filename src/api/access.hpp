@@ -36,7 +36,8 @@ bool tags_cover(const TokenEntry& token, std::span<const std::string> device_tag
 // --auth; else the holder of its newest lease, and once no lease runs, also any worker
 // token whose tags cover the device. A re-post of the last recorded completion
 // (`repeat`) only by the token that recorded it. nullopt: allowed; else why not (403).
-std::optional<std::string> completion_refusal(const TaskState& t, std::span<const std::string> device_tags,
+std::optional<std::string> completion_refusal(const TaskState& t,
+                                              std::span<const std::string> device_tags,
                                               const Caller& caller, bool repeat);
 
 // At most `per_second` log lines a second for one kind of event a client can trigger at

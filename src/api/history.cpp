@@ -12,12 +12,14 @@ std::optional<GitAppliedRecord> parse_applied_meta(std::string_view key, std::st
     std::string_view digits = key.substr(k_applied_prefix.size());
     GitAppliedRecord r;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), r.seq);
-    if (digits.size() != 20 || ec != std::errc() || end != digits.data() + digits.size() || r.seq == 0)
+    if (digits.size() != 20 || ec != std::errc() || end != digits.data() + digits.size() ||
+        r.seq == 0)
         return std::nullopt;
     auto first = value.find(' ');
     if (first == std::string_view::npos || first == 0) return std::nullopt;
     auto second = value.find(' ', first + 1);
-    if (second == std::string_view::npos || second == first + 1 || second + 1 >= value.size()) return std::nullopt;
+    if (second == std::string_view::npos || second == first + 1 || second + 1 >= value.size())
+        return std::nullopt;
     r.blob = value.substr(0, first);
     std::string_view commit = value.substr(first + 1, second - first - 1);
     if (commit != "-") r.commit = commit;
@@ -47,11 +49,13 @@ const FileVersion* HistoryIndex::last_change(std::string_view device, std::strin
     return &it->second.back();
 }
 
-Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log, std::vector<GitAppliedRecord> records) {
+Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
+                                                  std::vector<GitAppliedRecord> records) {
     std::vector<HistoryEntry> out;
     if (records.empty()) return out;
     out.reserve(records.size());
-    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    std::sort(records.begin(), records.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
     // One scan over the records' range: they are dense in it (most events near a
     // completion are its lease and close), and a scan per record costs a seek each.
     std::size_t next = 0;
@@ -61,12 +65,13 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log, std::vect
         GitAppliedRecord& r = records[next];
         auto* c = std::get_if<CompletionRecorded>(&record.event);
         if (!c) {
-            bad = Status::corruption(
-                fmt::format("git writer record for seq {}: that event is not a CompletionRecorded", r.seq));
+            bad = Status::corruption(fmt::format(
+                "git writer record for seq {}: that event is not a CompletionRecorded", r.seq));
             return false;
         }
-        out.push_back(HistoryEntry{
-            c->device, c->job, FileVersion{r.seq, c->end_timestamp, std::move(r.commit), std::move(r.blob), std::move(r.path)}});
+        out.push_back(HistoryEntry{c->device, c->job,
+                                   FileVersion{r.seq, c->end_timestamp, std::move(r.commit),
+                                               std::move(r.blob), std::move(r.path)}});
         // Equal seqs (a record reported twice) resolve once.
         while (next < records.size() && records[next].seq == record.seq) ++next;
         return next < records.size();
@@ -74,7 +79,8 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log, std::vect
     if (!s) return s;
     if (!bad) return bad;
     if (next < records.size())
-        return Status::corruption(fmt::format("git writer record for seq {}: no such event in the log", records[next].seq));
+        return Status::corruption(fmt::format(
+            "git writer record for seq {}: no such event in the log", records[next].seq));
     return out;
 }
 
@@ -84,7 +90,8 @@ Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log) {
     Status s = log.scan_meta(k_applied_prefix, [&](std::string_view key, std::string_view value) {
         auto r = parse_applied_meta(key, value);
         if (!r) {
-            bad = Status::corruption(fmt::format("meta {}: not a git writer record: '{}'", key, value));
+            bad = Status::corruption(
+                fmt::format("meta {}: not a git writer record: '{}'", key, value));
             return false;
         }
         records.push_back(std::move(*r));

@@ -68,7 +68,8 @@ private:
 
 // The completions the records are for (one point read of the log each). A record whose
 // event is missing or not a CompletionRecorded is an error naming its seq.
-Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log, std::vector<GitAppliedRecord> records);
+Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
+                                                  std::vector<GitAppliedRecord> records);
 
 // Every record in the log's meta, resolved: the start-up load.
 Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log);

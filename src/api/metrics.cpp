@@ -13,9 +13,12 @@ namespace {
 std::string escape_help(std::string_view text) {
     std::string out;
     for (char c : text) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -34,10 +37,14 @@ std::string escape_label_value(std::string_view value) {
     std::string out;
     out.reserve(value.size());
     for (char c : value) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     return out;
 }
@@ -119,13 +126,17 @@ void HttpMetrics::render(Exposition& out) const {
         return Labels{{"route", r.pattern_}, {"method", r.method_}, {"code", std::to_string(code)}};
     };
     out.family("netkeep_http_requests_total", "counter",
-               "HTTP requests by route pattern, method and status code; route \"(unrouted)\" for answers given without a handler (404, 405, malformed requests).");
+               "HTTP requests by route pattern, method and status code; route \"(unrouted)\" for "
+               "answers given without a handler (404, 405, malformed requests).");
     for (const Route& r : routes_)
-        for (const auto& [code, h] : r.by_code_) out.sample("netkeep_http_requests_total", labels(r, code), h.count());
+        for (const auto& [code, h] : r.by_code_)
+            out.sample("netkeep_http_requests_total", labels(r, code), h.count());
     out.family("netkeep_http_request_duration_seconds", "histogram",
-               "Time from the request head to the handler's answer, by route pattern, method and status code.");
+               "Time from the request head to the handler's answer, by route pattern, method and "
+               "status code.");
     for (const Route& r : routes_)
-        for (const auto& [code, h] : r.by_code_) h.render(out, "netkeep_http_request_duration_seconds", labels(r, code));
+        for (const auto& [code, h] : r.by_code_)
+            h.render(out, "netkeep_http_request_duration_seconds", labels(r, code));
 }
 
 void count_events(Counters& c, const std::vector<Event>& events) {
@@ -154,33 +165,42 @@ namespace {
 
 void render_storage(Exposition& out, const StorageSnapshot& s) {
     out.family("netkeep_storage_errors_total", "counter",
-               "Failed writes to storage, by op (log_write: events and meta values of the event log; spool_create, "
+               "Failed writes to storage, by op (log_write: events and meta values of the event "
+               "log; spool_create, "
                "spool_write, spool_sync: an upload's file) and kind (no_space, io).");
-    out.sample("netkeep_storage_errors_total", {{"op", "log_write"}, {"kind", "no_space"}}, s.log.no_space_errors);
-    out.sample("netkeep_storage_errors_total", {{"op", "log_write"}, {"kind", "io"}}, s.log.io_errors);
+    out.sample("netkeep_storage_errors_total", {{"op", "log_write"}, {"kind", "no_space"}},
+               s.log.no_space_errors);
+    out.sample("netkeep_storage_errors_total", {{"op", "log_write"}, {"kind", "io"}},
+               s.log.io_errors);
     constexpr std::array<std::string_view, 3> ops{"spool_create", "spool_write", "spool_sync"};
     for (std::size_t op = 0; op < ops.size(); ++op) {
-        out.sample("netkeep_storage_errors_total", {{"op", std::string(ops[op])}, {"kind", "no_space"}},
-                   s.counters.spool[op][0]);
+        out.sample("netkeep_storage_errors_total",
+                   {{"op", std::string(ops[op])}, {"kind", "no_space"}}, s.counters.spool[op][0]);
         out.sample("netkeep_storage_errors_total", {{"op", std::string(ops[op])}, {"kind", "io"}},
                    s.counters.spool[op][1]);
     }
     out.family("netkeep_log_state", "gauge",
-               "1 for the event log's current state: ok, recovering (writes refused, retried every second: no space), "
+               "1 for the event log's current state: ok, recovering (writes refused, retried every "
+               "second: no space), "
                "failed (netkeepd exits and a restart replays the log); 0 for the others.");
-    for (auto state : {LogHealth::State::ok, LogHealth::State::recovering, LogHealth::State::failed})
+    for (auto state :
+         {LogHealth::State::ok, LogHealth::State::recovering, LogHealth::State::failed})
         out.sample("netkeep_log_state", {{"state", std::string(log_state_name(state))}},
                    std::uint64_t(s.log.state == state ? 1 : 0));
-    out.family("netkeep_log_resumes_total", "counter", "Times the event log took writes again after refusing them (DB::Resume).");
+    out.family("netkeep_log_resumes_total", "counter",
+               "Times the event log took writes again after refusing them (DB::Resume).");
     out.sample("netkeep_log_resumes_total", {}, s.log.resumes);
     if (s.spool) {
         out.family("netkeep_spool_files", "gauge",
-                   "Files in the spool dir (uploads waiting for the git writer, or kept by --spool-retention); scanned every 30 s.");
+                   "Files in the spool dir (uploads waiting for the git writer, or kept by "
+                   "--spool-retention); scanned every 30 s.");
         out.sample("netkeep_spool_files", {}, s.spool->files);
-        out.family("netkeep_spool_bytes", "gauge", "Bytes of the files in the spool dir; scanned every 30 s.");
+        out.family("netkeep_spool_bytes", "gauge",
+                   "Bytes of the files in the spool dir; scanned every 30 s.");
         out.sample("netkeep_spool_bytes", {}, s.spool->bytes);
     }
-    out.family("netkeep_ready", "gauge", "1 when GET /readyz answers 200, else 0 (its reasons say why).");
+    out.family("netkeep_ready", "gauge",
+               "1 when GET /readyz answers 200, else 0 (its reasons say why).");
     out.sample("netkeep_ready", {}, std::uint64_t(s.ready ? 1 : 0));
 }
 
@@ -197,69 +217,95 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
         out.sample(name, {}, value);
     };
     const Counters& c = s.counters;
-    counter("netkeep_leases_granted_total", "Occurrences leased to workers (LeaseGranted events).", c.leases_granted);
-    counter("netkeep_leases_expired_total", "Leases that reached their deadline without a completion.",
-            c.leases_expired);
+    counter("netkeep_leases_granted_total", "Occurrences leased to workers (LeaseGranted events).",
+            c.leases_granted);
+    counter("netkeep_leases_expired_total",
+            "Leases that reached their deadline without a completion.", c.leases_expired);
     out.family("netkeep_completions_total", "counter",
-               "Completions recorded (CompletionRecorded events), by result: ok, or failed (the worker reported a failure).");
+               "Completions recorded (CompletionRecorded events), by result: ok, or failed (the "
+               "worker reported a failure).");
     out.sample("netkeep_completions_total", {{"result", "ok"}}, c.completions_ok);
     out.sample("netkeep_completions_total", {{"result", "failed"}}, c.completions_failed);
-    counter("netkeep_occurrences_failed_total", "Occurrences closed as failed after max_attempts failed attempts.",
+    counter("netkeep_occurrences_failed_total",
+            "Occurrences closed as failed after max_attempts failed attempts.",
             c.occurrences_failed);
-    counter("netkeep_ingested_bytes_total", "Content bytes of recorded completions.", c.bytes_ingested);
-    counter("netkeep_run_requests_total", "Run-now requests recorded (RunRequested events).", c.run_requests);
-    counter("netkeep_git_commits_total", "Commits the git writer made (changed content, or every success with --commit-unchanged).",
-            c.git_commits);
+    counter("netkeep_ingested_bytes_total", "Content bytes of recorded completions.",
+            c.bytes_ingested);
+    counter("netkeep_run_requests_total", "Run-now requests recorded (RunRequested events).",
+            c.run_requests);
+    counter(
+        "netkeep_git_commits_total",
+        "Commits the git writer made (changed content, or every success with --commit-unchanged).",
+        c.git_commits);
     counter("netkeep_git_applied_completions_total",
-            "Successful completions the git writer applied (committed or found unchanged).", c.git_records);
+            "Successful completions the git writer applied (committed or found unchanged).",
+            c.git_records);
     out.family("netkeep_auth_refused_total", "counter",
-               "Requests refused by --auth, by reason: unauthenticated (401: no or unknown token), forbidden (403: "
+               "Requests refused by --auth, by reason: unauthenticated (401: no or unknown token), "
+               "forbidden (403: "
                "wrong role, tag or lease).");
-    out.sample("netkeep_auth_refused_total", {{"reason", "unauthenticated"}}, c.auth_unauthenticated);
+    out.sample("netkeep_auth_refused_total", {{"reason", "unauthenticated"}},
+               c.auth_unauthenticated);
     out.sample("netkeep_auth_refused_total", {{"reason", "forbidden"}}, c.auth_forbidden);
     out.family("netkeep_http_connections_refused_total", "counter",
                "Connections closed as soon as accepted, by reason: per_client (more than "
-               "--max-connections-per-client open from one address), total (more than the server's connection cap).");
-    out.sample("netkeep_http_connections_refused_total", {{"reason", "per_client"}}, c.connections_refused_per_client);
-    out.sample("netkeep_http_connections_refused_total", {{"reason", "total"}}, c.connections_refused_total);
-    gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.", s.log_last_seq);
-    gauge("netkeep_projection_seq", "Sequence number of the last event applied to the server's state.",
-          s.projection_seq);
+               "--max-connections-per-client open from one address), total (more than the server's "
+               "connection cap).");
+    out.sample("netkeep_http_connections_refused_total", {{"reason", "per_client"}},
+               c.connections_refused_per_client);
+    out.sample("netkeep_http_connections_refused_total", {{"reason", "total"}},
+               c.connections_refused_total);
+    gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.",
+          s.log_last_seq);
+    gauge("netkeep_projection_seq",
+          "Sequence number of the last event applied to the server's state.", s.projection_seq);
     if (s.git) {
-        gauge("netkeep_git_applied_seq", "Last sequence number the git writer applied and published on main.",
+        gauge("netkeep_git_applied_seq",
+              "Last sequence number the git writer applied and published on main.",
               s.git->applied_seq);
-        gauge("netkeep_git_lag_events", "Events in the log not yet applied by the git writer.", s.git->lag_events);
+        gauge("netkeep_git_lag_events", "Events in the log not yet applied by the git writer.",
+              s.git->lag_events);
         gauge("netkeep_git_lag_seconds",
-              "Age of the oldest event not yet applied by the git writer (0 when caught up).", s.git->lag_seconds);
+              "Age of the oldest event not yet applied by the git writer (0 when caught up).",
+              s.git->lag_seconds);
     }
     if (s.writer) {
         counter("netkeep_redaction_lines_skipped_total",
-                "Lines of completions written to git unredacted because they exceed the line length redaction "
+                "Lines of completions written to git unredacted because they exceed the line "
+                "length redaction "
                 "rules look at (65536 bytes).",
                 s.writer->redaction_lines_skipped);
         counter("netkeep_writer_errors_total",
-                "Failed attempts of the git writer (opening the repository, applying an event, publishing a batch).",
+                "Failed attempts of the git writer (opening the repository, applying an event, "
+                "publishing a batch).",
                 s.writer->errors_total);
         gauge("netkeep_writer_consecutive_failures",
               "Failed attempts of the git writer since its last success (0: it is not stuck).",
               s.writer->consecutive_failures);
         gauge("netkeep_writer_repo_ok",
-              "1 when the git repository is open and its last write succeeded, else 0.", std::uint64_t(s.writer->repo_ok));
+              "1 when the git repository is open and its last write succeeded, else 0.",
+              std::uint64_t(s.writer->repo_ok));
         gauge("netkeep_writer_quarantined_events",
-              "Events the git writer quarantined that are not applied yet (netkeepctl quarantine list).",
+              "Events the git writer quarantined that are not applied yet (netkeepctl quarantine "
+              "list).",
               s.writer->quarantined);
-        counter("netkeep_writer_quarantined_total", "Events this netkeepd quarantined (failed --quarantine-after times).",
+        counter("netkeep_writer_quarantined_total",
+                "Events this netkeepd quarantined (failed --quarantine-after times).",
                 s.writer->quarantined_total);
     }
-    out.family("netkeep_tasks", "gauge", "Tasks by status: due, scheduled, leased, retrying (see docs/api.md).");
+    out.family("netkeep_tasks", "gauge",
+               "Tasks by status: due, scheduled, leased, retrying (see docs/api.md).");
     out.sample("netkeep_tasks", {{"status", "due"}}, s.tasks.due);
     out.sample("netkeep_tasks", {{"status", "scheduled"}}, s.tasks.scheduled);
     out.sample("netkeep_tasks", {{"status", "leased"}}, s.tasks.leased);
     out.sample("netkeep_tasks", {{"status", "retrying"}}, s.tasks.retrying);
-    gauge("netkeep_tasks_overdue", "Tasks not leased and due for more than 60 seconds: no worker is taking them.",
+    gauge("netkeep_tasks_overdue",
+          "Tasks not leased and due for more than 60 seconds: no worker is taking them.",
           s.tasks.overdue);
-    gauge("netkeep_history_versions", "File versions in the in-memory history index.", s.history_versions);
-    gauge("netkeep_start_time_seconds", "When this netkeepd started, unix seconds.", std::int64_t(s.start_time));
+    gauge("netkeep_history_versions", "File versions in the in-memory history index.",
+          s.history_versions);
+    gauge("netkeep_start_time_seconds", "When this netkeepd started, unix seconds.",
+          std::int64_t(s.start_time));
     render_storage(out, s.storage);
     http.render(out);
     return out.take();

@@ -49,12 +49,13 @@ std::string escape_label_value(std::string_view value);
 
 // Request latency buckets, seconds: /worker/next answers in well under a millisecond,
 // a large /worker/complete takes seconds.
-inline constexpr std::array<double, 14> k_latency_buckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                          0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+inline constexpr std::array<double, 14> k_latency_buckets{
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 class Histogram {
 public:
-    explicit Histogram(std::span<const double> bounds) : bounds_(bounds), counts_(bounds.size() + 1, 0) {}
+    explicit Histogram(std::span<const double> bounds)
+        : bounds_(bounds), counts_(bounds.size() + 1, 0) {}
     void observe(double value);
     // name_bucket{labels,le="..."} (cumulative, ending with le="+Inf"), name_sum, name_count.
     void render(Exposition& out, std::string_view name, const Labels& labels) const;
@@ -62,7 +63,8 @@ public:
 
 private:
     std::span<const double> bounds_;
-    std::vector<std::uint64_t> counts_;  // per bucket (not cumulative); the last is (max bound, +Inf)
+    std::vector<std::uint64_t>
+        counts_;  // per bucket (not cumulative); the last is (max bound, +Inf)
     double sum_ = 0;
     std::uint64_t count_ = 0;
 };
@@ -72,7 +74,8 @@ class HttpMetrics {
 public:
     class Route {
     public:
-        Route(std::string pattern, std::string method) : pattern_(std::move(pattern)), method_(std::move(method)) {}
+        Route(std::string pattern, std::string method)
+            : pattern_(std::move(pattern)), method_(std::move(method)) {}
         void observe(int code, double seconds);
 
     private:
@@ -101,7 +104,7 @@ struct Counters {
     std::uint64_t run_requests = 0;
     std::uint64_t occurrences_failed = 0;  // closed after max_attempts
     std::uint64_t git_commits = 0;         // commits the git writer reported
-    std::uint64_t git_records = 0;         // successful completions applied to git (commits or unchanged)
+    std::uint64_t git_records = 0;  // successful completions applied to git (commits or unchanged)
     // Requests refused by --auth: no or unknown token (401), wrong role, tag or lease (403).
     std::uint64_t auth_unauthenticated = 0;
     std::uint64_t auth_forbidden = 0;
@@ -159,7 +162,7 @@ struct MetricsSnapshot {
     Counters counters;
     std::uint64_t log_last_seq = 0;
     std::uint64_t projection_seq = 0;
-    std::optional<GitProgress> git;  // absent with --no-git-writer
+    std::optional<GitProgress> git;      // absent with --no-git-writer
     std::optional<WriterHealth> writer;  // absent with --no-git-writer
     TaskCounts tasks;
     std::uint64_t history_versions = 0;

@@ -10,9 +10,9 @@
 #include <memory>
 #include <variant>
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include "api/held_tasks.hpp"
 #include "api/operator_query.hpp"
@@ -49,8 +49,9 @@ asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, const http:
     } catch (...) {
         failure = std::current_exception();  // the server answers 500 and logs it
     }
-    route->observe(failure ? 500 : response.status,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    route->observe(
+        failure ? 500 : response.status,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (failure) std::rethrow_exception(failure);
     co_return response;
 }
@@ -60,11 +61,13 @@ asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, const http:
 void Service::count_unrouted(std::string_view method, int status) {
     std::string key(method.empty() ? "-" : method);
     auto it = unrouted_.find(key);
-    if (it == unrouted_.end()) it = unrouted_.emplace(key, &http_metrics_.route("(unrouted)", key)).first;
+    if (it == unrouted_.end())
+        it = unrouted_.emplace(key, &http_metrics_.route("(unrouted)", key)).first;
     it->second->observe(status, 0.0);
 }
 
-http::Handler Service::instrument(std::string_view pattern, std::string method, http::Handler handler) {
+http::Handler Service::instrument(std::string_view pattern, std::string method,
+                                  http::Handler handler) {
     HttpMetrics::Route* route = &http_metrics_.route(std::string(pattern), std::move(method));
     auto shared = std::make_shared<const http::Handler>(std::move(handler));
     return [route, shared](http::Request& r) { return run_timed(route, shared.get(), r); };
@@ -81,7 +84,8 @@ void Service::load_history() {
     }
     for (HistoryEntry& e : *entries) history_.add(std::move(e));
     log_line(LogLevel::info, "history.loaded",
-             {{"records", std::to_string(entries->size())}, {"versions", std::to_string(history_.versions())}});
+             {{"records", std::to_string(entries->size())},
+              {"versions", std::to_string(history_.versions())}});
 }
 
 void Service::add_history(std::vector<HistoryEntry> entries) {
@@ -116,35 +120,42 @@ asio::awaitable<http::Response> Service::api_tasks(http::Request& request, const
 
 // ---- POST /api/v1/tasks/{device}/{job}/run ----
 
-asio::awaitable<http::Response> Service::api_task_run(http::Request& request, const Caller& caller) {
+asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
+                                                      const Caller& caller) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
     const std::string device(request.capture("device"));
     const std::string job(request.capture("job"));
     // The admin token's name; without --auth, the client's address.
-    const std::string by = caller.authenticated() ? caller.name : request.remote().address().to_string();
+    const std::string by =
+        caller.authenticated() ? caller.name : request.remote().address().to_string();
     RunDecision decision = decide_run(projection_, device, job, options_.now(), by);
     using Kind = RunDecision::Kind;
     switch (decision.kind) {
-    case Kind::unknown_device:
-    case Kind::unknown_job:
-    case Kind::not_selected:
-    case Kind::removed: co_return http::json_error(404, decision.message);
-    case Kind::leased: co_return http::json_error(409, decision.message);
-    case Kind::busy: co_return task_busy_response(decision.message);
-    case Kind::already_due: {
-        // No event: a request that changes nothing must not grow the log, however often
-        // it is sent (issue 11). The answer has the accepted one's shape, without "seq".
-        std::string body = fmt::format(R"({{"changed":false,"message":{},"device":{},"job":{})",
-                                       json_quote(decision.message), json_quote(device), json_quote(job));
-        if (auto id = projection_.find(device, job)) {
-            const TaskState& t = projection_.task(*id);
-            body += fmt::format(R"(,"timestamp":{},"next_due":{},"status":"{}")", t.timestamp, t.due,
-                                task_status_name(task_status(t, options_.now())));
+        case Kind::unknown_device:
+        case Kind::unknown_job:
+        case Kind::not_selected:
+        case Kind::removed:
+            co_return http::json_error(404, decision.message);
+        case Kind::leased:
+            co_return http::json_error(409, decision.message);
+        case Kind::busy:
+            co_return task_busy_response(decision.message);
+        case Kind::already_due: {
+            // No event: a request that changes nothing must not grow the log, however often
+            // it is sent (issue 11). The answer has the accepted one's shape, without "seq".
+            std::string body =
+                fmt::format(R"({{"changed":false,"message":{},"device":{},"job":{})",
+                            json_quote(decision.message), json_quote(device), json_quote(job));
+            if (auto id = projection_.find(device, job)) {
+                const TaskState& t = projection_.task(*id);
+                body += fmt::format(R"(,"timestamp":{},"next_due":{},"status":"{}")", t.timestamp,
+                                    t.due, task_status_name(task_status(t, options_.now())));
+            }
+            body += '}';
+            co_return http::json_response(200, std::move(body));
         }
-        body += '}';
-        co_return http::json_response(200, std::move(body));
-    }
-    case Kind::accept: break;
+        case Kind::accept:
+            break;
     }
     held_tasks held(projection_);
     if (auto id = projection_.find(device, job)) held.hold(*id);
@@ -153,13 +164,15 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request, co
     auto appended = co_await append_and_apply(std::move(events));
     if (!appended) {
         log_line(LogLevel::error, "run.append_failed", {{"error", appended.status().to_string()}});
-        co_return http::json_error(503, "the run request could not be recorded durably; nothing changed",
+        co_return http::json_error(503,
+                                   "the run request could not be recorded durably; nothing changed",
                                    {{"detail", appended.status().message()}});
     }
-    log_line(LogLevel::info, "task.run_requested",
-             {{"seq", std::to_string(appended->first)}, {"device", device}, {"job", job}, {"by", by}});
-    std::string body = fmt::format(R"({{"seq":{},"changed":true,"device":{},"job":{})", appended->first,
-                                   json_quote(device), json_quote(job));
+    log_line(
+        LogLevel::info, "task.run_requested",
+        {{"seq", std::to_string(appended->first)}, {"device", device}, {"job", job}, {"by", by}});
+    std::string body = fmt::format(R"({{"seq":{},"changed":true,"device":{},"job":{})",
+                                   appended->first, json_quote(device), json_quote(job));
     // What the task looks like now: another event may have changed it since (a lease
     // granted right after the append), so this is read after applying.
     if (auto id = projection_.find(device, job)) {
@@ -195,7 +208,8 @@ asio::awaitable<http::Response> Service::api_events(http::Request& request, cons
         asio::use_awaitable);
     if (!scanned) {
         log_line(LogLevel::error, "events.read_failed", {{"error", scanned.to_string()}});
-        co_return http::json_error(503, "the event log could not be read", {{"detail", scanned.message()}});
+        co_return http::json_error(503, "the event log could not be read",
+                                   {{"detail", scanned.message()}});
     }
     co_return http::json_response(
         200, fmt::format(R"({{"events":[{}],"next":{},"last_seq":{}}})", events, next, last));
@@ -226,8 +240,9 @@ asio::awaitable<http::Response> Service::api_device_history(http::Request& reque
                 // Newest first, as git log shows them.
                 for (auto v = it->second.rbegin(); v != it->second.rend(); ++v) {
                     if (v != it->second.rbegin()) body += ',';
-                    body += fmt::format(R"({{"commit":"{}","time":{},"seq":{},"blob":"{}","path":{}}})", v->commit,
-                                        v->time, v->seq, v->blob, json_quote(v->path));
+                    body +=
+                        fmt::format(R"({{"commit":"{}","time":{},"seq":{},"blob":"{}","path":{}}})",
+                                    v->commit, v->time, v->seq, v->blob, json_quote(v->path));
                 }
             }
         }

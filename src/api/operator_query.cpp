@@ -17,7 +17,8 @@ namespace {
 constexpr std::string_view k_status_names[] = {"due", "scheduled", "leased", "retrying"};
 
 // A strictly parsed decimal integer in [min, max]; no sign, no spaces, no suffix.
-std::optional<std::uint64_t> parse_u64_in(std::string_view text, std::uint64_t min, std::uint64_t max) {
+std::optional<std::uint64_t> parse_u64_in(std::string_view text, std::uint64_t min,
+                                          std::uint64_t max) {
     std::uint64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
@@ -28,7 +29,8 @@ std::optional<std::uint64_t> parse_u64_in(std::string_view text, std::uint64_t m
 std::string outcome_json(const std::optional<Outcome>& o, bool with_failure) {
     if (!o) return "null";
     if (!with_failure) return fmt::format(R"({{"at":{},"seq":{}}})", o->at, o->seq);
-    return fmt::format(R"({{"at":{},"seq":{},"failure":{}}})", o->at, o->seq, json_quote(o->failure));
+    return fmt::format(R"({{"at":{},"seq":{},"failure":{}}})", o->at, o->seq,
+                       json_quote(o->failure));
 }
 
 }  // namespace
@@ -53,13 +55,19 @@ TaskCounts count_tasks(const Projection& p, unix_time now) {
         const TaskState& t = p.task(id);
         if (t.closed) continue;
         switch (task_status(t, now)) {
-        case TaskStatus::due:
-            c.due += 1;
-            if (t.due < now - k_overdue_after) c.overdue += 1;
-            break;
-        case TaskStatus::scheduled: c.scheduled += 1; break;
-        case TaskStatus::leased: c.leased += 1; break;
-        case TaskStatus::retrying: c.retrying += 1; break;
+            case TaskStatus::due:
+                c.due += 1;
+                if (t.due < now - k_overdue_after) c.overdue += 1;
+                break;
+            case TaskStatus::scheduled:
+                c.scheduled += 1;
+                break;
+            case TaskStatus::leased:
+                c.leased += 1;
+                break;
+            case TaskStatus::retrying:
+                c.retrying += 1;
+                break;
         }
     }
     return c;
@@ -68,11 +76,15 @@ TaskCounts count_tasks(const Projection& p, unix_time now) {
 std::optional<QueryError> parse_tasks_query(const http::QueryParams& params, TasksQuery& out) {
     for (const auto& [name, value] : params) {
         std::vector<std::string>* list = nullptr;
-        if (name == "device") list = &out.devices;
-        else if (name == "job") list = &out.jobs;
-        else if (name == "tag") list = &out.tags;
+        if (name == "device")
+            list = &out.devices;
+        else if (name == "job")
+            list = &out.jobs;
+        else if (name == "tag")
+            list = &out.tags;
         else if (name != "status")
-            return QueryError{name, fmt::format("unknown parameter '{}' (device, job, tag, status)", name)};
+            return QueryError{
+                name, fmt::format("unknown parameter '{}' (device, job, tag, status)", name)};
         if (value.empty()) return QueryError{name, fmt::format("{} must not be empty", name)};
         if (list) {
             list->push_back(value);
@@ -80,7 +92,10 @@ std::optional<QueryError> parse_tasks_query(const http::QueryParams& params, Tas
         }
         auto status = task_status_from_name(value);
         if (!status)
-            return QueryError{name, fmt::format("status must be one of due, scheduled, leased, retrying; got '{}'", value)};
+            return QueryError{
+                name,
+                fmt::format("status must be one of due, scheduled, leased, retrying; got '{}'",
+                            value)};
         out.statuses.push_back(*status);
     }
     return std::nullopt;
@@ -114,7 +129,9 @@ std::optional<QueryError> parse_events_query(const http::QueryParams& params, Ev
             out.from = *v;
         } else if (name == "limit") {
             auto v = parse_u64_in(value, 1, k_events_max_limit);
-            if (!v) return QueryError{name, fmt::format("limit must be an integer from 1 to {}", k_events_max_limit)};
+            if (!v)
+                return QueryError{
+                    name, fmt::format("limit must be an integer from 1 to {}", k_events_max_limit)};
             out.limit = *v;
         } else {
             return QueryError{name, fmt::format("unknown parameter '{}' (from, limit)", name)};
@@ -123,31 +140,39 @@ std::optional<QueryError> parse_events_query(const http::QueryParams& params, Ev
     return std::nullopt;
 }
 
-std::string task_json(const Projection& p, task_id id, unix_time now, const std::optional<LastChange>& change) {
+std::string task_json(const Projection& p, task_id id, unix_time now,
+                      const std::optional<LastChange>& change) {
     const TaskState& t = p.task(id);
     const JobSpec& job = p.job_of(id);
     std::string lease = "null";
     if (t.lease)
-        lease = fmt::format(R"({{"worker":{},"granted_at":{},"deadline":{},"attempt":{}}})", json_quote(t.lease->worker),
-                            t.lease->granted_at, t.lease->deadline, t.lease->attempt);
+        lease = fmt::format(R"({{"worker":{},"granted_at":{},"deadline":{},"attempt":{}}})",
+                            json_quote(t.lease->worker), t.lease->granted_at, t.lease->deadline,
+                            t.lease->attempt);
     std::string last_change = "null";
     if (change)
-        last_change = fmt::format(R"({{"commit":{},"time":{},"seq":{}}})", json_quote(change->commit), change->time,
-                                  change->seq);
+        last_change = fmt::format(R"({{"commit":{},"time":{},"seq":{}}})",
+                                  json_quote(change->commit), change->time, change->seq);
     return fmt::format(
         R"({{"device":{},"job":{},"status":"{}","timestamp":{},"next_due":{},"failed_attempts":{},"max_attempts":{},)"
         R"("lease":{},"last_success":{},"last_failure":{},"last_change":{}}})",
-        json_quote(t.device), json_quote(t.job), task_status_name(task_status(t, now)), t.timestamp, t.due,
-        t.failed_attempts, job.max_attempts, lease, outcome_json(t.last_success, false),
+        json_quote(t.device), json_quote(t.job), task_status_name(task_status(t, now)), t.timestamp,
+        t.due, t.failed_attempts, job.max_attempts, lease, outcome_json(t.last_success, false),
         outcome_json(t.last_failure, true), last_change);
 }
 
 std::string event_json(const EventRecord& record) {
-    std::string out = fmt::format(R"({{"seq":{},"type":"{}")", record.seq, event_type_name(type_of(record.event)));
-    auto str = [&](std::string_view name, std::string_view value) { out += fmt::format(R"(,"{}":{})", name, json_quote(value)); };
-    auto num = [&](std::string_view name, auto value) { out += fmt::format(R"(,"{}":{})", name, value); };
+    std::string out = fmt::format(R"({{"seq":{},"type":"{}")", record.seq,
+                                  event_type_name(type_of(record.event)));
+    auto str = [&](std::string_view name, std::string_view value) {
+        out += fmt::format(R"(,"{}":{})", name, json_quote(value));
+    };
+    auto num = [&](std::string_view name, auto value) {
+        out += fmt::format(R"(,"{}":{})", name, value);
+    };
     auto file = [&](std::string_view name, const std::string& content) {
-        out += fmt::format(R"(,"{}":{{"size":{},"sha256":"{}"}})", name, content.size(), sha256_hex(content));
+        out += fmt::format(R"(,"{}":{{"size":{},"sha256":"{}"}})", name, content.size(),
+                           sha256_hex(content));
     };
     std::visit(
         [&](const auto& e) {
@@ -171,8 +196,10 @@ std::string event_json(const EventRecord& record) {
                     num("job_timestamp", e.job_timestamp);
                     num("start_timestamp", e.start_timestamp);
                     num("end_timestamp", e.end_timestamp);
-                    if (e.failure) str("failure", *e.failure);
-                    else out += R"(,"failure":null)";
+                    if (e.failure)
+                        str("failure", *e.failure);
+                    else
+                        out += R"(,"failure":null)";
                     num("size", e.size);
                     str("sha256", to_hex(e.sha256));
                     str("spool", e.spool);

@@ -66,7 +66,8 @@ struct LastChange {
 };
 
 // One element of GET /api/v1/tasks (docs/api.md).
-std::string task_json(const Projection& p, task_id id, unix_time now, const std::optional<LastChange>& change);
+std::string task_json(const Projection& p, task_id id, unix_time now,
+                      const std::optional<LastChange>& change);
 
 // One element of GET /api/v1/events: {"seq":N,"type":"LeaseGranted",...the fields}.
 // InventoryApplied shows each file's size and SHA-256, never its content (a literal

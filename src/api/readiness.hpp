@@ -59,7 +59,8 @@ struct ReadinessInput {
 };
 
 // Empty when ready.
-std::vector<std::string> readiness_reasons(const ReadinessInput& in, const ReadinessLimits& limits = {});
+std::vector<std::string> readiness_reasons(const ReadinessInput& in,
+                                           const ReadinessLimits& limits = {});
 
 // {"ready":true} or {"ready":false,"reasons":[...]}
 std::string readiness_json(const std::vector<std::string>& reasons);

@@ -4,13 +4,13 @@
 #include <future>
 #include <memory>
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include "api/held_tasks.hpp"
 #include "api/input_limits.hpp"
@@ -26,26 +26,31 @@ namespace {
 constexpr std::string_view k_server_time_header = "X-Netkeep-Server-Time";
 
 unix_time system_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 // `handler`'s answer with X-Netkeep-Server-Time: the wall clock (unix milliseconds) as the
 // answer leaves, the same clock system_now() reads. The handler lives in the router for
 // the server's lifetime, so the reference outlives the coroutine.
-asio::awaitable<http::Response> with_server_time(const http::Handler& handler, http::Request& request) {
+asio::awaitable<http::Response> with_server_time(const http::Handler& handler,
+                                                 http::Request& request) {
     http::Response response = co_await handler(request);
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
     response.headers.set(std::string(k_server_time_header), std::to_string(ms.count()));
     co_return response;
 }
 
 // A strictly parsed decimal integer in [min, max]; no sign, no spaces, no suffix.
-std::optional<std::int64_t> parse_bounded(std::string_view text, std::int64_t min, std::int64_t max) {
+std::optional<std::int64_t> parse_bounded(std::string_view text, std::int64_t min,
+                                          std::int64_t max) {
     std::int64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text.front() == '-') return std::nullopt;
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty() ||
+        text.front() == '-')
+        return std::nullopt;
     if (v < min || v > max) return std::nullopt;
     return v;
 }
@@ -93,7 +98,9 @@ Status Service::start() {
         if (!range) return range.status();
         count_events(counters_, events);
         for (std::size_t i = 0; i < events.size(); ++i)
-            if (Status s = projection_.apply(EventRecord{range->first + i, std::move(events[i])}); !s) return s;
+            if (Status s = projection_.apply(EventRecord{range->first + i, std::move(events[i])});
+                !s)
+                return s;
         log_inventory_applied(range->last, *inventory);
     }
     use_resolved(std::move(*inventory));
@@ -105,7 +112,8 @@ Status Service::start() {
 Result<Inventory> Service::load_inventory() const {
     auto files = read_inventory_files(options_.inventory_dir);
     if (!files) return files.status();
-    return parse_inventory(*files, InventoryLoadOptions{.resolve_secrets = true, .secrets_dir = options_.inventory_dir});
+    return parse_inventory(*files, InventoryLoadOptions{.resolve_secrets = true,
+                                                        .secrets_dir = options_.inventory_dir});
 }
 
 void Service::use_resolved(Inventory inventory) {
@@ -127,7 +135,8 @@ Result<std::optional<Authenticator>> Service::load_auth() const {
 
 // ---- authentication ----
 
-std::variant<Caller, http::Response> Service::authenticate(const http::Request& request, Access access) {
+std::variant<Caller, http::Response> Service::authenticate(const http::Request& request,
+                                                           Access access) {
     if (!auth_) return Caller{std::nullopt, worker_of(request)};
     auto header = request.header("Authorization");
     std::optional<std::string_view> token = header ? bearer_token(*header) : std::nullopt;
@@ -140,25 +149,31 @@ std::variant<Caller, http::Response> Service::authenticate(const http::Request& 
             log_line(LogLevel::warn, "auth.unauthenticated",
                      {{"client", request.remote().address().to_string()},
                       {"path", std::string(request.path())},
-                      {"reason", !header ? "no Authorization header" : !token ? "not a bearer token" : "unknown token"},
+                      {"reason", !header  ? "no Authorization header"
+                                 : !token ? "not a bearer token"
+                                          : "unknown token"},
                       {"suppressed", std::to_string(refusal_log_.take_suppressed())}});
-        http::Response r = http::json_error(401, !header  ? "a bearer token is required (Authorization: Bearer ...)"
-                                                  : !token ? "the Authorization header must be 'Bearer <token>'"
-                                                           : "unknown or revoked token");
-        r.headers.set("WWW-Authenticate", header && token ? R"(Bearer realm="netkeep", error="invalid_token")"
-                                                          : R"(Bearer realm="netkeep")");
+        http::Response r =
+            http::json_error(401, !header ? "a bearer token is required (Authorization: Bearer ...)"
+                                  : !token ? "the Authorization header must be 'Bearer <token>'"
+                                           : "unknown or revoked token");
+        r.headers.set("WWW-Authenticate", header && token
+                                              ? R"(Bearer realm="netkeep", error="invalid_token")"
+                                              : R"(Bearer realm="netkeep")");
         return r;
     }
     if (!role_allows(entry->role, access)) {
-        const char* needed = access == Access::worker ? "a worker" : access == Access::admin ? "an admin" : "a read or admin";
+        const char* needed = access == Access::worker  ? "a worker"
+                             : access == Access::admin ? "an admin"
+                                                       : "a read or admin";
         if (refusal_log_.admit(options_.now()))
             log_line(LogLevel::warn, "auth.forbidden",
                      {{"token", entry->name},
                       {"role", std::string(role_name(entry->role))},
                       {"path", std::string(request.path())},
                       {"suppressed", std::to_string(refusal_log_.take_suppressed())}});
-        return forbidden(fmt::format("this route needs {} token; '{}' is a {} token", needed, entry->name,
-                                     role_name(entry->role)));
+        return forbidden(fmt::format("this route needs {} token; '{}' is a {} token", needed,
+                                     entry->name, role_name(entry->role)));
     }
     return Caller{*entry, entry->name};
 }
@@ -168,7 +183,8 @@ http::Response Service::forbidden(std::string_view message) {
     return http::json_error(403, message);
 }
 
-asio::awaitable<http::Response> Service::guarded(Access access, Member member, http::Request& request) {
+asio::awaitable<http::Response> Service::guarded(Access access, Member member,
+                                                 http::Request& request) {
     auto caller = authenticate(request, access);
     if (auto* refusal = std::get_if<http::Response>(&caller)) co_return std::move(*refusal);
     // The name goes into events and log lines: bounded on every route, also where a token
@@ -183,7 +199,8 @@ Status Service::add_routes(http::Router& router) {
     // Every route is timed under its pattern for the HTTP metrics.
     auto add = [&](std::string method, std::string_view pattern, http::Handler handler,
                    http::RouteOptions options = {}) {
-        return router.add(method, pattern, instrument(pattern, method, std::move(handler)), options);
+        return router.add(method, pattern, instrument(pattern, method, std::move(handler)),
+                          options);
     };
     // Each route's role (docs/api.md, docs/security.md).
     auto bind = [this](Access access, Member member) {
@@ -193,13 +210,18 @@ Status Service::add_routes(http::Router& router) {
     // server's clock: workers schedule jobs and budget leases in server time
     // (docs/api.md#server-time, docs/worker.md#clock-skew).
     auto server_time = [](http::Handler handler) -> http::Handler {
-        return [handler = std::move(handler)](http::Request& r) { return with_server_time(handler, r); };
+        return [handler = std::move(handler)](http::Request& r) {
+            return with_server_time(handler, r);
+        };
     };
-    if (Status s = add("GET", "/worker/next", server_time(bind(Access::worker, &Service::worker_next))); !s)
+    if (Status s =
+            add("GET", "/worker/next", server_time(bind(Access::worker, &Service::worker_next)));
+        !s)
         return s;
     // HEAD would otherwise run the GET handler: leases granted to nobody, body dropped.
     auto refuse_head = [](http::Request&) -> asio::awaitable<http::Response> {
-        http::Response r = http::json_error(405, "HEAD would lease jobs without returning them; use GET");
+        http::Response r =
+            http::json_error(405, "HEAD would lease jobs without returning them; use GET");
         r.headers.set("Allow", "GET");
         co_return r;
     };
@@ -207,40 +229,51 @@ Status Service::add_routes(http::Router& router) {
     // The multipart framing around the file adds a little; the file itself is checked
     // against max_upload as it streams.
     if (Status s = add("POST", "/worker/complete", bind(Access::worker, &Service::worker_complete),
-                       {.body_mode = http::BodyMode::streaming, .max_body = options_.max_upload + 1024 * 1024});
+                       {.body_mode = http::BodyMode::streaming,
+                        .max_body = options_.max_upload + 1024 * 1024});
         !s)
         return s;
     const http::RouteOptions no_body{.body_mode = http::BodyMode::buffered, .max_body = 0};
-    if (Status s = add("POST", "/admin/reload", bind(Access::admin, &Service::admin_reload), no_body); !s) return s;
+    if (Status s =
+            add("POST", "/admin/reload", bind(Access::admin, &Service::admin_reload), no_body);
+        !s)
+        return s;
     if (Status s = add("GET", "/metrics", bind(Access::read, &Service::metrics)); !s) return s;
     // Open, like /healthz: probes (load balancers, systemd, monitoring) carry no token, and
     // the reasons name no secret, path or error text.
-    if (Status s = add("GET", "/readyz", [this](http::Request& r) { return readyz(r); }); !s) return s;
-    if (Status s = add("GET", "/api/v1/tasks", bind(Access::read, &Service::api_tasks)); !s) return s;
-    if (Status s = add("POST", "/api/v1/tasks/{device}/{job}/run", bind(Access::admin, &Service::api_task_run),
-                       no_body);
+    if (Status s = add("GET", "/readyz", [this](http::Request& r) { return readyz(r); }); !s)
+        return s;
+    if (Status s = add("GET", "/api/v1/tasks", bind(Access::read, &Service::api_tasks)); !s)
+        return s;
+    if (Status s = add("POST", "/api/v1/tasks/{device}/{job}/run",
+                       bind(Access::admin, &Service::api_task_run), no_body);
         !s)
         return s;
-    if (Status s = add("GET", "/api/v1/events", bind(Access::read, &Service::api_events)); !s) return s;
-    return add("GET", "/api/v1/devices/{device}/history", bind(Access::read, &Service::api_device_history));
+    if (Status s = add("GET", "/api/v1/events", bind(Access::read, &Service::api_events)); !s)
+        return s;
+    return add("GET", "/api/v1/devices/{device}/history",
+               bind(Access::read, &Service::api_device_history));
 }
 
 // ---- the one path for state changes ----
 
 asio::awaitable<Result<SeqRange>> Service::append_and_apply(std::vector<Event> events,
-                                                             PreparedInventory* prepared) {
-    auto result = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<SeqRange>)>(
-        [this, &events](auto handler) {
-            // The log calls back on its writer thread; hop back to the io thread, and keep
-            // the io_context running until then (shutdown waits for durable answers).
-            auto work = asio::make_work_guard(io_);
-            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            log_.append_async(events, [shared, work](Result<SeqRange> r) mutable {
-                auto ex = asio::get_associated_executor(*shared, work.get_executor());
-                asio::post(ex, [shared, r = std::move(r), work]() mutable { (*shared)(std::move(r)); });
-            });
-        },
-        asio::use_awaitable);
+                                                            PreparedInventory* prepared) {
+    auto result =
+        co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<SeqRange>)>(
+            [this, &events](auto handler) {
+                // The log calls back on its writer thread; hop back to the io thread, and keep
+                // the io_context running until then (shutdown waits for durable answers).
+                auto work = asio::make_work_guard(io_);
+                auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+                log_.append_async(events, [shared, work](Result<SeqRange> r) mutable {
+                    auto ex = asio::get_associated_executor(*shared, work.get_executor());
+                    asio::post(ex, [shared, r = std::move(r), work]() mutable {
+                        (*shared)(std::move(r));
+                    });
+                });
+            },
+            asio::use_awaitable);
     if (!result) co_return result;
     count_events(counters_, events);
     // Events appended by others (not through this path) come first: apply in log order.
@@ -275,7 +308,8 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request, con
         if (name == "tag") {
             if (value.empty()) co_return bad_parameter(name, "tag must not be empty");
             if (caller.authenticated() && !caller.token->has_tag(value))
-                co_return forbidden(fmt::format("tag '{}' is not among the tags of token '{}'", value, caller.name));
+                co_return forbidden(fmt::format("tag '{}' is not among the tags of token '{}'",
+                                                value, caller.name));
             tags.push_back(value);
         } else if (name == "seconds") {
             auto v = parse_bounded(value, 1, 3600);
@@ -286,11 +320,13 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request, con
             if (!v) co_return bad_parameter(name, "max must be an integer from 1 to 1000");
             max = *v;
         } else {
-            co_return bad_parameter(name, fmt::format("unknown parameter '{}' (tag, seconds, max)", name));
+            co_return bad_parameter(
+                name, fmt::format("unknown parameter '{}' (tag, seconds, max)", name));
         }
     }
     // A worker token sees only the devices that carry one of its tags.
-    if (tags.empty() && caller.authenticated() && !caller.token->all_tags()) tags = caller.token->tags;
+    if (tags.empty() && caller.authenticated() && !caller.token->all_tags())
+        tags = caller.token->tags;
     const std::string holder = caller.authenticated() ? caller.name : std::string();
 
     const unix_time now = options_.now();
@@ -309,9 +345,10 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request, con
         const TaskState& task = projection_.task(id);
         LeaseGranted grant = decide_grant(projection_, id, now, caller.name, holder);
         if (body.size() > 1) body += ',';
-        body += fmt::format(R"({{"device":{},"job":{},"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
-                            resolved_.devices[task.device_index].json, resolved_.jobs[task.job_index].json,
-                            grant.timestamp, grant.deadline, grant.attempt);
+        body += fmt::format(
+            R"({{"device":{},"job":{},"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
+            resolved_.devices[task.device_index].json, resolved_.jobs[task.job_index].json,
+            grant.timestamp, grant.deadline, grant.attempt);
         grants.push_back(std::move(grant));
         held.hold(id);
     }
@@ -319,9 +356,10 @@ asio::awaitable<http::Response> Service::worker_next(http::Request& request, con
 
     auto appended = co_await append_and_apply(std::move(grants));
     if (!appended) {
-        log_line(LogLevel::error, "lease.append_failed", {{"error", appended.status().to_string()}});
-        co_return storage_refusal("leases could not be recorded durably; nothing was handed out", appended.status(),
-                                  std::nullopt);
+        log_line(LogLevel::error, "lease.append_failed",
+                 {{"error", appended.status().to_string()}});
+        co_return storage_refusal("leases could not be recorded durably; nothing was handed out",
+                                  appended.status(), std::nullopt);
     }
     co_return http::json_response(200, std::move(body));
 }
@@ -341,10 +379,12 @@ void Service::stop() {
 
 // ---- storage faults and readiness ----
 
-http::Response Service::storage_refusal(std::string_view message, const Status& error, std::optional<SpoolOp> spool_op) {
+http::Response Service::storage_refusal(std::string_view message, const Status& error,
+                                        std::optional<SpoolOp> spool_op) {
     if (spool_op) {
         storage_counters_.count(*spool_op, error);
-        spool_failure_ = ReadinessInput::SpoolFailure{error.code(), std::chrono::steady_clock::now()};
+        spool_failure_ =
+            ReadinessInput::SpoolFailure{error.code(), std::chrono::steady_clock::now()};
     }
     // 507 only when a full spool is the cause: the worker keeps its result and retries;
     // everything else (the log out of space or failed, an I/O error) is 503.
@@ -381,14 +421,16 @@ asio::awaitable<void> Service::health_loop() {
             const auto now = std::chrono::steady_clock::now();
             if (git_applied_seq_) {
                 std::uint64_t applied = git_applied_seq_();
-                if (applied != git_applied_sample_ || log_.last_seq() <= applied) git_applied_changed_ = now;
+                if (applied != git_applied_sample_ || log_.last_seq() <= applied)
+                    git_applied_changed_ = now;
                 git_applied_sample_ = applied;
             }
             // An idle log is probed with a small synced meta write, so that readiness
             // says whether it can write now, not whether it could half an hour ago.
             LogHealth health = log_.health();
             const auto window = options_.readiness.log_write_window;
-            if (health.state == LogHealth::State::ok && (!health.last_write || now - *health.last_write > window) &&
+            if (health.state == LogHealth::State::ok &&
+                (!health.last_write || now - *health.last_write > window) &&
                 (!probe_at_ || now - *probe_at_ > window)) {
                 probe_ = co_await asio::co_spawn(
                     blocking_,
@@ -397,7 +439,8 @@ asio::awaitable<void> Service::health_loop() {
                     },
                     asio::use_awaitable);
                 probe_at_ = std::chrono::steady_clock::now();
-                if (!probe_) log_line(LogLevel::error, "log.probe_failed", {{"error", probe_.to_string()}});
+                if (!probe_)
+                    log_line(LogLevel::error, "log.probe_failed", {{"error", probe_.to_string()}});
             }
             if (now >= next_scan && spool_) {
                 next_scan = now + k_spool_scan_every;
@@ -446,7 +489,9 @@ asio::awaitable<void> Service::expire_due_leases() {
         held.hold(id);
     }
     auto appended = co_await append_and_apply(std::move(events));
-    if (!appended) log_line(LogLevel::error, "lease.expiry_append_failed", {{"error", appended.status().to_string()}});
+    if (!appended)
+        log_line(LogLevel::error, "lease.expiry_append_failed",
+                 {{"error", appended.status().to_string()}});
 }
 
 // ---- reload ----
@@ -482,8 +527,10 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
             if (auth) inventory = load_inventory();
             if (!inventory) co_return;
             auto structural =
-                parse_inventory(inventory->recorded, InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
-            if (structural) prepared = prepare_inventory(std::move(current), std::move(*structural));
+                parse_inventory(inventory->recorded,
+                                InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
+            if (structural)
+                prepared = prepare_inventory(std::move(current), std::move(*structural));
             co_return;
         },
         asio::use_awaitable);
@@ -509,7 +556,8 @@ asio::awaitable<Result<std::uint64_t>> Service::reload() {
     auto appended = co_await append_and_apply(std::move(events), prepared ? &*prepared : nullptr);
     if (prepared) free_elsewhere(std::move(*prepared));  // the replaced inventory, once applied
     if (!appended) {
-        log_line(LogLevel::error, "inventory.append_failed", {{"error", appended.status().to_string()}});
+        log_line(LogLevel::error, "inventory.append_failed",
+                 {{"error", appended.status().to_string()}});
         co_return appended.status();
     }
     log_inventory_applied(appended->last, *inventory);
@@ -533,7 +581,8 @@ void Service::connection_refused(std::string_view reason, std::string_view clien
 
 void Service::use_auth(std::optional<Authenticator> auth) {
     if (!auth) return;
-    log_line(LogLevel::info, "auth.loaded", {{"tokens", std::to_string(auth->file().tokens.size())}});
+    log_line(LogLevel::info, "auth.loaded",
+             {{"tokens", std::to_string(auth->file().tokens.size())}});
     auth_ = std::move(auth);
 }
 
@@ -543,8 +592,10 @@ asio::awaitable<http::Response> Service::admin_reload(http::Request&, const Call
         const Status& s = result.status();
         // The request was fine; the inventory on disk is not (422), or it could not be
         // recorded (503). Either way the old one stays in force.
-        bool bad_inventory = s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found;
-        co_return http::json_error(bad_inventory ? 422 : 503, s.message(), {{"inventory", "unchanged"}});
+        bool bad_inventory =
+            s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found;
+        co_return http::json_error(bad_inventory ? 422 : 503, s.message(),
+                                   {{"inventory", "unchanged"}});
     }
     if (*result == 0) co_return http::json_response(200, R"({"applied":false})");
     co_return http::json_response(200, fmt::format(R"({{"applied":true,"seq":{}}})", *result));

@@ -76,10 +76,14 @@ public:
 
     // The git writer's progress for the git-lag metrics (any thread may own the value;
     // the function is called on the io thread). Unset: no git metrics (--no-git-writer).
-    void set_git_progress(std::function<std::uint64_t()> applied_seq) { git_applied_seq_ = std::move(applied_seq); }
+    void set_git_progress(std::function<std::uint64_t()> applied_seq) {
+        git_applied_seq_ = std::move(applied_seq);
+    }
     // The git writer's health (GitWriter::health(): any thread, cheap) for the writer
     // metrics (errors, quarantine, repository state). Unset: none shown.
-    void set_git_health(std::function<GitWriterHealth()> health) { git_health_ = std::move(health); }
+    void set_git_health(std::function<GitWriterHealth()> health) {
+        git_health_ = std::move(health);
+    }
 
     // Records the git writer applied (its on_applied observer, resolved and posted to the
     // io thread): new versions for the history index, commits for the metrics.
@@ -95,8 +99,8 @@ public:
     void stop();
 
     // Re-reads the token file (with --auth) and the inventory (on the blocking pool, not the
-    // io thread); refuses the reload if either is bad, keeping the last good ones of both. Returns the sequence number of the
-    // InventoryApplied appended, or 0 when the inventory did not change.
+    // io thread); refuses the reload if either is bad, keeping the last good ones of both. Returns
+    // the sequence number of the InventoryApplied appended, or 0 when the inventory did not change.
     asio::awaitable<Result<std::uint64_t>> reload();
 
     const Projection& projection() const { return projection_; }
@@ -119,12 +123,14 @@ private:
     // upload is spooled) and again after, as the lease may have changed meanwhile.
     // `decision` is decide_completion(projection_, completion).
     std::optional<http::Response> refuse_completion(const CompletionRecorded& completion,
-                                                    const CompletionDecision& decision, const Caller& caller);
+                                                    const CompletionDecision& decision,
+                                                    const Caller& caller);
     // The operator API and /metrics (operator_api.cpp).
     asio::awaitable<http::Response> api_tasks(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> api_task_run(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> api_events(http::Request& request, const Caller& caller);
-    asio::awaitable<http::Response> api_device_history(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> api_device_history(http::Request& request,
+                                                       const Caller& caller);
     asio::awaitable<http::Response> metrics(http::Request& request, const Caller& caller);
     // GET /readyz: open like /healthz (no token); see api/readiness.hpp.
     asio::awaitable<http::Response> readyz(http::Request& request);
@@ -134,7 +140,8 @@ private:
     ReadinessInput readiness_input() const;
     // The answer for an upload or lease that storage refused: 507 for a full spool, 503
     // otherwise, with Retry-After; counted and remembered for readiness.
-    http::Response storage_refusal(std::string_view message, const Status& error, std::optional<SpoolOp> spool_op);
+    http::Response storage_refusal(std::string_view message, const Status& error,
+                                   std::optional<SpoolOp> spool_op);
     void load_history();
     asio::awaitable<void> expiry_loop();
     asio::awaitable<void> expire_due_leases();

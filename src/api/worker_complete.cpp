@@ -9,9 +9,9 @@
 
 #include <charconv>
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
-#include <fmt/format.h>
 
 #include "api/held_tasks.hpp"
 #include "api/input_limits.hpp"
@@ -53,28 +53,32 @@ struct completion_form {
 }  // namespace
 
 std::optional<http::Response> Service::refuse_completion(const CompletionRecorded& completion,
-                                                         const CompletionDecision& decision, const Caller& caller) {
+                                                         const CompletionDecision& decision,
+                                                         const Caller& caller) {
     using Kind = CompletionDecision::Kind;
     auto id = projection_.find(completion.device, completion.job);
     bool repeat = decision.kind == Kind::repeat;
     switch (decision.kind) {
-    case Kind::unknown_device:
-    case Kind::unknown_job:
-    case Kind::not_selected: return http::json_error(404, decision.message);
-    case Kind::not_open:
-    case Kind::never_leased: {
-        // Before the upload the content's hash is unknown: a re-post of the last recorded
-        // completion looks like a post for a closed occurrence until the hash matches.
-        const auto& last = projection_.task(*id).last_completion;
-        if (completion.sha256.empty() && last && last->job_timestamp == completion.job_timestamp) {
-            repeat = true;
-            break;
+        case Kind::unknown_device:
+        case Kind::unknown_job:
+        case Kind::not_selected:
+            return http::json_error(404, decision.message);
+        case Kind::not_open:
+        case Kind::never_leased: {
+            // Before the upload the content's hash is unknown: a re-post of the last recorded
+            // completion looks like a post for a closed occurrence until the hash matches.
+            const auto& last = projection_.task(*id).last_completion;
+            if (completion.sha256.empty() && last &&
+                last->job_timestamp == completion.job_timestamp) {
+                repeat = true;
+                break;
+            }
+            return http::json_error(409, decision.message);
         }
-        return http::json_error(409, decision.message);
-    }
-    case Kind::busy:  // decided again after the upload
-    case Kind::repeat:
-    case Kind::accept: break;
+        case Kind::busy:  // decided again after the upload
+        case Kind::repeat:
+        case Kind::accept:
+            break;
     }
     const TaskState& t = projection_.task(*id);
     const auto& tags = projection_.inventory().devices[t.device_index].tags;
@@ -82,15 +86,18 @@ std::optional<http::Response> Service::refuse_completion(const CompletionRecorde
     return std::nullopt;
 }
 
-asio::awaitable<http::Response> Service::worker_complete(http::Request& request, const Caller& caller) {
+asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
+                                                         const Caller& caller) {
     auto content_type = request.header("Content-Type");
-    if (!content_type) co_return http::json_error(400, "Content-Type must be multipart/form-data with a boundary");
+    if (!content_type)
+        co_return http::json_error(400, "Content-Type must be multipart/form-data with a boundary");
     auto boundary = http::multipart_boundary(*content_type);
     if (!boundary) co_return http::json_error(400, boundary.status().message());
 
     // Every part but `file` is a field of at most 64 KiB, whatever its headers say: a
     // `filename` on `failure` must not let 100 MB into the log (issue 11).
-    http::MultipartParser parser(*boundary, {.max_field_bytes = k_max_field_bytes, .unbounded_part = "file"});
+    http::MultipartParser parser(*boundary,
+                                 {.max_field_bytes = k_max_field_bytes, .unbounded_part = "file"});
     completion_form form;
     std::optional<std::string>* current_field = nullptr;
     bool in_file = false;
@@ -98,7 +105,9 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
 
     while (!ended) {
         auto chunk = co_await request.body().read();
-        if (!chunk) co_return http::error_response(chunk.status());  // the server answers (or the client is gone)
+        if (!chunk)
+            co_return http::error_response(
+                chunk.status());  // the server answers (or the client is gone)
         if (chunk->empty()) {
             if (Status s = parser.finish(); !s) co_return http::json_error(400, s.message());
             break;
@@ -119,40 +128,55 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
                 if (part.name == "file") {
                     if (form.file) co_return bad_field("file", "more than one file part");
                     if (!part.filename || part.filename->empty())
-                        co_return bad_field("file", "the file part's filename must be the job name");
+                        co_return bad_field("file",
+                                            "the file part's filename must be the job name");
                     // The occurrence and the caller's right to complete it are checked
                     // before any byte of the file is stored.
-                    for (auto [name, value] : {std::pair{"device", &form.device}, {"job_timestamp", &form.job_timestamp}})
+                    for (auto [name, value] : {std::pair{"device", &form.device},
+                                               {"job_timestamp", &form.job_timestamp}})
                         if (!*value || (*value)->empty())
-                            co_return bad_field(name, fmt::format("missing field '{}' (it must precede the file part)", name));
+                            co_return bad_field(
+                                name,
+                                fmt::format("missing field '{}' (it must precede the file part)",
+                                            name));
                     auto job_timestamp = parse_time(*form.job_timestamp);
                     if (!job_timestamp)
-                        co_return bad_field("job_timestamp", "job_timestamp must be a unix timestamp (integer seconds)");
+                        co_return bad_field(
+                            "job_timestamp",
+                            "job_timestamp must be a unix timestamp (integer seconds)");
                     CompletionRecorded target;
                     target.device = *form.device;
                     target.job = *part.filename;
                     target.job_timestamp = *job_timestamp;
-                    if (auto refusal = refuse_completion(target, decide_completion(projection_, target), caller))
+                    if (auto refusal = refuse_completion(
+                            target, decide_completion(projection_, target), caller))
                         co_return std::move(*refusal);
                     auto file = spool_->create();
                     if (!file) {
-                        log_line(LogLevel::error, "spool.create_failed", {{"error", file.status().to_string()}});
-                        co_return storage_refusal("cannot store the upload", file.status(), SpoolOp::create);
+                        log_line(LogLevel::error, "spool.create_failed",
+                                 {{"error", file.status().to_string()}});
+                        co_return storage_refusal("cannot store the upload", file.status(),
+                                                  SpoolOp::create);
                     }
                     form.file.emplace(std::move(*file));
                     form.job = *part.filename;
                     in_file = true;
                 } else {
                     current_field = form.field(part.name);
-                    if (!current_field) co_return bad_field(part.name, fmt::format("unknown field '{}'", part.name));
-                    if (*current_field) co_return bad_field(part.name, fmt::format("field '{}' given twice", part.name));
+                    if (!current_field)
+                        co_return bad_field(part.name,
+                                            fmt::format("unknown field '{}'", part.name));
+                    if (*current_field)
+                        co_return bad_field(part.name,
+                                            fmt::format("field '{}' given twice", part.name));
                     current_field->emplace();
                     in_file = false;
                 }
             } else if (step.event == Event::part_data) {
                 if (in_file) {
                     if (form.file->size() + step.data.size() > options_.max_upload)
-                        co_return http::json_error(413, fmt::format("file larger than {} bytes", options_.max_upload));
+                        co_return http::json_error(
+                            413, fmt::format("file larger than {} bytes", options_.max_upload));
                     if (Status s = form.file->write(step.data); !s) {
                         log_line(LogLevel::error, "spool.write_failed", {{"error", s.to_string()}});
                         co_return storage_refusal("cannot store the upload", s, SpoolOp::write);
@@ -168,15 +192,19 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
     }
 
     // Every field is there and well-formed before anything is made durable.
-    if (!form.device || form.device->empty()) co_return bad_field("device", "missing field 'device'");
+    if (!form.device || form.device->empty())
+        co_return bad_field("device", "missing field 'device'");
     if (!form.file) co_return bad_field("file", "missing file part (its filename names the job)");
     std::int64_t times[3] = {};
     const char* names[3] = {"job_timestamp", "start_timestamp", "end_timestamp"};
-    std::optional<std::string>* values[3] = {&form.job_timestamp, &form.start_timestamp, &form.end_timestamp};
+    std::optional<std::string>* values[3] = {&form.job_timestamp, &form.start_timestamp,
+                                             &form.end_timestamp};
     for (int i = 0; i < 3; ++i) {
         if (!*values[i]) co_return bad_field(names[i], fmt::format("missing field '{}'", names[i]));
         auto t = parse_time(**values[i]);
-        if (!t) co_return bad_field(names[i], fmt::format("{} must be a unix timestamp (integer seconds)", names[i]));
+        if (!t)
+            co_return bad_field(
+                names[i], fmt::format("{} must be a unix timestamp (integer seconds)", names[i]));
         times[i] = *t;
     }
     if (auto refused = check_completion_times(times[0], times[1], times[2], options_.now()))
@@ -219,35 +247,43 @@ asio::awaitable<http::Response> Service::worker_complete(http::Request& request,
         }
     } cleanup{*spool_, entry->name};
 
-    CompletionRecorded completion{options_.now(), *form.device, *form.job, times[0], times[1], times[2],
-                                  form.failure, entry->size, entry->sha256, entry->name, caller.name};
+    CompletionRecorded completion{options_.now(), *form.device, *form.job,    times[0],
+                                  times[1],       times[2],     form.failure, entry->size,
+                                  entry->sha256,  entry->name,  caller.name};
     CompletionDecision decision = decide_completion(projection_, completion);
     using Kind = CompletionDecision::Kind;
     if (decision.kind == Kind::accept || decision.kind == Kind::repeat)
-        if (auto refusal = refuse_completion(completion, decision, caller)) co_return std::move(*refusal);
+        if (auto refusal = refuse_completion(completion, decision, caller))
+            co_return std::move(*refusal);
     switch (decision.kind) {
-    case Kind::repeat:
-        co_return http::json_response(200, fmt::format(R"({{"seq":{},"repeat":true}})", decision.seq));
-    case Kind::unknown_device:
-    case Kind::unknown_job:
-    case Kind::not_selected: co_return http::json_error(404, decision.message);
-    case Kind::not_open:
-    case Kind::never_leased: co_return http::json_error(409, decision.message);
-    case Kind::busy: co_return task_busy_response(decision.message);
-    case Kind::accept: break;
+        case Kind::repeat:
+            co_return http::json_response(
+                200, fmt::format(R"({{"seq":{},"repeat":true}})", decision.seq));
+        case Kind::unknown_device:
+        case Kind::unknown_job:
+        case Kind::not_selected:
+            co_return http::json_error(404, decision.message);
+        case Kind::not_open:
+        case Kind::never_leased:
+            co_return http::json_error(409, decision.message);
+        case Kind::busy:
+            co_return task_busy_response(decision.message);
+        case Kind::accept:
+            break;
     }
 
     held_tasks held(projection_);
     if (auto id = projection_.find(completion.device, completion.job)) held.hold(*id);
     auto appended = co_await append_and_apply(std::move(decision.events));
     if (!appended) {
-        log_line(LogLevel::error, "completion.append_failed", {{"error", appended.status().to_string()}});
+        log_line(LogLevel::error, "completion.append_failed",
+                 {{"error", appended.status().to_string()}});
         // An I/O error (a failed WAL sync) may leave the record in the WAL, to be replayed
         // at the restart that follows: its spool file stays (an orphan is swept at the
         // next start). A refusal (no space, a log already failed or closed) wrote nothing.
         if (appended.status().code() == Status::Code::io_error) cleanup.keep = true;
-        co_return storage_refusal("the completion could not be recorded durably; post it again", appended.status(),
-                                  std::nullopt);
+        co_return storage_refusal("the completion could not be recorded durably; post it again",
+                                  appended.status(), std::nullopt);
     }
     cleanup.keep = true;
     log_line(LogLevel::info, "completion.recorded",

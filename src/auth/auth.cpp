@@ -36,8 +36,8 @@ constexpr std::size_t k_max_tokens = 10000;
 constexpr std::size_t k_max_name = 64;
 
 bool name_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 std::optional<std::array<std::uint8_t, 32>> parse_hex32(std::string_view hex) {
@@ -66,17 +66,20 @@ public:
     explicit parser_ctx(std::string_view file_name) : file_(file_name) {}
 
     Status fail(std::string_view path, std::string_view message) const {
-        return Status::invalid_argument(fmt::format("{}: {}: {}", file_, path.empty() ? "/" : path, message));
+        return Status::invalid_argument(
+            fmt::format("{}: {}: {}", file_, path.empty() ? "/" : path, message));
     }
 
     Result<AuthFile> parse(std::string_view json) {
         if (json.size() > k_max_file_bytes)
-            return Status::invalid_argument(fmt::format("{}: larger than {} bytes", file_, k_max_file_bytes));
+            return Status::invalid_argument(
+                fmt::format("{}: larger than {} bytes", file_, k_max_file_bytes));
         dom::parser parser;
         dom::element root;
         simdjson::padded_string padded(json);
         if (auto err = parser.parse(padded).get(root))
-            return Status::invalid_argument(fmt::format("{}: not valid JSON: {}", file_, simdjson::error_message(err)));
+            return Status::invalid_argument(
+                fmt::format("{}: not valid JSON: {}", file_, simdjson::error_message(err)));
         dom::object top;
         if (root.get_object().get(top)) return fail("", "must be a JSON object");
         dom::array tokens;
@@ -93,13 +96,16 @@ public:
         std::set<std::array<std::uint8_t, 32>> hashes;
         std::size_t i = 0;
         for (dom::element item : tokens) {
-            if (i == k_max_tokens) return fail("/tokens", fmt::format("more than {} tokens", k_max_tokens));
+            if (i == k_max_tokens)
+                return fail("/tokens", fmt::format("more than {} tokens", k_max_tokens));
             auto entry = parse_entry(item, fmt::format("/tokens/{}", i));
             if (!entry) return entry.status();
             if (!names.insert(entry->name).second)
-                return fail(fmt::format("/tokens/{}/name", i), fmt::format("'{}' is used twice", entry->name));
+                return fail(fmt::format("/tokens/{}/name", i),
+                            fmt::format("'{}' is used twice", entry->name));
             if (!hashes.insert(entry->sha256).second)
-                return fail(fmt::format("/tokens/{}/sha256", i), "the same token hash is listed twice");
+                return fail(fmt::format("/tokens/{}/sha256", i),
+                            "the same token hash is listed twice");
             out.tokens.push_back(std::move(*entry));
             ++i;
         }
@@ -129,7 +135,9 @@ private:
             } else if (key == "role") {
                 if (have_role) return fail(at, "appears twice");
                 auto role = role_from_name(text);
-                if (!role) return fail(at, fmt::format("'{}' is not a role (worker, read, admin)", json_escape(text)));
+                if (!role)
+                    return fail(at, fmt::format("'{}' is not a role (worker, read, admin)",
+                                                json_escape(text)));
                 entry.role = *role;
                 have_role = true;
             } else if (key == "sha256") {
@@ -160,7 +168,8 @@ private:
         if (!have_hash) return fail(path, "missing field 'sha256'");
         if (entry.role == Role::worker) {
             if (!have_tags || entry.tags.empty())
-                return fail(path + "/tags", "a worker token needs its tags (use [\"*\"] for every tag)");
+                return fail(path + "/tags",
+                            "a worker token needs its tags (use [\"*\"] for every tag)");
             if (entry.all_tags() && entry.tags.size() > 1)
                 return fail(path + "/tags", "\"*\" (every tag) must be the only tag");
         } else if (have_tags) {
@@ -180,9 +189,12 @@ Status errno_status(std::string_view what, const std::string& path) {
 
 std::string_view role_name(Role role) {
     switch (role) {
-    case Role::worker: return "worker";
-    case Role::read: return "read";
-    case Role::admin: return "admin";
+        case Role::worker:
+            return "worker";
+        case Role::read:
+            return "read";
+        case Role::admin:
+            return "admin";
     }
     return "?";
 }
@@ -206,11 +218,13 @@ Result<AuthFile> parse_auth_file(std::string_view json, std::string_view file_na
 
 Result<AuthFile> load_auth_file(const std::string& path) {
     std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) return Status::not_found(fmt::format("{}: no such file", path));
+    if (!std::filesystem::exists(path, ec))
+        return Status::not_found(fmt::format("{}: no such file", path));
     if (!std::filesystem::is_regular_file(path, ec))
         return Status::invalid_argument(fmt::format("{}: not a regular file", path));
     if (std::filesystem::file_size(path, ec) > k_max_file_bytes)
-        return Status::invalid_argument(fmt::format("{}: larger than {} bytes", path, k_max_file_bytes));
+        return Status::invalid_argument(
+            fmt::format("{}: larger than {} bytes", path, k_max_file_bytes));
     std::ifstream in(path, std::ios::binary);
     if (!in) return errno_status("cannot read", path);
     std::ostringstream content;
@@ -226,7 +240,8 @@ std::string format_auth_file(const AuthFile& file) {
         out += fmt::format(R"({{"name": {}, "role": "{}")", json_quote(t.name), role_name(t.role));
         if (t.role == Role::worker) {
             out += ", \"tags\": [";
-            for (std::size_t j = 0; j < t.tags.size(); ++j) out += (j ? ", " : "") + json_quote(t.tags[j]);
+            for (std::size_t j = 0; j < t.tags.size(); ++j)
+                out += (j ? ", " : "") + json_quote(t.tags[j]);
             out += "]";
         }
         out += fmt::format(R"(, "sha256": "{}"}})", hex_of(t.sha256));
@@ -251,8 +266,9 @@ Status write_auth_file(const std::string& path, const AuthFile& file) {
         if (f.fd < 0) return errno_status("cannot create", temp);
         // root rewriting the file of the service's user (sudo netkeepctl token add) keeps
         // it that user's: a root-owned 0600 file would lock netkeepd out at its next reload.
-        struct stat old{};
-        if (::geteuid() == 0 && ::stat(path.c_str(), &old) == 0 && ::fchown(f.fd, old.st_uid, old.st_gid) != 0) {
+        struct stat old {};
+        if (::geteuid() == 0 && ::stat(path.c_str(), &old) == 0 &&
+            ::fchown(f.fd, old.st_uid, old.st_gid) != 0) {
             Status s = errno_status("cannot keep the owner of", path);
             ::unlink(temp.c_str());
             return s;

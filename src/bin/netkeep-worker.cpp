@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     // Before anything is created or read: private files, no core dumps (a dump would hold
     // the passwords the server hands out; docs/security.md).
     restrict_new_files();
-    if (Status s = disable_core_dumps(); !s) log_line(LogLevel::warn, "hardening.core_dumps", {{"error", s.message()}});
+    if (Status s = disable_core_dumps(); !s)
+        log_line(LogLevel::warn, "hardening.core_dumps", {{"error", s.message()}});
     std::vector<std::string> args(argv + 1, argv + argc);
     auto options = worker::parse_worker_args(args);
     if (!options) {

@@ -12,9 +12,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <memory>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -34,10 +34,10 @@
 #include "http/server.hpp"
 #include "http/tls.hpp"
 #include "netkeep/durable.hpp"
+#include "netkeep/endpoint.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
-#include "netkeep/endpoint.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/status.hpp"
 
@@ -131,11 +131,12 @@ Result<Config> parse_args(int argc, char** argv) {
             config.insecure_no_auth = true;
             continue;
         }
-        if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" || arg == "--header-timeout" ||
-            arg == "--max-upload" || arg == "--git-layout" || arg == "--spool-retention" || arg == "--auth" ||
-            arg == "--tls-cert" || arg == "--tls-key" || arg == "--tls-client-ca" || arg == "--quarantine-after" ||
-            arg == "--max-connections-per-client" || arg == "--min-body-rate" || arg == "--body-rate-grace" ||
-            arg == "--log-level") {
+        if (arg == "--data-dir" || arg == "--inventory" || arg == "--listen" ||
+            arg == "--header-timeout" || arg == "--max-upload" || arg == "--git-layout" ||
+            arg == "--spool-retention" || arg == "--auth" || arg == "--tls-cert" ||
+            arg == "--tls-key" || arg == "--tls-client-ca" || arg == "--quarantine-after" ||
+            arg == "--max-connections-per-client" || arg == "--min-body-rate" ||
+            arg == "--body-rate-grace" || arg == "--log-level") {
             auto v = take_value();
             if (!v) return v.status();
             if (v->empty()) return Status::invalid_argument(fmt::format("{} needs a value", arg));
@@ -175,8 +176,10 @@ Result<Config> parse_args(int argc, char** argv) {
             } else if (arg == "--max-connections-per-client" || arg == "--min-body-rate") {
                 std::uint64_t n = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-                if (ec != std::errc() || end != v->data() + v->size() || n > (std::uint64_t(1) << 40))
-                    return Status::invalid_argument(fmt::format("{} wants a number (0: no limit), got '{}'", arg, *v));
+                if (ec != std::errc() || end != v->data() + v->size() ||
+                    n > (std::uint64_t(1) << 40))
+                    return Status::invalid_argument(
+                        fmt::format("{} wants a number (0: no limit), got '{}'", arg, *v));
                 if (arg == "--min-body-rate")
                     config.min_body_rate = n;
                 else
@@ -184,9 +187,10 @@ Result<Config> parse_args(int argc, char** argv) {
             } else if (arg == "--body-rate-grace") {
                 std::int64_t seconds = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), seconds);
-                if (ec != std::errc() || end != v->data() + v->size() || seconds < 1 || seconds > 3600)
-                    return Status::invalid_argument(
-                        fmt::format("--body-rate-grace wants seconds from 1 to 3600, got '{}'", *v));
+                if (ec != std::errc() || end != v->data() + v->size() || seconds < 1 ||
+                    seconds > 3600)
+                    return Status::invalid_argument(fmt::format(
+                        "--body-rate-grace wants seconds from 1 to 3600, got '{}'", *v));
                 config.body_rate_grace = std::chrono::seconds(seconds);
             } else if (arg == "--log-level") {
                 auto level = netkeep::parse_log_level(*v);
@@ -205,7 +209,8 @@ Result<Config> parse_args(int argc, char** argv) {
                 std::uint64_t bytes = 0;
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
                 if (ec != std::errc() || end != v->data() + v->size() || bytes == 0)
-                    return Status::invalid_argument(fmt::format("--max-upload wants a byte count, got '{}'", *v));
+                    return Status::invalid_argument(
+                        fmt::format("--max-upload wants a byte count, got '{}'", *v));
                 config.max_upload = bytes;
             } else {
                 double seconds = 0;
@@ -233,11 +238,13 @@ Result<Config> parse_args(int argc, char** argv) {
     if (!config.auth_file.empty() && config.insecure_no_auth)
         return Status::invalid_argument("--auth and --insecure-no-auth exclude each other");
     if (config.auth_file.empty() && !config.insecure_no_auth && !is_loopback(config.host))
-        return Status::invalid_argument(fmt::format(
-            "--listen {}: without --auth FILE every client could lease jobs (and read device passwords), post "
-            "configs and reload the inventory; listening beyond loopback needs --auth (or --insecure-no-auth for "
-            "a lab)",
-            config.host));
+        return Status::invalid_argument(
+            fmt::format("--listen {}: without --auth FILE every client could lease jobs (and read "
+                        "device passwords), post "
+                        "configs and reload the inventory; listening beyond loopback needs --auth "
+                        "(or --insecure-no-auth for "
+                        "a lab)",
+                        config.host));
     if (config.tls.cert.empty() != config.tls.key.empty())
         return Status::invalid_argument("--tls-cert and --tls-key go together");
     if (!config.tls.client_ca.empty() && config.tls.cert.empty())
@@ -252,7 +259,8 @@ void add_routes(netkeep::http::Router& router, netkeep::api::Service& service) {
     };
     // Registration fails only for a malformed pattern: a programming error caught by the
     // integration tests, reported loudly rather than ignored.
-    if (auto s = router.add("GET", "/healthz", service.instrument("/healthz", "GET", healthz)); !s) {
+    if (auto s = router.add("GET", "/healthz", service.instrument("/healthz", "GET", healthz));
+        !s) {
         fmt::print(stderr, "netkeepd: {}\n", s.to_string());
         std::abort();
     }
@@ -288,11 +296,12 @@ Result<std::shared_ptr<netkeep::http::TlsServerContext>> load_tls(const Config& 
     auto tls = netkeep::http::TlsServerContext::load(config.tls);
     if (!tls) return Status::invalid_argument(fmt::format("TLS: {}", tls.status().message()));
     const auto& cert = (*tls)->cert_info();
-    netkeep::log_line(netkeep::LogLevel::info, "tls.loaded",
-                      {{"subject", cert.subject},
-                       {"sha256", cert.sha256_fingerprint},
-                       {"not_after", cert.not_after},
-                       {"client_ca", config.tls.client_ca.empty() ? "none" : config.tls.client_ca}});
+    netkeep::log_line(
+        netkeep::LogLevel::info, "tls.loaded",
+        {{"subject", cert.subject},
+         {"sha256", cert.sha256_fingerprint},
+         {"not_after", cert.not_after},
+         {"client_ca", config.tls.client_ca.empty() ? "none" : config.tls.client_ca}});
     return tls;
 }
 
@@ -329,21 +338,26 @@ int serve(const Config& config) {
         ~log_closer() { log.close(); }
     } closer{**log};
     if (config.insecure_no_auth)
-        netkeep::log_line(netkeep::LogLevel::warn, "auth.disabled",
-                          {{"listen", config.host},
-                           {"risk", "--insecure-no-auth: any client that reaches this port may lease jobs, read device "
-                                    "passwords, post configs and reload the inventory"}});
-    netkeep::api::Service service(io, **log, {.inventory_dir = config.inventory_dir.string(),
-                                              .auth_file = config.auth_file.string(),
-                                              .spool_dir = (config.data_dir / "spool").string(),
-                                              .max_upload = config.max_upload,
-                                              .expiry_tick = std::chrono::milliseconds(250),
-                                              .now = {}});
+        netkeep::log_line(
+            netkeep::LogLevel::warn, "auth.disabled",
+            {{"listen", config.host},
+             {"risk",
+              "--insecure-no-auth: any client that reaches this port may lease jobs, read device "
+              "passwords, post configs and reload the inventory"}});
+    netkeep::api::Service service(io, **log,
+                                  {.inventory_dir = config.inventory_dir.string(),
+                                   .auth_file = config.auth_file.string(),
+                                   .spool_dir = (config.data_dir / "spool").string(),
+                                   .max_upload = config.max_upload,
+                                   .expiry_tick = std::chrono::milliseconds(250),
+                                   .now = {}});
     auto started_at = std::chrono::steady_clock::now();
     if (Status s = service.start(); !s) {
         // A bad inventory is the operator's to fix: name it and refuse to run.
         fmt::print(stderr, "netkeepd: {}\n", s.message());
-        return s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found ? 2 : 1;
+        return s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found
+                   ? 2
+                   : 1;
     }
     netkeep::log_line(netkeep::LogLevel::info, "log.replayed",
                       {{"seq", std::to_string(service.projection().last_seq())},
@@ -358,27 +372,31 @@ int serve(const Config& config) {
     std::unique_ptr<netkeep::GitWriter> git_writer;
     // The git writer reports what it committed (on its thread): the records are joined
     // with their completions there, then handed to the io thread for the history index.
-    auto history_observer = [&io, &service, &log = **log](std::vector<netkeep::GitAppliedRecord> records) {
+    auto history_observer = [&io, &service,
+                             &log = **log](std::vector<netkeep::GitAppliedRecord> records) {
         auto entries = netkeep::api::resolve_records(log, std::move(records));
         if (!entries) {
             netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
                               {{"error", entries.status().to_string()}});
             return;
         }
-        asio::post(io, [&service, e = std::move(*entries)]() mutable { service.add_history(std::move(e)); });
+        asio::post(io, [&service, e = std::move(*entries)]() mutable {
+            service.add_history(std::move(e));
+        });
     };
     if (config.git_writer) {
         // A repository that does not open is no reason to stop ingest: the writer retries
         // it with backoff (GitWriterHealth, /metrics) while completions wait in the spool
         // and the log. Only a repository that belongs to another log refuses the start.
-        auto opened = netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
-                                                       .spool_dir = (config.data_dir / "spool").string(),
-                                                       .state_dir = (config.data_dir / "gitwriter").string(),
-                                                       .quarantine_after = config.quarantine_after,
-                                                       .layout = config.git_layout,
-                                                       .commit_unchanged = config.commit_unchanged,
-                                                       .spool_retention = config.spool_retention,
-                                                       .on_applied = history_observer});
+        auto opened =
+            netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
+                                             .spool_dir = (config.data_dir / "spool").string(),
+                                             .state_dir = (config.data_dir / "gitwriter").string(),
+                                             .quarantine_after = config.quarantine_after,
+                                             .layout = config.git_layout,
+                                             .commit_unchanged = config.commit_unchanged,
+                                             .spool_retention = config.spool_retention,
+                                             .on_applied = history_observer});
         if (!opened) {
             fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
             return 1;
@@ -402,7 +420,9 @@ int serve(const Config& config) {
     netkeep::http::ServerOptions options;
     options.header_timeout = config.header_timeout;
     options.tls = *tls;
-    options.on_unrouted = [&service](std::string_view method, int status) { service.count_unrouted(method, status); };
+    options.on_unrouted = [&service](std::string_view method, int status) {
+        service.count_unrouted(method, status);
+    };
     options.max_connections_per_client = config.max_connections_per_client;
     options.min_body_rate = config.min_body_rate;
     options.body_rate_grace = config.body_rate_grace;
@@ -436,14 +456,16 @@ int serve(const Config& config) {
                 try {
                     if (e) std::rethrow_exception(e);
                 } catch (const std::exception& ex) {
-                    netkeep::log_line(netkeep::LogLevel::error, "inventory.reload_failed", {{"error", ex.what()}});
+                    netkeep::log_line(netkeep::LogLevel::error, "inventory.reload_failed",
+                                      {{"error", ex.what()}});
                 }
             });
         if (*tls) {
             // Certificate rotation: a renewed cert/key pair is picked up by new
             // connections; one that does not load is refused and the old one stays.
             if (Status s = (*tls)->reload(); !s) {
-                netkeep::log_line(netkeep::LogLevel::error, "tls.reload_failed", {{"error", s.message()}});
+                netkeep::log_line(netkeep::LogLevel::error, "tls.reload_failed",
+                                  {{"error", s.message()}});
             } else {
                 const auto& cert = (*tls)->cert_info();
                 netkeep::log_line(netkeep::LogLevel::info, "tls.reloaded",
@@ -460,10 +482,12 @@ int serve(const Config& config) {
         if (exit_code != 0) return;
         exit_code = k_exit_log_failed;
         stopping = true;
-        netkeep::log_line(netkeep::LogLevel::error, "netkeepd.exiting",
-                          {{"status", std::to_string(k_exit_log_failed)},
-                           {"error", error},
-                           {"why", "the event log accepts no write until a restart replays its write-ahead log"}});
+        netkeep::log_line(
+            netkeep::LogLevel::error, "netkeepd.exiting",
+            {{"status", std::to_string(k_exit_log_failed)},
+             {"error", error},
+             {"why",
+              "the event log accepts no write until a restart replays its write-ahead log"}});
         // Requests in flight fail fast now (the log refuses every write); a slow upload or
         // a long git operation must not hold the restart back.
         std::thread([] {
@@ -497,7 +521,8 @@ int main(int argc, char** argv) {
     // Before anything is created or resolved: private files, no core dumps (docs/security.md).
     netkeep::restrict_new_files();
     if (Status s = netkeep::disable_core_dumps(); !s)
-        netkeep::log_line(netkeep::LogLevel::warn, "hardening.core_dumps", {{"error", s.message()}});
+        netkeep::log_line(netkeep::LogLevel::warn, "hardening.core_dumps",
+                          {{"error", s.message()}});
     for (int i = 1; i < argc; ++i) {
         if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
             fmt::print("{}", k_usage);
@@ -522,13 +547,14 @@ int main(int argc, char** argv) {
     // 0700 through the umask, as is everything created under it (log, spool, repo.git).
     // Durably: its parent is synced before anything acknowledged is stored in it.
     if (Status s = netkeep::create_directories_durably(config->data_dir.string()); !s) {
-        fmt::print(stderr, "netkeepd: cannot create data directory '{}': {}\n", config->data_dir.string(),
-                   s.message());
+        fmt::print(stderr, "netkeepd: cannot create data directory '{}': {}\n",
+                   config->data_dir.string(), s.message());
         return 1;
     }
     // One the operator made (or an older netkeepd left 0755) is theirs to tighten.
     netkeep::warn_if_exposed(config->data_dir.string(), "data dir");
-    if (!config->auth_file.empty()) netkeep::warn_if_exposed(config->auth_file.string(), "token file");
+    if (!config->auth_file.empty())
+        netkeep::warn_if_exposed(config->auth_file.string(), "token file");
     if (!config->tls.key.empty()) netkeep::warn_if_exposed(config->tls.key, "TLS key");
 
     // Sockets use MSG_NOSIGNAL already; this covers any other pipe a later part opens.

@@ -49,10 +49,11 @@ Status create_directories_durably(const std::string& path) {
     fs::path p = fs::path(path).lexically_normal();
     if (p.has_filename() == false && p.has_parent_path()) p = p.parent_path();  // "a/b/" -> "a/b"
     for (fs::path at = p; !at.empty(); at = at.parent_path()) {
-        struct stat st{};
+        struct stat st {};
         if (::stat(at.c_str(), &st) == 0) {
             if (!S_ISDIR(st.st_mode))
-                return Status::io_error(fmt::format("{} exists and is not a directory", at.string()));
+                return Status::io_error(
+                    fmt::format("{} exists and is not a directory", at.string()));
             break;
         }
         if (errno != ENOENT) return errno_status(errno, "checking", at.string());
@@ -60,7 +61,8 @@ Status create_directories_durably(const std::string& path) {
         if (at == at.parent_path()) break;
     }
     for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-        if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST) return errno_status(errno, "creating", it->string());
+        if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST)
+            return errno_status(errno, "creating", it->string());
         // The new entry lives in the parent: sync that (also when another process created
         // the directory meanwhile, as nothing says it synced it).
         fs::path parent = it->has_parent_path() ? it->parent_path() : fs::path(".");
@@ -72,11 +74,13 @@ Status create_directories_durably(const std::string& path) {
 Status sync_tree(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(path, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         bool dir = it->is_directory(ec);
         if (ec) break;
-        if (Status s = dir ? sync_directory(it->path().string()) : sync_file(it->path().string()); !s) return s;
+        if (Status s = dir ? sync_directory(it->path().string()) : sync_file(it->path().string());
+            !s)
+            return s;
     }
     if (ec) return Status::io_error(fmt::format("listing {}: {}", path, ec.message()));
     return sync_directory(path);

@@ -154,7 +154,8 @@ Result<Event> decode_payload(std::uint64_t seq, std::string_view payload, std::u
     fields(event, r);
     if (!r.ok()) return Status::corruption(fmt::format("seq {}: {}", seq, r.error));
     if (r.p != r.end)
-        return Status::corruption(fmt::format("seq {}: {} trailing payload bytes", seq, r.end - r.p));
+        return Status::corruption(
+            fmt::format("seq {}: {} trailing payload bytes", seq, r.end - r.p));
     return Event{std::move(event)};
 }
 
@@ -177,12 +178,14 @@ std::string encode(const Event& event) {
 
 Result<Event> decode(std::uint64_t seq, std::string_view record) {
     if (record.size() < k_header_size + k_trailer_size)
-        return Status::corruption(fmt::format("seq {}: truncated record ({} bytes)", seq, record.size()));
+        return Status::corruption(
+            fmt::format("seq {}: truncated record ({} bytes)", seq, record.size()));
     auto b = reinterpret_cast<const unsigned char*>(record.data());
     std::uint32_t len = get_u32(b + 3);
     if (std::uint64_t(len) + k_header_size + k_trailer_size != record.size())
         return Status::corruption(fmt::format("seq {}: record is {} bytes, header says {}", seq,
-                                              record.size(), std::uint64_t(len) + k_header_size + k_trailer_size));
+                                              record.size(),
+                                              std::uint64_t(len) + k_header_size + k_trailer_size));
     std::uint32_t stored = get_u32(b + k_header_size + len);
     std::uint32_t actual = crc32c(record.substr(0, k_header_size + len));
     if (stored != actual) return Status::corruption(fmt::format("seq {}: checksum mismatch", seq));
@@ -198,38 +201,46 @@ Result<Event> decode(std::uint64_t seq, std::string_view record) {
         return Status::ok();
     };
     switch (type) {
-    case EventType::inventory_applied:
-    case EventType::lease_granted:
-    case EventType::lease_expired:
-    case EventType::completion_recorded:
-    case EventType::occurrence_closed:
-    case EventType::run_requested:
-        if (Status s = check_version(type); !s) return s;
-        break;
-    default:
-        return Status::not_supported(
-            fmt::format("seq {}: unknown event type {} (written by a newer netkeep?)", seq, int(b[0])));
+        case EventType::inventory_applied:
+        case EventType::lease_granted:
+        case EventType::lease_expired:
+        case EventType::completion_recorded:
+        case EventType::occurrence_closed:
+        case EventType::run_requested:
+            if (Status s = check_version(type); !s) return s;
+            break;
+        default:
+            return Status::not_supported(fmt::format(
+                "seq {}: unknown event type {} (written by a newer netkeep?)", seq, int(b[0])));
     }
     switch (type) {
-    case EventType::inventory_applied: return decode_payload<InventoryApplied>(seq, payload, version);
-    case EventType::lease_granted: return decode_payload<LeaseGranted>(seq, payload, version);
-    case EventType::lease_expired: return decode_payload<LeaseExpired>(seq, payload, version);
-    case EventType::completion_recorded: return decode_payload<CompletionRecorded>(seq, payload, version);
-    case EventType::occurrence_closed: return decode_payload<OccurrenceClosed>(seq, payload, version);
-    case EventType::run_requested: return decode_payload<RunRequested>(seq, payload, version);
+        case EventType::inventory_applied:
+            return decode_payload<InventoryApplied>(seq, payload, version);
+        case EventType::lease_granted:
+            return decode_payload<LeaseGranted>(seq, payload, version);
+        case EventType::lease_expired:
+            return decode_payload<LeaseExpired>(seq, payload, version);
+        case EventType::completion_recorded:
+            return decode_payload<CompletionRecorded>(seq, payload, version);
+        case EventType::occurrence_closed:
+            return decode_payload<OccurrenceClosed>(seq, payload, version);
+        case EventType::run_requested:
+            return decode_payload<RunRequested>(seq, payload, version);
     }
     return Status::corruption(fmt::format("seq {}: unreachable", seq));
 }
 
 std::string encode_key(std::uint64_t seq) {
     std::string key(k_key_size, '\0');
-    for (std::size_t i = 0; i < k_key_size; ++i) key[i] = char((seq >> (8 * (k_key_size - 1 - i))) & 0xff);
+    for (std::size_t i = 0; i < k_key_size; ++i)
+        key[i] = char((seq >> (8 * (k_key_size - 1 - i))) & 0xff);
     return key;
 }
 
 Result<std::uint64_t> decode_key(std::string_view key) {
     if (key.size() != k_key_size)
-        return Status::corruption(fmt::format("event key of {} bytes, expected {}", key.size(), k_key_size));
+        return Status::corruption(
+            fmt::format("event key of {} bytes, expected {}", key.size(), k_key_size));
     std::uint64_t seq = 0;
     for (unsigned char c : key) seq = (seq << 8) | c;
     return seq;

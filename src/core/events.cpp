@@ -21,7 +21,9 @@ EventType type_of(const Event& event) {
         EventType operator()(const InventoryApplied&) const { return EventType::inventory_applied; }
         EventType operator()(const LeaseGranted&) const { return EventType::lease_granted; }
         EventType operator()(const LeaseExpired&) const { return EventType::lease_expired; }
-        EventType operator()(const CompletionRecorded&) const { return EventType::completion_recorded; }
+        EventType operator()(const CompletionRecorded&) const {
+            return EventType::completion_recorded;
+        }
         EventType operator()(const OccurrenceClosed&) const { return EventType::occurrence_closed; }
         EventType operator()(const RunRequested&) const { return EventType::run_requested; }
     };
@@ -42,9 +44,12 @@ std::optional<EventType> event_type_from_name(std::string_view name) {
 
 std::string_view close_reason_name(CloseReason reason) {
     switch (reason) {
-    case CloseReason::succeeded: return "succeeded";
-    case CloseReason::failed: return "failed";
-    case CloseReason::removed: return "removed";
+        case CloseReason::succeeded:
+            return "succeeded";
+        case CloseReason::failed:
+            return "failed";
+        case CloseReason::removed:
+            return "removed";
     }
     return "unknown";
 }

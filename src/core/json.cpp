@@ -43,26 +43,40 @@ void json_escape_to(std::string& out, std::string_view in) {
         auto c = static_cast<unsigned char>(in.front());
         std::size_t used = 1;
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 0xF];
-            } else if (c < 0x80) {
-                out += static_cast<char>(c);
-            } else if (auto n = utf8_sequence_length(in); n > 0) {
-                out.append(in.substr(0, n));
-                used = n;
-            } else {
-                out += "\\ufffd";
-            }
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20) {
+                    out += "\\u00";
+                    out += hex[c >> 4];
+                    out += hex[c & 0xF];
+                } else if (c < 0x80) {
+                    out += static_cast<char>(c);
+                } else if (auto n = utf8_sequence_length(in); n > 0) {
+                    out.append(in.substr(0, n));
+                    used = n;
+                } else {
+                    out += "\\ufffd";
+                }
         }
         in.remove_prefix(used);
     }

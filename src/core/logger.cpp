@@ -17,17 +17,22 @@ std::atomic<LogLevel> threshold{LogLevel::info};
 
 std::string_view level_name(LogLevel level) {
     switch (level) {
-    case LogLevel::debug: return "debug";
-    case LogLevel::info: return "info";
-    case LogLevel::warn: return "warn";
-    case LogLevel::error: return "error";
+        case LogLevel::debug:
+            return "debug";
+        case LogLevel::info:
+            return "info";
+        case LogLevel::warn:
+            return "warn";
+        case LogLevel::error:
+            return "error";
     }
     return "info";
 }
 
 }  // namespace
 
-std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields, long long unix_time) {
+std::string format_log_line(LogLevel level, std::string_view event, const LogFields& fields,
+                            long long unix_time) {
     std::time_t t = static_cast<std::time_t>(unix_time);
     std::tm tm{};
     ::gmtime_r(&t, &tm);
@@ -56,7 +61,8 @@ void log_line(LogLevel level, std::string_view event, const LogFields& fields) {
     if (level < threshold.load(std::memory_order_relaxed)) return;
     auto now = std::chrono::system_clock::now();
     std::string line = format_log_line(
-        level, event, fields, std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+        level, event, fields,
+        std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
     std::string_view rest = line;
     while (!rest.empty()) {
         ssize_t n = ::write(STDERR_FILENO, rest.data(), rest.size());

@@ -35,16 +35,21 @@ Status run_program(const std::vector<std::string>& argv, const RunProgramOptions
     for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
     SpawnActions actions;
-    if (options.discard_stdout) ::posix_spawn_file_actions_addopen(actions.get(), 1, "/dev/null", O_WRONLY, 0);
+    if (options.discard_stdout)
+        ::posix_spawn_file_actions_addopen(actions.get(), 1, "/dev/null", O_WRONLY, 0);
     if (options.close_other_fds) ::posix_spawn_file_actions_addclosefrom_np(actions.get(), 3);
     pid_t pid = 0;
-    if (int rc = ::posix_spawn(&pid, argv[0].c_str(), actions.get(), nullptr, cargv.data(), environ); rc != 0)
+    if (int rc =
+            ::posix_spawn(&pid, argv[0].c_str(), actions.get(), nullptr, cargv.data(), environ);
+        rc != 0)
         return Status::io_error(fmt::format("starting {}: {}", name, std::strerror(rc)));
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return Status::io_error(fmt::format("waiting for {}: {}", name, std::strerror(errno)));
+        if (errno != EINTR)
+            return Status::io_error(fmt::format("waiting for {}: {}", name, std::strerror(errno)));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
-    if (WIFEXITED(status)) return Status::io_error(fmt::format("{} exited with {}", name, WEXITSTATUS(status)));
+    if (WIFEXITED(status))
+        return Status::io_error(fmt::format("{} exited with {}", name, WEXITSTATUS(status)));
     return Status::io_error(fmt::format("{} killed by signal {}", name, WTERMSIG(status)));
 }
 

@@ -14,7 +14,8 @@ namespace {
 // (e.g. a FIPS provider without SHA-256), not memory; say which call and OpenSSL's reason.
 [[noreturn]] void evp_failed(const char* call) {
     char reason[256] = "no OpenSSL error queued";
-    if (unsigned long err = ERR_get_error(); err != 0) ERR_error_string_n(err, reason, sizeof reason);
+    if (unsigned long err = ERR_get_error(); err != 0)
+        ERR_error_string_n(err, reason, sizeof reason);
     ERR_clear_error();
     throw std::runtime_error(std::string("SHA-256: ") + call + " failed: " + reason);
 }
@@ -30,7 +31,8 @@ struct Sha256::context {
 
 Sha256::Sha256() : context_(std::make_unique<context>()) {
     if (!context_->ctx) throw std::bad_alloc();
-    if (EVP_DigestInit_ex(context_->ctx.get(), EVP_sha256(), nullptr) != 1) evp_failed("EVP_DigestInit_ex");
+    if (EVP_DigestInit_ex(context_->ctx.get(), EVP_sha256(), nullptr) != 1)
+        evp_failed("EVP_DigestInit_ex");
 }
 
 Sha256::Sha256(Sha256&&) noexcept = default;
@@ -38,7 +40,8 @@ Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 Sha256::~Sha256() = default;
 
 void Sha256::update(std::string_view data) {
-    if (EVP_DigestUpdate(context_->ctx.get(), data.data(), data.size()) != 1) evp_failed("EVP_DigestUpdate");
+    if (EVP_DigestUpdate(context_->ctx.get(), data.data(), data.size()) != 1)
+        evp_failed("EVP_DigestUpdate");
 }
 
 std::array<std::uint8_t, 32> Sha256::finish() {

@@ -92,16 +92,22 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
             auto v = value();
             if (!v) return v.status();
             auto t = event_type_from_name(*v);
-            if (!t) return usage(fmt::format("--type: unknown event type '{}' (e.g. LeaseGranted, CompletionRecorded)", *v));
+            if (!t)
+                return usage(fmt::format(
+                    "--type: unknown event type '{}' (e.g. LeaseGranted, CompletionRecorded)", *v));
             o.filter.types.push_back(*t);
         } else if (name == "--auth" || name == "--name" || name == "--role" || name == "--tag") {
             auto v = value();
             if (!v) return v.status();
             if (v->empty()) return usage(fmt::format("{} must not be empty", name));
-            if (name == "--auth") o.auth_file = std::string(*v);
-            else if (name == "--name") o.token_name = std::string(*v);
-            else if (name == "--role") o.token_role = std::string(*v);
-            else o.token_tags.emplace_back(*v);
+            if (name == "--auth")
+                o.auth_file = std::string(*v);
+            else if (name == "--name")
+                o.token_name = std::string(*v);
+            else if (name == "--role")
+                o.token_role = std::string(*v);
+            else
+                o.token_tags.emplace_back(*v);
         } else if (name == "--follow") {
             if (Status s = flag(); !s) return s;
             o.follow = true;
@@ -112,7 +118,9 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
                 o.at.seq = *seq;
             } else {
                 auto t = parse_time(*v);
-                if (!t) return usage(fmt::format("--at: neither a sequence number nor a time: {}", t.status().message()));
+                if (!t)
+                    return usage(fmt::format("--at: neither a sequence number nor a time: {}",
+                                             t.status().message()));
                 o.at.time = *t;
             }
         } else {
@@ -124,15 +132,17 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
     // Options that belong to one command are refused elsewhere, so a typo does not
     // silently change nothing.
     const bool log_options = o.follow || o.filter.from != 1 || o.filter.to || o.filter.since ||
-                             !o.filter.devices.empty() || !o.filter.jobs.empty() || !o.filter.types.empty();
+                             !o.filter.devices.empty() || !o.filter.jobs.empty() ||
+                             !o.filter.types.empty();
     const bool state_options = o.at.seq || o.at.time;
-    const bool token_options = !o.auth_file.empty() || !o.token_name.empty() || !o.token_role.empty() ||
-                               !o.token_tags.empty();
+    const bool token_options = !o.auth_file.empty() || !o.token_name.empty() ||
+                               !o.token_role.empty() || !o.token_tags.empty();
     if (token_options && command_name != "token")
         return usage("--auth, --name, --role and --tag belong to the token commands");
     auto positional = [&](std::size_t n, std::string_view what) -> Status {
         if (words.size() < n) return usage(fmt::format("{}: missing {}", command_name, what));
-        if (words.size() > n) return usage(fmt::format("{}: unexpected argument '{}'", command_name, words[n]));
+        if (words.size() > n)
+            return usage(fmt::format("{}: unexpected argument '{}'", command_name, words[n]));
         return Status::ok();
     };
 
@@ -148,12 +158,14 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
     } else if (command_name == "verify" || command_name == "backup") {
         o.command = command_name == "verify" ? Command::verify : Command::backup;
         if (Status s = positional(command_name == "backup" ? 1 : 0, "DEST"); !s) return s;
-        if (log_options || state_options) return usage(fmt::format("{} takes no log or state options", command_name));
+        if (log_options || state_options)
+            return usage(fmt::format("{} takes no log or state options", command_name));
         if (!words.empty()) o.path = std::string(words[0]);
     } else if (command_name == "scrub-secrets") {
         o.command = Command::scrub_secrets;
         if (Status s = positional(0, ""); !s) return s;
-        if (log_options || state_options) return usage("scrub-secrets takes no log or state options");
+        if (log_options || state_options)
+            return usage("scrub-secrets takes no log or state options");
     } else if (command_name == "inventory") {
         if (words.empty() || words[0] != "check")
             return usage("inventory: the only subcommand is 'inventory check DIR'");
@@ -167,15 +179,20 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
         if (words.empty()) return usage("token: add, list or revoke");
         std::string_view sub = words[0];
         words.erase(words.begin());
-        if (log_options || state_options) return usage("token commands take no log or state options");
-        if (!words.empty()) return usage(fmt::format("token {}: unexpected argument '{}'", sub, words[0]));
-        if (o.auth_file.empty()) return usage(fmt::format("token {}: --auth FILE is required", sub));
+        if (log_options || state_options)
+            return usage("token commands take no log or state options");
+        if (!words.empty())
+            return usage(fmt::format("token {}: unexpected argument '{}'", sub, words[0]));
+        if (o.auth_file.empty())
+            return usage(fmt::format("token {}: --auth FILE is required", sub));
         if (sub == "add") {
             o.command = Command::token_add;
             if (o.token_name.empty()) return usage("token add: --name is required");
-            if (o.token_role.empty()) return usage("token add: --role is required (worker, read or admin)");
+            if (o.token_role.empty())
+                return usage("token add: --role is required (worker, read or admin)");
             if (o.token_role == "worker" && o.token_tags.empty())
-                return usage("token add: a worker token needs --tag (repeatable; --tag '*' for every tag)");
+                return usage(
+                    "token add: a worker token needs --tag (repeatable; --tag '*' for every tag)");
             if (o.token_role != "worker" && !o.token_tags.empty())
                 return usage("token add: only worker tokens take --tag");
         } else if (sub == "list") {
@@ -185,7 +202,8 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
         } else if (sub == "revoke") {
             o.command = Command::token_revoke;
             if (o.token_name.empty()) return usage("token revoke: --name is required");
-            if (!o.token_role.empty() || !o.token_tags.empty()) return usage("token revoke takes --auth and --name");
+            if (!o.token_role.empty() || !o.token_tags.empty())
+                return usage("token revoke takes --auth and --name");
         } else {
             return usage(fmt::format("token: unknown subcommand '{}' (add, list, revoke)", sub));
         }
@@ -193,7 +211,8 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
         if (words.empty()) return usage("quarantine: list or retry SEQ");
         std::string_view sub = words[0];
         words.erase(words.begin());
-        if (log_options || state_options) return usage("quarantine commands take no log or state options");
+        if (log_options || state_options)
+            return usage("quarantine commands take no log or state options");
         if (sub == "list") {
             command_name = "quarantine list";
             if (Status s = positional(0, ""); !s) return s;
@@ -202,9 +221,11 @@ Result<Options> parse_args(const std::vector<std::string_view>& args) {
             command_name = "quarantine retry";
             if (Status s = positional(1, "SEQ"); !s) return s;
             std::uint64_t seq = 0;
-            auto [end, ec] = std::from_chars(words[0].data(), words[0].data() + words[0].size(), seq);
+            auto [end, ec] =
+                std::from_chars(words[0].data(), words[0].data() + words[0].size(), seq);
             if (ec != std::errc() || end != words[0].data() + words[0].size() || seq == 0)
-                return usage(fmt::format("quarantine retry: '{}' is not a sequence number", words[0]));
+                return usage(
+                    fmt::format("quarantine retry: '{}' is not a sequence number", words[0]));
             o.command = Command::quarantine_retry;
             o.seq = seq;
         } else {

@@ -23,12 +23,26 @@ inline constexpr std::string_view k_usage =
     "  token revoke --auth FILE --name NAME\n"
     "  scrub-secrets            (netkeepd stopped: rewrite old records without literal passwords)\n"
     "  quarantine list          (events the git writer quarantined)\n"
-    "  quarantine retry SEQ     (ask the git writer to apply it again: now, or at netkeepd's next start)\n"
-    "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is given)\n"
+    "  quarantine retry SEQ     (ask the git writer to apply it again: now, or at netkeepd's next "
+    "start)\n"
+    "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is "
+    "given)\n"
     "--data-dir defaults to ./var, as for netkeepd.\n";
 
-enum class Command { help, log, state, verify, inventory_check, backup, token_add, token_list, token_revoke, scrub_secrets,
-                     quarantine_list, quarantine_retry };
+enum class Command {
+    help,
+    log,
+    state,
+    verify,
+    inventory_check,
+    backup,
+    token_add,
+    token_list,
+    token_revoke,
+    scrub_secrets,
+    quarantine_list,
+    quarantine_retry
+};
 
 // `state --at`: a sequence number or a time ("the state after the last event at or
 // before it").
@@ -41,10 +55,10 @@ struct Options {
     Command command = Command::help;
     std::string data_dir = "var";
     bool json = false;
-    LogFilter filter;        // log
-    bool follow = false;     // log
-    StatePoint at;           // state
-    std::string path;        // inventory check DIR, backup DEST
+    LogFilter filter;     // log
+    bool follow = false;  // log
+    StatePoint at;        // state
+    std::string path;     // inventory check DIR, backup DEST
     // token add|list|revoke
     std::string auth_file;
     std::string token_name;

@@ -39,7 +39,6 @@
 #include "netkeep/json.hpp"
 #include "netkeep/run_program.hpp"
 
-
 namespace netkeep::ctl {
 
 namespace {
@@ -57,10 +56,12 @@ Status run_git(const std::vector<std::string>& args) {
 
 Status sync_tree(const fs::path& dir) {
     int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return Status::io_error(fmt::format("opening {}: {}", dir.string(), std::strerror(errno)));
+    if (fd < 0)
+        return Status::io_error(fmt::format("opening {}: {}", dir.string(), std::strerror(errno)));
     int rc = ::syncfs(fd);
     ::close(fd);
-    if (rc != 0) return Status::io_error(fmt::format("syncing {}: {}", dir.string(), std::strerror(errno)));
+    if (rc != 0)
+        return Status::io_error(fmt::format("syncing {}: {}", dir.string(), std::strerror(errno)));
     return Status::ok();
 }
 
@@ -71,9 +72,9 @@ std::optional<std::uint64_t> read_cursor(const EventLog& log) {
 }
 
 struct Plan {
-    std::uint64_t last = 0;                          // L
-    std::map<std::uint64_t, std::string> spool_of;   // successful completions: seq -> spool file
-    std::vector<std::uint64_t> inventories;          // seqs of InventoryApplied
+    std::uint64_t last = 0;                         // L
+    std::map<std::uint64_t, std::string> spool_of;  // successful completions: seq -> spool file
+    std::vector<std::uint64_t> inventories;         // seqs of InventoryApplied
 };
 
 }  // namespace
@@ -82,7 +83,9 @@ int run_backup(const Options& o, Io io) {
     const fs::path dest = o.path;
     std::error_code ec;
     if (fs::exists(dest, ec) && !fs::is_empty(dest, ec))
-        return fail(o, io, fmt::format("backup: {} exists and is not empty; give a new directory", dest.string()));
+        return fail(
+            o, io,
+            fmt::format("backup: {} exists and is not empty; give a new directory", dest.string()));
     auto log = open_event_log_reader(log_dir(o));
     if (!log) return fail(o, io, log.status().to_string());
 
@@ -99,12 +102,15 @@ int run_backup(const Options& o, Io io) {
     });
     if (!scanned) return fail(o, io, scanned.to_string());
     fs::create_directories(dest / "spool", ec);
-    if (ec) return fail(o, io, fmt::format("backup: creating {}: {}", (dest / "spool").string(), ec.message()));
+    if (ec)
+        return fail(
+            o, io, fmt::format("backup: creating {}: {}", (dest / "spool").string(), ec.message()));
     for (auto it = plan.spool_of.upper_bound(cursor_at_start); it != plan.spool_of.end(); ++it) {
         fs::copy_file(fs::path(spool_dir(o)) / it->second, dest / "spool" / it->second,
                       fs::copy_options::overwrite_existing, ec);
         if (ec && ec != std::errc::no_such_file_or_directory)
-            return fail(o, io, fmt::format("backup: copying spool file {}: {}", it->second, ec.message()));
+            return fail(o, io,
+                        fmt::format("backup: copying spool file {}: {}", it->second, ec.message()));
     }
 
     // 2. The repository, main moved back to what the log has reached.
@@ -113,11 +119,15 @@ int run_backup(const Options& o, Io io) {
     std::optional<std::uint64_t> trailer;  // T: the copy's newest Netkeep-Seq
     std::unique_ptr<GitRepoReader> copy;
     if (fs::exists(repo_dir(o))) {
-        if (Status s = run_git({"clone", "--bare", "--no-local", "--quiet", repo_dir(o), (dest / "repo.git").string()});
+        if (Status s = run_git({"clone", "--bare", "--no-local", "--quiet", repo_dir(o),
+                                (dest / "repo.git").string()});
             !s)
             return fail(o, io, fmt::format("backup: copying the repository: {}", s.to_string()));
-        if (Status s = run_git({"--git-dir", (dest / "repo.git").string(), "remote", "remove", "origin"}); !s)
-            return fail(o, io, fmt::format("backup: removing the copy's remote: {}", s.to_string()));
+        if (Status s =
+                run_git({"--git-dir", (dest / "repo.git").string(), "remote", "remove", "origin"});
+            !s)
+            return fail(o, io,
+                        fmt::format("backup: removing the copy's remote: {}", s.to_string()));
         auto opened = open_git_repo_reader((dest / "repo.git").string());
         if (!opened) return fail(o, io, opened.status().to_string());
         copy = std::move(*opened);
@@ -134,7 +144,8 @@ int run_backup(const Options& o, Io io) {
             }
         }
         if (moved) {
-            if (!main_commit) return fail(o, io, "backup: every commit on main is newer than the log copied");
+            if (!main_commit)
+                return fail(o, io, "backup: every commit on main is newer than the log copied");
             if (Status s = copy->set_main(main_commit->id); !s) return fail(o, io, s.to_string());
             history = copy->main_history();
             if (!history) return fail(o, io, history.status().to_string());
@@ -153,9 +164,11 @@ int run_backup(const Options& o, Io io) {
         cursor = read_cursor(**log).value_or(0);
         if (!trailer || cursor >= *trailer) break;
         if (std::chrono::steady_clock::now() > deadline)
-            return fail(o, io, fmt::format("backup: the git writer's cursor ({}) did not reach the repository's "
-                                           "newest Netkeep-Seq ({}) within 30 s; is netkeepd's git writer stuck?",
-                                           cursor, *trailer));
+            return fail(
+                o, io,
+                fmt::format("backup: the git writer's cursor ({}) did not reach the repository's "
+                            "newest Netkeep-Seq ({}) within 30 s; is netkeepd's git writer stuck?",
+                            cursor, *trailer));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     std::map<std::uint64_t, std::string> records;
@@ -180,8 +193,10 @@ int run_backup(const Options& o, Io io) {
         }
     }
     if (trailer && x < *trailer)
-        return fail(o, io, fmt::format("backup: the copy is inconsistent (cursor {} < Netkeep-Seq {}); try again", x,
-                                       *trailer));
+        return fail(
+            o, io,
+            fmt::format("backup: the copy is inconsistent (cursor {} < Netkeep-Seq {}); try again",
+                        x, *trailer));
 
     // The spool files the copy needs: successful completions in (X, L].
     std::size_t spool_files = 0;
@@ -192,8 +207,11 @@ int run_backup(const Options& o, Io io) {
             continue;
         }
         if (!fs::exists(file))
-            return fail(o, io, fmt::format("backup: spool file {} of seq {} is missing from {}: the writer cannot "
-                                           "apply that event without it", name, seq, spool_dir(o)));
+            return fail(
+                o, io,
+                fmt::format("backup: spool file {} of seq {} is missing from {}: the writer cannot "
+                            "apply that event without it",
+                            name, seq, spool_dir(o)));
         ++spool_files;
     }
 
@@ -217,41 +235,53 @@ int run_backup(const Options& o, Io io) {
             return true;
         });
         if (!s) return fail(o, io, s.to_string());
-        if (!copy_status) return fail(o, io, fmt::format("backup: writing the log copy: {}", copy_status.to_string()));
+        if (!copy_status)
+            return fail(o, io,
+                        fmt::format("backup: writing the log copy: {}", copy_status.to_string()));
         if ((*out)->last_seq() != plan.last)
-            return fail(o, io, fmt::format("backup: the log copy ends at {}, expected {}", (*out)->last_seq(), plan.last));
+            return fail(o, io,
+                        fmt::format("backup: the log copy ends at {}, expected {}",
+                                    (*out)->last_seq(), plan.last));
         std::vector<std::pair<std::string, std::string>> entries = std::move(other_meta);
         for (const auto& [seq, value] : records)
             if (seq <= x) entries.emplace_back(gitwriter::applied_key(seq), value);
-        if (x > 0 || read_cursor(**log)) entries.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(x));
+        if (x > 0 || read_cursor(**log))
+            entries.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(x));
         std::optional<std::uint64_t> inventory_seq;
         for (auto seq : plan.inventories)
             if (seq <= x) inventory_seq = seq;
         if (inventory_seq)
-            entries.emplace_back(std::string(gitwriter::k_inventory_key), std::to_string(*inventory_seq));
+            entries.emplace_back(std::string(gitwriter::k_inventory_key),
+                                 std::to_string(*inventory_seq));
         for (std::size_t i = 0; i < entries.size(); i += k_append_chunk) {
             std::vector<std::pair<std::string, std::string>> part(
                 entries.begin() + static_cast<std::ptrdiff_t>(i),
-                entries.begin() + static_cast<std::ptrdiff_t>(std::min(entries.size(), i + k_append_chunk)));
+                entries.begin() +
+                    static_cast<std::ptrdiff_t>(std::min(entries.size(), i + k_append_chunk)));
             if (Status ms = (*out)->put_meta_batch(part); !ms)
                 return fail(o, io, fmt::format("backup: writing meta values: {}", ms.to_string()));
         }
         (*out)->close();
     }
-    if (Status s = sync_tree(dest); !s) return fail(o, io, fmt::format("backup: {}", s.to_string()));
+    if (Status s = sync_tree(dest); !s)
+        return fail(o, io, fmt::format("backup: {}", s.to_string()));
 
     const std::string commit = main_commit ? main_commit->id : std::string();
     if (o.json) {
-        fmt::print(io.out, R"({{"dest":{},"log_last_seq":{},"cursor":{},"main":{},"netkeep_seq":{},"spool_files":{}}})"
-                           "\n",
-                   json_quote(dest.string()), plan.last, x, commit.empty() ? "null" : json_quote(commit),
-                   trailer ? std::to_string(*trailer) : "null", spool_files);
+        fmt::print(
+            io.out,
+            R"({{"dest":{},"log_last_seq":{},"cursor":{},"main":{},"netkeep_seq":{},"spool_files":{}}})"
+            "\n",
+            json_quote(dest.string()), plan.last, x, commit.empty() ? "null" : json_quote(commit),
+            trailer ? std::to_string(*trailer) : "null", spool_files);
     } else {
         fmt::print(io.out,
-                   "backup in {}: log seq 1..{}, git main at {} (Netkeep-Seq {}), git writer cursor {}, {} spool "
+                   "backup in {}: log seq 1..{}, git main at {} (Netkeep-Seq {}), git writer "
+                   "cursor {}, {} spool "
                    "file{} for the events after it\n",
                    dest.string(), plan.last, commit.empty() ? "(no commits)" : commit,
-                   trailer ? std::to_string(*trailer) : "-", x, spool_files, spool_files == 1 ? "" : "s");
+                   trailer ? std::to_string(*trailer) : "-", x, spool_files,
+                   spool_files == 1 ? "" : "s");
     }
     return 0;
 }

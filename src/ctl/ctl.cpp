@@ -23,7 +23,9 @@ extern "C" void on_stop_signal(int) { g_stop = true; }
 
 void write(std::FILE* f, std::string_view text) { std::fwrite(text.data(), 1, text.size(), f); }
 
-Result<std::unique_ptr<EventLog>> open_reader(const Options& o) { return open_event_log_reader(log_dir(o)); }
+Result<std::unique_ptr<EventLog>> open_reader(const Options& o) {
+    return open_event_log_reader(log_dir(o));
+}
 
 }  // namespace
 
@@ -73,7 +75,8 @@ int run_state(const Options& o, Io io) {
     const std::uint64_t last = (*log)->last_seq();
     std::uint64_t through = last;
     if (o.at.seq) {
-        if (*o.at.seq > last) return fail(o, io, fmt::format("--at {}: the log ends at seq {}", *o.at.seq, last));
+        if (*o.at.seq > last)
+            return fail(o, io, fmt::format("--at {}: the log ends at seq {}", *o.at.seq, last));
         through = *o.at.seq;
     } else if (o.at.time) {
         // The prefix of the log up to the last event at or before the time: the state as
@@ -111,7 +114,8 @@ int run_inventory_check(const Options& o, Io io) {
     options.secrets_dir = o.path;
     auto inventory = parse_inventory(*files, options);
     if (!inventory) return fail(o, io, inventory.status().message());
-    write(io.out, o.json ? format_inventory_json(*inventory, o.path) + "\n" : format_inventory_text(*inventory, o.path));
+    write(io.out, o.json ? format_inventory_json(*inventory, o.path) + "\n"
+                         : format_inventory_text(*inventory, o.path));
     return 0;
 }
 
@@ -123,18 +127,28 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
     }
     Io io{out, err};
     switch (options->command) {
-    case Command::help: write(out, k_usage); return 0;
-    case Command::log: return run_log(*options, io);
-    case Command::state: return run_state(*options, io);
-    case Command::verify: return run_verify(*options, io);
-    case Command::inventory_check: return run_inventory_check(*options, io);
-    case Command::backup: return run_backup(*options, io);
-    case Command::token_add:
-    case Command::token_list:
-    case Command::token_revoke: return run_token(*options, io);
-    case Command::scrub_secrets: return run_scrub_secrets(*options, io);
-    case Command::quarantine_list:
-    case Command::quarantine_retry: return run_quarantine(*options, io);
+        case Command::help:
+            write(out, k_usage);
+            return 0;
+        case Command::log:
+            return run_log(*options, io);
+        case Command::state:
+            return run_state(*options, io);
+        case Command::verify:
+            return run_verify(*options, io);
+        case Command::inventory_check:
+            return run_inventory_check(*options, io);
+        case Command::backup:
+            return run_backup(*options, io);
+        case Command::token_add:
+        case Command::token_list:
+        case Command::token_revoke:
+            return run_token(*options, io);
+        case Command::scrub_secrets:
+            return run_scrub_secrets(*options, io);
+        case Command::quarantine_list:
+        case Command::quarantine_retry:
+            return run_quarantine(*options, io);
     }
     return 2;
 }

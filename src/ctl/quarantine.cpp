@@ -14,8 +14,8 @@
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
-#include "netkeep/durable.hpp"
 #include "gitwriter/format.hpp"
+#include "netkeep/durable.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/json.hpp"
 
@@ -92,8 +92,7 @@ int retry(const Options& o, Io io, const std::map<std::uint64_t, Entry>& entries
     auto order = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-    if (Status s = write_file_durably(fmt::format("{}/{}", dir, o.seq),
-                                                 fmt::format("{}\n", order));
+    if (Status s = write_file_durably(fmt::format("{}/{}", dir, o.seq), fmt::format("{}\n", order));
         !s)
         return fail(o, io, s.to_string());
     if (o.json)

@@ -48,8 +48,9 @@ std::string format_time(unix_time t) {
     const auto day = floor<days>(tp);
     const year_month_day ymd{day};
     const hh_mm_ss hms{tp - day};
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", int(ymd.year()), unsigned(ymd.month()),
-                       unsigned(ymd.day()), hms.hours().count(), hms.minutes().count(), hms.seconds().count());
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", int(ymd.year()),
+                       unsigned(ymd.month()), unsigned(ymd.day()), hms.hours().count(),
+                       hms.minutes().count(), hms.seconds().count());
 }
 
 std::optional<std::uint64_t> parse_seq(std::string_view text) {
@@ -63,7 +64,8 @@ std::optional<std::uint64_t> parse_seq(std::string_view text) {
 Result<unix_time> parse_time(std::string_view text) {
     auto bad = [&](std::string_view why) {
         return Status::invalid_argument(fmt::format(
-            "bad time '{}': {} (want e.g. 2026-11-28T03:00:00Z, 2026-11-28 or @1700000000)", text, why));
+            "bad time '{}': {} (want e.g. 2026-11-28T03:00:00Z, 2026-11-28 or @1700000000)", text,
+            why));
     };
     if (text.starts_with('@')) {
         auto rest = text.substr(1);
@@ -74,16 +76,19 @@ Result<unix_time> parse_time(std::string_view text) {
     }
     std::size_t pos = 0;
     unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-    if (!digits(text, pos, 4, y) || pos >= text.size() || text[pos++] != '-' || !digits(text, pos, 2, mo) ||
-        pos >= text.size() || text[pos++] != '-' || !digits(text, pos, 2, d))
+    if (!digits(text, pos, 4, y) || pos >= text.size() || text[pos++] != '-' ||
+        !digits(text, pos, 2, mo) || pos >= text.size() || text[pos++] != '-' ||
+        !digits(text, pos, 2, d))
         return bad("expected YYYY-MM-DD");
     if (mo < 1 || mo > 12) return bad("month out of range");
     if (d < 1 || d > days_in(y, mo)) return bad("day out of range");
     std::int64_t offset = 0;
     if (pos < text.size()) {
-        if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ') return bad("expected T after the date");
+        if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ')
+            return bad("expected T after the date");
         ++pos;
-        if (!digits(text, pos, 2, h) || pos >= text.size() || text[pos++] != ':' || !digits(text, pos, 2, mi))
+        if (!digits(text, pos, 2, h) || pos >= text.size() || text[pos++] != ':' ||
+            !digits(text, pos, 2, mi))
             return bad("expected HH:MM after the date");
         if (pos < text.size() && text[pos] == ':') {
             ++pos;
@@ -97,7 +102,8 @@ Result<unix_time> parse_time(std::string_view text) {
                 unsigned oh = 0, om = 0;
                 if (!digits(text, pos, 2, oh)) return bad("expected an offset +HH:MM");
                 if (pos < text.size() && text[pos] == ':') ++pos;
-                if (!digits(text, pos, 2, om) || oh > 23 || om > 59) return bad("expected an offset +HH:MM");
+                if (!digits(text, pos, 2, om) || oh > 23 || om > 59)
+                    return bad("expected an offset +HH:MM");
                 offset = (c == '+' ? 1 : -1) * static_cast<std::int64_t>(oh * 3600 + om * 60);
             } else {
                 return bad("unexpected text after the time");

@@ -83,12 +83,12 @@ std::string report_json(const Report& r) {
     std::string out = fmt::format(
         R"({{"ok":{},"log_last_seq":{},"cursor":{},"newest_trailer":{},"records":{},"commits":{},"hashes_checked":{},"hashes_skipped":{},"pending":{},"quarantined":{},"superseded":{},"discrepancies":[)",
         r.found.empty() ? "true" : "false", r.last_seq, r.cursor,
-        r.newest_trailer ? std::to_string(*r.newest_trailer) : "null", r.records, r.commits, r.hashed,
-        r.hash_skipped, r.pending, r.quarantined, r.superseded);
+        r.newest_trailer ? std::to_string(*r.newest_trailer) : "null", r.records, r.commits,
+        r.hashed, r.hash_skipped, r.pending, r.quarantined, r.superseded);
     for (std::size_t i = 0; i < r.found.size(); ++i) {
         const auto& d = r.found[i];
-        out += fmt::format(R"({}{{"message":{},"seq":{},"commit":{},"path":{}}})", i ? "," : "", json_quote(d.message),
-                           d.seq ? std::to_string(*d.seq) : "null",
+        out += fmt::format(R"({}{{"message":{},"seq":{},"commit":{},"path":{}}})", i ? "," : "",
+                           json_quote(d.message), d.seq ? std::to_string(*d.seq) : "null",
                            d.commit.empty() ? "null" : json_quote(d.commit),
                            d.path.empty() ? "null" : json_quote(d.path));
     }
@@ -115,10 +115,12 @@ int run_verify(const Options& o, Io io) {
             if (auto parsed = parse_inventory({inv->devices_json, inv->jobs_json}, structural))
                 for (const auto& job : parsed->jobs) job_redacts[job.name] = !job.redact.empty();
         } else if (const auto* c = std::get_if<CompletionRecorded>(&rec.event)) {
-            completions[rec.seq] = {c->device, c->job, !c->failure, c->size, c->sha256, job_redacts[c->job]};
+            completions[rec.seq] = {c->device, c->job,    !c->failure,
+                                    c->size,   c->sha256, job_redacts[c->job]};
         }
         if (Status s = projection.apply(rec); !s) {
-            r.add(fmt::format("seq {}: the projection refuses it: {}", rec.seq, s.to_string()), rec.seq);
+            r.add(fmt::format("seq {}: the projection refuses it: {}", rec.seq, s.to_string()),
+                  rec.seq);
             return false;
         }
         return true;
@@ -128,29 +130,38 @@ int run_verify(const Options& o, Io io) {
 
     // The writer's cursor and records.
     if (auto cursor = (*log)->get_meta(std::string(gitwriter::k_cursor_key))) {
-        if (auto v = gitwriter::parse_u64(*cursor)) r.cursor = *v;
-        else r.add(fmt::format("meta {} is not a number: '{}'", gitwriter::k_cursor_key, *cursor));
+        if (auto v = gitwriter::parse_u64(*cursor))
+            r.cursor = *v;
+        else
+            r.add(fmt::format("meta {} is not a number: '{}'", gitwriter::k_cursor_key, *cursor));
     } else if (cursor.status().code() != Status::Code::not_found) {
         return fail(o, io, cursor.status().to_string());
     }
     std::map<std::uint64_t, gitwriter::AppliedRecord> records;
-    Status scanned = (*log)->scan_meta(gitwriter::k_applied_prefix, [&](std::string_view key, std::string_view value) {
-        auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size()));
-        auto record = gitwriter::parse_applied_record(value);
-        if (!seq || !record) r.add(fmt::format("meta {}: not a record of the git writer: '{}'", key, value));
-        else records[*seq] = std::move(*record);
-        return true;
-    });
+    Status scanned = (*log)->scan_meta(
+        gitwriter::k_applied_prefix, [&](std::string_view key, std::string_view value) {
+            auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size()));
+            auto record = gitwriter::parse_applied_record(value);
+            if (!seq || !record)
+                r.add(fmt::format("meta {}: not a record of the git writer: '{}'", key, value));
+            else
+                records[*seq] = std::move(*record);
+            return true;
+        });
     if (!scanned) return fail(o, io, scanned.to_string());
     r.records = records.size();
     std::map<std::uint64_t, gitwriter::QuarantineRecord> quarantine;
-    scanned = (*log)->scan_meta(gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
-        auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
-        auto record = gitwriter::parse_quarantine_record(value);
-        if (!seq || !record) r.add(fmt::format("meta {}: not a quarantine record of the git writer: '{}'", key, value));
-        else quarantine[*seq] = std::move(*record);
-        return true;
-    });
+    scanned = (*log)->scan_meta(
+        gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
+            auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
+            auto record = gitwriter::parse_quarantine_record(value);
+            if (!seq || !record)
+                r.add(fmt::format("meta {}: not a quarantine record of the git writer: '{}'", key,
+                                  value));
+            else
+                quarantine[*seq] = std::move(*record);
+            return true;
+        });
     if (!scanned) return fail(o, io, scanned.to_string());
 
     // The repository.
@@ -161,7 +172,8 @@ int run_verify(const Options& o, Io io) {
         auto h = repo->main_history();
         if (!h) return fail(o, io, h.status().to_string());
         history = std::move(*h);
-    } else if (opened.status().code() != Status::Code::not_found || !records.empty() || r.cursor > 0) {
+    } else if (opened.status().code() != Status::Code::not_found || !records.empty() ||
+               r.cursor > 0) {
         r.add(fmt::format("cannot open the repository: {}", opened.status().to_string()));
     }
     r.commits = history.size();
@@ -174,14 +186,19 @@ int run_verify(const Options& o, Io io) {
 
     // Cursor.
     if (r.cursor > r.last_seq)
-        r.add(fmt::format("the git writer's cursor {} is ahead of the log's last seq {}: the log and the "
-                          "repository belong to different histories", r.cursor, r.last_seq));
+        r.add(fmt::format(
+            "the git writer's cursor {} is ahead of the log's last seq {}: the log and the "
+            "repository belong to different histories",
+            r.cursor, r.last_seq));
     if (r.newest_trailer && *r.newest_trailer > r.last_seq)
-        r.add(fmt::format("main's newest Netkeep-Seq {} is ahead of the log's last seq {}", *r.newest_trailer,
-                          r.last_seq), r.newest_trailer);
+        r.add(fmt::format("main's newest Netkeep-Seq {} is ahead of the log's last seq {}",
+                          *r.newest_trailer, r.last_seq),
+              r.newest_trailer);
     if (r.newest_trailer && r.cursor < *r.newest_trailer)
-        r.add(fmt::format("the git writer's cursor {} is behind main's newest Netkeep-Seq {} (a crash between a "
-                          "commit and its cursor write: netkeepd catches up at start)", r.cursor, *r.newest_trailer),
+        r.add(fmt::format("the git writer's cursor {} is behind main's newest Netkeep-Seq {} (a "
+                          "crash between a "
+                          "commit and its cursor write: netkeepd catches up at start)",
+                          r.cursor, *r.newest_trailer),
               r.newest_trailer);
 
     // Commits on main.
@@ -191,31 +208,42 @@ int run_verify(const Options& o, Io io) {
             if (auto changed = repo->changed_paths(c.id)) {
                 for (const auto& p : *changed) paths += (paths.empty() ? "" : ", ") + p;
             }
-            r.add(fmt::format("commit {} \"{}\" on main has no Netkeep-Seq trailer: not made by netkeep (by "
-                              "hand?); it changes {}", c.id, c.subject, paths.empty() ? "nothing" : paths),
-                  std::nullopt, c.id, paths);
+            r.add(
+                fmt::format(
+                    "commit {} \"{}\" on main has no Netkeep-Seq trailer: not made by netkeep (by "
+                    "hand?); it changes {}",
+                    c.id, c.subject, paths.empty() ? "nothing" : paths),
+                std::nullopt, c.id, paths);
             continue;
         }
         const std::uint64_t seq = *c.seq;
         if (!trailers.insert(seq).second)
-            r.add(fmt::format("commit {}: Netkeep-Seq {} is on more than one commit", c.id, seq), seq, c.id);
+            r.add(fmt::format("commit {}: Netkeep-Seq {} is on more than one commit", c.id, seq),
+                  seq, c.id);
         auto completion = completions.find(seq);
         if (completion == completions.end()) {
-            r.add(fmt::format("commit {} has Netkeep-Seq {}, which is not a CompletionRecorded in the log", c.id, seq),
+            r.add(fmt::format(
+                      "commit {} has Netkeep-Seq {}, which is not a CompletionRecorded in the log",
+                      c.id, seq),
                   seq, c.id);
             continue;
         }
         if (!completion->second.ok)
-            r.add(fmt::format("commit {} has Netkeep-Seq {}, a failed completion (failures are never committed)",
-                              c.id, seq), seq, c.id);
+            r.add(fmt::format("commit {} has Netkeep-Seq {}, a failed completion (failures are "
+                              "never committed)",
+                              c.id, seq),
+                  seq, c.id);
         auto record = records.find(seq);
         if (record == records.end()) {
             if (seq <= r.cursor)
-                r.add(fmt::format("commit {} (Netkeep-Seq {}, {}/{}) has no record of the git writer", c.id, seq,
-                                  completion->second.device, completion->second.job), seq, c.id);
+                r.add(
+                    fmt::format("commit {} (Netkeep-Seq {}, {}/{}) has no record of the git writer",
+                                c.id, seq, completion->second.device, completion->second.job),
+                    seq, c.id);
         } else if (record->second.commit != c.id) {
-            r.add(fmt::format("commit {} has Netkeep-Seq {}, but the record of seq {} names commit {}", c.id, seq, seq,
-                              record->second.commit.empty() ? "-" : record->second.commit),
+            r.add(fmt::format(
+                      "commit {} has Netkeep-Seq {}, but the record of seq {} names commit {}",
+                      c.id, seq, seq, record->second.commit.empty() ? "-" : record->second.commit),
                   seq, c.id, record->second.path);
         }
     }
@@ -225,22 +253,26 @@ int run_verify(const Options& o, Io io) {
     for (const auto& [seq, rec] : records) {
         auto completion = completions.find(seq);
         if (completion == completions.end() || !completion->second.ok) {
-            r.add(fmt::format("record of seq {} ({}): seq {} is not a successful CompletionRecorded", seq, rec.path,
-                              seq), seq, rec.commit, rec.path);
+            r.add(
+                fmt::format("record of seq {} ({}): seq {} is not a successful CompletionRecorded",
+                            seq, rec.path, seq),
+                seq, rec.commit, rec.path);
             continue;
         }
         if (seq > r.cursor)
-            r.add(fmt::format("record of seq {} is after the git writer's cursor {}", seq, r.cursor), seq, rec.commit,
-                  rec.path);
+            r.add(
+                fmt::format("record of seq {} is after the git writer's cursor {}", seq, r.cursor),
+                seq, rec.commit, rec.path);
         newest_by_path[rec.path] = seq;
         if (!repo) continue;
         std::string where = rec.commit;
         if (!rec.commit.empty()) {
             if (!position.contains(rec.commit)) {
                 auto has = repo->has_commit(rec.commit);
-                r.add(fmt::format("record of seq {} ({}): commit {} {}", seq, rec.path, rec.commit,
-                                  has && *has ? "is not on main" : "is missing from the repository"),
-                      seq, rec.commit, rec.path);
+                r.add(
+                    fmt::format("record of seq {} ({}): commit {} {}", seq, rec.path, rec.commit,
+                                has && *has ? "is not on main" : "is missing from the repository"),
+                    seq, rec.commit, rec.path);
                 continue;
             }
         } else {
@@ -253,31 +285,39 @@ int run_verify(const Options& o, Io io) {
                     break;
                 }
             if (where.empty()) {
-                r.add(fmt::format("record of seq {} ({}): content recorded as unchanged, but main has no commit "
-                                  "before seq {}", seq, rec.path, seq), seq, "", rec.path);
+                r.add(fmt::format("record of seq {} ({}): content recorded as unchanged, but main "
+                                  "has no commit "
+                                  "before seq {}",
+                                  seq, rec.path, seq),
+                      seq, "", rec.path);
                 continue;
             }
         }
         auto blob = repo->blob_at(where, rec.path);
         if (!blob) {
-            r.add(fmt::format("record of seq {}: {}", seq, blob.status().to_string()), seq, where, rec.path);
+            r.add(fmt::format("record of seq {}: {}", seq, blob.status().to_string()), seq, where,
+                  rec.path);
             continue;
         }
         if (!*blob || **blob != rec.blob) {
-            r.add(fmt::format("record of seq {}: {} in commit {} is {}, the record says blob {}", seq, rec.path,
-                              short_id(where), *blob ? "blob " + **blob : std::string("missing"), rec.blob),
+            r.add(fmt::format("record of seq {}: {} in commit {} is {}, the record says blob {}",
+                              seq, rec.path, short_id(where),
+                              *blob ? "blob " + **blob : std::string("missing"), rec.blob),
                   seq, where, rec.path);
             continue;
         }
-        if (completion->second.redacted) continue;  // git holds the redacted content, the event the sent one
+        if (completion->second.redacted)
+            continue;  // git holds the redacted content, the event the sent one
         auto size = repo->blob_size(rec.blob);
         if (!size) {
-            r.add(fmt::format("record of seq {}: {}", seq, size.status().to_string()), seq, where, rec.path);
+            r.add(fmt::format("record of seq {}: {}", seq, size.status().to_string()), seq, where,
+                  rec.path);
             continue;
         }
         if (*size != completion->second.size) {
-            r.add(fmt::format("seq {}: {} in git has {} bytes, the worker sent {}", seq, rec.path, *size,
-                              completion->second.size), seq, where, rec.path);
+            r.add(fmt::format("seq {}: {} in git has {} bytes, the worker sent {}", seq, rec.path,
+                              *size, completion->second.size),
+                  seq, where, rec.path);
             continue;
         }
         if (*size > k_hash_limit) {
@@ -286,32 +326,41 @@ int run_verify(const Options& o, Io io) {
         }
         auto sha = repo->blob_sha256(rec.blob);
         if (!sha) {
-            r.add(fmt::format("record of seq {}: {}", seq, sha.status().to_string()), seq, where, rec.path);
+            r.add(fmt::format("record of seq {}: {}", seq, sha.status().to_string()), seq, where,
+                  rec.path);
             continue;
         }
         ++r.hashed;
         if (*sha != completion->second.sha256)
-            r.add(fmt::format("seq {}: the SHA-256 of {} in git is {}, the event recorded {}", seq, rec.path,
-                              to_hex(*sha), to_hex(completion->second.sha256)), seq, where, rec.path);
+            r.add(fmt::format("seq {}: the SHA-256 of {} in git is {}, the event recorded {}", seq,
+                              rec.path, to_hex(*sha), to_hex(completion->second.sha256)),
+                  seq, where, rec.path);
     }
 
     // Completions the writer has passed must have records; later ones are pending.
     const std::uint64_t applied = std::max(r.cursor, r.newest_trailer.value_or(0));
     for (const auto& [seq, c] : completions) {
         if (!c.ok) continue;
-        if (auto q = quarantine.find(seq); q != quarantine.end() && q->second.state != gitwriter::QuarantineState::applied) {
-            if (q->second.state == gitwriter::QuarantineState::superseded) ++r.superseded;
-            else ++r.quarantined;
+        if (auto q = quarantine.find(seq);
+            q != quarantine.end() && q->second.state != gitwriter::QuarantineState::applied) {
+            if (q->second.state == gitwriter::QuarantineState::superseded)
+                ++r.superseded;
+            else
+                ++r.quarantined;
             if (records.contains(seq))
                 r.add(fmt::format("seq {} is {} but has a record of the git writer", seq,
-                                  gitwriter::state_name(q->second.state)), seq);
+                                  gitwriter::state_name(q->second.state)),
+                      seq);
             continue;
         }
         if (seq > applied) {
             ++r.pending;
         } else if (seq <= r.cursor && !records.contains(seq)) {
-            r.add(fmt::format("seq {} ({}/{}): a successful completion the git writer has passed (cursor {}) has no "
-                              "record", seq, c.device, c.job, r.cursor), seq);
+            r.add(fmt::format("seq {} ({}/{}): a successful completion the git writer has passed "
+                              "(cursor {}) has no "
+                              "record",
+                              seq, c.device, c.job, r.cursor),
+                  seq);
         }
     }
 
@@ -321,9 +370,12 @@ int run_verify(const Options& o, Io io) {
             auto blob = repo->blob_at(history.front().id, path);
             const auto& want = records[seq].blob;
             if (blob && (!*blob || **blob != want))
-                r.add(fmt::format("{} on main ({}) is {}, the last backup written there (seq {}) is blob {}", path,
-                                  short_id(history.front().id), *blob ? "blob " + **blob : std::string("missing"),
-                                  seq, want), seq, history.front().id, path);
+                r.add(
+                    fmt::format(
+                        "{} on main ({}) is {}, the last backup written there (seq {}) is blob {}",
+                        path, short_id(history.front().id),
+                        *blob ? "blob " + **blob : std::string("missing"), seq, want),
+                    seq, history.front().id, path);
         }
     }
 
@@ -332,17 +384,20 @@ int run_verify(const Options& o, Io io) {
     } else {
         for (const auto& d : r.found) fmt::print(io.out, "discrepancy: {}\n", d.message);
         fmt::print(io.out,
-                   "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} hashes checked{}, "
+                   "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} "
+                   "hashes checked{}, "
                    "{} completions pending{}\n",
-                   r.found.empty() ? "OK" : fmt::format("{} DISCREPANC{}", r.found.size(),
-                                                        r.found.size() == 1 ? "Y" : "IES"),
-                   r.last_seq, r.cursor, r.newest_trailer ? std::to_string(*r.newest_trailer) : "-", r.commits,
-                   r.records, r.hashed,
-                   r.hash_skipped ? fmt::format(" ({} over 64 MiB: size only)", r.hash_skipped) : std::string(),
+                   r.found.empty() ? "OK"
+                                   : fmt::format("{} DISCREPANC{}", r.found.size(),
+                                                 r.found.size() == 1 ? "Y" : "IES"),
+                   r.last_seq, r.cursor, r.newest_trailer ? std::to_string(*r.newest_trailer) : "-",
+                   r.commits, r.records, r.hashed,
+                   r.hash_skipped ? fmt::format(" ({} over 64 MiB: size only)", r.hash_skipped)
+                                  : std::string(),
                    r.pending,
                    r.quarantined || r.superseded
-                       ? fmt::format(", {} quarantined, {} superseded (netkeepctl quarantine list)", r.quarantined,
-                                     r.superseded)
+                       ? fmt::format(", {} quarantined, {} superseded (netkeepctl quarantine list)",
+                                     r.quarantined, r.superseded)
                        : std::string());
     }
     return r.found.empty() ? 0 : 1;

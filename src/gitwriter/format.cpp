@@ -16,10 +16,13 @@ std::string iso8601_utc(unix_time t) {
                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-std::string applied_key(std::uint64_t seq) { return fmt::format("{}{:020}", k_applied_prefix, seq); }
+std::string applied_key(std::uint64_t seq) {
+    return fmt::format("{}{:020}", k_applied_prefix, seq);
+}
 
 std::string format_applied_record(const AppliedRecord& record) {
-    return fmt::format("{} {} {}", record.blob, record.commit.empty() ? "-" : record.commit, record.path);
+    return fmt::format("{} {} {}", record.blob, record.commit.empty() ? "-" : record.commit,
+                       record.path);
 }
 
 std::optional<AppliedRecord> parse_applied_record(std::string_view value) {
@@ -27,10 +30,12 @@ std::optional<AppliedRecord> parse_applied_record(std::string_view value) {
     if (first == std::string_view::npos) return std::nullopt;
     auto second = value.find(' ', first + 1);
     if (second == std::string_view::npos) return std::nullopt;
-    AppliedRecord r{std::string(value.substr(0, first)), std::string(value.substr(first + 1, second - first - 1)),
+    AppliedRecord r{std::string(value.substr(0, first)),
+                    std::string(value.substr(first + 1, second - first - 1)),
                     std::string(value.substr(second + 1))};
     if (r.commit == "-") r.commit.clear();
-    if (r.blob.size() != 40 || r.path.empty() || (!r.commit.empty() && r.commit.size() != 40)) return std::nullopt;
+    if (r.blob.size() != 40 || r.path.empty() || (!r.commit.empty() && r.commit.size() != 40))
+        return std::nullopt;
     return r;
 }
 
@@ -73,9 +78,12 @@ std::string format_commit_message(std::uint64_t seq, const CompletionRecorded& c
 namespace {
 
 constexpr std::pair<QuarantineState, std::string_view> k_states[] = {
-    {QuarantineState::quarantined, "quarantined"}, {QuarantineState::held, "held"},
-    {QuarantineState::retry, "retry"},             {QuarantineState::retrying, "retrying"},
-    {QuarantineState::applied, "applied"},         {QuarantineState::superseded, "superseded"},
+    {QuarantineState::quarantined, "quarantined"},
+    {QuarantineState::held, "held"},
+    {QuarantineState::retry, "retry"},
+    {QuarantineState::retrying, "retrying"},
+    {QuarantineState::applied, "applied"},
+    {QuarantineState::superseded, "superseded"},
 };
 
 }  // namespace
@@ -92,13 +100,17 @@ std::optional<QuarantineState> parse_state(std::string_view name) {
     return std::nullopt;
 }
 
-std::string quarantine_key(std::uint64_t seq) { return fmt::format("{}{:020}", k_quarantine_prefix, seq); }
+std::string quarantine_key(std::uint64_t seq) {
+    return fmt::format("{}{:020}", k_quarantine_prefix, seq);
+}
 
 std::string format_quarantine_record(const QuarantineRecord& r) {
     // The detail is free text, last: one line, so a record is always one line.
     std::string detail = r.detail;
-    std::replace_if(detail.begin(), detail.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-    return fmt::format("{} {} {} {} {} {}", state_name(r.state), r.attempts, r.at, r.order, r.after, detail);
+    std::replace_if(
+        detail.begin(), detail.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    return fmt::format("{} {} {} {} {} {}", state_name(r.state), r.attempts, r.at, r.order, r.after,
+                       detail);
 }
 
 std::optional<QuarantineRecord> parse_quarantine_record(std::string_view value) {
@@ -159,7 +171,8 @@ std::optional<std::uint64_t> parse_u64_trailer(std::string_view message, std::st
         std::string_view line = block.substr(0, nl);
         block = nl == std::string_view::npos ? std::string_view() : block.substr(nl + 1);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.size() > key.size() + 2 && line.starts_with(key) && line.substr(key.size(), 2) == ": ") {
+        if (line.size() > key.size() + 2 && line.starts_with(key) &&
+            line.substr(key.size(), 2) == ": ") {
             // Two different values would mean a hand-edited message: trust neither.
             auto v = parse_u64(line.substr(key.size() + 2));
             if (!v || (found && *found != *v)) return std::nullopt;

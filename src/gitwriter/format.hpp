@@ -98,10 +98,11 @@ enum class QuarantineState {
 struct QuarantineRecord {
     QuarantineState state = QuarantineState::quarantined;
     std::uint32_t attempts = 0;
-    unix_time at = 0;              // when it was (last) quarantined
-    std::uint64_t order = 0;       // retry: the request's id (ns since the epoch); retries go in this order
-    std::uint64_t after = 0;       // retrying: the cursor the late commit is made after
-    std::string detail;            // why (quarantined, held), the commit (applied), by what (superseded)
+    unix_time at = 0;  // when it was (last) quarantined
+    std::uint64_t order =
+        0;  // retry: the request's id (ns since the epoch); retries go in this order
+    std::uint64_t after = 0;  // retrying: the cursor the late commit is made after
+    std::string detail;       // why (quarantined, held), the commit (applied), by what (superseded)
     friend bool operator==(const QuarantineRecord&, const QuarantineRecord&) = default;
 };
 std::string_view state_name(QuarantineState state);
@@ -111,8 +112,8 @@ std::string format_quarantine_record(const QuarantineRecord& record);
 std::optional<QuarantineRecord> parse_quarantine_record(std::string_view value);
 // Still waiting for the operator or for the writer: not applied, not given up.
 inline bool is_open(QuarantineState s) {
-    return s == QuarantineState::quarantined || s == QuarantineState::held || s == QuarantineState::retry ||
-           s == QuarantineState::retrying;
+    return s == QuarantineState::quarantined || s == QuarantineState::held ||
+           s == QuarantineState::retry || s == QuarantineState::retrying;
 }
 
 // A decimal u64 and nothing else (meta values, trailer values).

@@ -50,8 +50,9 @@ Libgit2::Libgit2() {
     // reads the tree its predecessor wrote; with 10,000 devices under the root that tree
     // is 350 KB, and parsing it again for every commit was a good part of a commit's CPU.
     if (status_)
-        status_ = git_status(git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, std::size_t(4) << 20),
-                             "setting the tree cache limit");
+        status_ = git_status(
+            git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, std::size_t(4) << 20),
+            "setting the tree cache limit");
 }
 
 Libgit2::~Libgit2() {
@@ -87,7 +88,8 @@ Status create_repository(const std::string& path) {
     options.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
     options.initial_head = "main";
     git_repository* raw = nullptr;
-    Status s = git_status(git_repository_init_ext(&raw, tmp.c_str(), &options), fmt::format("creating {}", path));
+    Status s = git_status(git_repository_init_ext(&raw, tmp.c_str(), &options),
+                          fmt::format("creating {}", path));
     repository_ptr(raw).reset();
     if (s) s = sync_tree(tmp);
     if (s && ::rename(tmp.c_str(), path.c_str()) != 0)
@@ -114,13 +116,17 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
     repository_ptr repo(raw);
 
     git_odb* odb_raw = nullptr;
-    if (Status s = git_status(git_repository_odb(&odb_raw, repo.get()), "opening the object database"); !s)
+    if (Status s =
+            git_status(git_repository_odb(&odb_raw, repo.get()), "opening the object database");
+        !s)
         return s;
     odb_ptr odb(odb_raw);
     git_odb_backend* mempack = nullptr;
-    if (Status s = git_status(git_mempack_new(&mempack), "creating the in-memory batch"); !s) return s;
+    if (Status s = git_status(git_mempack_new(&mempack), "creating the in-memory batch"); !s)
+        return s;
     // Highest priority: every write of the repository's odb lands in the batch.
-    if (Status s = git_status(git_odb_add_backend(odb.get(), mempack, 999), "adding the in-memory batch");
+    if (Status s =
+            git_status(git_odb_add_backend(odb.get(), mempack, 999), "adding the in-memory batch");
         !s) {
         mempack->free(mempack);
         return s;
@@ -135,7 +141,8 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
                               "opening the loose object store");
         !s)
         return s;
-    if (Status s = git_status(git_odb_add_backend(loose.get(), loose_backend, 1), "adding the loose object store");
+    if (Status s = git_status(git_odb_add_backend(loose.get(), loose_backend, 1),
+                              "adding the loose object store");
         !s) {
         loose_backend->free(loose_backend);
         return s;
@@ -143,7 +150,8 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
 
     auto packer = open_packer(path, odb.get());
     if (!packer) return packer.status();
-    return Repo(std::move(repo), mempack, std::move(loose), std::move(*packer), path + "/objects/pack");
+    return Repo(std::move(repo), mempack, std::move(loose), std::move(*packer),
+                path + "/objects/pack");
 }
 
 Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) {
@@ -155,7 +163,8 @@ Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) 
     // reads repo.git/config and still searches deltas fully when it repacks.
     std::string settings = path + "/netkeep-pack.config";
     constexpr std::string_view k_settings =
-        "# Read by netkeepd's git writer only (docs/git.md#batches); rewritten at start if it differs.\n"
+        "# Read by netkeepd's git writer only (docs/git.md#batches); rewritten at start if it "
+        "differs.\n"
         "[pack]\n\twindowMemory = 1\n";
     std::string current;
     {
@@ -169,19 +178,24 @@ Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) 
     if (current != k_settings)
         if (Status s = write_file_durably(settings, k_settings); !s) return s;
     git_config* config_raw = nullptr;
-    if (Status s = git_status(git_config_new(&config_raw), "creating a configuration"); !s) return s;
+    if (Status s = git_status(git_config_new(&config_raw), "creating a configuration"); !s)
+        return s;
     config_ptr config(config_raw);
-    if (Status s = git_status(git_config_add_file_ondisk(config.get(), settings.c_str(), GIT_CONFIG_LEVEL_APP,
-                                                         nullptr, 0),
+    if (Status s = git_status(git_config_add_file_ondisk(config.get(), settings.c_str(),
+                                                         GIT_CONFIG_LEVEL_APP, nullptr, 0),
                               fmt::format("reading {}", settings));
         !s)
         return s;
     git_repository* raw = nullptr;
-    if (Status s = git_status(git_repository_new(&raw), "creating the packing repository"); !s) return s;
-    repository_ptr packer(raw);
-    if (Status s = git_status(git_repository_set_odb(packer.get(), odb), "sharing the object database"); !s)
+    if (Status s = git_status(git_repository_new(&raw), "creating the packing repository"); !s)
         return s;
-    if (Status s = git_status(git_repository_set_config(packer.get(), config.get()), "setting the pack options");
+    repository_ptr packer(raw);
+    if (Status s =
+            git_status(git_repository_set_odb(packer.get(), odb), "sharing the object database");
+        !s)
+        return s;
+    if (Status s = git_status(git_repository_set_config(packer.get(), config.get()),
+                              "setting the pack options");
         !s)
         return s;
     return packer;
@@ -202,13 +216,15 @@ namespace {
 
 Result<commit_ptr> lookup_commit(git_repository* repo, const git_oid& oid) {
     git_commit* raw = nullptr;
-    if (Status s = git_status(git_commit_lookup(&raw, repo, &oid), "reading a commit"); !s) return s;
+    if (Status s = git_status(git_commit_lookup(&raw, repo, &oid), "reading a commit"); !s)
+        return s;
     return commit_ptr(raw);
 }
 
 Result<commit_ptr> parent_of(const git_commit* commit) {
     git_commit* raw = nullptr;
-    if (Status s = git_status(git_commit_parent(&raw, commit, 0), "reading a parent commit"); !s) return s;
+    if (Status s = git_status(git_commit_parent(&raw, commit, 0), "reading a parent commit"); !s)
+        return s;
     return commit_ptr(raw);
 }
 
@@ -237,7 +253,8 @@ Result<std::optional<std::uint64_t>> Repo::last_position() const {
     }
 }
 
-Result<std::vector<std::pair<std::uint64_t, std::string>>> Repo::commits_after(std::uint64_t after) const {
+Result<std::vector<std::pair<std::uint64_t, std::string>>> Repo::commits_after(
+    std::uint64_t after) const {
     std::vector<std::pair<std::uint64_t, std::string>> found;
     auto tip = main_tip(repo_.get());
     if (!tip) return tip.status();
@@ -256,7 +273,8 @@ Result<std::vector<std::pair<std::uint64_t, std::string>>> Repo::commits_after(s
     }
 }
 
-Result<std::optional<std::string>> Repo::find_late_commit(std::uint64_t seq, std::uint64_t after) const {
+Result<std::optional<std::string>> Repo::find_late_commit(std::uint64_t seq,
+                                                          std::uint64_t after) const {
     auto tip = main_tip(repo_.get());
     if (!tip) return tip.status();
     if (!*tip) return std::optional<std::string>();
@@ -266,7 +284,8 @@ Result<std::optional<std::string>> Repo::find_late_commit(std::uint64_t seq, std
         const char* message = git_commit_message(commit->get());
         if (auto position = parse_position(message)) {
             if (*position < after) return std::optional<std::string>();
-            if (parse_seq_trailer(message) == seq && parse_u64_trailer(message, k_retried_after_trailer))
+            if (parse_seq_trailer(message) == seq &&
+                parse_u64_trailer(message, k_retried_after_trailer))
                 return std::optional<std::string>(hex_of(*git_commit_id(commit->get())));
         }
         if (git_commit_parentcount(commit->get()) == 0) return std::optional<std::string>();
@@ -277,7 +296,9 @@ Result<std::optional<std::string>> Repo::find_late_commit(std::uint64_t seq, std
 
 Result<odb_ptr> Repo::odb() const {
     git_odb* odb_raw = nullptr;
-    if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database"); !s)
+    if (Status s =
+            git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database");
+        !s)
         return s;
     return odb_ptr(odb_raw);
 }
@@ -293,7 +314,8 @@ Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
         batch_bytes_ += size;
     }
     git_odb_stream* stream = nullptr;
-    if (Status s = git_status(git_odb_open_wstream(&stream, odb, size, GIT_OBJECT_BLOB), "opening a blob stream");
+    if (Status s = git_status(git_odb_open_wstream(&stream, odb, size, GIT_OBJECT_BLOB),
+                              "opening a blob stream");
         !s)
         return s;
     return BlobWriter(odb_stream_ptr(stream));
@@ -301,14 +323,17 @@ Result<BlobWriter> Repo::blob_writer(std::uint64_t size) {
 
 Result<git_oid> Repo::blob_at(const std::string& commit, const std::string& path) const {
     git_oid oid;
-    if (Status s = git_status(git_oid_fromstr(&oid, commit.c_str()), "parsing a commit id"); !s) return s;
+    if (Status s = git_status(git_oid_fromstr(&oid, commit.c_str()), "parsing a commit id"); !s)
+        return s;
     auto c = lookup_commit(repo_.get(), oid);
     if (!c) return c.status();
     git_tree* t = nullptr;
-    if (Status s = git_status(git_commit_tree(&t, c->get()), "reading a commit's tree"); !s) return s;
+    if (Status s = git_status(git_commit_tree(&t, c->get()), "reading a commit's tree"); !s)
+        return s;
     tree_ptr tree(t);
     git_tree_entry* e = nullptr;
-    if (Status s = git_status(git_tree_entry_bypath(&e, tree.get(), path.c_str()), fmt::format("looking up {}", path));
+    if (Status s = git_status(git_tree_entry_bypath(&e, tree.get(), path.c_str()),
+                              fmt::format("looking up {}", path));
         !s)
         return s;
     tree_entry_ptr entry(e);
@@ -339,7 +364,8 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
         if (!c) return c.status();
         tip = std::move(*c);
         git_tree* t = nullptr;
-        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s) return s;
+        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s)
+            return s;
         baseline.reset(t);
 
         git_tree_entry* e = nullptr;
@@ -354,14 +380,18 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
     } else {
         // First commit: an empty baseline tree to update.
         git_treebuilder* b = nullptr;
-        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s) return s;
+        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s)
+            return s;
         treebuilder_ptr builder(b);
         git_oid empty;
-        if (Status s = git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree"); !s)
+        if (Status s =
+                git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree");
+            !s)
             return s;
         batch_objects_.push_back({empty, ""});
         git_tree* t = nullptr;
-        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s) return s;
+        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s)
+            return s;
         baseline.reset(t);
     }
 
@@ -376,15 +406,18 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
         !s)
         return s;
     git_tree* t = nullptr;
-    if (Status s = git_status(git_tree_lookup(&t, repo, &tree_oid), "reading the new tree"); !s) return s;
+    if (Status s = git_status(git_tree_lookup(&t, repo, &tree_oid), "reading the new tree"); !s)
+        return s;
     tree_ptr tree(t);
     // The objects this commit adds: the blob, and the trees along its path.
     batch_objects_.push_back({blob, path});
     batch_objects_.push_back({tree_oid, ""});
-    for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    for (auto slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
         git_tree_entry* e = nullptr;
-        if (Status s = git_status(git_tree_entry_bypath(&e, tree.get(), path.substr(0, slash).c_str()),
-                                  fmt::format("reading the new tree at {}", path.substr(0, slash)));
+        if (Status s =
+                git_status(git_tree_entry_bypath(&e, tree.get(), path.substr(0, slash).c_str()),
+                           fmt::format("reading the new tree at {}", path.substr(0, slash)));
             !s)
             return s;
         tree_entry_ptr entry(e);
@@ -392,17 +425,19 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
     }
 
     git_signature* sig_raw = nullptr;
-    if (Status s = git_status(git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
-                              "making the signature");
+    if (Status s = git_status(
+            git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
+            "making the signature");
         !s)
         return s;
     signature_ptr sig(sig_raw);
     const git_commit* parents[1] = {tip.get()};
     git_oid commit_oid;
     // No ref update here: publish() moves main once for the whole batch.
-    if (Status s = git_status(git_commit_create(&commit_oid, repo, nullptr, sig.get(), sig.get(), nullptr,
-                                                message.c_str(), tree.get(), tip ? 1 : 0, parents),
-                              "committing");
+    if (Status s =
+            git_status(git_commit_create(&commit_oid, repo, nullptr, sig.get(), sig.get(), nullptr,
+                                         message.c_str(), tree.get(), tip ? 1 : 0, parents),
+                       "committing");
         !s)
         return s;
     batch_objects_.push_back({commit_oid, ""});
@@ -418,7 +453,9 @@ Status Repo::publish() {
     }
     Status s = [&]() -> Status {
         git_packbuilder* pb_raw = nullptr;
-        if (Status s = git_status(git_packbuilder_new(&pb_raw, packer_.get()), "creating a pack"); !s) return s;
+        if (Status s = git_status(git_packbuilder_new(&pb_raw, packer_.get()), "creating a pack");
+            !s)
+            return s;
         packbuilder_ptr pb(pb_raw);
         // Only what is in memory: large blobs are loose already, and an object found
         // unchanged elsewhere in the repository need not be written twice.
@@ -426,20 +463,24 @@ Status Repo::publish() {
         // the same path first (successive versions of a file, or of a tree).
         for (const auto& [oid, path] : batch_objects_) {
             if (mempack_->exists(mempack_, &oid) != 1) continue;
-            if (Status s = git_status(git_packbuilder_insert(pb.get(), &oid, path.c_str()), "adding to the pack");
+            if (Status s = git_status(git_packbuilder_insert(pb.get(), &oid, path.c_str()),
+                                      "adding to the pack");
                 !s)
                 return s;
         }
-        if (Status s = git_status(git_packbuilder_write(pb.get(), pack_dir_.c_str(), 0, nullptr, nullptr),
-                                  "writing the pack");
+        if (Status s =
+                git_status(git_packbuilder_write(pb.get(), pack_dir_.c_str(), 0, nullptr, nullptr),
+                           "writing the pack");
             !s)
             return s;
         if (Status s = refresh(); !s) return s;
         // Compare-and-swap: refuses if main moved since the batch began.
         git_reference* ref = nullptr;
-        int rc = batch_base_ ? git_reference_create_matching(&ref, repo_.get(), k_branch, &*batch_tip_, 1,
-                                                             &*batch_base_, "netkeep")
-                             : git_reference_create(&ref, repo_.get(), k_branch, &*batch_tip_, 0, "netkeep");
+        int rc =
+            batch_base_
+                ? git_reference_create_matching(&ref, repo_.get(), k_branch, &*batch_tip_, 1,
+                                                &*batch_base_, "netkeep")
+                : git_reference_create(&ref, repo_.get(), k_branch, &*batch_tip_, 0, "netkeep");
         reference_ptr owned(ref);
         return git_status(rc, "moving main");
     }();

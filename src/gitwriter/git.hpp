@@ -106,11 +106,13 @@ public:
 
     // The commits on main whose position is greater than `after`: Netkeep-Seq and commit
     // id, newest first (a walk from main's tip that stops at the first position <= after).
-    Result<std::vector<std::pair<std::uint64_t, std::string>>> commits_after(std::uint64_t after) const;
+    Result<std::vector<std::pair<std::uint64_t, std::string>>> commits_after(
+        std::uint64_t after) const;
 
     // The late commit (one with Netkeep-Retried-After) of event `seq` among the commits
     // of position >= after; nullopt when there is none. Makes a late apply idempotent.
-    Result<std::optional<std::string>> find_late_commit(std::uint64_t seq, std::uint64_t after) const;
+    Result<std::optional<std::string>> find_late_commit(std::uint64_t seq,
+                                                        std::uint64_t after) const;
 
     Result<BlobWriter> blob_writer(std::uint64_t size);
 
@@ -155,8 +157,8 @@ private:
     odb_ptr loose_;                       // the same objects dir, loose backend only: large blobs
     repository_ptr packer_;               // builds the batch's pack (see open_packer)
     std::string pack_dir_;
-    std::optional<git_oid> batch_base_;   // main when the batch began (nullopt: unborn)
-    std::optional<git_oid> batch_tip_;    // the batch's last commit
+    std::optional<git_oid> batch_base_;  // main when the batch began (nullopt: unborn)
+    std::optional<git_oid> batch_tip_;   // the batch's last commit
     bool batch_open_ = false;
     struct BatchObject {
         git_oid id;

@@ -31,33 +31,32 @@
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
-#include <map>
-#include <optional>
-#include <unordered_map>
-#include <unordered_set>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "netkeep/durable.hpp"
 #include "gitwriter/format.hpp"
 #include "gitwriter/git.hpp"
 #include "gitwriter/redact.hpp"
+#include "netkeep/durable.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/posix.hpp"
 #include "netkeep/run_program.hpp"
 #include "netkeep/sha256.hpp"
 #include "netkeep/spool.hpp"
-
 
 namespace netkeep {
 
@@ -111,12 +110,14 @@ Result<git_oid> stream_file(Repo& repo, const std::string& path, std::uint64_t s
 // and cleared after. A crash of the process, the only thing it must survive, leaves it in
 // the page cache; a power cut may lose it, which only loses one crash's attribution.
 // Fixed width, so every write replaces the whole content.
-std::string marker_text(std::uint64_t seq, std::uint32_t crashes) { return fmt::format("{:020} {:010}\n", seq, crashes); }
-
+std::string marker_text(std::uint64_t seq, std::uint32_t crashes) {
+    return fmt::format("{:020} {:010}\n", seq, crashes);
+}
 
 class GitWriterImpl final : public GitWriter {
 public:
-    GitWriterImpl(EventLog& log, GitWriterOptions options, std::unique_ptr<gitwriter::Libgit2> libgit2)
+    GitWriterImpl(EventLog& log, GitWriterOptions options,
+                  std::unique_ptr<gitwriter::Libgit2> libgit2)
         : log_(log),
           options_(with_defaults(std::move(options))),
           spool_(Spool::existing(options_.spool_dir)),
@@ -225,17 +226,18 @@ private:
     Status load_quarantine() {
         quarantine_.clear();
         std::vector<std::pair<std::uint64_t, gitwriter::QuarantineRecord>> found;
-        Status s = log_.scan_meta(gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
-            auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
-            auto record = gitwriter::parse_quarantine_record(value);
-            if (!seq || !record) {
-                log_line(LogLevel::warn, "gitwriter.quarantine_record_invalid",
-                         {{"key", std::string(key)}, {"value", std::string(value)}});
+        Status s = log_.scan_meta(
+            gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
+                auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
+                auto record = gitwriter::parse_quarantine_record(value);
+                if (!seq || !record) {
+                    log_line(LogLevel::warn, "gitwriter.quarantine_record_invalid",
+                             {{"key", std::string(key)}, {"value", std::string(value)}});
+                    return true;
+                }
+                found.emplace_back(*seq, std::move(*record));
                 return true;
-            }
-            found.emplace_back(*seq, std::move(*record));
-            return true;
-        });
+            });
         if (!s) return s;
         for (auto& [seq, record] : found) {
             Quarantined q{std::move(record), false, {}};
@@ -261,7 +263,8 @@ private:
         std::string path = options_.state_dir + "/applying";
         if (marker_fd_ < 0) marker_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (marker_fd_ < 0) {
-            log_line(LogLevel::error, "gitwriter.marker_failed", {{"path", path}, {"error", std::strerror(errno)}});
+            log_line(LogLevel::error, "gitwriter.marker_failed",
+                     {{"path", path}, {"error", std::strerror(errno)}});
             return;
         }
         char buf[64] = {};
@@ -273,19 +276,23 @@ private:
             if (seq && crashes && *seq > 0) {
                 crashes_[*seq] = std::uint32_t(*crashes + 1);
                 log_line(LogLevel::error, "gitwriter.crash_detected",
-                         {{"seq", std::to_string(*seq)}, {"crashes", std::to_string(*crashes + 1)},
+                         {{"seq", std::to_string(*seq)},
+                          {"crashes", std::to_string(*crashes + 1)},
                           {"quarantine_after", std::to_string(options_.quarantine_after)}});
                 // A crash during a late retry: back to quarantined, no loop (the operator
                 // asked once; another retry needs another request).
-                if (auto q = quarantine_.find(*seq); q != quarantine_.end() &&
+                if (auto q = quarantine_.find(*seq);
+                    q != quarantine_.end() &&
                     (q->second.record.state == gitwriter::QuarantineState::retry ||
-                     q->second.record.state == gitwriter::QuarantineState::retrying) && !q->second.inventory) {
+                     q->second.record.state == gitwriter::QuarantineState::retrying) &&
+                    !q->second.inventory) {
                     q->second.record.state = gitwriter::QuarantineState::quarantined;
                     q->second.record.attempts += 1;
                     q->second.record.detail = "the retry crashed the writer";
                     q->second.record.at = now_unix();
                     if (Status s = put_quarantine(*seq, q->second.record); !s)
-                        log_line(LogLevel::error, "gitwriter.quarantine_write_failed", {{"error", s.to_string()}});
+                        log_line(LogLevel::error, "gitwriter.quarantine_write_failed",
+                                 {{"error", s.to_string()}});
                 }
             }
         }
@@ -305,7 +312,8 @@ private:
     }
 
     static unix_time now_unix() {
-        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        return std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
             .count();
     }
 
@@ -396,7 +404,8 @@ private:
         auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_every;
 
         while (!stopping()) {
-            if (options_.spool_retention.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
+            if (options_.spool_retention.count() > 0 &&
+                std::chrono::steady_clock::now() >= next_sweep) {
                 sweep_spool(retention_cutoff());
                 next_sweep = std::chrono::steady_clock::now() + options_.sweep_every;
             }
@@ -490,7 +499,8 @@ private:
         }
         auto* c = std::get_if<CompletionRecorded>(&r.event);
         if (!c || !after_persisted) return true;
-        if (q != quarantine_.end()) return true;  // skipped: no record, its file is kept for a retry
+        if (q != quarantine_.end())
+            return true;  // skipped: no record, its file is kept for a retry
         if (!c->failure) recover_record(r.seq, *c, commits);
         if (!c->spool.empty()) spool_to_remove_.emplace_back(r.seq, c->spool);
         return true;
@@ -521,8 +531,9 @@ private:
                      {{"seq", std::to_string(seq)}, {"error", blob.status().to_string()}});
             return;
         }
-        records_.emplace_back(seq, gitwriter::AppliedRecord{gitwriter::hex_of(*blob),
-                                                            commit == commits.end() ? "" : commit->second, path});
+        records_.emplace_back(
+            seq, gitwriter::AppliedRecord{gitwriter::hex_of(*blob),
+                                          commit == commits.end() ? "" : commit->second, path});
     }
 
     std::string path_of(const gitwriter::InventoryRules& rules, const CompletionRecorded& c) const {
@@ -555,7 +566,8 @@ private:
             failed = apply_guarded(r);
             if (!failed) return false;
             cursor_ = r.seq;
-            return repo_->pending_commits() < k_publish_commits && repo_->pending_bytes() < k_publish_bytes;
+            return repo_->pending_commits() < k_publish_commits &&
+                   repo_->pending_bytes() < k_publish_bytes;
         });
         if (!failed) return failed;
         return s;
@@ -572,10 +584,11 @@ private:
         if (q != quarantine_.end()) {
             if (!inventory) return Status::ok();  // skipped in order: applied late, if retried
             if (q->second.record.state == gitwriter::QuarantineState::held)
-                return Status::conflict(fmt::format(
-                    "seq {}: inventory held after {} failed attempts ({}); the writer waits here until "
-                    "`netkeepctl quarantine retry {}`",
-                    r.seq, q->second.record.attempts, q->second.record.detail, r.seq));
+                return Status::conflict(
+                    fmt::format("seq {}: inventory held after {} failed attempts ({}); the writer "
+                                "waits here until "
+                                "`netkeepctl quarantine retry {}`",
+                                r.seq, q->second.record.attempts, q->second.record.detail, r.seq));
             // A retried inventory: applied in order, here, like any other.
         }
         const std::uint32_t crashed = crashes_.contains(r.seq) ? crashes_[r.seq] : 0;
@@ -609,7 +622,8 @@ private:
         Quarantined q;
         q.inventory = inventory;
         if (auto* c = std::get_if<CompletionRecorded>(&r.event)) q.spool = c->spool;
-        q.record.state = inventory ? gitwriter::QuarantineState::held : gitwriter::QuarantineState::quarantined;
+        q.record.state =
+            inventory ? gitwriter::QuarantineState::held : gitwriter::QuarantineState::quarantined;
         q.record.attempts = attempts;
         q.record.at = now_unix();
         q.record.detail = std::move(reason);
@@ -627,12 +641,14 @@ private:
         }
         publish_health();
         if (inventory)
-            return Status::conflict(fmt::format("seq {}: inventory held: {}", r.seq, quarantine_[r.seq].record.detail));
+            return Status::conflict(
+                fmt::format("seq {}: inventory held: {}", r.seq, quarantine_[r.seq].record.detail));
         return Status::ok();
     }
 
     Status put_quarantine(std::uint64_t seq, const gitwriter::QuarantineRecord& record) {
-        return log_.put_meta(gitwriter::quarantine_key(seq), gitwriter::format_quarantine_record(record));
+        return log_.put_meta(gitwriter::quarantine_key(seq),
+                             gitwriter::format_quarantine_record(record));
     }
 
     Status apply(const EventRecord& r) {
@@ -655,7 +671,8 @@ private:
     // The completion's content as a blob: redacted with `rules`, checked against the size
     // and SHA-256 recorded for it. Repository errors are repo_fault()s; the others (the
     // file is missing or differs, redaction fails) are the event's own.
-    Result<git_oid> write_blob(std::uint64_t seq, const CompletionRecorded& c, const gitwriter::InventoryRules& rules) {
+    Result<git_oid> write_blob(std::uint64_t seq, const CompletionRecorded& c,
+                               const gitwriter::InventoryRules& rules) {
         std::string spool_path = spool_.path_of(c.spool);
         Sha256 hash;
         auto hashing = [&](std::string_view chunk) { hash.update(chunk); };
@@ -678,17 +695,23 @@ private:
             const Status& s = blob.status();
             std::string message = fmt::format("seq {}: {}", seq, s.message());
             switch (s.code()) {
-            case Status::Code::not_found: return Status::not_found(std::move(message));
-            case Status::Code::unavailable: return Status::unavailable(std::move(message));
-            case Status::Code::corruption: return Status::corruption(std::move(message));
-            case Status::Code::invalid_argument: return Status::invalid_argument(std::move(message));
-            default: return Status::io_error(std::move(message));
+                case Status::Code::not_found:
+                    return Status::not_found(std::move(message));
+                case Status::Code::unavailable:
+                    return Status::unavailable(std::move(message));
+                case Status::Code::corruption:
+                    return Status::corruption(std::move(message));
+                case Status::Code::invalid_argument:
+                    return Status::invalid_argument(std::move(message));
+                default:
+                    return Status::io_error(std::move(message));
             }
         }
         auto digest = hash.finish();
-        if (std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()) != c.sha256) {
-            return Status::corruption(
-                fmt::format("seq {}: {} does not match the SHA-256 recorded for it", seq, spool_path));
+        if (std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()) !=
+            c.sha256) {
+            return Status::corruption(fmt::format(
+                "seq {}: {} does not match the SHA-256 recorded for it", seq, spool_path));
         }
         return blob;
     }
@@ -707,17 +730,21 @@ private:
             return blob.status();
         }
         std::string path = path_of(rules_, c);
-        auto commit = repo_->commit_file(path, *blob, c.end_timestamp, gitwriter::format_commit_message(seq, c),
-                                         options_.commit_unchanged);
-        if (!commit) return Status::unavailable(fmt::format("seq {}: {}", seq, commit.status().message()));
+        auto commit =
+            repo_->commit_file(path, *blob, c.end_timestamp,
+                               gitwriter::format_commit_message(seq, c), options_.commit_unchanged);
+        if (!commit)
+            return Status::unavailable(fmt::format("seq {}: {}", seq, commit.status().message()));
         if (*commit) {
             ++commits_since_gc_;
             log_line(LogLevel::info, "gitwriter.committed",
                      {{"seq", std::to_string(seq)}, {"path", path}, {"commit", **commit}});
         } else {
-            log_line(LogLevel::debug, "gitwriter.unchanged", {{"seq", std::to_string(seq)}, {"path", path}});
+            log_line(LogLevel::debug, "gitwriter.unchanged",
+                     {{"seq", std::to_string(seq)}, {"path", path}});
         }
-        records_.emplace_back(seq, gitwriter::AppliedRecord{gitwriter::hex_of(*blob), commit->value_or(""), path});
+        records_.emplace_back(
+            seq, gitwriter::AppliedRecord{gitwriter::hex_of(*blob), commit->value_or(""), path});
         spool_to_remove_.emplace_back(seq, c.spool);
         return Status::ok();
     }
@@ -748,7 +775,8 @@ private:
             for (const auto& [seq, q] : quarantine_) {
                 auto st = q.record.state;
                 if (q.inventory || seq > cursor_ ||
-                    (st != gitwriter::QuarantineState::retry && st != gitwriter::QuarantineState::retrying))
+                    (st != gitwriter::QuarantineState::retry &&
+                     st != gitwriter::QuarantineState::retrying))
                     continue;
                 if (!next || q.record.order < next->first) next = std::pair(q.record.order, seq);
             }
@@ -781,8 +809,9 @@ private:
                 (q->second.record.state != gitwriter::QuarantineState::quarantined &&
                  q->second.record.state != gitwriter::QuarantineState::held)) {
                 log_line(LogLevel::warn, "gitwriter.retry_ignored",
-                         {{"request", path}, {"why", q == quarantine_.end() ? "no such quarantined event"
-                                                                           : "not quarantined now"}});
+                         {{"request", path},
+                          {"why", q == quarantine_.end() ? "no such quarantined event"
+                                                         : "not quarantined now"}});
             } else {
                 q->second.record.state = gitwriter::QuarantineState::retry;
                 q->second.record.order = *order;
@@ -807,14 +836,17 @@ private:
     Status late_apply(std::uint64_t seq) {
         auto& q = quarantine_[seq];
         std::optional<CompletionRecorded> event;
-        if (Status s = log_.scan(seq, seq, [&](EventRecord&& r) {
-                if (auto* c = std::get_if<CompletionRecorded>(&r.event)) event = std::move(*c);
-                return false;
-            });
+        if (Status s = log_.scan(seq, seq,
+                                 [&](EventRecord&& r) {
+                                     if (auto* c = std::get_if<CompletionRecorded>(&r.event))
+                                         event = std::move(*c);
+                                     return false;
+                                 });
             !s)
             return s;
         if (!event || event->failure)
-            return finish_retry(seq, gitwriter::QuarantineState::superseded, "not a successful completion");
+            return finish_retry(seq, gitwriter::QuarantineState::superseded,
+                                "not a successful completion");
 
         // A newer completion of the task already applied? And the rules in force at seq.
         std::optional<std::uint64_t> newer;
@@ -824,21 +856,24 @@ private:
             auto* c = std::get_if<CompletionRecorded>(&r.event);
             if (c && !c->failure && c->device == event->device && c->job == event->job) {
                 auto other = quarantine_.find(r.seq);
-                if (other == quarantine_.end() || other->second.record.state == gitwriter::QuarantineState::applied)
+                if (other == quarantine_.end() ||
+                    other->second.record.state == gitwriter::QuarantineState::applied)
                     newer = r.seq;
             }
             return true;
         });
         if (!scanned) return scanned;
         if (newer && q.record.state != gitwriter::QuarantineState::retrying)
-            return finish_retry(seq, gitwriter::QuarantineState::superseded,
-                                fmt::format("seq {} of the same task was applied after it", *newer));
+            return finish_retry(
+                seq, gitwriter::QuarantineState::superseded,
+                fmt::format("seq {} of the same task was applied after it", *newer));
         gitwriter::InventoryRules at_seq;
         if (inventory_since) {
             Status s = log_.scan(1, seq, [&](EventRecord&& r) {
                 if (auto* inv = std::get_if<InventoryApplied>(&r.event)) {
                     auto held = quarantine_.find(r.seq);
-                    if (held == quarantine_.end() || held->second.record.state == gitwriter::QuarantineState::applied)
+                    if (held == quarantine_.end() ||
+                        held->second.record.state == gitwriter::QuarantineState::applied)
                         (void)at_seq.apply(r.seq, *inv);
                 }
                 return true;
@@ -857,8 +892,9 @@ private:
                 return finish_applied(seq, *event, {gitwriter::hex_of(*blob), **found, path});
             }
             if (newer)  // not committed before the crash, and something newer came since
-                return finish_retry(seq, gitwriter::QuarantineState::superseded,
-                                    fmt::format("seq {} of the same task was applied after it", *newer));
+                return finish_retry(
+                    seq, gitwriter::QuarantineState::superseded,
+                    fmt::format("seq {} of the same task was applied after it", *newer));
         }
         q.record.state = gitwriter::QuarantineState::retrying;
         q.record.after = cursor_;
@@ -880,30 +916,36 @@ private:
             publish_health();
             return s;
         }
-        auto commit = repo_->commit_file(path, *blob, event->end_timestamp,
-                                         gitwriter::format_commit_message(seq, *event, cursor_), true);
+        auto commit =
+            repo_->commit_file(path, *blob, event->end_timestamp,
+                               gitwriter::format_commit_message(seq, *event, cursor_), true);
         if (!commit) {
             repo_->discard();
             return repo_fault(commit.status());
         }
         if (Status s = repo_->publish(); !s) return repo_fault(s);
         log_line(LogLevel::info, "gitwriter.committed_late",
-                 {{"seq", std::to_string(seq)}, {"path", path}, {"commit", **commit},
+                 {{"seq", std::to_string(seq)},
+                  {"path", path},
+                  {"commit", **commit},
                   {"after", std::to_string(cursor_)}});
         return finish_applied(seq, *event, {gitwriter::hex_of(*blob), **commit, path});
     }
 
-    Status finish_applied(std::uint64_t seq, const CompletionRecorded& c, gitwriter::AppliedRecord record) {
+    Status finish_applied(std::uint64_t seq, const CompletionRecorded& c,
+                          gitwriter::AppliedRecord record) {
         auto& q = quarantine_[seq];
         q.record.state = gitwriter::QuarantineState::applied;
         q.record.detail = record.commit;
         // The record and the state in one write: verify never sees one without the other.
-        if (Status s = log_.put_meta_batch({{gitwriter::applied_key(seq), gitwriter::format_applied_record(record)},
-                                            {gitwriter::quarantine_key(seq), gitwriter::format_quarantine_record(q.record)}});
+        if (Status s = log_.put_meta_batch(
+                {{gitwriter::applied_key(seq), gitwriter::format_applied_record(record)},
+                 {gitwriter::quarantine_key(seq), gitwriter::format_quarantine_record(q.record)}});
             !s)
             return s;
         if (options_.on_applied)
-            options_.on_applied({{seq, std::move(record.blob), std::move(record.commit), std::move(record.path)}});
+            options_.on_applied(
+                {{seq, std::move(record.blob), std::move(record.commit), std::move(record.path)}});
         drop_spool(c.spool);
         publish_health();
         return Status::ok();
@@ -915,7 +957,8 @@ private:
         q.record.detail = std::move(detail);
         if (Status s = put_quarantine(seq, q.record); !s) return s;
         log_line(LogLevel::info, "gitwriter.retry_done",
-                 {{"seq", std::to_string(seq)}, {"state", std::string(gitwriter::state_name(state))},
+                 {{"seq", std::to_string(seq)},
+                  {"state", std::string(gitwriter::state_name(state))},
                   {"detail", q.record.detail}});
         drop_spool(q.spool);
         publish_health();
@@ -923,9 +966,11 @@ private:
     }
 
     void drop_spool(const std::string& name) {
-        if (name.empty() || options_.spool_retention.count() > 0) return;  // the sweep takes it in time
+        if (name.empty() || options_.spool_retention.count() > 0)
+            return;  // the sweep takes it in time
         if (Status s = spool_.remove(name); !s)
-            log_line(LogLevel::warn, "gitwriter.spool_remove_failed", {{"spool", name}, {"error", s.message()}});
+            log_line(LogLevel::warn, "gitwriter.spool_remove_failed",
+                     {{"spool", name}, {"error", s.message()}});
     }
 
     // Publishes the batch (its commits reach main), then makes the cursor durable with the
@@ -947,25 +992,30 @@ private:
 
         std::vector<std::pair<std::string, std::string>> meta;
         for (const auto& [seq, record] : records_)
-            meta.emplace_back(gitwriter::applied_key(seq), gitwriter::format_applied_record(record));
+            meta.emplace_back(gitwriter::applied_key(seq),
+                              gitwriter::format_applied_record(record));
         // The inventory seq before (or with) the cursor that passes it: recover() relies on it.
         if (last_inventory_ > persisted_inventory_)
-            meta.emplace_back(std::string(gitwriter::k_inventory_key), std::to_string(last_inventory_));
-        if (cursor_ > persisted_) meta.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(cursor_));
+            meta.emplace_back(std::string(gitwriter::k_inventory_key),
+                              std::to_string(last_inventory_));
+        if (cursor_ > persisted_)
+            meta.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(cursor_));
         if (!meta.empty())
             if (Status s = log_.put_meta_batch(meta); !s) return s;
         if (options_.on_applied && !records_.empty()) {
             std::vector<GitAppliedRecord> applied;
             applied.reserve(records_.size());
             for (auto& [seq, record] : records_)
-                applied.push_back({seq, std::move(record.blob), std::move(record.commit), std::move(record.path)});
+                applied.push_back({seq, std::move(record.blob), std::move(record.commit),
+                                   std::move(record.path)});
             options_.on_applied(std::move(applied));
         }
         records_.clear();
         persisted_inventory_ = last_inventory_;
         persisted_ = cursor_;
 
-        for (const auto& [seq, name] : spool_to_remove_) drop_spool(name);  // with a retention, the sweep
+        for (const auto& [seq, name] : spool_to_remove_)
+            drop_spool(name);  // with a retention, the sweep
         spool_to_remove_.clear();
         return Status::ok();
     }
@@ -985,7 +1035,8 @@ private:
     void sweep_spool(timespec older_than) {
         auto listed = spool_.files_modified_before(older_than);
         if (!listed) {
-            log_line(LogLevel::warn, "gitwriter.sweep_failed", {{"error", listed.status().message()}});
+            log_line(LogLevel::warn, "gitwriter.sweep_failed",
+                     {{"error", listed.status().message()}});
             return;
         }
         std::unordered_set<std::string> old(std::make_move_iterator(listed->begin()),
@@ -1081,8 +1132,9 @@ private:
     bool repo_failing_ = false;  // the last failure was the repository's
     // Quarantine (start() fills them before the thread exists; then the thread's own).
     std::map<std::uint64_t, Quarantined> quarantine_;
-    std::unordered_map<std::uint64_t, std::uint32_t> failures_;  // seq → failed attempts in this process
-    std::unordered_map<std::uint64_t, std::uint32_t> crashes_;   // seq → crashes the marker recorded
+    std::unordered_map<std::uint64_t, std::uint32_t>
+        failures_;  // seq → failed attempts in this process
+    std::unordered_map<std::uint64_t, std::uint32_t> crashes_;  // seq → crashes the marker recorded
     int marker_fd_ = -1;
 };
 
@@ -1091,7 +1143,8 @@ private:
 Result<std::unique_ptr<GitWriter>> open_git_writer(EventLog& log, GitWriterOptions options) {
     auto libgit2 = std::make_unique<gitwriter::Libgit2>();
     if (!libgit2->status()) return libgit2->status();
-    return std::unique_ptr<GitWriter>(std::make_unique<GitWriterImpl>(log, std::move(options), std::move(libgit2)));
+    return std::unique_ptr<GitWriter>(
+        std::make_unique<GitWriterImpl>(log, std::move(options), std::move(libgit2)));
 }
 
 }  // namespace netkeep

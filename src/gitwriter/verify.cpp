@@ -27,7 +27,8 @@ Result<git_oid> oid_of(const std::string& hex) {
 
 class RepoReader final : public GitRepoReader {
 public:
-    RepoReader(std::unique_ptr<Libgit2> lib, repository_ptr repo) : lib_(std::move(lib)), repo_(std::move(repo)) {}
+    RepoReader(std::unique_ptr<Libgit2> lib, repository_ptr repo)
+        : lib_(std::move(lib)), repo_(std::move(repo)) {}
 
     Result<std::optional<std::string>> main_tip() const override {
         git_oid oid;
@@ -43,12 +44,16 @@ public:
         if (!tip) return tip.status();
         if (!*tip) return out;
         git_revwalk* raw = nullptr;
-        if (Status s = git_status(git_revwalk_new(&raw, repo_.get()), "starting a history walk"); !s) return s;
-        revwalk_ptr walk(raw);
-        if (Status s = git_status(git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME), "sorting");
+        if (Status s = git_status(git_revwalk_new(&raw, repo_.get()), "starting a history walk");
             !s)
             return s;
-        if (Status s = git_status(git_revwalk_push_ref(walk.get(), k_main), "walking main"); !s) return s;
+        revwalk_ptr walk(raw);
+        if (Status s = git_status(
+                git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME), "sorting");
+            !s)
+            return s;
+        if (Status s = git_status(git_revwalk_push_ref(walk.get(), k_main), "walking main"); !s)
+            return s;
         git_oid oid;
         int rc = 0;
         while ((rc = git_revwalk_next(&oid, walk.get())) == 0) {
@@ -82,15 +87,18 @@ public:
         return true;
     }
 
-    Result<std::optional<std::string>> blob_at(const std::string& commit, const std::string& path) const override {
+    Result<std::optional<std::string>> blob_at(const std::string& commit,
+                                               const std::string& path) const override {
         auto tree = tree_of(commit);
         if (!tree) return tree.status();
         git_tree_entry* e = nullptr;
         int rc = git_tree_entry_bypath(&e, tree->get(), path.c_str());
         if (rc == GIT_ENOTFOUND) return std::optional<std::string>();
-        if (Status s = git_status(rc, fmt::format("looking up {} in {}", path, commit)); !s) return s;
+        if (Status s = git_status(rc, fmt::format("looking up {} in {}", path, commit)); !s)
+            return s;
         tree_entry_ptr entry(e);
-        if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB) return std::optional<std::string>();
+        if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB)
+            return std::optional<std::string>();
         return std::optional<std::string>(hex_of(*git_tree_entry_id(entry.get())));
     }
 
@@ -106,8 +114,9 @@ public:
             parent_tree = std::move(*parent);
         }
         git_diff* raw = nullptr;
-        if (Status s = git_status(git_diff_tree_to_tree(&raw, repo_.get(), parent_tree.get(), tree->get(), nullptr),
-                                  fmt::format("diffing {}", commit));
+        if (Status s = git_status(
+                git_diff_tree_to_tree(&raw, repo_.get(), parent_tree.get(), tree->get(), nullptr),
+                fmt::format("diffing {}", commit));
             !s)
             return s;
         diff_ptr diff(raw);
@@ -123,12 +132,15 @@ public:
         auto oid = oid_of(blob);
         if (!oid) return oid.status();
         git_odb* odb_raw = nullptr;
-        if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()), "opening the object database"); !s)
+        if (Status s = git_status(git_repository_odb(&odb_raw, repo_.get()),
+                                  "opening the object database");
+            !s)
             return s;
         odb_ptr odb(odb_raw);
         std::size_t size = 0;
         git_object_t type{};
-        if (Status s = git_status(git_odb_read_header(&size, &type, odb.get(), &*oid), fmt::format("reading blob {}", blob));
+        if (Status s = git_status(git_odb_read_header(&size, &type, odb.get(), &*oid),
+                                  fmt::format("reading blob {}", blob));
             !s)
             return s;
         return std::uint64_t(size);
@@ -138,7 +150,9 @@ public:
         auto oid = oid_of(blob);
         if (!oid) return oid.status();
         git_blob* raw = nullptr;
-        if (Status s = git_status(git_blob_lookup(&raw, repo_.get(), &*oid), fmt::format("reading blob {}", blob)); !s)
+        if (Status s = git_status(git_blob_lookup(&raw, repo_.get(), &*oid),
+                                  fmt::format("reading blob {}", blob));
+            !s)
             return s;
         blob_ptr b(raw);
         Sha256 hash;
@@ -152,8 +166,9 @@ public:
         auto oid = oid_of(commit);
         if (!oid) return oid.status();
         git_reference* raw = nullptr;
-        Status s = git_status(git_reference_create(&raw, repo_.get(), k_main, &*oid, 1, "netkeepctl backup"),
-                              fmt::format("moving main to {}", commit));
+        Status s = git_status(
+            git_reference_create(&raw, repo_.get(), k_main, &*oid, 1, "netkeepctl backup"),
+            fmt::format("moving main to {}", commit));
         reference_ptr(raw).reset();
         return s;
     }
@@ -161,7 +176,8 @@ public:
 private:
     Result<commit_ptr> lookup(const git_oid& oid) const {
         git_commit* raw = nullptr;
-        if (Status s = git_status(git_commit_lookup(&raw, repo_.get(), &oid), fmt::format("reading commit {}", hex_of(oid)));
+        if (Status s = git_status(git_commit_lookup(&raw, repo_.get(), &oid),
+                                  fmt::format("reading commit {}", hex_of(oid)));
             !s)
             return s;
         return commit_ptr(raw);
@@ -173,7 +189,9 @@ private:
         auto c = lookup(*oid);
         if (!c) return c.status();
         git_tree* t = nullptr;
-        if (Status s = git_status(git_commit_tree(&t, c->get()), fmt::format("reading the tree of {}", commit)); !s)
+        if (Status s = git_status(git_commit_tree(&t, c->get()),
+                                  fmt::format("reading the tree of {}", commit));
+            !s)
             return s;
         return tree_ptr(t);
     }
@@ -191,7 +209,8 @@ Result<std::unique_ptr<GitRepoReader>> open_git_repo_reader(const std::string& p
     int rc = git_repository_open_bare(&raw, path.c_str());
     if (rc == GIT_ENOTFOUND) return Status::not_found(fmt::format("no git repository at {}", path));
     if (Status s = git_status(rc, fmt::format("opening {}", path)); !s) return s;
-    return std::unique_ptr<GitRepoReader>(std::make_unique<RepoReader>(std::move(lib), repository_ptr(raw)));
+    return std::unique_ptr<GitRepoReader>(
+        std::make_unique<RepoReader>(std::move(lib), repository_ptr(raw)));
 }
 
 }  // namespace netkeep

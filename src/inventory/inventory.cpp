@@ -46,28 +46,35 @@ struct json_path {
         out += '/';
         if (index) return out + std::to_string(*index);
         for (char c : key) {
-            if (c == '~') out += "~0";
-            else if (c == '/') out += "~1";
-            else out += c;
+            if (c == '~')
+                out += "~0";
+            else if (c == '/')
+                out += "~1";
+            else
+                out += c;
         }
         return out;
     }
 };
 const json_path k_root{};
 
-json_path child(const json_path& parent, std::string_view key) { return {&parent, key, std::nullopt}; }
+json_path child(const json_path& parent, std::string_view key) {
+    return {&parent, key, std::nullopt};
+}
 json_path child(const json_path& parent, std::size_t index) { return {&parent, {}, index}; }
 
 Status check_name(std::string_view name, std::string_view what) {
     if (name.empty()) return Status::invalid_argument(fmt::format("{} must not be empty", what));
     if (name.front() == '.')
-        return Status::invalid_argument(fmt::format("'{}' must not start with '.'", json_escape(name)));
+        return Status::invalid_argument(
+            fmt::format("'{}' must not start with '.'", json_escape(name)));
     for (char c : name) {
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '_' || c == '-';
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
         if (!ok) {
-            std::string shown = (unsigned char)c >= 0x80 ? std::string("a non-ASCII character")
-                                                         : "'" + json_escape(std::string_view(&c, 1)) + "'";
+            std::string shown = (unsigned char)c >= 0x80
+                                    ? std::string("a non-ASCII character")
+                                    : "'" + json_escape(std::string_view(&c, 1)) + "'";
             return Status::invalid_argument(fmt::format(
                 "'{}' contains {}: {} names may only use A-Z a-z 0-9 . _ - (they become git paths)",
                 json_escape(name), shown, what));
@@ -85,7 +92,8 @@ struct parsed_file {
 
 class loader {
 public:
-    loader(const InventoryFiles& files, const InventoryLoadOptions& options) : files_(files), options_(options) {}
+    loader(const InventoryFiles& files, const InventoryLoadOptions& options)
+        : files_(files), options_(options) {}
 
     Result<Inventory> load() {
         if (Status s = parse_file("devices.json", files_.devices_json, devices_file_); !s) return s;
@@ -99,14 +107,17 @@ private:
     // ---- error helpers: every error names the file and the JSON path ----
     Status fail(const json_path& path, std::string_view message) const {
         std::string where = path.str();
-        return Status::invalid_argument(fmt::format("{}: {}: {}", file_->name, where.empty() ? "/" : where, message));
+        return Status::invalid_argument(
+            fmt::format("{}: {}: {}", file_->name, where.empty() ? "/" : where, message));
     }
 
     Status parse_file(const char* name, const std::string& text, parsed_file& out) {
         out.name = name;
         file_ = &out;
         auto err = out.parser.parse(text).get(out.root);
-        if (err) return Status::invalid_argument(fmt::format("{}: not valid JSON: {}", name, simdjson::error_message(err)));
+        if (err)
+            return Status::invalid_argument(
+                fmt::format("{}: not valid JSON: {}", name, simdjson::error_message(err)));
         if (!out.root.is_object()) return fail(k_root, "must be a JSON object");
         return Status::ok();
     }
@@ -300,7 +311,8 @@ private:
             dom::element section;
             if (obj->at_key(other).get(section)) continue;
             json_path spath = child(path, other);
-            if (other != type) return fail(spath, fmt::format("given, but the protocol type is '{}'", type));
+            if (other != type)
+                return fail(spath, fmt::format("given, but the protocol type is '{}'", type));
             auto sobj = object_at(section, spath, {"port", "host_key"});
             if (!sobj) return sobj.status();
             dom::element p;
@@ -376,7 +388,8 @@ private:
             auto g = string_at(el, child(path, "group"));
             if (!g) return g.status();
             // A directory in git with the group path layout (docs/git.md).
-            if (Status s = check_name(*g, "group"); !s) return fail(child(path, "group"), s.message());
+            if (Status s = check_name(*g, "group"); !s)
+                return fail(child(path, "group"), s.message());
             out.group = std::string(*g);
         }
         return Status::ok();
@@ -393,7 +406,8 @@ private:
         dom::element el;
         if (!root->at_key("credentials").get(el)) {
             dom::object creds;
-            if (el.get_object().get(creds)) return fail(child(k_root, "credentials"), "must be an object");
+            if (el.get_object().get(creds))
+                return fail(child(k_root, "credentials"), "must be an object");
             for (auto [name, value] : creds) {
                 json_path path = child(child_credentials, name);
                 if (credentials_.count(std::string(name))) return fail(path, "appears twice");
@@ -406,7 +420,8 @@ private:
         std::map<std::string, partial_device, std::less<>> profiles;
         if (!root->at_key("profiles").get(el)) {
             dom::object objs;
-            if (el.get_object().get(objs)) return fail(child(k_root, "profiles"), "must be an object");
+            if (el.get_object().get(objs))
+                return fail(child(k_root, "profiles"), "must be an object");
             for (auto [name, value] : objs) {
                 json_path path = child(child_profiles, name);
                 if (profiles.count(name)) return fail(path, "appears twice");
@@ -418,21 +433,24 @@ private:
             }
         }
 
-        if (root->at_key("devices").get(el)) return fail(child(k_root, "devices"), "missing (a list of devices)");
+        if (root->at_key("devices").get(el))
+            return fail(child(k_root, "devices"), "missing (a list of devices)");
         dom::array devices;
         if (el.get_array().get(devices)) return fail(child(k_root, "devices"), "must be an array");
         device_index_.reserve(devices.size());
         std::size_t i = 0;
         for (dom::element d : devices) {
             json_path path = child(child_devices, i++);
-            auto obj = object_at(d, path, {"name", "host", "profile", "protocol", "credentials", "tags", "group"});
+            auto obj = object_at(
+                d, path, {"name", "host", "profile", "protocol", "credentials", "tags", "group"});
             if (!obj) return obj.status();
 
             dom::element v;
             if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
             auto name = string_at(v, child(path, "name"));
             if (!name) return name.status();
-            if (Status s = check_name(*name, "device"); !s) return fail(child(path, "name"), s.message());
+            if (Status s = check_name(*name, "device"); !s)
+                return fail(child(path, "name"), s.message());
             if (!device_index_.emplace(*name, std::uint32_t(inventory_.devices.size())).second)
                 return fail(child(path, "name"), fmt::format("duplicate device name '{}'", *name));
 
@@ -450,7 +468,8 @@ private:
                 if (!pname) return pname.status();
                 auto it = profiles.find(*pname);
                 if (it == profiles.end())
-                    return fail(child(path, "profile"), fmt::format("unknown profile '{}'", json_escape(*pname)));
+                    return fail(child(path, "profile"),
+                                fmt::format("unknown profile '{}'", json_escape(*pname)));
                 merged = it->second;
             }
             partial_device own;
@@ -461,7 +480,8 @@ private:
             if (own.group) merged.group = std::move(own.group);
             merged.tags.insert(merged.tags.end(), own.tags.begin(), own.tags.end());
             std::sort(merged.tags.begin(), merged.tags.end());
-            merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()), merged.tags.end());
+            merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()),
+                              merged.tags.end());
             if (!merged.credentials_json)
                 return fail(path, "no credentials: neither the device nor its profile names any");
 
@@ -471,8 +491,10 @@ private:
             spec.group = merged.group.value_or(std::string());
             if (options_.resolve_secrets) {
                 std::string& j = spec.json;
-                j = "{\"name\":" + json_quote(spec.name) + ",\"host\":" + json_quote(host) + ",\"protocol\":";
-                j += merged.protocol_json ? *merged.protocol_json : R"({"type":"ssh","ssh":{"port":22}})";
+                j = "{\"name\":" + json_quote(spec.name) + ",\"host\":" + json_quote(host) +
+                    ",\"protocol\":";
+                j += merged.protocol_json ? *merged.protocol_json
+                                          : R"({"type":"ssh","ssh":{"port":22}})";
                 j += ",\"tags\":[";
                 for (std::size_t t = 0; t < spec.tags.size(); ++t) {
                     if (t) j += ',';
@@ -510,7 +532,8 @@ private:
         auto root = object_at(jobs_file_.root, k_root, {"jobs"});
         if (!root) return root.status();
         dom::element el;
-        if (root->at_key("jobs").get(el)) return fail(child(k_root, "jobs"), "missing (a list of jobs)");
+        if (root->at_key("jobs").get(el))
+            return fail(child(k_root, "jobs"), "missing (a list of jobs)");
         dom::array jobs;
         if (el.get_array().get(jobs)) return fail(child(k_root, "jobs"), "must be an array");
         std::unordered_set<std::string_view> names;
@@ -527,7 +550,8 @@ private:
             if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
             auto name = string_at(v, child(path, "name"));
             if (!name) return name.status();
-            if (Status s = check_name(*name, "job"); !s) return fail(child(path, "name"), s.message());
+            if (Status s = check_name(*name, "job"); !s)
+                return fail(child(path, "name"), s.message());
             if (!names.insert(*name).second)
                 return fail(child(path, "name"), fmt::format("duplicate job name '{}'", *name));
             job.name = std::string(*name);
@@ -542,10 +566,12 @@ private:
             auto cobj = object_at(v, cpath, {"inline"});
             if (!cobj) return cobj.status();
             dom::element lines;
-            if (cobj->at_key("inline").get(lines)) return fail(cpath, "missing field 'inline' (a list of commands)");
+            if (cobj->at_key("inline").get(lines))
+                return fail(cpath, "missing field 'inline' (a list of commands)");
             auto commands = string_list_at(lines, child(cpath, "inline"));
             if (!commands) return commands.status();
-            if (commands->empty()) return fail(child(cpath, "inline"), "must list at least one command");
+            if (commands->empty())
+                return fail(child(cpath, "inline"), "must list at least one command");
 
             std::optional<std::string> prompt_json;
             if (!obj->at_key("prompt").get(v)) {
@@ -577,7 +603,8 @@ private:
             if (!obj->at_key("redact").get(v)) {
                 dom::array rules;
                 json_path rpath = child(path, "redact");
-                if (v.get_array().get(rules)) return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
+                if (v.get_array().get(rules))
+                    return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
                 std::size_t r = 0;
                 for (dom::element rule : rules) {
                     json_path one = child(rpath, r++);
@@ -585,7 +612,8 @@ private:
                     if (!robj) return robj.status();
                     dom::element re, rep;
                     if (robj->at_key("regex").get(re)) return fail(one, "missing field 'regex'");
-                    if (robj->at_key("replace").get(rep)) return fail(one, "missing field 'replace'");
+                    if (robj->at_key("replace").get(rep))
+                        return fail(one, "missing field 'replace'");
                     auto res = string_at(re, child(one, "regex"));
                     if (!res) return res.status();
                     if (Status s = check_regex(*res, child(one, "regex")); !s) return s;
@@ -618,7 +646,8 @@ private:
                     for (std::size_t n = 0; n < dnames->size(); ++n) {
                         auto it = device_index_.find((*dnames)[n]);
                         if (it == device_index_.end())
-                            return fail(child(npath, n), fmt::format("unknown device '{}'", json_escape((*dnames)[n])));
+                            return fail(child(npath, n), fmt::format("unknown device '{}'",
+                                                                     json_escape((*dnames)[n])));
                         selected[it->second] = true;
                     }
                 }
@@ -632,7 +661,8 @@ private:
                 if (auto* cron = std::get_if<CronSchedule>(&job.schedule))
                     j += "{\"cron\":" + json_quote(cron->expression) + "}";
                 else
-                    j += fmt::format("{{\"interval\":{}}}", std::get<IntervalSchedule>(job.schedule).seconds);
+                    j += fmt::format("{{\"interval\":{}}}",
+                                     std::get<IntervalSchedule>(job.schedule).seconds);
                 j += ",\"command\":{\"inline\":[";
                 for (std::size_t c = 0; c < commands->size(); ++c) {
                     if (c) j += ',';
@@ -641,8 +671,8 @@ private:
                 j += "]}";
                 if (prompt_json) j += ",\"prompt\":" + *prompt_json;
                 if (pager_json) j += ",\"pager\":" + *pager_json;
-                j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}", job.timeout,
-                                 job.max_attempts, job.retry_delay);
+                j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}",
+                                 job.timeout, job.max_attempts, job.retry_delay);
             }
 
             auto job_index = std::uint32_t(inventory_.jobs.size());
@@ -684,7 +714,8 @@ Result<InventoryFiles> read_inventory_files(const std::string& dir) {
     return InventoryFiles{std::move(*devices), std::move(*jobs)};
 }
 
-Result<Inventory> parse_inventory(const InventoryFiles& files, const InventoryLoadOptions& options) {
+Result<Inventory> parse_inventory(const InventoryFiles& files,
+                                  const InventoryLoadOptions& options) {
     auto inventory = loader(files, options).load();
     if (!inventory) return inventory;
     auto recorded = record_inventory_files(files);

@@ -6,8 +6,8 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <thread>
 #include <queue>
+#include <thread>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -29,10 +29,13 @@ std::shared_ptr<const InventoryIndex> InventoryIndex::build(Inventory inventory)
     return std::make_shared<const InventoryIndex>(private_tag{}, std::move(inventory));
 }
 
-InventoryIndex::InventoryIndex(private_tag, Inventory inventory) : inventory_(std::move(inventory)) {
+InventoryIndex::InventoryIndex(private_tag, Inventory inventory)
+    : inventory_(std::move(inventory)) {
     device_by_name_.reserve(inventory_.devices.size());
-    for (std::uint32_t i = 0; i < inventory_.devices.size(); ++i) device_by_name_.emplace(inventory_.devices[i].name, i);
-    for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i) job_by_name_.emplace(inventory_.jobs[i].name, i);
+    for (std::uint32_t i = 0; i < inventory_.devices.size(); ++i)
+        device_by_name_.emplace(inventory_.devices[i].name, i);
+    for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i)
+        job_by_name_.emplace(inventory_.jobs[i].name, i);
     task_by_pair_.assign(inventory_.devices.size() * inventory_.jobs.size(), k_no_task);
     for (task_id id = 0; id < inventory_.tasks.size(); ++id) {
         const TaskSpec& spec = inventory_.tasks[id];
@@ -58,9 +61,15 @@ std::optional<std::uint32_t> lookup(const std::unordered_map<std::string_view, s
 }
 }  // namespace
 
-std::optional<std::uint32_t> InventoryIndex::device(std::string_view name) const { return lookup(device_by_name_, name); }
-std::optional<std::uint32_t> InventoryIndex::job(std::string_view name) const { return lookup(job_by_name_, name); }
-std::optional<std::uint32_t> InventoryIndex::tag(std::string_view name) const { return lookup(tag_ids_, name); }
+std::optional<std::uint32_t> InventoryIndex::device(std::string_view name) const {
+    return lookup(device_by_name_, name);
+}
+std::optional<std::uint32_t> InventoryIndex::job(std::string_view name) const {
+    return lookup(job_by_name_, name);
+}
+std::optional<std::uint32_t> InventoryIndex::tag(std::string_view name) const {
+    return lookup(tag_ids_, name);
+}
 
 namespace {
 // Per task of `to`: the task of `from` with the same device and job, or k_no_task.
@@ -82,7 +91,8 @@ std::vector<task_id> previous_tasks(const InventoryIndex& from, const Inventory&
 }
 
 // The tasks of `from` that no task continues.
-std::vector<task_id> dropped_tasks(const InventoryIndex& from, const std::vector<task_id>& previous) {
+std::vector<task_id> dropped_tasks(const InventoryIndex& from,
+                                   const std::vector<task_id>& previous) {
     std::vector<bool> continued(from.inventory().tasks.size(), false);
     for (task_id id : previous)
         if (id != InventoryIndex::k_no_task) continued[id] = true;
@@ -111,10 +121,13 @@ Status Projection::apply(const EventRecord& record) {
     std::visit(overloaded{
                    [&](const InventoryApplied& e) {
                        InventoryFiles files{e.devices_json, e.jobs_json};
-                       auto parsed = parse_inventory(files, InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
+                       auto parsed = parse_inventory(
+                           files,
+                           InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
                        if (!parsed) {
-                           status = Status::corruption(fmt::format("seq {}: applied inventory does not load: {}",
-                                                                   record.seq, parsed.status().message()));
+                           status = Status::corruption(
+                               fmt::format("seq {}: applied inventory does not load: {}",
+                                           record.seq, parsed.status().message()));
                            return;
                        }
                        // The recorded form, whatever form the record has: a log written
@@ -143,7 +156,8 @@ Status Projection::apply(const EventRecord& record, Inventory parsed) {
 Status Projection::apply(const EventRecord& record, PreparedInventory& prepared) {
     const auto* e = std::get_if<InventoryApplied>(&record.event);
     if (!e) return apply(record);
-    if (prepared.current != index_) prepared = prepare_inventory(index_, Inventory(prepared.next->inventory()));
+    if (prepared.current != index_)
+        prepared = prepare_inventory(index_, Inventory(prepared.next->inventory()));
     apply_inventory(e->at, prepared);
     last_seq_ = record.seq;
     return Status::ok();
@@ -160,7 +174,8 @@ void Projection::apply_inventory(unix_time at, PreparedInventory& prepared) {
         const task_id previous = prepared.previous[id];
         std::unique_ptr<TaskState> state;
         if (previous != InventoryIndex::k_no_task && !tasks_[previous]->closed) {
-            state = std::move(tasks_[previous]);  // keeps `reservation`: its append is still in flight
+            state =
+                std::move(tasks_[previous]);  // keeps `reservation`: its append is still in flight
         } else {
             state = std::make_unique<TaskState>();
             state->timestamp = at;
@@ -240,7 +255,8 @@ void Projection::apply_close(const OccurrenceClosed& e) {
         return;
     }
     const JobSpec& job = inventory().jobs[t->job_index];
-    t->timestamp = next_slot(job.schedule, task_key(t->device, t->job), std::max(e.timestamp, e.at));
+    t->timestamp =
+        next_slot(job.schedule, task_key(t->device, t->job), std::max(e.timestamp, e.at));
     t->due = t->timestamp;
     index_task(id);
 }
@@ -276,7 +292,9 @@ std::optional<task_id> Projection::find(std::string_view device, std::string_vie
     return id;
 }
 
-bool Projection::has_device(std::string_view device) const { return index_->device(device).has_value(); }
+bool Projection::has_device(std::string_view device) const {
+    return index_->device(device).has_value();
+}
 
 bool Projection::has_job(std::string_view job) const { return index_->job(job).has_value(); }
 
@@ -318,15 +336,18 @@ void Projection::rebuild_indexes() {
     for (task_id id = 0; id < tasks_.size(); ++id) {
         const TaskState& t = *tasks_[id];
         if (t.closed || t.reservation) continue;
-        if (t.lease) deadlines.push_back({t.lease->deadline, id});
-        else due.push_back({t.due, id});
+        if (t.lease)
+            deadlines.push_back({t.lease->deadline, id});
+        else
+            due.push_back({t.due, id});
     }
     std::sort(due.begin(), due.end());
     std::sort(deadlines.begin(), deadlines.end());
     for (const auto& key : deadlines) deadlines_.insert(deadlines_.end(), key);
     for (const auto& key : due) {
         due_all_.insert(due_all_.end(), key);
-        for (std::uint32_t tag : tags_of(key.second)) due_by_tag_[tag].insert(due_by_tag_[tag].end(), key);
+        for (std::uint32_t tag : tags_of(key.second))
+            due_by_tag_[tag].insert(due_by_tag_[tag].end(), key);
     }
 }
 
@@ -338,11 +359,13 @@ void Projection::resume_indexing() {
     rebuild_indexes();
 }
 
-std::vector<task_id> Projection::due(std::span<const std::string> tags, unix_time horizon, std::size_t max) const {
+std::vector<task_id> Projection::due(std::span<const std::string> tags, unix_time horizon,
+                                     std::size_t max) const {
     std::vector<task_id> out;
     if (max == 0) return out;
     if (tags.empty()) {
-        for (auto it = due_all_.begin(); it != due_all_.end() && it->first <= horizon && out.size() < max; ++it)
+        for (auto it = due_all_.begin();
+             it != due_all_.end() && it->first <= horizon && out.size() < max; ++it)
             out.push_back(it->second);
         return out;
     }
@@ -374,7 +397,8 @@ std::vector<task_id> Projection::due(std::span<const std::string> tags, unix_tim
 
 std::vector<task_id> Projection::expired_leases(unix_time now, std::size_t max) const {
     std::vector<task_id> out;
-    for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now && out.size() < max; ++it)
+    for (auto it = deadlines_.begin();
+         it != deadlines_.end() && it->first <= now && out.size() < max; ++it)
         out.push_back(it->second);
     return out;
 }
@@ -473,7 +497,8 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
 
 // ---- decisions ----
 
-LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker, std::string holder) {
+LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::string worker,
+                          std::string holder) {
     const TaskState& t = p.task(id);
     return LeaseGranted{now,
                         std::string(t.device),
@@ -487,10 +512,11 @@ LeaseGranted decide_grant(const Projection& p, task_id id, unix_time now, std::s
 
 std::vector<Event> decide_expiry(const Projection& p, task_id id, unix_time now) {
     const TaskState& t = p.task(id);
-    std::vector<Event> events{LeaseExpired{now, std::string(t.device), std::string(t.job), t.timestamp}};
+    std::vector<Event> events{
+        LeaseExpired{now, std::string(t.device), std::string(t.job), t.timestamp}};
     if (t.failed_attempts + 1 >= p.job_of(id).max_attempts)
-        events.push_back(
-            OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::failed});
+        events.push_back(OccurrenceClosed{now, std::string(t.device), std::string(t.job),
+                                          t.timestamp, CloseReason::failed});
     return events;
 }
 
@@ -498,33 +524,46 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
     using Kind = CompletionDecision::Kind;
     if (!p.has_device(c.device))
         return {Kind::unknown_device, 0, {}, fmt::format("unknown device '{}'", c.device)};
-    if (!p.has_job(c.job)) return {Kind::unknown_job, 0, {}, fmt::format("unknown job '{}'", c.job)};
+    if (!p.has_job(c.job))
+        return {Kind::unknown_job, 0, {}, fmt::format("unknown job '{}'", c.job)};
     auto id = p.find(c.device, c.job);
-    if (!id) return {Kind::not_selected, 0, {}, fmt::format("job '{}' does not run on device '{}'", c.job, c.device)};
+    if (!id)
+        return {Kind::not_selected,
+                0,
+                {},
+                fmt::format("job '{}' does not run on device '{}'", c.job, c.device)};
     const TaskState& t = p.task(*id);
     if (const auto& last = t.last_completion;
-        last && last->job_timestamp == c.job_timestamp && last->start_timestamp == c.start_timestamp &&
-        last->end_timestamp == c.end_timestamp && last->sha256 == c.sha256 && last->failure == c.failure)
+        last && last->job_timestamp == c.job_timestamp &&
+        last->start_timestamp == c.start_timestamp && last->end_timestamp == c.end_timestamp &&
+        last->sha256 == c.sha256 && last->failure == c.failure)
         return {Kind::repeat, p.task(*id).last_completion_seq, {}, {}};
     if (t.reservation)
         return {Kind::busy, 0, {}, "another change to this task is being recorded; retry"};
     if (t.closed || t.timestamp != c.job_timestamp)
-        return {Kind::not_open, 0, {},
-                fmt::format("no open occurrence of {}/{} at {} (closed, or never scheduled)", c.device, c.job,
-                            c.job_timestamp)};
+        return {Kind::not_open,
+                0,
+                {},
+                fmt::format("no open occurrence of {}/{} at {} (closed, or never scheduled)",
+                            c.device, c.job, c.job_timestamp)};
     if (!t.leased_once)
-        return {Kind::never_leased, 0, {},
-                fmt::format("occurrence {}/{} at {} was never leased", c.device, c.job, c.job_timestamp)};
+        return {Kind::never_leased,
+                0,
+                {},
+                fmt::format("occurrence {}/{} at {} was never leased", c.device, c.job,
+                            c.job_timestamp)};
     CompletionDecision d{Kind::accept, 0, {c}, {}};
     if (!c.failure)
-        d.events.push_back(OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::succeeded});
+        d.events.push_back(
+            OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::succeeded});
     else if (t.failed_attempts + 1 >= p.job_of(*id).max_attempts)
-        d.events.push_back(OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::failed});
+        d.events.push_back(
+            OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::failed});
     return d;
 }
 
-RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job, unix_time now,
-                       std::string requested_by) {
+RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job,
+                       unix_time now, std::string requested_by) {
     using Kind = RunDecision::Kind;
     RunDecision d;
     if (!p.has_device(device)) {
@@ -552,15 +591,17 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
         d.message = "another change to this task is being recorded; retry";
     } else if (t.lease) {
         d.kind = Kind::leased;
-        d.message = fmt::format("the occurrence of {}/{} at {} is leased to '{}' until {}", device, job, t.timestamp,
-                                t.lease->worker, t.lease->deadline);
+        d.message = fmt::format("the occurrence of {}/{} at {} is leased to '{}' until {}", device,
+                                job, t.timestamp, t.lease->worker, t.lease->deadline);
     } else if (t.due <= now && (t.leased_once || t.timestamp <= now)) {
         // apply_run would leave both the timestamp and the due time as they are.
         d.kind = Kind::already_due;
-        d.message = fmt::format("the occurrence of {}/{} at {} is already due since {}; nothing to change", device,
-                                job, t.timestamp, t.due);
+        d.message =
+            fmt::format("the occurrence of {}/{} at {} is already due since {}; nothing to change",
+                        device, job, t.timestamp, t.due);
     } else {
-        d.event = RunRequested{now, std::string(device), std::string(job), t.timestamp, std::move(requested_by)};
+        d.event = RunRequested{now, std::string(device), std::string(job), t.timestamp,
+                               std::move(requested_by)};
     }
     return d;
 }
@@ -572,8 +613,8 @@ std::vector<Event> inventory_events(const Projection& p, const InventoryFiles& r
     for (task_id id : dropped) {
         const TaskState& t = p.task(id);
         if (!t.closed)
-            events.push_back(
-                OccurrenceClosed{now, std::string(t.device), std::string(t.job), t.timestamp, CloseReason::removed});
+            events.push_back(OccurrenceClosed{now, std::string(t.device), std::string(t.job),
+                                              t.timestamp, CloseReason::removed});
     }
     events.push_back(InventoryApplied{now, recorded.devices_json, recorded.jobs_json});
     return events;
@@ -585,11 +626,14 @@ std::vector<Event> inventory_events(const Projection& p, const InventoryFiles& r
 std::vector<Event> decide_inventory(const Projection& p, const Inventory& parsed, unix_time now) {
     if (p.last_seq() > 0 && parsed.recorded == p.applied_files()) return {};
     const InventoryIndex& current = *p.inventory_index();
-    return inventory_events(p, parsed.recorded, dropped_tasks(current, previous_tasks(current, parsed)), now);
+    return inventory_events(p, parsed.recorded,
+                            dropped_tasks(current, previous_tasks(current, parsed)), now);
 }
 
-std::vector<Event> decide_inventory(const Projection& p, const PreparedInventory& prepared, unix_time now) {
-    if (prepared.current != p.inventory_index()) return decide_inventory(p, prepared.next->inventory(), now);
+std::vector<Event> decide_inventory(const Projection& p, const PreparedInventory& prepared,
+                                    unix_time now) {
+    if (prepared.current != p.inventory_index())
+        return decide_inventory(p, prepared.next->inventory(), now);
     const InventoryFiles& recorded = prepared.next->inventory().recorded;
     if (p.last_seq() > 0 && recorded == p.applied_files()) return {};
     return inventory_events(p, recorded, prepared.dropped, now);

@@ -32,13 +32,14 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
 Result<std::uint64_t> find_last_seq(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events) {
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), events));
     it->SeekToLast();
-    if (it->Valid()) return event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
+    if (it->Valid())
+        return event_format::decode_key(std::string_view(it->key().data(), it->key().size()));
     if (Status st = from_rocks(it->status(), "finding the end of the event log"); !st) return st;
     return std::uint64_t{0};
 }
 
-Status scan_events(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events, std::uint64_t from, std::uint64_t to,
-                   std::uint64_t last, const EventLog::Visitor& visit) {
+Status scan_events(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events, std::uint64_t from,
+                   std::uint64_t to, std::uint64_t last, const EventLog::Visitor& visit) {
     from = std::max<std::uint64_t>(from, 1);
     const std::uint64_t limit = std::min(to, last);
     if (from > limit) return Status::ok();
@@ -53,15 +54,18 @@ Status scan_events(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events, std::ui
         if (!seq) return seq.status();
         if (*seq > limit) break;
         // Gapless by construction; a hole means lost data, so say which record is missing.
-        if (*seq != expected) return Status::corruption(fmt::format("seq {}: missing from the log", expected));
-        auto event = event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
+        if (*seq != expected)
+            return Status::corruption(fmt::format("seq {}: missing from the log", expected));
+        auto event =
+            event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
         if (!event) return event.status();
         expected = *seq + 1;
         if (!visit(EventRecord{*seq, std::move(*event)})) return Status::ok();
     }
     if (Status s = from_rocks(it->status(), "scanning the event log"); !s) return s;
     // Records the log has acknowledged must all be there, up to the end of the range.
-    if (expected <= limit) return Status::corruption(fmt::format("seq {}: missing from the log", expected));
+    if (expected <= limit)
+        return Status::corruption(fmt::format("seq {}: missing from the log", expected));
     return Status::ok();
 }
 
@@ -71,12 +75,14 @@ Status scan_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string
     for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
         std::string_view key(it->key().data(), it->key().size());
         if (!key.starts_with(prefix)) break;
-        if (!visit(key, std::string_view(it->value().data(), it->value().size()))) return Status::ok();
+        if (!visit(key, std::string_view(it->value().data(), it->value().size())))
+            return Status::ok();
     }
     return from_rocks(it->status(), "scanning meta values");
 }
 
-Result<std::string> get_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, const std::string& key) {
+Result<std::string> get_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
+                             const std::string& key) {
     std::string value;
     rocksdb::Status s = db.Get(rocksdb::ReadOptions(), meta, key, &value);
     if (!s.ok()) return from_rocks(s, fmt::format("reading meta '{}'", key));

@@ -26,7 +26,9 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what);
 
 struct cf_deleter {
     rocksdb::DB* db;
-    void operator()(rocksdb::ColumnFamilyHandle* h) const { (void)db->DestroyColumnFamilyHandle(h); }
+    void operator()(rocksdb::ColumnFamilyHandle* h) const {
+        (void)db->DestroyColumnFamilyHandle(h);
+    }
 };
 using cf_handle = std::unique_ptr<rocksdb::ColumnFamilyHandle, cf_deleter>;
 
@@ -36,12 +38,13 @@ Result<std::uint64_t> find_last_seq(rocksdb::DB& db, rocksdb::ColumnFamilyHandle
 // EventLog::scan over [from, min(to, last)]: `last` is the last sequence number the
 // caller may show (durable, or caught up with), so a record written but not yet
 // acknowledged is never visited. A gap is a corruption naming the missing seq.
-Status scan_events(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events, std::uint64_t from, std::uint64_t to,
-                   std::uint64_t last, const EventLog::Visitor& visit);
+Status scan_events(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events, std::uint64_t from,
+                   std::uint64_t to, std::uint64_t last, const EventLog::Visitor& visit);
 
 Status scan_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string_view prefix,
                  const EventLog::MetaVisitor& visit);
 
-Result<std::string> get_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, const std::string& key);
+Result<std::string> get_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
+                             const std::string& key);
 
 }  // namespace netkeep::store

@@ -16,8 +16,8 @@
 
 #include <pthread.h>
 
-#include <condition_variable>
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <memory>
@@ -62,7 +62,8 @@ Fault classify(const rocksdb::Status& s) {
     if (s.severity() >= rocksdb::Status::Severity::kFatalError) return Fault::fatal;
     if (s.IsCorruption()) return Fault::fatal;
     if (s.IsNoSpace()) return Fault::recoverable;
-    if (s.severity() == rocksdb::Status::Severity::kSoftError || s.severity() == rocksdb::Status::Severity::kHardError)
+    if (s.severity() == rocksdb::Status::Severity::kSoftError ||
+        s.severity() == rocksdb::Status::Severity::kHardError)
         return Fault::recoverable;
     return Fault::transient;
 }
@@ -70,20 +71,24 @@ Fault classify(const rocksdb::Status& s) {
 // The log's state, shared by the log, its writer thread and the RocksDB listener.
 class HealthTracker {
 public:
-    explicit HealthTracker(std::function<void(const Status&)> on_failed) : on_failed_(std::move(on_failed)) {}
+    explicit HealthTracker(std::function<void(const Status&)> on_failed)
+        : on_failed_(std::move(on_failed)) {}
 
     // A write (events, meta, or a Resume) failed with s; `what` says which.
     void failed(const rocksdb::Status& s, std::string_view what) {
         Status status = from_rocks(s, what);
         {
             std::lock_guard lock(mutex_);
-            (status.code() == Status::Code::no_space ? health_.no_space_errors : health_.io_errors) += 1;
+            (status.code() == Status::Code::no_space ? health_.no_space_errors
+                                                     : health_.io_errors) += 1;
         }
         enter(classify(s), status);
     }
 
     // RocksDB set a background error (a write's, a flush's, a compaction's).
-    void background_error(const rocksdb::Status& s) { enter(classify(s), from_rocks(s, "event log background error")); }
+    void background_error(const rocksdb::Status& s) {
+        enter(classify(s), from_rocks(s, "event log background error"));
+    }
 
     // Set once by the log: whether DB::Resume() would retire the current WAL (see
     // RocksEventLog::wal_retirable). Unset: assumed so.
@@ -123,11 +128,14 @@ public:
     Status refusal() const {
         std::lock_guard lock(mutex_);
         switch (health_.state) {
-        case State::ok: return Status::ok();
-        case State::recovering: return health_.error;
-        case State::failed:
-            return Status::unavailable(
-                fmt::format("the event log failed and accepts no write until netkeepd restarts ({})", health_.error.to_string()));
+            case State::ok:
+                return Status::ok();
+            case State::recovering:
+                return health_.error;
+            case State::failed:
+                return Status::unavailable(fmt::format(
+                    "the event log failed and accepts no write until netkeepd restarts ({})",
+                    health_.error.to_string()));
         }
         return Status::ok();
     }
@@ -144,10 +152,11 @@ private:
             }
             if (check && !check()) {
                 fault = Fault::fatal;
-                error = Status(Status::io_error(fmt::format(
-                    "{} (with no unflushed data, DB::Resume() would keep writing to the failed write-ahead log: "
-                    "only a restart can go on)",
-                    error.to_string())));
+                error = Status(
+                    Status::io_error(fmt::format("{} (with no unflushed data, DB::Resume() would "
+                                                 "keep writing to the failed write-ahead log: "
+                                                 "only a restart can go on)",
+                                                 error.to_string())));
             }
         }
         const State next = fault == Fault::fatal ? State::failed : State::recovering;
@@ -160,7 +169,8 @@ private:
         }
         if (next == State::recovering) {
             log_line(LogLevel::error, "log.write_refused",
-                     {{"error", error.to_string()}, {"action", "writes are refused; DB::Resume() is retried until they work"}});
+                     {{"error", error.to_string()},
+                      {"action", "writes are refused; DB::Resume() is retried until they work"}});
             return;
         }
         log_line(LogLevel::error, "log.failed", {{"error", error.to_string()}});
@@ -177,11 +187,13 @@ private:
 // Hands RocksDB's background errors to the tracker and keeps recovery in the log's hands.
 class HealthListener final : public rocksdb::EventListener {
 public:
-    explicit HealthListener(std::shared_ptr<HealthTracker> tracker) : tracker_(std::move(tracker)) {}
+    explicit HealthListener(std::shared_ptr<HealthTracker> tracker)
+        : tracker_(std::move(tracker)) {}
     void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
         if (bg_error && !bg_error->ok()) tracker_->background_error(*bg_error);
     }
-    void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status,
+                              bool* auto_recovery) override {
         if (auto_recovery) *auto_recovery = false;  // the writer thread calls Resume()
     }
     void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
@@ -194,8 +206,9 @@ private:
 
 class RocksEventLog final : public EventLog {
 public:
-    RocksEventLog(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles, std::uint64_t last_seq,
-                  const EventLogOptions& options, std::shared_ptr<HealthTracker> health)
+    RocksEventLog(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles,
+                  std::uint64_t last_seq, const EventLogOptions& options,
+                  std::shared_ptr<HealthTracker> health)
         : db_(std::move(db)),
           handles_(std::move(handles)),
           health_(std::move(health)),
@@ -270,11 +283,13 @@ public:
 
     Status put_meta(const std::string& key, const std::string& value) override {
         rocksdb::WriteBatch batch;
-        if (auto s = batch.Put(meta_, key, value); !s.ok()) return from_rocks(s, fmt::format("writing meta '{}'", key));
+        if (auto s = batch.Put(meta_, key, value); !s.ok())
+            return from_rocks(s, fmt::format("writing meta '{}'", key));
         return write_meta(batch, fmt::format("writing meta '{}'", key));
     }
 
-    Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) override {
+    Status put_meta_batch(
+        const std::vector<std::pair<std::string, std::string>>& entries) override {
         rocksdb::WriteBatch batch;
         for (const auto& [key, value] : entries) {
             if (auto s = batch.Put(meta_, key, value); !s.ok())
@@ -300,7 +315,9 @@ public:
     bool wal_retirable() const {
         for (auto* cf : {events_, meta_}) {
             std::uint64_t entries = 0;
-            if (db_->GetIntProperty(cf, "rocksdb.num-entries-active-mem-table", &entries) && entries > 0) return true;
+            if (db_->GetIntProperty(cf, "rocksdb.num-entries-active-mem-table", &entries) &&
+                entries > 0)
+                return true;
         }
         return false;
     }
@@ -355,7 +372,8 @@ private:
                 std::unique_lock lock(queue_mutex_);
                 // Woken at least every resume_every: a log that a background error (a
                 // flush out of space) made recovering resumes without waiting for an append.
-                queue_cv_.wait_for(lock, resume_every_, [&] { return closing_ || !queue_.empty(); });
+                queue_cv_.wait_for(lock, resume_every_,
+                                   [&] { return closing_ || !queue_.empty(); });
                 if (closing_ && queue_.empty()) return;  // everything accepted is written
                 batch.swap(queue_);
             }
@@ -392,7 +410,8 @@ private:
         std::uint64_t seq = first;
         rocksdb::WriteBatch wb;
         for (const auto& p : batch)
-            for (const auto& record : p.records) wb.Put(events_, event_format::encode_key(seq++), record);
+            for (const auto& record : p.records)
+                wb.Put(events_, event_format::encode_key(seq++), record);
         rocksdb::Status written = db_->Write(write_options_, &wb);
         if (!written.ok()) {
             health_->failed(written, "appending to the event log");
@@ -451,16 +470,20 @@ private:
 
 std::string_view log_state_name(LogHealth::State state) {
     switch (state) {
-    case State::ok: return "ok";
-    case State::recovering: return "recovering";
-    case State::failed: return "failed";
+        case State::ok:
+            return "ok";
+        case State::recovering:
+            return "recovering";
+        case State::failed:
+            return "failed";
     }
     return "unknown";
 }
 
 namespace store {
 
-Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& path, const EventLogOptions& options,
+Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& path,
+                                                          const EventLogOptions& options,
                                                           rocksdb::Env* env) {
     // RocksDB creates the directory without syncing its parent: a power cut could lose
     // the whole log (every acknowledged event) with the directory entry.
@@ -482,7 +505,8 @@ Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& pat
 
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(db_options, path, store::column_families(), &handles, &raw);
+    rocksdb::Status s =
+        rocksdb::DB::Open(db_options, path, store::column_families(), &handles, &raw);
     if (!s.ok()) {
         if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
             return Status::unavailable(fmt::format(
@@ -496,13 +520,14 @@ Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& pat
 
     auto last = store::find_last_seq(*db, owned[1].get());
     if (!last) return last.status();
-    return std::unique_ptr<EventLog>(
-        std::make_unique<RocksEventLog>(std::move(db), std::move(owned), *last, options, std::move(health)));
+    return std::unique_ptr<EventLog>(std::make_unique<RocksEventLog>(
+        std::move(db), std::move(owned), *last, options, std::move(health)));
 }
 
 }  // namespace store
 
-Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path, const EventLogOptions& options) {
+Result<std::unique_ptr<EventLog>> open_event_log(const std::string& path,
+                                                 const EventLogOptions& options) {
     return store::open_event_log_with_env(path, options, nullptr);
 }
 

@@ -29,18 +29,21 @@ namespace netkeep {
 
 namespace {
 
-using store::from_rocks;
 using store::cf_handle;
+using store::from_rocks;
 
 Status read_only_error(std::string_view what) {
-    return Status::not_supported(fmt::format("{}: the event log is open read-only (netkeepctl)", what));
+    return Status::not_supported(
+        fmt::format("{}: the event log is open read-only (netkeepctl)", what));
 }
 
 class RocksEventLogReader final : public EventLog {
 public:
     RocksEventLogReader(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles,
                         std::uint64_t last_seq, std::filesystem::path secondary_dir)
-        : db_(std::move(db)), handles_(std::move(handles)), last_seq_(last_seq),
+        : db_(std::move(db)),
+          handles_(std::move(handles)),
+          last_seq_(last_seq),
           secondary_dir_(std::move(secondary_dir)) {
         events_ = handles_.at(1).get();
         meta_ = handles_.at(2).get();
@@ -48,7 +51,9 @@ public:
 
     ~RocksEventLogReader() override { close(); }
 
-    Result<SeqRange> append(const std::vector<Event>&) override { return read_only_error("append"); }
+    Result<SeqRange> append(const std::vector<Event>&) override {
+        return read_only_error("append");
+    }
     void append_async(const std::vector<Event>&, AppendCallback done) override {
         done(read_only_error("append"));
     }
@@ -91,7 +96,8 @@ public:
         for (;;) {
             std::uint64_t last = catch_up();
             if (last > after || std::chrono::steady_clock::now() >= until) return last;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
             std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));
         }
     }
@@ -143,13 +149,15 @@ private:
 Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec))
-        return Status::not_found(fmt::format("no event log at {} (is it a netkeep data dir?)", path));
+        return Status::not_found(
+            fmt::format("no event log at {} (is it a netkeep data dir?)", path));
 
     std::string tmpl = (std::filesystem::temp_directory_path(ec) / "netkeepctl-XXXXXX").string();
     if (ec) tmpl = "/tmp/netkeepctl-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr)
-        return Status::io_error(fmt::format("creating a temporary directory {}: {}", tmpl,
-                                            std::error_code(errno, std::generic_category()).message()));
+        return Status::io_error(
+            fmt::format("creating a temporary directory {}: {}", tmpl,
+                        std::error_code(errno, std::generic_category()).message()));
     std::filesystem::path secondary_dir = tmpl;
     auto cleanup = [&] { std::filesystem::remove_all(secondary_dir, ec); };
 
@@ -157,8 +165,8 @@ Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path)
     db_options.max_open_files = -1;  // required by a secondary instance
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    rocksdb::Status s =
-        rocksdb::DB::OpenAsSecondary(db_options, path, secondary_dir.string(), store::column_families(), &handles, &raw);
+    rocksdb::Status s = rocksdb::DB::OpenAsSecondary(db_options, path, secondary_dir.string(),
+                                                     store::column_families(), &handles, &raw);
     if (!s.ok()) {
         cleanup();
         return from_rocks(s, fmt::format("opening event log {} read-only", path));
@@ -173,8 +181,8 @@ Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path)
         cleanup();
         return last.status();
     }
-    return std::unique_ptr<EventLog>(
-        std::make_unique<RocksEventLogReader>(std::move(db), std::move(owned), *last, secondary_dir));
+    return std::unique_ptr<EventLog>(std::make_unique<RocksEventLogReader>(
+        std::move(db), std::move(owned), *last, secondary_dir));
 }
 
 }  // namespace netkeep

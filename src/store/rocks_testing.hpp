@@ -14,7 +14,8 @@
 namespace netkeep::store {
 
 // `env` must outlive the log.
-Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& path, const EventLogOptions& options,
+Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& path,
+                                                          const EventLogOptions& options,
                                                           rocksdb::Env* env);
 
 }  // namespace netkeep::store

@@ -39,13 +39,15 @@ std::string unique_name() {
     static std::atomic<std::uint64_t> counter{0};
     static const std::uint64_t seed = std::random_device{}();
     auto now = std::chrono::system_clock::now().time_since_epoch();
-    return fmt::format("{}-{}-{:x}-{}", std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(), ::getpid(),
-                       seed & 0xffffff, counter.fetch_add(1));
+    return fmt::format("{}-{}-{:x}-{}",
+                       std::chrono::duration_cast<std::chrono::nanoseconds>(now).count(),
+                       ::getpid(), seed & 0xffffff, counter.fetch_add(1));
 }
 
 }  // namespace
 
-SpoolFile::SpoolFile(std::string dir, std::string name, int fd) : dir_(std::move(dir)), name_(std::move(name)), fd_(fd) {}
+SpoolFile::SpoolFile(std::string dir, std::string name, int fd)
+    : dir_(std::move(dir)), name_(std::move(name)), fd_(fd) {}
 
 SpoolFile::SpoolFile(SpoolFile&& other) noexcept
     : dir_(std::move(other.dir_)),
@@ -73,7 +75,8 @@ SpoolFile::~SpoolFile() { discard(); }
 void SpoolFile::discard() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    if (!committed_ && !name_.empty()) ::unlink((dir_ + "/" + std::string(k_incoming) + name_).c_str());
+    if (!committed_ && !name_.empty())
+        ::unlink((dir_ + "/" + std::string(k_incoming) + name_).c_str());
     committed_ = true;
 }
 
@@ -102,13 +105,15 @@ Result<SpoolEntry> SpoolFile::commit() {
     if (::fdatasync(fd_) != 0) return errno_status("syncing", incoming);
     ::close(fd_);
     fd_ = -1;
-    if (::rename(incoming.c_str(), final_path.c_str()) != 0) return errno_status("renaming", incoming);
+    if (::rename(incoming.c_str(), final_path.c_str()) != 0)
+        return errno_status("renaming", incoming);
     committed_ = true;
     // The rename is durable only with the directory. If this fails the file stays under
     // its final name, referred to by no event: the git writer sweeps it as an orphan.
     if (Status s = sync_directory(dir_); !s) return s;
     auto digest = hash_.finish();
-    return SpoolEntry{name_, size_, std::string(reinterpret_cast<const char*>(digest.data()), digest.size())};
+    return SpoolEntry{name_, size_,
+                      std::string(reinterpret_cast<const char*>(digest.data()), digest.size())};
 }
 
 Result<Spool> Spool::open(std::string dir) {
@@ -116,7 +121,8 @@ Result<Spool> Spool::open(std::string dir) {
     if (Status s = create_directories_durably(dir); !s) return s;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-        if (entry.path().filename().string().starts_with(k_incoming)) std::filesystem::remove(entry.path(), ec);
+        if (entry.path().filename().string().starts_with(k_incoming))
+            std::filesystem::remove(entry.path(), ec);
     if (ec) return Status::io_error(fmt::format("cleaning spool dir {}: {}", dir, ec.message()));
     return Spool(std::move(dir));
 }
@@ -139,8 +145,9 @@ Result<SpoolUsage> Spool::usage() const {
     while (dirent* e = ::readdir(d.get())) {
         std::string_view name = e->d_name;
         if (name == "." || name == "..") continue;
-        struct stat st{};
-        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        struct stat st {};
+        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
         usage.files += 1;
         usage.bytes += std::uint64_t(st.st_size);
     }
@@ -155,8 +162,9 @@ Result<std::vector<std::string>> Spool::files_modified_before(timespec cutoff) c
     while (dirent* e = ::readdir(d.get())) {
         std::string_view name = e->d_name;
         if (name.empty() || name.front() == '.') continue;
-        struct stat st{};
-        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        struct stat st {};
+        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
         if (st.st_mtim.tv_sec < cutoff.tv_sec ||
             (st.st_mtim.tv_sec == cutoff.tv_sec && st.st_mtim.tv_nsec < cutoff.tv_nsec))
             names.emplace_back(name);

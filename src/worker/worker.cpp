@@ -173,12 +173,14 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
             o.run.max_output = bytes;
         } else if (name == "--log-level") {
             auto level = parse_log_level(*v);
-            if (!level) return Status::invalid_argument("--log-level must be debug, info, warn or error");
+            if (!level)
+                return Status::invalid_argument("--log-level must be debug, info, warn or error");
             o.log_level = *level;
         } else if (name == "--name") {
             if (v->empty()) return Status::invalid_argument("--name must not be empty");
             // The server refuses a longer X-Netkeep-Worker (docs/api.md, Limits).
-            if (v->size() > 128) return Status::invalid_argument("--name must be at most 128 bytes");
+            if (v->size() > 128)
+                return Status::invalid_argument("--name must be at most 128 bytes");
             o.name = *v;
         } else {
             struct IntFlag {

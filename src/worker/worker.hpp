@@ -37,7 +37,7 @@ struct WorkerOptions {
     RunOptions run;    // known_hosts, timeouts, quiet period
     // --ca-file, --client-cert, --client-key (https only).
     http::TlsClientFiles tls_files;
-    std::string token_file;  // --token-file
+    std::string token_file;               // --token-file
     LogLevel log_level = LogLevel::info;  // --log-level
     // Filled by load_access() from the fields above and the environment.
     ServerAccess access;

@@ -177,7 +177,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view body = rest.substr(nl + 1);
 
     MultipartParser::Limits limits;
-    if (flags & 1) limits = {.max_parts = 3, .max_header_bytes = 64, .max_field_bytes = 16, .unbounded_part = {}};
+    if (flags & 1)
+        limits = {
+            .max_parts = 3, .max_header_bytes = 64, .max_field_bytes = 16, .unbounded_part = {}};
     if (flags & 4) limits.unbounded_part = "file";
 
     std::string boundary(line);

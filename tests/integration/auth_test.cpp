@@ -73,8 +73,10 @@ struct Fixture {
         admin = add("ops", "admin", {});
     }
 
-    std::string add(const std::string& name, const std::string& role, const std::vector<std::string>& tags) {
-        std::vector<std::string> args{"token", "add", "--auth", auth.string(), "--name", name, "--role", role};
+    std::string add(const std::string& name, const std::string& role,
+                    const std::vector<std::string>& tags) {
+        std::vector<std::string> args{"token",  "add", "--auth", auth.string(),
+                                      "--name", name,  "--role", role};
         for (const auto& t : tags) args.insert(args.end(), {"--tag", t});
         CtlResult r = ctl(args);
         REQUIRE_MESSAGE(r.code == 0, r.err);
@@ -82,9 +84,10 @@ struct Fixture {
     }
 
     RunningServer start() {
-        auto server = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                                      "127.0.0.1:0", "--auth", auth.string()},
-                                     SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+        auto server = start_netkeepd(
+            {"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
+             "127.0.0.1:0", "--auth", auth.string()},
+            SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
         if (!server) FAIL(server.status().to_string());
         return std::move(server.value());
     }
@@ -96,8 +99,8 @@ Headers bearer(const std::string& token) {
     return h;
 }
 
-ClientResponse call(Client& c, std::string_view method, const std::string& target, const std::string& token,
-                    std::string_view body = {}) {
+ClientResponse call(Client& c, std::string_view method, const std::string& target,
+                    const std::string& token, std::string_view body = {}) {
     auto r = c.request(method, target, body, token.empty() ? Headers{} : bearer(token));
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     return std::move(*r);
@@ -110,20 +113,22 @@ std::vector<Lease> lease_as(Client& c, const std::string& token, const std::stri
     REQUIRE_MESSAGE(r.status == 200, r.body);
     simdjson::dom::parser parser;
     for (simdjson::dom::element item : parser.parse(r.body).get_array())
-        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
+        out.push_back({std::string(item["device"]["name"].get_string().value()),
+                       item["timestamp"].get_int64().value(),
                        item["lease"]["attempt"].get_int64().value()});
     return out;
 }
 
 std::string completion_body(const Lease& l, const std::string& content) {
-    return multipart_field("device", l.device) + multipart_field("job_timestamp", std::to_string(l.timestamp)) +
+    return multipart_field("device", l.device) +
+           multipart_field("job_timestamp", std::to_string(l.timestamp)) +
            multipart_field("start_timestamp", std::to_string(l.timestamp)) +
-           multipart_field("end_timestamp", std::to_string(l.timestamp + 1)) + multipart_file_head("show_run") +
-           content + multipart_closing();
+           multipart_field("end_timestamp", std::to_string(l.timestamp + 1)) +
+           multipart_file_head("show_run") + content + multipart_closing();
 }
 
-ClientResponse complete_as(Client& c, const std::string& token, const Lease& l, const std::string& content,
-                           const std::string& worker_header = "") {
+ClientResponse complete_as(Client& c, const std::string& token, const Lease& l,
+                           const std::string& content, const std::string& worker_header = "") {
     Headers h = multipart_headers();
     h.add("Authorization", "Bearer " + token);
     if (!worker_header.empty()) h.add("X-Netkeep-Worker", worker_header);
@@ -140,12 +145,17 @@ TEST_CASE("no token or a bad token gets 401 with WWW-Authenticate on every route
     Client c = connect(server);
     CHECK(call(c, "GET", "/healthz", "").status == 200);
     const std::vector<std::pair<std::string, std::string>> routes = {
-        {"GET", "/worker/next"},  {"POST", "/admin/reload"},       {"GET", "/metrics"},
-        {"GET", "/api/v1/tasks"}, {"POST", "/api/v1/tasks/r1/show_run/run"}, {"GET", "/api/v1/events"},
+        {"GET", "/worker/next"},
+        {"POST", "/admin/reload"},
+        {"GET", "/metrics"},
+        {"GET", "/api/v1/tasks"},
+        {"POST", "/api/v1/tasks/r1/show_run/run"},
+        {"GET", "/api/v1/events"},
         {"GET", "/api/v1/devices/r1/history"}};
     for (const auto& [method, path] : routes) {
         CAPTURE(path);
-        for (const std::string& token : {std::string(), std::string("nk_not-a-token"), f.worker_a + "x"}) {
+        for (const std::string& token :
+             {std::string(), std::string("nk_not-a-token"), f.worker_a + "x"}) {
             ClientResponse r = call(c, method, path, token);
             CHECK(r.status == 401);
             CHECK(r.headers.get("WWW-Authenticate").value_or("").starts_with("Bearer"));
@@ -210,7 +220,9 @@ TEST_CASE("a worker token leases and sees only devices with its tags") {
     CHECK(tasks.body.find("\"worker-b\"") != std::string::npos);
 }
 
-TEST_CASE("only the lease's holder completes; the holder's post lands; after expiry a same-tag token may") {
+TEST_CASE(
+    "only the lease's holder completes; the holder's post lands; after expiry a same-tag token "
+    "may") {
     Fixture f;
     RunningServer server = f.start();
     Client c = connect(server);
@@ -242,7 +254,10 @@ TEST_CASE("only the lease's holder completes; the holder's post lands; after exp
     const Lease expiring = leases[0];
     CHECK(complete_as(c, f.worker_a2, expiring, "early\n").status == 403);
     REQUIRE(eventually(
-        [&] { return call(c, "GET", "/api/v1/tasks", f.reader).body.find("\"leased\"") == std::string::npos; },
+        [&] {
+            return call(c, "GET", "/api/v1/tasks", f.reader).body.find("\"leased\"") ==
+                   std::string::npos;
+        },
         8s));
     CHECK(complete_as(c, f.worker_b, expiring, "other tag\n").status == 403);
     r = complete_as(c, f.worker_a2, expiring, "hostname r2\n");
@@ -258,7 +273,8 @@ TEST_CASE("device and job_timestamp must precede the file part") {
     std::string body = multipart_file_head("show_run") + "config\n" + "\r\n" +
                        multipart_field("device", leases[0].device) +
                        multipart_field("job_timestamp", std::to_string(leases[0].timestamp)) +
-                       multipart_field("start_timestamp", "1") + multipart_field("end_timestamp", "2");
+                       multipart_field("start_timestamp", "1") +
+                       multipart_field("end_timestamp", "2");
     body += fmt::format("--{}--\r\n", k_boundary);
     Headers h = multipart_headers();
     h.add("Authorization", "Bearer " + f.worker_a);
@@ -270,7 +286,8 @@ TEST_CASE("device and job_timestamp must precede the file part") {
     CHECK(spool_files(f.data) == 0);
 }
 
-TEST_CASE("a revoked token is refused after SIGHUP; a bad token file is refused and the old one stays") {
+TEST_CASE(
+    "a revoked token is refused after SIGHUP; a bad token file is refused and the old one stays") {
     Fixture f;
     RunningServer server = f.start();
     Client c = connect(server);
@@ -307,9 +324,10 @@ TEST_CASE("without --auth netkeepd listens on loopback only") {
         CAPTURE(listen);
         auto binary = netkeepd_path();
         REQUIRE(binary.is_ok());
-        auto p = Process::spawn({binary->string(), "--data-dir", f.data.string(), "--inventory",
-                                 f.inventory.string(), "--listen", listen},
-                                SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+        auto p = Process::spawn(
+            {binary->string(), "--data-dir", f.data.string(), "--inventory", f.inventory.string(),
+             "--listen", listen},
+            SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
         REQUIRE(p.is_ok());
         auto status = p->wait(10s);
         REQUIRE(status.is_ok());
@@ -317,16 +335,18 @@ TEST_CASE("without --auth netkeepd listens on loopback only") {
         CHECK(p->stderr_text().find("--auth") != std::string::npos);
     }
     // A lab may say so explicitly, and is warned.
-    auto server = start_netkeepd({"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
-                                  "0.0.0.0:0", "--insecure-no-auth"},
-                                 SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+    auto server = start_netkeepd(
+        {"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
+         "0.0.0.0:0", "--insecure-no-auth"},
+        SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
     REQUIRE_MESSAGE(server, server.status().to_string());
     CHECK(server->process.stderr_text().find("auth.disabled") != std::string::npos);
     // Loopback without tokens serves as before.
     server->process.kill();
-    auto local = start_netkeepd({"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
-                                 "127.0.0.1:0"},
-                                SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+    auto local = start_netkeepd(
+        {"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
+         "127.0.0.1:0"},
+        SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
     REQUIRE_MESSAGE(local, local.status().to_string());
     Client c = connect(*local);
     CHECK(call(c, "GET", "/api/v1/tasks", "").status == 200);
@@ -342,7 +362,8 @@ TEST_CASE("tokens are never stored or logged in clear") {
     CHECK(call(c, "GET", "/api/v1/tasks", "nk_wrong").status == 401);
     CHECK(call(c, "GET", "/api/v1/tasks", f.worker_b).status == 403);
     CHECK(call(c, "POST", "/admin/reload", f.admin).status == 200);
-    std::string answers = call(c, "GET", "/api/v1/events", f.reader).body + call(c, "GET", "/metrics", f.admin).body +
+    std::string answers = call(c, "GET", "/api/v1/events", f.reader).body +
+                          call(c, "GET", "/metrics", f.admin).body +
                           call(c, "GET", "/api/v1/tasks", f.admin).body;
     REQUIRE(eventually([&] { return commit_count(f.data / "repo.git") == 1; }));
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
@@ -359,18 +380,22 @@ TEST_CASE("tokens are never stored or logged in clear") {
 TEST_CASE("netkeepctl token: add prints the token once, list and revoke, bad input refused") {
     TempDir root = TempDir::create("auth-ctl-it").value();
     const std::string file = (root / "tokens.json").string();
-    CtlResult added = ctl({"token", "add", "--auth", file, "--name", "w1", "--role", "worker", "--tag", "dc1"});
+    CtlResult added =
+        ctl({"token", "add", "--auth", file, "--name", "w1", "--role", "worker", "--tag", "dc1"});
     REQUIRE_MESSAGE(added.code == 0, added.err);
     const std::string token = trim(added.out);
     CHECK(token.size() == 67);
     CHECK(added.err.find("shown only this once") != std::string::npos);
-    CHECK((fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+    CHECK((fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all)) ==
+          fs::perms::none);
     CHECK(files_containing(root.path(), token).empty());
 
-    CHECK(ctl({"token", "add", "--auth", file, "--name", "w1", "--role", "read"}).code == 1);  // taken
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "w1", "--role", "read"}).code ==
+          1);  // taken
     CHECK(ctl({"token", "add", "--auth", file, "--name", "bad name", "--role", "read"}).code == 2);
     CHECK(ctl({"token", "add", "--auth", file, "--name", "x", "--role", "root"}).code == 2);
-    CHECK(ctl({"token", "add", "--auth", file, "--name", "x", "--role", "worker"}).code == 2);  // no tag
+    CHECK(ctl({"token", "add", "--auth", file, "--name", "x", "--role", "worker"}).code ==
+          2);  // no tag
     CHECK(ctl({"token", "add", "--auth", file, "--name", "r", "--role", "read"}).code == 0);
 
     CtlResult list = ctl({"token", "list", "--auth", file});
@@ -385,11 +410,14 @@ TEST_CASE("netkeepctl token: add prints the token once, list and revoke, bad inp
     CHECK(list.out == "[{\"name\":\"r\",\"role\":\"read\",\"tags\":[]}]\n");
 }
 
-TEST_CASE("a flood of wrong tokens and oversized headers: refused, logged a few lines a second, server up") {
+TEST_CASE(
+    "a flood of wrong tokens and oversized headers: refused, logged a few lines a second, server "
+    "up") {
     Fixture f;
     RunningServer server = f.start();
     Client c = connect(server);
-    for (int i = 0; i < 200; ++i) CHECK(call(c, "GET", "/worker/next", fmt::format("nk_guess{}", i)).status == 401);
+    for (int i = 0; i < 200; ++i)
+        CHECK(call(c, "GET", "/worker/next", fmt::format("nk_guess{}", i)).status == 401);
     // An Authorization header past the head limit is refused by the server itself.
     auto huge = Client::connect(server.host, server.port);
     REQUIRE(huge.is_ok());
@@ -405,10 +433,12 @@ TEST_CASE("a flood of wrong tokens and oversized headers: refused, logged a few 
     CHECK(lease_as(again, f.worker_a, "?max=10").size() == 2);
     const std::string err = server.process.stderr_text();
     std::size_t lines = 0;
-    for (std::size_t at = 0; (at = err.find("auth.unauthenticated", at)) != std::string::npos; ++at) ++lines;
+    for (std::size_t at = 0; (at = err.find("auth.unauthenticated", at)) != std::string::npos; ++at)
+        ++lines;
     CHECK(lines >= 1);
     CHECK(lines <= 5 * 10);  // 5 a second; the flood takes well under 10 s
     CHECK(err.find("nk_guess") == std::string::npos);
     std::string metrics = call(again, "GET", "/metrics", f.reader).body;
-    CHECK(metrics.find("netkeep_auth_refused_total{reason=\"unauthenticated\"} 200\n") != std::string::npos);
+    CHECK(metrics.find("netkeep_auth_refused_total{reason=\"unauthenticated\"} 200\n") !=
+          std::string::npos);
 }

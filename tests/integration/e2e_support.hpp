@@ -110,7 +110,7 @@ struct DeviceEntry {
     std::string host = "127.0.0.1";
     std::string user;  // empty: the device's name (what fake-device expects)
     std::string pass;
-    std::string key;  // private key file, optional
+    std::string key;       // private key file, optional
     std::string host_key;  // protocol.ssh.host_key as JSON (a string or an array), optional
 };
 

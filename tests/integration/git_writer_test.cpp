@@ -52,8 +52,8 @@ struct Fixture {
                    job_fields + "}]}";
     }
     RunningServer start(std::vector<std::string> extra = {}) {
-        std::vector<std::string> args{"--data-dir", data.string(), "--inventory", inventory.string(),
-                                      "--listen", "127.0.0.1:0"};
+        std::vector<std::string> args{"--data-dir",       data.string(), "--inventory",
+                                      inventory.string(), "--listen",    "127.0.0.1:0"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto server = start_netkeepd(args);
         if (!server) FAIL(server.status().to_string());
@@ -66,7 +66,9 @@ struct Fixture {
     }
 
     // git's stdout, or nullopt when git fails (e.g. main does not exist yet).
-    std::optional<std::string> git(std::vector<std::string> args) const { return git_output(repo, std::move(args)); }
+    std::optional<std::string> git(std::vector<std::string> args) const {
+        return git_output(repo, std::move(args));
+    }
     int commits() const { return commit_count(repo); }
     // Netkeep-Seq of every commit on main, newest first.
     std::vector<std::int64_t> seqs() const {
@@ -111,7 +113,8 @@ TEST_CASE("a completion is committed byte-exact with its trailers, and its spool
     // The commit's date is the run's end: the lease's timestamp + 1 (worker_calls.hpp).
     const std::int64_t end = leases[0].timestamp + 1;
     CHECK(message->starts_with("r0: show_run at "));
-    CHECK(message->find(fmt::format(" ({})\n", end)) != std::string::npos);  // "ended <ISO 8601> (<end>)"
+    CHECK(message->find(fmt::format(" ({})\n", end)) !=
+          std::string::npos);  // "ended <ISO 8601> (<end>)"
     CHECK(message->find(fmt::format("\nNetkeep-Seq: {}\n", seq)) != std::string::npos);
     CHECK(message->find(fmt::format("\nNetkeep-Job-Timestamp: {}\n", leases[0].timestamp)) !=
           std::string::npos);
@@ -214,7 +217,8 @@ TEST_CASE("--git-layout group and --commit-unchanged reach the repository") {
     for (const auto& l : first) complete(client, l, l.device == "r0" ? "same\n" : "other\n");
     complete(client, next_lease(client, "r0"), "same\n", std::nullopt, 10);
     REQUIRE(eventually([&] { return f.commits() == 3; }));
-    CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) == "dallas/r0/show_run\nungrouped/r1/show_run\n");
+    CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) ==
+          "dallas/r0/show_run\nungrouped/r1/show_run\n");
 }
 
 TEST_CASE("bad git writer options are refused at start") {
@@ -223,8 +227,8 @@ TEST_CASE("bad git writer options are refused at start") {
                                          std::vector<std::string>{"--spool-retention", "30"},
                                          std::vector<std::string>{"--spool-retention", "-1"}}) {
         CAPTURE(bad[0] + " " + bad[1]);
-        std::vector<std::string> args{"--data-dir", f.data.string(), "--inventory", f.inventory.string(),
-                                      "--listen", "127.0.0.1:0"};
+        std::vector<std::string> args{"--data-dir",         f.data.string(), "--inventory",
+                                      f.inventory.string(), "--listen",      "127.0.0.1:0"};
         args.insert(args.end(), bad.begin(), bad.end());
         auto path = netkeepd_path();
         REQUIRE(path.is_ok());
@@ -254,7 +258,9 @@ double metric(Client& client, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("a repository that cannot be opened keeps ingest running; once fixed, every commit appears once") {
+TEST_CASE(
+    "a repository that cannot be opened keeps ingest running; once fixed, every commit appears "
+    "once") {
     const int devices = 5;
     Fixture f(devices, R"("schedule": {"interval": 3600})");
     fs::create_directories(f.data);
@@ -263,7 +269,8 @@ TEST_CASE("a repository that cannot be opened keeps ingest running; once fixed, 
     auto server = f.start();
     auto client = connect(server);
     std::set<std::int64_t> acknowledged;
-    for (const auto& l : lease(client, "?max=100")) acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
+    for (const auto& l : lease(client, "?max=100"))
+        acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
     REQUIRE(acknowledged.size() == std::size_t(devices));
     CHECK(eventually([&] { return metric(client, "netkeep_writer_errors_total") >= 2; }));
     CHECK(metric(client, "netkeep_writer_repo_ok") == 0);
@@ -275,7 +282,8 @@ TEST_CASE("a repository that cannot be opened keeps ingest running; once fixed, 
     CHECK(f.spool_files() == std::size_t(devices));
 
     fs::remove(f.repo);  // the operator fixes it
-    if (!eventually([&] { return f.commits() >= devices; }, 40s)) FAIL(server.process.stderr_text());
+    if (!eventually([&] { return f.commits() >= devices; }, 40s))
+        FAIL(server.process.stderr_text());
     std::this_thread::sleep_for(300ms);
     auto seqs = f.seqs();
     CHECK(seqs.size() == std::size_t(devices));
@@ -285,7 +293,8 @@ TEST_CASE("a repository that cannot be opened keeps ingest running; once fixed, 
     CHECK(eventually([&] { return f.spool_files() == 0; }));
 }
 
-TEST_CASE("netkeepctl quarantine list and retry, verify and /metrics know a quarantined completion") {
+TEST_CASE(
+    "netkeepctl quarantine list and retry, verify and /metrics know a quarantined completion") {
     Fixture f(2, R"("schedule": {"interval": 3600})");
     std::int64_t lost = 0;
     std::int64_t kept = 0;
@@ -300,8 +309,8 @@ TEST_CASE("netkeepctl quarantine list and retry, verify and /metrics know a quar
         kept = complete(client, leases[1], "config of " + leases[1].device + "\n");
         REQUIRE(server.process.send_signal(SIGTERM).is_ok());
         REQUIRE(server.process.wait(10s).is_ok());
-        auto log = ctl({"--data-dir", f.data.string(), "--json", "log", "--from", std::to_string(lost), "--to",
-                        std::to_string(lost)});
+        auto log = ctl({"--data-dir", f.data.string(), "--json", "log", "--from",
+                        std::to_string(lost), "--to", std::to_string(lost)});
         REQUIRE(log.code == 0);
         simdjson::dom::parser parser;
         lost_file = std::string(parser.parse(log.out)["spool"].get_string().value());
@@ -316,7 +325,8 @@ TEST_CASE("netkeepctl quarantine list and retry, verify and /metrics know a quar
 
     auto list = ctl({"--data-dir", f.data.string(), "quarantine", "list"});
     CHECK(list.code == 0);
-    CHECK_MESSAGE(list.out.find(fmt::format("{}  quarantined", lost)) != std::string::npos, list.out);
+    CHECK_MESSAGE(list.out.find(fmt::format("{}  quarantined", lost)) != std::string::npos,
+                  list.out);
     auto verify = ctl({"--data-dir", f.data.string(), "verify"});
     CHECK_MESSAGE(verify.code == 0, verify.out);
     CHECK_MESSAGE(verify.out.find("1 quarantined") != std::string::npos, verify.out);
@@ -331,8 +341,8 @@ TEST_CASE("netkeepctl quarantine list and retry, verify and /metrics know a quar
     CHECK(f.seqs() == std::vector<std::int64_t>{lost, kept});
     CHECK(eventually([&] { return metric(client, "netkeep_writer_quarantined_events") == 0; }));
     CHECK(eventually([&] {
-        return ctl({"--data-dir", f.data.string(), "quarantine", "list"}).out.find(fmt::format("{}  applied", lost)) !=
-               std::string::npos;
+        return ctl({"--data-dir", f.data.string(), "quarantine", "list"})
+                   .out.find(fmt::format("{}  applied", lost)) != std::string::npos;
     }));
     verify = ctl({"--data-dir", f.data.string(), "verify"});
     CHECK_MESSAGE(verify.code == 0, verify.out);

@@ -39,21 +39,24 @@ struct Fixture {
         fs::create_directories(inventory);
         std::string list;
         for (int i = 0; i < devices; ++i)
-            list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "hunter2"}}}})",
-                                i ? "," : "", i);
+            list += fmt::format(
+                R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "hunter2"}}}})",
+                i ? "," : "", i);
         std::ofstream(inventory / "devices.json") << R"({"devices": [)" + list + "]}";
         std::ofstream(inventory / "jobs.json")
             << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, "schedule": {"interval": 3600}}]})";
     }
     RunningServer start_in(const fs::path& dir, std::vector<std::string> extra = {}) {
-        std::vector<std::string> args{"--data-dir", dir.string(), "--inventory", inventory.string(), "--listen",
-                                      "127.0.0.1:0"};
+        std::vector<std::string> args{"--data-dir",       dir.string(), "--inventory",
+                                      inventory.string(), "--listen",   "127.0.0.1:0"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto server = start_netkeepd(args);
         if (!server) FAIL(server.status().to_string());
         return std::move(server.value());
     }
-    RunningServer start(std::vector<std::string> extra = {}) { return start_in(data, std::move(extra)); }
+    RunningServer start(std::vector<std::string> extra = {}) {
+        return start_in(data, std::move(extra));
+    }
 
     std::optional<std::string> git(const fs::path& dir, std::vector<std::string> args) const {
         return git_output(dir / "repo.git", std::move(args));
@@ -61,7 +64,8 @@ struct Fixture {
     int commits(const fs::path& dir) const { return commit_count(dir / "repo.git"); }
     std::size_t spool_files(const fs::path& dir) const {
         if (!fs::exists(dir / "spool")) return 0;
-        return std::size_t(std::distance(fs::directory_iterator(dir / "spool"), fs::directory_iterator()));
+        return std::size_t(
+            std::distance(fs::directory_iterator(dir / "spool"), fs::directory_iterator()));
     }
 };
 
@@ -102,7 +106,9 @@ TaskView state(const fs::path& data, std::optional<std::string> at = {}) {
 
 }  // namespace
 
-TEST_CASE("state --at shows the task before and after a lease and a completion, beside the running server") {
+TEST_CASE(
+    "state --at shows the task before and after a lease and a completion, beside the running "
+    "server") {
     Fixture f;
     auto server = f.start();
     auto client = connect(server);
@@ -159,7 +165,8 @@ TEST_CASE("log prints events without secrets, filters them, and --follow sees ne
 
     const char* path = std::getenv("NETKEEPCTL");
     REQUIRE(path != nullptr);
-    auto follow = Process::spawn({path, "--data-dir", f.data.string(), "--json", "log", "--follow", "--device", "r1"});
+    auto follow = Process::spawn(
+        {path, "--data-dir", f.data.string(), "--json", "log", "--follow", "--device", "r1"});
     REQUIRE(follow.is_ok());
     std::this_thread::sleep_for(300ms);  // it has printed nothing: no event names r1 yet
     REQUIRE(lease(client).size() == 2);  // one lease per device, appended by the server now
@@ -175,11 +182,13 @@ TEST_CASE("log prints events without secrets, filters them, and --follow sees ne
     REQUIRE(status.is_ok());
     CHECK(status->code == 0);
 
-    auto filtered = ctl({"--data-dir", f.data.string(), "log", "--type", "LeaseGranted", "--device", "r0"});
+    auto filtered =
+        ctl({"--data-dir", f.data.string(), "log", "--type", "LeaseGranted", "--device", "r0"});
     REQUIRE(filtered.code == 0);
     CHECK(filtered.out.find("LeaseGranted device=r0 job=show_run") != std::string::npos);
     CHECK(filtered.out.find("r1") == std::string::npos);
-    CHECK(ctl({"--data-dir", f.data.string(), "log", "--from", "2", "--to", "2"}).out.starts_with("2 "));
+    CHECK(ctl({"--data-dir", f.data.string(), "log", "--from", "2", "--to", "2"})
+              .out.starts_with("2 "));
 
     auto missing = ctl({"--data-dir", (f.root / "nothing").string(), "log"});
     CHECK(missing.code == 1);
@@ -211,8 +220,8 @@ TEST_CASE("verify passes on a healthy data dir and names a commit made by hand")
     };
     run({"/usr/bin/git", "clone", "-q", (f.data / "repo.git").string(), work.string()});
     std::ofstream(work / "r0" / "show_run") << "hostname edited-by-hand\n";
-    run({"/usr/bin/git", "-C", work.string(), "-c", "user.name=op", "-c", "user.email=op@example.com", "commit",
-         "-q", "-am", "fix by hand"});
+    run({"/usr/bin/git", "-C", work.string(), "-c", "user.name=op", "-c",
+         "user.email=op@example.com", "commit", "-q", "-am", "fix by hand"});
     run({"/usr/bin/git", "-C", work.string(), "push", "-q", "origin", "main"});
     auto head = f.git(f.data, {"rev-parse", "main"});
     REQUIRE(head);
@@ -220,7 +229,8 @@ TEST_CASE("verify passes on a healthy data dir and names a commit made by hand")
 
     auto bad = ctl({"--data-dir", f.data.string(), "verify"});
     CHECK(bad.code == 1);
-    CHECK(bad.out.find("commit " + *head + " \"fix by hand\" on main has no Netkeep-Seq trailer") != std::string::npos);
+    CHECK(bad.out.find("commit " + *head + " \"fix by hand\" on main has no Netkeep-Seq trailer") !=
+          std::string::npos);
     CHECK(bad.out.find("r0/show_run") != std::string::npos);
     auto bad_json = ctl({"--data-dir", f.data.string(), "--json", "verify"});
     CHECK(bad_json.code == 1);
@@ -262,7 +272,8 @@ TEST_CASE("backup while the server runs, restored into a new data dir, verifies 
     auto v = ctl({"--data-dir", restored.string(), "verify"});
     CHECK_MESSAGE(v.code == 0, v.out);
     CHECK(v.out.find("1 completions pending") != std::string::npos);
-    CHECK(ctl({"--data-dir", restored.string(), "log"}).out == ctl({"--data-dir", f.data.string(), "log"}).out);
+    CHECK(ctl({"--data-dir", restored.string(), "log"}).out ==
+          ctl({"--data-dir", f.data.string(), "log"}).out);
 
     auto revived = f.start_in(restored);
     REQUIRE(eventually([&] { return f.commits(restored) == 2; }));
@@ -281,7 +292,8 @@ TEST_CASE("inventory check validates as the server does and prints the tasks") {
     CHECK(good.out.find("r1      show_run  every 3600s") != std::string::npos);
     auto json = ctl({"--json", "inventory", "check", f.inventory.string()});
     CHECK(json.code == 0);
-    CHECK(json.out.find(R"({"device":"r0","job":"show_run","schedule":"every 3600s")") != std::string::npos);
+    CHECK(json.out.find(R"({"device":"r0","job":"show_run","schedule":"every 3600s")") !=
+          std::string::npos);
 
     std::ofstream(f.inventory / "jobs.json")
         << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, "schedule": {"interval": 3600}, "timeout": 0}]})";

@@ -210,12 +210,13 @@ TEST_CASE("netkeepd: command-line and directory errors") {
         auto exit = p->wait(10s);
         REQUIRE(exit);
         CHECK(exit->code == 1);
-        CHECK(p->stderr_text().find("is another netkeepd running on this data dir?") != std::string::npos);
+        CHECK(p->stderr_text().find("is another netkeepd running on this data dir?") !=
+              std::string::npos);
     }
     SUBCASE("port already taken") {
         auto first = start(dirs);
-        auto p = Process::spawn({binary->string(), "--data-dir", (dirs.root / "data2").string(), "--inventory",
-                                 dirs.inventory.string(), "--listen",
+        auto p = Process::spawn({binary->string(), "--data-dir", (dirs.root / "data2").string(),
+                                 "--inventory", dirs.inventory.string(), "--listen",
                                  "127.0.0.1:" + std::to_string(first.port)});
         REQUIRE(p);
         auto exit = p->wait(10s);

@@ -59,13 +59,16 @@ struct Fixture {
                              "retry_delay": 1}]})";
     }
     RunningServer start() {
-        auto server = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                                      "127.0.0.1:0"},
-                                     SpawnOptions{.env = {fmt::format("NK_OPAPI_PASS={}", k_env_pass)}, .working_dir = {}});
+        auto server = start_netkeepd(
+            {"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
+             "127.0.0.1:0"},
+            SpawnOptions{.env = {fmt::format("NK_OPAPI_PASS={}", k_env_pass)}, .working_dir = {}});
         if (!server) FAIL(server.status().to_string());
         return std::move(server.value());
     }
-    std::optional<std::string> git(std::vector<std::string> args) const { return git_output(repo, std::move(args)); }
+    std::optional<std::string> git(std::vector<std::string> args) const {
+        return git_output(repo, std::move(args));
+    }
     int commits() const { return commit_count(repo); }
 };
 
@@ -76,7 +79,8 @@ ClientResponse call(Client& client, std::string_view method, const std::string& 
 }
 
 // A 400 naming the parameter.
-void check_bad(Client& client, std::string_view method, const std::string& target, const std::string& parameter) {
+void check_bad(Client& client, std::string_view method, const std::string& target,
+               const std::string& parameter) {
     CAPTURE(target);
     auto r = call(client, method, target);
     CHECK(r.status == 400);
@@ -88,7 +92,8 @@ void check_bad(Client& client, std::string_view method, const std::string& targe
 }
 
 std::int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -106,7 +111,8 @@ struct Exposition {
     std::vector<Sample> samples;
 
     // The value of the one sample with this name and these labels (exactly).
-    std::optional<double> value(const std::string& name, const std::map<std::string, std::string>& labels = {}) const {
+    std::optional<double> value(const std::string& name,
+                                const std::map<std::string, std::string>& labels = {}) const {
         for (const Sample& s : samples)
             if (s.name == name && s.labels == labels) return s.value;
         return std::nullopt;
@@ -181,7 +187,8 @@ Exposition parse_exposition(const std::string& text) {
         REQUIRE(line.at(i) == ' ');
         std::string number = line.substr(i + 1);
         REQUIRE(number.find(' ') == std::string::npos);  // no timestamps from us
-        if (number == "+Inf") s.value = HUGE_VAL;
+        if (number == "+Inf")
+            s.value = HUGE_VAL;
         else {
             std::size_t used = 0;
             s.value = std::stod(number, &used);
@@ -258,7 +265,8 @@ simdjson::dom::element json(simdjson::dom::parser& parser, const ClientResponse&
 
 }  // namespace
 
-TEST_CASE("/metrics is valid exposition text and counts leases, completions, commits and requests") {
+TEST_CASE(
+    "/metrics is valid exposition text and counts leases, completions, commits and requests") {
     Fixture f;
     auto server = f.start();
     auto client = connect(server);
@@ -280,17 +288,18 @@ TEST_CASE("/metrics is valid exposition text and counts leases, completions, com
     CHECK(e.value("netkeep_leases_expired_total") == 0);
     CHECK(e.value("netkeep_completions_total", {{"result", "ok"}}) == 1);
     CHECK(e.value("netkeep_completions_total", {{"result", "failed"}}) == 1);
-    CHECK(e.value("netkeep_ingested_bytes_total") == double(std::string("config one\npartial").size()));
+    CHECK(e.value("netkeep_ingested_bytes_total") ==
+          double(std::string("config one\npartial").size()));
     CHECK(e.value("netkeep_tasks", {{"status", "scheduled"}}) == 1);
     CHECK(e.value("netkeep_tasks_overdue") == 0);
     CHECK(e.value("netkeep_log_last_seq") > 0);
     CHECK(e.value("netkeep_projection_seq") == e.value("netkeep_log_last_seq"));
-    CHECK(e.value("netkeep_http_requests_total", {{"route", "/worker/next"}, {"method", "GET"}, {"code", "200"}}) ==
-          1);
-    CHECK(e.value("netkeep_http_requests_total", {{"route", "/worker/next"}, {"method", "GET"}, {"code", "204"}}) ==
-          1);
-    CHECK(e.value("netkeep_http_requests_total", {{"route", "/worker/complete"}, {"method", "POST"}, {"code", "200"}}) ==
-          2);
+    CHECK(e.value("netkeep_http_requests_total",
+                  {{"route", "/worker/next"}, {"method", "GET"}, {"code", "200"}}) == 1);
+    CHECK(e.value("netkeep_http_requests_total",
+                  {{"route", "/worker/next"}, {"method", "GET"}, {"code", "204"}}) == 1);
+    CHECK(e.value("netkeep_http_requests_total",
+                  {{"route", "/worker/complete"}, {"method", "POST"}, {"code", "200"}}) == 2);
     CHECK(e.value("netkeep_http_request_duration_seconds_count",
                   {{"route", "/metrics"}, {"method", "GET"}, {"code", "200"}}) == 1);
     CHECK(e.types.at("netkeep_http_request_duration_seconds") == "histogram");
@@ -309,9 +318,10 @@ TEST_CASE("/metrics is valid exposition text and counts leases, completions, com
     CHECK(call(client, "GET", "/no/such/route").status == 404);
     CHECK(call(client, "DELETE", "/metrics").status == 405);
     Exposition after = scrape(client);
-    CHECK(after.value("netkeep_http_requests_total", {{"route", "(unrouted)"}, {"method", "GET"}, {"code", "404"}}) == 1);
-    CHECK(after.value("netkeep_http_requests_total", {{"route", "(unrouted)"}, {"method", "DELETE"}, {"code", "405"}}) ==
-          1);
+    CHECK(after.value("netkeep_http_requests_total",
+                      {{"route", "(unrouted)"}, {"method", "GET"}, {"code", "404"}}) == 1);
+    CHECK(after.value("netkeep_http_requests_total",
+                      {{"route", "(unrouted)"}, {"method", "DELETE"}, {"code", "405"}}) == 1);
 }
 
 TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad parameters") {
@@ -359,7 +369,8 @@ TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad
     CHECK(t["last_success"]["seq"].get_int64().value() == seq);
     CHECK(std::string(t["last_change"]["commit"].get_string().value()) == head);
     CHECK(t["last_change"]["seq"].get_int64().value() == seq);
-    CHECK(t["last_change"]["time"].get_int64().value() == leases[0].timestamp + 1);  // the run's end
+    CHECK(t["last_change"]["time"].get_int64().value() ==
+          leases[0].timestamp + 1);  // the run's end
 
     // r2 fails once: retrying until its retry delay (1 s) passes, with the failure text.
     leases = lease(client);
@@ -368,10 +379,14 @@ TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad
     r = call(client, "GET", "/api/v1/tasks?tag=edge");
     t = json(parser, r)["tasks"].at(0).value();
     CHECK(std::string(t["device"].get_string().value()) == "r2");
-    CHECK(std::string(t["last_failure"]["failure"].get_string().value()) == "ssh: connection refused");
+    CHECK(std::string(t["last_failure"]["failure"].get_string().value()) ==
+          "ssh: connection refused");
     CHECK(t["failed_attempts"].get_int64().value() == 1);
 
-    CHECK(json(parser, call(client, "GET", "/api/v1/tasks?device=nope"))["tasks"].get_array().value().size() == 0);
+    CHECK(json(parser, call(client, "GET", "/api/v1/tasks?device=nope"))["tasks"]
+              .get_array()
+              .value()
+              .size() == 0);
     CHECK(json(parser, call(client, "GET", "/api/v1/tasks?status=scheduled&status=leased"))["tasks"]
               .get_array()
               .value()
@@ -445,7 +460,8 @@ TEST_CASE("run now: the next /worker/next leases the task; 404, 409 and bad requ
     CHECK(with_body->status == 413);
 }
 
-TEST_CASE("GET /api/v1/events: the audit tail in order, inventories without content; bad parameters") {
+TEST_CASE(
+    "GET /api/v1/events: the audit tail in order, inventories without content; bad parameters") {
     Fixture f;
     auto server = f.start();
     auto client = connect(server);
@@ -491,7 +507,8 @@ TEST_CASE("GET /api/v1/events: the audit tail in order, inventories without cont
     check_bad(client, "GET", "/api/v1/events?since=1", "since");
 }
 
-TEST_CASE("history lists each changed version with the commits git log shows, also after a restart") {
+TEST_CASE(
+    "history lists each changed version with the commits git log shows, also after a restart") {
     Fixture f;
     std::vector<std::int64_t> seqs;
     {
@@ -513,7 +530,8 @@ TEST_CASE("history lists each changed version with the commits git log shows, al
         complete(client, leases[0], "version 2\n", std::nullopt, 30);
 
         std::vector<std::string> commits;
-        std::istringstream log(f.git({"log", "--format=%H %ct", "main", "--", "r1/show_run"}).value());
+        std::istringstream log(
+            f.git({"log", "--format=%H %ct", "main", "--", "r1/show_run"}).value());
         std::string line;
         while (std::getline(log, line)) commits.push_back(line);
         REQUIRE(commits.size() == 2);
@@ -535,8 +553,8 @@ TEST_CASE("history lists each changed version with the commits git log shows, al
             for (std::size_t i = 0; i < 2; ++i) {
                 auto v = versions.at(i).value();
                 // Newest first, like git log.
-                CHECK(fmt::format("{} {}", std::string(v["commit"].get_string().value()), v["time"].get_int64().value()) ==
-                      commits[i]);
+                CHECK(fmt::format("{} {}", std::string(v["commit"].get_string().value()),
+                                  v["time"].get_int64().value()) == commits[i]);
                 CHECK(v["seq"].get_int64().value() == seqs[1 - i]);
                 CHECK(std::string(v["path"].get_string().value()) == "r1/show_run");
             }
@@ -574,8 +592,8 @@ TEST_CASE("no password reaches netkeepd's stderr or stdout, literal or from the 
     simdjson::dom::parser parser;
     std::vector<Lease> leases;
     for (auto item : json(parser, r).get_array())
-        leases.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
-                          1});
+        leases.push_back({std::string(item["device"]["name"].get_string().value()),
+                          item["timestamp"].get_int64().value(), 1});
     REQUIRE(leases.size() == 2);
     // A device's output can quote its password; the log must not.
     complete(client, leases[0], fmt::format("username u password {}\n", k_literal_pass));
@@ -586,8 +604,9 @@ TEST_CASE("no password reaches netkeepd's stderr or stdout, literal or from the 
     // A bad inventory is refused with a message naming the file (never its values).
     std::ofstream(f.inventory / "jobs.json", std::ios::app) << "garbage";
     CHECK(call(client, "POST", "/admin/reload").status == 422);
-    for (std::string target : {"/api/v1/tasks", "/api/v1/events?limit=1000", "/api/v1/devices/r1/history",
-                               "/api/v1/devices/r2/history", "/metrics"}) {
+    for (std::string target :
+         {"/api/v1/tasks", "/api/v1/events?limit=1000", "/api/v1/devices/r1/history",
+          "/api/v1/devices/r2/history", "/metrics"}) {
         auto body = call(client, "GET", target).body;
         CAPTURE(target);
         CHECK(body.find(k_literal_pass) == std::string::npos);

@@ -156,8 +156,10 @@ TEST_CASE(
 
     // No core dump can carry the resolved passwords.
     std::ifstream limits(fmt::format("/proc/{}/limits", server.process.pid()));
-    std::string limits_text((std::istreambuf_iterator<char>(limits)), std::istreambuf_iterator<char>());
-    CHECK(limits_text.find("Max core file size        0                    0") != std::string::npos);
+    std::string limits_text((std::istreambuf_iterator<char>(limits)),
+                            std::istreambuf_iterator<char>());
+    CHECK(limits_text.find("Max core file size        0                    0") !=
+          std::string::npos);
 
     // Leases (which hand the resolved passwords to the worker, by design) and a completion.
     auto leases = lease(client, "?max=10");

@@ -5,8 +5,8 @@
 // git. Needs mount(2) (root); skipped with a message otherwise.
 #include <doctest/doctest.h>
 
-#include <sys/mount.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,9 +22,9 @@
 #include <simdjson.h>
 
 #include "support/netkeepd.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 #include "worker_calls.hpp"
-#include "support/skip.hpp"
 
 using namespace netkeep::testing;
 using namespace std::chrono_literals;
@@ -39,7 +39,8 @@ struct Tmpfs {
     bool mounted = false;
     Tmpfs(fs::path where, std::string_view size) : dir(std::move(where)) {
         fs::create_directories(dir);
-        mounted = ::mount("tmpfs", dir.c_str(), "tmpfs", 0, fmt::format("size={},mode=0700", size).c_str()) == 0;
+        mounted = ::mount("tmpfs", dir.c_str(), "tmpfs", 0,
+                          fmt::format("size={},mode=0700", size).c_str()) == 0;
     }
     ~Tmpfs() {
         if (mounted) ::umount2(dir.c_str(), MNT_DETACH);
@@ -77,8 +78,8 @@ Answer post_completion(netkeep::http::Client& client, const Lease& l, const std:
     std::string body = multipart_field("device", l.device) +
                        multipart_field("job_timestamp", std::to_string(l.timestamp)) +
                        multipart_field("start_timestamp", std::to_string(l.timestamp)) +
-                       multipart_field("end_timestamp", now) + multipart_file_head("show_run") + content +
-                       multipart_closing();
+                       multipart_field("end_timestamp", now) + multipart_file_head("show_run") +
+                       content + multipart_closing();
     auto r = client.request("POST", "/worker/complete", body, multipart_headers());
     REQUIRE(r.is_ok());
     Answer a{r->status, std::nullopt, r->body};
@@ -88,17 +89,22 @@ Answer post_completion(netkeep::http::Client& client, const Lease& l, const std:
 
 std::string content_for(const std::string& device, int size) {
     std::string out = fmt::format("hostname {}\n", device);
-    while (int(out.size()) < size) out += fmt::format("interface Gi0/{}\n description uplink\n", out.size());
+    while (int(out.size()) < size)
+        out += fmt::format("interface Gi0/{}\n description uplink\n", out.size());
     return out;
 }
 
 }  // namespace
 
-TEST_CASE("a full data dir: 507/503 with Retry-After, no acknowledged completion lost, recovery without restart") {
+TEST_CASE(
+    "a full data dir: 507/503 with Retry-After, no acknowledged completion lost, recovery without "
+    "restart") {
     auto root = TempDir::create("storage-faults-it").value();
     Tmpfs tmpfs(root / "data", "48m");
     if (!tmpfs.mounted) {
-        netkeep::testing::skip_test(std::string("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): ") + std::strerror(errno));
+        netkeep::testing::skip_test(
+            std::string("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): ") +
+            std::strerror(errno));
         return;
     }
     const fs::path data = tmpfs.dir / "var";
@@ -107,13 +113,14 @@ TEST_CASE("a full data dir: 507/503 with Retry-After, no acknowledged completion
     constexpr int k_devices = 24;
     std::string list;
     for (int i = 0; i < k_devices; ++i)
-        list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})", i ? "," : "", i);
+        list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})",
+                            i ? "," : "", i);
     std::ofstream(inventory / "devices.json") << R"({"devices": [)" + list + "]}";
     std::ofstream(inventory / "jobs.json")
         << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]}}]})";
 
-    auto started = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                                   "127.0.0.1:0"});
+    auto started = start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
+                                   "--listen", "127.0.0.1:0"});
     REQUIRE_MESSAGE(started.is_ok(), started.status().to_string());
     RunningServer server = std::move(*started);
     auto client = connect(server);
@@ -168,10 +175,12 @@ TEST_CASE("a full data dir: 507/503 with Retry-After, no acknowledged completion
     CHECK(not_ready->body.find(tmpfs.dir.string()) == std::string::npos);  // no path leaks
     auto next_answer = client.get("/worker/next");
     REQUIRE(next_answer.is_ok());
-    CHECK((next_answer->status == 204 || (next_answer->status == 503 && next_answer->header("Retry-After"))));
+    CHECK((next_answer->status == 204 ||
+           (next_answer->status == 503 && next_answer->header("Retry-After"))));
     auto metrics = client.get("/metrics");
     REQUIRE(metrics.is_ok());
-    CHECK(metrics->body.find(R"(netkeep_storage_errors_total{op="spool_write",kind="no_space"})") != std::string::npos);
+    CHECK(metrics->body.find(R"(netkeep_storage_errors_total{op="spool_write",kind="no_space"})") !=
+          std::string::npos);
     CHECK(metrics->body.find("netkeep_ready 0") != std::string::npos);
 
     // Space returns: the same uploads go through, without a restart.
@@ -184,7 +193,8 @@ TEST_CASE("a full data dir: 507/503 with Retry-After, no acknowledged completion
                 return a.status == 200;
             },
             20s);
-        REQUIRE_MESSAGE(done, "completion of ", leases[i].device, " still refused after space returned");
+        REQUIRE_MESSAGE(done, "completion of ", leases[i].device,
+                        " still refused after space returned");
         acked[leases[i].device] = content;
     }
     CHECK(eventually([&] {
@@ -195,7 +205,8 @@ TEST_CASE("a full data dir: 507/503 with Retry-After, no acknowledged completion
     // Every acknowledged completion is in git.
     REQUIRE(eventually([&] { return commit_count(data / "repo.git") >= int(acked.size()); }, 30s));
     for (const auto& [device, content] : acked) {
-        auto shown = git_output(data / "repo.git", {"show", fmt::format("main:{}/show_run", device)});
+        auto shown =
+            git_output(data / "repo.git", {"show", fmt::format("main:{}/show_run", device)});
         REQUIRE_MESSAGE(shown.has_value(), device);
         CHECK_MESSAGE(*shown == content, device);
     }

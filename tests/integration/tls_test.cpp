@@ -58,11 +58,10 @@ RunningServer start_tls_server(const fs::path& dir, const std::vector<std::strin
         << R"({"devices": [{"name": "r1", "credentials": {"user": "u", "pass": "p"}}]})";
     std::ofstream(dir / "inventory" / "jobs.json")
         << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]}}]})";
-    std::vector<std::string> args{"--data-dir",      (dir / "data").string(),
-                                  "--inventory",     (dir / "inventory").string(),
-                                  "--listen",        "127.0.0.1:0",
-                                  "--no-git-writer", "--header-timeout",
-                                  header_timeout};
+    std::vector<std::string> args{
+        "--data-dir",  (dir / "data").string(), "--inventory",     (dir / "inventory").string(),
+        "--listen",    "127.0.0.1:0",           "--no-git-writer", "--header-timeout",
+        header_timeout};
     args.insert(args.end(), tls_args.begin(), tls_args.end());
     auto s = start_netkeepd(args);
     REQUIRE_MESSAGE(s.is_ok(), s.status().to_string());

@@ -7,14 +7,14 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
-#include <thread>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -47,7 +47,8 @@ inline std::vector<Lease> lease(http::Client& client, const std::string& query =
     REQUIRE_MESSAGE(r->status == 200, r->body);
     simdjson::dom::parser parser;
     for (simdjson::dom::element item : parser.parse(r->body).get_array())
-        out.push_back({std::string(item["device"]["name"].get_string().value()), item["timestamp"].get_int64().value(),
+        out.push_back({std::string(item["device"]["name"].get_string().value()),
+                       item["timestamp"].get_int64().value(),
                        item["lease"]["attempt"].get_int64().value()});
     return out;
 }
@@ -56,14 +57,16 @@ inline std::vector<Lease> lease(http::Client& client, const std::string& query =
 inline constexpr std::string_view k_boundary = "netkeep-test-boundary-7d1f";
 
 inline std::string multipart_field(std::string_view name, std::string_view value) {
-    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n", k_boundary, name, value);
+    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{}\r\n",
+                       k_boundary, name, value);
 }
 
 // The head of the `file` part; its content follows, then multipart_closing().
 inline std::string multipart_file_head(std::string_view job) {
-    return fmt::format("--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n"
-                       "Content-Type: application/octet-stream\r\n\r\n",
-                       k_boundary, job);
+    return fmt::format(
+        "--{}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n",
+        k_boundary, job);
 }
 
 inline std::string multipart_closing() { return fmt::format("\r\n--{}--\r\n", k_boundary); }
@@ -106,7 +109,8 @@ inline std::int64_t complete(http::Client& client, const Lease& l, const std::st
 
 // git's stdout for `git --git-dir repo ARGS...`, or nullopt when git fails (e.g. main
 // does not exist yet).
-inline std::optional<std::string> git_output(const std::filesystem::path& repo, std::vector<std::string> args) {
+inline std::optional<std::string> git_output(const std::filesystem::path& repo,
+                                             std::vector<std::string> args) {
     args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
     auto p = Process::spawn(args);
     REQUIRE(p.is_ok());
@@ -139,7 +143,8 @@ inline CtlResult ctl(std::vector<std::string> args) {
 // (binary files included: RocksDB's tables and write-ahead logs, git's compressed
 // objects); empty when none does.
 inline std::string files_containing(const std::filesystem::path& path, const std::string& needle) {
-    auto p = Process::spawn({"/usr/bin/grep", "-r", "-a", "-l", "-F", "-s", "-e", needle, path.string()});
+    auto p = Process::spawn(
+        {"/usr/bin/grep", "-r", "-a", "-l", "-F", "-s", "-e", needle, path.string()});
     REQUIRE(p.is_ok());
     auto status = p->wait(std::chrono::seconds(60));
     REQUIRE(status.is_ok());

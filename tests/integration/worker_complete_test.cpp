@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <cstring>
-#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,8 +18,8 @@
 #include "http/client.hpp"
 #include "netkeep/sha256.hpp"
 #include "support/netkeepd.hpp"
-#include "worker_calls.hpp"
 #include "support/temp_dir.hpp"
+#include "worker_calls.hpp"
 
 using namespace netkeep::testing;
 using netkeep::http::Client;
@@ -39,7 +39,9 @@ struct Fixture {
         fs::create_directories(inventory);
         std::string list;
         for (int i = 0; i < devices; ++i)
-            list += fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})", i ? "," : "", i);
+            list +=
+                fmt::format(R"({}{{"name": "r{}", "credentials": {{"user": "u", "pass": "p"}}}})",
+                            i ? "," : "", i);
         std::ofstream(inventory / "devices.json") << R"({"devices": [)" + list + "]}";
         std::ofstream(inventory / "jobs.json")
             << R"({"jobs": [{"name": "show_run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]})" +
@@ -47,8 +49,9 @@ struct Fixture {
     }
     // The git writer is off: these tests look at the spool, which it empties.
     RunningServer start(std::vector<std::string> extra = {}) {
-        std::vector<std::string> args{"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                                      "127.0.0.1:0", "--no-git-writer"};
+        std::vector<std::string> args{"--data-dir",       data.string(), "--inventory",
+                                      inventory.string(), "--listen",    "127.0.0.1:0",
+                                      "--no-git-writer"};
         args.insert(args.end(), extra.begin(), extra.end());
         auto server = start_netkeepd(args);
         if (!server) FAIL(server.status().to_string());
@@ -56,7 +59,8 @@ struct Fixture {
     }
     std::size_t spool_files() const {
         if (!fs::exists(data / "spool")) return 0;
-        return std::size_t(std::distance(fs::directory_iterator(data / "spool"), fs::directory_iterator()));
+        return std::size_t(
+            std::distance(fs::directory_iterator(data / "spool"), fs::directory_iterator()));
     }
 };
 
@@ -90,15 +94,18 @@ std::string fields_of(const Form& f) {
     const std::int64_t job = numeric ? std::stoll(f.job_timestamp) : 0;
     body += multipart_field("start_timestamp",
                             f.start_timestamp.empty() ? std::to_string(job) : f.start_timestamp);
-    body += multipart_field("end_timestamp", f.end_timestamp.empty() ? std::to_string(job + 1) : f.end_timestamp);
+    body += multipart_field("end_timestamp",
+                            f.end_timestamp.empty() ? std::to_string(job + 1) : f.end_timestamp);
     if (f.failure) body += multipart_field("failure", *f.failure);
     return body;
 }
 
 std::string body_of(const Form& f) {
     std::string body = fields_of(f);
-    if (f.with_file) body += multipart_file_head(f.job) + f.content + multipart_closing();
-    else body += fmt::format("--{}--\r\n", k_boundary);
+    if (f.with_file)
+        body += multipart_file_head(f.job) + f.content + multipart_closing();
+    else
+        body += fmt::format("--{}--\r\n", k_boundary);
     return body;
 }
 
@@ -144,14 +151,17 @@ long rss_kib(pid_t pid, const char* field) {
 
 }  // namespace
 
-TEST_CASE("a leased occurrence is completed: 200 with its seq, content spooled, occurrence closed") {
+TEST_CASE(
+    "a leased occurrence is completed: 200 with its seq, content spooled, occurrence closed") {
     Fixture f(1);
     auto server = f.start();
     auto client = connect(server);
     const Lease leased = lease_one(client);
 
-    Form form{.device = "r0", .job_timestamp = std::to_string(leased.timestamp),
-              .content = "hostname r0\r\n--" + std::string(k_boundary.substr(0, 10)) + "\ninterface Gi0/1\n"};
+    Form form{.device = "r0",
+              .job_timestamp = std::to_string(leased.timestamp),
+              .content = "hostname r0\r\n--" + std::string(k_boundary.substr(0, 10)) +
+                         "\ninterface Gi0/1\n"};
     auto r = complete(client, form);
     REQUIRE_MESSAGE(r.status == 200, r.body);
     std::int64_t seq = json_int(r.body, "seq");
@@ -187,7 +197,8 @@ TEST_CASE("completions that do not match a leased occurrence are refused and lea
     std::string other = leases[0].device == "r0" ? "r1" : "r0";
 
     CHECK(complete(client, {.device = "nope", .job_timestamp = ts}).status == 404);
-    CHECK(complete(client, {.device = leases[0].device, .job = "nojob", .job_timestamp = ts}).status == 404);
+    CHECK(complete(client, {.device = leases[0].device, .job = "nojob", .job_timestamp = ts})
+              .status == 404);
     CHECK(complete(client, {.device = other, .job_timestamp = ts}).status == 409);  // never leased
     CHECK(complete(client, {.device = leases[0].device, .job_timestamp = "12345"}).status == 409);
     CHECK(f.spool_files() == 0);
@@ -216,7 +227,8 @@ TEST_CASE("malformed completions get 400 naming the field, and leave nothing") {
     REQUIRE(wrong_type.is_ok());
     CHECK(wrong_type->status == 400);
 
-    auto garbage = client.request("POST", "/worker/complete", "not multipart at all", multipart_headers());
+    auto garbage =
+        client.request("POST", "/worker/complete", "not multipart at all", multipart_headers());
     REQUIRE(garbage.is_ok());
     CHECK(garbage->status == 400);
     CHECK(f.spool_files() == 0);
@@ -230,12 +242,14 @@ TEST_CASE("a file over the size limit gets 413 and nothing of it is kept") {
     auto server = f.start({"--max-upload", "1000"});
     auto client = connect(server);
     const Lease leased = lease_one(client);
-    auto r = complete(client, {.device = "r0", .job_timestamp = std::to_string(leased.timestamp),
+    auto r = complete(client, {.device = "r0",
+                               .job_timestamp = std::to_string(leased.timestamp),
                                .content = std::string(1001, 'x')});
     CHECK(r.status == 413);
     CHECK(f.spool_files() == 0);
     auto ok = connect(server);
-    CHECK(complete(ok, {.device = "r0", .job_timestamp = std::to_string(leased.timestamp),
+    CHECK(complete(ok, {.device = "r0",
+                        .job_timestamp = std::to_string(leased.timestamp),
                         .content = std::string(1000, 'x')})
               .status == 200);
 }
@@ -246,7 +260,8 @@ TEST_CASE("a completion with a failure is a failed attempt and the occurrence is
     auto client = connect(server);
     auto first = lease(client);
     REQUIRE(first.size() == 1);
-    auto r = complete(client, {.device = "r0", .job_timestamp = std::to_string(first[0].timestamp),
+    auto r = complete(client, {.device = "r0",
+                               .job_timestamp = std::to_string(first[0].timestamp),
                                .failure = std::string("authentication failed")});
     REQUIRE_MESSAGE(r.status == 200, r.body);
     std::vector<Lease> again;
@@ -274,7 +289,7 @@ TEST_CASE("a client that disconnects mid-upload leaves no spool file and no even
         REQUIRE(client.send_raw(std::string(1'000'000, 'c')).is_ok());
         std::this_thread::sleep_for(200ms);
         CHECK(f.spool_files() == 1);  // the upload is in progress
-    }  // the client goes away
+    }                                 // the client goes away
     for (int i = 0; i < 50 && f.spool_files() != 0; ++i) std::this_thread::sleep_for(20ms);
     CHECK(f.spool_files() == 0);
     auto client = connect(server);
@@ -301,7 +316,8 @@ TEST_CASE("a 300 MB upload streams to the spool without the server's memory grow
     netkeep::Sha256 hash;
     std::string block(1 << 20, '\0');
     for (std::size_t sent = 0; sent < size; sent += block.size()) {
-        for (std::size_t i = 0; i < block.size(); i += 64) block[i] = char((sent + i) / 64);  // not all zero
+        for (std::size_t i = 0; i < block.size(); i += 64)
+            block[i] = char((sent + i) / 64);  // not all zero
         hash.update(block);
         REQUIRE(client.send_raw(block).is_ok());
     }
@@ -314,7 +330,8 @@ TEST_CASE("a 300 MB upload streams to the spool without the server's memory grow
     CHECK(peak - rss_before < 64 * 1024);
 
     auto digest = hash.finish();
-    std::string expected = netkeep::to_hex(std::string_view(reinterpret_cast<const char*>(digest.data()), 32));
+    std::string expected =
+        netkeep::to_hex(std::string_view(reinterpret_cast<const char*>(digest.data()), 32));
     for (const auto& e : fs::directory_iterator(f.data / "spool")) {
         CHECK(fs::file_size(e.path()) == size);
         std::ifstream in(e.path(), std::ios::binary);
@@ -323,7 +340,8 @@ TEST_CASE("a 300 MB upload streams to the spool without the server's memory grow
         while (in.read(buf.data(), std::streamsize(buf.size())) || in.gcount() > 0)
             file_hash.update(std::string_view(buf.data(), std::size_t(in.gcount())));
         auto d = file_hash.finish();
-        CHECK(netkeep::to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), 32)) == expected);
+        CHECK(netkeep::to_hex(std::string_view(reinterpret_cast<const char*>(d.data()), 32)) ==
+              expected);
     }
 }
 
@@ -338,7 +356,8 @@ TEST_CASE("acknowledged completions survive kill -9") {
         REQUIRE(leases.size() == 20);
         for (const auto& l : leases) {
             completed[l.device] = l.timestamp;
-            auto r = complete(client, {.device = l.device, .job_timestamp = std::to_string(l.timestamp),
+            auto r = complete(client, {.device = l.device,
+                                       .job_timestamp = std::to_string(l.timestamp),
                                        .content = "config of " + l.device});
             REQUIRE(r.status == 200);
             seqs.push_back(json_int(r.body, "seq"));
@@ -349,6 +368,7 @@ TEST_CASE("acknowledged completions survive kill -9") {
     auto client = connect(server);
     // Every completed occurrence stayed closed: what is offered now (a task whose next
     // slot happens to be due) is a later occurrence.
-    for (const auto& l : lease(client, "?max=100&seconds=1")) CHECK(l.timestamp > completed.at(l.device));
+    for (const auto& l : lease(client, "?max=100&seconds=1"))
+        CHECK(l.timestamp > completed.at(l.device));
     CHECK(f.spool_files() == 20);
 }

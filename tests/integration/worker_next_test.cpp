@@ -33,13 +33,15 @@ std::string devices_json(int count, const std::string& extra_device = "") {
     std::string devices;
     for (int i = 0; i < count; ++i) {
         if (i) devices += ",";
-        devices += fmt::format(R"({{"name": "r{}", "host": "10.0.0.{}", "profile": "ios", "tags": ["{}"]}})", i,
-                               i + 1, i % 2 ? "odd" : "even");
+        devices += fmt::format(
+            R"({{"name": "r{}", "host": "10.0.0.{}", "profile": "ios", "tags": ["{}"]}})", i, i + 1,
+            i % 2 ? "odd" : "even");
     }
     if (!extra_device.empty()) devices += "," + extra_device;
     return R"({"credentials": {"lab": {"user": "netops", "pass": {"env": "NETKEEP_IT_PASS"}, "prompt": {"ends_with": "#"}}},
               "profiles": {"ios": {"credentials": "lab", "tags": ["cisco"]}},
-              "devices": [)" + devices + "]}";
+              "devices": [)" +
+           devices + "]}";
 }
 
 std::string jobs_json(const std::string& fields) {
@@ -61,8 +63,8 @@ struct Fixture {
         std::ofstream(inventory / name, std::ios::trunc) << text;
     }
     netkeep::Result<RunningServer> try_start() {
-        return start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                               "127.0.0.1:0"},
+        return start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(),
+                               "--listen", "127.0.0.1:0"},
                               {.env = {"NETKEEP_IT_PASS=s3cret"}, .working_dir = std::nullopt});
     }
     RunningServer start() {
@@ -109,7 +111,8 @@ std::vector<Grant> grants_of(const ClientResponse& response) {
 }
 
 std::int64_t now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -152,13 +155,15 @@ TEST_CASE("/worker/next: the body has exactly the seed's shape") {
     REQUIRE(response.status == 200);
     auto grants = grants_of(response);
     REQUIRE(grants.size() == 1);
-    CHECK(response.body ==
-          fmt::format(R"([{{"device":{{"name":"r0","host":"10.0.0.1","protocol":{{"type":"ssh","ssh":{{"port":22}}}},)"
-                      R"("tags":["cisco","even"],"credentials":{{"user":"netops","pass":"s3cret","prompt":{{"ends_with":"#"}}}}}},)"
-                      R"("job":{{"name":"show_run","schedule":{{"interval":3600}},"command":{{"inline":["show run"]}},)"
-                      R"("timeout":300,"max_attempts":3,"retry_delay":60}},"timestamp":{},)"
-                      R"("lease":{{"expires":{},"attempt":1}}}}])",
-                      grants[0].timestamp, grants[0].expires));
+    CHECK(
+        response.body ==
+        fmt::format(
+            R"([{{"device":{{"name":"r0","host":"10.0.0.1","protocol":{{"type":"ssh","ssh":{{"port":22}}}},)"
+            R"("tags":["cisco","even"],"credentials":{{"user":"netops","pass":"s3cret","prompt":{{"ends_with":"#"}}}}}},)"
+            R"("job":{{"name":"show_run","schedule":{{"interval":3600}},"command":{{"inline":["show run"]}},)"
+            R"("timeout":300,"max_attempts":3,"retry_delay":60}},"timestamp":{},)"
+            R"("lease":{{"expires":{},"attempt":1}}}}])",
+            grants[0].timestamp, grants[0].expires));
 }
 
 TEST_CASE("/worker/next: tags filter by device tag, max and defaults cap the answer") {
@@ -172,7 +177,8 @@ TEST_CASE("/worker/next: tags filter by device tag, max and defaults cap the ans
 
     CHECK(grants_of(get(client, "/worker/next?tag=even&max=3")).size() == 3);
     CHECK(grants_of(get(client, "/worker/next")).size() == 15);  // default max
-    CHECK(grants_of(get(client, "/worker/next?tag=nothing&tag=even")).size() == 2);  // the rest of "even"
+    CHECK(grants_of(get(client, "/worker/next?tag=nothing&tag=even")).size() ==
+          2);  // the rest of "even"
     CHECK(get(client, "/worker/next?tag=odd&tag=even").status == 204);
 }
 
@@ -181,10 +187,10 @@ TEST_CASE("/worker/next: bad parameters get 400 naming the parameter") {
     auto server = f.start();
     auto client = connect(server);
     const std::vector<std::pair<std::string, std::string>> cases{
-        {"/worker/next?seconds=0", "seconds"},      {"/worker/next?seconds=3601", "seconds"},
-        {"/worker/next?seconds=abc", "seconds"},    {"/worker/next?seconds=-5", "seconds"},
-        {"/worker/next?max=0", "max"},              {"/worker/next?max=1001", "max"},
-        {"/worker/next?max=1.5", "max"},            {"/worker/next?tag=", "tag"},
+        {"/worker/next?seconds=0", "seconds"},   {"/worker/next?seconds=3601", "seconds"},
+        {"/worker/next?seconds=abc", "seconds"}, {"/worker/next?seconds=-5", "seconds"},
+        {"/worker/next?max=0", "max"},           {"/worker/next?max=1001", "max"},
+        {"/worker/next?max=1.5", "max"},         {"/worker/next?tag=", "tag"},
         {"/worker/next?worker=me", "worker"},
     };
     for (const auto& [target, parameter] : cases) {
@@ -258,7 +264,8 @@ TEST_CASE("reload: a broken inventory is refused and the old one stays; a good o
     auto refused = client.request("POST", "/admin/reload");
     REQUIRE(refused.is_ok());
     CHECK(refused->status == 422);
-    CHECK(refused->body.find("devices.json: /devices/0/name: 'bad/name' contains '/'") != std::string::npos);
+    CHECK(refused->body.find("devices.json: /devices/0/name: 'bad/name' contains '/'") !=
+          std::string::npos);
 
     REQUIRE(server.process.send_signal(SIGHUP).is_ok());
     std::this_thread::sleep_for(300ms);
@@ -296,18 +303,21 @@ TEST_CASE("netkeepd refuses to start on a bad inventory and names the problem") 
     f.write("jobs.json", jobs_json(R"(, "timeout": "soon")"));
     auto server = f.try_start();
     REQUIRE_FALSE(server.is_ok());
-    CHECK(server.status().message().find("jobs.json: /jobs/0/timeout: must be an integer") != std::string::npos);
+    CHECK(server.status().message().find("jobs.json: /jobs/0/timeout: must be an integer") !=
+          std::string::npos);
 
     Fixture missing_secret(1);
     auto no_env = start_netkeepd({"--data-dir", missing_secret.data.string(), "--inventory",
                                   missing_secret.inventory.string(), "--listen", "127.0.0.1:0"});
     REQUIRE_FALSE(no_env.is_ok());
-    CHECK(no_env.status().message().find("environment variable NETKEEP_IT_PASS is not set") != std::string::npos);
+    CHECK(no_env.status().message().find("environment variable NETKEEP_IT_PASS is not set") !=
+          std::string::npos);
 }
 
-TEST_CASE("/worker/next: every code point U+0000..U+00FF in a credential round-trips through JSON") {
+TEST_CASE(
+    "/worker/next: every code point U+0000..U+00FF in a credential round-trips through JSON") {
     Fixture f(0);
-    std::string escaped;  // the password as written in devices.json
+    std::string escaped;   // the password as written in devices.json
     std::string expected;  // the same password as UTF-8 bytes
     for (unsigned c = 0; c < 256; ++c) {
         escaped += fmt::format("\\u{:04x}", c);
@@ -318,8 +328,9 @@ TEST_CASE("/worker/next: every code point U+0000..U+00FF in a credential round-t
             expected += char(0x80 | (c & 0x3F));
         }
     }
-    f.write("devices.json", R"({"devices": [{"name": "odd", "credentials": {"user": "u", "pass": ")" + escaped +
-                                R"("}}]})");
+    f.write("devices.json",
+            R"({"devices": [{"name": "odd", "credentials": {"user": "u", "pass": ")" + escaped +
+                R"("}}]})");
     auto server = f.start();
     auto client = connect(server);
     auto grants = grants_of(get(client, "/worker/next"));
@@ -367,7 +378,8 @@ TEST_CASE("/worker/next: concurrent callers never get the same occurrence") {
                     r = std::move(all);
                 }
                 std::lock_guard lock(mutex);
-                for (const auto& g : grants_of(*r)) seen.push_back(fmt::format("{}/{}@{}", g.device, g.job, g.timestamp));
+                for (const auto& g : grants_of(*r))
+                    seen.push_back(fmt::format("{}/{}@{}", g.device, g.job, g.timestamp));
             }
         });
     for (auto& t : threads) t.join();

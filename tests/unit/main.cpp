@@ -53,7 +53,9 @@ int main(int argc, char** argv) {
     const int result = context.run();
     if (context.shouldExit()) return result;
     const auto& skipped = netkeep::testing::skipped_tests();
-    for (const auto& s : skipped) std::printf("SKIPPED: %s: %s\n", s.test_case.c_str(), s.reason.c_str());
-    if (result == 0 && !skipped.empty() && int(skipped.size()) >= netkeep::testing::started_tests()) return 77;
+    for (const auto& s : skipped)
+        std::printf("SKIPPED: %s: %s\n", s.test_case.c_str(), s.reason.c_str());
+    if (result == 0 && !skipped.empty() && int(skipped.size()) >= netkeep::testing::started_tests())
+        return 77;
     return result;
 }

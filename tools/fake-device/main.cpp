@@ -29,11 +29,11 @@
 namespace {
 
 using namespace netkeep::fake_device;
-using netkeep::Result;
-using netkeep::Status;
 using netkeep::Endpoint;
 using netkeep::format_endpoint;
 using netkeep::parse_endpoint;
+using netkeep::Result;
+using netkeep::Status;
 
 constexpr std::string_view k_usage =
     "usage: fake-device --listen HOST:PORT [--telnet-listen HOST:PORT] [--host-key FILE]\n"

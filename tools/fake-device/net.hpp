@@ -12,7 +12,6 @@
 
 namespace netkeep::fake_device {
 
-
 struct Listener {
     UniqueFd fd;
     Endpoint bound;  // the port actually bound

@@ -167,7 +167,8 @@ public:
 
     int start() {
         ::umask(0);
-        root_ = netkeep::UniqueFd(::open(options_.backing.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        root_ =
+            netkeep::UniqueFd(::open(options_.backing.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (root_.get() < 0) return -errno;
         root_ino_ = dir_ino(".");
         // Leftovers of a run that was killed: removals whose undo never ran. Gone.
@@ -254,7 +255,8 @@ public:
     int opendir(const char* path, fuse_file_info* fi) {
         if (is_hidden(path)) return -ENOENT;
         if (is_ctl(path)) return -ENOTDIR;
-        netkeep::UniqueFd fd(::openat(root_.get(), rel(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        netkeep::UniqueFd fd(
+            ::openat(root_.get(), rel(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (fd.get() < 0) return -errno;
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) return -errno;
@@ -364,8 +366,8 @@ public:
         if (is_ctl(path) || is_hidden(path)) return -EEXIST;
         std::string r = rel(path);
         if (S_ISREG(mode)) {
-            netkeep::UniqueFd fd(::openat(root_.get(), r.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                           mode & 07777));
+            netkeep::UniqueFd fd(::openat(root_.get(), r.c_str(),
+                                          O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode & 07777));
             if (fd.get() < 0) return -errno;
             forget_inode(fd.get());
         } else if (::mknodat(root_.get(), r.c_str(), mode, dev) != 0) {
@@ -416,11 +418,13 @@ public:
         if (is_ctl(path) || is_hidden(path)) return -EEXIST;
         std::string r = rel(path);
         int flags = open_flags_for_backing(fi->flags);
-        netkeep::UniqueFd fd(::openat(root_.get(), r.c_str(), flags | O_CREAT | O_EXCL, mode & 07777));
+        netkeep::UniqueFd fd(
+            ::openat(root_.get(), r.c_str(), flags | O_CREAT | O_EXCL, mode & 07777));
         bool created = fd.get() >= 0;
         if (!created) {
             if (errno != EEXIST || (fi->flags & O_EXCL) != 0) return -errno;
-            fd = netkeep::UniqueFd(::openat(root_.get(), r.c_str(), flags));  // raced with another creator
+            fd = netkeep::UniqueFd(
+                ::openat(root_.get(), r.c_str(), flags));  // raced with another creator
             if (fd.get() < 0) return -errno;
         }
         struct stat st {};
@@ -440,7 +444,8 @@ public:
             return 0;
         }
         if (is_hidden(path)) return -ENOENT;
-        netkeep::UniqueFd fd(::openat(root_.get(), rel(path).c_str(), open_flags_for_backing(fi->flags)));
+        netkeep::UniqueFd fd(
+            ::openat(root_.get(), rel(path).c_str(), open_flags_for_backing(fi->flags)));
         if (fd.get() < 0) return -errno;
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) return -errno;

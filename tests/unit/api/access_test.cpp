@@ -52,7 +52,9 @@ TEST_CASE("roles reach their routes only") {
     for (Role r : {Role::worker, Role::read, Role::admin}) CHECK(role_allows(r, Access::open));
 }
 
-TEST_CASE("while a lease runs only its holder completes; after it expired, tokens covering the device too") {
+TEST_CASE(
+    "while a lease runs only its holder completes; after it expired, tokens covering the device "
+    "too") {
     state s;
     const Caller holder = worker("w1", {"dc1"});
     const Caller same_tag = worker("w2", {"dc1"});
@@ -83,13 +85,14 @@ TEST_CASE("while a lease runs only its holder completes; after it expired, token
     CHECK_FALSE(s.refusal(same_tag));
 
     // The recorded completion may be re-posted by its recorder only.
-    s.apply(CompletionRecorded{t0 + 210, "r1", "run", s.task().timestamp, t0 + 201, t0 + 209, std::nullopt, 5,
-                               std::string(32, 'x'), "spool-1", "w2"});
+    s.apply(CompletionRecorded{t0 + 210, "r1", "run", s.task().timestamp, t0 + 201, t0 + 209,
+                               std::nullopt, 5, std::string(32, 'x'), "spool-1", "w2"});
     CHECK_FALSE(s.refusal(same_tag, true));
     CHECK(s.refusal(holder, true));
 }
 
-TEST_CASE("a lease granted before --auth (no holder) may be completed by any token covering the device") {
+TEST_CASE(
+    "a lease granted before --auth (no holder) may be completed by any token covering the device") {
     state s;
     s.apply(decide_grant(s.p, *s.p.find("r1", "run"), t0, "10.0.0.1"));
     REQUIRE(s.task().lease);

@@ -16,8 +16,9 @@ namespace {
 std::string key(std::uint64_t seq) { return fmt::format("gitwriter.applied.{:020}", seq); }
 
 CompletionRecorded ok(std::string device, std::string job, unix_time end) {
-    return CompletionRecorded{end, std::move(device), std::move(job), 1, end - 1, end, std::nullopt, 3,
-                              std::string(32, 'x'), "spool", "w"};
+    return CompletionRecorded{
+        end, std::move(device),    std::move(job), 1,  end - 1, end, std::nullopt,
+        3,   std::string(32, 'x'), "spool",        "w"};
 }
 }  // namespace
 
@@ -57,11 +58,15 @@ TEST_CASE("records load from the log's meta and join their completions") {
     REQUIRE(dir.is_ok());
     auto log = open_event_log((*dir / "log").string());
     REQUIRE(log.is_ok());
-    REQUIRE((*log)->append({LeaseGranted{}, ok("r1", "run", 1000), OccurrenceClosed{}, ok("r2", "run", 2000),
-                            ok("r1", "run", 3000)})
+    REQUIRE((*log)
+                ->append({LeaseGranted{}, ok("r1", "run", 1000), OccurrenceClosed{},
+                          ok("r2", "run", 2000), ok("r1", "run", 3000)})
                 .is_ok());
-    REQUIRE((*log)->put_meta_batch({{key(2), "b2 c2 r1/run"}, {key(4), "b4 - r2/run"}, {key(5), "b5 c5 r1/run"},
-                                    {"gitwriter.cursor", "5"}})
+    REQUIRE((*log)
+                ->put_meta_batch({{key(2), "b2 c2 r1/run"},
+                                  {key(4), "b4 - r2/run"},
+                                  {key(5), "b5 c5 r1/run"},
+                                  {"gitwriter.cursor", "5"}})
                 .is_ok());
     auto entries = load_applied_records(**log);
     REQUIRE_MESSAGE(entries.is_ok(), entries.status().to_string());

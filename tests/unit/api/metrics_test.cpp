@@ -16,7 +16,8 @@ TEST_CASE("samples are written as name{labels} value, label values escaped") {
     Exposition out;
     out.family("netkeep_x_total", "counter", "A help\\text\nwith a newline.");
     out.sample("netkeep_x_total", {}, std::uint64_t{3});
-    out.sample("netkeep_x_total", {{"route", "/a\"b\\c\nd"}, {"code", "200"}}, std::uint64_t{18446744073709551615ULL});
+    out.sample("netkeep_x_total", {{"route", "/a\"b\\c\nd"}, {"code", "200"}},
+               std::uint64_t{18446744073709551615ULL});
     out.sample("netkeep_y", {}, 0.25);
     out.sample("netkeep_y", {}, std::int64_t{-4});
     CHECK(out.text() ==
@@ -51,7 +52,9 @@ TEST_CASE("histogram sum and count keep the labels") {
     h.observe(2);
     Exposition out;
     h.render(out, "h", {{"a", "b"}});
-    CHECK(out.text() == "h_bucket{a=\"b\",le=\"1\"} 0\nh_bucket{a=\"b\",le=\"+Inf\"} 1\nh_sum{a=\"b\"} 2\nh_count{a=\"b\"} 1\n");
+    CHECK(out.text() ==
+          "h_bucket{a=\"b\",le=\"1\"} 0\nh_bucket{a=\"b\",le=\"+Inf\"} 1\nh_sum{a=\"b\"} "
+          "2\nh_count{a=\"b\"} 1\n");
 }
 
 TEST_CASE("events are counted by kind") {
@@ -110,7 +113,8 @@ TEST_CASE("the whole body: every family typed, every sample of a typed family") 
     for (const auto& [name, value] : p.samples) {
         std::string base = name.substr(0, name.find('{'));
         for (std::string suffix : {"_bucket", "_sum", "_count"})
-            if (!p.types.count(base) && base.ends_with(suffix)) base = base.substr(0, base.size() - suffix.size());
+            if (!p.types.count(base) && base.ends_with(suffix))
+                base = base.substr(0, base.size() - suffix.size());
         CAPTURE(name);
         CHECK(p.types.count(base) == 1);
         CHECK(base.starts_with("netkeep_"));
@@ -122,7 +126,9 @@ TEST_CASE("the whole body: every family typed, every sample of a typed family") 
     CHECK(values["netkeep_git_lag_seconds"] == "1.5");
     CHECK(values["netkeep_tasks{status=\"retrying\"}"] == "4");
     CHECK(values["netkeep_tasks_overdue"] == "5");
-    CHECK(values["netkeep_http_requests_total{route=\"/worker/next\",method=\"GET\",code=\"200\"}"] == "1");
+    CHECK(
+        values["netkeep_http_requests_total{route=\"/worker/next\",method=\"GET\",code=\"200\"}"] ==
+        "1");
     CHECK(p.types["netkeep_http_request_duration_seconds"] == "histogram");
 }
 
@@ -151,7 +157,8 @@ TEST_CASE("readiness: ready when the log writes and the git writer keeps up") {
 
     SUBCASE("a recovering log names the fault, not its message") {
         in.log.state = LogHealth::State::recovering;
-        in.log.error = Status::no_space("appending to /var/lib/netkeep/log/000012.log: No space left on device");
+        in.log.error = Status::no_space(
+            "appending to /var/lib/netkeep/log/000012.log: No space left on device");
         in.log.since = in.now - 12s;
         auto reasons = readiness_reasons(in);
         REQUIRE(reasons.size() == 1);
@@ -180,7 +187,8 @@ TEST_CASE("readiness: ready when the log writes and the git writer keeps up") {
         REQUIRE(reasons.size() == 1);
         CHECK(reasons[0].find("50 events behind") != std::string::npos);
     }
-    SUBCASE("the writer's health: a repository it cannot use, repeated failures; not a quarantine") {
+    SUBCASE(
+        "the writer's health: a repository it cannot use, repeated failures; not a quarantine") {
         in.writer = GitWriterHealth{};
         CHECK(readiness_reasons(in).empty());  // not opened yet: nothing failed
         in.writer->repo_ok = true;
@@ -217,9 +225,12 @@ TEST_CASE("storage metrics: errors by op and kind, the log's state, spool gauges
     s.storage.ready = false;
     HttpMetrics http;
     std::string text = render_metrics(s, http);
-    CHECK(text.find("netkeep_storage_errors_total{op=\"spool_write\",kind=\"no_space\"} 1\n") != std::string::npos);
-    CHECK(text.find("netkeep_storage_errors_total{op=\"spool_sync\",kind=\"io\"} 1\n") != std::string::npos);
-    CHECK(text.find("netkeep_storage_errors_total{op=\"log_write\",kind=\"no_space\"} 3\n") != std::string::npos);
+    CHECK(text.find("netkeep_storage_errors_total{op=\"spool_write\",kind=\"no_space\"} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("netkeep_storage_errors_total{op=\"spool_sync\",kind=\"io\"} 1\n") !=
+          std::string::npos);
+    CHECK(text.find("netkeep_storage_errors_total{op=\"log_write\",kind=\"no_space\"} 3\n") !=
+          std::string::npos);
     CHECK(text.find("netkeep_log_state{state=\"recovering\"} 1\n") != std::string::npos);
     CHECK(text.find("netkeep_log_state{state=\"ok\"} 0\n") != std::string::npos);
     CHECK(text.find("netkeep_spool_files 7\n") != std::string::npos);

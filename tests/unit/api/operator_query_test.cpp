@@ -28,17 +28,21 @@ Projection projection_with_three() {
     auto parsed = parse_inventory(files, {.resolve_secrets = false, .secrets_dir = {}});
     REQUIRE(parsed.is_ok());
     std::uint64_t seq = 0;
-    for (Event& e : decide_inventory(p, *parsed, t0)) REQUIRE(p.apply(EventRecord{++seq, std::move(e)}).is_ok());
+    for (Event& e : decide_inventory(p, *parsed, t0))
+        REQUIRE(p.apply(EventRecord{++seq, std::move(e)}).is_ok());
     return p;
 }
 
-http::QueryParams q(std::initializer_list<std::pair<std::string, std::string>> params) { return {params}; }
+http::QueryParams q(std::initializer_list<std::pair<std::string, std::string>> params) {
+    return {params};
+}
 
 }  // namespace
 
 TEST_CASE("tasks query: repeatable filters, empty values and unknown names refused") {
     TasksQuery t;
-    CHECK_FALSE(parse_tasks_query(q({{"device", "a"}, {"device", "b"}, {"tag", "core"}, {"status", "leased"}}), t));
+    CHECK_FALSE(parse_tasks_query(
+        q({{"device", "a"}, {"device", "b"}, {"tag", "core"}, {"status", "leased"}}), t));
     CHECK(t.devices == std::vector<std::string>{"a", "b"});
     CHECK(t.tags == std::vector<std::string>{"core"});
     CHECK(t.statuses == std::vector<TaskStatus>{TaskStatus::leased});
@@ -65,9 +69,14 @@ TEST_CASE("events query: from and limit are bounded integers") {
     CHECK_FALSE(parse_events_query(q({{"from", "42"}, {"limit", "1000"}}), e));
     CHECK(e.from == 42);
     CHECK(e.limit == 1000);
-    for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
-             {"from", "0"}, {"from", "-1"}, {"from", "1x"}, {"from", ""}, {"limit", "0"}, {"limit", "1001"},
-             {"limit", "+5"}, {"since", "1"}}) {
+    for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{{"from", "0"},
+                                                                               {"from", "-1"},
+                                                                               {"from", "1x"},
+                                                                               {"from", ""},
+                                                                               {"limit", "0"},
+                                                                               {"limit", "1001"},
+                                                                               {"limit", "+5"},
+                                                                               {"since", "1"}}) {
         CAPTURE(name);
         CAPTURE(value);
         EventsQuery x;
@@ -93,7 +102,8 @@ TEST_CASE("task status: leased, then due by time, retrying only while a retry de
 
 TEST_CASE("task counts and filters over a projection") {
     Projection p = projection_with_three();
-    REQUIRE(p.apply(EventRecord{p.last_seq() + 1, decide_grant(p, *p.find("a", "run"), t0, "w1")}).is_ok());
+    REQUIRE(p.apply(EventRecord{p.last_seq() + 1, decide_grant(p, *p.find("a", "run"), t0, "w1")})
+                .is_ok());
     TaskCounts c = count_tasks(p, t0 + 61);
     CHECK(c.leased == 1);
     CHECK(c.due == 2);
@@ -117,22 +127,27 @@ TEST_CASE("task JSON carries the lease, the outcomes and the last change") {
     task_id a = *p.find("a", "run");
     REQUIRE(p.apply(EventRecord{p.last_seq() + 1, decide_grant(p, a, t0, "w\"1")}).is_ok());
     std::string json = task_json(p, a, t0, LastChange{"abc123", t0 - 5, 7});
-    CHECK(json ==
-          R"({"device":"a","job":"run","status":"leased","timestamp":1700000000,"next_due":1700000000,)"
-          R"("failed_attempts":0,"max_attempts":2,"lease":{"worker":"w\"1","granted_at":1700000000,)"
-          R"("deadline":1700000100,"attempt":1},"last_success":null,"last_failure":null,)"
-          R"("last_change":{"commit":"abc123","time":1699999995,"seq":7}})");
+    CHECK(
+        json ==
+        R"({"device":"a","job":"run","status":"leased","timestamp":1700000000,"next_due":1700000000,)"
+        R"("failed_attempts":0,"max_attempts":2,"lease":{"worker":"w\"1","granted_at":1700000000,)"
+        R"("deadline":1700000100,"attempt":1},"last_success":null,"last_failure":null,)"
+        R"("last_change":{"commit":"abc123","time":1699999995,"seq":7}})");
 }
 
 TEST_CASE("event JSON: an inventory shows sizes and hashes, never its content") {
     InventoryApplied inv{t0, R"({"devices":[{"pass":"literal-Secret-1"}]})", "{}"};
     std::string json = event_json(EventRecord{3, inv});
     CHECK(json.find("literal-Secret-1") == std::string::npos);
-    CHECK(json == fmt::format(R"({{"seq":3,"type":"InventoryApplied","at":1700000000,)"
-                              R"("devices_json":{{"size":{},"sha256":"{}"}},"jobs_json":{{"size":2,"sha256":"{}"}}}})",
-                              inv.devices_json.size(), sha256_hex(inv.devices_json), sha256_hex("{}")));
+    CHECK(
+        json ==
+        fmt::format(
+            R"({{"seq":3,"type":"InventoryApplied","at":1700000000,)"
+            R"("devices_json":{{"size":{},"sha256":"{}"}},"jobs_json":{{"size":2,"sha256":"{}"}}}})",
+            inv.devices_json.size(), sha256_hex(inv.devices_json), sha256_hex("{}")));
 
-    CompletionRecorded c{t0, "r1", "show_run", 1, 2, 3, std::nullopt, 10, std::string(32, '\xab'), "s1", "w"};
+    CompletionRecorded c{t0,   "r1", "show_run", 1, 2, 3, std::nullopt, 10, std::string(32, '\xab'),
+                         "s1", "w"};
     std::string cj = event_json(EventRecord{4, c});
     CHECK(cj.find(R"("failure":null)") != std::string::npos);
     CHECK(cj.find(to_hex(std::string(32, '\xab'))) != std::string::npos);
@@ -140,6 +155,7 @@ TEST_CASE("event JSON: an inventory shows sizes and hashes, never its content") 
     CHECK(event_json(EventRecord{5, RunRequested{t0, "r1", "show_run", t0 + 9, "10.0.0.1"}}) ==
           R"({"seq":5,"type":"RunRequested","at":1700000000,"device":"r1","job":"show_run",)"
           R"("timestamp":1700000009,"requested_by":"10.0.0.1"})");
-    CHECK(event_json(EventRecord{6, OccurrenceClosed{t0, "r1", "j", 1, CloseReason::failed}}) ==
-          R"({"seq":6,"type":"OccurrenceClosed","at":1700000000,"device":"r1","job":"j","timestamp":1,"reason":"failed"})");
+    CHECK(
+        event_json(EventRecord{6, OccurrenceClosed{t0, "r1", "j", 1, CloseReason::failed}}) ==
+        R"({"seq":6,"type":"OccurrenceClosed","at":1700000000,"device":"r1","job":"j","timestamp":1,"reason":"failed"})");
 }

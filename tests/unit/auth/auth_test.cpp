@@ -17,15 +17,16 @@ namespace {
 std::string hash_hex(std::string_view token) { return sha256_hex(token); }
 
 std::string one_worker(std::string_view extra = "") {
-    return R"({"tokens": [{"name": "w1", "role": "worker", "tags": ["dc1"], "sha256": ")" + hash_hex("secret-1") +
-           "\"" + std::string(extra) + "}]}";
+    return R"({"tokens": [{"name": "w1", "role": "worker", "tags": ["dc1"], "sha256": ")" +
+           hash_hex("secret-1") + "\"" + std::string(extra) + "}]}";
 }
 
 void check_error(std::string_view json, std::string_view expected) {
     auto parsed = parse_auth_file(json, "tokens.json");
     REQUIRE_FALSE(parsed);
     CHECK(parsed.status().message().find(expected) != std::string::npos);
-    if (parsed.status().message().find(expected) == std::string::npos) MESSAGE(parsed.status().message());
+    if (parsed.status().message().find(expected) == std::string::npos)
+        MESSAGE(parsed.status().message());
 }
 
 }  // namespace
@@ -36,8 +37,10 @@ TEST_CASE("a token file parses into entries with roles, tags and hashes") {
                        hash_hex("a") + R"("},
         {"name": "all.workers", "role": "worker", "tags": ["*"], "sha256": ")" +
                        hash_hex("b") + R"("},
-        {"name": "grafana", "role": "read", "sha256": ")" + hash_hex("c") + R"("},
-        {"name": "ops_1", "role": "admin", "sha256": ")" + hash_hex("d") + R"("}]})";
+        {"name": "grafana", "role": "read", "sha256": ")" +
+                       hash_hex("c") + R"("},
+        {"name": "ops_1", "role": "admin", "sha256": ")" +
+                       hash_hex("d") + R"("}]})";
     auto parsed = parse_auth_file(json, "tokens.json");
     REQUIRE(parsed);
     REQUIRE(parsed->tokens.size() == 4);
@@ -61,20 +64,25 @@ TEST_CASE("bad token files are refused with the file and JSON path") {
     check_error("{", "tokens.json: not valid JSON");
     check_error(R"({"tokens": [], "x": 1})", "/x: unknown field");
     check_error(R"({})", "missing field 'tokens'");
-    check_error(R"({"tokens": [{"name": "a b", "role": "read", "sha256": ")" + hash_hex("x") + "\"}]}",
-                "/tokens/0/name: may only use");
-    check_error(R"({"tokens": [{"name": ".a", "role": "read", "sha256": ")" + hash_hex("x") + "\"}]}",
-                "/tokens/0/name");
-    check_error(R"({"tokens": [{"name": "a", "role": "root", "sha256": ")" + hash_hex("x") + "\"}]}",
-                "/tokens/0/role: 'root' is not a role");
+    check_error(
+        R"({"tokens": [{"name": "a b", "role": "read", "sha256": ")" + hash_hex("x") + "\"}]}",
+        "/tokens/0/name: may only use");
+    check_error(
+        R"({"tokens": [{"name": ".a", "role": "read", "sha256": ")" + hash_hex("x") + "\"}]}",
+        "/tokens/0/name");
+    check_error(
+        R"({"tokens": [{"name": "a", "role": "root", "sha256": ")" + hash_hex("x") + "\"}]}",
+        "/tokens/0/role: 'root' is not a role");
     check_error(R"({"tokens": [{"name": "a", "role": "read", "sha256": "abc"}]})",
                 "/tokens/0/sha256: must be 64 hex digits");
-    check_error(R"({"tokens": [{"name": "a", "role": "read", "sha256": ")" + hash_hex("x") + "\", \"tags\": [\"t\"]}]}",
+    check_error(R"({"tokens": [{"name": "a", "role": "read", "sha256": ")" + hash_hex("x") +
+                    "\", \"tags\": [\"t\"]}]}",
                 "/tokens/0/tags: only worker tokens have tags");
-    check_error(R"({"tokens": [{"name": "a", "role": "worker", "sha256": ")" + hash_hex("x") + "\"}]}",
-                "/tokens/0/tags: a worker token needs its tags");
-    check_error(R"({"tokens": [{"name": "a", "role": "worker", "tags": ["*", "x"], "sha256": ")" + hash_hex("x") +
-                    "\"}]}",
+    check_error(
+        R"({"tokens": [{"name": "a", "role": "worker", "sha256": ")" + hash_hex("x") + "\"}]}",
+        "/tokens/0/tags: a worker token needs its tags");
+    check_error(R"({"tokens": [{"name": "a", "role": "worker", "tags": ["*", "x"], "sha256": ")" +
+                    hash_hex("x") + "\"}]}",
                 "must be the only tag");
     check_error(one_worker(R"(, "password": "x")"), "/tokens/0/password: unknown field");
     check_error(R"({"tokens": [{"name": "a", "role": "read", "sha256": ")" + hash_hex("x") +
@@ -127,7 +135,7 @@ TEST_CASE("the token file is written atomically with mode 0600") {
     AuthFile file;
     file.tokens.push_back(TokenEntry{"w1", Role::worker, {"dc1"}, token_sha256("t1")});
     REQUIRE(write_auth_file(path, file));
-    struct stat st{};
+    struct stat st {};
     REQUIRE(::stat(path.c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
     auto loaded = load_auth_file(path);
@@ -137,6 +145,7 @@ TEST_CASE("the token file is written atomically with mode 0600") {
     int entries = 0;
     for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir)) ++entries;
     CHECK(entries == 1);
-    CHECK(load_auth_file((dir / "missing.json").string()).status().code() == Status::Code::not_found);
+    CHECK(load_auth_file((dir / "missing.json").string()).status().code() ==
+          Status::Code::not_found);
     std::filesystem::remove_all(dir);
 }

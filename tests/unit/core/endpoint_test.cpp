@@ -23,8 +23,8 @@ TEST_CASE("HOST:PORT parses names, IPv4 and bracketed IPv6, and formats back") {
 }
 
 TEST_CASE("a HOST:PORT without a host, a port or a number is refused, saying what is wrong") {
-    for (const char* text : {"nope", ":8080", "host:", "host:http", "host:65536", "host:99999999999", "host:-1",
-                             "host:80 "}) {
+    for (const char* text : {"nope", ":8080", "host:", "host:http", "host:65536",
+                             "host:99999999999", "host:-1", "host:80 "}) {
         CAPTURE(text);
         auto e = parse_endpoint(text);
         REQUIRE_FALSE(e.is_ok());

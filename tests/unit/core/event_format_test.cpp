@@ -15,7 +15,8 @@ std::vector<Event> sample_events() {
     for (int c = 0; c < 256; ++c) every_byte.push_back(char(c));
     return {
         InventoryApplied{1700000000, R"({"devices":[]})", R"({"jobs":[]})"},
-        LeaseGranted{1700000001, "core-1.dc", "show_run", 1699999200, 1700000301, 2, "127.0.0.1:5000", ""},
+        LeaseGranted{1700000001, "core-1.dc", "show_run", 1699999200, 1700000301, 2,
+                     "127.0.0.1:5000", ""},
         LeaseExpired{-5, "a", "b", 0},  // negative times must survive zigzag encoding
         CompletionRecorded{1700000400, "r1", "show_run", 1699999200, 1700000100, 1700000300,
                            std::string("auth failed"), 0, std::string(32, '\x7f'), "spool-1", "w1"},
@@ -23,7 +24,8 @@ std::vector<Event> sample_events() {
                            UINT64_MAX, std::string(32, '\0'), "", ""},
         OccurrenceClosed{1700000500, "r1", "show_run", 1699999200, CloseReason::removed},
         RunRequested{1700000600, "r1", "show_run", 1700003600, "127.0.0.1:40000"},
-        LeaseGranted{1700000002, "core-1.dc", "show_run", 1699999200, 1700000302, 1, "worker-dc1", "worker-dc1"},
+        LeaseGranted{1700000002, "core-1.dc", "show_run", 1699999200, 1700000302, 1, "worker-dc1",
+                     "worker-dc1"},
     };
 }
 
@@ -49,7 +51,8 @@ TEST_CASE("every event type round-trips through the record encoding") {
 
 // LeaseGranted version 1 (before tokens) had no holder: such records still decode.
 TEST_CASE("a version 1 LeaseGranted decodes with an empty holder") {
-    const LeaseGranted lease{1700000001, "r1", "show_run", 1699999200, 1700000301, 2, "10.0.0.7", ""};
+    const LeaseGranted lease{1700000001, "r1", "show_run", 1699999200,
+                             1700000301, 2,    "10.0.0.7", ""};
     std::string v2 = event_format::encode(lease);
     REQUIRE(v2[1] == 2);
     // Version 1's payload is version 2's without the holder (here one byte: length 0).
@@ -76,7 +79,8 @@ TEST_CASE("a version 1 LeaseGranted decodes with an empty holder") {
 TEST_CASE("keys sort in sequence order and round-trip") {
     CHECK(event_format::encode_key(1) < event_format::encode_key(2));
     CHECK(event_format::encode_key(255) < event_format::encode_key(256));
-    CHECK(event_format::encode_key(0x00ffffffffffffffULL) < event_format::encode_key(0x0100000000000000ULL));
+    CHECK(event_format::encode_key(0x00ffffffffffffffULL) <
+          event_format::encode_key(0x0100000000000000ULL));
     auto seq = event_format::decode_key(event_format::encode_key(0x0102030405060708ULL));
     REQUIRE(seq.is_ok());
     CHECK(*seq == 0x0102030405060708ULL);

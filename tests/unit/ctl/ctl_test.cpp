@@ -32,18 +32,20 @@ TEST_CASE("times are printed as ISO-8601 UTC and parsed in the forms operators w
     CHECK(*parse_time("2023-11-14") == 1700000000 - (22 * 3600 + 13 * 60 + 20));
     CHECK(*parse_time("@1700000000") == 1700000000);
     CHECK(*parse_time("2024-02-29T00:00:00Z") == 1709164800);
-    for (auto bad : {"", "2023", "2023-13-01", "2023-02-29", "2023-11-14T25:00", "2023-11-14T22:13:20Zx",
-                     "2023-11-14X22:13", "@", "@12a", "yesterday"}) {
+    for (auto bad : {"", "2023", "2023-13-01", "2023-02-29", "2023-11-14T25:00",
+                     "2023-11-14T22:13:20Zx", "2023-11-14X22:13", "@", "@12a", "yesterday"}) {
         auto r = parse_time(bad);
         CHECK_MESSAGE(!r.is_ok(), bad);
         if (!r) CHECK(r.status().message().find("bad time") != std::string::npos);
     }
-    for (unix_time t : {0LL, 1700000000LL, 951782400LL, 4102444800LL}) CHECK(*parse_time(format_time(t)) == t);
+    for (unix_time t : {0LL, 1700000000LL, 951782400LL, 4102444800LL})
+        CHECK(*parse_time(format_time(t)) == t);
 }
 
 TEST_CASE("the command line: commands, options anywhere, usage errors") {
-    auto o = parse({"--data-dir", "/d", "log", "--from", "5", "--to=9", "--device", "r1", "--device", "r2",
-                    "--type", "LeaseGranted", "--since", "2023-11-14", "--follow", "--json"});
+    auto o =
+        parse({"--data-dir", "/d", "log", "--from", "5", "--to=9", "--device", "r1", "--device",
+               "r2", "--type", "LeaseGranted", "--since", "2023-11-14", "--follow", "--json"});
     REQUIRE(o.is_ok());
     CHECK(o->command == Command::log);
     CHECK(o->data_dir == "/d");
@@ -101,11 +103,13 @@ TEST_CASE("the command line: commands, options anywhere, usage errors") {
         auto r = parse_args(bad.args);
         REQUIRE_MESSAGE(!r.is_ok(), bad.message);
         CHECK(r.status().code() == Status::Code::invalid_argument);
-        CHECK_MESSAGE(r.status().message().find(bad.message) != std::string::npos, r.status().message());
+        CHECK_MESSAGE(r.status().message().find(bad.message) != std::string::npos,
+                      r.status().message());
     }
 }
 
-TEST_CASE("log filters: range, time, device, job, type; events without a device never match --device") {
+TEST_CASE(
+    "log filters: range, time, device, job, type; events without a device never match --device") {
     EventRecord inventory{1, InventoryApplied{100, "{}", "{}"}};
     EventRecord lease{2, LeaseGranted{200, "r1", "show_run", 150, 500, 1, "w", ""}};
     EventRecord expiry{3, LeaseExpired{600, "r2", "show_ver", 150}};
@@ -144,7 +148,8 @@ TEST_CASE("log filters: range, time, device, job, type; events without a device 
 }
 
 TEST_CASE("an InventoryApplied prints sizes and hashes of its files, never their content") {
-    const std::string devices = R"({"devices":[{"name":"r1","credentials":{"user":"u","pass":"hunter2"}}]})";
+    const std::string devices =
+        R"({"devices":[{"name":"r1","credentials":{"user":"u","pass":"hunter2"}}]})";
     EventRecord r{7, InventoryApplied{1700000000, devices, R"({"jobs":[]})"}};
     auto text = format_event_text(r);
     auto json = format_event_json(r);
@@ -169,23 +174,29 @@ TEST_CASE("event lines: key=value with quoting, JSON with numbers, null for an a
     c.worker = "10.0.0.5:41234";
     EventRecord ok{42, c};
     CHECK(format_event_text(ok) ==
-          "42 2023-11-14T22:13:23Z CompletionRecorded device=r1 job=show_run job_timestamp=2023-11-14T22:13:20Z "
+          "42 2023-11-14T22:13:23Z CompletionRecorded device=r1 job=show_run "
+          "job_timestamp=2023-11-14T22:13:20Z "
           "start=2023-11-14T22:13:21Z end=2023-11-14T22:13:22Z size=12 sha256=" +
               std::string("0101010101010101010101010101010101010101010101010101010101010101") +
               " spool=f1 worker=10.0.0.5:41234");
     auto json = format_event_json(ok);
-    CHECK(json.starts_with(R"({"seq":42,"type":"CompletionRecorded","at":"2023-11-14T22:13:23Z","device":"r1")"));
+    CHECK(json.starts_with(
+        R"({"seq":42,"type":"CompletionRecorded","at":"2023-11-14T22:13:23Z","device":"r1")"));
     CHECK(json.find(R"("failure":null,"size":12,)") != std::string::npos);
 
     c.failure = "timeout: no prompt after \"show run\"";
     EventRecord failed{43, c};
-    CHECK(format_event_text(failed).find(R"( failure="timeout: no prompt after \"show run\"" )") != std::string::npos);
-    CHECK(format_event_text(EventRecord{5, OccurrenceClosed{10, "r1", "j", 5, CloseReason::failed}}) ==
-          "5 1970-01-01T00:00:10Z OccurrenceClosed device=r1 job=j timestamp=1970-01-01T00:00:05Z reason=failed");
+    CHECK(format_event_text(failed).find(R"( failure="timeout: no prompt after \"show run\"" )") !=
+          std::string::npos);
+    CHECK(format_event_text(
+              EventRecord{5, OccurrenceClosed{10, "r1", "j", 5, CloseReason::failed}}) ==
+          "5 1970-01-01T00:00:10Z OccurrenceClosed device=r1 job=j timestamp=1970-01-01T00:00:05Z "
+          "reason=failed");
 }
 
 TEST_CASE("tables pad every column but the last") {
-    CHECK(format_table({{"A", "BB", "C"}, {"long", "x", "tail text"}}) == "A     BB  C\nlong  x   tail text\n");
+    CHECK(format_table({{"A", "BB", "C"}, {"long", "x", "tail text"}}) ==
+          "A     BB  C\nlong  x   tail text\n");
     CHECK(format_table({{"A", ""}}) == "A\n");
 }
 
@@ -195,8 +206,10 @@ TEST_CASE("scrub-secrets takes no argument and no log or state option") {
     CHECK(o->command == Command::scrub_secrets);
     CHECK(o->data_dir == "/var/lib/netkeep");
     CHECK(o->json);
-    for (const auto& bad : std::vector<std::vector<std::string_view>>{
-             {"scrub-secrets", "/somewhere"}, {"scrub-secrets", "--at", "3"}, {"scrub-secrets", "--device", "r1"}}) {
+    for (const auto& bad :
+         std::vector<std::vector<std::string_view>>{{"scrub-secrets", "/somewhere"},
+                                                    {"scrub-secrets", "--at", "3"},
+                                                    {"scrub-secrets", "--device", "r1"}}) {
         auto r = parse_args(bad);
         CHECK_FALSE(r.is_ok());
     }
@@ -211,8 +224,12 @@ TEST_CASE("quarantine list | retry SEQ") {
     REQUIRE(retry.is_ok());
     CHECK(retry->command == Command::quarantine_retry);
     CHECK(retry->seq == 42u);
-    for (auto bad : {std::vector<std::string_view>{"quarantine"}, {"quarantine", "retry"}, {"quarantine", "retry", "0"},
-                     {"quarantine", "retry", "4x"}, {"quarantine", "list", "7"}, {"quarantine", "drop", "7"},
+    for (auto bad : {std::vector<std::string_view>{"quarantine"},
+                     {"quarantine", "retry"},
+                     {"quarantine", "retry", "0"},
+                     {"quarantine", "retry", "4x"},
+                     {"quarantine", "list", "7"},
+                     {"quarantine", "drop", "7"},
                      {"quarantine", "list", "--from", "3"}}) {
         auto r = parse_args(bad);
         CHECK(r.status().code() == Status::Code::invalid_argument);

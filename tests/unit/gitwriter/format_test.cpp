@@ -119,7 +119,8 @@ TEST_CASE("applied records round-trip and sort in log order") {
 }
 
 TEST_CASE("quarantine records round-trip; positions prefer Netkeep-Retried-After") {
-    QuarantineRecord r{QuarantineState::retrying, 3, 1700000000, 42, 977, "seq 5: opening x: No such\nfile"};
+    QuarantineRecord r{QuarantineState::retrying,        3, 1700000000, 42, 977,
+                       "seq 5: opening x: No such\nfile"};
     auto text = format_quarantine_record(r);
     CHECK(text == "retrying 3 1700000000 42 977 seq 5: opening x: No such file");
     auto back = parse_quarantine_record(text);
@@ -137,5 +138,6 @@ TEST_CASE("quarantine records round-trip; positions prefer Netkeep-Retried-After
     CHECK(parse_position(late) == 977u);
     CHECK(parse_position(format_commit_message(5, completion())) == 5u);
     CHECK(parse_position("subject\n\nbody\n") == std::nullopt);
-    CHECK(parse_position("subject\n\nNetkeep-Retried-After: 9\n") == std::nullopt);  // no seq: not netkeep's
+    CHECK(parse_position("subject\n\nNetkeep-Retried-After: 9\n") ==
+          std::nullopt);  // no seq: not netkeep's
 }

@@ -137,7 +137,8 @@ struct Fixture {
         auto v = log->get_meta(fmt::format("gitwriter.quarantine.{:020}", seq));
         return v ? *v : "none";
     }
-    bool wait_state(std::uint64_t seq, const std::string& state, std::chrono::milliseconds timeout = 10s) {
+    bool wait_state(std::uint64_t seq, const std::string& state,
+                    std::chrono::milliseconds timeout = 10s) {
         auto until = std::chrono::steady_clock::now() + timeout;
         while (!quarantine(seq).starts_with(state + " ")) {
             if (std::chrono::steady_clock::now() > until) return false;
@@ -150,7 +151,9 @@ struct Fixture {
         fs::create_directories(root / "gitwriter/retry");
         std::ofstream(root / "gitwriter/retry" / std::to_string(seq)) << order << "\n";
     }
-    void write_spool(int n, const std::string& content) { std::ofstream(spool / fmt::format("c{}", n)) << content; }
+    void write_spool(int n, const std::string& content) {
+        std::ofstream(spool / fmt::format("c{}", n)) << content;
+    }
     std::string meta_cursor() {
         auto v = log->get_meta("gitwriter.cursor");
         return v ? *v : "<" + v.status().to_string() + ">";
@@ -265,7 +268,9 @@ TEST_CASE("the redaction rules in force are recovered after a restart") {
     CHECK(f.git({"show", "main:r2/show_run"}) == "secret <removed>\n");
 }
 
-TEST_CASE("a missing spool file stops the writer at that event until it appears (before its quarantine)") {
+TEST_CASE(
+    "a missing spool file stops the writer at that event until it appears (before its "
+    "quarantine)") {
     Fixture f;
     f.options.quarantine_after = 1000;
     f.start();
@@ -302,7 +307,8 @@ TEST_CASE("a repository ahead of the log is refused") {
     f.log.reset();
     fs::remove_all(f.root / "log");
     f.open_log();  // a new, empty log next to the old repository
-    auto w = open_git_writer(*f.log, {.repo_path = f.repo.string(), .spool_dir = f.spool.string(), .state_dir = {}});
+    auto w = open_git_writer(
+        *f.log, {.repo_path = f.repo.string(), .spool_dir = f.spool.string(), .state_dir = {}});
     REQUIRE(w.is_ok());
     auto s = w.value()->start();
     CHECK(s.code() == Status::Code::conflict);
@@ -345,14 +351,18 @@ TEST_CASE("each applied completion leaves a record of its blob and commit for ve
 TEST_CASE("the group layout puts each file under its device's group") {
     Fixture f;
     f.options.layout = PathLayout::group;
-    REQUIRE(f.log->append({InventoryApplied{2, R"({"devices": [
+    REQUIRE(f.log
+                ->append({InventoryApplied{2, R"({"devices": [
         {"name": "r1", "group": "dallas", "credentials": {"user": "u"}},
-        {"name": "r2", "credentials": {"user": "u"}}]})", k_jobs}}).is_ok());
+        {"name": "r2", "credentials": {"user": "u"}}]})",
+                                           k_jobs}})
+                .is_ok());
     f.start();
     f.complete("r1", "plain", "a\n");
     auto s = f.complete("r2", "plain", "b\n");
     REQUIRE(f.wait_applied(s));
-    CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) == "dallas/r1/plain\nungrouped/r2/plain\n");
+    CHECK(f.git({"ls-tree", "-r", "--name-only", "main"}) ==
+          "dallas/r1/plain\nungrouped/r2/plain\n");
     CHECK(f.record(s).ends_with(" ungrouped/r2/plain"));
 }
 
@@ -370,7 +380,8 @@ TEST_CASE("with commit_unchanged every successful completion is a commit") {
 TEST_CASE("a batch reaches main as one pack; a large blob goes loose, not through memory") {
     Fixture f;
     std::uint64_t last = 0;
-    for (int i = 0; i < 20; ++i) last = f.complete(i % 2 ? "r1" : "r2", "plain", fmt::format("v{}\n", i));
+    for (int i = 0; i < 20; ++i)
+        last = f.complete(i % 2 ? "r1" : "r2", "plain", fmt::format("v{}\n", i));
     std::string big(3 << 20, 'x');
     last = f.complete("r1", "show_run", big);
     f.start();  // after the events: they are one batch
@@ -388,7 +399,8 @@ TEST_CASE("a batch reaches main as one pack; a large blob goes loose, not throug
     CHECK_MESSAGE(fsck.empty(), fsck);
 }
 
-TEST_CASE("spool files: orphans swept at start, pending ones kept, applied ones kept for the retention") {
+TEST_CASE(
+    "spool files: orphans swept at start, pending ones kept, applied ones kept for the retention") {
     Fixture f;
     f.options.quarantine_after = 1000;
     auto age = [&](const std::string& name) {
@@ -419,16 +431,20 @@ TEST_CASE("spool files: orphans swept at start, pending ones kept, applied ones 
     CHECK(fs::exists(f.spool / "c3"));  // applied, within its retention
     age("c3");
     auto until = std::chrono::steady_clock::now() + 5s;
-    while (fs::exists(f.spool / "c3") && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+    while (fs::exists(f.spool / "c3") && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(50ms);
     CHECK_FALSE(fs::exists(f.spool / "c3"));
 }
 
 // ---- quarantine (docs/git.md#quarantine) ----
 
-TEST_CASE("a completion that keeps failing is quarantined after N attempts; later events for its path still apply") {
+TEST_CASE(
+    "a completion that keeps failing is quarantined after N attempts; later events for its path "
+    "still apply") {
     Fixture f;
     f.start();
-    auto s1 = f.complete("r1", "plain", "lost\n", std::nullopt, false);  // its spool file is missing
+    auto s1 =
+        f.complete("r1", "plain", "lost\n", std::nullopt, false);  // its spool file is missing
     auto s2 = f.complete("r1", "plain", "newer\n");
     REQUIRE(f.wait_applied(s2));
     CHECK(f.git({"show", "main:r1/plain"}) == "newer\n");
@@ -453,7 +469,9 @@ TEST_CASE("a completion that keeps failing is quarantined after N attempts; late
     CHECK(f.writer->health().quarantined_total == 0);  // this process quarantined nothing
 }
 
-TEST_CASE("a retried quarantined completion is committed late, once, with a Netkeep-Retried-After trailer") {
+TEST_CASE(
+    "a retried quarantined completion is committed late, once, with a Netkeep-Retried-After "
+    "trailer") {
     Fixture f;
     f.start();
     auto s1 = f.complete("r1", "plain", "first\n", std::nullopt, false);
@@ -497,7 +515,8 @@ TEST_CASE("a late retry never overwrites a newer config of its task: it is super
     CHECK(f.writer->health().quarantined == 0);
 }
 
-TEST_CASE("retries are applied in the order they were requested, also when requested while stopped") {
+TEST_CASE(
+    "retries are applied in the order they were requested, also when requested while stopped") {
     Fixture f;
     f.start();
     auto s1 = f.complete("r1", "plain", "a\n", std::nullopt, false);
@@ -525,7 +544,8 @@ TEST_CASE("a retry of an event that fails again puts it back in quarantine") {
     REQUIRE(f.wait_state(s1, "quarantined"));
     f.request_retry(s1, 1);  // the file is still missing
     auto until = std::chrono::steady_clock::now() + 5s;
-    while (f.quarantine(s1).find("retry failed") == std::string::npos && std::chrono::steady_clock::now() < until)
+    while (f.quarantine(s1).find("retry failed") == std::string::npos &&
+           std::chrono::steady_clock::now() < until)
         std::this_thread::sleep_for(10ms);
     CHECK_MESSAGE(f.quarantine(s1).starts_with("quarantined 4 "), f.quarantine(s1));
     CHECK(f.quarantine(s1).find("retry failed") != std::string::npos);
@@ -550,7 +570,9 @@ TEST_CASE("an inventory that cannot be applied is held, never skipped: later com
     (void)s2;
 }
 
-TEST_CASE("a repository that cannot be opened is retried with backoff; ingest goes on; then it is created") {
+TEST_CASE(
+    "a repository that cannot be opened is retried with backoff; ingest goes on; then it is "
+    "created") {
     Fixture f;
     std::ofstream(f.repo) << "a file where the repository should be\n";
     auto s1 = f.complete("r1", "plain", "one\n");
@@ -596,20 +618,22 @@ TEST_CASE("a repository whose writes fail never quarantines events; they apply o
     CHECK(f.writer->health().repo_ok);
 }
 
-TEST_CASE("the repository is created whole, and netkeep-pack.config is rewritten only when it differs") {
+TEST_CASE(
+    "the repository is created whole, and netkeep-pack.config is rewritten only when it differs") {
     Fixture f;
     f.start();
     auto s1 = f.complete("r1", "plain", "one\n");
     REQUIRE(f.wait_applied(s1));
     for (const auto& e : fs::directory_iterator(f.root.path()))
-        CHECK_MESSAGE(e.path().filename().string().find(".creating-") == std::string::npos, e.path());
+        CHECK_MESSAGE(e.path().filename().string().find(".creating-") == std::string::npos,
+                      e.path());
     CHECK(f.git({"rev-parse", "--is-bare-repository"}) == "true\n");
     struct stat before {};
     REQUIRE(::stat((f.repo / "netkeep-pack.config").c_str(), &before) == 0);
     f.restart();
     struct stat after {};
     REQUIRE(::stat((f.repo / "netkeep-pack.config").c_str(), &after) == 0);
-    CHECK(before.st_ino == after.st_ino);  // not rewritten
+    CHECK(before.st_ino == after.st_ino);                 // not rewritten
     std::ofstream(f.repo / "netkeep-pack.config") << "";  // as a power cut left it before the fix
     f.restart();
     std::ifstream in(f.repo / "netkeep-pack.config");
@@ -642,7 +666,8 @@ TEST_CASE("zz child: a writer that crashes on a poison event") {
     std::_Exit(0);
 }
 
-TEST_CASE("an event that crashes the writer is quarantined after N crashed starts, not a crash loop") {
+TEST_CASE(
+    "an event that crashes the writer is quarantined after N crashed starts, not a crash loop") {
     Fixture f;
     auto s1 = f.complete("r1", "plain", "before\n");
     auto s2 = f.complete("r2", "plain", "poison\n");
@@ -654,7 +679,8 @@ TEST_CASE("an event that crashes the writer is quarantined after N crashed start
     for (int start = 1; start <= 3; ++start) {
         CAPTURE(start);
         SpawnOptions spawn;
-        spawn.env = {"NETKEEP_CRASH_DIR=" + f.root.path().string(), "NETKEEP_CRASH_SEQ=" + std::to_string(s2)};
+        spawn.env = {"NETKEEP_CRASH_DIR=" + f.root.path().string(),
+                     "NETKEEP_CRASH_SEQ=" + std::to_string(s2)};
         auto child = Process::spawn({self, "--test-case=zz child*", "--no-version"}, spawn);
         REQUIRE(child.is_ok());
         auto status = child->wait(30s);

@@ -163,8 +163,8 @@ TEST_CASE("InventoryRules keeps each device's group, also after the device leave
     second.devices_json = R"({"devices": [{"name": "r1", "credentials": {"user": "u"}},
                                           {"name": "r3", "group": "austin", "credentials": {"user": "u"}}]})";
     REQUIRE(rules.apply(2, second).is_ok());
-    CHECK(rules.group_of("r1").empty());         // still there, ungrouped now
-    CHECK(rules.group_of("r2") == "houston");    // gone: keeps its last group
+    CHECK(rules.group_of("r1").empty());       // still there, ungrouped now
+    CHECK(rules.group_of("r2") == "houston");  // gone: keeps its last group
     CHECK(rules.group_of("r3") == "austin");
 }
 

@@ -380,7 +380,8 @@ TEST_CASE("limits") {
         CHECK(ok.status.is_ok());
         CHECK(ok.parts == ok_parts);
 
-        auto out = run_whole(k_boundary, make_body(k_boundary, {field("a", at_limit + "v")}), limits);
+        auto out =
+            run_whole(k_boundary, make_body(k_boundary, {field("a", at_limit + "v")}), limits);
         CHECK(out.status.code() == Status::Code::too_large);
         CHECK(out.status.message() == "multipart field 'a' exceeds 65536 bytes");
 
@@ -393,12 +394,14 @@ TEST_CASE("limits") {
         MultipartLimits limits;
         limits.unbounded_part = "file";
         const std::string big(64 * 1024 + 1, 'x');
-        for (const Part& p : {file("failure", "x.txt", big), file("failure", "", big), file("other", "f", big)}) {
+        for (const Part& p :
+             {file("failure", "x.txt", big), file("failure", "", big), file("other", "f", big)}) {
             CAPTURE(p.name);
             auto out = run_bytes(k_boundary, make_body(k_boundary, {p}), limits);
             CHECK(out.status.code() == Status::Code::too_large);
         }
-        auto ok = run_whole(k_boundary, make_body(k_boundary, {file("file", "show_run", big)}), limits);
+        auto ok =
+            run_whole(k_boundary, make_body(k_boundary, {file("file", "show_run", big)}), limits);
         CHECK(ok.status.is_ok());
     }
     SUBCASE("field content size counts held-back bytes, wherever the body is split") {

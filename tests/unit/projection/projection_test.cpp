@@ -15,9 +15,11 @@ constexpr unix_time t0 = 1'700'000'000;
 InventoryFiles inventory(const std::string& devices, const std::string& extra_job_fields = "") {
     return InventoryFiles{
         R"({"credentials": {"c": {"user": "u", "pass": {"env": "UNSET_IN_REPLAY"}}},
-            "devices": [)" + devices + "]}",
+            "devices": [)" +
+            devices + "]}",
         R"({"jobs": [{"name": "run", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]},
-                      "timeout": 100, "retry_delay": 30, "max_attempts": 2)" + extra_job_fields + "}]}"};
+                      "timeout": 100, "retry_delay": 30, "max_attempts": 2)" +
+            extra_job_fields + "}]}"};
 }
 
 const std::string k_three = R"({"name": "a", "credentials": "c", "tags": ["core"]},
@@ -46,7 +48,8 @@ struct replayer {
         REQUIRE(id.has_value());
         return *id;
     }
-    std::vector<std::string> due(std::vector<std::string> tags, unix_time horizon, std::size_t max = 100) {
+    std::vector<std::string> due(std::vector<std::string> tags, unix_time horizon,
+                                 std::size_t max = 100) {
         std::vector<std::string> out;
         for (task_id t : p.due(tags, horizon, max)) out.emplace_back(p.task(t).device);
         return out;
@@ -129,14 +132,16 @@ TEST_CASE("a successful completion closes the occurrence; a failed one retries")
     r.apply_inventory(inventory(k_three), t0);
     task_id b = r.id("b");
     r.apply(decide_grant(r.p, b, t0, "w1"));
-    CompletionRecorded failed{t0 + 20, "b", "run", t0, t0 + 1, t0 + 19, std::string("auth failed"), 0, {}, {}, "w1"};
+    CompletionRecorded failed{t0 + 20, "b", "run", t0,  t0 + 1, t0 + 19, std::string("auth failed"),
+                              0,       {},  {},    "w1"};
     r.apply(failed);
     CHECK(r.p.task(b).failed_attempts == 1);
     CHECK(r.p.task(b).last_failure->failure == "auth failed");
     CHECK(r.p.task(b).due == t0 + 50);
 
     r.apply(decide_grant(r.p, b, t0 + 50, "w1"));
-    CompletionRecorded ok{t0 + 60, "b", "run", t0, t0 + 51, t0 + 59, std::nullopt, 10, {}, {}, "w1"};
+    CompletionRecorded ok{t0 + 60,      "b", "run", t0, t0 + 51, t0 + 59,
+                          std::nullopt, 10,  {},    {}, "w1"};
     r.apply(ok);
     r.apply(OccurrenceClosed{t0 + 60, "b", "run", t0, CloseReason::succeeded});
     const TaskState& t = r.p.task(b);
@@ -146,7 +151,8 @@ TEST_CASE("a successful completion closes the occurrence; a failed one retries")
     CHECK_FALSE(t.lease.has_value());
 }
 
-TEST_CASE("missed slots coalesce: a late close opens the first slot after now, not each missed one") {
+TEST_CASE(
+    "missed slots coalesce: a late close opens the first slot after now, not each missed one") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);
     r.apply(decide_grant(r.p, r.id("c"), t0 + 10 * 3600, "w1"));  // handed out 10 hours late
@@ -159,7 +165,7 @@ TEST_CASE("events about occurrences that are no longer open change nothing") {
     r.apply_inventory(inventory(k_three), t0);
     r.apply(LeaseGranted{t0, "a", "run", t0 - 1, t0 + 100, 1, "w", ""});  // wrong timestamp
     r.apply(LeaseGranted{t0, "zz", "run", t0, t0 + 100, 1, "w", ""});     // unknown device
-    r.apply(LeaseExpired{t0, "b", "run", t0});                         // not leased
+    r.apply(LeaseExpired{t0, "b", "run", t0});                            // not leased
     CHECK(r.due({}, t0) == std::vector<std::string>{"a", "b", "c"});
     CHECK(r.p.task(r.id("b")).failed_attempts == 0);
 }
@@ -198,15 +204,17 @@ std::vector<std::string> describe(const Projection& p) {
     std::vector<std::string> out;
     for (task_id id = 0; id < p.task_count(); ++id) {
         const TaskState& t = p.task(id);
-        out.push_back(std::string(t.device) + "/" + std::string(t.job) + " ts=" + std::to_string(t.timestamp) +
-                      " due=" + std::to_string(t.due) + " leased=" + (t.lease ? t.lease->worker : "-") +
-                      " failed=" + std::to_string(t.failed_attempts) + " closed=" + (t.closed ? "y" : "n") +
+        out.push_back(std::string(t.device) + "/" + std::string(t.job) +
+                      " ts=" + std::to_string(t.timestamp) + " due=" + std::to_string(t.due) +
+                      " leased=" + (t.lease ? t.lease->worker : "-") + " failed=" +
+                      std::to_string(t.failed_attempts) + " closed=" + (t.closed ? "y" : "n") +
                       " tags=" + std::to_string(p.inventory().devices[t.device_index].tags.size()));
     }
     return out;
 }
 
-TEST_CASE("a reload prepared on another thread decides and applies exactly as one parsed in place") {
+TEST_CASE(
+    "a reload prepared on another thread decides and applies exactly as one parsed in place") {
     // Both projections: a, b, c with a leased and b failed once; then b and c leave, d comes.
     auto build = [] {
         replayer r;
@@ -246,7 +254,8 @@ TEST_CASE("a reload prepared on another thread decides and applies exactly as on
     // Prepared against an inventory that is no longer in force: prepared again, same result.
     replayer stale = build();
     PreparedInventory old = prepare_inventory(stale.p.inventory_index(), *parsed);
-    stale.apply_inventory(inventory(k_three + R"(, {"name": "e", "credentials": "c", "tags": []})"), t0 + 10);
+    stale.apply_inventory(inventory(k_three + R"(, {"name": "e", "credentials": "c", "tags": []})"),
+                          t0 + 10);
     auto stale_events = decide_inventory(stale.p, old, t0 + 50);
     REQUIRE(stale_events.size() == 4);  // b, c and e close
     for (Event& e : stale_events) {
@@ -260,7 +269,8 @@ TEST_CASE("replaying the same events gives the same state") {
     replayer live;
     live.apply_inventory(inventory(k_three), t0);
     std::vector<Event> events;
-    events.push_back(InventoryApplied{t0, inventory(k_three).devices_json, inventory(k_three).jobs_json});
+    events.push_back(
+        InventoryApplied{t0, inventory(k_three).devices_json, inventory(k_three).jobs_json});
     auto record = [&](Event e) {
         events.push_back(e);
         live.apply(e);
@@ -316,7 +326,8 @@ TEST_CASE("an InventoryApplied that does not load stops replay with its sequence
 TEST_CASE("deferred indexing rebuilds the same indexes as per-event maintenance") {
     replayer live;
     live.apply_inventory(inventory(k_three), t0);
-    std::vector<Event> events{InventoryApplied{t0, inventory(k_three).devices_json, inventory(k_three).jobs_json}};
+    std::vector<Event> events{
+        InventoryApplied{t0, inventory(k_three).devices_json, inventory(k_three).jobs_json}};
     auto record = [&](Event e) {
         events.push_back(e);
         live.apply(e);
@@ -338,8 +349,17 @@ TEST_CASE("deferred indexing rebuilds the same indexes as per-event maintenance"
 namespace {
 CompletionRecorded completion(const std::string& device, unix_time job_timestamp, unix_time at,
                               std::optional<std::string> failure = std::nullopt) {
-    return CompletionRecorded{at, device, "run", job_timestamp, at - 10, at - 1, std::move(failure), 4,
-                              std::string(32, 'h'), "spool-" + device, "w1"};
+    return CompletionRecorded{at,
+                              device,
+                              "run",
+                              job_timestamp,
+                              at - 10,
+                              at - 1,
+                              std::move(failure),
+                              4,
+                              std::string(32, 'h'),
+                              "spool-" + device,
+                              "w1"};
 }
 }  // namespace
 
@@ -373,7 +393,8 @@ TEST_CASE("a completion is accepted only for an open occurrence that was handed 
     CHECK(decide_completion(r.p, completion("a", t0, t0 + 6)).kind == Kind::not_open);
 }
 
-TEST_CASE("a completion with a failure is a failed attempt, closing the occurrence on the last one") {
+TEST_CASE(
+    "a completion with a failure is a failed attempt, closing the occurrence on the last one") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);  // max_attempts 2, retry_delay 30
     task_id b = r.id("b");
@@ -407,9 +428,11 @@ TEST_CASE("a completion for a reserved task is refused as busy") {
     task_id a = r.id("a");
     r.apply(decide_grant(r.p, a, t0, "w1"));
     auto token = r.p.reserve(a);
-    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == CompletionDecision::Kind::busy);
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind ==
+          CompletionDecision::Kind::busy);
     r.p.release(a, token);
-    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind == CompletionDecision::Kind::accept);
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 5)).kind ==
+          CompletionDecision::Kind::accept);
 }
 
 TEST_CASE("an expired lease still accepts the completion of its occurrence until it closes") {
@@ -418,7 +441,8 @@ TEST_CASE("an expired lease still accepts the completion of its occurrence until
     task_id a = r.id("a");
     r.apply(decide_grant(r.p, a, t0, "w1"));
     r.apply(decide_expiry(r.p, a, t0 + 100));  // attempt 1 of 2: occurrence stays open
-    CHECK(decide_completion(r.p, completion("a", t0, t0 + 110)).kind == CompletionDecision::Kind::accept);
+    CHECK(decide_completion(r.p, completion("a", t0, t0 + 110)).kind ==
+          CompletionDecision::Kind::accept);
 }
 
 // ---- run now (RunRequested) ----
@@ -472,7 +496,8 @@ TEST_CASE("run now skips a retry delay but keeps the occurrence and its attempts
     CHECK(r.due({}, t0 + 101) == std::vector<std::string>{"a", "c", "b"});
 }
 
-TEST_CASE("run now of an occurrence already due is not recorded; one in an older log changes nothing") {
+TEST_CASE(
+    "run now of an occurrence already due is not recorded; one in an older log changes nothing") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);
     RunDecision d = decide_run(r.p, "c", "run", t0 + 50, "op");
@@ -518,7 +543,9 @@ TEST_CASE("run now is refused for unknown names, a leased occurrence and a reser
     CHECK(decide_run(r.p, "b", "run", t0, "op").kind == Kind::already_due);  // its baseline is due
 }
 
-TEST_CASE("a RunRequested that no longer matches the open occurrence, or meets a lease, changes nothing") {
+TEST_CASE(
+    "a RunRequested that no longer matches the open occurrence, or meets a lease, changes "
+    "nothing") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);
     close_baseline(r, "a", t0 + 1);

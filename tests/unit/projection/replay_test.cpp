@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct temp_dir {
-    fs::path path = fs::temp_directory_path() / ("netkeep-replay-test-" + std::to_string(std::random_device{}()));
+    fs::path path = fs::temp_directory_path() /
+                    ("netkeep-replay-test-" + std::to_string(std::random_device{}()));
     temp_dir() { fs::create_directories(path); }
     ~temp_dir() { fs::remove_all(path); }
 };
@@ -24,18 +25,20 @@ constexpr unix_time t0 = 1'700'000'000;
 InventoryFiles inventory(int devices) {
     std::string list;
     for (int i = 0; i < devices; ++i)
-        list += (i ? "," : "") + std::string(R"({"name": "d)") + std::to_string(i) + R"(", "profile": "p", "tags": ["t)" +
-                std::to_string(i % 3) + R"("]})";
-    return {R"({"credentials": {"c": {"user": "u"}}, "profiles": {"p": {"credentials": "c"}}, "devices": [)" + list +
-                "]}",
-            R"({"jobs": [{"name": "run", "schedule": {"interval": 600}, "command": {"inline": ["x"]}, "max_attempts": 50}]})"};
+        list += (i ? "," : "") + std::string(R"({"name": "d)") + std::to_string(i) +
+                R"(", "profile": "p", "tags": ["t)" + std::to_string(i % 3) + R"("]})";
+    return {
+        R"({"credentials": {"c": {"user": "u"}}, "profiles": {"p": {"credentials": "c"}}, "devices": [)" +
+            list + "]}",
+        R"({"jobs": [{"name": "run", "schedule": {"interval": 600}, "command": {"inline": ["x"]}, "max_attempts": 50}]})"};
 }
 
 }  // namespace
 
 TEST_CASE("bulk replay from the log equals applying the same events one by one") {
     temp_dir dir;
-    auto opened = open_event_log((dir.path / "log").string(), {.sync = false, .create_if_missing = true});
+    auto opened =
+        open_event_log((dir.path / "log").string(), {.sync = false, .create_if_missing = true});
     REQUIRE(opened.is_ok());
     EventLog& log = **opened;
 
@@ -53,7 +56,8 @@ TEST_CASE("bulk replay from the log equals applying the same events one by one")
     for (int round = 0; round < 20; ++round) {
         unix_time now = t0 + round * 700;
         std::vector<Event> events;
-        for (task_id id : live.due({}, now, 300)) events.push_back(decide_grant(live, id, now, "w"));
+        for (task_id id : live.due({}, now, 300))
+            events.push_back(decide_grant(live, id, now, "w"));
         record(events);
         events.clear();
         for (task_id id : live.expired_leases(now + 400, 1000))
@@ -61,7 +65,8 @@ TEST_CASE("bulk replay from the log equals applying the same events one by one")
                 for (auto& e : decide_expiry(live, id, now + 400)) events.push_back(std::move(e));
             } else {
                 const TaskState& t = live.task(id);
-                events.push_back(OccurrenceClosed{now + 400, std::string(t.device), std::string(t.job), t.timestamp,
+                events.push_back(OccurrenceClosed{now + 400, std::string(t.device),
+                                                  std::string(t.job), t.timestamp,
                                                   CloseReason::succeeded});
             }
         if (!events.empty()) record(events);

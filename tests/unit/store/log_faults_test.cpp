@@ -29,9 +29,9 @@ namespace {
 // The faults, armed by the test after the log is open. A full disk fails every append
 // (WAL, table files, MANIFEST); the sync fault is a WAL's.
 struct Faults {
-    std::atomic<bool> no_space{false};   // every file append fails with NoSpace
+    std::atomic<bool> no_space{false};      // every file append fails with NoSpace
     std::atomic<bool> wal_no_space{false};  // WAL appends only (table files still fit)
-    std::atomic<int> fail_sync_in{0};    // > 0: the Nth WAL sync from now fails (EIO)
+    std::atomic<int> fail_sync_in{0};       // > 0: the Nth WAL sync from now fails (EIO)
     std::atomic<int> syncs_failed{0};
     std::atomic<int> syncs_after_failure{0};  // syncs asked of a WAL whose sync failed
 };
@@ -48,7 +48,8 @@ public:
         return FSWritableFileOwnerWrapper::Append(data, o, d);
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
-                             const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* d) override {
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* d) override {
         if (faults_.no_space || (wal_ && faults_.wal_no_space))
             return rocksdb::IOStatus::NoSpace("injected: no space left on device");
         return FSWritableFileOwnerWrapper::Append(data, o, v, d);
@@ -86,14 +87,16 @@ public:
                                       std::unique_ptr<rocksdb::FSWritableFile>* out,
                                       rocksdb::IODebugContext* d) override {
         auto s = target()->NewWritableFile(name, o, out, d);
-        if (s.ok()) *out = std::make_unique<FaultyFile>(std::move(*out), faults_, name.ends_with(".log"));
+        if (s.ok())
+            *out = std::make_unique<FaultyFile>(std::move(*out), faults_, name.ends_with(".log"));
         return s;
     }
     rocksdb::IOStatus ReopenWritableFile(const std::string& name, const rocksdb::FileOptions& o,
                                          std::unique_ptr<rocksdb::FSWritableFile>* out,
                                          rocksdb::IODebugContext* d) override {
         auto s = target()->ReopenWritableFile(name, o, out, d);
-        if (s.ok()) *out = std::make_unique<FaultyFile>(std::move(*out), faults_, name.ends_with(".log"));
+        if (s.ok())
+            *out = std::make_unique<FaultyFile>(std::move(*out), faults_, name.ends_with(".log"));
         return s;
     }
 
@@ -103,8 +106,8 @@ private:
 
 struct FaultyLog {
     Faults faults;
-    std::unique_ptr<rocksdb::Env> env =
-        rocksdb::NewCompositeEnv(std::make_shared<FaultyFs>(rocksdb::FileSystem::Default(), faults));
+    std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(
+        std::make_shared<FaultyFs>(rocksdb::FileSystem::Default(), faults));
     std::mutex failed_mutex;
     std::vector<Status> failures;  // on_failed calls
     std::unique_ptr<EventLog> log;
@@ -139,7 +142,8 @@ std::vector<EventRecord> read_all(const EventLog& log) {
 }
 
 // Every acknowledged (seq, event) is in the log at dir, reopened without faults.
-void check_acknowledged(const fs::path& dir, const std::vector<std::pair<std::uint64_t, Event>>& acked) {
+void check_acknowledged(const fs::path& dir,
+                        const std::vector<std::pair<std::uint64_t, Event>>& acked) {
     auto reopened = open_event_log((dir / "log").string());
     REQUIRE_MESSAGE(reopened.is_ok(), reopened.status().to_string());
     auto records = read_all(**reopened);
@@ -267,7 +271,8 @@ TEST_CASE("no space on the WAL: appends fail fast with no_space, and the log res
     CHECK((*reopened)->last_seq() == 6);
 }
 
-TEST_CASE("appends from many threads during a no-space spell: every acknowledged one survives, gapless") {
+TEST_CASE(
+    "appends from many threads during a no-space spell: every acknowledged one survives, gapless") {
     auto dir = testing::TempDir::create("netkeep-log-faults").value();
     std::mutex m;
     std::vector<std::pair<std::uint64_t, Event>> acked;
@@ -326,7 +331,8 @@ TEST_CASE("no space on a fresh WAL with nothing unflushed ends in failed, never 
         REQUIRE(eventually([&] { return f.log->health().state == LogHealth::State::failed; }));
         CHECK(f.failure_count() == 1);
         f.faults.wal_no_space = false;
-        for (int i = 0; i < 3; ++i) CHECK(f.log->append({expired(5 + i)}).status().code() == Status::Code::unavailable);
+        for (int i = 0; i < 3; ++i)
+            CHECK(f.log->append({expired(5 + i)}).status().code() == Status::Code::unavailable);
         f.log->close();
     }
     check_acknowledged(dir.path(), acked);

@@ -111,18 +111,24 @@ TEST_CASE("the log and its meta values survive a reopen") {
     CHECK(log->get_meta("absent").status().code() == Status::Code::not_found);
     CHECK(log->get_meta("b").value() == "2");
 
-    REQUIRE(log->put_meta_batch({{"rec.002", "two"}, {"rec.001", "one"}, {"rec.010", "ten"}, {"red", "x"}}).is_ok());
+    REQUIRE(log->put_meta_batch(
+                   {{"rec.002", "two"}, {"rec.001", "one"}, {"rec.010", "ten"}, {"red", "x"}})
+                .is_ok());
     std::vector<std::string> seen;
-    REQUIRE(log->scan_meta("rec.", [&](std::string_view k, std::string_view v) {
-                   seen.push_back(std::string(k) + "=" + std::string(v));
-                   return true;
-               }).is_ok());
+    REQUIRE(log->scan_meta("rec.",
+                           [&](std::string_view k, std::string_view v) {
+                               seen.push_back(std::string(k) + "=" + std::string(v));
+                               return true;
+                           })
+                .is_ok());
     CHECK(seen == std::vector<std::string>{"rec.001=one", "rec.002=two", "rec.010=ten"});
     seen.clear();
-    REQUIRE(log->scan_meta("rec.", [&](std::string_view k, std::string_view) {
-                   seen.emplace_back(k);
-                   return false;
-               }).is_ok());
+    REQUIRE(log->scan_meta("rec.",
+                           [&](std::string_view k, std::string_view) {
+                               seen.emplace_back(k);
+                               return false;
+                           })
+                .is_ok());
     CHECK(seen.size() == 1);
 }
 

@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 struct temp_dir {
-    fs::path path = fs::temp_directory_path() / ("netkeep-spool-test-" + std::to_string(std::random_device{}()));
+    fs::path path = fs::temp_directory_path() /
+                    ("netkeep-spool-test-" + std::to_string(std::random_device{}()));
     ~temp_dir() { fs::remove_all(path); }
 };
 
@@ -31,7 +32,8 @@ std::size_t file_count(const fs::path& dir) {
 }
 }  // namespace
 
-TEST_CASE("a committed spool file holds the streamed bytes under its final name, with size and hash") {
+TEST_CASE(
+    "a committed spool file holds the streamed bytes under its final name, with size and hash") {
     temp_dir dir;
     auto spool = Spool::open((dir.path / "spool").string());
     REQUIRE(spool.is_ok());
@@ -92,7 +94,8 @@ TEST_CASE("two spool files never share a name") {
     CHECK(to_hex(ea->sha256) == sha256_hex(""));
 }
 
-TEST_CASE("a sweep lists durable files modified before the cutoff, never incoming or other dot files") {
+TEST_CASE(
+    "a sweep lists durable files modified before the cutoff, never incoming or other dot files") {
     temp_dir dir;
     auto spool = Spool::open((dir.path / "spool").string());
     REQUIRE(spool.is_ok());
@@ -106,7 +109,8 @@ TEST_CASE("a sweep lists durable files modified before the cutoff, never incomin
     REQUIRE(incoming.is_ok());
     // Everything so far is an hour older than the cutoff below; the next file is not.
     const auto an_hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
-    for (const auto& e : fs::directory_iterator(dir.path / "spool")) fs::last_write_time(e.path(), an_hour_ago);
+    for (const auto& e : fs::directory_iterator(dir.path / "spool"))
+        fs::last_write_time(e.path(), an_hour_ago);
     timespec cutoff{};
     ::clock_gettime(CLOCK_REALTIME, &cutoff);
     cutoff.tv_sec -= 60;
