@@ -150,12 +150,10 @@ public:
     // a removed task, an expiry of a lease that was completed) change nothing. The only
     // error is an InventoryApplied whose content does not parse.
     Status apply(const EventRecord& record);
-    // The same for an InventoryApplied whose files the caller has already parsed, exactly
-    // as apply() would: parse_inventory({devices_json, jobs_json}, resolve_secrets = false).
-    // Lets the server parse 100,000 devices on another thread than the projection's.
-    // Any other event: apply(record).
-    Status apply(const EventRecord& record, Inventory parsed);
-    // The same with the parsed inventory already prepared against inventory_index(). Takes
+    // The same for an InventoryApplied whose files the caller has already parsed (exactly
+    // as apply() would: parse_inventory({devices_json, jobs_json}, resolve_secrets = false))
+    // and prepared against inventory_index(), on another thread than the projection's (a
+    // reload of 100,000 devices). Any other event: apply(record). Takes
     // prepared.next and leaves the replaced inventory in prepared.current, for the caller
     // to free where it likes (freeing 100,000 devices takes a while).
     Status apply(const EventRecord& record, PreparedInventory& prepared);

@@ -147,12 +147,6 @@ Status Projection::apply(const EventRecord& record) {
     return status;
 }
 
-Status Projection::apply(const EventRecord& record, Inventory parsed) {
-    if (!std::holds_alternative<InventoryApplied>(record.event)) return apply(record);
-    PreparedInventory prepared = prepare_inventory(index_, std::move(parsed));
-    return apply(record, prepared);
-}
-
 Status Projection::apply(const EventRecord& record, PreparedInventory& prepared) {
     const auto* e = std::get_if<InventoryApplied>(&record.event);
     if (!e) return apply(record);
