@@ -7,18 +7,13 @@
 
 #include "netkeep/event_log.hpp"
 #include "netkeep/projection.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace netkeep;
+using netkeep::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-    fs::path path = fs::temp_directory_path() /
-                    ("netkeep-replay-test-" + std::to_string(std::random_device{}()));
-    temp_dir() { fs::create_directories(path); }
-    ~temp_dir() { fs::remove_all(path); }
-};
 
 constexpr unix_time t0 = 1'700'000'000;
 
@@ -36,9 +31,9 @@ InventoryFiles inventory(int devices) {
 }  // namespace
 
 TEST_CASE("bulk replay from the log equals applying the same events one by one") {
-    temp_dir dir;
+    TempDir dir = TempDir::create("netkeep-replay-test").value();
     auto opened =
-        open_event_log((dir.path / "log").string(), {.sync = false, .create_if_missing = true});
+        open_event_log((dir.path() / "log").string(), {.sync = false, .create_if_missing = true});
     REQUIRE(opened.is_ok());
     EventLog& log = **opened;
 

@@ -4,28 +4,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <string>
 
 #include "netkeep/event_log.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace netkeep;
+using netkeep::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("netkeep-rewrite-test-" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // Whether any file under dir holds needle (RocksDB compresses table blocks, but a value
 // with no repeated fragment stays readable).
@@ -69,10 +57,10 @@ void write_log(const std::string& path) {
 
 TEST_CASE(
     "a rewritten record keeps its seq, the old value leaves every file, the rest is untouched") {
-    temp_dir dir;
-    const std::string path = (dir.path / "log").string();
+    TempDir dir = TempDir::create("netkeep-rewrite-test").value();
+    const std::string path = (dir.path() / "log").string();
     write_log(path);
-    REQUIRE(any_file_contains(dir.path, k_secret));  // the check can fail
+    REQUIRE(any_file_contains(dir.path(), k_secret));  // the check can fail
 
     auto report = rewrite_event_log(path, [](const EventRecord& r) -> Result<std::optional<Event>> {
         if (const auto* e = std::get_if<InventoryApplied>(&r.event))
@@ -83,7 +71,7 @@ TEST_CASE(
     REQUIRE_MESSAGE(report.is_ok(), report.status().to_string());
     CHECK(report->records == 2);
     CHECK(report->rewritten == 1);
-    CHECK_FALSE(any_file_contains(dir.path, k_secret));
+    CHECK_FALSE(any_file_contains(dir.path(), k_secret));
 
     auto records = all(path);
     REQUIRE(records.size() == 2);
@@ -99,8 +87,8 @@ TEST_CASE(
 
 TEST_CASE(
     "a rewrite that fails or changes a type writes nothing; a locked or missing log is refused") {
-    temp_dir dir;
-    const std::string path = (dir.path / "log").string();
+    TempDir dir = TempDir::create("netkeep-rewrite-test").value();
+    const std::string path = (dir.path() / "log").string();
     write_log(path);
 
     auto failing =
@@ -127,9 +115,9 @@ TEST_CASE(
         CHECK(locked.status().code() == Status::Code::unavailable);
         CHECK(locked.status().message().find("is locked: stop netkeepd") != std::string::npos);
     }
-    auto missing = rewrite_event_log((dir.path / "nothing").string(), [](const EventRecord&) {
+    auto missing = rewrite_event_log((dir.path() / "nothing").string(), [](const EventRecord&) {
         return Result<std::optional<Event>>(std::nullopt);
     });
     CHECK(missing.status().code() == Status::Code::not_found);
-    CHECK_FALSE(fs::exists(dir.path / "nothing"));  // never created
+    CHECK_FALSE(fs::exists(dir.path() / "nothing"));  // never created
 }

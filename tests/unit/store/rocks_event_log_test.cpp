@@ -5,31 +5,19 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "netkeep/event_log.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace netkeep;
+using netkeep::testing::TempDir;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("netkeep-log-test-" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 std::unique_ptr<EventLog> open_or_fail(const fs::path& dir) {
     auto log = open_event_log((dir / "log").string());
@@ -52,8 +40,8 @@ std::vector<EventRecord> read_all(const EventLog& log, std::uint64_t from = 1) {
 }  // namespace
 
 TEST_CASE("appends get consecutive sequence numbers starting at 1") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
     CHECK(log->last_seq() == 0);
 
     auto first = log->append({expired(1)});
@@ -69,8 +57,8 @@ TEST_CASE("appends get consecutive sequence numbers starting at 1") {
 }
 
 TEST_CASE("scan visits records in order from any sequence number and can stop early") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
     for (int i = 1; i <= 20; ++i) REQUIRE(log->append({expired(i)}).is_ok());
 
     auto from_7 = read_all(*log, 7);
@@ -91,14 +79,14 @@ TEST_CASE("scan visits records in order from any sequence number and can stop ea
 }
 
 TEST_CASE("the log and its meta values survive a reopen") {
-    temp_dir dir;
+    TempDir dir = TempDir::create("netkeep-log-test").value();
     {
-        auto log = open_or_fail(dir.path);
+        auto log = open_or_fail(dir.path());
         REQUIRE(log->append({expired(1), expired(2)}).is_ok());
         REQUIRE(log->put_meta("gitwriter.cursor", "2").is_ok());
         REQUIRE(log->put_meta_batch({{"a", "1"}, {"b", "2"}, {"gitwriter.cursor", "2"}}).is_ok());
     }
-    auto log = open_or_fail(dir.path);
+    auto log = open_or_fail(dir.path());
     CHECK(log->last_seq() == 2);
     auto again = log->append({expired(3)});
     REQUIRE(again.is_ok());
@@ -133,16 +121,16 @@ TEST_CASE("the log and its meta values survive a reopen") {
 }
 
 TEST_CASE("a second open of the same directory is refused while the first is open") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
-    auto second = open_event_log((dir.path / "log").string());
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
+    auto second = open_event_log((dir.path() / "log").string());
     REQUIRE_FALSE(second.is_ok());
     CHECK(second.status().message().find("another netkeepd") != std::string::npos);
 }
 
 TEST_CASE("concurrent appenders get disjoint ranges and the log stays gapless") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
     constexpr int k_threads = 16;
     constexpr int k_per_thread = 50;
     std::vector<std::thread> threads;
@@ -175,8 +163,8 @@ TEST_CASE("concurrent appenders get disjoint ranges and the log stays gapless") 
 }
 
 TEST_CASE("a tailing consumer wakes on new events without polling") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
     std::atomic<std::uint64_t> seen{0};
     std::thread consumer([&] {
         std::uint64_t cursor = 0;
@@ -198,8 +186,8 @@ TEST_CASE("a tailing consumer wakes on new events without polling") {
 }
 
 TEST_CASE("close wakes waiters and later appends are refused") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
     std::thread waiter([&] { CHECK(log->wait_for(0, 10s) == 0); });
     std::this_thread::sleep_for(20ms);
     auto start = std::chrono::steady_clock::now();
@@ -210,8 +198,8 @@ TEST_CASE("close wakes waiters and later appends are refused") {
 }
 
 TEST_CASE("append_async calls back once the events are durable") {
-    temp_dir dir;
-    auto log = open_or_fail(dir.path);
+    TempDir dir = TempDir::create("netkeep-log-test").value();
+    auto log = open_or_fail(dir.path());
     std::promise<Result<SeqRange>> done;
     log->append_async({expired(1)}, [&](Result<SeqRange> r) { done.set_value(std::move(r)); });
     auto r = done.get_future().get();
