@@ -18,21 +18,13 @@
 #include <fmt/format.h>
 
 #include "netkeep/durable.hpp"
+#include "netkeep/posix.hpp"
 
 namespace netkeep {
 
 namespace {
 
 constexpr std::string_view k_incoming = ".incoming-";
-
-// A full file system is no_space (the completion is answered 507 and may be retried),
-// anything else an io_error.
-Status errno_status(std::string_view what, const std::string& path) {
-    int err = errno;
-    std::string msg = fmt::format("{} {}: {}", what, path, std::strerror(err));
-    if (err == ENOSPC || err == EDQUOT) return Status::no_space(std::move(msg));
-    return Status::io_error(std::move(msg));
-}
 
 // Unique without coordination: time, process and a per-process counter and random seed.
 std::string unique_name() {
@@ -88,7 +80,7 @@ Status SpoolFile::write(std::string_view chunk) {
         ssize_t n = ::write(fd_, chunk.data(), chunk.size());
         if (n < 0) {
             if (errno == EINTR) continue;
-            return errno_status("writing", dir_ + "/" + std::string(k_incoming) + name_);
+            return errno_status(errno, "writing", dir_ + "/" + std::string(k_incoming) + name_);
         }
         chunk.remove_prefix(std::size_t(n));
     }
@@ -102,11 +94,11 @@ Result<SpoolEntry> SpoolFile::commit() {
     // A failed fdatasync is never retried on this descriptor: the kernel may already have
     // dropped the pages it could not write and would report success the second time. The
     // caller refuses the upload; the destructor closes and unlinks the file.
-    if (::fdatasync(fd_) != 0) return errno_status("syncing", incoming);
+    if (::fdatasync(fd_) != 0) return errno_status(errno, "syncing", incoming);
     ::close(fd_);
     fd_ = -1;
     if (::rename(incoming.c_str(), final_path.c_str()) != 0)
-        return errno_status("renaming", incoming);
+        return errno_status(errno, "renaming", incoming);
     committed_ = true;
     // The rename is durable only with the directory. If this fails the file stays under
     // its final name, referred to by no event: the git writer sweeps it as an orphan.
@@ -131,7 +123,7 @@ Result<SpoolFile> Spool::create() {
     std::string name = unique_name();
     std::string path = dir_ + "/" + std::string(k_incoming) + name;
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_status("creating", path);
+    if (fd < 0) return errno_status(errno, "creating", path);
     return SpoolFile(dir_, std::move(name), fd);
 }
 
@@ -139,7 +131,7 @@ Result<SpoolUsage> Spool::usage() const {
     // readdir + fstatat: no std::filesystem object per entry, as the spool may hold many
     // thousands of files while the git writer is stopped.
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), &::closedir);
-    if (!d) return errno_status("reading", dir_);
+    if (!d) return errno_status(errno, "reading", dir_);
     SpoolUsage usage;
     const int dfd = ::dirfd(d.get());
     while (dirent* e = ::readdir(d.get())) {
@@ -156,7 +148,7 @@ Result<SpoolUsage> Spool::usage() const {
 
 Result<std::vector<std::string>> Spool::files_modified_before(timespec cutoff) const {
     std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir_.c_str()), &::closedir);
-    if (!d) return errno_status("reading", dir_);
+    if (!d) return errno_status(errno, "reading", dir_);
     std::vector<std::string> names;
     const int dfd = ::dirfd(d.get());
     while (dirent* e = ::readdir(d.get())) {
@@ -176,7 +168,8 @@ std::string Spool::path_of(std::string_view name) const { return dir_ + "/" + st
 
 Status Spool::remove(std::string_view name) {
     std::string path = path_of(name);
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_status("removing", path);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        return errno_status(errno, "removing", path);
     return Status::ok();
 }
 
