@@ -131,6 +131,15 @@ struct FaultyLog {
 
 Event expired(int i) { return LeaseExpired{i, "dev-" + std::to_string(i), "job", i}; }
 
+// Appends expired(1..n), each acknowledged, and remembers them as (seq, event).
+void append_acked(EventLog& log, int n, std::vector<std::pair<std::uint64_t, Event>>& acked) {
+    for (int i = 1; i <= n; ++i) {
+        auto r = log.append({expired(i)});
+        REQUIRE(r.is_ok());
+        acked.emplace_back(r->first, expired(i));
+    }
+}
+
 std::vector<EventRecord> read_all(const EventLog& log) {
     std::vector<EventRecord> out;
     Status s = log.scan(1, UINT64_MAX, [&](EventRecord&& r) {
@@ -224,11 +233,7 @@ TEST_CASE("no space on the WAL: appends fail fast with no_space, and the log res
     std::vector<std::pair<std::uint64_t, Event>> acked;
     {
         FaultyLog f(dir.path());
-        for (int i = 1; i <= 3; ++i) {
-            auto r = f.log->append({expired(i)});
-            REQUIRE(r.is_ok());
-            acked.emplace_back(r->first, expired(i));
-        }
+        append_acked(*f.log, 3, acked);
         f.faults.no_space = true;
         auto failed = f.log->append({expired(100)});
         REQUIRE_FALSE(failed.is_ok());
@@ -321,11 +326,7 @@ TEST_CASE("no space on a fresh WAL with nothing unflushed ends in failed, never 
     std::vector<std::pair<std::uint64_t, Event>> acked;
     {
         FaultyLog f(dir.path());
-        for (int i = 1; i <= 3; ++i) {
-            auto r = f.log->append({expired(i)});
-            REQUIRE(r.is_ok());
-            acked.emplace_back(r->first, expired(i));
-        }
+        append_acked(*f.log, 3, acked);
         f.faults.wal_no_space = true;
         CHECK(f.log->append({expired(4)}).status().code() == Status::Code::no_space);
         REQUIRE(eventually([&] { return f.log->health().state == LogHealth::State::failed; }));
