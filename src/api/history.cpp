@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "netkeep/logger.hpp"
+
 namespace netkeep::api {
 
 std::optional<GitAppliedRecord> parse_applied_meta(std::string_view key, std::string_view value) {
@@ -100,6 +102,18 @@ Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log) {
     if (!s) return s;
     if (!bad) return bad;
     return resolve_records(log, std::move(records));
+}
+
+void load_history(const EventLog& log, HistoryIndex& index) {
+    auto entries = load_applied_records(log);
+    if (!entries) {
+        log_line(LogLevel::error, "history.load_failed", {{"error", entries.status().to_string()}});
+        return;
+    }
+    for (HistoryEntry& e : *entries) index.add(std::move(e));
+    log_line(LogLevel::info, "history.loaded",
+             {{"records", std::to_string(entries->size())},
+              {"versions", std::to_string(index.versions())}});
 }
 
 }  // namespace netkeep::api

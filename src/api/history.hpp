@@ -74,4 +74,8 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
 // Every record in the log's meta, resolved: the start-up load.
 Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log);
 
+// The start-up load into `index`, logged. A record that does not resolve is logged and
+// leaves the index empty: the index serves operators, a bad record must not stop backups.
+void load_history(const EventLog& log, HistoryIndex& index);
+
 }  // namespace netkeep::api

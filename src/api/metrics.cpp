@@ -139,28 +139,6 @@ void HttpMetrics::render(Exposition& out) const {
             h.render(out, "netkeep_http_request_duration_seconds", labels(r, code));
 }
 
-void count_events(Counters& c, const std::vector<Event>& events) {
-    for (const Event& event : events) {
-        std::visit(
-            [&](const auto& e) {
-                using T = std::decay_t<decltype(e)>;
-                if constexpr (std::is_same_v<T, LeaseGranted>) {
-                    c.leases_granted += 1;
-                } else if constexpr (std::is_same_v<T, LeaseExpired>) {
-                    c.leases_expired += 1;
-                } else if constexpr (std::is_same_v<T, CompletionRecorded>) {
-                    (e.failure ? c.completions_failed : c.completions_ok) += 1;
-                    c.bytes_ingested += e.size;
-                } else if constexpr (std::is_same_v<T, RunRequested>) {
-                    c.run_requests += 1;
-                } else if constexpr (std::is_same_v<T, OccurrenceClosed>) {
-                    if (e.reason == CloseReason::failed) c.occurrences_failed += 1;
-                }
-            },
-            event);
-    }
-}
-
 namespace {
 
 void render_storage(Exposition& out, const StorageSnapshot& s) {
@@ -204,42 +182,49 @@ void render_storage(Exposition& out, const StorageSnapshot& s) {
     out.sample("netkeep_ready", {}, std::uint64_t(s.ready ? 1 : 0));
 }
 
-}  // namespace
-
-std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
-    Exposition out;
-    auto counter = [&](std::string_view name, std::string_view help, std::uint64_t value) {
+// The counters and gauges of one name each, without labels.
+struct Scalars {
+    Exposition& out;
+    void counter(std::string_view name, std::string_view help, std::uint64_t value) {
         out.family(name, "counter", help);
         out.sample(name, {}, value);
-    };
-    auto gauge = [&](std::string_view name, std::string_view help, auto value) {
+    }
+    template <class T>
+    void gauge(std::string_view name, std::string_view help, T value) {
         out.family(name, "gauge", help);
         out.sample(name, {}, value);
-    };
-    const Counters& c = s.counters;
-    counter("netkeep_leases_granted_total", "Occurrences leased to workers (LeaseGranted events).",
-            c.leases_granted);
-    counter("netkeep_leases_expired_total",
-            "Leases that reached their deadline without a completion.", c.leases_expired);
+    }
+};
+
+void render_events(Exposition& out, const engine::EventCounts& e) {
+    Scalars scalars{out};
+    scalars.counter("netkeep_leases_granted_total",
+                    "Occurrences leased to workers (LeaseGranted events).", e.leases_granted);
+    scalars.counter("netkeep_leases_expired_total",
+                    "Leases that reached their deadline without a completion.", e.leases_expired);
     out.family("netkeep_completions_total", "counter",
                "Completions recorded (CompletionRecorded events), by result: ok, or failed (the "
                "worker reported a failure).");
-    out.sample("netkeep_completions_total", {{"result", "ok"}}, c.completions_ok);
-    out.sample("netkeep_completions_total", {{"result", "failed"}}, c.completions_failed);
-    counter("netkeep_occurrences_failed_total",
-            "Occurrences closed as failed after max_attempts failed attempts.",
-            c.occurrences_failed);
-    counter("netkeep_ingested_bytes_total", "Content bytes of recorded completions.",
-            c.bytes_ingested);
-    counter("netkeep_run_requests_total", "Run-now requests recorded (RunRequested events).",
-            c.run_requests);
-    counter(
+    out.sample("netkeep_completions_total", {{"result", "ok"}}, e.completions_ok);
+    out.sample("netkeep_completions_total", {{"result", "failed"}}, e.completions_failed);
+    scalars.counter("netkeep_occurrences_failed_total",
+                    "Occurrences closed as failed after max_attempts failed attempts.",
+                    e.occurrences_failed);
+    scalars.counter("netkeep_ingested_bytes_total", "Content bytes of recorded completions.",
+                    e.bytes_ingested);
+    scalars.counter("netkeep_run_requests_total",
+                    "Run-now requests recorded (RunRequested events).", e.run_requests);
+}
+
+void render_counters(Exposition& out, const Counters& c) {
+    Scalars scalars{out};
+    scalars.counter(
         "netkeep_git_commits_total",
         "Commits the git writer made (changed content, or every success with --commit-unchanged).",
         c.git_commits);
-    counter("netkeep_git_applied_completions_total",
-            "Successful completions the git writer applied (committed or found unchanged).",
-            c.git_records);
+    scalars.counter("netkeep_git_applied_completions_total",
+                    "Successful completions the git writer applied (committed or found unchanged).",
+                    c.git_records);
     out.family("netkeep_auth_refused_total", "counter",
                "Requests refused by --auth, by reason: unauthenticated (401: no or unknown token), "
                "forbidden (403: "
@@ -255,57 +240,77 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
                c.connections_refused_per_client);
     out.sample("netkeep_http_connections_refused_total", {{"reason", "total"}},
                c.connections_refused_total);
-    gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.",
-          s.log_last_seq);
-    gauge("netkeep_projection_seq",
-          "Sequence number of the last event applied to the server's state.", s.projection_seq);
-    if (s.git) {
-        gauge("netkeep_git_applied_seq",
-              "Last sequence number the git writer applied and published on main.",
-              s.git->applied_seq);
-        gauge("netkeep_git_lag_events", "Events in the log not yet applied by the git writer.",
-              s.git->lag_events);
-        gauge("netkeep_git_lag_seconds",
-              "Age of the oldest event not yet applied by the git writer (0 when caught up).",
-              s.git->lag_seconds);
+}
+
+void render_git(Exposition& out, const std::optional<GitProgress>& git,
+                const std::optional<WriterHealth>& writer) {
+    Scalars scalars{out};
+    if (git) {
+        scalars.gauge("netkeep_git_applied_seq",
+                      "Last sequence number the git writer applied and published on main.",
+                      git->applied_seq);
+        scalars.gauge("netkeep_git_lag_events",
+                      "Events in the log not yet applied by the git writer.", git->lag_events);
+        scalars.gauge(
+            "netkeep_git_lag_seconds",
+            "Age of the oldest event not yet applied by the git writer (0 when caught up).",
+            git->lag_seconds);
     }
-    if (s.writer) {
-        counter("netkeep_redaction_lines_skipped_total",
-                "Lines of completions written to git unredacted because they exceed the line "
-                "length redaction "
-                "rules look at (65536 bytes).",
-                s.writer->redaction_lines_skipped);
-        counter("netkeep_writer_errors_total",
-                "Failed attempts of the git writer (opening the repository, applying an event, "
-                "publishing a batch).",
-                s.writer->errors_total);
-        gauge("netkeep_writer_consecutive_failures",
-              "Failed attempts of the git writer since its last success (0: it is not stuck).",
-              s.writer->consecutive_failures);
-        gauge("netkeep_writer_repo_ok",
-              "1 when the git repository is open and its last write succeeded, else 0.",
-              std::uint64_t(s.writer->repo_ok));
-        gauge("netkeep_writer_quarantined_events",
-              "Events the git writer quarantined that are not applied yet (netkeepctl quarantine "
-              "list).",
-              s.writer->quarantined);
-        counter("netkeep_writer_quarantined_total",
-                "Events this netkeepd quarantined (failed --quarantine-after times).",
-                s.writer->quarantined_total);
-    }
+    if (!writer) return;
+    scalars.counter("netkeep_redaction_lines_skipped_total",
+                    "Lines of completions written to git unredacted because they exceed the line "
+                    "length redaction "
+                    "rules look at (65536 bytes).",
+                    writer->redaction_lines_skipped);
+    scalars.counter("netkeep_writer_errors_total",
+                    "Failed attempts of the git writer (opening the repository, applying an event, "
+                    "publishing a batch).",
+                    writer->errors_total);
+    scalars.gauge("netkeep_writer_consecutive_failures",
+                  "Failed attempts of the git writer since its last success (0: it is not stuck).",
+                  writer->consecutive_failures);
+    scalars.gauge("netkeep_writer_repo_ok",
+                  "1 when the git repository is open and its last write succeeded, else 0.",
+                  std::uint64_t(writer->repo_ok));
+    scalars.gauge("netkeep_writer_quarantined_events",
+                  "Events the git writer quarantined that are not applied yet (netkeepctl "
+                  "quarantine list).",
+                  writer->quarantined);
+    scalars.counter("netkeep_writer_quarantined_total",
+                    "Events this netkeepd quarantined (failed --quarantine-after times).",
+                    writer->quarantined_total);
+}
+
+void render_state(Exposition& out, const MetricsSnapshot& s) {
+    Scalars scalars{out};
+    scalars.gauge("netkeep_log_last_seq", "Sequence number of the last durable event in the log.",
+                  s.log_last_seq);
+    scalars.gauge("netkeep_projection_seq",
+                  "Sequence number of the last event applied to the server's state.",
+                  s.projection_seq);
+    render_git(out, s.git, s.writer);
     out.family("netkeep_tasks", "gauge",
                "Tasks by status: due, scheduled, leased, retrying (see docs/api.md).");
     out.sample("netkeep_tasks", {{"status", "due"}}, s.tasks.due);
     out.sample("netkeep_tasks", {{"status", "scheduled"}}, s.tasks.scheduled);
     out.sample("netkeep_tasks", {{"status", "leased"}}, s.tasks.leased);
     out.sample("netkeep_tasks", {{"status", "retrying"}}, s.tasks.retrying);
-    gauge("netkeep_tasks_overdue",
-          "Tasks not leased and due for more than 60 seconds: no worker is taking them.",
-          s.tasks.overdue);
-    gauge("netkeep_history_versions", "File versions in the in-memory history index.",
-          s.history_versions);
-    gauge("netkeep_start_time_seconds", "When this netkeepd started, unix seconds.",
-          std::int64_t(s.start_time));
+    scalars.gauge("netkeep_tasks_overdue",
+                  "Tasks not leased and due for more than 60 seconds: no worker is taking them.",
+                  s.tasks.overdue);
+    scalars.gauge("netkeep_history_versions", "File versions in the in-memory history index.",
+                  s.history_versions);
+    scalars.gauge("netkeep_start_time_seconds", "When this netkeepd started, unix seconds.",
+                  std::int64_t(s.start_time));
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
+    Exposition out;
+    render_events(out, s.events);
+    render_counters(out, s.counters);
+    render_state(out, s);
     render_storage(out, s.storage);
     http.render(out);
     return out.take();

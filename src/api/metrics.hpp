@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/event_counts.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/events.hpp"
 #include "netkeep/spool.hpp"
@@ -94,16 +95,10 @@ private:
     std::deque<Route> routes_;  // deque: handles stay valid as routes are added
 };
 
-// Counted from the events this process made durable (and the git writer's records).
+// Counted by the front ends: refusals, and what the git writer reported. The events
+// themselves are counted by the engine (engine::EventCounts).
 struct Counters {
-    std::uint64_t leases_granted = 0;
-    std::uint64_t leases_expired = 0;
-    std::uint64_t completions_ok = 0;
-    std::uint64_t completions_failed = 0;
-    std::uint64_t bytes_ingested = 0;  // content bytes of recorded completions
-    std::uint64_t run_requests = 0;
-    std::uint64_t occurrences_failed = 0;  // closed after max_attempts
-    std::uint64_t git_commits = 0;         // commits the git writer reported
+    std::uint64_t git_commits = 0;  // commits the git writer reported
     std::uint64_t git_records = 0;  // successful completions applied to git (commits or unchanged)
     // Requests refused by --auth: no or unknown token (401), wrong role, tag or lease (403).
     std::uint64_t auth_unauthenticated = 0;
@@ -112,8 +107,6 @@ struct Counters {
     std::uint64_t connections_refused_per_client = 0;
     std::uint64_t connections_refused_total = 0;
 };
-
-void count_events(Counters& counters, const std::vector<Event>& events);
 
 // Tasks by status (see task_status in operator_query.hpp), and the overdue ones.
 struct TaskCounts {
@@ -159,6 +152,7 @@ struct WriterHealth {
 
 // Everything /metrics shows besides the HTTP histograms.
 struct MetricsSnapshot {
+    engine::EventCounts events;
     Counters counters;
     std::uint64_t log_last_seq = 0;
     std::uint64_t projection_seq = 0;

@@ -1,9 +1,6 @@
-// The operator API (/api/v1/...), /metrics, and the pieces of the service they rely on:
-// the timing of every route and the history index. Pure parts (query parsing, JSON,
-// the exposition format) live in operator_query.cpp and metrics.cpp.
-//
-// Threads: the io thread, like the rest of Service; reading a range of the log for
-// /api/v1/events runs on the blocking pool.
+// The operators' routes (api/operator_api.hpp).
+
+#include "api/operator_api.hpp"
 
 #include <chrono>
 #include <exception>
@@ -14,9 +11,9 @@
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
 
-#include "api/held_tasks.hpp"
+#include "api/answers.hpp"
 #include "api/operator_query.hpp"
-#include "api/service.hpp"
+#include "engine/held_tasks.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
 
@@ -35,84 +32,60 @@ std::optional<QueryError> no_parameters(const http::Request& request) {
     return QueryError{name, fmt::format("unknown parameter '{}' (none accepted)", name)};
 }
 
-// A free function, not a capturing lambda coroutine: its arguments are copied into the
-// coroutine frame, so nothing it uses can dangle while it is suspended. `handler` is
-// owned by the route's closure (shared by its copies), which the router keeps for the
-// server's life; no reference count is touched per request.
-asio::awaitable<http::Response> run_timed(HttpMetrics::Route* route, const http::Handler* handler,
-                                          http::Request& request) {
-    const auto started = std::chrono::steady_clock::now();
-    http::Response response;
-    std::exception_ptr failure;
-    try {
-        response = co_await (*handler)(request);
-    } catch (...) {
-        failure = std::current_exception();  // the server answers 500 and logs it
-    }
-    route->observe(
-        failure ? 500 : response.status,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    if (failure) std::rethrow_exception(failure);
-    co_return response;
-}
-
 }  // namespace
 
-void Service::count_unrouted(std::string_view method, int status) {
-    std::string key(method.empty() ? "-" : method);
-    auto it = unrouted_.find(key);
-    if (it == unrouted_.end())
-        it = unrouted_.emplace(key, &http_metrics_.route("(unrouted)", key)).first;
-    it->second->observe(status, 0.0);
-}
-
-http::Handler Service::instrument(std::string_view pattern, std::string method,
-                                  http::Handler handler) {
-    HttpMetrics::Route* route = &http_metrics_.route(std::string(pattern), std::move(method));
-    auto shared = std::make_shared<const http::Handler>(std::move(handler));
-    return [route, shared](http::Request& r) { return run_timed(route, shared.get(), r); };
-}
-
-// ---- history index ----
-
-void Service::load_history() {
-    auto entries = load_applied_records(log_);
-    if (!entries) {
-        // The index serves operators; a bad record must not stop backups.
-        log_line(LogLevel::error, "history.load_failed", {{"error", entries.status().to_string()}});
-        return;
-    }
-    for (HistoryEntry& e : *entries) history_.add(std::move(e));
-    log_line(LogLevel::info, "history.loaded",
-             {{"records", std::to_string(entries->size())},
-              {"versions", std::to_string(history_.versions())}});
-}
-
-void Service::add_history(std::vector<HistoryEntry> entries) {
-    for (HistoryEntry& e : entries) {
-        counters_.git_records += 1;
-        if (!e.version.commit.empty()) counters_.git_commits += 1;
-        history_.add(std::move(e));
-    }
+Status OperatorApi::add_routes(http::Router& router) {
+    auto bind = [this](auto member) -> GuardedHandler {
+        return [this, member](http::Request& r, const Caller& c) { return (this->*member)(r, c); };
+    };
+    const http::RouteOptions no_body{.body_mode = http::BodyMode::buffered, .max_body = 0};
+    struct Route {
+        const char* method;
+        const char* pattern;
+        Access access;
+        GuardedHandler handler;
+        http::RouteOptions options;
+    };
+    // Each route's role (docs/api.md, docs/security.md). /readyz is open, like /healthz:
+    // probes (load balancers, systemd, monitoring) carry no token, and its reasons name no
+    // secret, path or error text.
+    const Route routes[] = {
+        {"POST", "/admin/reload", Access::admin, bind(&OperatorApi::reload), no_body},
+        {"GET", "/metrics", Access::read, bind(&OperatorApi::metrics), {}},
+        {"GET", "/readyz", Access::open, bind(&OperatorApi::readyz), {}},
+        {"GET", "/api/v1/tasks", Access::read, bind(&OperatorApi::tasks), {}},
+        {"POST", "/api/v1/tasks/{device}/{job}/run", Access::admin, bind(&OperatorApi::task_run),
+         no_body},
+        {"GET", "/api/v1/events", Access::read, bind(&OperatorApi::events), {}},
+        {"GET",
+         "/api/v1/devices/{device}/history",
+         Access::read,
+         bind(&OperatorApi::device_history),
+         {}},
+    };
+    for (const Route& r : routes)
+        if (Status s = gate_.add(router, r.method, r.pattern, r.access, r.handler, r.options); !s)
+            return s;
+    return Status::ok();
 }
 
 // ---- GET /api/v1/tasks ----
 
-asio::awaitable<http::Response> Service::api_tasks(http::Request& request, const Caller&) {
+asio::awaitable<http::Response> OperatorApi::tasks(http::Request& request, const Caller&) {
     TasksQuery query;
     if (auto error = parse_tasks_query(request.query(), query)) co_return bad_parameter(*error);
-    const unix_time now = options_.now();
+    const unix_time now = engine_.now();
     std::string body = fmt::format(R"({{"now":{},"tasks":[)", now);
     bool first = true;
-    for (task_id id = 0; id < projection_.task_count(); ++id) {
-        if (!task_matches(projection_, id, query, now)) continue;
-        const TaskState& t = projection_.task(id);
+    for (task_id id = 0; id < engine_.projection().task_count(); ++id) {
+        if (!task_matches(engine_.projection(), id, query, now)) continue;
+        const TaskState& t = engine_.projection().task(id);
         std::optional<LastChange> change;
         if (const FileVersion* v = history_.last_change(t.device, t.job))
             change = LastChange{v->commit, v->time, v->seq};
         if (!first) body += ',';
         first = false;
-        body += task_json(projection_, id, now, change);
+        body += task_json(engine_.projection(), id, now, change);
     }
     body += "]}";
     co_return http::json_response(200, std::move(body));
@@ -120,7 +93,7 @@ asio::awaitable<http::Response> Service::api_tasks(http::Request& request, const
 
 // ---- POST /api/v1/tasks/{device}/{job}/run ----
 
-asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
+asio::awaitable<http::Response> OperatorApi::task_run(http::Request& request,
                                                       const Caller& caller) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
     const std::string device(request.capture("device"));
@@ -128,7 +101,7 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
     // The admin token's name; without --auth, the client's address.
     const std::string by =
         caller.authenticated() ? caller.name : request.remote().address().to_string();
-    RunDecision decision = decide_run(projection_, device, job, options_.now(), by);
+    RunDecision decision = decide_run(engine_.projection(), device, job, engine_.now(), by);
     using Kind = RunDecision::Kind;
     switch (decision.kind) {
         case Kind::unknown_device:
@@ -146,10 +119,10 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
             std::string body =
                 fmt::format(R"({{"changed":false,"message":{},"device":{},"job":{})",
                             json_quote(decision.message), json_quote(device), json_quote(job));
-            if (auto id = projection_.find(device, job)) {
-                const TaskState& t = projection_.task(*id);
+            if (auto id = engine_.projection().find(device, job)) {
+                const TaskState& t = engine_.projection().task(*id);
                 body += fmt::format(R"(,"timestamp":{},"next_due":{},"status":"{}")", t.timestamp,
-                                    t.due, task_status_name(task_status(t, options_.now())));
+                                    t.due, task_status_name(task_status(t, engine_.now())));
             }
             body += '}';
             co_return http::json_response(200, std::move(body));
@@ -157,11 +130,11 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
         case Kind::accept:
             break;
     }
-    held_tasks held(projection_);
-    if (auto id = projection_.find(device, job)) held.hold(*id);
+    engine::held_tasks held(engine_.projection());
+    if (auto id = engine_.projection().find(device, job)) held.hold(*id);
     std::vector<Event> events;
     events.emplace_back(std::move(decision.event));
-    auto appended = co_await append_and_apply(std::move(events));
+    auto appended = co_await engine_.append_and_apply(std::move(events));
     if (!appended) {
         log_line(LogLevel::error, "run.append_failed", {{"error", appended.status().to_string()}});
         co_return http::json_error(503,
@@ -175,10 +148,10 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
                                    appended->first, json_quote(device), json_quote(job));
     // What the task looks like now: another event may have changed it since (a lease
     // granted right after the append), so this is read after applying.
-    if (auto id = projection_.find(device, job)) {
-        const TaskState& t = projection_.task(*id);
+    if (auto id = engine_.projection().find(device, job)) {
+        const TaskState& t = engine_.projection().task(*id);
         body += fmt::format(R"(,"timestamp":{},"next_due":{},"status":"{}")", t.timestamp, t.due,
-                            task_status_name(task_status(t, options_.now())));
+                            task_status_name(task_status(t, engine_.now())));
     }
     body += '}';
     co_return http::json_response(200, std::move(body));
@@ -186,7 +159,7 @@ asio::awaitable<http::Response> Service::api_task_run(http::Request& request,
 
 // ---- GET /api/v1/events ----
 
-asio::awaitable<http::Response> Service::api_events(http::Request& request, const Caller&) {
+asio::awaitable<http::Response> OperatorApi::events(http::Request& request, const Caller&) {
     EventsQuery query;
     if (auto error = parse_events_query(request.query(), query)) co_return bad_parameter(*error);
     const std::uint64_t last = log_.last_seq();
@@ -217,17 +190,17 @@ asio::awaitable<http::Response> Service::api_events(http::Request& request, cons
 
 // ---- GET /api/v1/devices/{device}/history ----
 
-asio::awaitable<http::Response> Service::api_device_history(http::Request& request, const Caller&) {
+asio::awaitable<http::Response> OperatorApi::device_history(http::Request& request, const Caller&) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
     const std::string device(request.capture("device"));
     const HistoryIndex::Jobs* versions = history_.device(device);
-    if (!versions && !projection_.has_device(device))
+    if (!versions && !engine_.projection().has_device(device))
         co_return http::json_error(404, fmt::format("unknown device '{}'", device));
     // Jobs of the device in the inventory come first (in inventory order), with or
     // without versions; then jobs that left the inventory but have versions.
     std::vector<std::string_view> jobs;
-    for (const JobSpec& job : projection_.inventory().jobs)
-        if (projection_.find(device, job.name)) jobs.push_back(job.name);
+    for (const JobSpec& job : engine_.projection().inventory().jobs)
+        if (engine_.projection().find(device, job.name)) jobs.push_back(job.name);
     if (versions)
         for (const auto& [job, list] : *versions)
             if (std::find(jobs.begin(), jobs.end(), job) == jobs.end()) jobs.push_back(job);
@@ -254,50 +227,75 @@ asio::awaitable<http::Response> Service::api_device_history(http::Request& reque
 
 // ---- GET /metrics ----
 
-asio::awaitable<http::Response> Service::metrics(http::Request& request, const Caller&) {
+asio::awaitable<http::Response> OperatorApi::metrics(http::Request& request, const Caller&) {
     if (auto error = no_parameters(request)) co_return bad_parameter(*error);
-    const unix_time now = options_.now();
+    const unix_time now = engine_.now();
     MetricsSnapshot s;
-    s.counters = counters_;
+    s.events = engine_.event_counts();
+    s.counters = metrics_.counters();
     s.log_last_seq = log_.last_seq();
-    s.projection_seq = projection_.last_seq();
-    s.tasks = count_tasks(projection_, now);
+    s.projection_seq = engine_.projection().last_seq();
+    s.tasks = count_tasks(engine_.projection(), now);
     s.history_versions = history_.versions();
-    s.start_time = started_at_;
-    s.storage.counters = storage_counters_;
-    s.storage.log = log_.health();
-    s.storage.spool = spool_usage_;
-    s.storage.ready = readiness_reasons(readiness_input(), options_.readiness).empty();
-    if (git_applied_seq_) {
-        GitProgress g;
-        g.applied_seq = git_applied_seq_();
-        g.lag_events = s.log_last_seq > g.applied_seq ? s.log_last_seq - g.applied_seq : 0;
-        if (g.lag_events > 0) {
-            // The age of the first event the writer has not applied: one read, off the io thread.
-            unix_time oldest = now;
-            (void)co_await asio::co_spawn(
-                blocking_,
-                [&]() -> asio::awaitable<Status> {
-                    co_return log_.scan(g.applied_seq + 1, g.applied_seq + 1, [&](EventRecord&& r) {
-                        oldest = std::visit([](const auto& e) { return e.at; }, r.event);
-                        return false;
-                    });
-                },
-                asio::use_awaitable);
-            g.lag_seconds = double(std::max<unix_time>(0, now - oldest));
-        }
-        s.git = g;
-    }
-    if (git_health_) {
-        GitWriterHealth h = git_health_();
-        s.writer = WriterHealth{h.repo_ok,     h.consecutive_failures, h.errors_total,
-                                h.quarantined, h.quarantined_total,    h.redaction_lines_skipped};
-    }
+    s.start_time = engine_.started_at();
+    s.storage = readiness_.storage();
+    s.git = co_await git_progress(now);
+    if (auto h = readiness_.writer_health())
+        s.writer =
+            WriterHealth{h->repo_ok,     h->consecutive_failures, h->errors_total,
+                         h->quarantined, h->quarantined_total,    h->redaction_lines_skipped};
     http::Response r;
     r.status = 200;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = render_metrics(s, http_metrics_);
+    r.body = render_metrics(s, metrics_.http());
     co_return r;
+}
+
+asio::awaitable<std::optional<GitProgress>> OperatorApi::git_progress(unix_time now) {
+    auto applied = readiness_.git_applied_seq();
+    if (!applied) co_return std::nullopt;
+    GitProgress g;
+    g.applied_seq = *applied;
+    const std::uint64_t last = log_.last_seq();
+    g.lag_events = last > g.applied_seq ? last - g.applied_seq : 0;
+    if (g.lag_events > 0) {
+        unix_time oldest = now;
+        (void)co_await asio::co_spawn(
+            blocking_,
+            [&]() -> asio::awaitable<Status> {
+                co_return log_.scan(g.applied_seq + 1, g.applied_seq + 1, [&](EventRecord&& r) {
+                    oldest = std::visit([](const auto& e) { return e.at; }, r.event);
+                    return false;
+                });
+            },
+            asio::use_awaitable);
+        g.lag_seconds = double(std::max<unix_time>(0, now - oldest));
+    }
+    co_return g;
+}
+
+// ---- GET /readyz ----
+
+asio::awaitable<http::Response> OperatorApi::readyz(http::Request&, const Caller&) {
+    auto reasons = readiness_reasons(readiness_.readiness_input(), readiness_.limits());
+    co_return http::json_response(reasons.empty() ? 200 : 503, readiness_json(reasons));
+}
+
+// ---- POST /admin/reload ----
+
+asio::awaitable<http::Response> OperatorApi::reload(http::Request&, const Caller&) {
+    auto result = co_await engine_.reload();
+    if (!result) {
+        const Status& s = result.status();
+        // The request was fine; the inventory on disk is not (422), or it could not be
+        // recorded (503). Either way the old one stays in force.
+        bool bad_inventory =
+            s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found;
+        co_return http::json_error(bad_inventory ? 422 : 503, s.message(),
+                                   {{"inventory", "unchanged"}});
+    }
+    if (*result == 0) co_return http::json_response(200, R"({"applied":false})");
+    co_return http::json_response(200, fmt::format(R"({{"applied":true,"seq":{}}})", *result));
 }
 
 }  // namespace netkeep::api

@@ -1,5 +1,6 @@
 // netkeepd: the netkeep server. Thin on purpose: parse the command line, check the
-// directories, wire the parts together in serve(), run the event loop until a signal.
+// directories, open the event log and the spool, and run a Daemon (its members, in start
+// order, are the parts) until a signal.
 //
 // Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when serving failed (cannot
 // listen, cannot create the data dir, cannot open the event log), 2 for usage errors, a
@@ -28,7 +29,13 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 
-#include "api/service.hpp"
+#include "api/gate.hpp"
+#include "api/history.hpp"
+#include "api/operator_api.hpp"
+#include "api/readiness_monitor.hpp"
+#include "api/request_metrics.hpp"
+#include "api/worker_api.hpp"
+#include "engine/engine.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -39,6 +46,7 @@
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
 #include "netkeep/logger.hpp"
+#include "netkeep/spool.hpp"
 #include "netkeep/status.hpp"
 
 namespace {
@@ -252,29 +260,6 @@ Result<Config> parse_args(int argc, char** argv) {
     return config;
 }
 
-void add_routes(netkeep::http::Router& router, netkeep::api::Service& service) {
-    using namespace netkeep::http;
-    auto healthz = [](Request&) -> asio::awaitable<Response> {
-        co_return json_response(200, R"({"status":"ok"})");
-    };
-    // Registration fails only for a malformed pattern: a programming error caught by the
-    // integration tests, reported loudly rather than ignored.
-    if (auto s = router.add("GET", "/healthz", service.instrument("/healthz", "GET", healthz));
-        !s) {
-        fmt::print(stderr, "netkeepd: {}\n", s.to_string());
-        std::abort();
-    }
-}
-
-std::string format_endpoint(const asio::ip::tcp::endpoint& endpoint) {
-    if (endpoint.address().is_v6())
-        return fmt::format("[{}]:{}", endpoint.address().to_string(), endpoint.port());
-    return fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
-}
-
-// The wiring, in order: durable state first (the event log, replayed into the
-// projection, then the inventory), then the HTTP server, then the loop. Returns the
-// process exit code.
 // Loads the TLS files named on the command line; a file that is missing or does not
 // parse is a usage error naming its flag. Null without --tls-cert.
 Result<std::shared_ptr<netkeep::http::TlsServerContext>> load_tls(const Config& config) {
@@ -305,6 +290,259 @@ Result<std::shared_ptr<netkeep::http::TlsServerContext>> load_tls(const Config& 
     return tls;
 }
 
+// The running parts of netkeepd. Members are declared in start order: each is built after
+// the parts it uses and, being destroyed in reverse, stops before them (the HTTP server
+// first, then the git writer, the front ends, the engine, the blocking pool). The event
+// log, the spool and the io_context outlive the daemon (serve() owns them): closing the
+// log completes pending appends, whose callbacks post to the io_context.
+class Daemon {
+public:
+    Daemon(const Config& config, asio::io_context& io, netkeep::EventLog& log,
+           netkeep::Spool& spool, std::shared_ptr<netkeep::http::TlsServerContext> tls)
+        : config_(config),
+          io_(io),
+          log_(log),
+          tls_(std::move(tls)),
+          engine_(io, blocking_, log,
+                  {.inventory_dir = config.inventory_dir.string(),
+                   .auth_file = config.auth_file.string(),
+                   .expiry_tick = std::chrono::milliseconds(250),
+                   .now = {}}),
+          readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
+          gate_(engine_, metrics_),
+          worker_api_(engine_, gate_, readiness_, spool, blocking_,
+                      {.max_upload = config.max_upload}),
+          operator_api_(engine_, gate_, metrics_, readiness_, history_, log, blocking_),
+          server_(io, routes(), server_options()),
+          reload_signal_(io, SIGHUP),
+          // Before listening, so a signal that arrives right after "listening on" is not lost.
+          stop_signals_(io, SIGINT, SIGTERM) {}
+
+    // Replays the log, loads the inventory, starts the git writer, listens. The process
+    // exit code when one of them fails, else 0.
+    int start();
+    // Runs the loop until a signal (or a failed log) stops it; the exit code.
+    int run();
+    // The event log failed for good: exit with k_exit_log_failed (on the io thread).
+    void log_failed(const std::string& error);
+
+private:
+    netkeep::http::Router routes();
+    netkeep::http::ServerOptions server_options();
+    int start_git_writer();
+    void on_history(std::vector<netkeep::GitAppliedRecord> records);
+    void wait_for_reload();
+    void reload();
+    void stop();
+
+    const Config& config_;
+    asio::io_context& io_;
+    netkeep::EventLog& log_;
+    std::shared_ptr<netkeep::http::TlsServerContext> tls_;  // null without --tls-cert
+    // Blocking file work (upload fsyncs, reload parsing, probes, spool scans). Several
+    // threads: concurrent uploads sync in parallel and the filesystem journal commits
+    // their syncs together, as the log does for events.
+    asio::thread_pool blocking_{8};
+    netkeep::engine::Engine engine_;
+    netkeep::api::RequestMetrics metrics_;
+    netkeep::api::HistoryIndex history_;
+    netkeep::api::ReadinessMonitor readiness_;
+    netkeep::api::Gate gate_;
+    netkeep::api::WorkerApi worker_api_;
+    netkeep::api::OperatorApi operator_api_;
+    // Started after the engine (whose start-up appends the inventory it needs), stopped
+    // before the log closes: its last act is a cursor write.
+    std::unique_ptr<netkeep::GitWriter> git_writer_;
+    netkeep::http::Server server_;
+    asio::signal_set reload_signal_;
+    asio::signal_set stop_signals_;
+    // Set once shutting down. A SIGHUP whose wait completed just before SIGTERM was handled
+    // must not re-arm its wait: that pending wait would keep io.run() from ever returning.
+    bool stopping_ = false;
+    int exit_code_ = 0;
+};
+
+netkeep::http::Router Daemon::routes() {
+    netkeep::http::Router router;
+    auto healthz = [](netkeep::http::Request&,
+                      const netkeep::api::Caller&) -> asio::awaitable<netkeep::http::Response> {
+        co_return netkeep::http::json_response(200, R"({"status":"ok"})");
+    };
+    Status added = gate_.add(router, "GET", "/healthz", netkeep::api::Access::open, healthz);
+    if (added) added = worker_api_.add_routes(router);
+    if (added) added = operator_api_.add_routes(router);
+    // Registration fails only for a malformed or duplicate pattern: a programming error
+    // caught by the integration tests, reported loudly rather than ignored.
+    if (!added) {
+        fmt::print(stderr, "netkeepd: {}\n", added.to_string());
+        std::abort();
+    }
+    return router;
+}
+
+netkeep::http::ServerOptions Daemon::server_options() {
+    netkeep::http::ServerOptions options;
+    options.header_timeout = config_.header_timeout;
+    options.tls = tls_;
+    options.on_unrouted = [this](std::string_view method, int status) {
+        metrics_.count_unrouted(method, status);
+    };
+    options.max_connections_per_client = config_.max_connections_per_client;
+    options.min_body_rate = config_.min_body_rate;
+    options.body_rate_grace = config_.body_rate_grace;
+    options.on_refused = [this](std::string_view reason, const asio::ip::address& client) {
+        metrics_.connection_refused(reason, client.to_string(), engine_.now());
+    };
+    return options;
+}
+
+int Daemon::start() {
+    const auto started = std::chrono::steady_clock::now();
+    if (Status s = engine_.start(); !s) {
+        // A bad inventory or token file is the operator's to fix: name it and refuse to run.
+        fmt::print(stderr, "netkeepd: {}\n", s.message());
+        return s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found
+                   ? 2
+                   : 1;
+    }
+    netkeep::log_line(netkeep::LogLevel::info, "log.replayed",
+                      {{"seq", std::to_string(engine_.projection().last_seq())},
+                       {"tasks", std::to_string(engine_.projection().task_count())},
+                       {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - started)
+                                                 .count())}});
+    netkeep::api::load_history(log_, history_);
+    if (config_.git_writer)
+        if (int code = start_git_writer(); code != 0) return code;
+    wait_for_reload();
+    stop_signals_.async_wait([this](const std::error_code& ec, int) {
+        if (!ec) stop();
+    });
+    auto endpoint = server_.listen(config_.host, config_.port);
+    if (!endpoint) {
+        fmt::print(stderr, "netkeepd: {}\n", endpoint.status().message());
+        return 1;
+    }
+    engine_.run_background();
+    readiness_.run_background();
+    fmt::print("listening on {}\n",
+               netkeep::format_endpoint({endpoint->address().to_string(), endpoint->port()}));
+    std::fflush(stdout);
+    return 0;
+}
+
+int Daemon::start_git_writer() {
+    // A repository that does not open is no reason to stop ingest: the writer retries it
+    // with backoff (GitWriterHealth, /metrics) while completions wait in the spool and the
+    // log. Only a repository that belongs to another log refuses the start.
+    auto opened = netkeep::open_git_writer(
+        log_, {.repo_path = (config_.data_dir / "repo.git").string(),
+               .spool_dir = (config_.data_dir / "spool").string(),
+               .state_dir = (config_.data_dir / "gitwriter").string(),
+               .quarantine_after = config_.quarantine_after,
+               .layout = config_.git_layout,
+               .commit_unchanged = config_.commit_unchanged,
+               .spool_retention = config_.spool_retention,
+               .on_applied = [this](auto records) { on_history(std::move(records)); }});
+    if (!opened) {
+        fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
+        return 1;
+    }
+    git_writer_ = std::move(*opened);
+    if (Status s = git_writer_->start(); !s) {
+        fmt::print(stderr, "netkeepd: git writer: {}\n", s.to_string());
+        return 1;
+    }
+    readiness_.set_git([writer = git_writer_.get()] { return writer->applied_seq(); },
+                       [writer = git_writer_.get()] { return writer->health(); });
+    return 0;
+}
+
+// On the git writer's thread: what it committed is joined with the completions there,
+// then handed to the io thread for the history index and the metrics.
+void Daemon::on_history(std::vector<netkeep::GitAppliedRecord> records) {
+    auto entries = netkeep::api::resolve_records(log_, std::move(records));
+    if (!entries) {
+        netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
+                          {{"error", entries.status().to_string()}});
+        return;
+    }
+    asio::post(io_, [this, e = std::move(*entries)]() mutable {
+        metrics_.count_git_applied(e);
+        for (netkeep::api::HistoryEntry& entry : e) history_.add(std::move(entry));
+    });
+}
+
+void Daemon::wait_for_reload() {
+    reload_signal_.async_wait([this](const std::error_code& ec, int) {
+        if (ec || stopping_) return;
+        reload();
+        wait_for_reload();
+    });
+}
+
+// SIGHUP: the inventory and tokens (the engine), and a renewed TLS cert/key pair, picked
+// up by new connections; one that does not load is refused and the old one stays.
+void Daemon::reload() {
+    asio::co_spawn(
+        io_, [this]() -> asio::awaitable<void> { (void)co_await engine_.reload(); },
+        [](std::exception_ptr e) {
+            try {
+                if (e) std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                netkeep::log_line(netkeep::LogLevel::error, "inventory.reload_failed",
+                                  {{"error", ex.what()}});
+            }
+        });
+    if (!tls_) return;
+    if (Status s = tls_->reload(); !s) {
+        netkeep::log_line(netkeep::LogLevel::error, "tls.reload_failed", {{"error", s.message()}});
+        return;
+    }
+    const auto& cert = tls_->cert_info();
+    netkeep::log_line(netkeep::LogLevel::info, "tls.reloaded",
+                      {{"subject", cert.subject},
+                       {"sha256", cert.sha256_fingerprint},
+                       {"not_after", cert.not_after}});
+}
+
+// Graceful: in-flight requests finish (their appends are durable before they answer),
+// then the loop runs out of work. A second signal gets the default action and ends the
+// process at once.
+void Daemon::stop() {
+    stopping_ = true;
+    server_.stop();
+    engine_.stop();
+    readiness_.stop();
+    reload_signal_.cancel();
+    stop_signals_.cancel();
+    stop_signals_.clear();
+}
+
+void Daemon::log_failed(const std::string& error) {
+    if (exit_code_ != 0) return;
+    exit_code_ = k_exit_log_failed;
+    netkeep::log_line(
+        netkeep::LogLevel::error, "netkeepd.exiting",
+        {{"status", std::to_string(k_exit_log_failed)},
+         {"error", error},
+         {"why", "the event log accepts no write until a restart replays its write-ahead log"}});
+    // Requests in flight fail fast now (the log refuses every write); a slow upload or a
+    // long git operation must not hold the restart back.
+    std::thread([] {
+        std::this_thread::sleep_for(std::chrono::seconds(10));
+        std::_Exit(k_exit_log_failed);
+    }).detach();
+    stop();
+}
+
+int Daemon::run() {
+    io_.run();
+    return exit_code_;
+}
+
+// Opens what the daemon's parts keep state in (the event log, the spool), runs the daemon,
+// and closes them after it: the process exit code.
 int serve(const Config& config) {
     // Before the log is opened: a certificate problem is found in a second, not after a
     // long replay.
@@ -313,17 +551,15 @@ int serve(const Config& config) {
         fmt::print(stderr, "netkeepd: {}\n", tls.status().message());
         return 2;
     }
-
     asio::io_context io;
     // A log that failed for good (a failed WAL sync: RocksDB is read-only, docs/security.md
     // "Faults: storage") ends the process with k_exit_log_failed, so that systemd restarts
-    // it and RocksDB replays its WAL. Set once the server exists; posted to the io thread.
-    int exit_code = 0;
-    std::function<void(const std::string&)> on_log_failed;
+    // it and RocksDB replays its WAL. Posted to the io thread, where the daemon runs.
+    Daemon* daemon = nullptr;
     netkeep::EventLogOptions log_options;
-    log_options.on_failed = [&io, &on_log_failed](const Status& error) {
-        asio::post(io, [&on_log_failed, message = error.to_string()] {
-            if (on_log_failed) on_log_failed(message);
+    log_options.on_failed = [&io, &daemon](const Status& error) {
+        asio::post(io, [&daemon, message = error.to_string()] {
+            if (daemon) daemon->log_failed(message);
         });
     };
     auto log = netkeep::open_event_log((config.data_dir / "log").string(), log_options);
@@ -331,12 +567,17 @@ int serve(const Config& config) {
         fmt::print(stderr, "netkeepd: {}\n", log.status().to_string());
         return 1;
     }
-    // Declared after io, so destroyed before it, also when io.run() throws: closing the
-    // log completes pending appends, whose callbacks post to io.
+    // Destroyed after the daemon and before io, also when io.run() throws.
     struct log_closer {
         netkeep::EventLog& log;
         ~log_closer() { log.close(); }
     } closer{**log};
+    // Before the git writer starts: it consumes the spool dir.
+    auto spool = netkeep::Spool::open((config.data_dir / "spool").string());
+    if (!spool) {
+        fmt::print(stderr, "netkeepd: {}\n", spool.status().to_string());
+        return 1;
+    }
     if (config.insecure_no_auth)
         netkeep::log_line(
             netkeep::LogLevel::warn, "auth.disabled",
@@ -344,175 +585,12 @@ int serve(const Config& config) {
              {"risk",
               "--insecure-no-auth: any client that reaches this port may lease jobs, read device "
               "passwords, post configs and reload the inventory"}});
-    netkeep::api::Service service(io, **log,
-                                  {.inventory_dir = config.inventory_dir.string(),
-                                   .auth_file = config.auth_file.string(),
-                                   .spool_dir = (config.data_dir / "spool").string(),
-                                   .max_upload = config.max_upload,
-                                   .expiry_tick = std::chrono::milliseconds(250),
-                                   .now = {}});
-    auto started_at = std::chrono::steady_clock::now();
-    if (Status s = service.start(); !s) {
-        // A bad inventory is the operator's to fix: name it and refuse to run.
-        fmt::print(stderr, "netkeepd: {}\n", s.message());
-        return s.code() == Status::Code::invalid_argument || s.code() == Status::Code::not_found
-                   ? 2
-                   : 1;
-    }
-    netkeep::log_line(netkeep::LogLevel::info, "log.replayed",
-                      {{"seq", std::to_string(service.projection().last_seq())},
-                       {"tasks", std::to_string(service.projection().task_count())},
-                       {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::steady_clock::now() - started_at)
-                                                 .count())}});
-
-    // After the service: its start() created the spool dir the writer consumes. Declared
-    // after the log's closer, so destroyed (stopped) before the log closes: the writer's
-    // last act is a cursor write.
-    std::unique_ptr<netkeep::GitWriter> git_writer;
-    // The git writer reports what it committed (on its thread): the records are joined
-    // with their completions there, then handed to the io thread for the history index.
-    auto history_observer = [&io, &service,
-                             &log = **log](std::vector<netkeep::GitAppliedRecord> records) {
-        auto entries = netkeep::api::resolve_records(log, std::move(records));
-        if (!entries) {
-            netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
-                              {{"error", entries.status().to_string()}});
-            return;
-        }
-        asio::post(io, [&service, e = std::move(*entries)]() mutable {
-            service.add_history(std::move(e));
-        });
-    };
-    if (config.git_writer) {
-        // A repository that does not open is no reason to stop ingest: the writer retries
-        // it with backoff (GitWriterHealth, /metrics) while completions wait in the spool
-        // and the log. Only a repository that belongs to another log refuses the start.
-        auto opened =
-            netkeep::open_git_writer(**log, {.repo_path = (config.data_dir / "repo.git").string(),
-                                             .spool_dir = (config.data_dir / "spool").string(),
-                                             .state_dir = (config.data_dir / "gitwriter").string(),
-                                             .quarantine_after = config.quarantine_after,
-                                             .layout = config.git_layout,
-                                             .commit_unchanged = config.commit_unchanged,
-                                             .spool_retention = config.spool_retention,
-                                             .on_applied = history_observer});
-        if (!opened) {
-            fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
-            return 1;
-        }
-        git_writer = std::move(*opened);
-        if (Status s = git_writer->start(); !s) {
-            fmt::print(stderr, "netkeepd: git writer: {}\n", s.to_string());
-            return 1;
-        }
-        service.set_git_progress([writer = git_writer.get()] { return writer->applied_seq(); });
-        service.set_git_health([writer = git_writer.get()] { return writer->health(); });
-    }
-
-    netkeep::http::Router router;
-    add_routes(router, service);
-    if (Status s = service.add_routes(router); !s) {
-        fmt::print(stderr, "netkeepd: {}\n", s.to_string());
-        return 1;
-    }
-
-    netkeep::http::ServerOptions options;
-    options.header_timeout = config.header_timeout;
-    options.tls = *tls;
-    options.on_unrouted = [&service](std::string_view method, int status) {
-        service.count_unrouted(method, status);
-    };
-    options.max_connections_per_client = config.max_connections_per_client;
-    options.min_body_rate = config.min_body_rate;
-    options.body_rate_grace = config.body_rate_grace;
-    options.on_refused = [&service](std::string_view reason, const asio::ip::address& client) {
-        service.connection_refused(reason, client.to_string());
-    };
-    netkeep::http::Server server(io, std::move(router), options);
-
-    // Before listening, so a signal that arrives right after "listening on" is not lost.
-    asio::signal_set reload_signal(io, SIGHUP);
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    // Set once shutting down. A SIGHUP whose wait completed just before SIGTERM was handled
-    // must not re-arm its wait: that pending wait would keep io.run() from ever returning.
-    bool stopping = false;
-    signals.async_wait([&](const std::error_code& ec, int) {
-        if (ec) return;
-        stopping = true;
-        // Graceful: in-flight requests finish (their appends are durable before they
-        // answer), then the loop runs out of work. A second signal gets the default
-        // action and ends the process at once.
-        server.stop();
-        service.stop();
-        reload_signal.cancel();
-        signals.clear();
-    });
-    std::function<void(const std::error_code&, int)> on_hup = [&](const std::error_code& ec, int) {
-        if (ec || stopping) return;
-        asio::co_spawn(
-            io, [&]() -> asio::awaitable<void> { (void)co_await service.reload(); },
-            [](std::exception_ptr e) {
-                try {
-                    if (e) std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    netkeep::log_line(netkeep::LogLevel::error, "inventory.reload_failed",
-                                      {{"error", ex.what()}});
-                }
-            });
-        if (*tls) {
-            // Certificate rotation: a renewed cert/key pair is picked up by new
-            // connections; one that does not load is refused and the old one stays.
-            if (Status s = (*tls)->reload(); !s) {
-                netkeep::log_line(netkeep::LogLevel::error, "tls.reload_failed",
-                                  {{"error", s.message()}});
-            } else {
-                const auto& cert = (*tls)->cert_info();
-                netkeep::log_line(netkeep::LogLevel::info, "tls.reloaded",
-                                  {{"subject", cert.subject},
-                                   {"sha256", cert.sha256_fingerprint},
-                                   {"not_after", cert.not_after}});
-            }
-        }
-        reload_signal.async_wait(on_hup);
-    };
-    reload_signal.async_wait(on_hup);
-
-    on_log_failed = [&](const std::string& error) {
-        if (exit_code != 0) return;
-        exit_code = k_exit_log_failed;
-        stopping = true;
-        netkeep::log_line(
-            netkeep::LogLevel::error, "netkeepd.exiting",
-            {{"status", std::to_string(k_exit_log_failed)},
-             {"error", error},
-             {"why",
-              "the event log accepts no write until a restart replays its write-ahead log"}});
-        // Requests in flight fail fast now (the log refuses every write); a slow upload or
-        // a long git operation must not hold the restart back.
-        std::thread([] {
-            std::this_thread::sleep_for(std::chrono::seconds(10));
-            std::_Exit(k_exit_log_failed);
-        }).detach();
-        server.stop();
-        service.stop();
-        reload_signal.cancel();
-        signals.cancel();
-        signals.clear();
-    };
-
-    auto endpoint = server.listen(config.host, config.port);
-    if (!endpoint) {
-        fmt::print(stderr, "netkeepd: {}\n", endpoint.status().message());
-        return 1;
-    }
-    service.run_background();
-    fmt::print("listening on {}\n", format_endpoint(*endpoint));
-    std::fflush(stdout);
-
-    io.run();
-    if (git_writer) git_writer->stop();
-    return exit_code;
+    Daemon running(config, io, **log, *spool, *tls);
+    daemon = &running;
+    if (int code = running.start(); code != 0) return code;
+    int code = running.run();
+    daemon = nullptr;
+    return code;
 }
 
 }  // namespace

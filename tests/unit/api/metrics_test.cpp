@@ -57,22 +57,6 @@ TEST_CASE("histogram sum and count keep the labels") {
           "2\nh_count{a=\"b\"} 1\n");
 }
 
-TEST_CASE("events are counted by kind") {
-    Counters c;
-    count_events(c, {LeaseGranted{}, LeaseGranted{}, LeaseExpired{},
-                     CompletionRecorded{1, "d", "j", 0, 0, 0, std::nullopt, 100, {}, {}, {}},
-                     CompletionRecorded{1, "d", "j", 0, 0, 0, std::string("x"), 5, {}, {}, {}},
-                     OccurrenceClosed{1, "d", "j", 0, CloseReason::failed},
-                     OccurrenceClosed{1, "d", "j", 0, CloseReason::succeeded}, RunRequested{}});
-    CHECK(c.leases_granted == 2);
-    CHECK(c.leases_expired == 1);
-    CHECK(c.completions_ok == 1);
-    CHECK(c.completions_failed == 1);
-    CHECK(c.bytes_ingested == 105);
-    CHECK(c.occurrences_failed == 1);
-    CHECK(c.run_requests == 1);
-}
-
 namespace {
 // name -> TYPE, and every sample line split; fails the test on a line that is neither.
 struct parsed {
@@ -102,7 +86,7 @@ parsed parse(const std::string& text) {
 
 TEST_CASE("the whole body: every family typed, every sample of a typed family") {
     MetricsSnapshot s;
-    s.counters.leases_granted = 5;
+    s.events.leases_granted = 5;
     s.log_last_seq = 42;
     s.git = GitProgress{40, 2, 1.5};
     s.tasks = TaskCounts{1, 2, 3, 4, 5};

@@ -1,5 +1,6 @@
 #pragma once
-// Reservations held across an append (see Projection::reserve). Internal to src/api.
+// Reservations held across an append (see Projection::reserve). Used by the front ends in src/api
+// around each append.
 
 #include <cstdint>
 #include <optional>
@@ -7,18 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "http/response.hpp"
 #include "netkeep/projection.hpp"
 
-namespace netkeep::api {
-
-// The answer when a task is held by another request's append in flight: it is free again
-// within moments, so the client is told to retry soon.
-inline http::Response task_busy_response(std::string_view message) {
-    http::Response r = http::json_error(503, message);
-    r.headers.set("Retry-After", "1");
-    return r;
-}
+namespace netkeep::engine {
 
 // The reservations taken for one append, released however the handler leaves it (an
 // answer, an error or an exception). If an inventory was applied meanwhile, task ids
@@ -58,4 +50,4 @@ private:
     std::vector<held> held_;
 };
 
-}  // namespace netkeep::api
+}  // namespace netkeep::engine

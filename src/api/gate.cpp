@@ -1,0 +1,99 @@
+#include "api/gate.hpp"
+
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "api/input_limits.hpp"
+#include "netkeep/logger.hpp"
+
+namespace netkeep::api {
+
+std::string Gate::worker_of(const http::Request& request) {
+    if (auto w = request.header("X-Netkeep-Worker"); w && !w->empty()) return std::string(*w);
+    return request.remote().address().to_string();
+}
+
+Status Gate::add(http::Router& router, std::string method, std::string_view pattern, Access access,
+                 GuardedHandler handler, http::RouteOptions options,
+                 const std::function<http::Handler(http::Handler)>& wrap) {
+    // Owned by the route's closure, which the router keeps for the server's life; the
+    // coroutine gets a plain pointer (see run_timed in request_metrics.cpp).
+    auto shared = std::make_shared<const GuardedHandler>(std::move(handler));
+    http::Handler guarded_handler = [this, access, shared](http::Request& r) {
+        return guarded(access, shared.get(), r);
+    };
+    if (wrap) guarded_handler = wrap(std::move(guarded_handler));
+    auto timed = metrics_.instrument(pattern, method, std::move(guarded_handler));
+    return router.add(std::move(method), pattern, std::move(timed), options);
+}
+
+asio::awaitable<http::Response> Gate::guarded(Access access, const GuardedHandler* handler,
+                                              http::Request& request) {
+    // Open routes (/healthz, /readyz): probes carry no token, and the answers name no secret.
+    // A named local, not a temporary: GCC 12 does not keep a temporary argument of a
+    // co_await expression alive across the suspension.
+    if (access == Access::open) {
+        const Caller anonymous;
+        co_return co_await (*handler)(request, anonymous);
+    }
+    auto caller = authenticate(request, access);
+    if (auto* refusal = std::get_if<http::Response>(&caller)) co_return std::move(*refusal);
+    // The name goes into events and log lines: bounded on every route, also where a token
+    // names the worker instead, so a client learns at once rather than on its first lease.
+    if (auto name = request.header("X-Netkeep-Worker"))
+        if (auto problem = worker_name_problem(*name))
+            co_return http::json_error(400, *problem, {{"header", "X-Netkeep-Worker"}});
+    co_return co_await (*handler)(request, std::get<Caller>(caller));
+}
+
+std::variant<Caller, http::Response> Gate::authenticate(const http::Request& request,
+                                                        Access access) {
+    const auto& auth = engine_.auth();
+    if (!auth) return Caller{std::nullopt, worker_of(request)};
+    auto header = request.header("Authorization");
+    std::optional<std::string_view> token = header ? bearer_token(*header) : std::nullopt;
+    const TokenEntry* entry = token ? auth->find(*token) : nullptr;
+    if (!entry) {
+        metrics_.counters().auth_unauthenticated += 1;
+        // The header's value is never logged: it may be a real token sent to the wrong
+        // server. A flood of refused requests writes a few lines a second, not one each.
+        if (refusal_log_.admit(engine_.now()))
+            log_line(LogLevel::warn, "auth.unauthenticated",
+                     {{"client", request.remote().address().to_string()},
+                      {"path", std::string(request.path())},
+                      {"reason", !header  ? "no Authorization header"
+                                 : !token ? "not a bearer token"
+                                          : "unknown token"},
+                      {"suppressed", std::to_string(refusal_log_.take_suppressed())}});
+        http::Response r =
+            http::json_error(401, !header ? "a bearer token is required (Authorization: Bearer ...)"
+                                  : !token ? "the Authorization header must be 'Bearer <token>'"
+                                           : "unknown or revoked token");
+        r.headers.set("WWW-Authenticate", header && token
+                                              ? R"(Bearer realm="netkeep", error="invalid_token")"
+                                              : R"(Bearer realm="netkeep")");
+        return r;
+    }
+    if (!role_allows(entry->role, access)) {
+        const char* needed = access == Access::worker  ? "a worker"
+                             : access == Access::admin ? "an admin"
+                                                       : "a read or admin";
+        if (refusal_log_.admit(engine_.now()))
+            log_line(LogLevel::warn, "auth.forbidden",
+                     {{"token", entry->name},
+                      {"role", std::string(role_name(entry->role))},
+                      {"path", std::string(request.path())},
+                      {"suppressed", std::to_string(refusal_log_.take_suppressed())}});
+        return forbidden(fmt::format("this route needs {} token; '{}' is a {} token", needed,
+                                     entry->name, role_name(entry->role)));
+    }
+    return Caller{*entry, entry->name};
+}
+
+http::Response Gate::forbidden(std::string_view message) {
+    metrics_.counters().auth_forbidden += 1;
+    return http::json_error(403, message);
+}
+
+}  // namespace netkeep::api

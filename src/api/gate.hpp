@@ -1,0 +1,57 @@
+#pragma once
+// The door every route goes through: each route is registered here with its role
+// (api/access.hpp), timed for /metrics, and, unless open, answered 401/403 before its
+// handler runs when the caller's token does not allow it (so no byte of a refused upload
+// is read). Refusals are counted and logged a few lines a second at most.
+//
+// Threads: the io thread.
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <asio/awaitable.hpp>
+
+#include "api/access.hpp"
+#include "api/request_metrics.hpp"
+#include "engine/engine.hpp"
+#include "http/router.hpp"
+
+namespace netkeep::api {
+
+// A route's handler, given the authenticated caller.
+using GuardedHandler =
+    std::function<asio::awaitable<http::Response>(http::Request&, const Caller&)>;
+
+class Gate {
+public:
+    Gate(const engine::Engine& engine, RequestMetrics& metrics)
+        : engine_(engine), metrics_(metrics) {}
+
+    // Registers `handler` for (method, pattern) behind `access`. `wrap`, if given, wraps the
+    // guarded handler (so what it adds applies to refusals too); the whole is timed.
+    // Fails only for a malformed or duplicate pattern.
+    Status add(http::Router& router, std::string method, std::string_view pattern, Access access,
+               GuardedHandler handler, http::RouteOptions options = {},
+               const std::function<http::Handler(http::Handler)>& wrap = {});
+
+    // 403 with `message`, counted as a refusal: for the checks a handler makes itself
+    // (a worker token's tags, the lease a completion answers).
+    http::Response forbidden(std::string_view message);
+
+    // The worker's name: its X-Netkeep-Worker header, else its address.
+    static std::string worker_of(const http::Request& request);
+
+private:
+    // The caller of `request`, or the 401/403 answer.
+    std::variant<Caller, http::Response> authenticate(const http::Request& request, Access access);
+    asio::awaitable<http::Response> guarded(Access access, const GuardedHandler* handler,
+                                            http::Request& request);
+
+    const engine::Engine& engine_;
+    RequestMetrics& metrics_;
+    LogBudget refusal_log_;  // auth.unauthenticated / auth.forbidden lines
+};
+
+}  // namespace netkeep::api
