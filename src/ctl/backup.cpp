@@ -33,8 +33,8 @@
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
-#include "gitwriter/format.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/run_program.hpp"

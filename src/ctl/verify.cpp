@@ -27,8 +27,8 @@
 
 #include "ctl/commands.hpp"
 #include "ctl/event_text.hpp"
-#include "gitwriter/format.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/json.hpp"
