@@ -131,6 +131,12 @@ private:
         bool inventory = false;
         std::string spool;
     };
+    // A quarantined completion retried late, and what the log holds after it.
+    struct LateRetry {
+        CompletionRecorded event;
+        std::optional<std::uint64_t> newer;  // a newer completion of its task, applied since
+        bool inventory_since = false;        // an inventory was applied after it
+    };
 
     static GitWriterOptions with_defaults(GitWriterOptions o);
 
@@ -175,6 +181,10 @@ private:
     Status handle_retries();
     Status take_requests();
     Status late_apply(std::uint64_t seq);
+    Status scan_since(std::uint64_t seq, LateRetry& late);
+    Status rules_at(std::uint64_t seq, InventoryRules& rules);
+    Status commit_late(std::uint64_t seq, const CompletionRecorded& event,
+                       const InventoryRules& rules, const std::string& path);
     Status finish_applied(std::uint64_t seq, const CompletionRecorded& c, AppliedRecord record);
     Status finish_retry(std::uint64_t seq, QuarantineState state, std::string detail);
 

@@ -12,6 +12,21 @@
 
 namespace netkeep::gitwriter {
 
+namespace {
+
+// The event at seq, when it is a completion.
+Result<std::optional<CompletionRecorded>> read_completion(EventLog& log, std::uint64_t seq) {
+    std::optional<CompletionRecorded> event;
+    Status s = log.scan(seq, seq, [&](EventRecord&& r) {
+        if (auto* c = std::get_if<CompletionRecorded>(&r.event)) event = std::move(*c);
+        return false;
+    });
+    if (!s) return s;
+    return event;
+}
+
+}  // namespace
+
 // Records the event as quarantined (durably, before the cursor may pass it). A
 // completion is then skipped (ok); an inventory is held (a conflict: the writer waits,
 // and the repository is not to blame).
@@ -118,72 +133,79 @@ Status GitWriterImpl::take_requests() {
 // found for it on main is taken as done.
 Status GitWriterImpl::late_apply(std::uint64_t seq) {
     auto& q = quarantine_[seq];
-    std::optional<CompletionRecorded> event;
-    if (Status s = log_.scan(seq, seq,
-                             [&](EventRecord&& r) {
-                                 if (auto* c = std::get_if<CompletionRecorded>(&r.event))
-                                     event = std::move(*c);
-                                 return false;
-                             });
-        !s)
-        return s;
-    if (!event || event->failure)
+    auto event = read_completion(log_, seq);
+    if (!event) return event.status();
+    if (!*event || (*event)->failure)
         return finish_retry(seq, QuarantineState::superseded, "not a successful completion");
-
-    // A newer completion of the task already applied? And the rules in force at seq.
-    std::optional<std::uint64_t> newer;
-    bool inventory_since = false;
-    Status scanned = scan_checked(seq + 1, progress_.cursor, [&](EventRecord&& r) {
-        if (std::holds_alternative<InventoryApplied>(r.event)) inventory_since = true;
-        auto* c = std::get_if<CompletionRecorded>(&r.event);
-        if (c && !c->failure && c->device == event->device && c->job == event->job) {
-            auto other = quarantine_.find(r.seq);
-            if (other == quarantine_.end() ||
-                other->second.record.state == QuarantineState::applied)
-                newer = r.seq;
-        }
-        return true;
-    });
-    if (!scanned) return scanned;
-    if (newer && q.record.state != QuarantineState::retrying)
-        return finish_retry(seq, QuarantineState::superseded,
-                            fmt::format("seq {} of the same task was applied after it", *newer));
+    LateRetry late{std::move(**event), std::nullopt, false};
+    if (Status s = scan_since(seq, late); !s) return s;
+    auto superseded = [&] {
+        return finish_retry(
+            seq, QuarantineState::superseded,
+            fmt::format("seq {} of the same task was applied after it", *late.newer));
+    };
+    if (late.newer && q.record.state != QuarantineState::retrying) return superseded();
     InventoryRules at_seq;
-    if (inventory_since) {
-        Status s = log_.scan(1, seq, [&](EventRecord&& r) {
-            if (auto* inv = std::get_if<InventoryApplied>(&r.event)) {
-                auto held = quarantine_.find(r.seq);
-                if (held == quarantine_.end() ||
-                    held->second.record.state == QuarantineState::applied)
-                    (void)at_seq.apply(r.seq, *inv);
-            }
-            return true;
-        });
-        if (!s) return s;
-    }
-    const InventoryRules& rules = inventory_since ? at_seq : rules_;
-    std::string path = path_of(rules, *event);
+    if (late.inventory_since)
+        if (Status s = rules_at(seq, at_seq); !s) return s;
+    const InventoryRules& rules = late.inventory_since ? at_seq : rules_;
+    std::string path = path_of(rules, late.event);
 
     if (q.record.state == QuarantineState::retrying) {
+        // A late apply the writer crashed in: done if its commit made it onto main.
         auto found = repo_->find_late_commit(seq, q.record.after);
         if (!found) return repo_fault(found.status());
         if (*found) {
             auto blob = repo_->blob_at(**found, path);
             if (!blob) return repo_fault(blob.status());
-            return finish_applied(seq, *event, {hex_of(*blob), **found, path});
+            return finish_applied(seq, late.event, {hex_of(*blob), **found, path});
         }
-        if (newer)  // not committed before the crash, and something newer came since
-            return finish_retry(
-                seq, QuarantineState::superseded,
-                fmt::format("seq {} of the same task was applied after it", *newer));
+        if (late.newer) return superseded();  // not committed before the crash, newer since
     }
+    return commit_late(seq, late.event, rules, path);
+}
+
+// What came after seq, up to the cursor: a newer completion of its task (applied, so
+// on main) and whether an inventory changed the rules since.
+Status GitWriterImpl::scan_since(std::uint64_t seq, LateRetry& late) {
+    return scan_checked(seq + 1, progress_.cursor, [&](EventRecord&& r) {
+        if (std::holds_alternative<InventoryApplied>(r.event)) late.inventory_since = true;
+        auto* c = std::get_if<CompletionRecorded>(&r.event);
+        if (c && !c->failure && c->device == late.event.device && c->job == late.event.job) {
+            auto other = quarantine_.find(r.seq);
+            if (other == quarantine_.end() ||
+                other->second.record.state == QuarantineState::applied)
+                late.newer = r.seq;
+        }
+        return true;
+    });
+}
+
+// The redaction rules in force at seq: every inventory up to it that was applied (a held
+// one that was never retried did not change the rules).
+Status GitWriterImpl::rules_at(std::uint64_t seq, InventoryRules& rules) {
+    return log_.scan(1, seq, [&](EventRecord&& r) {
+        if (auto* inv = std::get_if<InventoryApplied>(&r.event)) {
+            auto held = quarantine_.find(r.seq);
+            if (held == quarantine_.end() || held->second.record.state == QuarantineState::applied)
+                (void)rules.apply(r.seq, *inv);
+        }
+        return true;
+    });
+}
+
+// The late commit itself: "retrying" made durable first, then the blob, the commit (with
+// Netkeep-Retried-After: the cursor) and its publication, alone, onto main.
+Status GitWriterImpl::commit_late(std::uint64_t seq, const CompletionRecorded& event,
+                                  const InventoryRules& rules, const std::string& path) {
+    auto& q = quarantine_[seq];
     q.record.state = QuarantineState::retrying;
     q.record.after = progress_.cursor;
     if (Status s = put_quarantine(seq, q.record); !s) return s;
 
     write_marker(seq);
     if (options_.test_before_apply) options_.test_before_apply(seq);
-    auto blob = write_blob(seq, *event, rules);
+    auto blob = write_blob(seq, event, rules);
     clear_marker();
     if (!blob) {
         if (is_repo_fault(blob.status())) return blob.status();  // retried (still "retrying")
@@ -197,8 +219,8 @@ Status GitWriterImpl::late_apply(std::uint64_t seq) {
         publish_health();
         return s;
     }
-    auto commit = repo_->commit_file(path, *blob, event->end_timestamp,
-                                     format_commit_message(seq, *event, progress_.cursor), true);
+    auto commit = repo_->commit_file(path, *blob, event.end_timestamp,
+                                     format_commit_message(seq, event, progress_.cursor), true);
     if (!commit) {
         repo_->discard();
         return repo_fault(commit.status());
@@ -209,7 +231,7 @@ Status GitWriterImpl::late_apply(std::uint64_t seq) {
               {"path", path},
               {"commit", **commit},
               {"after", std::to_string(progress_.cursor)}});
-    return finish_applied(seq, *event, {hex_of(*blob), **commit, path});
+    return finish_applied(seq, event, {hex_of(*blob), **commit, path});
 }
 
 Status GitWriterImpl::finish_applied(std::uint64_t seq, const CompletionRecorded& c,
