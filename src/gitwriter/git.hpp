@@ -99,7 +99,7 @@ public:
     Repo& operator=(Repo&&) noexcept;
     ~Repo();
 
-    // The position (parse_position in format.hpp: Netkeep-Retried-After, else
+    // The position (parse_position in netkeep/git_records.hpp: Netkeep-Retried-After, else
     // Netkeep-Seq) of the newest commit on main that has one (a hand-made commit on top is
     // passed over); nullopt for an unborn branch or no such commit.
     Result<std::optional<std::uint64_t>> last_position() const;
