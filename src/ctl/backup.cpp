@@ -33,8 +33,8 @@
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
-#include "gitwriter/format.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/run_program.hpp"
@@ -71,11 +71,242 @@ std::optional<std::uint64_t> read_cursor(const EventLog& log) {
     return gitwriter::parse_u64(*v);
 }
 
-struct Plan {
+// A step's failure: its message is what netkeepctl prints.
+Status failure(std::string message) { return Status::io_error(std::move(message)); }
+
+// What the steps share, filled in as they go (the numbers are the file comment's).
+struct Backup {
+    Backup(const Options& options, const EventLog& event_log)
+        : o(options), dest(options.path), log(event_log) {}
+
+    const Options& o;
+    const fs::path dest;
+    const EventLog& log;
     std::uint64_t last = 0;                         // L
     std::map<std::uint64_t, std::string> spool_of;  // successful completions: seq -> spool file
     std::vector<std::uint64_t> inventories;         // seqs of InventoryApplied
+    // 2: the copy's main.
+    std::optional<GitCommitInfo> main_commit;
+    std::unordered_set<std::string> on_main;
+    std::optional<std::uint64_t> trailer;  // T: the copy's newest Netkeep-Seq
+    // 3: the meta values caught up, and the copy's cursor.
+    std::map<std::uint64_t, std::string> records;  // seq -> the applied record's value
+    std::vector<std::pair<std::string, std::string>> other_meta;
+    std::uint64_t cursor = 0;  // X
+    std::size_t spool_files = 0;
 };
+
+// 1. The log's extent, and the spool files of what the writer has not applied yet.
+Status plan_and_copy_spool(Backup& b) {
+    b.last = b.log.last_seq();
+    const std::uint64_t cursor_at_start = read_cursor(b.log).value_or(0);
+    Status scanned = b.log.scan(1, b.last, [&](EventRecord&& r) {
+        if (const auto* c = std::get_if<CompletionRecorded>(&r.event); c && !c->failure)
+            b.spool_of[r.seq] = c->spool;
+        else if (std::holds_alternative<InventoryApplied>(r.event))
+            b.inventories.push_back(r.seq);
+        return true;
+    });
+    if (!scanned) return failure(scanned.to_string());
+    std::error_code ec;
+    fs::create_directories(b.dest / "spool", ec);
+    if (ec)
+        return failure(
+            fmt::format("backup: creating {}: {}", (b.dest / "spool").string(), ec.message()));
+    for (auto it = b.spool_of.upper_bound(cursor_at_start); it != b.spool_of.end(); ++it) {
+        fs::copy_file(fs::path(spool_dir(b.o)) / it->second, b.dest / "spool" / it->second,
+                      fs::copy_options::overwrite_existing, ec);
+        if (ec && ec != std::errc::no_such_file_or_directory)
+            return failure(
+                fmt::format("backup: copying spool file {}: {}", it->second, ec.message()));
+    }
+    return Status::ok();
+}
+
+// 2. The repository, main moved back to what the log has reached.
+Status copy_repository(Backup& b) {
+    if (!fs::exists(repo_dir(b.o))) return Status::ok();
+    const std::string copy_dir = (b.dest / "repo.git").string();
+    if (Status s = run_git({"clone", "--bare", "--no-local", "--quiet", repo_dir(b.o), copy_dir});
+        !s)
+        return failure(fmt::format("backup: copying the repository: {}", s.to_string()));
+    if (Status s = run_git({"--git-dir", copy_dir, "remote", "remove", "origin"}); !s)
+        return failure(fmt::format("backup: removing the copy's remote: {}", s.to_string()));
+    auto copy = open_git_repo_reader(copy_dir);
+    if (!copy) return failure(copy.status().to_string());
+    auto history = (*copy)->main_history();
+    if (!history) return failure(history.status().to_string());
+    // Commits after L (made while step 1 ran) are dropped from the copy's main;
+    // otherwise main stays, hand-made commits on top included.
+    bool moved = false;
+    for (const auto& c : *history) moved = moved || (c.seq && *c.seq > b.last);
+    for (const auto& c : *history) {
+        if (!moved || (c.seq && *c.seq <= b.last)) {
+            b.main_commit = c;  // the newest commit at or before L (or main, when none is after)
+            break;
+        }
+    }
+    if (moved) {
+        if (!b.main_commit)
+            return failure("backup: every commit on main is newer than the log copied");
+        if (Status s = (*copy)->set_main(b.main_commit->id); !s) return failure(s.to_string());
+        history = (*copy)->main_history();
+        if (!history) return failure(history.status().to_string());
+    }
+    for (const auto& c : *history) {
+        b.on_main.insert(c.id);
+        if (c.seq && !b.trailer) b.trailer = c.seq;
+    }
+    return Status::ok();
+}
+
+// 3. The cursor and records, caught up until they cover the copy's commits; the other
+// meta values as they are now.
+Status catch_up_meta(Backup& b) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+        b.log.wait_for(b.last, std::chrono::milliseconds(0));
+        b.cursor = read_cursor(b.log).value_or(0);
+        if (!b.trailer || b.cursor >= *b.trailer) break;
+        if (std::chrono::steady_clock::now() > deadline)
+            return failure(
+                fmt::format("backup: the git writer's cursor ({}) did not reach the repository's "
+                            "newest Netkeep-Seq ({}) within 30 s; is netkeepd's git writer stuck?",
+                            b.cursor, *b.trailer));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    Status meta = b.log.scan_meta("", [&](std::string_view key, std::string_view value) {
+        if (key.starts_with(gitwriter::k_applied_prefix)) {
+            if (auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size())))
+                b.records[*seq] = std::string(value);
+        } else if (key != gitwriter::k_cursor_key && key != gitwriter::k_inventory_key) {
+            b.other_meta.emplace_back(key, value);
+        }
+        return true;
+    });
+    if (!meta) return failure(meta.to_string());
+    return Status::ok();
+}
+
+// 3. The copy's cursor X: min(C, L), lowered to before the first record whose commit the
+// clone lacks.
+Status choose_cursor(Backup& b) {
+    std::uint64_t x = std::min(b.cursor, b.last);
+    for (const auto& [seq, value] : b.records) {
+        if (seq > x) break;
+        auto rec = gitwriter::parse_applied_record(value);
+        if (rec && !rec->commit.empty() && !b.on_main.contains(rec->commit)) {
+            x = seq - 1;
+            break;
+        }
+    }
+    if (b.trailer && x < *b.trailer)
+        return failure(
+            fmt::format("backup: the copy is inconsistent (cursor {} < Netkeep-Seq {}); try again",
+                        x, *b.trailer));
+    b.cursor = x;
+    return Status::ok();
+}
+
+// The spool files the copy needs: successful completions in (X, L].
+Status keep_needed_spool(Backup& b) {
+    std::error_code ec;
+    for (const auto& [seq, name] : b.spool_of) {
+        fs::path file = b.dest / "spool" / name;
+        if (seq <= b.cursor) {
+            fs::remove(file, ec);
+            continue;
+        }
+        if (!fs::exists(file))
+            return failure(
+                fmt::format("backup: spool file {} of seq {} is missing from {}: the writer cannot "
+                            "apply that event without it",
+                            name, seq, spool_dir(b.o)));
+        ++b.spool_files;
+    }
+    return Status::ok();
+}
+
+// Events 1..L into the copy's log, in chunks.
+Status copy_events(const Backup& b, EventLog& out) {
+    std::vector<Event> chunk;
+    Status copy_status;
+    Status s = b.log.scan(1, b.last, [&](EventRecord&& r) {
+        chunk.push_back(std::move(r.event));
+        if (chunk.size() == k_append_chunk || r.seq == b.last) {
+            if (auto appended = out.append(chunk); !appended) {
+                copy_status = appended.status();
+                return false;
+            }
+            chunk.clear();
+        }
+        return true;
+    });
+    if (!s) return failure(s.to_string());
+    if (!copy_status)
+        return failure(fmt::format("backup: writing the log copy: {}", copy_status.to_string()));
+    if (out.last_seq() != b.last)
+        return failure(
+            fmt::format("backup: the log copy ends at {}, expected {}", out.last_seq(), b.last));
+    return Status::ok();
+}
+
+// The meta values: the git writer's at X (cursor, records, inventory seq), the rest as read.
+Status copy_meta(Backup& b, EventLog& out) {
+    std::vector<std::pair<std::string, std::string>> entries = std::move(b.other_meta);
+    for (const auto& [seq, value] : b.records)
+        if (seq <= b.cursor) entries.emplace_back(gitwriter::applied_key(seq), value);
+    if (b.cursor > 0 || read_cursor(b.log))
+        entries.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(b.cursor));
+    std::optional<std::uint64_t> inventory_seq;
+    for (auto seq : b.inventories)
+        if (seq <= b.cursor) inventory_seq = seq;
+    if (inventory_seq)
+        entries.emplace_back(std::string(gitwriter::k_inventory_key),
+                             std::to_string(*inventory_seq));
+    for (std::size_t i = 0; i < entries.size(); i += k_append_chunk) {
+        std::vector<std::pair<std::string, std::string>> part(
+            entries.begin() + static_cast<std::ptrdiff_t>(i),
+            entries.begin() +
+                static_cast<std::ptrdiff_t>(std::min(entries.size(), i + k_append_chunk)));
+        if (Status ms = out.put_meta_batch(part); !ms)
+            return failure(fmt::format("backup: writing meta values: {}", ms.to_string()));
+    }
+    return Status::ok();
+}
+
+// The log copy: events 1..L, then the meta values.
+Status write_log_copy(Backup& b) {
+    EventLogOptions options;
+    options.create_if_missing = true;
+    auto out = open_event_log((b.dest / "log").string(), options);
+    if (!out) return failure(fmt::format("backup: {}", out.status().to_string()));
+    if (Status s = copy_events(b, **out); !s) return s;
+    if (Status s = copy_meta(b, **out); !s) return s;
+    (*out)->close();
+    return Status::ok();
+}
+
+void print_result(const Backup& b, Io io) {
+    const std::string commit = b.main_commit ? b.main_commit->id : std::string();
+    if (b.o.json) {
+        fmt::print(
+            io.out,
+            R"({{"dest":{},"log_last_seq":{},"cursor":{},"main":{},"netkeep_seq":{},"spool_files":{}}})"
+            "\n",
+            json_quote(b.dest.string()), b.last, b.cursor,
+            commit.empty() ? "null" : json_quote(commit),
+            b.trailer ? std::to_string(*b.trailer) : "null", b.spool_files);
+    } else {
+        fmt::print(io.out,
+                   "backup in {}: log seq 1..{}, git main at {} (Netkeep-Seq {}), git writer "
+                   "cursor {}, {} spool "
+                   "file{} for the events after it\n",
+                   b.dest.string(), b.last, commit.empty() ? "(no commits)" : commit,
+                   b.trailer ? std::to_string(*b.trailer) : "-", b.cursor, b.spool_files,
+                   b.spool_files == 1 ? "" : "s");
+    }
+}
 
 }  // namespace
 
@@ -88,201 +319,13 @@ int run_backup(const Options& o, Io io) {
             fmt::format("backup: {} exists and is not empty; give a new directory", dest.string()));
     auto log = open_event_log_reader(log_dir(o));
     if (!log) return fail(o, io, log.status().to_string());
-
-    // 1. The log's extent, and the spool files of what the writer has not applied yet.
-    Plan plan;
-    plan.last = (*log)->last_seq();
-    const std::uint64_t cursor_at_start = read_cursor(**log).value_or(0);
-    Status scanned = (*log)->scan(1, plan.last, [&](EventRecord&& r) {
-        if (const auto* c = std::get_if<CompletionRecorded>(&r.event); c && !c->failure)
-            plan.spool_of[r.seq] = c->spool;
-        else if (std::holds_alternative<InventoryApplied>(r.event))
-            plan.inventories.push_back(r.seq);
-        return true;
-    });
-    if (!scanned) return fail(o, io, scanned.to_string());
-    fs::create_directories(dest / "spool", ec);
-    if (ec)
-        return fail(
-            o, io, fmt::format("backup: creating {}: {}", (dest / "spool").string(), ec.message()));
-    for (auto it = plan.spool_of.upper_bound(cursor_at_start); it != plan.spool_of.end(); ++it) {
-        fs::copy_file(fs::path(spool_dir(o)) / it->second, dest / "spool" / it->second,
-                      fs::copy_options::overwrite_existing, ec);
-        if (ec && ec != std::errc::no_such_file_or_directory)
-            return fail(o, io,
-                        fmt::format("backup: copying spool file {}: {}", it->second, ec.message()));
-    }
-
-    // 2. The repository, main moved back to what the log has reached.
-    std::optional<GitCommitInfo> main_commit;
-    std::unordered_set<std::string> on_main;
-    std::optional<std::uint64_t> trailer;  // T: the copy's newest Netkeep-Seq
-    std::unique_ptr<GitRepoReader> copy;
-    if (fs::exists(repo_dir(o))) {
-        if (Status s = run_git({"clone", "--bare", "--no-local", "--quiet", repo_dir(o),
-                                (dest / "repo.git").string()});
-            !s)
-            return fail(o, io, fmt::format("backup: copying the repository: {}", s.to_string()));
-        if (Status s =
-                run_git({"--git-dir", (dest / "repo.git").string(), "remote", "remove", "origin"});
-            !s)
-            return fail(o, io,
-                        fmt::format("backup: removing the copy's remote: {}", s.to_string()));
-        auto opened = open_git_repo_reader((dest / "repo.git").string());
-        if (!opened) return fail(o, io, opened.status().to_string());
-        copy = std::move(*opened);
-        auto history = copy->main_history();
-        if (!history) return fail(o, io, history.status().to_string());
-        // Commits after L (made while step 1 ran) are dropped from the copy's main;
-        // otherwise main stays, hand-made commits on top included.
-        bool moved = false;
-        for (const auto& c : *history) moved = moved || (c.seq && *c.seq > plan.last);
-        for (const auto& c : *history) {
-            if (!moved || (c.seq && *c.seq <= plan.last)) {
-                main_commit = c;  // the newest commit at or before L (or main, when none is after)
-                break;
-            }
-        }
-        if (moved) {
-            if (!main_commit)
-                return fail(o, io, "backup: every commit on main is newer than the log copied");
-            if (Status s = copy->set_main(main_commit->id); !s) return fail(o, io, s.to_string());
-            history = copy->main_history();
-            if (!history) return fail(o, io, history.status().to_string());
-        }
-        for (const auto& c : *history) {
-            on_main.insert(c.id);
-            if (c.seq && !trailer) trailer = c.seq;
-        }
-    }
-
-    // 3. The cursor and records, caught up until they cover the copy's commits.
-    std::uint64_t cursor = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) {
-        (*log)->wait_for(plan.last, std::chrono::milliseconds(0));
-        cursor = read_cursor(**log).value_or(0);
-        if (!trailer || cursor >= *trailer) break;
-        if (std::chrono::steady_clock::now() > deadline)
-            return fail(
-                o, io,
-                fmt::format("backup: the git writer's cursor ({}) did not reach the repository's "
-                            "newest Netkeep-Seq ({}) within 30 s; is netkeepd's git writer stuck?",
-                            cursor, *trailer));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::map<std::uint64_t, std::string> records;
-    std::vector<std::pair<std::string, std::string>> other_meta;
-    Status meta = (*log)->scan_meta("", [&](std::string_view key, std::string_view value) {
-        if (key.starts_with(gitwriter::k_applied_prefix)) {
-            if (auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size())))
-                records[*seq] = std::string(value);
-        } else if (key != gitwriter::k_cursor_key && key != gitwriter::k_inventory_key) {
-            other_meta.emplace_back(key, value);
-        }
-        return true;
-    });
-    if (!meta) return fail(o, io, meta.to_string());
-    std::uint64_t x = std::min(cursor, plan.last);
-    for (const auto& [seq, value] : records) {
-        if (seq > x) break;
-        auto rec = gitwriter::parse_applied_record(value);
-        if (rec && !rec->commit.empty() && !on_main.contains(rec->commit)) {
-            x = seq - 1;
-            break;
-        }
-    }
-    if (trailer && x < *trailer)
-        return fail(
-            o, io,
-            fmt::format("backup: the copy is inconsistent (cursor {} < Netkeep-Seq {}); try again",
-                        x, *trailer));
-
-    // The spool files the copy needs: successful completions in (X, L].
-    std::size_t spool_files = 0;
-    for (const auto& [seq, name] : plan.spool_of) {
-        fs::path file = dest / "spool" / name;
-        if (seq <= x) {
-            fs::remove(file, ec);
-            continue;
-        }
-        if (!fs::exists(file))
-            return fail(
-                o, io,
-                fmt::format("backup: spool file {} of seq {} is missing from {}: the writer cannot "
-                            "apply that event without it",
-                            name, seq, spool_dir(o)));
-        ++spool_files;
-    }
-
-    // The log copy: events 1..L, then the meta values, the writer's at X.
-    {
-        EventLogOptions options;
-        options.create_if_missing = true;
-        auto out = open_event_log((dest / "log").string(), options);
-        if (!out) return fail(o, io, fmt::format("backup: {}", out.status().to_string()));
-        std::vector<Event> chunk;
-        Status copy_status;
-        Status s = (*log)->scan(1, plan.last, [&](EventRecord&& r) {
-            chunk.push_back(std::move(r.event));
-            if (chunk.size() == k_append_chunk || r.seq == plan.last) {
-                if (auto appended = (*out)->append(chunk); !appended) {
-                    copy_status = appended.status();
-                    return false;
-                }
-                chunk.clear();
-            }
-            return true;
-        });
-        if (!s) return fail(o, io, s.to_string());
-        if (!copy_status)
-            return fail(o, io,
-                        fmt::format("backup: writing the log copy: {}", copy_status.to_string()));
-        if ((*out)->last_seq() != plan.last)
-            return fail(o, io,
-                        fmt::format("backup: the log copy ends at {}, expected {}",
-                                    (*out)->last_seq(), plan.last));
-        std::vector<std::pair<std::string, std::string>> entries = std::move(other_meta);
-        for (const auto& [seq, value] : records)
-            if (seq <= x) entries.emplace_back(gitwriter::applied_key(seq), value);
-        if (x > 0 || read_cursor(**log))
-            entries.emplace_back(std::string(gitwriter::k_cursor_key), std::to_string(x));
-        std::optional<std::uint64_t> inventory_seq;
-        for (auto seq : plan.inventories)
-            if (seq <= x) inventory_seq = seq;
-        if (inventory_seq)
-            entries.emplace_back(std::string(gitwriter::k_inventory_key),
-                                 std::to_string(*inventory_seq));
-        for (std::size_t i = 0; i < entries.size(); i += k_append_chunk) {
-            std::vector<std::pair<std::string, std::string>> part(
-                entries.begin() + static_cast<std::ptrdiff_t>(i),
-                entries.begin() +
-                    static_cast<std::ptrdiff_t>(std::min(entries.size(), i + k_append_chunk)));
-            if (Status ms = (*out)->put_meta_batch(part); !ms)
-                return fail(o, io, fmt::format("backup: writing meta values: {}", ms.to_string()));
-        }
-        (*out)->close();
-    }
+    Backup b(o, **log);
+    for (auto step : {plan_and_copy_spool, copy_repository, catch_up_meta, choose_cursor,
+                      keep_needed_spool, write_log_copy})
+        if (Status s = step(b); !s) return fail(o, io, s.message());
     if (Status s = sync_tree(dest); !s)
         return fail(o, io, fmt::format("backup: {}", s.to_string()));
-
-    const std::string commit = main_commit ? main_commit->id : std::string();
-    if (o.json) {
-        fmt::print(
-            io.out,
-            R"({{"dest":{},"log_last_seq":{},"cursor":{},"main":{},"netkeep_seq":{},"spool_files":{}}})"
-            "\n",
-            json_quote(dest.string()), plan.last, x, commit.empty() ? "null" : json_quote(commit),
-            trailer ? std::to_string(*trailer) : "null", spool_files);
-    } else {
-        fmt::print(io.out,
-                   "backup in {}: log seq 1..{}, git main at {} (Netkeep-Seq {}), git writer "
-                   "cursor {}, {} spool "
-                   "file{} for the events after it\n",
-                   dest.string(), plan.last, commit.empty() ? "(no commits)" : commit,
-                   trailer ? std::to_string(*trailer) : "-", x, spool_files,
-                   spool_files == 1 ? "" : "s");
-    }
+    print_result(b, io);
     return 0;
 }
 

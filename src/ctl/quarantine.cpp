@@ -14,9 +14,9 @@
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
-#include "gitwriter/format.hpp"
 #include "netkeep/durable.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_records.hpp"
 #include "netkeep/json.hpp"
 
 namespace netkeep::ctl {

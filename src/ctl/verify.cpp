@@ -27,8 +27,8 @@
 
 #include "ctl/commands.hpp"
 #include "ctl/event_text.hpp"
-#include "gitwriter/format.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/json.hpp"
@@ -95,28 +95,31 @@ std::string report_json(const Report& r) {
     return out + "]}";
 }
 
-}  // namespace
-
-int run_verify(const Options& o, Io io) {
-    auto log = open_event_log_reader(log_dir(o));
-    if (!log) return fail(o, io, log.status().to_string());
-    Report r;
-    r.last_seq = (*log)->last_seq();
-
-    // The log: replay it (as netkeepd does at start) and note every completion.
+// What the checks compare, read once: the log's completions, the git writer's records
+// and main's history.
+struct Evidence {
     std::map<std::uint64_t, Completion> completions;
+    std::map<std::uint64_t, gitwriter::AppliedRecord> records;
+    std::map<std::uint64_t, gitwriter::QuarantineRecord> quarantine;
+    std::unique_ptr<GitRepoReader> repo;                    // null: no repository to check
+    std::vector<GitCommitInfo> history;                     // main, newest first
+    std::unordered_map<std::string, std::size_t> position;  // commit id -> index in history
+};
+
+// The log: replay it (as netkeepd does at start) and note every completion.
+void replay_log(const EventLog& log, Report& r, Evidence& e) {
     std::unordered_map<std::string, bool> job_redacts;  // a job that leaves keeps its last rules
     Projection projection;
     projection.defer_indexing();
-    Status replayed = (*log)->scan(1, r.last_seq, [&](EventRecord&& rec) {
+    Status replayed = log.scan(1, r.last_seq, [&](EventRecord&& rec) {
         if (const auto* inv = std::get_if<InventoryApplied>(&rec.event)) {
             InventoryLoadOptions structural;
             structural.resolve_secrets = false;
             if (auto parsed = parse_inventory({inv->devices_json, inv->jobs_json}, structural))
                 for (const auto& job : parsed->jobs) job_redacts[job.name] = !job.redact.empty();
         } else if (const auto* c = std::get_if<CompletionRecorded>(&rec.event)) {
-            completions[rec.seq] = {c->device, c->job,    !c->failure,
-                                    c->size,   c->sha256, job_redacts[c->job]};
+            e.completions[rec.seq] = {c->device, c->job,    !c->failure,
+                                      c->size,   c->sha256, job_redacts[c->job]};
         }
         if (Status s = projection.apply(rec); !s) {
             r.add(fmt::format("seq {}: the projection refuses it: {}", rec.seq, s.to_string()),
@@ -127,31 +130,32 @@ int run_verify(const Options& o, Io io) {
     });
     if (!replayed) r.add(fmt::format("the log does not replay: {}", replayed.to_string()));
     projection.resume_indexing();
+}
 
-    // The writer's cursor and records.
-    if (auto cursor = (*log)->get_meta(std::string(gitwriter::k_cursor_key))) {
+// The writer's cursor, its records of what was applied and its quarantine records. An
+// error is one reading the log (verify fails); a bad value is a discrepancy.
+Status read_writer_records(const EventLog& log, Report& r, Evidence& e) {
+    if (auto cursor = log.get_meta(std::string(gitwriter::k_cursor_key))) {
         if (auto v = gitwriter::parse_u64(*cursor))
             r.cursor = *v;
         else
             r.add(fmt::format("meta {} is not a number: '{}'", gitwriter::k_cursor_key, *cursor));
     } else if (cursor.status().code() != Status::Code::not_found) {
-        return fail(o, io, cursor.status().to_string());
+        return cursor.status();
     }
-    std::map<std::uint64_t, gitwriter::AppliedRecord> records;
-    Status scanned = (*log)->scan_meta(
+    Status scanned = log.scan_meta(
         gitwriter::k_applied_prefix, [&](std::string_view key, std::string_view value) {
             auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size()));
             auto record = gitwriter::parse_applied_record(value);
             if (!seq || !record)
                 r.add(fmt::format("meta {}: not a record of the git writer: '{}'", key, value));
             else
-                records[*seq] = std::move(*record);
+                e.records[*seq] = std::move(*record);
             return true;
         });
-    if (!scanned) return fail(o, io, scanned.to_string());
-    r.records = records.size();
-    std::map<std::uint64_t, gitwriter::QuarantineRecord> quarantine;
-    scanned = (*log)->scan_meta(
+    if (!scanned) return scanned;
+    r.records = e.records.size();
+    return log.scan_meta(
         gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
             auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
             auto record = gitwriter::parse_quarantine_record(value);
@@ -159,32 +163,33 @@ int run_verify(const Options& o, Io io) {
                 r.add(fmt::format("meta {}: not a quarantine record of the git writer: '{}'", key,
                                   value));
             else
-                quarantine[*seq] = std::move(*record);
+                e.quarantine[*seq] = std::move(*record);
             return true;
         });
-    if (!scanned) return fail(o, io, scanned.to_string());
+}
 
-    // The repository.
-    std::vector<GitCommitInfo> history;
-    std::unique_ptr<GitRepoReader> repo;
+// The repository and main's history. No repository is a discrepancy only when the
+// writer says it has written one.
+Status read_repository(const Options& o, Report& r, Evidence& e) {
     if (auto opened = open_git_repo_reader(repo_dir(o))) {
-        repo = std::move(*opened);
-        auto h = repo->main_history();
-        if (!h) return fail(o, io, h.status().to_string());
-        history = std::move(*h);
-    } else if (opened.status().code() != Status::Code::not_found || !records.empty() ||
+        e.repo = std::move(*opened);
+        auto h = e.repo->main_history();
+        if (!h) return h.status();
+        e.history = std::move(*h);
+    } else if (opened.status().code() != Status::Code::not_found || !e.records.empty() ||
                r.cursor > 0) {
         r.add(fmt::format("cannot open the repository: {}", opened.status().to_string()));
     }
-    r.commits = history.size();
-    std::unordered_map<std::string, std::size_t> position;  // commit id -> index in history
-    std::unordered_set<std::uint64_t> trailers;
-    for (std::size_t i = 0; i < history.size(); ++i) {
-        position[history[i].id] = i;
-        if (history[i].position && !r.newest_trailer) r.newest_trailer = history[i].position;
+    r.commits = e.history.size();
+    for (std::size_t i = 0; i < e.history.size(); ++i) {
+        e.position[e.history[i].id] = i;
+        if (e.history[i].position && !r.newest_trailer) r.newest_trailer = e.history[i].position;
     }
+    return Status::ok();
+}
 
-    // Cursor.
+// The cursor against the log and main.
+void check_cursor(Report& r) {
     if (r.cursor > r.last_seq)
         r.add(fmt::format(
             "the git writer's cursor {} is ahead of the log's last seq {}: the log and the "
@@ -200,28 +205,35 @@ int run_verify(const Options& o, Io io) {
                           "commit and its cursor write: netkeepd catches up at start)",
                           r.cursor, *r.newest_trailer),
               r.newest_trailer);
+}
 
-    // Commits on main.
-    for (const auto& c : history) {
-        if (!c.seq) {
-            std::string paths;
-            if (auto changed = repo->changed_paths(c.id)) {
-                for (const auto& p : *changed) paths += (paths.empty() ? "" : ", ") + p;
-            }
-            r.add(
-                fmt::format(
-                    "commit {} \"{}\" on main has no Netkeep-Seq trailer: not made by netkeep (by "
+// A commit on main without a Netkeep-Seq trailer: made by hand. Names what it changes.
+void report_hand_made(const GitRepoReader& repo, const GitCommitInfo& c, Report& r) {
+    std::string paths;
+    if (auto changed = repo.changed_paths(c.id)) {
+        for (const auto& p : *changed) paths += (paths.empty() ? "" : ", ") + p;
+    }
+    r.add(
+        fmt::format("commit {} \"{}\" on main has no Netkeep-Seq trailer: not made by netkeep (by "
                     "hand?); it changes {}",
                     c.id, c.subject, paths.empty() ? "nothing" : paths),
-                std::nullopt, c.id, paths);
+        std::nullopt, c.id, paths);
+}
+
+// Every commit on main: its trailer names a successful completion whose record names it.
+void check_commits(const Evidence& e, Report& r) {
+    std::unordered_set<std::uint64_t> trailers;
+    for (const auto& c : e.history) {
+        if (!c.seq) {
+            report_hand_made(*e.repo, c, r);
             continue;
         }
         const std::uint64_t seq = *c.seq;
         if (!trailers.insert(seq).second)
             r.add(fmt::format("commit {}: Netkeep-Seq {} is on more than one commit", c.id, seq),
                   seq, c.id);
-        auto completion = completions.find(seq);
-        if (completion == completions.end()) {
+        auto completion = e.completions.find(seq);
+        if (completion == e.completions.end()) {
             r.add(fmt::format(
                       "commit {} has Netkeep-Seq {}, which is not a CompletionRecorded in the log",
                       c.id, seq),
@@ -233,8 +245,8 @@ int run_verify(const Options& o, Io io) {
                               "never committed)",
                               c.id, seq),
                   seq, c.id);
-        auto record = records.find(seq);
-        if (record == records.end()) {
+        auto record = e.records.find(seq);
+        if (record == e.records.end()) {
             if (seq <= r.cursor)
                 r.add(
                     fmt::format("commit {} (Netkeep-Seq {}, {}/{}) has no record of the git writer",
@@ -247,12 +259,87 @@ int run_verify(const Options& o, Io io) {
                   seq, c.id, record->second.path);
         }
     }
+}
 
-    // Records.
+// The commit whose tree a record is about: its own commit, which must be on main, or for
+// "-" (content unchanged) main as the writer saw it, the newest commit before the event
+// (by position: a late commit counts where it was made). nullopt: reported.
+std::optional<std::string> record_tree(const Evidence& e, std::uint64_t seq,
+                                       const gitwriter::AppliedRecord& rec, Report& r) {
+    if (!rec.commit.empty()) {
+        if (e.position.contains(rec.commit)) return rec.commit;
+        auto has = e.repo->has_commit(rec.commit);
+        r.add(fmt::format("record of seq {} ({}): commit {} {}", seq, rec.path, rec.commit,
+                          has && *has ? "is not on main" : "is missing from the repository"),
+              seq, rec.commit, rec.path);
+        return std::nullopt;
+    }
+    for (const auto& c : e.history)
+        if (c.position && *c.position < seq) return c.id;
+    r.add(fmt::format("record of seq {} ({}): content recorded as unchanged, but main "
+                      "has no commit "
+                      "before seq {}",
+                      seq, rec.path, seq),
+          seq, "", rec.path);
+    return std::nullopt;
+}
+
+// The record's blob is at its path in git, and (unless the job redacts) is what the
+// worker sent: its size, and its SHA-256 up to k_hash_limit.
+void check_record_content(const Evidence& e, std::uint64_t seq, const gitwriter::AppliedRecord& rec,
+                          const Completion& completion, Report& r) {
+    auto where = record_tree(e, seq, rec, r);
+    if (!where) return;
+    auto blob = e.repo->blob_at(*where, rec.path);
+    if (!blob) {
+        r.add(fmt::format("record of seq {}: {}", seq, blob.status().to_string()), seq, *where,
+              rec.path);
+        return;
+    }
+    if (!*blob || **blob != rec.blob) {
+        r.add(fmt::format("record of seq {}: {} in commit {} is {}, the record says blob {}", seq,
+                          rec.path, short_id(*where),
+                          *blob ? "blob " + **blob : std::string("missing"), rec.blob),
+              seq, *where, rec.path);
+        return;
+    }
+    if (completion.redacted) return;  // git holds the redacted content, the event the sent one
+    auto size = e.repo->blob_size(rec.blob);
+    if (!size) {
+        r.add(fmt::format("record of seq {}: {}", seq, size.status().to_string()), seq, *where,
+              rec.path);
+        return;
+    }
+    if (*size != completion.size) {
+        r.add(fmt::format("seq {}: {} in git has {} bytes, the worker sent {}", seq, rec.path,
+                          *size, completion.size),
+              seq, *where, rec.path);
+        return;
+    }
+    if (*size > k_hash_limit) {
+        ++r.hash_skipped;
+        return;
+    }
+    auto sha = e.repo->blob_sha256(rec.blob);
+    if (!sha) {
+        r.add(fmt::format("record of seq {}: {}", seq, sha.status().to_string()), seq, *where,
+              rec.path);
+        return;
+    }
+    ++r.hashed;
+    if (*sha != completion.sha256)
+        r.add(fmt::format("seq {}: the SHA-256 of {} in git is {}, the event recorded {}", seq,
+                          rec.path, to_hex(*sha), to_hex(completion.sha256)),
+              seq, *where, rec.path);
+}
+
+// Every record: of a successful completion, not after the cursor, its content in git.
+// Returns each path's newest record (path -> seq).
+std::map<std::string, std::uint64_t> check_records(const Evidence& e, Report& r) {
     std::map<std::string, std::uint64_t> newest_by_path;
-    for (const auto& [seq, rec] : records) {
-        auto completion = completions.find(seq);
-        if (completion == completions.end() || !completion->second.ok) {
+    for (const auto& [seq, rec] : e.records) {
+        auto completion = e.completions.find(seq);
+        if (completion == e.completions.end() || !completion->second.ok) {
             r.add(
                 fmt::format("record of seq {} ({}): seq {} is not a successful CompletionRecorded",
                             seq, rec.path, seq),
@@ -264,90 +351,23 @@ int run_verify(const Options& o, Io io) {
                 fmt::format("record of seq {} is after the git writer's cursor {}", seq, r.cursor),
                 seq, rec.commit, rec.path);
         newest_by_path[rec.path] = seq;
-        if (!repo) continue;
-        std::string where = rec.commit;
-        if (!rec.commit.empty()) {
-            if (!position.contains(rec.commit)) {
-                auto has = repo->has_commit(rec.commit);
-                r.add(
-                    fmt::format("record of seq {} ({}): commit {} {}", seq, rec.path, rec.commit,
-                                has && *has ? "is not on main" : "is missing from the repository"),
-                    seq, rec.commit, rec.path);
-                continue;
-            }
-        } else {
-            // Unchanged content: main's tree as the writer saw it, the newest commit
-            // before this event (by position: a late commit counts where it was made).
-            where.clear();
-            for (const auto& c : history)
-                if (c.position && *c.position < seq) {
-                    where = c.id;
-                    break;
-                }
-            if (where.empty()) {
-                r.add(fmt::format("record of seq {} ({}): content recorded as unchanged, but main "
-                                  "has no commit "
-                                  "before seq {}",
-                                  seq, rec.path, seq),
-                      seq, "", rec.path);
-                continue;
-            }
-        }
-        auto blob = repo->blob_at(where, rec.path);
-        if (!blob) {
-            r.add(fmt::format("record of seq {}: {}", seq, blob.status().to_string()), seq, where,
-                  rec.path);
-            continue;
-        }
-        if (!*blob || **blob != rec.blob) {
-            r.add(fmt::format("record of seq {}: {} in commit {} is {}, the record says blob {}",
-                              seq, rec.path, short_id(where),
-                              *blob ? "blob " + **blob : std::string("missing"), rec.blob),
-                  seq, where, rec.path);
-            continue;
-        }
-        if (completion->second.redacted)
-            continue;  // git holds the redacted content, the event the sent one
-        auto size = repo->blob_size(rec.blob);
-        if (!size) {
-            r.add(fmt::format("record of seq {}: {}", seq, size.status().to_string()), seq, where,
-                  rec.path);
-            continue;
-        }
-        if (*size != completion->second.size) {
-            r.add(fmt::format("seq {}: {} in git has {} bytes, the worker sent {}", seq, rec.path,
-                              *size, completion->second.size),
-                  seq, where, rec.path);
-            continue;
-        }
-        if (*size > k_hash_limit) {
-            ++r.hash_skipped;
-            continue;
-        }
-        auto sha = repo->blob_sha256(rec.blob);
-        if (!sha) {
-            r.add(fmt::format("record of seq {}: {}", seq, sha.status().to_string()), seq, where,
-                  rec.path);
-            continue;
-        }
-        ++r.hashed;
-        if (*sha != completion->second.sha256)
-            r.add(fmt::format("seq {}: the SHA-256 of {} in git is {}, the event recorded {}", seq,
-                              rec.path, to_hex(*sha), to_hex(completion->second.sha256)),
-                  seq, where, rec.path);
+        if (e.repo) check_record_content(e, seq, rec, completion->second, r);
     }
+    return newest_by_path;
+}
 
-    // Completions the writer has passed must have records; later ones are pending.
+// Completions the writer has passed must have records; later ones are pending.
+void check_completions(const Evidence& e, Report& r) {
     const std::uint64_t applied = std::max(r.cursor, r.newest_trailer.value_or(0));
-    for (const auto& [seq, c] : completions) {
+    for (const auto& [seq, c] : e.completions) {
         if (!c.ok) continue;
-        if (auto q = quarantine.find(seq);
-            q != quarantine.end() && q->second.state != gitwriter::QuarantineState::applied) {
+        if (auto q = e.quarantine.find(seq);
+            q != e.quarantine.end() && q->second.state != gitwriter::QuarantineState::applied) {
             if (q->second.state == gitwriter::QuarantineState::superseded)
                 ++r.superseded;
             else
                 ++r.quarantined;
-            if (records.contains(seq))
+            if (e.records.contains(seq))
                 r.add(fmt::format("seq {} is {} but has a record of the git writer", seq,
                                   gitwriter::state_name(q->second.state)),
                       seq);
@@ -355,7 +375,7 @@ int run_verify(const Options& o, Io io) {
         }
         if (seq > applied) {
             ++r.pending;
-        } else if (seq <= r.cursor && !records.contains(seq)) {
+        } else if (seq <= r.cursor && !e.records.contains(seq)) {
             r.add(fmt::format("seq {} ({}/{}): a successful completion the git writer has passed "
                               "(cursor {}) has no "
                               "record",
@@ -363,43 +383,66 @@ int run_verify(const Options& o, Io io) {
                   seq);
         }
     }
+}
 
-    // main's tip holds each path's newest record (a later hand-made commit changes that).
-    if (repo && !history.empty() && (!r.newest_trailer || r.cursor >= *r.newest_trailer)) {
-        for (const auto& [path, seq] : newest_by_path) {
-            auto blob = repo->blob_at(history.front().id, path);
-            const auto& want = records[seq].blob;
-            if (blob && (!*blob || **blob != want))
-                r.add(
-                    fmt::format(
-                        "{} on main ({}) is {}, the last backup written there (seq {}) is blob {}",
-                        path, short_id(history.front().id),
-                        *blob ? "blob " + **blob : std::string("missing"), seq, want),
-                    seq, history.front().id, path);
-        }
+// main's tip holds each path's newest record (a later hand-made commit changes that).
+void check_tip(const Evidence& e, const std::map<std::string, std::uint64_t>& newest_by_path,
+               Report& r) {
+    if (!e.repo || e.history.empty() || (r.newest_trailer && r.cursor < *r.newest_trailer)) return;
+    const std::string& tip = e.history.front().id;
+    for (const auto& [path, seq] : newest_by_path) {
+        auto blob = e.repo->blob_at(tip, path);
+        const auto& want = e.records.at(seq).blob;
+        if (blob && (!*blob || **blob != want))
+            r.add(fmt::format(
+                      "{} on main ({}) is {}, the last backup written there (seq {}) is blob {}",
+                      path, short_id(tip), *blob ? "blob " + **blob : std::string("missing"), seq,
+                      want),
+                  seq, tip, path);
     }
+}
 
+void print_report(const Options& o, Io io, const Report& r) {
     if (o.json) {
         fmt::print(io.out, "{}\n", report_json(r));
-    } else {
-        for (const auto& d : r.found) fmt::print(io.out, "discrepancy: {}\n", d.message);
-        fmt::print(io.out,
-                   "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} "
-                   "hashes checked{}, "
-                   "{} completions pending{}\n",
-                   r.found.empty() ? "OK"
-                                   : fmt::format("{} DISCREPANC{}", r.found.size(),
-                                                 r.found.size() == 1 ? "Y" : "IES"),
-                   r.last_seq, r.cursor, r.newest_trailer ? std::to_string(*r.newest_trailer) : "-",
-                   r.commits, r.records, r.hashed,
-                   r.hash_skipped ? fmt::format(" ({} over 64 MiB: size only)", r.hash_skipped)
-                                  : std::string(),
-                   r.pending,
-                   r.quarantined || r.superseded
-                       ? fmt::format(", {} quarantined, {} superseded (netkeepctl quarantine list)",
-                                     r.quarantined, r.superseded)
-                       : std::string());
+        return;
     }
+    for (const auto& d : r.found) fmt::print(io.out, "discrepancy: {}\n", d.message);
+    fmt::print(io.out,
+               "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} "
+               "hashes checked{}, "
+               "{} completions pending{}\n",
+               r.found.empty() ? "OK"
+                               : fmt::format("{} DISCREPANC{}", r.found.size(),
+                                             r.found.size() == 1 ? "Y" : "IES"),
+               r.last_seq, r.cursor, r.newest_trailer ? std::to_string(*r.newest_trailer) : "-",
+               r.commits, r.records, r.hashed,
+               r.hash_skipped ? fmt::format(" ({} over 64 MiB: size only)", r.hash_skipped)
+                              : std::string(),
+               r.pending,
+               r.quarantined || r.superseded
+                   ? fmt::format(", {} quarantined, {} superseded (netkeepctl quarantine list)",
+                                 r.quarantined, r.superseded)
+                   : std::string());
+}
+
+}  // namespace
+
+int run_verify(const Options& o, Io io) {
+    auto log = open_event_log_reader(log_dir(o));
+    if (!log) return fail(o, io, log.status().to_string());
+    Report r;
+    r.last_seq = (*log)->last_seq();
+    Evidence e;
+    replay_log(**log, r, e);
+    if (Status s = read_writer_records(**log, r, e); !s) return fail(o, io, s.to_string());
+    if (Status s = read_repository(o, r, e); !s) return fail(o, io, s.to_string());
+    check_cursor(r);
+    check_commits(e, r);
+    auto newest_by_path = check_records(e, r);
+    check_completions(e, r);
+    check_tip(e, newest_by_path, r);
+    print_report(o, io, r);
     return r.found.empty() ? 0 : 1;
 }
 

@@ -345,12 +345,32 @@ Result<std::optional<git_oid>> Repo::tip() const {
     return main_tip(repo_.get());
 }
 
+namespace {
+
+Result<tree_ptr> tree_of(const git_commit* commit) {
+    git_tree* t = nullptr;
+    if (Status s = git_status(git_commit_tree(&t, commit), "reading main's tree"); !s) return s;
+    return tree_ptr(t);
+}
+
+// Whether tree has exactly `blob` at path, as a regular file.
+Result<bool> holds_blob(const git_tree* tree, const std::string& path, const git_oid& blob) {
+    git_tree_entry* e = nullptr;
+    int rc = git_tree_entry_bypath(&e, tree, path.c_str());
+    if (rc == GIT_ENOTFOUND) return false;
+    if (Status s = git_status(rc, fmt::format("looking up {}", path)); !s) return s;
+    tree_entry_ptr entry(e);
+    return git_oid_equal(git_tree_entry_id(entry.get()), &blob) &&
+           git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_BLOB;
+}
+
+}  // namespace
+
 Result<std::optional<std::string>> Repo::commit_file(const std::string& path, const git_oid& blob,
                                                      unix_time time, const std::string& message,
                                                      bool always) {
-    git_repository* repo = repo_.get();
     if (!batch_open_) {
-        auto base = main_tip(repo);
+        auto base = main_tip(repo_.get());
         if (!base) return base.status();
         batch_base_ = *base;
         batch_open_ = true;
@@ -358,50 +378,57 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
     auto tip_oid = tip();
     if (!tip_oid) return tip_oid.status();
     commit_ptr tip;
-    tree_ptr baseline;
+    Result<tree_ptr> baseline = Status::unavailable("no tree");
     if (*tip_oid) {
-        auto c = lookup_commit(repo, **tip_oid);
+        auto c = lookup_commit(repo_.get(), **tip_oid);
         if (!c) return c.status();
         tip = std::move(*c);
-        git_tree* t = nullptr;
-        if (Status s = git_status(git_commit_tree(&t, tip.get()), "reading main's tree"); !s)
-            return s;
-        baseline.reset(t);
-
-        git_tree_entry* e = nullptr;
-        int rc = git_tree_entry_bypath(&e, baseline.get(), path.c_str());
-        if (rc != GIT_ENOTFOUND) {
-            if (Status s = git_status(rc, fmt::format("looking up {}", path)); !s) return s;
-            tree_entry_ptr entry(e);
-            if (!always && git_oid_equal(git_tree_entry_id(entry.get()), &blob) &&
-                git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_BLOB)
-                return std::optional<std::string>();  // same content: no commit
-        }
+        baseline = tree_of(tip.get());
+        if (!baseline) return baseline.status();
+        auto same = holds_blob(baseline->get(), path, blob);
+        if (!same) return same.status();
+        if (!always && *same) return std::optional<std::string>();  // same content: no commit
     } else {
-        // First commit: an empty baseline tree to update.
-        git_treebuilder* b = nullptr;
-        if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s)
-            return s;
-        treebuilder_ptr builder(b);
-        git_oid empty;
-        if (Status s =
-                git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree");
-            !s)
-            return s;
-        batch_objects_.push_back({empty, ""});
-        git_tree* t = nullptr;
-        if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s)
-            return s;
-        baseline.reset(t);
+        baseline = empty_tree();  // the first commit
+        if (!baseline) return baseline.status();
     }
+    auto tree = updated_tree(baseline->get(), path, blob);
+    if (!tree) return tree.status();
+    auto commit = create_commit(tree->get(), tip.get(), time, message);
+    if (!commit) return commit.status();
+    batch_tip_ = *commit;
+    ++batch_commits_;
+    return std::optional<std::string>(hex_of(*commit));
+}
 
+Result<tree_ptr> Repo::empty_tree() {
+    git_repository* repo = repo_.get();
+    git_treebuilder* b = nullptr;
+    if (Status s = git_status(git_treebuilder_new(&b, repo, nullptr), "creating a tree"); !s)
+        return s;
+    treebuilder_ptr builder(b);
+    git_oid empty;
+    if (Status s =
+            git_status(git_treebuilder_write(&empty, builder.get()), "writing the empty tree");
+        !s)
+        return s;
+    batch_objects_.push_back({empty, ""});
+    git_tree* t = nullptr;
+    if (Status s = git_status(git_tree_lookup(&t, repo, &empty), "reading the empty tree"); !s)
+        return s;
+    return tree_ptr(t);
+}
+
+Result<tree_ptr> Repo::updated_tree(git_tree* baseline, const std::string& path,
+                                    const git_oid& blob) {
+    git_repository* repo = repo_.get();
     git_tree_update update{};
     update.action = GIT_TREE_UPDATE_UPSERT;
     update.id = blob;
     update.filemode = GIT_FILEMODE_BLOB;
     update.path = path.c_str();
     git_oid tree_oid;
-    if (Status s = git_status(git_tree_create_updated(&tree_oid, repo, baseline.get(), 1, &update),
+    if (Status s = git_status(git_tree_create_updated(&tree_oid, repo, baseline, 1, &update),
                               fmt::format("updating the tree at {}", path));
         !s)
         return s;
@@ -423,7 +450,11 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
         tree_entry_ptr entry(e);
         batch_objects_.push_back({*git_tree_entry_id(entry.get()), path.substr(0, slash)});
     }
+    return tree;
+}
 
+Result<git_oid> Repo::create_commit(const git_tree* tree, const git_commit* parent, unix_time time,
+                                    const std::string& message) {
     git_signature* sig_raw = nullptr;
     if (Status s = git_status(
             git_signature_new(&sig_raw, k_name, k_email, static_cast<git_time_t>(time), 0),
@@ -431,19 +462,17 @@ Result<std::optional<std::string>> Repo::commit_file(const std::string& path, co
         !s)
         return s;
     signature_ptr sig(sig_raw);
-    const git_commit* parents[1] = {tip.get()};
+    const git_commit* parents[1] = {parent};
     git_oid commit_oid;
     // No ref update here: publish() moves main once for the whole batch.
     if (Status s =
-            git_status(git_commit_create(&commit_oid, repo, nullptr, sig.get(), sig.get(), nullptr,
-                                         message.c_str(), tree.get(), tip ? 1 : 0, parents),
+            git_status(git_commit_create(&commit_oid, repo_.get(), nullptr, sig.get(), sig.get(),
+                                         nullptr, message.c_str(), tree, parent ? 1 : 0, parents),
                        "committing");
         !s)
         return s;
     batch_objects_.push_back({commit_oid, ""});
-    batch_tip_ = commit_oid;
-    ++batch_commits_;
-    return std::optional<std::string>(hex_of(commit_oid));
+    return commit_oid;
 }
 
 Status Repo::publish() {

@@ -99,7 +99,7 @@ public:
     Repo& operator=(Repo&&) noexcept;
     ~Repo();
 
-    // The position (parse_position in format.hpp: Netkeep-Retried-After, else
+    // The position (parse_position in netkeep/git_records.hpp: Netkeep-Retried-After, else
     // Netkeep-Seq) of the newest commit on main that has one (a hand-made commit on top is
     // passed over); nullopt for an unborn branch or no such commit.
     Result<std::optional<std::uint64_t>> last_position() const;
@@ -151,6 +151,14 @@ private:
     Result<odb_ptr> odb() const;
     // The tip the next commit builds on: the batch's last commit, else main's.
     Result<std::optional<git_oid>> tip() const;
+    // The steps of commit_file(); each adds the objects it writes to batch_objects_.
+    // An empty tree to build the first commit on.
+    Result<tree_ptr> empty_tree();
+    // baseline with blob at path: only the trees along path are rewritten.
+    Result<tree_ptr> updated_tree(git_tree* baseline, const std::string& path, const git_oid& blob);
+    // A commit of tree on parent (none: a root commit), by netkeep at `time`; no ref moves.
+    Result<git_oid> create_commit(const git_tree* tree, const git_commit* parent, unix_time time,
+                                  const std::string& message);
 
     repository_ptr repo_;
     git_odb_backend* mempack_ = nullptr;  // owned by the repository's odb
