@@ -1,11 +1,11 @@
-#include "netkeep/event_format.hpp"
+#include "core/event_format.hpp"
 
 #include <concepts>
 #include <type_traits>
 
 #include <fmt/format.h>
 
-#include "netkeep/crc32c.hpp"
+#include "core/crc32c.hpp"
 
 namespace netkeep::event_format {
 

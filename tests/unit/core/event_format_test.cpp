@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "netkeep/crc32c.hpp"
-#include "netkeep/event_format.hpp"
+#include "core/crc32c.hpp"
+#include "core/event_format.hpp"
 
 using namespace netkeep;
 

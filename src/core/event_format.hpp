@@ -1,4 +1,7 @@
 #pragma once
+// Private to core (included as "core/event_format.hpp"): the store, and the tests and
+// tools of the log format, use it; other parts read events through the EventLog.
+//
 // The on-disk format of one event-log record. docs/event-log.md explains it at length.
 //
 // Key: the sequence number as a big-endian u64, so the store's byte order is log order.
