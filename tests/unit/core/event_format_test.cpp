@@ -1,10 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "core/crc32c.hpp"
 #include "core/event_format.hpp"
+#include "netkeep/event_schema.hpp"
 #include "netkeep/sha256.hpp"
 
 using namespace netkeep;
@@ -200,5 +202,27 @@ TEST_CASE("records are byte for byte those of earlier builds") {
     for (std::size_t i = 0; i < events.size(); ++i) {
         CAPTURE(i);
         CHECK(to_hex(event_format::encode(events[i])) == golden[i]);
+    }
+}
+
+namespace {
+// The highest `since` among an event's fields in netkeep/event_schema.hpp.
+struct NewestField {
+    std::uint16_t since = 0;
+    template <field::Kind K, typename T>
+    void operator()(field::Descriptor<K> f, const T&) {
+        since = std::max(since, f.since);
+    }
+};
+}  // namespace
+
+TEST_CASE("no field of the schema is newer than the version its event type writes") {
+    // A field with since > current_version() would be written but skipped on reading.
+    for (const Event& e : sample_events()) {
+        CAPTURE(event_type_name(type_of(e)));
+        NewestField newest;
+        visit_fields(e, newest);
+        CHECK(newest.since >= 1);
+        CHECK(newest.since <= event_format::current_version(type_of(e)));
     }
 }
