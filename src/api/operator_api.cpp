@@ -17,6 +17,7 @@
 #include "api/held_tasks.hpp"
 #include "api/operator_query.hpp"
 #include "api/service.hpp"
+#include "netkeep/event_json.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
 
