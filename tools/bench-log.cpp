@@ -24,7 +24,7 @@
 
 #include <fmt/format.h>
 
-#include "netkeep/event_format.hpp"
+#include "core/event_format.hpp"
 #include "netkeep/event_log.hpp"
 
 namespace fs = std::filesystem;

@@ -4,7 +4,7 @@
 // netkeepctl are all functions of this sequence.
 //
 // Times are unix seconds (UTC). Names are device and job names as in the inventory.
-// Adding a field to an event means bumping its schema version in event_format.hpp and
+// Adding a field to an event means bumping its schema version in src/core/event_format.hpp and
 // teaching the decoder the old version too: the log is kept forever.
 
 #include <cstdint>

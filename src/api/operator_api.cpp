@@ -14,6 +14,7 @@
 #include "api/answers.hpp"
 #include "api/operator_query.hpp"
 #include "engine/held_tasks.hpp"
+#include "netkeep/event_json.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
 

@@ -2,13 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
-#include <type_traits>
-#include <variant>
 
 #include <fmt/format.h>
 
 #include "netkeep/json.hpp"
-#include "netkeep/sha256.hpp"
 
 namespace netkeep::api {
 
@@ -159,65 +156,6 @@ std::string task_json(const Projection& p, task_id id, unix_time now,
         json_quote(t.device), json_quote(t.job), task_status_name(task_status(t, now)), t.timestamp,
         t.due, t.failed_attempts, job.max_attempts, lease, outcome_json(t.last_success, false),
         outcome_json(t.last_failure, true), last_change);
-}
-
-std::string event_json(const EventRecord& record) {
-    std::string out = fmt::format(R"({{"seq":{},"type":"{}")", record.seq,
-                                  event_type_name(type_of(record.event)));
-    auto str = [&](std::string_view name, std::string_view value) {
-        out += fmt::format(R"(,"{}":{})", name, json_quote(value));
-    };
-    auto num = [&](std::string_view name, auto value) {
-        out += fmt::format(R"(,"{}":{})", name, value);
-    };
-    auto file = [&](std::string_view name, const std::string& content) {
-        out += fmt::format(R"(,"{}":{{"size":{},"sha256":"{}"}})", name, content.size(),
-                           sha256_hex(content));
-    };
-    std::visit(
-        [&](const auto& e) {
-            using T = std::decay_t<decltype(e)>;
-            num("at", e.at);
-            if constexpr (std::is_same_v<T, InventoryApplied>) {
-                file("devices_json", e.devices_json);
-                file("jobs_json", e.jobs_json);
-            } else {
-                str("device", e.device);
-                str("job", e.job);
-                if constexpr (std::is_same_v<T, LeaseGranted>) {
-                    num("timestamp", e.timestamp);
-                    num("deadline", e.deadline);
-                    num("attempt", e.attempt);
-                    str("worker", e.worker);
-                    if (!e.holder.empty()) str("holder", e.holder);
-                } else if constexpr (std::is_same_v<T, LeaseExpired>) {
-                    num("timestamp", e.timestamp);
-                } else if constexpr (std::is_same_v<T, CompletionRecorded>) {
-                    num("job_timestamp", e.job_timestamp);
-                    num("start_timestamp", e.start_timestamp);
-                    num("end_timestamp", e.end_timestamp);
-                    if (e.failure)
-                        str("failure", *e.failure);
-                    else
-                        out += R"(,"failure":null)";
-                    num("size", e.size);
-                    str("sha256", to_hex(e.sha256));
-                    str("spool", e.spool);
-                    str("worker", e.worker);
-                } else if constexpr (std::is_same_v<T, OccurrenceClosed>) {
-                    num("timestamp", e.timestamp);
-                    str("reason", close_reason_name(e.reason));
-                } else if constexpr (std::is_same_v<T, RunRequested>) {
-                    num("timestamp", e.timestamp);
-                    str("requested_by", e.requested_by);
-                } else {
-                    static_assert(!sizeof(T*), "event_json does not know this event type");
-                }
-            }
-        },
-        record.event);
-    out += '}';
-    return out;
 }
 
 }  // namespace netkeep::api

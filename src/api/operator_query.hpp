@@ -1,6 +1,7 @@
 #pragma once
 // The pure half of the operator API (/api/v1/...): query parsing, task status, and the
-// JSON of tasks and events. No I/O: unit-tested directly (tests/unit/api).
+// JSON of tasks. No I/O: unit-tested directly (tests/unit/api). An event's JSON is
+// core's (netkeep/event_json.hpp), so that netkeepctl prints the same.
 
 #include <cstdint>
 #include <optional>
@@ -68,10 +69,5 @@ struct LastChange {
 // One element of GET /api/v1/tasks (docs/api.md).
 std::string task_json(const Projection& p, task_id id, unix_time now,
                       const std::optional<LastChange>& change);
-
-// One element of GET /api/v1/events: {"seq":N,"type":"LeaseGranted",...the fields}.
-// InventoryApplied shows each file's size and SHA-256, never its content (a literal
-// password may be in it); CompletionRecorded's sha256 is hex.
-std::string event_json(const EventRecord& record);
 
 }  // namespace netkeep::api

@@ -1,4 +1,4 @@
-#include "netkeep/crc32c.hpp"
+#include "core/crc32c.hpp"
 
 #include <array>
 

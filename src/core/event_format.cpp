@@ -1,48 +1,13 @@
-#include "netkeep/event_format.hpp"
-
-#include <concepts>
-#include <type_traits>
+#include "core/event_format.hpp"
 
 #include <fmt/format.h>
 
-#include "netkeep/crc32c.hpp"
+#include "core/crc32c.hpp"
+#include "netkeep/event_schema.hpp"
 
 namespace netkeep::event_format {
 
 namespace {
-
-// One list of fields per event drives both the encoder (const event) and the decoder
-// (mutable event), so the two cannot disagree about order. Appending a field here is a
-// schema change: bump current_version() and decode the old version without it.
-template <typename E, typename T>
-concept maybe_const = std::same_as<std::remove_const_t<E>, T>;
-
-template <maybe_const<InventoryApplied> E, typename Visitor>
-void fields(E& e, Visitor& v) {
-    v(e.at), v(e.devices_json), v(e.jobs_json);
-}
-template <maybe_const<LeaseGranted> E, typename Visitor>
-void fields(E& e, Visitor& v) {
-    v(e.at), v(e.device), v(e.job), v(e.timestamp), v(e.deadline), v(e.attempt), v(e.worker);
-    if (v.version >= 2) v(e.holder);  // version 1 was written before tokens existed
-}
-template <maybe_const<LeaseExpired> E, typename Visitor>
-void fields(E& e, Visitor& v) {
-    v(e.at), v(e.device), v(e.job), v(e.timestamp);
-}
-template <maybe_const<CompletionRecorded> E, typename Visitor>
-void fields(E& e, Visitor& v) {
-    v(e.at), v(e.device), v(e.job), v(e.job_timestamp), v(e.start_timestamp), v(e.end_timestamp),
-        v(e.failure), v(e.size), v(e.sha256), v(e.spool), v(e.worker);
-}
-template <maybe_const<OccurrenceClosed> E, typename Visitor>
-void fields(E& e, Visitor& v) {
-    v(e.at), v(e.device), v(e.job), v(e.timestamp), v(e.reason);
-}
-template <maybe_const<RunRequested> E, typename Visitor>
-void fields(E& e, Visitor& v) {
-    v(e.at), v(e.device), v(e.job), v(e.timestamp), v(e.requested_by);
-}
 
 void put_u16(std::string& out, std::uint16_t v) {
     out.push_back(char(v & 0xff));
@@ -56,9 +21,17 @@ std::uint32_t get_u32(const unsigned char* p) {
            std::uint32_t(p[3]) << 24;
 }
 
+// The field lists are netkeep/event_schema.hpp's: the encoder (const event) and the
+// decoder (mutable event) visit the same list, so they cannot disagree about order. The
+// bytes depend only on each member's C++ type, not on its kind.
 struct writer {
     std::string& out;
     std::uint16_t version;
+
+    template <field::Kind K, typename T>
+    void operator()(field::Descriptor<K> f, const T& value) {
+        if (version >= f.since) put(value);
+    }
 
     void varint(std::uint64_t v) {
         while (v >= 0x80) {
@@ -67,18 +40,18 @@ struct writer {
         }
         out.push_back(char(v));
     }
-    void operator()(std::int64_t v) { varint((std::uint64_t(v) << 1) ^ std::uint64_t(v >> 63)); }
-    void operator()(std::uint64_t v) { varint(v); }
-    void operator()(std::uint32_t v) { varint(v); }
-    void operator()(const std::string& s) {
+    void put(std::int64_t v) { varint((std::uint64_t(v) << 1) ^ std::uint64_t(v >> 63)); }
+    void put(std::uint64_t v) { varint(v); }
+    void put(std::uint32_t v) { varint(v); }
+    void put(const std::string& s) {
         varint(s.size());
         out += s;
     }
-    void operator()(const std::optional<std::string>& s) {
+    void put(const std::optional<std::string>& s) {
         out.push_back(s ? 1 : 0);
-        if (s) (*this)(*s);
+        if (s) put(*s);
     }
-    void operator()(CloseReason r) { out.push_back(char(r)); }
+    void put(CloseReason r) { out.push_back(char(r)); }
 };
 
 // Reads fields until the first error; afterwards every read is a no-op, and the caller
@@ -88,6 +61,12 @@ struct reader {
     const unsigned char* end;
     std::uint16_t version;  // of the record: old versions lack the fields added since
     const char* error = nullptr;
+
+    // A field added after the record's version is not in it: the member keeps its default.
+    template <field::Kind K, typename T>
+    void operator()(field::Descriptor<K> f, T& value) {
+        if (version >= f.since) get(value);
+    }
 
     bool ok() const { return error == nullptr; }
     void fail(const char* why) {
@@ -108,17 +87,17 @@ struct reader {
         fail("number longer than 64 bits");
         return 0;
     }
-    void operator()(std::int64_t& v) {
+    void get(std::int64_t& v) {
         std::uint64_t z = varint();
         v = std::int64_t(z >> 1) ^ -std::int64_t(z & 1);
     }
-    void operator()(std::uint64_t& v) { v = varint(); }
-    void operator()(std::uint32_t& v) {
+    void get(std::uint64_t& v) { v = varint(); }
+    void get(std::uint32_t& v) {
         std::uint64_t z = varint();
         if (z > UINT32_MAX) fail("number out of range");
         v = std::uint32_t(z);
     }
-    void operator()(std::string& s) {
+    void get(std::string& s) {
         std::uint64_t n = varint();
         if (n > std::uint64_t(end - p)) {
             fail("string runs past the payload");
@@ -127,7 +106,7 @@ struct reader {
         s.assign(reinterpret_cast<const char*>(p), n);
         p += n;
     }
-    void operator()(std::optional<std::string>& s) {
+    void get(std::optional<std::string>& s) {
         if (p == end) return fail("payload ends inside an optional");
         unsigned char flag = *p++;
         if (flag > 1) return fail("bad optional flag");
@@ -136,9 +115,9 @@ struct reader {
             return;
         }
         s.emplace();
-        (*this)(*s);
+        get(*s);
     }
-    void operator()(CloseReason& r) {
+    void get(CloseReason& r) {
         if (p == end) return fail("payload ends inside an enum");
         unsigned char b = *p++;
         if (b < 1 || b > 3) return fail("unknown close reason");
@@ -151,7 +130,7 @@ Result<Event> decode_payload(std::uint64_t seq, std::string_view payload, std::u
     T event{};
     reader r{reinterpret_cast<const unsigned char*>(payload.data()),
              reinterpret_cast<const unsigned char*>(payload.data() + payload.size()), version};
-    fields(event, r);
+    visit_fields(event, r);
     if (!r.ok()) return Status::corruption(fmt::format("seq {}: {}", seq, r.error));
     if (r.p != r.end)
         return Status::corruption(
@@ -169,7 +148,7 @@ std::string encode(const Event& event) {
     put_u16(out, current_version(type));
     put_u32(out, 0);  // payload length, patched below
     writer w{out, current_version(type)};
-    std::visit([&](const auto& e) { fields(e, w); }, event);
+    visit_fields(event, w);
     std::uint32_t len = std::uint32_t(out.size() - k_header_size);
     for (int i = 0; i < 4; ++i) out[3 + i] = char((len >> (8 * i)) & 0xff);
     put_u32(out, crc32c(out));

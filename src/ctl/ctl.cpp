@@ -9,6 +9,7 @@
 
 #include "ctl/commands.hpp"
 #include "ctl/state_view.hpp"
+#include "netkeep/event_json.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/json.hpp"
@@ -46,7 +47,7 @@ int run_log(const Options& o, Io io) {
     std::uint64_t next = f.from;
     auto print = [&](EventRecord&& r) {
         if (matches(f, r)) {
-            std::string line = o.json ? format_event_json(r) : format_event_text(r);
+            std::string line = o.json ? event_json(r) : format_event_text(r);
             line += '\n';
             write(io.out, line);
         }

@@ -1,37 +1,27 @@
 #pragma once
 // Events as netkeepctl prints them, and the filters of `netkeepctl log`. Pure.
 //
-// Secrets: InventoryApplied carries devices.json and jobs.json as the operator wrote
-// them, literal passwords included. Only their sizes and SHA-256 are ever printed.
+// `netkeepctl log --json` prints netkeep::event_json (netkeep/event_json.hpp): the same
+// object as GET /api/v1/events. The text line is written here, from the same schema
+// (netkeep/event_schema.hpp), so both show the same fields under the same names.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "netkeep/events.hpp"
 
 namespace netkeep::ctl {
 
-// One event as ordered (key, value) fields, without seq and type: "at" first (ISO
-// time), then the event's own fields; times as ISO, raw SHA-256 as hex.
-// InventoryApplied: devices_json_bytes, devices_json_sha256, jobs_json_bytes,
-// jobs_json_sha256. Integers are marked so JSON prints them as numbers.
-struct Field {
-    std::string key;
-    std::string value;
-    bool number = false;
-    bool present = true;  // false: an absent optional (JSON null; not printed in text)
-};
-std::vector<Field> event_fields(const Event& event);
-
-// `seq time type key=value...`; a value with a space, quote, '=', backslash, control or
+// `seq time type key=value...`: the time column is the event's `at`, then its other
+// fields in schema order. Times are ISO 8601 (UTC), raw SHA-256 is hex, an absent
+// optional (or an unset holder) is left out. Secrets: a document (InventoryApplied's
+// devices_json and jobs_json, which may hold literal passwords) shows only as
+// NAME_bytes=N NAME_sha256=hex. A value with a space, quote, '=', backslash, control or
 // non-ASCII byte, or an empty one, is written as a JSON string (as netkeepd's log lines).
 std::string format_event_text(const EventRecord& record);
-// One JSON object: {"seq":N,"type":"LeaseGranted","at":"...",...}.
-std::string format_event_json(const EventRecord& record);
 
 // The filters of `netkeepctl log`. Every given one must match. An event without a
 // device (InventoryApplied) never matches --device, likewise for --job.

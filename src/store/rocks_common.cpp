@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "netkeep/event_format.hpp"
+#include "core/event_format.hpp"
 
 namespace netkeep::store {
 

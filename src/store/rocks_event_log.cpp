@@ -31,8 +31,8 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "core/event_format.hpp"
 #include "netkeep/durable.hpp"
-#include "netkeep/event_format.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/logger.hpp"
 #include "rocks_common.hpp"

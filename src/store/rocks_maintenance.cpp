@@ -17,7 +17,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
-#include "netkeep/event_format.hpp"
+#include "core/event_format.hpp"
 #include "netkeep/event_log.hpp"
 #include "rocks_common.hpp"
 

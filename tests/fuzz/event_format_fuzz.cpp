@@ -16,9 +16,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/crc32c.hpp"
+#include "core/event_format.hpp"
 #include "fuzz_support.hpp"
-#include "netkeep/crc32c.hpp"
-#include "netkeep/event_format.hpp"
 
 namespace ef = netkeep::event_format;
 using netkeep::Status;

@@ -195,6 +195,42 @@ TEST_CASE("log prints events without secrets, filters them, and --follow sees ne
     CHECK(missing.err.find("no event log at") != std::string::npos);
 }
 
+// One JSON shape for an event: the operator API's (issue 15). netkeepctl used to print ISO
+// times and devices_json_bytes where the API printed numbers and {size, sha256}.
+TEST_CASE("log --json prints each event byte for byte as GET /api/v1/events does") {
+    Fixture f(2);
+    auto server = f.start();
+    auto client = connect(server);
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 2);
+    complete(client, leases[0], "hostname r0\n");
+    complete(client, leases[1], "", std::string("auth failed: \"u\""));
+
+    auto api = client.get("/api/v1/events?limit=1000");
+    REQUIRE(api.is_ok());
+    REQUIRE(api->status == 200);
+    auto log = ctl({"--data-dir", f.data.string(), "--json", "log"});
+    REQUIRE(log.code == 0);
+
+    simdjson::dom::parser parser;
+    simdjson::dom::array events = parser.parse(api->body)["events"].get_array().value();
+    std::vector<std::string> lines;
+    for (std::size_t start = 0, end; (end = log.out.find('\n', start)) != std::string::npos;
+         start = end + 1)
+        lines.push_back(log.out.substr(start, end - start));
+    REQUIRE(lines.size() == events.size());
+    REQUIRE(lines.size() >= 6);  // inventory, 2 leases, 2 completions, the success's close
+    std::string joined;
+    for (const auto& line : lines) joined += (joined.empty() ? "" : ",") + line;
+    CHECK(api->body.find("[" + joined + "]") != std::string::npos);
+
+    simdjson::dom::parser line_parser;
+    simdjson::dom::element inventory = line_parser.parse(lines[0]);
+    CHECK(inventory["at"].is_int64());
+    CHECK(inventory["devices_json"]["size"].is_uint64());
+    CHECK(log.out.find("hunter2") == std::string::npos);
+}
+
 TEST_CASE("verify passes on a healthy data dir and names a commit made by hand") {
     Fixture f;
     auto server = f.start();

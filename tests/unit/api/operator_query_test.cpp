@@ -1,13 +1,10 @@
-// The operator API's pure half: query parameters, task status, and the JSON of tasks
-// and events (no inventory content, hex hashes).
+// The operator API's pure half: query parameters, task status, and the JSON of tasks.
+// The JSON of events is core's (tests/unit/core/event_json_test.cpp).
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include <fmt/format.h>
-
 #include "api/operator_query.hpp"
-#include "netkeep/sha256.hpp"
 
 using namespace netkeep;
 using namespace netkeep::api;
@@ -133,29 +130,4 @@ TEST_CASE("task JSON carries the lease, the outcomes and the last change") {
         R"("failed_attempts":0,"max_attempts":2,"lease":{"worker":"w\"1","granted_at":1700000000,)"
         R"("deadline":1700000100,"attempt":1},"last_success":null,"last_failure":null,)"
         R"("last_change":{"commit":"abc123","time":1699999995,"seq":7}})");
-}
-
-TEST_CASE("event JSON: an inventory shows sizes and hashes, never its content") {
-    InventoryApplied inv{t0, R"({"devices":[{"pass":"literal-Secret-1"}]})", "{}"};
-    std::string json = event_json(EventRecord{3, inv});
-    CHECK(json.find("literal-Secret-1") == std::string::npos);
-    CHECK(
-        json ==
-        fmt::format(
-            R"({{"seq":3,"type":"InventoryApplied","at":1700000000,)"
-            R"("devices_json":{{"size":{},"sha256":"{}"}},"jobs_json":{{"size":2,"sha256":"{}"}}}})",
-            inv.devices_json.size(), sha256_hex(inv.devices_json), sha256_hex("{}")));
-
-    CompletionRecorded c{t0,   "r1", "show_run", 1, 2, 3, std::nullopt, 10, std::string(32, '\xab'),
-                         "s1", "w"};
-    std::string cj = event_json(EventRecord{4, c});
-    CHECK(cj.find(R"("failure":null)") != std::string::npos);
-    CHECK(cj.find(to_hex(std::string(32, '\xab'))) != std::string::npos);
-
-    CHECK(event_json(EventRecord{5, RunRequested{t0, "r1", "show_run", t0 + 9, "10.0.0.1"}}) ==
-          R"({"seq":5,"type":"RunRequested","at":1700000000,"device":"r1","job":"show_run",)"
-          R"("timestamp":1700000009,"requested_by":"10.0.0.1"})");
-    CHECK(
-        event_json(EventRecord{6, OccurrenceClosed{t0, "r1", "j", 1, CloseReason::failed}}) ==
-        R"({"seq":6,"type":"OccurrenceClosed","at":1700000000,"device":"r1","job":"j","timestamp":1,"reason":"failed"})");
 }

@@ -1,10 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
-#include "netkeep/crc32c.hpp"
-#include "netkeep/event_format.hpp"
+#include "core/crc32c.hpp"
+#include "core/event_format.hpp"
+#include "netkeep/event_schema.hpp"
+#include "netkeep/sha256.hpp"
 
 using namespace netkeep;
 
@@ -163,4 +166,63 @@ TEST_CASE("RunRequested is type 6, named, and its record starts with that byte")
     auto decoded = event_format::decode(7, record);
     REQUIRE(decoded.is_ok());
     CHECK(std::get<RunRequested>(*decoded) == e);
+}
+
+// The bytes of the sample events as the encoder wrote them when this test was added:
+// records are kept forever, so a refactoring of the encoder must never change them
+// (a schema change bumps the version and adds a line here instead).
+TEST_CASE("records are byte for byte those of earlier builds") {
+    const std::vector<std::string> golden = {
+        "0101002000000080c49fd50c0e7b2264657669636573223a5b5d7d0b7b226a6f6273223a"
+        "5b5d7d8e25f0ff",
+        "0202003300000082c49fd50c09636f72652d312e64630873686f775f72756ec0b79fd50c"
+        "dac89fd50c020e3132372e302e302e313a35303030006f268f7a",
+        "03010006000000090161016200afb70878",
+        "0401005a000000a0ca9fd50c0272310873686f775f72756ec0b79fd50cc8c59fd50cd8c8"
+        "9fd50c010b61757468206661696c656400207f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f"
+        "7f7f7f7f7f7f7f7f7f7f7f7f7f7f0773706f6f6c2d3102773190dcbd2f",
+        "0401004c010000a0ca9fd50c8002000102030405060708090a0b0c0d0e0f101112131415"
+        "161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30313233343536373839"
+        "3a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d"
+        "5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f8081"
+        "82838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5"
+        "a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0c1c2c3c4c5c6c7c8c9"
+        "cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebeced"
+        "eeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff016affffffffffffffffff01feffffffffff"
+        "ffffff010000ffffffffffffffffff012000000000000000000000000000000000000000"
+        "000000000000000000000000000000fe84bb2e",
+        "05010017000000e8cb9fd50c0272310873686f775f72756ec0b79fd50c036695272f",
+        "06010026000000b0cd9fd50c0272310873686f775f72756ea0fc9fd50c0f3132372e302e"
+        "302e313a3430303030cdb2c3ba",
+        "0202003900000084c49fd50c09636f72652d312e64630873686f775f72756ec0b79fd50c"
+        "dcc89fd50c010a776f726b65722d6463310a776f726b65722d6463311bc1dc60",
+    };
+    auto events = sample_events();
+    REQUIRE(events.size() == golden.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        CAPTURE(i);
+        CHECK(to_hex(event_format::encode(events[i])) == golden[i]);
+    }
+}
+
+namespace {
+// The highest `since` among an event's fields in netkeep/event_schema.hpp.
+struct NewestField {
+    std::uint16_t since = 0;
+    template <field::Kind K, typename T>
+    void operator()(field::Descriptor<K> f, const T&) {
+        since = std::max(since, f.since);
+    }
+};
+}  // namespace
+
+TEST_CASE("no field of the schema is newer than the version its event type writes") {
+    // A field with since > current_version() would be written but skipped on reading.
+    for (const Event& e : sample_events()) {
+        CAPTURE(event_type_name(type_of(e)));
+        NewestField newest;
+        visit_fields(e, newest);
+        CHECK(newest.since >= 1);
+        CHECK(newest.since <= event_format::current_version(type_of(e)));
+    }
 }

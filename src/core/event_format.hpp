@@ -1,4 +1,7 @@
 #pragma once
+// Private to core (included as "core/event_format.hpp"): the store, and the tests and
+// tools of the log format, use it; other parts read events through the EventLog.
+//
 // The on-disk format of one event-log record. docs/event-log.md explains it at length.
 //
 // Key: the sequence number as a big-endian u64, so the store's byte order is log order.
@@ -9,9 +12,10 @@
 //   +---------+----------------+-------------------+-------------------+--------------+
 //   |<------------------------- covered by the checksum ----------------->|
 //
-// Payload: the event's fields in declaration order. Integers are LEB128 varints
-// (signed ones zigzag-encoded), strings are a varint length then the bytes, an optional
-// is one byte (0 absent, 1 present) followed by the value, an enum is one byte.
+// Payload: the event's fields in the order of netkeep/event_schema.hpp. Integers are
+// LEB128 varints (signed ones zigzag-encoded), strings are a varint length then the
+// bytes, an optional is one byte (0 absent, 1 present) followed by the value, an enum is
+// one byte.
 //
 // A decoder accepts every schema version up to the one it writes; a record of a newer
 // version or an unknown type is refused with a status naming its sequence number, never
@@ -31,7 +35,8 @@ constexpr std::size_t k_header_size = 1 + 2 + 4;
 constexpr std::size_t k_trailer_size = 4;
 constexpr std::size_t k_key_size = 8;
 
-// The schema version this build writes, per type. Bump when a payload changes.
+// The schema version this build writes, per type. Bump when a payload changes, and give
+// the new field that version as its `since` in netkeep/event_schema.hpp.
 // LeaseGranted 2: + holder.
 constexpr std::uint16_t current_version(EventType type) {
     return type == EventType::lease_granted ? 2 : 1;

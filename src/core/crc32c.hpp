@@ -1,5 +1,6 @@
 #pragma once
-// CRC-32C (Castagnoli), the checksum of event-log records.
+// CRC-32C (Castagnoli), the checksum of event-log records. Private to core (included as
+// "core/crc32c.hpp"): the record format and its tests use it.
 
 #include <cstdint>
 #include <string_view>
