@@ -9,7 +9,7 @@ namespace {
 // Quoted arguments are cut here: enough to recognise one, too little to flood a terminal.
 constexpr std::size_t k_quote_limit = 64;
 // --help puts the help text in this column, or on the next line when the option is wider.
-constexpr std::size_t k_max_help_column = 26;
+constexpr std::size_t k_max_help_column = 32;
 
 // "-" (stdin, by convention) and negative numbers are arguments, not options.
 bool looks_like_option(std::string_view arg) {
@@ -36,6 +36,7 @@ Result<Spelled> identify(std::span<const Option> table, std::string_view arg) {
             name = name.substr(0, eq);
         }
         if (name == "help") {
+            if (spelled.inline_value) return usage("--help takes no value");
             spelled.help = true;
             return spelled;
         }

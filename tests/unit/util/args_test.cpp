@@ -113,6 +113,7 @@ TEST_CASE("-h and --help win over what follows, not over an error before them") 
         CHECK(r->help);
     }
     CHECK(error_of({"--bogus", "--help"}) == "unknown option '--bogus'");
+    CHECK(error_of({"--help=yes"}) == "--help takes no value");
 }
 
 TEST_CASE("attack: an unknown option is named, long or short, with or without a value") {
@@ -203,10 +204,9 @@ TEST_CASE("--help is generated from the table, one aligned column") {
     CHECK(help_text(k_table, false).find("--help") == std::string::npos);
     const Option wide[] = {{"a-very-long-option-name", Kind::value, "VALUE", "help"},
                            {"x", Kind::flag, "", "short"}};
-    CHECK(help_text(wide, false) ==
-          "  --a-very-long-option-name VALUE\n"
-          "                          help\n"
-          "  --x                     short\n");
+    const std::string column(32, ' ');
+    CHECK(help_text(wide, false) == "  --a-very-long-option-name VALUE\n" + column + "help\n" +
+                                        "  --x" + column.substr(5) + "short\n");
 }
 
 TEST_CASE("views: argv without the program name, or a vector of strings") {
