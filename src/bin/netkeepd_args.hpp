@@ -1,6 +1,6 @@
 #pragma once
 // netkeepd's command line: the settings it runs with and the rules that check them
-// (docs/operations.md "Running netkeepd"). Pure apart from resolving nothing: unit-tested.
+// (docs/operations.md "Running netkeepd"). Pure (no I/O, no name lookups): unit-tested.
 
 #include <chrono>
 #include <cstdint>

@@ -45,7 +45,7 @@ struct Option {
     Kind kind = Kind::value;
     std::string_view value_name;  // "HOST:PORT": shown in --help and in errors; empty for flags
     std::string_view help;        // may hold "\n": later lines are indented under the first
-    char short_name = '\0';       // 'x' is also written -x; '\0' for none
+    char short_name = '\0';       // 'x' is also written -x; '\0' for none ('h' is help's)
 };
 
 // One option found on the command line.

@@ -44,6 +44,7 @@ struct Options {
     Farm_settings farm;
     std::optional<std::string> print_config;
     std::uint64_t generation = 0;
+    bool help = false;  // -h/--help: print the usage, nothing else was checked
 };
 
 using netkeep::args::Kind;
@@ -130,14 +131,13 @@ const std::string k_usage =
     "       fake-device --print-config NAME [--config-bytes N] [--generation G]\n\n" +
     netkeep::args::help_text<Options>(k_rules);
 
-// The options; with -h/--help, `help` is set and nothing else is checked.
-Result<Options> parse_args(int argc, char** argv, bool& help) {
+Result<Options> parse_args(int argc, char** argv) {
     Options o;
     const auto words = netkeep::args::views(argc, argv);
     auto parsed = netkeep::args::parse_into<Options>(k_rules, words, o);
     if (!parsed) return parsed.status();
-    help = parsed->help;
-    if (help) return o;
+    o.help = parsed->help;
+    if (o.help) return o;
     if (!parsed->positional.empty())
         return Status::invalid_argument("unexpected argument " + quoted(parsed->positional[0]));
     if (!o.print_config && !o.ssh_listen)
@@ -229,15 +229,14 @@ int serve(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    bool help = false;
-    auto options = parse_args(argc, argv, help);
-    if (help) {
-        fmt::print("{}", k_usage);
-        return 0;
-    }
+    auto options = parse_args(argc, argv);
     if (!options) {
         fmt::print(stderr, "fake-device: {}\n{}", options.status().message(), k_usage);
         return 2;
+    }
+    if (options->help) {
+        fmt::print("{}", k_usage);
+        return 0;
     }
     if (options->print_config) return print_config(*options);
     return serve(*options);
