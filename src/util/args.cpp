@@ -88,21 +88,18 @@ Result<std::string_view> take_value(const Option& option, const Spelled& spelled
 
 }  // namespace
 
-Result<Parsed> parse(std::span<const Option> table, std::span<const std::string_view> args,
-                     Positionals positionals) {
+Result<Parsed> parse(std::span<const Option> table, std::span<const std::string_view> args) {
     Parsed out;
     std::vector<bool> seen(table.size(), false);
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view arg = args[i];
-        const bool end_of_options = arg == "--";
-        if (end_of_options || !looks_like_option(arg)) {
-            auto& into = positionals == Positionals::stop ? out.rest : out.positional;
-            if (end_of_options) ++i;
-            if (positionals == Positionals::stop || end_of_options) {
-                into.insert(into.end(), args.begin() + std::ptrdiff_t(i), args.end());
-                return out;
-            }
-            into.push_back(arg);
+        if (arg == "--") {
+            out.positional.insert(out.positional.end(), args.begin() + std::ptrdiff_t(i + 1),
+                                  args.end());
+            return out;
+        }
+        if (!looks_like_option(arg)) {
+            out.positional.push_back(arg);
             continue;
         }
         auto spelled = identify(table, arg);

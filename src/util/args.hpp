@@ -12,6 +12,9 @@
 //   refused. "-" and negative numbers ("-1") are not options.
 //   A value or flag option may be given once; a repeatable one any number of times.
 //   "--" ends the options: everything after it is a positional argument.
+//   Options and positional arguments may be mixed. A program with commands scans once
+//   with every command's options and takes the first positional as the command; it then
+//   refuses an option of another command (netkeepctl, src/ctl/args.cpp).
 // Errors are invalid_argument Statuses that name the option. Arguments quoted in them are
 // cut to a few dozen bytes with control characters escaped, so a hostile argv cannot flood
 // or drive the terminal the message lands on.
@@ -55,16 +58,12 @@ struct Match {
     std::string_view value;  // empty for a flag
 };
 
-enum class Positionals {
-    anywhere,  // options and positional arguments may come in any order
-    stop,      // the first positional argument ends the scan (it and what follows: `rest`)
-};
-
 struct Parsed {
-    bool help = false;                         // -h/--help: nothing after it was looked at
-    std::vector<Match> options;                // in command-line order
-    std::vector<std::string_view> positional;  // with Positionals::anywhere
-    std::vector<std::string_view> rest;        // with Positionals::stop: from the first positional
+    bool help = false;           // -h/--help: nothing after it was looked at
+    std::vector<Match> options;  // in command-line order
+    // Arguments that are not options, wherever they come, and everything after "--". A
+    // program with commands (netkeepctl) takes the first as the command.
+    std::vector<std::string_view> positional;
 
     bool has(std::string_view name) const;
     // The value of a non-repeated option, if given.
@@ -73,8 +72,7 @@ struct Parsed {
     std::vector<std::string_view> values(std::string_view name) const;
 };
 
-Result<Parsed> parse(std::span<const Option> table, std::span<const std::string_view> args,
-                     Positionals positionals = Positionals::anywhere);
+Result<Parsed> parse(std::span<const Option> table, std::span<const std::string_view> args);
 
 // argv[1..argc) (or a copy of it) as views for parse(); the views point into the strings.
 std::vector<std::string_view> views(int argc, char** argv);
@@ -108,10 +106,9 @@ std::vector<Option> options_of(std::span<const Rule<Target>> rules) {
 // first error stops it. With help set nothing is applied.
 template <typename Target>
 Result<Parsed> parse_into(std::span<const Rule<Target>> rules,
-                          std::span<const std::string_view> args, Target& target,
-                          Positionals positionals = Positionals::anywhere) {
+                          std::span<const std::string_view> args, Target& target) {
     const std::vector<Option> table = options_of(rules);
-    auto parsed = parse(table, args, positionals);
+    auto parsed = parse(table, args);
     if (!parsed || parsed->help) return parsed;
     for (const Match& match : parsed->options) {
         if (Status s = rules[match.index].apply(target, match.value); !s) return s;

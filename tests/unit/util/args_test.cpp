@@ -20,10 +20,7 @@ constexpr Option k_table[] = {
     {"output", Kind::value, "FILE", "", 'o'},
 };
 
-Result<Parsed> scan(std::vector<std::string_view> args,
-                    Positionals positionals = Positionals::anywhere) {
-    return parse(k_table, args, positionals);
-}
+Result<Parsed> scan(std::vector<std::string_view> args) { return parse(k_table, args); }
 
 std::string error_of(std::vector<std::string_view> args) {
     auto r = scan(std::move(args));
@@ -92,17 +89,6 @@ TEST_CASE("-- ends the options; - and negative numbers are arguments") {
     REQUIRE_MESSAGE(dash.is_ok(), dash.status().message());
     CHECK(dash->positional == std::vector<std::string_view>{"-", "-1"});
     CHECK(dash->value("listen") == "-5");
-}
-
-TEST_CASE("Positionals::stop hands the first positional and all after it over as rest") {
-    auto r = scan({"--follow", "log", "--listen", "x", "--bogus"}, Positionals::stop);
-    REQUIRE(r.is_ok());
-    CHECK(r->has("follow"));
-    CHECK(r->positional.empty());
-    CHECK(r->rest == std::vector<std::string_view>{"log", "--listen", "x", "--bogus"});
-    auto dashes = scan({"--", "--follow"}, Positionals::stop);
-    REQUIRE(dashes.is_ok());
-    CHECK(dashes->rest == std::vector<std::string_view>{"--follow"});
 }
 
 TEST_CASE("-h and --help win over what follows, not over an error before them") {
