@@ -1,242 +1,343 @@
 #include "ctl/args.hpp"
 
 #include <charconv>
+#include <span>
 
 #include <fmt/format.h>
 
 #include "ctl/time.hpp"
+#include "util/args.hpp"
 
 namespace netkeep::ctl {
 
 namespace {
 
+using args::Kind;
+using args::quoted;
+using args::Rule;
+using Words = std::vector<std::string_view>;
+
 Status usage(std::string msg) { return Status::invalid_argument(std::move(msg)); }
+
+Result<std::uint64_t> seq_value(std::string_view option, std::string_view v) {
+    auto seq = parse_seq(v);
+    if (!seq) return usage(fmt::format("{}: {} is not a sequence number", option, quoted(v)));
+    return *seq;
+}
+
+Status set_type(Options& o, std::string_view v) {
+    auto t = event_type_from_name(v);
+    if (!t)
+        return usage(fmt::format(
+            "--type: unknown event type {} (e.g. LeaseGranted, CompletionRecorded)", quoted(v)));
+    o.filter.types.push_back(*t);
+    return Status::ok();
+}
+
+Status set_at(Options& o, std::string_view v) {
+    if (auto seq = parse_seq(v)) {
+        o.at.seq = *seq;
+        return Status::ok();
+    }
+    auto t = parse_time(v);
+    if (!t)
+        return usage(
+            fmt::format("--at: neither a sequence number nor a time: {}", t.status().message()));
+    o.at.time = *t;
+    return Status::ok();
+}
+
+// A string option as the captureless function a Rule holds.
+template <auto field>
+Status set_text(Options& o, std::string_view v) {
+    o.*field = std::string(v);
+    return Status::ok();
+}
+
+template <auto field>
+Status add_text(Options& o, std::string_view v) {
+    (o.*field).emplace_back(v);
+    return Status::ok();
+}
+
+// Taken before or after any command.
+constexpr Rule<Options> k_global_rules[] = {
+    {{"data-dir", Kind::value, "DIR", "the data directory (default ./var, as for netkeepd)"},
+     set_text<&Options::data_dir>},
+    {{"json", Kind::flag, "", "JSON instead of text"},
+     [](Options& o, std::string_view) {
+         o.json = true;
+         return Status::ok();
+     }},
+};
+
+constexpr Rule<Options> k_log_rules[] = {
+    {{"from", Kind::value, "SEQ", "first sequence number (default 1)"},
+     [](Options& o, std::string_view v) -> Status {
+         auto seq = seq_value("--from", v);
+         if (!seq) return seq.status();
+         o.filter.from = *seq;
+         return Status::ok();
+     }},
+    {{"to", Kind::value, "SEQ", "last sequence number"},
+     [](Options& o, std::string_view v) -> Status {
+         auto seq = seq_value("--to", v);
+         if (!seq) return seq.status();
+         o.filter.to = *seq;
+         return Status::ok();
+     }},
+    {{"since", Kind::value, "TIME", "events at or after TIME"},
+     [](Options& o, std::string_view v) -> Status {
+         auto t = parse_time(v);
+         if (!t) return usage(fmt::format("--since: {}", t.status().message()));
+         o.filter.since = *t;
+         return Status::ok();
+     }},
+    {{"device", Kind::repeated, "D", "events of device D; repeatable"},
+     [](Options& o, std::string_view v) {
+         o.filter.devices.emplace_back(v);
+         return Status::ok();
+     }},
+    {{"job", Kind::repeated, "J", "events of job J; repeatable"},
+     [](Options& o, std::string_view v) {
+         o.filter.jobs.emplace_back(v);
+         return Status::ok();
+     }},
+    {{"type", Kind::repeated, "T", "events of type T (e.g. LeaseGranted); repeatable"}, set_type},
+    {{"follow", Kind::flag, "", "then wait for new events until interrupted"},
+     [](Options& o, std::string_view) {
+         o.follow = true;
+         return Status::ok();
+     }},
+};
+
+constexpr Rule<Options> k_state_rules[] = {
+    {{"at", Kind::value, "SEQ|TIME", "the state after that event (default: the last)"}, set_at},
+};
+
+constexpr Rule<Options> k_token_rules[] = {
+    {{"auth", Kind::value, "FILE", "the token file (netkeepd --auth FILE)"},
+     set_text<&Options::auth_file>},
+    {{"name", Kind::value, "NAME", "the token's name"}, set_text<&Options::token_name>},
+    {{"role", Kind::value, "ROLE", "worker, read or admin"}, set_text<&Options::token_role>},
+    {{"tag", Kind::repeated, "TAG", "a worker token's device tag; repeatable ('*': all)"},
+     add_text<&Options::token_tags>},
+};
+
+// Which command each group of options belongs to ("" for the global ones).
+struct Group {
+    std::string_view command;
+    std::string_view heading;  // in the usage
+    std::span<const Rule<Options>> rules;
+};
+
+constexpr Group k_groups[] = {
+    {"", "options", k_global_rules},
+    {"log", "log", k_log_rules},
+    {"state", "state", k_state_rules},
+    {"token", "token add|list|revoke", k_token_rules},
+};
+
+std::vector<Rule<Options>> all_rules() {
+    std::vector<Rule<Options>> rules;
+    for (const Group& g : k_groups) rules.insert(rules.end(), g.rules.begin(), g.rules.end());
+    return rules;
+}
+
+const Group& group_of(std::string_view option) {
+    for (const Group& g : k_groups) {
+        for (const auto& rule : g.rules) {
+            if (rule.option.name == option) return g;
+        }
+    }
+    return k_groups[0];
+}
+
+// So a typo does not silently change nothing: an option of another command is refused.
+Status check_options_belong(const args::Parsed& parsed, std::string_view command) {
+    for (const args::Match& m : parsed.options) {
+        const Group& g = group_of(m.name);
+        if (g.command.empty() || g.command == command) continue;
+        return usage(fmt::format("--{} belongs to {}, not {}", m.name,
+                                 g.command == "token" ? "the token commands" : g.command, command));
+    }
+    return Status::ok();
+}
+
+// Exactly `n` positional arguments after `command` (what: the name of the missing one).
+Status expect_words(std::string_view command, const Words& words, std::size_t n,
+                    std::string_view what) {
+    if (words.size() < n) return usage(fmt::format("{}: missing {}", command, what));
+    if (words.size() > n)
+        return usage(fmt::format("{}: unexpected argument {}", command, quoted(words[n])));
+    return Status::ok();
+}
+
+Status finish_log(Options& o, const Words& words) {
+    o.command = Command::log;
+    if (Status s = expect_words("log", words, 0, ""); !s) return s;
+    if (o.filter.to && *o.filter.to < o.filter.from) return usage("--to is before --from");
+    return Status::ok();
+}
+
+Status finish_state(Options& o, const Words& words) {
+    o.command = Command::state;
+    return expect_words("state", words, 0, "");
+}
+
+Status finish_verify(Options& o, const Words& words) {
+    o.command = Command::verify;
+    return expect_words("verify", words, 0, "");
+}
+
+Status finish_backup(Options& o, const Words& words) {
+    o.command = Command::backup;
+    if (Status s = expect_words("backup", words, 1, "DEST"); !s) return s;
+    o.path = std::string(words[0]);
+    return Status::ok();
+}
+
+Status finish_scrub_secrets(Options& o, const Words& words) {
+    o.command = Command::scrub_secrets;
+    return expect_words("scrub-secrets", words, 0, "");
+}
+
+Status finish_inventory(Options& o, const Words& words) {
+    if (words.empty() || words[0] != "check")
+        return usage("inventory: the only subcommand is 'inventory check DIR'");
+    const Words rest(words.begin() + 1, words.end());
+    if (Status s = expect_words("inventory check", rest, 1, "DIR"); !s) return s;
+    o.command = Command::inventory_check;
+    o.path = std::string(rest[0]);
+    return Status::ok();
+}
+
+Status check_token_add(const Options& o) {
+    if (o.token_name.empty()) return usage("token add: --name is required");
+    if (o.token_role.empty()) return usage("token add: --role is required (worker, read or admin)");
+    if (o.token_role == "worker" && o.token_tags.empty())
+        return usage("token add: a worker token needs --tag (repeatable; --tag '*' for every tag)");
+    if (o.token_role != "worker" && !o.token_tags.empty())
+        return usage("token add: only worker tokens take --tag");
+    return Status::ok();
+}
+
+Status finish_token(Options& o, const Words& words) {
+    if (words.empty()) return usage("token: add, list or revoke");
+    const std::string_view sub = words[0];
+    if (sub != "add" && sub != "list" && sub != "revoke")
+        return usage(fmt::format("token: unknown subcommand {} (add, list, revoke)", quoted(sub)));
+    if (Status s = expect_words(fmt::format("token {}", sub), words, 1, ""); !s) return s;
+    if (o.auth_file.empty()) return usage(fmt::format("token {}: --auth FILE is required", sub));
+    if (sub == "add") {
+        o.command = Command::token_add;
+        return check_token_add(o);
+    }
+    if (sub == "list") {
+        o.command = Command::token_list;
+        if (!o.token_name.empty() || !o.token_role.empty() || !o.token_tags.empty())
+            return usage("token list takes only --auth");
+        return Status::ok();
+    }
+    o.command = Command::token_revoke;
+    if (o.token_name.empty()) return usage("token revoke: --name is required");
+    if (!o.token_role.empty() || !o.token_tags.empty())
+        return usage("token revoke takes --auth and --name");
+    return Status::ok();
+}
+
+Status finish_quarantine(Options& o, const Words& words) {
+    if (words.empty()) return usage("quarantine: list or retry SEQ");
+    const std::string_view sub = words[0];
+    const Words rest(words.begin() + 1, words.end());
+    if (sub == "list") {
+        o.command = Command::quarantine_list;
+        return expect_words("quarantine list", rest, 0, "");
+    }
+    if (sub != "retry")
+        return usage(fmt::format("quarantine: unknown subcommand {} (list, retry)", quoted(sub)));
+    if (Status s = expect_words("quarantine retry", rest, 1, "SEQ"); !s) return s;
+    const std::string_view text = rest[0];
+    std::uint64_t seq = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+    if (ec != std::errc() || end != text.data() + text.size() || seq == 0)
+        return usage(fmt::format("quarantine retry: {} is not a sequence number", quoted(text)));
+    o.command = Command::quarantine_retry;
+    o.seq = seq;
+    return Status::ok();
+}
+
+Status finish_help(Options& o, const Words&) {
+    o.command = Command::help;
+    return Status::ok();
+}
+
+// A command: checks its positional arguments and the rules between its options, and
+// sets Options::command.
+struct CommandSpec {
+    std::string_view name;
+    Status (*finish)(Options& o, const Words& words);  // the words after the command's name
+};
+
+constexpr CommandSpec k_commands[] = {
+    {"log", finish_log},
+    {"state", finish_state},
+    {"verify", finish_verify},
+    {"backup", finish_backup},
+    {"scrub-secrets", finish_scrub_secrets},
+    {"inventory", finish_inventory},
+    {"token", finish_token},
+    {"quarantine", finish_quarantine},
+    {"help", finish_help},
+};
 
 }  // namespace
 
+const std::string k_usage = [] {
+    std::string text =
+        "usage: netkeepctl [--data-dir DIR] [--json] <command>\n"
+        "  log [--from SEQ] [--to SEQ] [--since TIME] [--device D] [--job J] [--type T] "
+        "[--follow]\n"
+        "  state [--at SEQ|TIME]\n"
+        "  verify\n"
+        "  inventory check DIR\n"
+        "  backup DEST\n"
+        "  token add --auth FILE --name NAME --role worker|read|admin [--tag TAG]...\n"
+        "  token list --auth FILE\n"
+        "  token revoke --auth FILE --name NAME\n"
+        "  scrub-secrets            (netkeepd stopped: rewrite old records without literal "
+        "passwords)\n"
+        "  quarantine list          (events the git writer quarantined)\n"
+        "  quarantine retry SEQ     (ask the git writer to apply it again: now, or at netkeepd's "
+        "next start)\n"
+        "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset "
+        "is given)\n";
+    for (const Group& g : k_groups) {
+        text += fmt::format("\n{}:\n", g.heading);
+        text += args::help_text<Options>(g.rules, g.command.empty());
+    }
+    return text;
+}();
+
 Result<Options> parse_args(const std::vector<std::string_view>& args) {
     Options o;
-    std::vector<std::string_view> words;  // the command and its positional arguments
-    bool have_command = false;
-    std::string_view command_name;
-
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string_view arg = args[i];
-        if (arg == "-h" || arg == "--help") {
-            o.command = Command::help;
-            return o;
-        }
-        if (!arg.starts_with("--")) {
-            if (!have_command) {
-                have_command = true;
-                command_name = arg;
-            } else {
-                words.push_back(arg);
-            }
-            continue;
-        }
-        std::string_view name = arg;
-        std::optional<std::string_view> inline_value;
-        if (auto eq = arg.find('='); eq != std::string_view::npos) {
-            name = arg.substr(0, eq);
-            inline_value = arg.substr(eq + 1);
-        }
-        auto value = [&]() -> Result<std::string_view> {
-            if (inline_value) return *inline_value;
-            if (i + 1 >= args.size()) return usage(fmt::format("{} needs a value", name));
-            return args[++i];
-        };
-        auto flag = [&]() -> Status {
-            if (inline_value) return usage(fmt::format("{} takes no value", name));
-            return Status::ok();
-        };
-        auto seq_value = [&]() -> Result<std::uint64_t> {
-            auto v = value();
-            if (!v) return v.status();
-            auto seq = parse_seq(*v);
-            if (!seq) return usage(fmt::format("{}: '{}' is not a sequence number", name, *v));
-            return *seq;
-        };
-
-        if (name == "--json") {
-            if (Status s = flag(); !s) return s;
-            o.json = true;
-        } else if (name == "--data-dir") {
-            auto v = value();
-            if (!v) return v.status();
-            if (v->empty()) return usage("--data-dir must not be empty");
-            o.data_dir = std::string(*v);
-        } else if (name == "--from") {
-            auto v = seq_value();
-            if (!v) return v.status();
-            o.filter.from = *v;
-        } else if (name == "--to") {
-            auto v = seq_value();
-            if (!v) return v.status();
-            o.filter.to = *v;
-        } else if (name == "--since") {
-            auto v = value();
-            if (!v) return v.status();
-            auto t = parse_time(*v);
-            if (!t) return usage(fmt::format("--since: {}", t.status().message()));
-            o.filter.since = *t;
-        } else if (name == "--device") {
-            auto v = value();
-            if (!v) return v.status();
-            o.filter.devices.emplace_back(*v);
-        } else if (name == "--job") {
-            auto v = value();
-            if (!v) return v.status();
-            o.filter.jobs.emplace_back(*v);
-        } else if (name == "--type") {
-            auto v = value();
-            if (!v) return v.status();
-            auto t = event_type_from_name(*v);
-            if (!t)
-                return usage(fmt::format(
-                    "--type: unknown event type '{}' (e.g. LeaseGranted, CompletionRecorded)", *v));
-            o.filter.types.push_back(*t);
-        } else if (name == "--auth" || name == "--name" || name == "--role" || name == "--tag") {
-            auto v = value();
-            if (!v) return v.status();
-            if (v->empty()) return usage(fmt::format("{} must not be empty", name));
-            if (name == "--auth")
-                o.auth_file = std::string(*v);
-            else if (name == "--name")
-                o.token_name = std::string(*v);
-            else if (name == "--role")
-                o.token_role = std::string(*v);
-            else
-                o.token_tags.emplace_back(*v);
-        } else if (name == "--follow") {
-            if (Status s = flag(); !s) return s;
-            o.follow = true;
-        } else if (name == "--at") {
-            auto v = value();
-            if (!v) return v.status();
-            if (auto seq = parse_seq(*v)) {
-                o.at.seq = *seq;
-            } else {
-                auto t = parse_time(*v);
-                if (!t)
-                    return usage(fmt::format("--at: neither a sequence number nor a time: {}",
-                                             t.status().message()));
-                o.at.time = *t;
-            }
-        } else {
-            return usage(fmt::format("unknown option {}", name));
-        }
-    }
-
-    if (!have_command) return usage("no command given");
-    // Options that belong to one command are refused elsewhere, so a typo does not
-    // silently change nothing.
-    const bool log_options = o.follow || o.filter.from != 1 || o.filter.to || o.filter.since ||
-                             !o.filter.devices.empty() || !o.filter.jobs.empty() ||
-                             !o.filter.types.empty();
-    const bool state_options = o.at.seq || o.at.time;
-    const bool token_options = !o.auth_file.empty() || !o.token_name.empty() ||
-                               !o.token_role.empty() || !o.token_tags.empty();
-    if (token_options && command_name != "token")
-        return usage("--auth, --name, --role and --tag belong to the token commands");
-    auto positional = [&](std::size_t n, std::string_view what) -> Status {
-        if (words.size() < n) return usage(fmt::format("{}: missing {}", command_name, what));
-        if (words.size() > n)
-            return usage(fmt::format("{}: unexpected argument '{}'", command_name, words[n]));
-        return Status::ok();
-    };
-
-    if (command_name == "log") {
-        o.command = Command::log;
-        if (Status s = positional(0, ""); !s) return s;
-        if (state_options) return usage("--at belongs to state, not log");
-        if (o.filter.to && *o.filter.to < o.filter.from) return usage("--to is before --from");
-    } else if (command_name == "state") {
-        o.command = Command::state;
-        if (Status s = positional(0, ""); !s) return s;
-        if (log_options) return usage("state takes only --at");
-    } else if (command_name == "verify" || command_name == "backup") {
-        o.command = command_name == "verify" ? Command::verify : Command::backup;
-        if (Status s = positional(command_name == "backup" ? 1 : 0, "DEST"); !s) return s;
-        if (log_options || state_options)
-            return usage(fmt::format("{} takes no log or state options", command_name));
-        if (!words.empty()) o.path = std::string(words[0]);
-    } else if (command_name == "scrub-secrets") {
-        o.command = Command::scrub_secrets;
-        if (Status s = positional(0, ""); !s) return s;
-        if (log_options || state_options)
-            return usage("scrub-secrets takes no log or state options");
-    } else if (command_name == "inventory") {
-        if (words.empty() || words[0] != "check")
-            return usage("inventory: the only subcommand is 'inventory check DIR'");
-        words.erase(words.begin());
-        command_name = "inventory check";
-        if (Status s = positional(1, "DIR"); !s) return s;
-        if (log_options || state_options) return usage("inventory check takes only DIR");
-        o.command = Command::inventory_check;
-        o.path = std::string(words[0]);
-    } else if (command_name == "token") {
-        if (words.empty()) return usage("token: add, list or revoke");
-        std::string_view sub = words[0];
-        words.erase(words.begin());
-        if (log_options || state_options)
-            return usage("token commands take no log or state options");
-        if (!words.empty())
-            return usage(fmt::format("token {}: unexpected argument '{}'", sub, words[0]));
-        if (o.auth_file.empty())
-            return usage(fmt::format("token {}: --auth FILE is required", sub));
-        if (sub == "add") {
-            o.command = Command::token_add;
-            if (o.token_name.empty()) return usage("token add: --name is required");
-            if (o.token_role.empty())
-                return usage("token add: --role is required (worker, read or admin)");
-            if (o.token_role == "worker" && o.token_tags.empty())
-                return usage(
-                    "token add: a worker token needs --tag (repeatable; --tag '*' for every tag)");
-            if (o.token_role != "worker" && !o.token_tags.empty())
-                return usage("token add: only worker tokens take --tag");
-        } else if (sub == "list") {
-            o.command = Command::token_list;
-            if (!o.token_name.empty() || !o.token_role.empty() || !o.token_tags.empty())
-                return usage("token list takes only --auth");
-        } else if (sub == "revoke") {
-            o.command = Command::token_revoke;
-            if (o.token_name.empty()) return usage("token revoke: --name is required");
-            if (!o.token_role.empty() || !o.token_tags.empty())
-                return usage("token revoke takes --auth and --name");
-        } else {
-            return usage(fmt::format("token: unknown subcommand '{}' (add, list, revoke)", sub));
-        }
-    } else if (command_name == "quarantine") {
-        if (words.empty()) return usage("quarantine: list or retry SEQ");
-        std::string_view sub = words[0];
-        words.erase(words.begin());
-        if (log_options || state_options)
-            return usage("quarantine commands take no log or state options");
-        if (sub == "list") {
-            command_name = "quarantine list";
-            if (Status s = positional(0, ""); !s) return s;
-            o.command = Command::quarantine_list;
-        } else if (sub == "retry") {
-            command_name = "quarantine retry";
-            if (Status s = positional(1, "SEQ"); !s) return s;
-            std::uint64_t seq = 0;
-            auto [end, ec] =
-                std::from_chars(words[0].data(), words[0].data() + words[0].size(), seq);
-            if (ec != std::errc() || end != words[0].data() + words[0].size() || seq == 0)
-                return usage(
-                    fmt::format("quarantine retry: '{}' is not a sequence number", words[0]));
-            o.command = Command::quarantine_retry;
-            o.seq = seq;
-        } else {
-            return usage(fmt::format("quarantine: unknown subcommand '{}' (list, retry)", sub));
-        }
-    } else if (command_name == "help") {
+    const auto rules = all_rules();
+    auto parsed = args::parse_into<Options>(rules, args, o);
+    if (!parsed) return parsed.status();
+    if (parsed->help) {
         o.command = Command::help;
-    } else {
-        return usage(fmt::format("unknown command '{}'", command_name));
+        return o;
     }
-    return o;
+    if (parsed->positional.empty()) return usage("no command given");
+    const std::string_view name = parsed->positional[0];
+    const Words words(parsed->positional.begin() + 1, parsed->positional.end());
+    for (const CommandSpec& command : k_commands) {
+        if (command.name != name) continue;
+        if (Status s = check_options_belong(*parsed, name); !s) return s;
+        if (Status s = command.finish(o, words); !s) return s;
+        return o;
+    }
+    return usage(fmt::format("unknown command {}", quoted(name)));
 }
 
 }  // namespace netkeep::ctl

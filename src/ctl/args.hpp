@@ -11,23 +11,9 @@
 
 namespace netkeep::ctl {
 
-inline constexpr std::string_view k_usage =
-    "usage: netkeepctl [--data-dir DIR] [--json] <command>\n"
-    "  log [--from SEQ] [--to SEQ] [--since TIME] [--device D] [--job J] [--type T] [--follow]\n"
-    "  state [--at SEQ|TIME]\n"
-    "  verify\n"
-    "  inventory check DIR\n"
-    "  backup DEST\n"
-    "  token add --auth FILE --name NAME --role worker|read|admin [--tag TAG]...\n"
-    "  token list --auth FILE\n"
-    "  token revoke --auth FILE --name NAME\n"
-    "  scrub-secrets            (netkeepd stopped: rewrite old records without literal passwords)\n"
-    "  quarantine list          (events the git writer quarantined)\n"
-    "  quarantine retry SEQ     (ask the git writer to apply it again: now, or at netkeepd's next "
-    "start)\n"
-    "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset is "
-    "given)\n"
-    "--data-dir defaults to ./var, as for netkeepd.\n";
+// The commands, then every option (generated from the option tables): for --help and
+// after a usage error.
+extern const std::string k_usage;
 
 enum class Command {
     help,
@@ -68,8 +54,10 @@ struct Options {
 };
 
 // args without the program name. Errors are InvalidArgument (exit 2), naming the
-// offending argument. Options take "--name value" or "--name=value"; --data-dir and
-// --json may come before or after the command.
+// offending argument. The scanner is util/args.hpp's ("--name value" or "--name=value",
+// each option once unless repeatable, "--" ends the options). Options may come before or
+// after the command, but a command refuses another command's options ("--at belongs to
+// state, not log").
 Result<Options> parse_args(const std::vector<std::string_view>& args);
 
 }  // namespace netkeep::ctl

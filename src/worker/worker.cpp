@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -22,9 +21,6 @@ namespace netkeep::worker {
 namespace {
 
 using clock = std::chrono::steady_clock;
-
-// 1 TiB: far above any configuration, and far from overflowing the byte counts.
-constexpr std::uint64_t k_max_max_output = std::uint64_t(1) << 40;
 
 // Later timestamps sink: std::push_heap with this keeps the earliest on top.
 bool later(const Lease& a, const Lease& b) { return a.timestamp > b.timestamp; }
@@ -50,181 +46,11 @@ std::string without_secret(std::string text, const Lease& lease) {
     return text;
 }
 
-Result<int> int_flag(std::string_view name, std::string_view value, int lo, int hi) {
-    int v = 0;
-    bool ok = !value.empty() && value.size() <= 9;
-    for (char c : value) {
-        if (c < '0' || c > '9')
-            ok = false;
-        else
-            v = v * 10 + (c - '0');
-    }
-    if (!ok || v < lo || v > hi)
-        return Status::invalid_argument(
-            fmt::format("{} must be an integer from {} to {}", name, lo, hi));
-    return v;
-}
-
-std::string host_name() {
-    char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "netkeep-worker";
-    return buf;
-}
-
 bool is_loopback(const std::string& host) {
     return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
 }  // namespace
-
-std::string_view worker_usage() {
-    return R"(usage: netkeep-worker --server URL [options]
-
-  --server URL          netkeepd's address, e.g. http://127.0.0.1:8080 (required)
-  --tag T               only devices with tag T; repeatable (default: every device)
-  --seconds N           poll every N seconds, leasing jobs due within N s (1..3600, default 15)
-  --max M               at most M jobs per poll (1..1000, default 15)
-  --concurrency K       at most K jobs at once (1..1000, default 30)
-  --known-hosts FILE    pinned SSH host keys (default $XDG_STATE_HOME/netkeep/known_hosts,
-                        else ~/.local/state/netkeep/known_hosts, else ./netkeep-known_hosts)
-  --strict-host-keys    refuse SSH devices whose host key is pinned neither in the inventory
-                        nor in the known-hosts file (no trust on first use), and telnet devices
-  --grace S             on SIGTERM/SIGINT, wait S s for running jobs (0..86400, default 30)
-  --name NAME           worker name sent as X-Netkeep-Worker (default: the host name)
-  --connect-timeout S   TCP connect + SSH handshake limit per step (1..3600, default 10)
-  --idle-timeout S      longest silence from a device (1..86400, default 30)
-  --quiet-ms MS         silence that confirms a prompt (10..10000, default 200)
-  --max-output BYTES    fail a job ("too large") whose output exceeds BYTES and close its
-                        session (default 1073741824, netkeepd's default --max-upload)
-  --ca-file FILE        https: trust only the CAs in FILE (default: the system store)
-  --client-cert FILE    https: client certificate for servers that require one (mTLS)
-  --client-key FILE     https: its private key
-  --token-file FILE     bearer token for the server (default: $NETKEEP_TOKEN; never argv)
-  --log-level LEVEL     debug, info (default), warn or error: lines below it are not written
-)";
-}
-
-std::string default_known_hosts() {
-    if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state == '/')
-        return std::string(state) + "/netkeep/known_hosts";
-    if (const char* home = std::getenv("HOME"); home && *home == '/')
-        return std::string(home) + "/.local/state/netkeep/known_hosts";
-    return "./netkeep-known_hosts";
-}
-
-Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
-    WorkerOptions o;
-    bool have_server = false;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        std::string name = args[i];
-        std::string value;
-        bool inline_value = false;
-        if (auto eq = name.find('='); name.starts_with("--") && eq != std::string::npos) {
-            value = name.substr(eq + 1);
-            name = name.substr(0, eq);
-            inline_value = true;
-        }
-        if (name == "--help" || name == "-h") return Status::not_found("help");
-        if (name == "--token")
-            return Status::invalid_argument(
-                "--token is not accepted: the command line is visible to every user on this "
-                "machine (ps); use --token-file FILE or the NETKEEP_TOKEN environment variable");
-        if (name == "--strict-host-keys") {  // a switch: takes no value
-            if (inline_value) return Status::invalid_argument("--strict-host-keys takes no value");
-            o.run.strict_host_keys = true;
-            continue;
-        }
-        auto next = [&]() -> Result<std::string> {
-            if (inline_value) return value;
-            if (i + 1 >= args.size()) return Status::invalid_argument(name + " needs a value");
-            return args[++i];
-        };
-        auto v = next();
-        if (!v) return v.status();
-        if (name == "--server") {
-            auto url = parse_server_url(*v);
-            if (!url) return url.status();
-            o.server = std::move(url.value());
-            have_server = true;
-        } else if (name == "--tag") {
-            if (v->empty()) return Status::invalid_argument("--tag must not be empty");
-            o.tags.push_back(*v);
-        } else if (name == "--known-hosts") {
-            if (v->empty()) return Status::invalid_argument("--known-hosts must not be empty");
-            o.run.known_hosts = *v;
-        } else if (name == "--ca-file" || name == "--client-cert" || name == "--client-key" ||
-                   name == "--token-file") {
-            if (v->empty()) return Status::invalid_argument(name + " must not be empty");
-            if (name == "--ca-file")
-                o.tls_files.ca_file = *v;
-            else if (name == "--client-cert")
-                o.tls_files.cert = *v;
-            else if (name == "--client-key")
-                o.tls_files.key = *v;
-            else
-                o.token_file = *v;
-        } else if (name == "--max-output") {
-            std::uint64_t bytes = 0;
-            auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), bytes);
-            if (ec != std::errc() || end != v->data() + v->size() || bytes == 0 ||
-                bytes > k_max_max_output)
-                return Status::invalid_argument(fmt::format(
-                    "--max-output must be a byte count from 1 to {}", k_max_max_output));
-            o.run.max_output = bytes;
-        } else if (name == "--log-level") {
-            auto level = parse_log_level(*v);
-            if (!level)
-                return Status::invalid_argument("--log-level must be debug, info, warn or error");
-            o.log_level = *level;
-        } else if (name == "--name") {
-            if (v->empty()) return Status::invalid_argument("--name must not be empty");
-            // The server refuses a longer X-Netkeep-Worker (docs/api.md, Limits).
-            if (v->size() > 128)
-                return Status::invalid_argument("--name must be at most 128 bytes");
-            o.name = *v;
-        } else {
-            struct IntFlag {
-                std::string_view name;
-                int lo, hi;
-            };
-            static constexpr IntFlag k_ints[] = {
-                {"--seconds", 1, 3600},         {"--max", 1, 1000},
-                {"--concurrency", 1, 1000},     {"--grace", 0, 86400},
-                {"--connect-timeout", 1, 3600}, {"--idle-timeout", 1, 86400},
-                {"--quiet-ms", 10, 10000}};
-            auto flag = std::find_if(std::begin(k_ints), std::end(k_ints),
-                                     [&](const IntFlag& f) { return f.name == name; });
-            if (flag == std::end(k_ints))
-                return Status::invalid_argument(fmt::format("unknown option '{}'", name));
-            auto n = int_flag(flag->name, *v, flag->lo, flag->hi);
-            if (!n) return n.status();
-            if (name == "--seconds")
-                o.seconds = *n;
-            else if (name == "--max")
-                o.max = *n;
-            else if (name == "--concurrency")
-                o.concurrency = *n;
-            else if (name == "--grace")
-                o.grace = std::chrono::seconds(*n);
-            else if (name == "--connect-timeout")
-                o.run.connect_timeout = std::chrono::seconds(*n);
-            else if (name == "--idle-timeout")
-                o.run.idle_timeout = std::chrono::seconds(*n);
-            else
-                o.run.quiet = std::chrono::milliseconds(*n);
-        }
-    }
-    if (!have_server) return Status::invalid_argument("--server URL is required");
-    if (o.tls_files.cert.empty() != o.tls_files.key.empty())
-        return Status::invalid_argument("--client-cert and --client-key go together");
-    // A TLS flag with an http:// server would silently protect nothing.
-    if (!o.server.https && (!o.tls_files.ca_file.empty() || !o.tls_files.cert.empty()))
-        return Status::invalid_argument(
-            "--ca-file, --client-cert and --client-key need an https:// --server");
-    if (o.run.known_hosts.empty()) o.run.known_hosts = default_known_hosts();
-    if (o.name.empty()) o.name = host_name();
-    return o;
-}
 
 Result<std::string> clean_token(std::string raw, std::string_view source) {
     if (raw.ends_with('\n')) raw.pop_back();

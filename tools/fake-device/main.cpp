@@ -3,7 +3,8 @@
 // docs/fake-device.md.
 //
 // Threads: main (parses, then waits for signals), one acceptor per listener, one thread per
-// connection. Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot serve, 2 for usage errors.
+// connection. Exit codes: 0 after SIGTERM/SIGINT (and for --help), 1 when it cannot serve, 2 for
+// usage errors.
 
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include "net.hpp"
 #include "ssh_server.hpp"
 #include "telnet_server.hpp"
+#include "util/args.hpp"
 
 namespace {
 
@@ -35,12 +37,6 @@ using netkeep::parse_endpoint;
 using netkeep::Result;
 using netkeep::Status;
 
-constexpr std::string_view k_usage =
-    "usage: fake-device --listen HOST:PORT [--telnet-listen HOST:PORT] [--host-key FILE]\n"
-    "                   [--password PW] [--authorized-keys FILE] [--config-bytes N]\n"
-    "                   [--state-dir DIR] [--log-auth]\n"
-    "       fake-device --print-config NAME [--config-bytes N] [--generation G]\n";
-
 struct Options {
     std::optional<Endpoint> ssh_listen;
     std::optional<Endpoint> telnet_listen;
@@ -48,57 +44,102 @@ struct Options {
     Farm_settings farm;
     std::optional<std::string> print_config;
     std::uint64_t generation = 0;
+    bool help = false;  // -h/--help: print the usage, nothing else was checked
 };
+
+using netkeep::args::Kind;
+using netkeep::args::quoted;
+using netkeep::args::Rule;
 
 Result<std::uint64_t> parse_number(std::string_view flag, std::string_view text) {
     std::uint64_t n = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty())
-        return Status::invalid_argument(fmt::format("{} wants a number, got '{}'", flag, text));
+    if (ec != std::errc{} || ptr != text.data() + text.size())
+        return Status::invalid_argument(
+            fmt::format("{} wants a number, got {}", flag, quoted(text)));
     return n;
 }
 
+template <std::optional<Endpoint> Options::*field>
+Status set_endpoint(Options& o, std::string_view v) {
+    auto endpoint = parse_endpoint(v);
+    if (!endpoint) {
+        const char* flag = field == &Options::ssh_listen ? "--listen" : "--telnet-listen";
+        return Status::invalid_argument(fmt::format("{}: {}", flag, endpoint.status().message()));
+    }
+    o.*field = *endpoint;
+    return Status::ok();
+}
+
+Status set_print_config(Options& o, std::string_view v) {
+    if (!valid_device_name(v))
+        return Status::invalid_argument(
+            fmt::format("--print-config: {} is not a device name ([A-Za-z0-9._-])", quoted(v)));
+    o.print_config = std::string(v);
+    return Status::ok();
+}
+
+constexpr Rule<Options> k_rules[] = {
+    {{"listen", Kind::value, "HOST:PORT", "SSH address; port 0 picks a free port"},
+     set_endpoint<&Options::ssh_listen>},
+    {{"telnet-listen", Kind::value, "HOST:PORT", "telnet address (off without it)"},
+     set_endpoint<&Options::telnet_listen>},
+    {{"host-key", Kind::value, "FILE", "ed25519 host key, written when missing"},
+     [](Options& o, std::string_view v) {
+         o.ssh.host_key = std::string(v);
+         return Status::ok();
+     }},
+    {{"password", Kind::value, "PW", "every device's password (default netkeep)"},
+     [](Options& o, std::string_view v) {
+         o.farm.password = std::string(v);
+         return Status::ok();
+     }},
+    {{"authorized-keys", Kind::value, "FILE", "keys accepted for public-key logins"},
+     [](Options& o, std::string_view v) {
+         o.ssh.authorized_keys = std::string(v);
+         return Status::ok();
+     }},
+    {{"config-bytes", Kind::value, "N", "about how long each config is (default 4096)"},
+     [](Options& o, std::string_view v) -> Status {
+         auto n = parse_number("--config-bytes", v);
+         if (!n) return n.status();
+         o.farm.config_bytes = static_cast<std::size_t>(*n);
+         return Status::ok();
+     }},
+    {{"state-dir", Kind::value, "DIR", "where to find generations"},
+     [](Options& o, std::string_view v) {
+         o.farm.state_dir = std::string(v);
+         return Status::ok();
+     }},
+    {{"log-auth", Kind::flag, "", "one stderr line per login attempt"},
+     [](Options& o, std::string_view) {
+         o.farm.log_auth = true;
+         return Status::ok();
+     }},
+    {{"print-config", Kind::value, "NAME", "print NAME's config and exit"}, set_print_config},
+    {{"generation", Kind::value, "G", "with --print-config: which generation (default 0)"},
+     [](Options& o, std::string_view v) -> Status {
+         auto n = parse_number("--generation", v);
+         if (!n) return n.status();
+         o.generation = *n;
+         return Status::ok();
+     }},
+};
+
+const std::string k_usage =
+    "usage: fake-device --listen HOST:PORT [--telnet-listen HOST:PORT] [options]\n"
+    "       fake-device --print-config NAME [--config-bytes N] [--generation G]\n\n" +
+    netkeep::args::help_text<Options>(k_rules);
+
 Result<Options> parse_args(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view flag = argv[i];
-        if (flag == "--log-auth") {  // a switch: takes no value
-            o.farm.log_auth = true;
-            continue;
-        }
-        if (i + 1 >= argc) return Status::invalid_argument(fmt::format("{} wants a value", flag));
-        const std::string_view value = argv[++i];
-        if (flag == "--listen" || flag == "--telnet-listen") {
-            auto endpoint = parse_endpoint(value);
-            if (!endpoint)
-                return Status::invalid_argument(
-                    fmt::format("{}: {}", flag, endpoint.status().message()));
-            (flag == "--listen" ? o.ssh_listen : o.telnet_listen) = *endpoint;
-        } else if (flag == "--host-key") {
-            o.ssh.host_key = std::string(value);
-        } else if (flag == "--authorized-keys") {
-            o.ssh.authorized_keys = std::string(value);
-        } else if (flag == "--password") {
-            o.farm.password = std::string(value);
-        } else if (flag == "--state-dir") {
-            o.farm.state_dir = std::string(value);
-        } else if (flag == "--config-bytes") {
-            auto n = parse_number(flag, value);
-            if (!n) return n.status();
-            o.farm.config_bytes = static_cast<std::size_t>(*n);
-        } else if (flag == "--generation") {
-            auto n = parse_number(flag, value);
-            if (!n) return n.status();
-            o.generation = *n;
-        } else if (flag == "--print-config") {
-            if (!valid_device_name(value))
-                return Status::invalid_argument(fmt::format(
-                    "--print-config: '{}' is not a device name ([A-Za-z0-9._-])", value));
-            o.print_config = std::string(value);
-        } else {
-            return Status::invalid_argument(fmt::format("unknown option {}", flag));
-        }
-    }
+    const auto words = netkeep::args::views(argc, argv);
+    auto parsed = netkeep::args::parse_into<Options>(k_rules, words, o);
+    if (!parsed) return parsed.status();
+    o.help = parsed->help;
+    if (o.help) return o;
+    if (!parsed->positional.empty())
+        return Status::invalid_argument("unexpected argument " + quoted(parsed->positional[0]));
     if (!o.print_config && !o.ssh_listen)
         return Status::invalid_argument("--listen or --print-config is required");
     return o;
@@ -192,6 +233,10 @@ int main(int argc, char** argv) {
     if (!options) {
         fmt::print(stderr, "fake-device: {}\n{}", options.status().message(), k_usage);
         return 2;
+    }
+    if (options->help) {
+        fmt::print("{}", k_usage);
+        return 0;
     }
     if (options->print_config) return print_config(*options);
     return serve(*options);

@@ -79,6 +79,22 @@ TEST_CASE("the command line: commands, options anywhere, usage errors") {
     CHECK(b->path == "/backups/x");
     CHECK(parse({"verify"})->command == Command::verify);
     CHECK(parse({"--help"})->command == Command::help);
+    CHECK(parse({"log", "-h", "--bogus"})->command == Command::help);
+    CHECK(parse({"help"})->command == Command::help);
+    // A command's options may come before it, as before the shared scanner; "--" ends them.
+    auto before = parse({"--from", "3", "--data-dir=/d", "log"});
+    REQUIRE(before.is_ok());
+    CHECK(before->command == Command::log);
+    CHECK(before->filter.from == 3);
+    auto dashes = parse({"backup", "--json", "--", "--odd-dest"});
+    REQUIRE(dashes.is_ok());
+    CHECK(dashes->json);
+    CHECK(dashes->path == "--odd-dest");
+    auto token = parse({"token", "--auth", "t.json", "add", "--name=w1", "--role", "worker",
+                        "--tag", "a", "--tag", "b"});
+    REQUIRE_MESSAGE(token.is_ok(), token.status().message());
+    CHECK(token->command == Command::token_add);
+    CHECK(token->token_tags == std::vector<std::string>{"a", "b"});
 
     struct Bad {
         std::vector<std::string_view> args;
@@ -95,12 +111,20 @@ TEST_CASE("the command line: commands, options anywhere, usage errors") {
              {{"log", "--at", "3"}, "--at belongs to state"},
              {{"log", "--follow=yes"}, "--follow takes no value"},
              {{"log", "extra"}, "unexpected argument 'extra'"},
-             {{"state", "--device", "r1"}, "state takes only --at"},
+             {{"state", "--device", "r1"}, "--device belongs to log, not state"},
+             {{"verify", "--name", "x"}, "--name belongs to the token commands, not verify"},
+             {{"log", "--from", "1", "--from=2"}, "--from may be given only once"},
+             {{"log", "--to", "--follow"}, "--to needs a value (SEQ), got the option '--follow'"},
+             {{"--json", "--json", "verify"}, "--json may be given only once"},
+             {{"backup", "a", "b"}, "backup: unexpected argument 'b'"},
+             {{"token", "add"}, "token add: --auth FILE is required"},
+             {{"token", "frob", "--auth", "f"}, "token: unknown subcommand 'frob'"},
+             {{"token", "list", "x", "--auth", "f"}, "token list: unexpected argument 'x'"},
              {{"state", "--at", "noon"}, "neither a sequence number nor a time"},
              {{"backup"}, "backup: missing DEST"},
              {{"inventory"}, "inventory check DIR"},
              {{"inventory", "check"}, "missing DIR"},
-             {{"verify", "--bogus"}, "unknown option --bogus"},
+             {{"verify", "--bogus"}, "unknown option '--bogus'"},
          }) {
         auto r = parse_args(bad.args);
         REQUIRE_MESSAGE(!r.is_ok(), bad.message);
@@ -226,6 +250,10 @@ TEST_CASE("scrub-secrets takes no argument and no log or state option") {
         CHECK_FALSE(r.is_ok());
     }
     CHECK(k_usage.find("scrub-secrets") != std::string_view::npos);
+    for (auto option :
+         {"--data-dir", "--json", "--from", "--to", "--since", "--device", "--job", "--type",
+          "--follow", "--at", "--auth", "--name", "--role", "--tag", "--help"})
+        CHECK_MESSAGE(k_usage.find(option) != std::string_view::npos, option);
 }
 
 TEST_CASE("quarantine list | retry SEQ") {

@@ -78,6 +78,8 @@ TEST_CASE("command line: defaults, every flag, errors") {
     CHECK(o->run.known_hosts == "/tmp/kh");
     CHECK(o->run.quiet == std::chrono::milliseconds(50));
     CHECK(o->run.idle_timeout == std::chrono::seconds(9));
+    CHECK(o->run.connect_timeout == std::chrono::seconds(2));
+    CHECK(o->name == "w1");
     CHECK(next_target(*o, 4) == "/worker/next?seconds=5&max=4&tag=a%20b&tag=dal");
 
     CHECK(parse_worker_args({}).status().message() == "--server URL is required");
@@ -85,7 +87,18 @@ TEST_CASE("command line: defaults, every flag, errors") {
           "--max must be an integer from 1 to 1000");
     CHECK(parse_worker_args({"--server", "http://h", "--bogus", "1"}).status().message() ==
           "unknown option '--bogus'");
-    CHECK(parse_worker_args({"--server"}).status().message() == "--server needs a value");
+    CHECK(parse_worker_args({"--server"}).status().message() == "--server needs a value (URL)");
+    CHECK(parse_worker_args({"--server", "http://h", "stray"}).status().message() ==
+          "unexpected argument 'stray'");
+    CHECK(parse_worker_args({"--server", "http://h", "--max", "2", "--max", "3"})
+              .status()
+              .message() == "--max may be given only once");
+    // The token never goes on the command line, in any spelling, wherever it comes.
+    for (auto token : {"--token", "--token=secret"})
+        CHECK(parse_worker_args({"--server", "http://h", token, "x"})
+                  .status()
+                  .message()
+                  .starts_with("--token is not accepted"));
     // --max-output: 1 GiB by default (netkeepd's default --max-upload), bytes, 1..2^40.
     CHECK(parse_worker_args({"--server", "http://h"})->run.max_output == (std::uint64_t(1) << 30));
     CHECK(parse_worker_args({"--server", "http://h", "--max-output", "4096"})->run.max_output ==
@@ -93,7 +106,9 @@ TEST_CASE("command line: defaults, every flag, errors") {
     CHECK(
         parse_worker_args({"--server", "http://h", "--max-output=1099511627776"})->run.max_output ==
         (std::uint64_t(1) << 40));
-    for (const char* bad : {"0", "-1", "1e9", "1099511627777", "99999999999999999999999", ""})
+    CHECK(parse_worker_args({"--server", "http://h", "--max-output", ""}).status().message() ==
+          "--max-output needs a value (BYTES), got an empty one");
+    for (const char* bad : {"0", "-1", "1e9", "1099511627777", "99999999999999999999999"})
         CHECK(parse_worker_args({"--server", "http://h", "--max-output", bad}).status().message() ==
               "--max-output must be a byte count from 1 to 1099511627776");
     CHECK(parse_worker_args({"--help"}).status().code() == Status::Code::not_found);
