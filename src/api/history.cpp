@@ -5,28 +5,19 @@
 
 #include <fmt/format.h>
 
+#include "netkeep/git_records.hpp"
 #include "netkeep/logger.hpp"
 
 namespace netkeep::api {
 
 std::optional<GitAppliedRecord> parse_applied_meta(std::string_view key, std::string_view value) {
-    if (!key.starts_with(k_applied_prefix)) return std::nullopt;
-    std::string_view digits = key.substr(k_applied_prefix.size());
-    GitAppliedRecord r;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), r.seq);
-    if (digits.size() != 20 || ec != std::errc() || end != digits.data() + digits.size() ||
-        r.seq == 0)
-        return std::nullopt;
-    auto first = value.find(' ');
-    if (first == std::string_view::npos || first == 0) return std::nullopt;
-    auto second = value.find(' ', first + 1);
-    if (second == std::string_view::npos || second == first + 1 || second + 1 >= value.size())
-        return std::nullopt;
-    r.blob = value.substr(0, first);
-    std::string_view commit = value.substr(first + 1, second - first - 1);
-    if (commit != "-") r.commit = commit;
-    r.path = value.substr(second + 1);
-    return r;
+    if (!key.starts_with(gitwriter::k_applied_prefix)) return std::nullopt;
+    std::string_view digits = key.substr(gitwriter::k_applied_prefix.size());
+    auto seq = gitwriter::parse_u64(digits);
+    auto record = gitwriter::parse_applied_record(value);
+    if (digits.size() != 20 || !seq || *seq == 0 || !record) return std::nullopt;
+    return GitAppliedRecord{*seq, std::move(record->blob), std::move(record->commit),
+                            std::move(record->path)};
 }
 
 bool HistoryIndex::add(HistoryEntry entry) {
@@ -89,16 +80,17 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
 Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log) {
     std::vector<GitAppliedRecord> records;
     Status bad = Status::ok();
-    Status s = log.scan_meta(k_applied_prefix, [&](std::string_view key, std::string_view value) {
-        auto r = parse_applied_meta(key, value);
-        if (!r) {
-            bad = Status::corruption(
-                fmt::format("meta {}: not a git writer record: '{}'", key, value));
-            return false;
-        }
-        records.push_back(std::move(*r));
-        return true;
-    });
+    Status s = log.scan_meta(
+        gitwriter::k_applied_prefix, [&](std::string_view key, std::string_view value) {
+            auto r = parse_applied_meta(key, value);
+            if (!r) {
+                bad = Status::corruption(
+                    fmt::format("meta {}: not a git writer record: '{}'", key, value));
+                return false;
+            }
+            records.push_back(std::move(*r));
+            return true;
+        });
     if (!s) return s;
     if (!bad) return bad;
     return resolve_records(log, std::move(records));

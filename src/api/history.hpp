@@ -7,8 +7,8 @@
 // ("gitwriter.applied.<20-digit seq>" = "<blob> <commit|-> <path>", docs/git.md
 // "Records of what was applied") joined with their CompletionRecorded events (device,
 // job, end_timestamp), then kept current from the git writer's on_applied observer.
-// The record format is parsed here by a copy of the git writer's few lines
-// (src/gitwriter/format.hpp), because src/api does not link the git writer.
+// The record format is the git writer's public one (netkeep/git_records.hpp, its own
+// small library: src/api does not link libgit2).
 //
 // Threads: HistoryIndex belongs to the io thread. load_applied_records() and
 // resolve_records() read the log and may run on any thread (the observer calls
@@ -26,8 +26,6 @@
 #include "netkeep/git_writer.hpp"
 
 namespace netkeep::api {
-
-inline constexpr std::string_view k_applied_prefix = "gitwriter.applied.";
 
 // A meta record: "gitwriter.applied.00000000000000000042" = "<blob> <commit|-> <path>".
 std::optional<GitAppliedRecord> parse_applied_meta(std::string_view key, std::string_view value);

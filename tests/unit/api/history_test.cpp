@@ -23,16 +23,18 @@ CompletionRecorded ok(std::string device, std::string job, unix_time end) {
 }  // namespace
 
 TEST_CASE("a meta record parses like the git writer writes it") {
-    auto r = parse_applied_meta(key(42), "b10b c0ff r1/show_run");
+    const std::string blob(40, 'b'), commit(40, 'c');
+    auto r = parse_applied_meta(key(42), blob + " " + commit + " r1/show_run");
     REQUIRE(r);
-    CHECK(*r == GitAppliedRecord{42, "b10b", "c0ff", "r1/show_run"});
-    auto unchanged = parse_applied_meta(key(43), "b10b - g/r1/show_run");
+    CHECK(*r == GitAppliedRecord{42, blob, commit, "r1/show_run"});
+    auto unchanged = parse_applied_meta(key(43), blob + " - g/r1/show_run");
     REQUIRE(unchanged);
     CHECK(unchanged->commit.empty());
     CHECK(unchanged->path == "g/r1/show_run");
     CHECK_FALSE(parse_applied_meta("gitwriter.applied.42", "b c p"));  // not 20 digits
     CHECK_FALSE(parse_applied_meta(key(1), "b c"));
     CHECK_FALSE(parse_applied_meta(key(1), "b  p"));
+    CHECK_FALSE(parse_applied_meta(key(1), "b10b c0ff r1/show_run"));  // not object ids
     CHECK_FALSE(parse_applied_meta("gitwriter.cursor", "5"));
 }
 
