@@ -73,6 +73,12 @@ std::string describe_tls_error(const asio::error_code& ec, SSL* ssl) {
     return out;
 }
 
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
 
 void ServerCore::log(std::string_view message) const {
@@ -170,11 +176,14 @@ asio::awaitable<bool> Connection::handshake() {
     if (ec || timed_out_) {
         // Not an error of the server's: port scanners, plain HTTP, clients that do not
         // trust the certificate or have none to show. One line, for the operator who
-        // wonders why a worker cannot connect.
-        log_line(LogLevel::info, "tls.handshake_failed",
-                 {{"remote", remote_.address().to_string()},
-                  {"error", timed_out_ ? std::string("timed out")
-                                       : describe_tls_error(ec, tls_->native_handle())}});
+        // wonders why a worker cannot connect; a few a second at most, as any client can
+        // fail handshakes at will.
+        if (core_->handshake_log.admit(unix_now()))
+            log_line(LogLevel::info, "tls.handshake_failed",
+                     {{"remote", remote_.address().to_string()},
+                      {"error", timed_out_ ? std::string("timed out")
+                                           : describe_tls_error(ec, tls_->native_handle())},
+                      {"suppressed", std::to_string(core_->handshake_log.take_suppressed())}});
         co_return false;
     }
     tls_peer_ = TlsPeer{client_subject(tls_->native_handle())};

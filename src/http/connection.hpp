@@ -23,6 +23,7 @@
 #include "http/response.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "netkeep/log_budget.hpp"
 
 namespace netkeep::http {
 
@@ -46,6 +47,8 @@ struct ServerCore {
     // Live connections per client address (only addresses with at least one), kept by
     // Connection's constructor and destructor; the accept loop checks it.
     std::map<asio::ip::address, std::size_t> per_client;
+    // tls.handshake_failed lines: any client can fail a handshake at will.
+    LogBudget handshake_log;
 };
 
 // Serves requests on one socket until the client leaves, a limit or timeout is hit, or
