@@ -1,4 +1,4 @@
-// Inventory loading: the only part that includes simdjson.
+// Inventory loading with simdjson, the project's one JSON reader (auth and the worker use it too).
 //
 // Validation is strict: an unknown field is an error, because a typo such as "tag" for
 // "tags" would otherwise silently back up the wrong devices. Every error names the

@@ -1,6 +1,6 @@
-// Parsing /worker/next answers with simdjson. The inventory part is otherwise the only
-// one that includes simdjson; the worker needs a JSON parser too and uses the same one
-// (the project's single JSON reader) rather than adding another.
+// Parsing /worker/next answers with simdjson, as the inventory and auth parse their files:
+// the worker needs a JSON parser too and uses the project's single JSON reader rather
+// than adding another.
 #include "worker/lease.hpp"
 
 #include <fmt/format.h>
