@@ -371,7 +371,9 @@ TEST_CASE("tls: a flood of failed handshakes writes a few lines a second, the re
     }
     const auto [lines, suppressed] = seen;
     INFO("lines " << lines << ", suppressed " << suppressed);
-    CHECK(lines <= k_budget * (last_second - first_second + 1) + 1);
+    // The seconds the flood took, one more for lines the server wrote just after the
+    // client saw its failure, and the probe's line.
+    CHECK(lines <= k_budget * (last_second - first_second + 2) + 1);
     CHECK(lines < k_failures);
     CHECK(lines + suppressed == k_failures + 1);
 }
