@@ -300,60 +300,55 @@ void bench_replay(const options& o, const fs::path& work, const netkeep::Invento
     fmt::print("  {:<34} {:>12.1f} MiB\n", "server peak RSS", double(rss) / 1024);
 }
 
-// /worker/next latency while the inventory is reloaded, against the same without.
-void bench_reload(const options& o, const fs::path& work) {
-    netkeep::InventoryFiles files = make_inventory(o.devices);
-    write_inventory(work / "inventory", files);
-    auto server = start(work / "data", work / "inventory");
-
+// What the reload measurement's clients and its driver share.
+struct reload_run {
     enum phase_t { warmup, baseline, reloading, done };
     std::atomic<int> phase{warmup};
-    std::mutex mutex;
-    std::vector<double> base_ms, reload_ms;
     std::atomic<bool> failed{false};
-    std::vector<std::thread> threads;
-    for (int c = 0; c < o.clients; ++c)
-        threads.emplace_back([&, c] {
-            auto client = netkeep::http::Client::connect(server.host, server.port);
-            if (!client) {
-                failed = true;
-                return;
-            }
-            std::vector<double> mine_base, mine_reload;
-            while (phase.load() != done) {
-                auto target = fmt::format("/worker/next?seconds=15&max=1&tag=site-{}", c % k_sites);
-                const int at = phase.load();
-                auto before = clock_type::now();
-                auto r = client->get(target);
-                const double ms =
-                    std::chrono::duration<double, std::milli>(clock_type::now() - before).count();
-                if (!r || (r->status != 200 && r->status != 204)) {
-                    fmt::print(stderr, "bench-next: {}\n",
-                               r ? fmt::format("HTTP {}: {}", r->status, r->body)
-                                 : r.status().to_string());
-                    failed = true;
-                    return;
-                }
-                // A request counts for a phase only if it started and ended in it.
-                if (at == phase.load())
-                    (at == baseline    ? mine_base
-                     : at == reloading ? mine_reload
-                                       : mine_base)
-                        .push_back(ms);
-                if (at == warmup) mine_base.clear();
-            }
-            std::lock_guard lock(mutex);
-            base_ms.insert(base_ms.end(), mine_base.begin(), mine_base.end());
-            reload_ms.insert(reload_ms.end(), mine_reload.begin(), mine_reload.end());
-        });
-    std::this_thread::sleep_for(1s);
-    phase = baseline;
-    std::this_thread::sleep_for(5s);
-    phase = reloading;
+    std::mutex mutex;  // guards base_ms and reload_ms
+    std::vector<double> base_ms, reload_ms;
+};
+
+// One client: leases one task per request until the run is done, timing each request
+// against the phase it started and ended in.
+void reload_client(reload_run& run, const netkeep::testing::RunningServer& server, int c) {
+    auto client = netkeep::http::Client::connect(server.host, server.port);
+    if (!client) {
+        run.failed = true;
+        return;
+    }
+    std::vector<double> mine_base, mine_reload;
+    while (run.phase.load() != reload_run::done) {
+        auto target = fmt::format("/worker/next?seconds=15&max=1&tag=site-{}", c % k_sites);
+        const int at = run.phase.load();
+        auto before = clock_type::now();
+        auto r = client->get(target);
+        const double ms =
+            std::chrono::duration<double, std::milli>(clock_type::now() - before).count();
+        if (!r || (r->status != 200 && r->status != 204)) {
+            fmt::print(stderr, "bench-next: {}\n",
+                       r ? fmt::format("HTTP {}: {}", r->status, r->body) : r.status().to_string());
+            run.failed = true;
+            return;
+        }
+        // A request counts for a phase only if it started and ended in it.
+        if (at == run.phase.load())
+            (at == reload_run::reloading ? mine_reload : mine_base).push_back(ms);
+        if (at == reload_run::warmup) mine_base.clear();
+    }
+    std::lock_guard lock(run.mutex);
+    run.base_ms.insert(run.base_ms.end(), mine_base.begin(), mine_base.end());
+    run.reload_ms.insert(run.reload_ms.end(), mine_reload.begin(), mine_reload.end());
+}
+
+// R reloads back to back, each of a changed inventory; how long each took, in seconds.
+std::vector<double> run_reloads(const options& o, const fs::path& work,
+                                const netkeep::testing::RunningServer& server,
+                                const reload_run& run) {
     auto admin = netkeep::http::Client::connect(server.host, server.port);
     if (!admin) die(admin.status().to_string());
     std::vector<double> reload_s;
-    for (int i = 0; i < o.reloads && !failed; ++i) {
+    for (int i = 0; i < o.reloads && !run.failed; ++i) {
         // A changed inventory each time (one more device), so every reload appends and applies.
         write_inventory(work / "inventory", make_inventory(o.devices + 1 + i));
         auto before = clock_type::now();
@@ -363,15 +358,13 @@ void bench_reload(const options& o, const fs::path& work) {
                   : r.status().to_string());
         reload_s.push_back(std::chrono::duration<double>(clock_type::now() - before).count());
     }
-    phase = done;
-    for (auto& t : threads) t.join();
-    if (failed) die("a client failed");
-    long rss = peak_rss_kib(server.process.pid());
-    (void)server.process.send_signal(SIGTERM);
-    (void)server.process.wait(60s);
+    return reload_s;
+}
 
-    std::sort(base_ms.begin(), base_ms.end());
-    std::sort(reload_ms.begin(), reload_ms.end());
+void print_reload_figures(const options& o, reload_run& run, const std::vector<double>& reload_s,
+                          long rss) {
+    std::sort(run.base_ms.begin(), run.base_ms.end());
+    std::sort(run.reload_ms.begin(), run.reload_ms.end());
     fmt::print(
         "GET /worker/next during POST /admin/reload: {} devices x 2 jobs, {} clients, max=1, {} "
         "reloads\n",
@@ -383,9 +376,33 @@ void bench_reload(const options& o, const fs::path& work) {
                    ms.size(), percentile(ms, 0.50), percentile(ms, 0.99),
                    ms.empty() ? 0.0 : ms.back());
     };
-    row("without a reload (5 s)", base_ms);
-    row("during the reloads", reload_ms);
+    row("without a reload (5 s)", run.base_ms);
+    row("during the reloads", run.reload_ms);
     fmt::print("  {:<34} {:>12.1f} MiB\n", "server peak RSS", double(rss) / 1024);
+}
+
+// /worker/next latency while the inventory is reloaded, against the same without.
+void bench_reload(const options& o, const fs::path& work) {
+    netkeep::InventoryFiles files = make_inventory(o.devices);
+    write_inventory(work / "inventory", files);
+    auto server = start(work / "data", work / "inventory");
+
+    reload_run run;
+    std::vector<std::thread> threads;
+    for (int c = 0; c < o.clients; ++c)
+        threads.emplace_back([&run, &server, c] { reload_client(run, server, c); });
+    std::this_thread::sleep_for(1s);
+    run.phase = reload_run::baseline;
+    std::this_thread::sleep_for(5s);
+    run.phase = reload_run::reloading;
+    std::vector<double> reload_s = run_reloads(o, work, server, run);
+    run.phase = reload_run::done;
+    for (auto& t : threads) t.join();
+    if (run.failed) die("a client failed");
+    long rss = peak_rss_kib(server.process.pid());
+    (void)server.process.send_signal(SIGTERM);
+    (void)server.process.wait(60s);
+    print_reload_figures(o, run, reload_s, rss);
 }
 
 }  // namespace

@@ -25,8 +25,16 @@ Status create_directories_durably(const std::string& path);
 // tree built aside (a new repository) before it is renamed into place.
 Status sync_tree(const std::string& path);
 
+struct DurableFileOptions {
+    unsigned mode = 0666;  // of the new file, through the umask (0600 for a secret)
+    // Run as root over an existing file, the new file gets the old one's owner and group:
+    // `sudo netkeepctl token add` must not leave the service's user a root-owned file.
+    bool keep_owner = false;
+};
+
 // Replaces path with content so that a reader finds the old content or the new, never an
 // empty or partial file: <path>.tmp-<pid>, fsync, rename, fsync of the parent.
-Status write_file_durably(const std::string& path, std::string_view content);
+Status write_file_durably(const std::string& path, std::string_view content,
+                          const DurableFileOptions& options = {});
 
 }  // namespace netkeep

@@ -46,17 +46,4 @@ std::optional<std::string> completion_refusal(const TaskState& t,
     return fmt::format("device {} carries none of this token's tags", t.device);
 }
 
-bool LogBudget::admit(unix_time now) {
-    if (now != second_) {
-        second_ = now;
-        used_ = 0;
-    }
-    if (used_ < per_second_) {
-        ++used_;
-        return true;
-    }
-    ++suppressed_;
-    return false;
-}
-
 }  // namespace netkeep::api

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "netkeep/auth.hpp"
+#include "netkeep/log_budget.hpp"  // LogBudget, which service.hpp uses
 #include "netkeep/projection.hpp"
 
 namespace netkeep::api {
@@ -39,20 +40,5 @@ bool tags_cover(const TokenEntry& token, std::span<const std::string> device_tag
 std::optional<std::string> completion_refusal(const TaskState& t,
                                               std::span<const std::string> device_tags,
                                               const Caller& caller, bool repeat);
-
-// At most `per_second` log lines a second for one kind of event a client can trigger at
-// will (refused requests): the rest are counted and the next line admitted says how many.
-class LogBudget {
-public:
-    explicit LogBudget(unsigned per_second = 5) : per_second_(per_second) {}
-    bool admit(unix_time now);
-    std::uint64_t take_suppressed() { return std::exchange(suppressed_, 0); }
-
-private:
-    unsigned per_second_;
-    unix_time second_ = 0;
-    unsigned used_ = 0;
-    std::uint64_t suppressed_ = 0;
-};
 
 }  // namespace netkeep::api

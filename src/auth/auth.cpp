@@ -3,13 +3,8 @@
 
 #include "netkeep/auth.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -20,7 +15,9 @@
 #include <openssl/rand.h>
 #include <simdjson.h>
 
+#include "netkeep/durable.hpp"
 #include "netkeep/json.hpp"
+#include "netkeep/posix.hpp"
 #include "netkeep/sha256.hpp"
 
 namespace netkeep {
@@ -181,10 +178,6 @@ private:
     std::string_view file_;
 };
 
-Status errno_status(std::string_view what, const std::string& path) {
-    return Status::io_error(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-}
-
 }  // namespace
 
 std::string_view role_name(Role role) {
@@ -226,7 +219,7 @@ Result<AuthFile> load_auth_file(const std::string& path) {
         return Status::invalid_argument(
             fmt::format("{}: larger than {} bytes", path, k_max_file_bytes));
     std::ifstream in(path, std::ios::binary);
-    if (!in) return errno_status("cannot read", path);
+    if (!in) return errno_status(errno, "cannot read", path);
     std::ostringstream content;
     content << in.rdbuf();
     return parse_auth_file(content.str(), path);
@@ -251,53 +244,9 @@ std::string format_auth_file(const AuthFile& file) {
 }
 
 Status write_auth_file(const std::string& path, const AuthFile& file) {
-    const std::string text = format_auth_file(file);
-    const std::filesystem::path target(path);
-    const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
-    const std::string temp = fmt::format("{}.tmp.{}", path, ::getpid());
-    struct fd_guard {
-        int fd = -1;
-        ~fd_guard() {
-            if (fd >= 0) ::close(fd);
-        }
-    };
-    {
-        fd_guard f{::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-        if (f.fd < 0) return errno_status("cannot create", temp);
-        // root rewriting the file of the service's user (sudo netkeepctl token add) keeps
-        // it that user's: a root-owned 0600 file would lock netkeepd out at its next reload.
-        struct stat old {};
-        if (::geteuid() == 0 && ::stat(path.c_str(), &old) == 0 &&
-            ::fchown(f.fd, old.st_uid, old.st_gid) != 0) {
-            Status s = errno_status("cannot keep the owner of", path);
-            ::unlink(temp.c_str());
-            return s;
-        }
-        std::string_view rest = text;
-        while (!rest.empty()) {
-            ssize_t n = ::write(f.fd, rest.data(), rest.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                Status s = errno_status("cannot write", temp);
-                ::unlink(temp.c_str());
-                return s;
-            }
-            rest.remove_prefix(std::size_t(n));
-        }
-        if (::fsync(f.fd) != 0) {
-            Status s = errno_status("cannot sync", temp);
-            ::unlink(temp.c_str());
-            return s;
-        }
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        Status s = errno_status("cannot replace", path);
-        ::unlink(temp.c_str());
-        return s;
-    }
-    fd_guard d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    if (d.fd < 0 || ::fsync(d.fd) != 0) return errno_status("cannot sync directory", dir);
-    return Status::ok();
+    // Mode 0600 and, under sudo, the old owner (docs/security.md, token lifecycle):
+    // netkeepd warns about a token file that others can read.
+    return write_file_durably(path, format_auth_file(file), {.mode = 0600, .keep_owner = true});
 }
 
 Result<std::string> generate_token() {

@@ -86,7 +86,8 @@ Status sync_tree(const std::string& path) {
     return sync_directory(path);
 }
 
-Status write_file_durably(const std::string& path, std::string_view content) {
+Status write_file_durably(const std::string& path, std::string_view content,
+                          const DurableFileOptions& options) {
     std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
     auto fail = [&](std::string_view what, const std::string& name) {
         Status s = errno_status(errno, what, name);
@@ -94,8 +95,12 @@ Status write_file_durably(const std::string& path, std::string_view content) {
         return s;
     };
     {
-        UniqueFd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
+        UniqueFd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, options.mode)};
         if (f.get() < 0) return errno_status(errno, "creating", tmp);
+        struct stat old {};
+        if (options.keep_owner && ::geteuid() == 0 && ::stat(path.c_str(), &old) == 0 &&
+            ::fchown(f.get(), old.st_uid, old.st_gid) != 0)
+            return fail("keeping the owner of", path);
         while (!content.empty()) {
             ssize_t n = ::write(f.get(), content.data(), content.size());
             if (n < 0 && errno == EINTR) continue;

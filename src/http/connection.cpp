@@ -73,6 +73,12 @@ std::string describe_tls_error(const asio::error_code& ec, SSL* ssl) {
     return out;
 }
 
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
 
 void ServerCore::log(std::string_view message) const {
@@ -170,11 +176,14 @@ asio::awaitable<bool> Connection::handshake() {
     if (ec || timed_out_) {
         // Not an error of the server's: port scanners, plain HTTP, clients that do not
         // trust the certificate or have none to show. One line, for the operator who
-        // wonders why a worker cannot connect.
-        log_line(LogLevel::info, "tls.handshake_failed",
-                 {{"remote", remote_.address().to_string()},
-                  {"error", timed_out_ ? std::string("timed out")
-                                       : describe_tls_error(ec, tls_->native_handle())}});
+        // wonders why a worker cannot connect; a few a second at most, as any client can
+        // fail handshakes at will.
+        if (core_->handshake_log.admit(unix_now()))
+            log_line(LogLevel::info, "tls.handshake_failed",
+                     {{"remote", remote_.address().to_string()},
+                      {"error", timed_out_ ? std::string("timed out")
+                                           : describe_tls_error(ec, tls_->native_handle())},
+                      {"suppressed", std::to_string(core_->handshake_log.take_suppressed())}});
         co_return false;
     }
     tls_peer_ = TlsPeer{client_subject(tls_->native_handle())};
@@ -273,72 +282,19 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
     const bool head_only = head.method == "HEAD";
     const bool http10_keep_alive =
         head.version_major == 1 && head.version_minor == 0 && head.keep_alive;
-
-    body_limit_ = core_->options.max_drain_bytes;
-    body_received_ = 0;
-    body_started_.reset();
-    body_done_ = false;
-    continue_pending_ = head.has_body() && head.expects_continue();
-    body_failure_ = BodyFailure::none;
-    body_error_ = Status::ok();
-
-    Response response;
-    auto target = parse_target(head.target);
-    if (!target) {
-        response = json_error(400, target.status().message());
-        close_after = true;
-        if (core_->options.on_unrouted) core_->options.on_unrouted(head.method, response.status);
-    } else {
-        auto match = core_->router.match(head.method, target->raw_path);
-        Request request(std::move(head), std::move(target.value()), remote_);
-        request.set_tls(tls_peer_);
-        switch (match.kind) {
-            case Router::Match::Kind::not_found:
-                response = json_error(404, fmt::format("no route for {}", request.path()));
-                break;
-            case Router::Match::Kind::method_not_allowed:
-                response = json_error(405, fmt::format("method {} is not allowed for {}",
-                                                       request.method(), request.path()));
-                response.headers.set("Allow", match.allow);
-                break;
-            case Router::Match::Kind::found:
-                request.set_captures(std::move(match.captures));
-                response = co_await run_route(*match.route, request);
-                break;
-        }
-        if (match.kind != Router::Match::Kind::found && core_->options.on_unrouted)
-            core_->options.on_unrouted(request.method(), response.status);
-    }
+    start_body(head);
+    Response response = co_await route(std::move(head));
 
     // The server answers a body that could not be read, whatever the handler returned.
-    switch (body_failure_) {
-        case BodyFailure::none:
-            break;
-        case BodyFailure::too_large:
-            response = json_error(413, body_error_.message());
-            break;
-        case BodyFailure::malformed:
-            response = json_error(400, body_error_.message());
-            break;
-        case BodyFailure::timeout:
-            response = json_error(408, body_error_.message());
-            break;
-        case BodyFailure::disconnected:
-            co_return false;
+    if (body_failure_ == BodyFailure::disconnected) co_return false;
+    if (body_failure_ != BodyFailure::none) {
+        response = body_failure_response();
+        close_after = true;
     }
-    if (body_failure_ != BodyFailure::none) close_after = true;
-
-    // Unread body bytes would be taken for the next request. A client waiting for
-    // "100 Continue" may never send its body now, so such a connection is closed; otherwise
-    // a small rest is read and dropped, a large one closes the connection.
     if (!close_after && !body_done_) {
-        if (continue_pending_) {
-            close_after = true;
-        } else {
-            body_limit_ = body_received_ + core_->options.max_drain_bytes;
-            if (!co_await drain_body()) close_after = true;
-            if (body_failure_ == BodyFailure::disconnected) co_return false;
-        }
+        const bool drained = co_await discard_unread_body();
+        if (body_failure_ == BodyFailure::disconnected) co_return false;
+        if (!drained) close_after = true;
     }
     if (response.close || core_->stopping) close_after = true;
 
@@ -349,6 +305,65 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
         co_return false;
     }
     co_return true;
+}
+
+void Connection::start_body(const MessageHead& head) {
+    body_limit_ = core_->options.max_drain_bytes;
+    body_received_ = 0;
+    body_started_.reset();
+    body_done_ = false;
+    continue_pending_ = head.has_body() && head.expects_continue();
+    body_failure_ = BodyFailure::none;
+    body_error_ = Status::ok();
+}
+
+asio::awaitable<Response> Connection::route(MessageHead head) {
+    auto target = parse_target(head.target);
+    if (!target) {
+        Response response = json_error(400, target.status().message());
+        response.close = true;
+        if (core_->options.on_unrouted) core_->options.on_unrouted(head.method, response.status);
+        co_return response;
+    }
+    auto match = core_->router.match(head.method, target->raw_path);
+    Request request(std::move(head), std::move(target.value()), remote_);
+    request.set_tls(tls_peer_);
+    Response response;
+    switch (match.kind) {
+        case Router::Match::Kind::not_found:
+            response = json_error(404, fmt::format("no route for {}", request.path()));
+            break;
+        case Router::Match::Kind::method_not_allowed:
+            response = json_error(405, fmt::format("method {} is not allowed for {}",
+                                                   request.method(), request.path()));
+            response.headers.set("Allow", match.allow);
+            break;
+        case Router::Match::Kind::found:
+            request.set_captures(std::move(match.captures));
+            co_return co_await run_route(*match.route, request);
+    }
+    if (core_->options.on_unrouted) core_->options.on_unrouted(request.method(), response.status);
+    co_return response;
+}
+
+Response Connection::body_failure_response() const {
+    switch (body_failure_) {
+        case BodyFailure::too_large:
+            return json_error(413, body_error_.message());
+        case BodyFailure::timeout:
+            return json_error(408, body_error_.message());
+        default:  // malformed; none and disconnected never get here
+            return json_error(400, body_error_.message());
+    }
+}
+
+asio::awaitable<bool> Connection::discard_unread_body() {
+    // Unread body bytes would be taken for the next request. A client waiting for
+    // "100 Continue" may never send its body now, so such a connection is closed; otherwise
+    // a small rest is read and dropped, a large one closes the connection.
+    if (continue_pending_) co_return false;
+    body_limit_ = body_received_ + core_->options.max_drain_bytes;
+    co_return co_await drain_body();
 }
 
 asio::awaitable<Response> Connection::run_route(const Route& route, Request& request) {
@@ -391,82 +406,21 @@ Status Connection::fail_body(BodyFailure failure, Status status) {
 asio::awaitable<Result<std::string_view>> Connection::next_body_chunk() {
     if (body_failure_ != BodyFailure::none) co_return body_error_;
     if (body_done_) co_return std::string_view{};
-    const auto& options = core_->options;
-
     if (continue_pending_) {
         continue_pending_ = false;
-        // A client that already started sending its body needs no invitation.
-        if (begin_ == end_) {
-            static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
-            set_deadline(clock::now() + options.write_timeout);
-            auto [ec, n] = co_await write_all(asio::buffer(k_continue));
-            set_deadline(clock::time_point::max());
-            if (ec || timed_out_) {
-                co_return fail_body(BodyFailure::disconnected,
-                                    Status::io_error("client went away before sending the body"));
-            }
-        }
+        if (!co_await send_continue())
+            co_return fail_body(BodyFailure::disconnected,
+                                Status::io_error("client went away before sending the body"));
     }
-
     if (!body_started_) body_started_ = clock::now();
     for (;;) {
-        // Fed even when nothing is buffered: a message without a body ends without input.
-        auto step = parser_.feed(pending());
-        begin_ += step.consumed;
-        switch (step.event) {
-            case Parser::Event::body:
-                body_received_ += step.body.size();
-                if (body_received_ > body_limit_) {
-                    co_return fail_body(BodyFailure::too_large,
-                                        Status::too_large(fmt::format(
-                                            "request body exceeds {} bytes", body_limit_)));
-                }
-                co_return step.body;
-            case Parser::Event::message_end:
-                body_done_ = true;
-                co_return std::string_view{};
-            case Parser::Event::error:
-                co_return fail_body(BodyFailure::malformed, parser_.error_status());
-            case Parser::Event::head:
-                co_return fail_body(BodyFailure::malformed,
-                                    Status::invalid_argument("unexpected message head"));
-            case Parser::Event::need_more:
-                break;
-        }
-        // Two bounds on the wait: body_read_timeout for the next bytes, and the moment the
-        // bytes received so far fall below min_body_rate on average (no sooner than
-        // body_rate_grace after the first read). The second is absolute, so a client that
-        // sends a byte just before each body_read_timeout is still cut.
-        auto deadline = clock::now() + options.body_read_timeout;
-        bool rate_bound = false;
-        if (options.min_body_rate > 0) {
-            const auto earned = std::chrono::milliseconds(
-                body_received_ / options.min_body_rate * 1000 +
-                body_received_ % options.min_body_rate * 1000 / options.min_body_rate);
-            const auto too_slow_at =
-                *body_started_ + std::max<clock::duration>(options.body_rate_grace, earned);
-            if (too_slow_at < deadline) {
-                deadline = too_slow_at;
-                rate_bound = true;
-            }
-        }
-        switch (co_await fill(deadline)) {
+        if (auto chunk = take_buffered_body()) co_return std::move(*chunk);
+        const BodyWait wait = next_body_wait();
+        switch (co_await fill(wait.deadline)) {
             case ReadOutcome::ok:
                 break;
             case ReadOutcome::timeout:
-                if (rate_bound) {
-                    co_return fail_body(
-                        BodyFailure::timeout,
-                        Status::unavailable(fmt::format(
-                            "request body arrived slower than {} bytes/s ({} bytes in {} ms)",
-                            options.min_body_rate, body_received_,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() -
-                                                                                  *body_started_)
-                                .count())));
-                }
-                co_return fail_body(BodyFailure::timeout, Status::unavailable(fmt::format(
-                                                              "no request body data for {} ms",
-                                                              options.body_read_timeout.count())));
+                co_return fail_body(BodyFailure::timeout, body_timeout_status(wait.rate_bound));
             case ReadOutcome::eof:
             case ReadOutcome::error:
                 co_return fail_body(
@@ -474,6 +428,73 @@ asio::awaitable<Result<std::string_view>> Connection::next_body_chunk() {
                     Status::io_error("client closed the connection in the middle of the body"));
         }
     }
+}
+
+asio::awaitable<bool> Connection::send_continue() {
+    // A client that already started sending its body needs no invitation.
+    if (begin_ != end_) co_return true;
+    static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+    set_deadline(clock::now() + core_->options.write_timeout);
+    auto [ec, n] = co_await write_all(asio::buffer(k_continue));
+    set_deadline(clock::time_point::max());
+    co_return !ec && !timed_out_;
+}
+
+std::optional<Result<std::string_view>> Connection::take_buffered_body() {
+    // Fed even when nothing is buffered: a message without a body ends without input.
+    auto step = parser_.feed(pending());
+    begin_ += step.consumed;
+    switch (step.event) {
+        case Parser::Event::body:
+            body_received_ += step.body.size();
+            if (body_received_ > body_limit_) {
+                return fail_body(
+                    BodyFailure::too_large,
+                    Status::too_large(fmt::format("request body exceeds {} bytes", body_limit_)));
+            }
+            return step.body;
+        case Parser::Event::message_end:
+            body_done_ = true;
+            return std::string_view{};
+        case Parser::Event::error:
+            return fail_body(BodyFailure::malformed, parser_.error_status());
+        case Parser::Event::head:
+            return fail_body(BodyFailure::malformed,
+                             Status::invalid_argument("unexpected message head"));
+        case Parser::Event::need_more:
+            break;
+    }
+    return std::nullopt;
+}
+
+Connection::BodyWait Connection::next_body_wait() const {
+    // Two bounds on the wait: body_read_timeout for the next bytes, and the moment the
+    // bytes received so far fall below min_body_rate on average (no sooner than
+    // body_rate_grace after the first read). The second is absolute, so a client that
+    // sends a byte just before each body_read_timeout is still cut.
+    const auto& options = core_->options;
+    BodyWait wait{clock::now() + options.body_read_timeout, false};
+    if (options.min_body_rate > 0) {
+        const auto earned = std::chrono::milliseconds(
+            body_received_ / options.min_body_rate * 1000 +
+            body_received_ % options.min_body_rate * 1000 / options.min_body_rate);
+        const auto too_slow_at =
+            *body_started_ + std::max<clock::duration>(options.body_rate_grace, earned);
+        if (too_slow_at < wait.deadline) wait = {too_slow_at, true};
+    }
+    return wait;
+}
+
+Status Connection::body_timeout_status(bool rate_bound) const {
+    const auto& options = core_->options;
+    if (!rate_bound)
+        return Status::unavailable(
+            fmt::format("no request body data for {} ms", options.body_read_timeout.count()));
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - *body_started_);
+    return Status::unavailable(
+        fmt::format("request body arrived slower than {} bytes/s ({} bytes in {} ms)",
+                    options.min_body_rate, body_received_, elapsed.count()));
 }
 
 asio::awaitable<bool> Connection::drain_body() {

@@ -23,6 +23,7 @@
 #include "http/response.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "netkeep/log_budget.hpp"
 
 namespace netkeep::http {
 
@@ -46,6 +47,8 @@ struct ServerCore {
     // Live connections per client address (only addresses with at least one), kept by
     // Connection's constructor and destructor; the accept loop checks it.
     std::map<asio::ip::address, std::size_t> per_client;
+    // tls.handshake_failed lines: any client can fail a handshake at will.
+    LogBudget handshake_log;
 };
 
 // Serves requests on one socket until the client leaves, a limit or timeout is hit, or
@@ -91,8 +94,27 @@ private:
     asio::awaitable<std::optional<MessageHead>> read_head(bool first);
     // Serves one request; false when the connection must end.
     asio::awaitable<bool> serve(MessageHead head);
+    // serve()'s steps: reset the body state, answer the request (router or handler), answer
+    // a body that could not be read, skip what the handler left unread.
+    void start_body(const MessageHead& head);
+    asio::awaitable<Response> route(MessageHead head);
     asio::awaitable<Response> run_route(const Route& route, Request& request);
+    Response body_failure_response() const;
+    // Reads and drops the rest of the body; false when the connection must close instead.
+    asio::awaitable<bool> discard_unread_body();
+
     asio::awaitable<Result<std::string_view>> next_body_chunk() override;
+    // next_body_chunk()'s steps. "100 Continue" if still due; false if the client is gone.
+    asio::awaitable<bool> send_continue();
+    // What the buffered bytes give: a chunk, the end (empty), a failure; nullopt: read more.
+    std::optional<Result<std::string_view>> take_buffered_body();
+    // How long to wait for more body bytes, and whether the minimum rate set that bound.
+    struct BodyWait {
+        clock::time_point deadline;
+        bool rate_bound = false;
+    };
+    BodyWait next_body_wait() const;
+    Status body_timeout_status(bool rate_bound) const;
     // Skips the unread rest of the body (up to max_drain_bytes); false if it could not.
     asio::awaitable<bool> drain_body();
     asio::awaitable<bool> write_response(const Response& response, bool head_only, bool close,

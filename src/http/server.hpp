@@ -22,7 +22,8 @@
 //                                                clients; with TLS the handshake counts
 //                                                into the first head's time)
 //   TLS handshake fails (plain HTTP, bad or      close, logged as tls.handshake_failed
-//   missing client certificate)
+//   missing client certificate)                  (at most 5 lines a second, the rest
+//                                                counted in the next line's suppressed=)
 //   no new request within idle_timeout           close
 //   no body bytes within body_read_timeout       408 if possible, close
 //   body slower than min_body_rate on average    408 if possible, close (checked once

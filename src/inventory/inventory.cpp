@@ -1,4 +1,4 @@
-// Inventory loading: the only part that includes simdjson.
+// Inventory loading with simdjson, the project's one JSON reader (auth and the worker use it too).
 //
 // Validation is strict: an unknown field is an error, because a typo such as "tag" for
 // "tags" would otherwise silently back up the wrong devices. Every error names the
@@ -395,118 +395,141 @@ private:
         return Status::ok();
     }
 
+    using profile_map = std::map<std::string, partial_device, std::less<>>;
+
+    // devices.json: credential sets, then profiles, then the devices that use them.
     Status load_devices() {
         file_ = &devices_file_;
-        const json_path child_credentials = child(k_root, "credentials");
-        const json_path child_profiles = child(k_root, "profiles");
-        const json_path child_devices = child(k_root, "devices");
         auto root = object_at(devices_file_.root, k_root, {"credentials", "profiles", "devices"});
         if (!root) return root.status();
+        if (Status s = load_credential_sets(*root); !s) return s;
+        profile_map profiles;
+        if (Status s = load_profiles(*root, profiles); !s) return s;
 
+        const json_path devices_path = child(k_root, "devices");
         dom::element el;
-        if (!root->at_key("credentials").get(el)) {
-            dom::object creds;
-            if (el.get_object().get(creds))
-                return fail(child(k_root, "credentials"), "must be an object");
-            for (auto [name, value] : creds) {
-                json_path path = child(child_credentials, name);
-                if (credentials_.count(std::string(name))) return fail(path, "appears twice");
-                auto c = credentials_object_at(value, path);
-                if (!c) return c.status();
-                credentials_.emplace(std::string(name), std::move(*c));
-            }
-        }
-
-        std::map<std::string, partial_device, std::less<>> profiles;
-        if (!root->at_key("profiles").get(el)) {
-            dom::object objs;
-            if (el.get_object().get(objs))
-                return fail(child(k_root, "profiles"), "must be an object");
-            for (auto [name, value] : objs) {
-                json_path path = child(child_profiles, name);
-                if (profiles.count(name)) return fail(path, "appears twice");
-                auto obj = object_at(value, path, {"protocol", "credentials", "tags", "group"});
-                if (!obj) return obj.status();
-                partial_device p;
-                if (Status s = load_shared_fields(*obj, path, p); !s) return s;
-                profiles.emplace(std::string(name), std::move(p));
-            }
-        }
-
         if (root->at_key("devices").get(el))
-            return fail(child(k_root, "devices"), "missing (a list of devices)");
+            return fail(devices_path, "missing (a list of devices)");
         dom::array devices;
-        if (el.get_array().get(devices)) return fail(child(k_root, "devices"), "must be an array");
+        if (el.get_array().get(devices)) return fail(devices_path, "must be an array");
         device_index_.reserve(devices.size());
         std::size_t i = 0;
-        for (dom::element d : devices) {
-            json_path path = child(child_devices, i++);
-            auto obj = object_at(
-                d, path, {"name", "host", "profile", "protocol", "credentials", "tags", "group"});
-            if (!obj) return obj.status();
+        for (dom::element d : devices)
+            if (Status s = load_device(d, child(devices_path, i++), profiles); !s) return s;
+        return Status::ok();
+    }
 
-            dom::element v;
-            if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
-            auto name = string_at(v, child(path, "name"));
-            if (!name) return name.status();
-            if (Status s = check_name(*name, "device"); !s)
-                return fail(child(path, "name"), s.message());
-            if (!device_index_.emplace(*name, std::uint32_t(inventory_.devices.size())).second)
-                return fail(child(path, "name"), fmt::format("duplicate device name '{}'", *name));
-
-            std::string host(*name);
-            if (!obj->at_key("host").get(v)) {
-                auto h = string_at(v, child(path, "host"));
-                if (!h) return h.status();
-                if (h->empty()) return fail(child(path, "host"), "must not be empty");
-                host = std::string(*h);
-            }
-
-            partial_device merged;
-            if (!obj->at_key("profile").get(v)) {
-                auto pname = string_at(v, child(path, "profile"));
-                if (!pname) return pname.status();
-                auto it = profiles.find(*pname);
-                if (it == profiles.end())
-                    return fail(child(path, "profile"),
-                                fmt::format("unknown profile '{}'", json_escape(*pname)));
-                merged = it->second;
-            }
-            partial_device own;
-            if (Status s = load_shared_fields(*obj, path, own); !s) return s;
-            // The device's own fields win; tags are the union.
-            if (own.protocol_json) merged.protocol_json = std::move(own.protocol_json);
-            if (own.credentials_json) merged.credentials_json = std::move(own.credentials_json);
-            if (own.group) merged.group = std::move(own.group);
-            merged.tags.insert(merged.tags.end(), own.tags.begin(), own.tags.end());
-            std::sort(merged.tags.begin(), merged.tags.end());
-            merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()),
-                              merged.tags.end());
-            if (!merged.credentials_json)
-                return fail(path, "no credentials: neither the device nor its profile names any");
-
-            DeviceSpec spec;
-            spec.name = std::string(*name);
-            spec.tags = std::move(merged.tags);
-            spec.group = merged.group.value_or(std::string());
-            if (options_.resolve_secrets) {
-                std::string& j = spec.json;
-                j = "{\"name\":" + json_quote(spec.name) + ",\"host\":" + json_quote(host) +
-                    ",\"protocol\":";
-                j += merged.protocol_json ? *merged.protocol_json
-                                          : R"({"type":"ssh","ssh":{"port":22}})";
-                j += ",\"tags\":[";
-                for (std::size_t t = 0; t < spec.tags.size(); ++t) {
-                    if (t) j += ',';
-                    j += json_quote(spec.tags[t]);
-                }
-                j += ']';
-                if (merged.group) j += ",\"group\":" + json_quote(*merged.group);
-                j += ",\"credentials\":" + *merged.credentials_json + "}";
-            }
-            inventory_.devices.push_back(std::move(spec));
+    // "credentials": name → set, which devices and profiles may name instead of inlining.
+    Status load_credential_sets(dom::object root) {
+        dom::element el;
+        if (root.at_key("credentials").get(el)) return Status::ok();
+        const json_path sets_path = child(k_root, "credentials");
+        dom::object creds;
+        if (el.get_object().get(creds)) return fail(sets_path, "must be an object");
+        for (auto [name, value] : creds) {
+            json_path path = child(sets_path, name);
+            if (credentials_.count(std::string(name))) return fail(path, "appears twice");
+            auto c = credentials_object_at(value, path);
+            if (!c) return c.status();
+            credentials_.emplace(std::string(name), std::move(*c));
         }
         return Status::ok();
+    }
+
+    // "profiles": name → the fields a device may take over with "profile".
+    Status load_profiles(dom::object root, profile_map& profiles) const {
+        dom::element el;
+        if (root.at_key("profiles").get(el)) return Status::ok();
+        const json_path profiles_path = child(k_root, "profiles");
+        dom::object objs;
+        if (el.get_object().get(objs)) return fail(profiles_path, "must be an object");
+        for (auto [name, value] : objs) {
+            json_path path = child(profiles_path, name);
+            if (profiles.count(name)) return fail(path, "appears twice");
+            auto obj = object_at(value, path, {"protocol", "credentials", "tags", "group"});
+            if (!obj) return obj.status();
+            partial_device p;
+            if (Status s = load_shared_fields(*obj, path, p); !s) return s;
+            profiles.emplace(std::string(name), std::move(p));
+        }
+        return Status::ok();
+    }
+
+    Status load_device(dom::element d, const json_path& path, const profile_map& profiles) {
+        auto obj = object_at(
+            d, path, {"name", "host", "profile", "protocol", "credentials", "tags", "group"});
+        if (!obj) return obj.status();
+
+        dom::element v;
+        if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
+        auto name = string_at(v, child(path, "name"));
+        if (!name) return name.status();
+        if (Status s = check_name(*name, "device"); !s)
+            return fail(child(path, "name"), s.message());
+        if (!device_index_.emplace(*name, std::uint32_t(inventory_.devices.size())).second)
+            return fail(child(path, "name"), fmt::format("duplicate device name '{}'", *name));
+
+        std::string host(*name);
+        if (!obj->at_key("host").get(v)) {
+            auto h = string_at(v, child(path, "host"));
+            if (!h) return h.status();
+            if (h->empty()) return fail(child(path, "host"), "must not be empty");
+            host = std::string(*h);
+        }
+
+        auto merged = device_fields(*obj, path, profiles);
+        if (!merged) return merged.status();
+        DeviceSpec spec;
+        spec.name = std::string(*name);
+        spec.tags = std::move(merged->tags);
+        spec.group = merged->group.value_or(std::string());
+        if (options_.resolve_secrets) spec.json = device_json(spec, host, *merged);
+        inventory_.devices.push_back(std::move(spec));
+        return Status::ok();
+    }
+
+    // A device's shared fields over its profile's: the device's own win; tags are the union.
+    Result<partial_device> device_fields(dom::object obj, const json_path& path,
+                                         const profile_map& profiles) const {
+        partial_device merged;
+        dom::element v;
+        if (!obj.at_key("profile").get(v)) {
+            auto pname = string_at(v, child(path, "profile"));
+            if (!pname) return pname.status();
+            auto it = profiles.find(*pname);
+            if (it == profiles.end())
+                return fail(child(path, "profile"),
+                            fmt::format("unknown profile '{}'", json_escape(*pname)));
+            merged = it->second;
+        }
+        partial_device own;
+        if (Status s = load_shared_fields(obj, path, own); !s) return s;
+        if (own.protocol_json) merged.protocol_json = std::move(own.protocol_json);
+        if (own.credentials_json) merged.credentials_json = std::move(own.credentials_json);
+        if (own.group) merged.group = std::move(own.group);
+        merged.tags.insert(merged.tags.end(), own.tags.begin(), own.tags.end());
+        std::sort(merged.tags.begin(), merged.tags.end());
+        merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()), merged.tags.end());
+        if (!merged.credentials_json)
+            return fail(path, "no credentials: neither the device nor its profile names any");
+        return merged;
+    }
+
+    // The expanded device JSON the worker receives (spec.tags already sorted and unique).
+    static std::string device_json(const DeviceSpec& spec, const std::string& host,
+                                   const partial_device& merged) {
+        std::string j = "{\"name\":" + json_quote(spec.name) + ",\"host\":" + json_quote(host) +
+                        ",\"protocol\":";
+        j += merged.protocol_json ? *merged.protocol_json : R"({"type":"ssh","ssh":{"port":22}})";
+        j += ",\"tags\":[";
+        for (std::size_t t = 0; t < spec.tags.size(); ++t) {
+            if (t) j += ',';
+            j += json_quote(spec.tags[t]);
+        }
+        j += ']';
+        if (merged.group) j += ",\"group\":" + json_quote(*merged.group);
+        j += ",\"credentials\":" + *merged.credentials_json + "}";
+        return j;
     }
 
     Result<Schedule> schedule_at(dom::element el, const json_path& path) const {
@@ -526,161 +549,203 @@ private:
         return Schedule{std::move(*cron)};
     }
 
+    // jobs.json, after devices.json: a job's "devices" selects among the loaded devices.
     Status load_jobs() {
         file_ = &jobs_file_;
-        const json_path child_jobs = child(k_root, "jobs");
+        const json_path jobs_path = child(k_root, "jobs");
         auto root = object_at(jobs_file_.root, k_root, {"jobs"});
         if (!root) return root.status();
         dom::element el;
-        if (root->at_key("jobs").get(el))
-            return fail(child(k_root, "jobs"), "missing (a list of jobs)");
+        if (root->at_key("jobs").get(el)) return fail(jobs_path, "missing (a list of jobs)");
         dom::array jobs;
-        if (el.get_array().get(jobs)) return fail(child(k_root, "jobs"), "must be an array");
+        if (el.get_array().get(jobs)) return fail(jobs_path, "must be an array");
         std::unordered_set<std::string_view> names;
         std::size_t i = 0;
-        for (dom::element jel : jobs) {
-            json_path path = child(child_jobs, i++);
-            auto obj = object_at(jel, path,
-                                 {"name", "schedule", "command", "prompt", "pager", "devices",
-                                  "timeout", "max_attempts", "retry_delay", "redact"});
-            if (!obj) return obj.status();
-            JobSpec job;
-            dom::element v;
+        for (dom::element jel : jobs)
+            if (Status s = load_job(jel, child(jobs_path, i++), names); !s) return s;
+        return Status::ok();
+    }
 
-            if (obj->at_key("name").get(v)) return fail(path, "missing field 'name'");
-            auto name = string_at(v, child(path, "name"));
-            if (!name) return name.status();
-            if (Status s = check_name(*name, "job"); !s)
-                return fail(child(path, "name"), s.message());
-            if (!names.insert(*name).second)
-                return fail(child(path, "name"), fmt::format("duplicate job name '{}'", *name));
-            job.name = std::string(*name);
+    // What the steps of loading one job fill in: the spec, and what only its JSON needs.
+    struct job_draft {
+        JobSpec job;
+        std::vector<std::string> commands;
+        std::optional<std::string> prompt_json;
+        std::optional<std::string> pager_json;
+    };
 
-            if (obj->at_key("schedule").get(v)) return fail(path, "missing field 'schedule'");
-            auto schedule = schedule_at(v, child(path, "schedule"));
-            if (!schedule) return schedule.status();
-            job.schedule = std::move(*schedule);
+    // The fields are checked in a fixed order, so a job with several errors always reports
+    // the same first one.
+    Status load_job(dom::element jel, const json_path& path,
+                    std::unordered_set<std::string_view>& names) {
+        auto obj = object_at(jel, path,
+                             {"name", "schedule", "command", "prompt", "pager", "devices",
+                              "timeout", "max_attempts", "retry_delay", "redact"});
+        if (!obj) return obj.status();
+        job_draft draft;
+        if (Status s = load_job_name(*obj, path, names, draft.job); !s) return s;
+        dom::element v;
+        if (obj->at_key("schedule").get(v)) return fail(path, "missing field 'schedule'");
+        auto schedule = schedule_at(v, child(path, "schedule"));
+        if (!schedule) return schedule.status();
+        draft.job.schedule = std::move(*schedule);
+        auto commands = commands_at(*obj, path);
+        if (!commands) return commands.status();
+        draft.commands = std::move(*commands);
+        if (Status s = load_job_options(*obj, path, draft); !s) return s;
+        if (Status s = load_redactions(*obj, path, draft.job); !s) return s;
+        auto selected = selected_devices(*obj, path);
+        if (!selected) return selected.status();
 
-            if (obj->at_key("command").get(v)) return fail(path, "missing field 'command'");
-            json_path cpath = child(path, "command");
-            auto cobj = object_at(v, cpath, {"inline"});
-            if (!cobj) return cobj.status();
-            dom::element lines;
-            if (cobj->at_key("inline").get(lines))
-                return fail(cpath, "missing field 'inline' (a list of commands)");
-            auto commands = string_list_at(lines, child(cpath, "inline"));
-            if (!commands) return commands.status();
-            if (commands->empty())
-                return fail(child(cpath, "inline"), "must list at least one command");
+        if (options_.resolve_secrets) draft.job.json = job_json(draft);
+        auto job_index = std::uint32_t(inventory_.jobs.size());
+        inventory_.jobs.push_back(std::move(draft.job));
+        for (std::size_t d = 0; d < selected->size(); ++d)
+            if ((*selected)[d]) inventory_.tasks.push_back(TaskSpec{std::uint32_t(d), job_index});
+        return Status::ok();
+    }
 
-            std::optional<std::string> prompt_json;
-            if (!obj->at_key("prompt").get(v)) {
-                auto p = prompt_at(v, child(path, "prompt"));
-                if (!p) return p.status();
-                prompt_json = std::move(*p);
-            }
-            std::optional<std::string> pager_json;
-            if (!obj->at_key("pager").get(v)) {
-                auto p = prompt_at(v, child(path, "pager"));
-                if (!p) return p.status();
-                pager_json = std::move(*p);
-            }
-            if (!obj->at_key("timeout").get(v)) {
-                auto n = integer_at(v, child(path, "timeout"), 1, 86400);
-                if (!n) return n.status();
-                job.timeout = *n;
-            }
-            if (!obj->at_key("max_attempts").get(v)) {
-                auto n = integer_at(v, child(path, "max_attempts"), 1, 100);
-                if (!n) return n.status();
-                job.max_attempts = std::uint32_t(*n);
-            }
-            if (!obj->at_key("retry_delay").get(v)) {
-                auto n = integer_at(v, child(path, "retry_delay"), 0, 86400);
-                if (!n) return n.status();
-                job.retry_delay = *n;
-            }
-            if (!obj->at_key("redact").get(v)) {
-                dom::array rules;
-                json_path rpath = child(path, "redact");
-                if (v.get_array().get(rules))
-                    return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
-                std::size_t r = 0;
-                for (dom::element rule : rules) {
-                    json_path one = child(rpath, r++);
-                    auto robj = object_at(rule, one, {"regex", "replace"});
-                    if (!robj) return robj.status();
-                    dom::element re, rep;
-                    if (robj->at_key("regex").get(re)) return fail(one, "missing field 'regex'");
-                    if (robj->at_key("replace").get(rep))
-                        return fail(one, "missing field 'replace'");
-                    auto res = string_at(re, child(one, "regex"));
-                    if (!res) return res.status();
-                    if (Status s = check_regex(*res, child(one, "regex")); !s) return s;
-                    auto reps = string_at(rep, child(one, "replace"));
-                    if (!reps) return reps.status();
-                    job.redact.push_back(Redaction{std::string(*res), std::string(*reps)});
-                }
-            }
+    Status load_job_name(dom::object obj, const json_path& path,
+                         std::unordered_set<std::string_view>& names, JobSpec& job) const {
+        dom::element v;
+        if (obj.at_key("name").get(v)) return fail(path, "missing field 'name'");
+        auto name = string_at(v, child(path, "name"));
+        if (!name) return name.status();
+        if (Status s = check_name(*name, "job"); !s) return fail(child(path, "name"), s.message());
+        if (!names.insert(*name).second)
+            return fail(child(path, "name"), fmt::format("duplicate job name '{}'", *name));
+        job.name = std::string(*name);
+        return Status::ok();
+    }
 
-            // Device selection: tags and names add up; no "devices" selects every device.
-            std::vector<bool> selected(inventory_.devices.size(), false);
-            if (!obj->at_key("devices").get(v)) {
-                json_path dpath = child(path, "devices");
-                auto dobj = object_at(v, dpath, {"tags", "names"});
-                if (!dobj) return dobj.status();
-                if (dobj->size() == 0) return fail(dpath, "must have 'tags' and/or 'names'");
-                dom::element list;
-                if (!dobj->at_key("tags").get(list)) {
-                    auto tags = string_list_at(list, child(dpath, "tags"));
-                    if (!tags) return tags.status();
-                    std::set<std::string, std::less<>> wanted(tags->begin(), tags->end());
-                    for (std::size_t d = 0; d < inventory_.devices.size(); ++d)
-                        for (const auto& t : inventory_.devices[d].tags)
-                            if (wanted.count(t)) selected[d] = true;
-                }
-                if (!dobj->at_key("names").get(list)) {
-                    json_path npath = child(dpath, "names");
-                    auto dnames = string_list_at(list, npath);
-                    if (!dnames) return dnames.status();
-                    for (std::size_t n = 0; n < dnames->size(); ++n) {
-                        auto it = device_index_.find((*dnames)[n]);
-                        if (it == device_index_.end())
-                            return fail(child(npath, n), fmt::format("unknown device '{}'",
-                                                                     json_escape((*dnames)[n])));
-                        selected[it->second] = true;
-                    }
-                }
-            } else {
-                selected.assign(selected.size(), true);
-            }
+    // "command": {"inline": [...]}, at least one line.
+    Result<std::vector<std::string>> commands_at(dom::object obj, const json_path& path) const {
+        dom::element v;
+        if (obj.at_key("command").get(v)) return fail(path, "missing field 'command'");
+        json_path cpath = child(path, "command");
+        auto cobj = object_at(v, cpath, {"inline"});
+        if (!cobj) return cobj.status();
+        dom::element lines;
+        if (cobj->at_key("inline").get(lines))
+            return fail(cpath, "missing field 'inline' (a list of commands)");
+        auto commands = string_list_at(lines, child(cpath, "inline"));
+        if (!commands) return commands.status();
+        if (commands->empty())
+            return fail(child(cpath, "inline"), "must list at least one command");
+        return commands;
+    }
 
-            if (options_.resolve_secrets) {
-                std::string& j = job.json;
-                j = "{\"name\":" + json_quote(job.name) + ",\"schedule\":";
-                if (auto* cron = std::get_if<CronSchedule>(&job.schedule))
-                    j += "{\"cron\":" + json_quote(cron->expression) + "}";
-                else
-                    j += fmt::format("{{\"interval\":{}}}",
-                                     std::get<IntervalSchedule>(job.schedule).seconds);
-                j += ",\"command\":{\"inline\":[";
-                for (std::size_t c = 0; c < commands->size(); ++c) {
-                    if (c) j += ',';
-                    j += json_quote((*commands)[c]);
-                }
-                j += "]}";
-                if (prompt_json) j += ",\"prompt\":" + *prompt_json;
-                if (pager_json) j += ",\"pager\":" + *pager_json;
-                j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}",
-                                 job.timeout, job.max_attempts, job.retry_delay);
-            }
-
-            auto job_index = std::uint32_t(inventory_.jobs.size());
-            inventory_.jobs.push_back(std::move(job));
-            for (std::size_t d = 0; d < selected.size(); ++d)
-                if (selected[d]) inventory_.tasks.push_back(TaskSpec{std::uint32_t(d), job_index});
+    // The optional fields: prompt, pager, timeout, max_attempts, retry_delay.
+    Status load_job_options(dom::object obj, const json_path& path, job_draft& draft) const {
+        dom::element v;
+        for (auto [key, out] :
+             {std::pair{"prompt", &draft.prompt_json}, std::pair{"pager", &draft.pager_json}}) {
+            if (obj.at_key(key).get(v)) continue;
+            auto p = prompt_at(v, child(path, key));
+            if (!p) return p.status();
+            *out = std::move(*p);
+        }
+        if (!obj.at_key("timeout").get(v)) {
+            auto n = integer_at(v, child(path, "timeout"), 1, 86400);
+            if (!n) return n.status();
+            draft.job.timeout = *n;
+        }
+        if (!obj.at_key("max_attempts").get(v)) {
+            auto n = integer_at(v, child(path, "max_attempts"), 1, 100);
+            if (!n) return n.status();
+            draft.job.max_attempts = std::uint32_t(*n);
+        }
+        if (!obj.at_key("retry_delay").get(v)) {
+            auto n = integer_at(v, child(path, "retry_delay"), 0, 86400);
+            if (!n) return n.status();
+            draft.job.retry_delay = *n;
         }
         return Status::ok();
+    }
+
+    // "redact": [{"regex", "replace"}...], each regex compiled as the git writer will.
+    Status load_redactions(dom::object obj, const json_path& path, JobSpec& job) const {
+        dom::element v;
+        if (obj.at_key("redact").get(v)) return Status::ok();
+        dom::array rules;
+        json_path rpath = child(path, "redact");
+        if (v.get_array().get(rules))
+            return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
+        std::size_t r = 0;
+        for (dom::element rule : rules) {
+            json_path one = child(rpath, r++);
+            auto robj = object_at(rule, one, {"regex", "replace"});
+            if (!robj) return robj.status();
+            dom::element re, rep;
+            if (robj->at_key("regex").get(re)) return fail(one, "missing field 'regex'");
+            if (robj->at_key("replace").get(rep)) return fail(one, "missing field 'replace'");
+            auto res = string_at(re, child(one, "regex"));
+            if (!res) return res.status();
+            if (Status s = check_regex(*res, child(one, "regex")); !s) return s;
+            auto reps = string_at(rep, child(one, "replace"));
+            if (!reps) return reps.status();
+            job.redact.push_back(Redaction{std::string(*res), std::string(*reps)});
+        }
+        return Status::ok();
+    }
+
+    // Device selection, by device index: tags and names add up; no "devices" selects every
+    // device.
+    Result<std::vector<bool>> selected_devices(dom::object obj, const json_path& path) const {
+        std::vector<bool> selected(inventory_.devices.size(), false);
+        dom::element v;
+        if (obj.at_key("devices").get(v)) {
+            selected.assign(selected.size(), true);
+            return selected;
+        }
+        json_path dpath = child(path, "devices");
+        auto dobj = object_at(v, dpath, {"tags", "names"});
+        if (!dobj) return dobj.status();
+        if (dobj->size() == 0) return fail(dpath, "must have 'tags' and/or 'names'");
+        dom::element list;
+        if (!dobj->at_key("tags").get(list)) {
+            auto tags = string_list_at(list, child(dpath, "tags"));
+            if (!tags) return tags.status();
+            std::set<std::string, std::less<>> wanted(tags->begin(), tags->end());
+            for (std::size_t d = 0; d < inventory_.devices.size(); ++d)
+                for (const auto& t : inventory_.devices[d].tags)
+                    if (wanted.count(t)) selected[d] = true;
+        }
+        if (!dobj->at_key("names").get(list)) {
+            json_path npath = child(dpath, "names");
+            auto dnames = string_list_at(list, npath);
+            if (!dnames) return dnames.status();
+            for (std::size_t n = 0; n < dnames->size(); ++n) {
+                auto it = device_index_.find((*dnames)[n]);
+                if (it == device_index_.end())
+                    return fail(child(npath, n),
+                                fmt::format("unknown device '{}'", json_escape((*dnames)[n])));
+                selected[it->second] = true;
+            }
+        }
+        return selected;
+    }
+
+    // The expanded job JSON the worker receives.
+    static std::string job_json(const job_draft& draft) {
+        const JobSpec& job = draft.job;
+        std::string j = "{\"name\":" + json_quote(job.name) + ",\"schedule\":";
+        if (auto* cron = std::get_if<CronSchedule>(&job.schedule))
+            j += "{\"cron\":" + json_quote(cron->expression) + "}";
+        else
+            j += fmt::format("{{\"interval\":{}}}",
+                             std::get<IntervalSchedule>(job.schedule).seconds);
+        j += ",\"command\":{\"inline\":[";
+        for (std::size_t c = 0; c < draft.commands.size(); ++c) {
+            if (c) j += ',';
+            j += json_quote(draft.commands[c]);
+        }
+        j += "]}";
+        if (draft.prompt_json) j += ",\"prompt\":" + *draft.prompt_json;
+        if (draft.pager_json) j += ",\"pager\":" + *draft.pager_json;
+        j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}", job.timeout,
+                         job.max_attempts, job.retry_delay);
+        return j;
     }
 
     const InventoryFiles& files_;

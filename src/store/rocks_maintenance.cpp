@@ -42,9 +42,15 @@ Status write_synced(rocksdb::DB& db, rocksdb::WriteBatch& batch) {
     return s;
 }
 
-}  // namespace
+// The log opened for a rewrite; what the steps below share.
+struct open_log {
+    std::unique_ptr<rocksdb::DB> db;
+    std::vector<cf_handle> handles;  // declared after db: destroyed first, as RocksDB requires
 
-Result<RewriteReport> rewrite_event_log(const std::string& path, const RecordRewriter& rewrite) {
+    rocksdb::ColumnFamilyHandle* events() const { return handles.at(1).get(); }
+};
+
+Result<open_log> open_for_rewrite(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec))
         return Status::not_found(
@@ -64,52 +70,59 @@ Result<RewriteReport> rewrite_event_log(const std::string& path, const RecordRew
                             path, opened.ToString()));
         return from_rocks(opened, fmt::format("opening event log {}", path));
     }
-    std::unique_ptr<rocksdb::DB> db(raw);
-    std::vector<cf_handle> handles;  // destroyed before db, as RocksDB requires
-    for (auto* h : raw_handles) handles.emplace_back(h, cf_deleter{db.get()});
-    rocksdb::ColumnFamilyHandle* events = handles.at(1).get();
+    open_log log;
+    log.db.reset(raw);
+    for (auto* h : raw_handles) log.handles.emplace_back(h, cf_deleter{log.db.get()});
+    return log;
+}
 
-    RewriteReport report;
-    // First decide every replacement, then write: a rewriter that fails halfway leaves
-    // the log untouched. Replacements are few (inventories), so they fit in memory.
-    std::vector<std::pair<std::string, std::string>> replacements;
-    {
-        rocksdb::ReadOptions ro;
-        ro.fill_cache = false;
-        std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, events));
-        for (it->SeekToFirst(); it->Valid(); it->Next()) {
-            std::string_view key(it->key().data(), it->key().size());
-            auto seq = event_format::decode_key(key);
-            if (!seq) return seq.status();
-            auto event = event_format::decode(
-                *seq, std::string_view(it->value().data(), it->value().size()));
-            if (!event) return event.status();
-            ++report.records;
-            EventRecord record{*seq, std::move(*event)};
-            auto replacement = rewrite(record);
-            if (!replacement) return replacement.status();
-            if (!*replacement) continue;
-            if (type_of(**replacement) != type_of(record.event))
-                return Status::invalid_argument(
-                    fmt::format("seq {}: a rewrite must keep the event's type ({})", *seq,
-                                event_type_name(type_of(record.event))));
-            replacements.emplace_back(std::string(key), event_format::encode(**replacement));
-        }
-        if (Status s = from_rocks(it->status(), "scanning the event log"); !s) return s;
-    }  // the iterator pins the files it reads: gone before the compaction
+using replacement_list = std::vector<std::pair<std::string, std::string>>;  // key, value
 
+// Decides every replacement before anything is written: a rewriter that fails halfway
+// leaves the log untouched. Replacements are few (inventories), so they fit in memory.
+Result<replacement_list> collect_replacements(const open_log& log, const RecordRewriter& rewrite,
+                                              RewriteReport& report) {
+    replacement_list replacements;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    // The iterator pins the files it reads: it is gone before the compaction.
+    std::unique_ptr<rocksdb::Iterator> it(log.db->NewIterator(ro, log.events()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        std::string_view key(it->key().data(), it->key().size());
+        auto seq = event_format::decode_key(key);
+        if (!seq) return seq.status();
+        auto event =
+            event_format::decode(*seq, std::string_view(it->value().data(), it->value().size()));
+        if (!event) return event.status();
+        ++report.records;
+        EventRecord record{*seq, std::move(*event)};
+        auto replacement = rewrite(record);
+        if (!replacement) return replacement.status();
+        if (!*replacement) continue;
+        if (type_of(**replacement) != type_of(record.event))
+            return Status::invalid_argument(
+                fmt::format("seq {}: a rewrite must keep the event's type ({})", *seq,
+                            event_type_name(type_of(record.event))));
+        replacements.emplace_back(std::string(key), event_format::encode(**replacement));
+    }
+    if (Status s = from_rocks(it->status(), "scanning the event log"); !s) return s;
+    return replacements;
+}
+
+Status write_replacements(const open_log& log, const replacement_list& replacements) {
     rocksdb::WriteBatch batch;
     for (const auto& [key, value] : replacements) {
-        batch.Put(events, key, value);
+        batch.Put(log.events(), key, value);
         if (batch.GetDataSize() >= k_batch_bytes)
-            if (Status s = write_synced(*db, batch); !s) return s;
+            if (Status s = write_synced(*log.db, batch); !s) return s;
     }
-    if (Status s = write_synced(*db, batch); !s) return s;
-    report.rewritten = replacements.size();
+    return write_synced(*log.db, batch);
+}
 
-    // Always, even with nothing to replace: a run interrupted after its writes would
-    // otherwise leave the old values in the files, and the next run would find nothing
-    // to replace.
+// Drops the old values from the files. Always, even with nothing to replace: a run
+// interrupted after its writes would otherwise leave the old values in the files, and the
+// next run would find nothing to replace.
+Status flush_and_compact(const open_log& log) {
     rocksdb::FlushOptions flush;
     flush.wait = true;
     flush.allow_write_stall = true;
@@ -117,18 +130,32 @@ Result<RewriteReport> rewrite_event_log(const std::string& path, const RecordRew
     compact.exclusive_manual_compaction = true;
     compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
     compact.allow_write_stall = true;
-    for (const auto& h : handles) {
+    for (const auto& h : log.handles) {
         // The flush ends the write-ahead log that still holds the old values' first
         // writes (replayed into the memtable at open) and the replacements.
-        if (Status s = from_rocks(db->Flush(flush, h.get()), "flushing the event log"); !s)
+        if (Status s = from_rocks(log.db->Flush(flush, h.get()), "flushing the event log"); !s)
             return s;
-        if (Status s = from_rocks(db->CompactRange(compact, h.get(), nullptr, nullptr),
+        if (Status s = from_rocks(log.db->CompactRange(compact, h.get(), nullptr, nullptr),
                                   "compacting the event log");
             !s)
             return s;
     }
-    handles.clear();
-    if (Status s = from_rocks(db->Close(), "closing the event log"); !s) return s;
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<RewriteReport> rewrite_event_log(const std::string& path, const RecordRewriter& rewrite) {
+    auto log = open_for_rewrite(path);
+    if (!log) return log.status();
+    RewriteReport report;
+    auto replacements = collect_replacements(*log, rewrite, report);
+    if (!replacements) return replacements.status();
+    if (Status s = write_replacements(*log, *replacements); !s) return s;
+    report.rewritten = replacements->size();
+    if (Status s = flush_and_compact(*log); !s) return s;
+    log->handles.clear();
+    if (Status s = from_rocks(log->db->Close(), "closing the event log"); !s) return s;
     return report;
 }
 

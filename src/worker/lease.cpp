@@ -1,6 +1,6 @@
-// Parsing /worker/next answers with simdjson. The inventory part is otherwise the only
-// one that includes simdjson; the worker needs a JSON parser too and uses the same one
-// (the project's single JSON reader) rather than adding another.
+// Parsing /worker/next answers with simdjson, as the inventory and auth parse their files:
+// the worker needs a JSON parser too and uses the project's single JSON reader rather
+// than adding another.
 #include "worker/lease.hpp"
 
 #include <fmt/format.h>
@@ -12,25 +12,31 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-struct Bad {
-    std::string what;
-};
+// Every malformed answer is a corruption naming the place; the helpers below return it
+// instead of throwing, like the rest of the code (netkeep/status.hpp).
+Status bad(std::string what) { return Status::corruption(std::move(what)); }
 
-dom::element field(dom::element obj, std::string_view name, std::string_view path) {
+Result<dom::element> field(dom::element obj, std::string_view name, std::string_view path) {
     dom::element e;
-    if (obj[name].get(e)) throw Bad{fmt::format("{}: missing field '{}'", path, name)};
+    if (obj[name].get(e)) return bad(fmt::format("{}: missing field '{}'", path, name));
     return e;
 }
 
-std::string str(dom::element e, std::string_view path) {
+Result<std::string> str(dom::element e, std::string_view path) {
     std::string_view s;
-    if (e.get(s)) throw Bad{fmt::format("{}: must be a string", path)};
+    if (e.get(s)) return bad(fmt::format("{}: must be a string", path));
     return std::string(s);
 }
 
-std::int64_t integer(dom::element e, std::string_view path) {
+Result<std::string> str_field(dom::element obj, std::string_view name, std::string_view path) {
+    auto e = field(obj, name, path);
+    if (!e) return e.status();
+    return str(*e, fmt::format("{}/{}", path, name));
+}
+
+Result<std::int64_t> integer(dom::element e, std::string_view path) {
     std::int64_t v = 0;
-    if (e.get(v)) throw Bad{fmt::format("{}: must be an integer", path)};
+    if (e.get(v)) return bad(fmt::format("{}: must be an integer", path));
     return v;
 }
 
@@ -40,20 +46,37 @@ std::optional<dom::element> optional_field(dom::element obj, std::string_view na
     return e;
 }
 
-std::optional<PatternSpec> pattern(dom::element obj, std::string_view name,
-                                   const std::string& path) {
+// Sets `out` when the field is there.
+Status optional_str(dom::element obj, std::string_view name, const std::string& path,
+                    std::optional<std::string>& out) {
     auto e = optional_field(obj, name);
-    if (!e) return std::nullopt;
+    if (!e) return Status::ok();
+    auto s = str(*e, path + "/" + std::string(name));
+    if (!s) return s.status();
+    out = std::move(*s);
+    return Status::ok();
+}
+
+// Sets `out` when the field is there.
+Status optional_pattern(dom::element obj, std::string_view name, const std::string& path,
+                        std::optional<PatternSpec>& out) {
+    auto e = optional_field(obj, name);
+    if (!e) return Status::ok();
     const std::string p = path + "/" + std::string(name);
-    if (auto t = optional_field(*e, "ends_with"))
-        return PatternSpec{PatternSpec::Kind::ends_with, str(*t, p + "/ends_with")};
-    if (auto t = optional_field(*e, "regex"))
-        return PatternSpec{PatternSpec::Kind::regex, str(*t, p + "/regex")};
-    throw Bad{fmt::format("{}: must have 'ends_with' or 'regex'", p)};
+    for (auto [key, kind] : {std::pair{"ends_with", PatternSpec::Kind::ends_with},
+                             std::pair{"regex", PatternSpec::Kind::regex}}) {
+        auto t = optional_field(*e, key);
+        if (!t) continue;
+        auto text = str(*t, p + "/" + key);
+        if (!text) return text.status();
+        out = PatternSpec{kind, std::move(*text)};
+        return Status::ok();
+    }
+    return bad(fmt::format("{}: must have 'ends_with' or 'regex'", p));
 }
 
 // The server sends an array of "TYPE BASE64"; a single line is taken too.
-std::vector<HostKey> host_keys(dom::element e, const std::string& path) {
+Result<std::vector<HostKey>> host_keys(dom::element e, const std::string& path) {
     std::vector<std::pair<dom::element, std::string>> lines;
     dom::array arr;
     if (e.is_string()) {
@@ -62,63 +85,136 @@ std::vector<HostKey> host_keys(dom::element e, const std::string& path) {
         std::size_t i = 0;
         for (dom::element item : arr) lines.emplace_back(item, fmt::format("{}/{}", path, i++));
     } else {
-        throw Bad{path + ": must be a string or an array of strings"};
+        return bad(path + ": must be a string or an array of strings");
     }
     std::vector<HostKey> out;
     for (const auto& [item, at] : lines) {
-        auto key = parse_host_key_line(str(item, at));
-        if (!key) throw Bad{fmt::format("{}: {}", at, key.status().message())};
+        auto text = str(item, at);
+        if (!text) return text.status();
+        auto key = parse_host_key_line(*text);
+        if (!key) return bad(fmt::format("{}: {}", at, key.status().message()));
         out.push_back(std::move(key.value()));
     }
     // An empty list would silently mean "no pin": the server never sends one.
-    if (out.empty()) throw Bad{path + ": must list at least one key"};
+    if (out.empty()) return bad(path + ": must list at least one key");
     return out;
 }
 
-Lease parse_one(dom::element item, const std::string& at) {
-    Lease l;
-    const std::string d = at + "/device";
-    dom::element device = field(item, "device", at);
-    l.device = str(field(device, "name", d), d + "/name");
-    l.host = str(field(device, "host", d), d + "/host");
-    dom::element protocol = field(device, "protocol", d);
-    l.protocol = str(field(protocol, "type", d + "/protocol"), d + "/protocol/type");
-    if (auto section = optional_field(protocol, l.protocol)) {
-        if (auto port = optional_field(*section, "port")) {
-            auto v = integer(*port, d + "/protocol/" + l.protocol + "/port");
-            if (v < 1 || v > 65535)
-                throw Bad{fmt::format("{}/protocol: port {} out of range", d, v)};
-            l.port = std::uint16_t(v);
-        }
-        if (auto keys = optional_field(*section, "host_key"); keys && l.protocol == "ssh")
-            l.host_keys = host_keys(*keys, d + "/protocol/ssh/host_key");
-    } else {
+// protocol: its type, and the port and pinned keys of its section (`d` is the device's path).
+Status parse_protocol(dom::element device, const std::string& d, Lease& l) {
+    auto protocol = field(device, "protocol", d);
+    if (!protocol) return protocol.status();
+    auto type = str_field(*protocol, "type", d + "/protocol");
+    if (!type) return type.status();
+    l.protocol = std::move(*type);
+    auto section = optional_field(*protocol, l.protocol);
+    if (!section) {
         l.port = l.protocol == "telnet" ? 23 : 22;
+        return Status::ok();
     }
+    if (auto port = optional_field(*section, "port")) {
+        auto v = integer(*port, d + "/protocol/" + l.protocol + "/port");
+        if (!v) return v.status();
+        if (*v < 1 || *v > 65535)
+            return bad(fmt::format("{}/protocol: port {} out of range", d, *v));
+        l.port = std::uint16_t(*v);
+    }
+    if (auto keys = optional_field(*section, "host_key"); keys && l.protocol == "ssh") {
+        auto pinned = host_keys(*keys, d + "/protocol/ssh/host_key");
+        if (!pinned) return pinned.status();
+        l.host_keys = std::move(*pinned);
+    }
+    return Status::ok();
+}
+
+Status parse_credentials(dom::element device, const std::string& d, Credentials& out) {
     const std::string c = d + "/credentials";
-    dom::element creds = field(device, "credentials", d);
-    l.credentials.user = str(field(creds, "user", c), c + "/user");
-    if (auto p = optional_field(creds, "pass")) l.credentials.pass = str(*p, c + "/pass");
-    if (auto k = optional_field(creds, "key")) l.credentials.key = str(*k, c + "/key");
-    l.credentials.prompt = pattern(creds, "prompt", c);
+    auto creds = field(device, "credentials", d);
+    if (!creds) return creds.status();
+    auto user = str_field(*creds, "user", c);
+    if (!user) return user.status();
+    out.user = std::move(*user);
+    if (Status s = optional_str(*creds, "pass", c, out.pass); !s) return s;
+    if (Status s = optional_str(*creds, "key", c, out.key); !s) return s;
+    return optional_pattern(*creds, "prompt", c, out.prompt);
+}
 
-    const std::string j = at + "/job";
-    dom::element job = field(item, "job", at);
-    l.job = str(field(job, "name", j), j + "/name");
+Status parse_device(dom::element item, const std::string& at, Lease& l) {
+    const std::string d = at + "/device";
+    auto device = field(item, "device", at);
+    if (!device) return device.status();
+    auto name = str_field(*device, "name", d);
+    if (!name) return name.status();
+    l.device = std::move(*name);
+    auto host = str_field(*device, "host", d);
+    if (!host) return host.status();
+    l.host = std::move(*host);
+    if (Status s = parse_protocol(*device, d, l); !s) return s;
+    return parse_credentials(*device, d, l.credentials);
+}
+
+Status parse_commands(dom::element job, const std::string& j, std::vector<std::string>& out) {
+    auto command = field(job, "command", j);
+    if (!command) return command.status();
+    auto lines = field(*command, "inline", j + "/command");
+    if (!lines) return lines.status();
     dom::array inline_commands;
-    if (field(field(job, "command", j), "inline", j + "/command").get(inline_commands))
-        throw Bad{j + "/command/inline: must be an array"};
-    for (dom::element cmd : inline_commands) l.commands.push_back(str(cmd, j + "/command/inline"));
-    if (l.commands.empty()) throw Bad{j + "/command/inline: no command"};
-    l.prompt = pattern(job, "prompt", j);
-    l.pager = pattern(job, "pager", j);
-    if (auto t = optional_field(job, "timeout")) l.timeout = integer(*t, j + "/timeout");
-    if (l.timeout < 1) l.timeout = 1;
+    if (lines->get(inline_commands)) return bad(j + "/command/inline: must be an array");
+    for (dom::element cmd : inline_commands) {
+        auto text = str(cmd, j + "/command/inline");
+        if (!text) return text.status();
+        out.push_back(std::move(*text));
+    }
+    if (out.empty()) return bad(j + "/command/inline: no command");
+    return Status::ok();
+}
 
-    l.timestamp = integer(field(item, "timestamp", at), at + "/timestamp");
-    dom::element lease = field(item, "lease", at);
-    l.expires = integer(field(lease, "expires", at + "/lease"), at + "/lease/expires");
-    if (auto a = optional_field(lease, "attempt")) l.attempt = integer(*a, at + "/lease/attempt");
+Status parse_job(dom::element item, const std::string& at, Lease& l) {
+    const std::string j = at + "/job";
+    auto job = field(item, "job", at);
+    if (!job) return job.status();
+    auto name = str_field(*job, "name", j);
+    if (!name) return name.status();
+    l.job = std::move(*name);
+    if (Status s = parse_commands(*job, j, l.commands); !s) return s;
+    if (Status s = optional_pattern(*job, "prompt", j, l.prompt); !s) return s;
+    if (Status s = optional_pattern(*job, "pager", j, l.pager); !s) return s;
+    if (auto t = optional_field(*job, "timeout")) {
+        auto timeout = integer(*t, j + "/timeout");
+        if (!timeout) return timeout.status();
+        l.timeout = *timeout;
+    }
+    if (l.timeout < 1) l.timeout = 1;
+    return Status::ok();
+}
+
+// The occurrence: its timestamp, and the lease's expiry and attempt.
+Status parse_occurrence(dom::element item, const std::string& at, Lease& l) {
+    auto timestamp = field(item, "timestamp", at);
+    if (!timestamp) return timestamp.status();
+    auto ts = integer(*timestamp, at + "/timestamp");
+    if (!ts) return ts.status();
+    l.timestamp = *ts;
+    auto lease = field(item, "lease", at);
+    if (!lease) return lease.status();
+    auto expires = field(*lease, "expires", at + "/lease");
+    if (!expires) return expires.status();
+    auto exp = integer(*expires, at + "/lease/expires");
+    if (!exp) return exp.status();
+    l.expires = *exp;
+    if (auto a = optional_field(*lease, "attempt")) {
+        auto attempt = integer(*a, at + "/lease/attempt");
+        if (!attempt) return attempt.status();
+        l.attempt = *attempt;
+    }
+    return Status::ok();
+}
+
+Result<Lease> parse_one(dom::element item, const std::string& at) {
+    Lease l;
+    if (Status s = parse_device(item, at, l); !s) return s;
+    if (Status s = parse_job(item, at, l); !s) return s;
+    if (Status s = parse_occurrence(item, at, l); !s) return s;
     return l;
 }
 
@@ -133,10 +229,10 @@ Result<std::vector<Lease>> parse_leases(std::string_view body) {
     if (doc.get(items)) return Status::corruption("/: must be an array");
     std::vector<Lease> out;
     std::size_t i = 0;
-    try {
-        for (dom::element item : items) out.push_back(parse_one(item, fmt::format("/{}", i++)));
-    } catch (const Bad& bad) {
-        return Status::corruption(bad.what);
+    for (dom::element item : items) {
+        auto lease = parse_one(item, fmt::format("/{}", i++));
+        if (!lease) return lease.status();
+        out.push_back(std::move(*lease));
     }
     return out;
 }

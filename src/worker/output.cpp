@@ -5,19 +5,17 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "netkeep/posix.hpp"
 
 namespace netkeep::worker {
 
 namespace {
 constexpr std::size_t k_piece = 64 * 1024;
-
-Status errno_status(std::string_view what) {
-    return Status::io_error(fmt::format("{}: {}", what, std::strerror(errno)));
-}
+constexpr std::string_view k_temp_file = "the output's temp file";
 }  // namespace
 
 OutputBuffer::OutputBuffer(std::size_t memory_limit) : memory_limit_(memory_limit) {}
@@ -25,8 +23,7 @@ OutputBuffer::OutputBuffer(std::size_t memory_limit) : memory_limit_(memory_limi
 OutputBuffer::~OutputBuffer() { clear(); }
 
 void OutputBuffer::clear() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+    fd_.reset();
     memory_.clear();
     memory_.shrink_to_fit();
     size_ = 0;
@@ -38,18 +35,18 @@ Status OutputBuffer::spill() {
     std::vector<char> name(path.begin(), path.end());
     name.push_back('\0');
     int fd = ::mkostemp(name.data(), O_CLOEXEC);
-    if (fd < 0) return errno_status(fmt::format("cannot create a temp file in {}", path));
+    if (fd < 0) return errno_status(errno, "cannot create a temp file in", path);
     ::unlink(name.data());  // nameless from now on: gone when closed, even after kill -9
-    fd_ = fd;
+    fd_.reset(fd);
     return flush();
 }
 
 Status OutputBuffer::flush() {
     std::string_view rest = memory_;
     while (!rest.empty()) {
-        ssize_t n = ::write(fd_, rest.data(), rest.size());
+        ssize_t n = ::write(fd_.get(), rest.data(), rest.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return errno_status("cannot write the output's temp file");
+        if (n <= 0) return errno_status(errno, "cannot write", k_temp_file);
         rest.remove_prefix(std::size_t(n));
     }
     memory_.clear();
@@ -59,7 +56,7 @@ Status OutputBuffer::flush() {
 Status OutputBuffer::write(std::string_view bytes) {
     memory_.append(bytes);
     size_ += bytes.size();
-    if (fd_ < 0) {
+    if (!spilled()) {
         if (memory_.size() <= memory_limit_) return Status::ok();
         return spill();
     }
@@ -68,7 +65,7 @@ Status OutputBuffer::write(std::string_view bytes) {
 }
 
 Status OutputBuffer::read_all(const std::function<Status(std::string_view)>& piece) const {
-    if (fd_ < 0) {
+    if (!spilled()) {
         for (std::size_t at = 0; at < memory_.size(); at += k_piece) {
             auto s = piece(std::string_view(memory_).substr(at, k_piece));
             if (!s) return s;
@@ -79,9 +76,9 @@ Status OutputBuffer::read_all(const std::function<Status(std::string_view)>& pie
     const std::uint64_t on_disk = size_ - memory_.size();
     for (std::uint64_t at = 0; at < on_disk;) {
         const std::size_t want = std::size_t(std::min<std::uint64_t>(k_piece, on_disk - at));
-        ssize_t n = ::pread(fd_, buffer.data(), want, off_t(at));
+        ssize_t n = ::pread(fd_.get(), buffer.data(), want, off_t(at));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return errno_status("cannot read the output's temp file");
+        if (n <= 0) return errno_status(errno, "cannot read", k_temp_file);
         auto s = piece(std::string_view(buffer.data(), std::size_t(n)));
         if (!s) return s;
         at += std::uint64_t(n);

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::worker {
@@ -26,7 +27,7 @@ public:
 
     Status write(std::string_view bytes);
     std::uint64_t size() const { return size_; }
-    bool spilled() const { return fd_ >= 0; }
+    bool spilled() const { return fd_.get() >= 0; }
     // Calls `piece` with the content in order, in pieces of at most 64 KiB.
     Status read_all(const std::function<Status(std::string_view)>& piece) const;
     // Forgets the content (a failed job posts no output).
@@ -38,7 +39,7 @@ private:
 
     std::size_t memory_limit_;
     std::string memory_;  // the content, or while spilled the bytes not written yet
-    int fd_ = -1;
+    UniqueFd fd_;         // the temp file once spilled
     std::uint64_t size_ = 0;
 };
 

@@ -357,25 +357,18 @@ struct CheckResult {
     int completions_found = 0;
 };
 
-CheckResult check(const Options& o, const RunningServer& server, const fs::path& data_dir,
-                  Ledger& ledger) {
-    CheckResult result;
-    const fs::path repo = data_dir / "repo.git";
+using CommitsBySeq = std::multimap<std::int64_t, Commit>;
 
-    // The repository opens with git.
-    Run opened = run({"/usr/bin/git", "--git-dir", repo.string(), "count-objects"});
-    if (opened.code != 0) {
-        result.problems.push_back(fmt::format("git cannot open repo.git ({}): {}", repo_files(repo),
-                                              first_lines(opened.err, 2)));
-    }
-
-    // Every acknowledged completion in git exactly once, after the writer caught up.
-    std::multimap<std::int64_t, Commit> commits;
-    std::string git_error;
+// Every acknowledged completion's commit, once the writer caught up: polls git until all
+// are there, the writer has caught up without them, or 30 s pass. `git_error` says why
+// git could not be read.
+CommitsBySeq wait_for_commits(const RunningServer& server, const fs::path& repo,
+                              const Ledger& ledger, std::string& git_error) {
+    CommitsBySeq commits;
     auto until = std::chrono::steady_clock::now() + 30s;
     int caught_up_polls = 0;
     while (true) {
-        std::optional<std::multimap<std::int64_t, Commit>> found;
+        std::optional<CommitsBySeq> found;
         if (ledger.acks.empty())
             found.emplace();
         else
@@ -391,8 +384,12 @@ CheckResult check(const Options& o, const RunningServer& server, const fs::path&
         if (writer_caught_up(server) && ++caught_up_polls >= 3) break;
         std::this_thread::sleep_for(200ms);
     }
-    if (!git_error.empty() && commits.empty() && !ledger.acks.empty())
-        result.problems.push_back("git log main fails: " + first_lines(git_error, 2));
+    return commits;
+}
+
+// Every acknowledged completion in git exactly once. A loss is reported once: it leaves
+// the ledger, and later cycles go on checking the rest.
+void check_completions(const CommitsBySeq& commits, Ledger& ledger, CheckResult& result) {
     std::vector<Ack> kept;
     for (const auto& a : ledger.acks) {
         auto [first, last] = commits.equal_range(a.seq);
@@ -418,56 +415,67 @@ CheckResult check(const Options& o, const RunningServer& server, const fs::path&
         if (commits.count(it->first) > 1 && it->first != 0)
             result.problems.push_back(fmt::format("DUPLICATE: Netkeep-Seq {} on {} commits",
                                                   it->first, commits.count(it->first)));
-    // A loss is reported once; later cycles go on checking the rest.
     ledger.acks = std::move(kept);
+}
 
-    // Every acknowledged lease still held.
+// A task's state from GET /api/v1/tasks: status, timestamp, lease attempt.
+using TaskState = std::tuple<std::string, std::int64_t, std::int64_t>;
+
+// By device; nullopt when the server does not answer.
+std::optional<std::map<std::string, TaskState>> read_tasks(const RunningServer& server) {
     auto client = netkeep::http::Client::connect(server.host, server.port);
-    std::optional<netkeep::http::ClientResponse> tasks;
-    if (client) {
-        auto r = client->get("/api/v1/tasks");
-        if (r && r->status == 200) tasks = std::move(r.value());
+    if (!client) return std::nullopt;
+    auto r = client->get("/api/v1/tasks");
+    if (!r || r->status != 200) return std::nullopt;
+    simdjson::dom::parser parser;
+    std::map<std::string, TaskState> state;
+    for (simdjson::dom::element t : parser.parse(r->body)["tasks"].get_array()) {
+        std::int64_t attempt = 0;
+        simdjson::dom::element lease = t["lease"];
+        if (!lease.is_null()) attempt = lease["attempt"].get_int64().value();
+        state[std::string(t["device"].get_string().value())] = {
+            std::string(t["status"].get_string().value()), t["timestamp"].get_int64().value(),
+            attempt};
     }
-    if (!tasks) {
-        result.problems.push_back("GET /api/v1/tasks failed");
-    } else {
-        simdjson::dom::parser parser;
-        std::map<std::string, std::tuple<std::string, std::int64_t, std::int64_t>> state;
-        for (simdjson::dom::element t : parser.parse(tasks->body)["tasks"].get_array()) {
-            std::int64_t attempt = 0;
-            simdjson::dom::element lease = t["lease"];
-            if (!lease.is_null()) attempt = lease["attempt"].get_int64().value();
-            state[std::string(t["device"].get_string().value())] = {
-                std::string(t["status"].get_string().value()), t["timestamp"].get_int64().value(),
-                attempt};
-        }
-        for (auto it = ledger.held.begin(); it != ledger.held.end();) {
-            const auto& [device, held] = *it;
-            auto s = state.find(device);
-            bool still = s != state.end() && std::get<0>(s->second) == "leased" &&
-                         std::get<1>(s->second) == held.timestamp &&
-                         std::get<2>(s->second) == held.attempt;
-            if (still) {
-                ++result.leases_held;
-                it->second.uncertain = false;
-                ++it;
-                continue;
-            }
-            if (!held.uncertain) {
-                result.problems.push_back(fmt::format(
-                    "LOST: lease of {}/{} at {} (attempt {}, acknowledged in cycle {}) is no "
-                    "longer held: task is {}",
-                    device, k_job, held.timestamp, held.attempt, held.cycle,
-                    s == state.end()
-                        ? "gone"
-                        : fmt::format("{} at {}", std::get<0>(s->second), std::get<1>(s->second))));
-            }
-            it = ledger.held.erase(it);  // an unanswered completion closed it, or it is reported
-        }
-    }
+    return state;
+}
 
-    // netkeepctl verify: the writer's records against git (pending completions are fine;
-    // a cursor behind the newest trailer settles once the writer writes it: try again).
+// Every acknowledged lease still held.
+void check_leases(const RunningServer& server, Ledger& ledger, CheckResult& result) {
+    auto state = read_tasks(server);
+    if (!state) {
+        result.problems.push_back("GET /api/v1/tasks failed");
+        return;
+    }
+    for (auto it = ledger.held.begin(); it != ledger.held.end();) {
+        const auto& [device, held] = *it;
+        auto s = state->find(device);
+        bool still = s != state->end() && std::get<0>(s->second) == "leased" &&
+                     std::get<1>(s->second) == held.timestamp &&
+                     std::get<2>(s->second) == held.attempt;
+        if (still) {
+            ++result.leases_held;
+            it->second.uncertain = false;
+            ++it;
+            continue;
+        }
+        if (!held.uncertain) {
+            result.problems.push_back(fmt::format(
+                "LOST: lease of {}/{} at {} (attempt {}, acknowledged in cycle {}) is no "
+                "longer held: task is {}",
+                device, k_job, held.timestamp, held.attempt, held.cycle,
+                s == state->end()
+                    ? "gone"
+                    : fmt::format("{} at {}", std::get<0>(s->second), std::get<1>(s->second))));
+        }
+        it = ledger.held.erase(it);  // an unanswered completion closed it, or it is reported
+    }
+}
+
+// netkeepctl verify and git fsck.
+void check_verify_and_fsck(const Options& o, const fs::path& data_dir, CheckResult& result) {
+    // The writer's records against git (pending completions are fine; a cursor behind the
+    // newest trailer settles once the writer writes it: try again).
     Run verify;
     for (int attempt = 0; attempt < 5; ++attempt) {
         verify = run({o.netkeepctl, "--data-dir", data_dir.string(), "verify"});
@@ -478,10 +486,32 @@ CheckResult check(const Options& o, const RunningServer& server, const fs::path&
         result.problems.push_back(fmt::format("netkeepctl verify exits {}:\n{}{}", verify.code,
                                               first_lines(verify.out, 6),
                                               first_lines(verify.err, 4)));
+    const fs::path repo = data_dir / "repo.git";
     Run fsck = run({"/usr/bin/git", "--git-dir", repo.string(), "fsck", "--no-progress"}, 120s);
     if (fsck.code != 0)
         result.problems.push_back(
             fmt::format("git fsck exits {}:\n{}", fsck.code, first_lines(fsck.err, 6)));
+}
+
+CheckResult check(const Options& o, const RunningServer& server, const fs::path& data_dir,
+                  Ledger& ledger) {
+    CheckResult result;
+    const fs::path repo = data_dir / "repo.git";
+
+    // The repository opens with git.
+    Run opened = run({"/usr/bin/git", "--git-dir", repo.string(), "count-objects"});
+    if (opened.code != 0) {
+        result.problems.push_back(fmt::format("git cannot open repo.git ({}): {}", repo_files(repo),
+                                              first_lines(opened.err, 2)));
+    }
+
+    std::string git_error;
+    CommitsBySeq commits = wait_for_commits(server, repo, ledger, git_error);
+    if (!git_error.empty() && commits.empty() && !ledger.acks.empty())
+        result.problems.push_back("git log main fails: " + first_lines(git_error, 2));
+    check_completions(commits, ledger, result);
+    check_leases(server, ledger, result);
+    check_verify_and_fsck(o, data_dir, result);
     return result;
 }
 
@@ -525,152 +555,171 @@ void write_inventory(const fs::path& dir, int devices) {
         k_job);
 }
 
-int run_loop(const Options& o) {
+// False (after saying why) when the loop cannot run here: the run is skipped.
+bool fuse_usable(const Options& o) {
     if (::access("/dev/fuse", R_OK | W_OK) != 0) {
         fmt::print("powerloss: SKIP: /dev/fuse is not usable here\n");
-        return k_exit_skip;
+        return false;
     }
     if (::access("/usr/bin/fusermount3", X_OK) != 0 || ::access(o.lossyfs.c_str(), X_OK) != 0) {
         fmt::print("powerloss: SKIP: fusermount3 or lossyfs ({}) missing\n", o.lossyfs);
-        return k_exit_skip;
+        return false;
     }
-    ::setenv("NETKEEPD", o.netkeepd.c_str(), 0);
-    auto work = TempDir::create("powerloss");
-    if (!work) {
-        fmt::print(stderr, "powerloss: {}\n", work.status().to_string());
-        return k_exit_usage;
-    }
-    const fs::path backing = *work / "backing";
-    const fs::path mnt = *work / "mnt";
-    const fs::path data_dir = mnt / "var";  // created by netkeepd: its durability is tested too
-    const fs::path inventory = *work / "inventory";
-    const fs::path logs = *work / "logs";
-    fs::create_directories(backing);
-    fs::create_directories(mnt);
-    fs::create_directories(logs);
-    write_inventory(inventory, o.devices);
+    return true;
+}
 
-    std::uint64_t seed = o.seed ? *o.seed : std::random_device{}();
-    std::mt19937_64 rng(seed);
-    fmt::print("powerloss: {} cycles, {} devices, namespace {}, fsync {}, seed {}\n", o.cycles,
-               o.devices, o.namespace_mode, o.ignore_fsync ? "IGNORED" : "honoured", seed);
-    std::fflush(stdout);
+// What the cycles share: the directories, the file system, the server and what it
+// acknowledged.
+struct Rig {
+    Rig(const Options& options, TempDir dir)
+        : o(options),
+          work(std::move(dir)),
+          backing(work / "backing"),
+          mnt(work / "mnt"),
+          data_dir(mnt / "var"),  // created by netkeepd: its durability is tested too
+          inventory(work / "inventory"),
+          logs(work / "logs"),
+          server_args{"--data-dir",       data_dir.string(), "--inventory",
+                      inventory.string(), "--listen",        "127.0.0.1:0"},
+          seed(o.seed ? *o.seed : std::random_device{}()),
+          rng(seed) {}
 
-    auto mounted = Mount::mount(o, backing, mnt);
+    const Options& o;
+    TempDir work;
+    const fs::path backing, mnt, data_dir, inventory, logs;
+    const std::vector<std::string> server_args;
+    const std::uint64_t seed;
+    std::mt19937_64 rng;
+    std::optional<Mount> mount;
+    std::optional<RunningServer> server;
+    Ledger ledger;
+};
+
+// Mounts lossyfs and starts the first netkeepd; an exit code when it cannot.
+std::optional<int> start(Rig& rig) {
+    auto mounted = Mount::mount(rig.o, rig.backing, rig.mnt);
     if (!mounted) {
         fmt::print("powerloss: SKIP: {}\n", mounted.status().to_string());
         return k_exit_skip;
     }
-    std::optional<Mount> mount(std::move(mounted.value()));
-    const std::vector<std::string> server_args{"--data-dir",  data_dir.string(),
-                                               "--inventory", inventory.string(),
-                                               "--listen",    "127.0.0.1:0"};
-    auto first = netkeep::testing::start_netkeepd(server_args, {}, 60s);
+    rig.mount.emplace(std::move(mounted.value()));
+    auto first = netkeep::testing::start_netkeepd(rig.server_args, {}, 60s);
     if (!first) {
         fmt::print(stderr, "powerloss: netkeepd does not start on lossyfs: {}\n",
                    first.status().to_string());
         return k_exit_usage;
     }
-    std::optional<RunningServer> server(std::move(first.value()));
+    rig.server.emplace(std::move(first.value()));
+    return std::nullopt;
+}
 
-    Ledger ledger;
-    int failed_cycles = 0;
-    std::uint64_t checked_completions = 0;
-    for (int cycle = 1; cycle <= o.cycles; ++cycle) {
-        // What the cut interrupts: the first start, a busy server, or a start-up.
-        std::uniform_int_distribution<int> pick(0, 99);
-        std::string kind = cycle == 1 ? "early" : pick(rng) < 20 ? "startup" : "busy";
-        int run_ms = 0;
-        std::uint64_t acks_before = ledger.completions_acked;
-        if (kind == "startup") {
-            server->process.kill();
-            auto p = Process::spawn({o.netkeepd, server_args[0], server_args[1], server_args[2],
-                                     server_args[3], server_args[4], server_args[5]});
-            run_ms = std::uniform_int_distribution<int>(0, 800)(rng);
-            std::this_thread::sleep_for(std::chrono::milliseconds(run_ms));
-            if (p) p->kill();
-        } else {
-            run_ms = kind == "early" ? std::uniform_int_distribution<int>(20, 400)(rng)
-                                     : std::uniform_int_distribution<int>(200, o.max_run_ms)(rng);
-            std::atomic<bool> stop{false};
-            std::thread client(client_loop, server->host, server->port, std::ref(ledger), cycle,
-                               rng(), std::cref(stop));
-            std::this_thread::sleep_for(std::chrono::milliseconds(run_ms));
-            server->process.kill();  // SIGKILL, with requests in flight
-            stop = true;
-            client.join();
-        }
-        server.reset();
+// What a cut interrupted: the first start ("early"), a busy server, or a start-up.
+struct Cut {
+    std::string kind;
+    int run_ms = 0;
+};
 
-        // The power cut.
-        std::string drop_log = mount->drop();
-        std::string counters = mount->counters();
-        { std::ofstream(logs / fmt::format("cut-{}.log", cycle)) << drop_log << counters; }
-        mount.reset();  // unmount
-        auto again = Mount::mount(o, backing, mnt);
-        if (!again) {
-            fmt::print("cycle {}: cannot remount: {}\n", cycle, again.status().to_string());
-            return k_exit_usage;
-        }
-        mount.emplace(std::move(again.value()));
-
-        auto dropped = summarize_drop(drop_log);
-        auto restarted = netkeep::testing::start_netkeepd(server_args, {}, 60s);
-        CheckResult result;
-        if (!restarted) {
-            result.problems.push_back("netkeepd does not start after the cut: " +
-                                      first_lines(restarted.status().message(), 8));
-        } else {
-            server.emplace(std::move(restarted.value()));
-            result = check(o, *server, data_dir, ledger);
-        }
-        checked_completions += static_cast<std::uint64_t>(result.completions_found);
-        for (const auto& a : ledger.anomalies) result.problems.push_back("protocol: " + a);
-        ledger.anomalies.clear();
-
-        fmt::print(
-            "cycle {}: {} cut after {} ms: {} completions and {} leases acknowledged so far ({} "
-            "new); "
-            "lossyfs dropped {} unsynced changes; after restart: {} completions in git once, {} "
-            "leases "
-            "held: {}\n",
-            cycle, kind, run_ms, ledger.completions_acked, ledger.leases_acked,
-            ledger.completions_acked - acks_before, dropped.size(), result.completions_found,
-            result.leases_held, result.problems.empty() ? "ok" : "FAILED");
-        if (!result.problems.empty()) {
-            ++failed_cycles;
-            for (const auto& p : result.problems) fmt::print("    {}\n", p);
-            fmt::print("    what lossyfs dropped at this cut ({} entries; all in {}):\n",
-                       dropped.size(), (logs / fmt::format("cut-{}.log", cycle)).string());
-            int shown = 0;
-            for (const auto& line : dropped)
-                if (o.verbose || shown < 25) {
-                    fmt::print("      {}\n", line);
-                    ++shown;
-                }
-        } else if (o.verbose) {
-            for (const auto& line : dropped) fmt::print("      {}\n", line);
-        }
-        std::fflush(stdout);
-        if (!server) break;  // nothing more can be learned
-        if (!result.problems.empty() && o.expect_loss) break;
+// Runs the server (and the client against it) for a random while, then kills it.
+Cut run_until_cut(Rig& rig, int cycle) {
+    std::uniform_int_distribution<int> pick(0, 99);
+    Cut cut;
+    cut.kind = cycle == 1 ? "early" : pick(rig.rng) < 20 ? "startup" : "busy";
+    if (cut.kind == "startup") {
+        rig.server->process.kill();
+        const auto& args = rig.server_args;
+        auto p =
+            Process::spawn({rig.o.netkeepd, args[0], args[1], args[2], args[3], args[4], args[5]});
+        cut.run_ms = std::uniform_int_distribution<int>(0, 800)(rig.rng);
+        std::this_thread::sleep_for(std::chrono::milliseconds(cut.run_ms));
+        if (p) p->kill();
+    } else {
+        cut.run_ms = cut.kind == "early"
+                         ? std::uniform_int_distribution<int>(20, 400)(rig.rng)
+                         : std::uniform_int_distribution<int>(200, rig.o.max_run_ms)(rig.rng);
+        std::atomic<bool> stop{false};
+        std::thread client(client_loop, rig.server->host, rig.server->port, std::ref(rig.ledger),
+                           cycle, rig.rng(), std::cref(stop));
+        std::this_thread::sleep_for(std::chrono::milliseconds(cut.run_ms));
+        rig.server->process.kill();  // SIGKILL, with requests in flight
+        stop = true;
+        client.join();
     }
-    server.reset();
-    mount.reset();
+    rig.server.reset();
+    return cut;
+}
 
+// The power cut: lossyfs drops what was not fsync'd and is mounted again. Its drop log
+// (also kept in logs/cut-N.log), or why it could not remount.
+Result<std::string> power_cut(Rig& rig, int cycle) {
+    std::string drop_log = rig.mount->drop();
+    std::string counters = rig.mount->counters();
+    { std::ofstream(rig.logs / fmt::format("cut-{}.log", cycle)) << drop_log << counters; }
+    rig.mount.reset();  // unmount
+    auto again = Mount::mount(rig.o, rig.backing, rig.mnt);
+    if (!again) return again.status();
+    rig.mount.emplace(std::move(again.value()));
+    return drop_log;
+}
+
+CheckResult restart_and_check(Rig& rig) {
+    CheckResult result;
+    auto restarted = netkeep::testing::start_netkeepd(rig.server_args, {}, 60s);
+    if (!restarted) {
+        result.problems.push_back("netkeepd does not start after the cut: " +
+                                  first_lines(restarted.status().message(), 8));
+    } else {
+        rig.server.emplace(std::move(restarted.value()));
+        result = check(rig.o, *rig.server, rig.data_dir, rig.ledger);
+    }
+    for (const auto& a : rig.ledger.anomalies) result.problems.push_back("protocol: " + a);
+    rig.ledger.anomalies.clear();
+    return result;
+}
+
+void report_cycle(const Rig& rig, int cycle, const Cut& cut, std::uint64_t acks_before,
+                  const std::vector<std::string>& dropped, const CheckResult& result) {
+    const Ledger& ledger = rig.ledger;
+    fmt::print(
+        "cycle {}: {} cut after {} ms: {} completions and {} leases acknowledged so far ({} "
+        "new); "
+        "lossyfs dropped {} unsynced changes; after restart: {} completions in git once, {} "
+        "leases "
+        "held: {}\n",
+        cycle, cut.kind, cut.run_ms, ledger.completions_acked, ledger.leases_acked,
+        ledger.completions_acked - acks_before, dropped.size(), result.completions_found,
+        result.leases_held, result.problems.empty() ? "ok" : "FAILED");
+    if (!result.problems.empty()) {
+        for (const auto& p : result.problems) fmt::print("    {}\n", p);
+        fmt::print("    what lossyfs dropped at this cut ({} entries; all in {}):\n",
+                   dropped.size(), (rig.logs / fmt::format("cut-{}.log", cycle)).string());
+        int shown = 0;
+        for (const auto& line : dropped)
+            if (rig.o.verbose || shown < 25) {
+                fmt::print("      {}\n", line);
+                ++shown;
+            }
+    } else if (rig.o.verbose) {
+        for (const auto& line : dropped) fmt::print("      {}\n", line);
+    }
+    std::fflush(stdout);
+}
+
+// The verdict line and exit code; keeps the data when asked or when loss was found.
+int verdict(Rig& rig, int failed_cycles, std::uint64_t checked_completions) {
+    const Options& o = rig.o;
     bool loss = failed_cycles > 0;
     if (loss)
         fmt::print("powerloss: FAIL: loss or damage after {} of the cuts (seed {})\n",
-                   failed_cycles, seed);
+                   failed_cycles, rig.seed);
     else
         fmt::print(
             "powerloss: PASS: {} cuts, {} acknowledged completions checked in git, no loss (seed "
             "{})\n",
-            o.cycles, checked_completions, seed);
+            o.cycles, checked_completions, rig.seed);
     if (o.keep || (loss && !o.expect_loss)) {
-        fs::path kept = fs::temp_directory_path() / fmt::format("powerloss-kept-{}", seed);
+        fs::path kept = fs::temp_directory_path() / fmt::format("powerloss-kept-{}", rig.seed);
         std::error_code ec;
-        fs::rename(work->path(), kept, ec);
+        fs::rename(rig.work.path(), kept, ec);
         if (!ec)
             fmt::print("powerloss: data kept in {} (backing/ holds the disk, logs/ each cut)\n",
                        kept.string());
@@ -681,6 +730,47 @@ int run_loop(const Options& o) {
         return loss ? k_exit_ok : k_exit_loss;
     }
     return loss ? k_exit_loss : k_exit_ok;
+}
+
+int run_loop(const Options& o) {
+    if (!fuse_usable(o)) return k_exit_skip;
+    ::setenv("NETKEEPD", o.netkeepd.c_str(), 0);
+    auto work = TempDir::create("powerloss");
+    if (!work) {
+        fmt::print(stderr, "powerloss: {}\n", work.status().to_string());
+        return k_exit_usage;
+    }
+    Rig rig(o, std::move(work.value()));
+    fs::create_directories(rig.backing);
+    fs::create_directories(rig.mnt);
+    fs::create_directories(rig.logs);
+    write_inventory(rig.inventory, o.devices);
+    fmt::print("powerloss: {} cycles, {} devices, namespace {}, fsync {}, seed {}\n", o.cycles,
+               o.devices, o.namespace_mode, o.ignore_fsync ? "IGNORED" : "honoured", rig.seed);
+    std::fflush(stdout);
+    if (auto failed = start(rig)) return *failed;
+
+    int failed_cycles = 0;
+    std::uint64_t checked_completions = 0;
+    for (int cycle = 1; cycle <= o.cycles; ++cycle) {
+        std::uint64_t acks_before = rig.ledger.completions_acked;
+        Cut cut = run_until_cut(rig, cycle);
+        auto drop_log = power_cut(rig, cycle);
+        if (!drop_log) {
+            fmt::print("cycle {}: cannot remount: {}\n", cycle, drop_log.status().to_string());
+            return k_exit_usage;
+        }
+        auto dropped = summarize_drop(*drop_log);
+        CheckResult result = restart_and_check(rig);
+        checked_completions += static_cast<std::uint64_t>(result.completions_found);
+        report_cycle(rig, cycle, cut, acks_before, dropped, result);
+        if (!result.problems.empty()) ++failed_cycles;
+        if (!rig.server) break;  // nothing more can be learned
+        if (!result.problems.empty() && o.expect_loss) break;
+    }
+    rig.server.reset();
+    rig.mount.reset();
+    return verdict(rig, failed_cycles, checked_completions);
 }
 
 }  // namespace

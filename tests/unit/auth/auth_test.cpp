@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -147,5 +148,28 @@ TEST_CASE("the token file is written atomically with mode 0600") {
     CHECK(entries == 1);
     CHECK(load_auth_file((dir / "missing.json").string()).status().code() ==
           Status::Code::not_found);
+    std::filesystem::remove_all(dir);
+}
+
+// `sudo netkeepctl token add` on the service user's file must leave it that user's
+// (docs/security.md, token lifecycle). Needs root to chown; skipped (and listed so) without.
+TEST_CASE("a rewrite as root keeps the token file's owner and group" *
+          doctest::skip(::geteuid() != 0)) {
+    auto dir =
+        std::filesystem::temp_directory_path() / ("auth_owner." + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "tokens.json").string();
+    AuthFile file;
+    file.tokens.push_back(TokenEntry{"w1", Role::worker, {"dc1"}, token_sha256("t1")});
+    REQUIRE(write_auth_file(path, file));
+    REQUIRE(::chown(path.c_str(), 4242, 4243) == 0);
+    file.tokens.push_back(TokenEntry{"a1", Role::admin, {}, token_sha256("t2")});
+    REQUIRE(write_auth_file(path, file));
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK(st.st_uid == 4242);
+    CHECK(st.st_gid == 4243);
+    CHECK((st.st_mode & 0777) == 0600);
+    CHECK(load_auth_file(path).value() == file);
     std::filesystem::remove_all(dir);
 }

@@ -9,6 +9,14 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <asio/post.hpp>
 
 #include "http/client.hpp"
@@ -116,6 +124,60 @@ struct Pki {
                 mtls ? certs.path("ca.crt") : ""};
     }
 };
+
+// Sends what netkeep::log_line writes (to fd 2) into a file while it lives.
+class StderrCapture {
+public:
+    StderrCapture() : path_(capture_path()) {
+        std::fflush(stderr);
+        saved_ = ::dup(STDERR_FILENO);
+        int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        REQUIRE(fd >= 0);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+    }
+    ~StderrCapture() {
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+        std::remove(path_.c_str());
+    }
+    std::string text() const {
+        std::ifstream in(path_);
+        std::ostringstream out;
+        out << in.rdbuf();
+        return out.str();
+    }
+
+private:
+    static std::string capture_path() {
+        return (std::filesystem::temp_directory_path() /
+                ("netkeep-tls-test-stderr-" + std::to_string(::getpid())))
+            .string();
+    }
+    std::string path_;
+    int saved_ = -1;
+};
+
+// The tls.handshake_failed lines in `log`, and the sum of their suppressed= counts.
+std::pair<int, long> handshake_lines(const std::string& log) {
+    std::istringstream in(log);
+    std::string line;
+    int lines = 0;
+    long suppressed = 0;
+    while (std::getline(in, line)) {
+        if (line.find(" tls.handshake_failed ") == std::string::npos) continue;
+        ++lines;
+        if (auto at = line.find(" suppressed="); at != std::string::npos)
+            suppressed += std::atol(line.c_str() + at + 12);
+    }
+    return {lines, suppressed};
+}
+
+std::int64_t unix_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 }  // namespace
 
@@ -274,4 +336,44 @@ TEST_CASE("tls: no handshake, a trickled one, and plain HTTP are closed; the ser
     auto good = connect(server.port(), client_context(pki.certs, "ca"));
     REQUIRE(good);
     CHECK(good->get("/who")->status == 200);
+}
+
+// Any client can fail handshakes at will (plain HTTP to the TLS port): a flood writes a few
+// lines a second, and every failure is still either logged or counted in a later line.
+TEST_CASE("tls: a flood of failed handshakes writes a few lines a second, the rest counted") {
+    Pki pki;
+    auto tls = TlsServerContext::load(pki.files("server"));
+    REQUIRE(tls);
+    TlsTestServer server(*tls);
+    constexpr int k_failures = 40;
+    constexpr int k_budget = 5;  // LogBudget's default: lines a second
+
+    StderrCapture capture;
+    const std::int64_t first_second = unix_seconds();
+    for (int i = 0; i < k_failures; ++i) {
+        auto plain = Client::connect("127.0.0.1", server.port());
+        REQUIRE(plain);
+        CHECK_FALSE(plain->get("/who").is_ok());
+    }
+    const std::int64_t last_second = unix_seconds();
+    // One more in a later second: its line carries the count of those left out before it.
+    while (unix_seconds() <= last_second + 1) std::this_thread::sleep_for(20ms);
+    auto plain = Client::connect("127.0.0.1", server.port());
+    REQUIRE(plain);
+    CHECK_FALSE(plain->get("/who").is_ok());
+
+    // The server logs after the client saw its connection fail: wait for the last line.
+    std::pair<int, long> seen;
+    for (int i = 0; i < 100; ++i) {
+        seen = handshake_lines(capture.text());
+        if (seen.first + seen.second >= k_failures + 1) break;
+        std::this_thread::sleep_for(20ms);
+    }
+    const auto [lines, suppressed] = seen;
+    INFO("lines " << lines << ", suppressed " << suppressed);
+    // The seconds the flood took, one more for lines the server wrote just after the
+    // client saw its failure, and the probe's line.
+    CHECK(lines <= k_budget * (last_second - first_second + 2) + 1);
+    CHECK(lines < k_failures);
+    CHECK(lines + suppressed == k_failures + 1);
 }

@@ -89,3 +89,47 @@ TEST_CASE("pinned host keys from the inventory; none when absent") {
     CHECK(parse_leases(answer(R"({"port":22,"host_key":1})")).status().message() ==
           "/0/device/protocol/ssh/host_key: must be a string or an array of strings");
 }
+
+// The messages each kind of malformed field gives, pinned while the parser went from
+// throwing to returning Result (issue 15): the worker logs them as poll.bad_answer.
+TEST_CASE("every kind of malformed field names its place") {
+    auto with = [](const std::string& creds, const std::string& job, const std::string& rest) {
+        return R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"telnet"},"credentials":)" +
+               creds + R"(},"job":)" + job + rest + "}]";
+    };
+    const std::string creds = R"({"user":"u"})";
+    const std::string job = R"({"name":"j","command":{"inline":["x"]}})";
+    const std::string rest = R"(,"timestamp":1,"lease":{"expires":6})";
+    auto message = [](const std::string& body) { return parse_leases(body).status().message(); };
+
+    REQUIRE(parse_leases(with(creds, job, rest)).is_ok());
+    CHECK(parse_leases(with(creds, job, rest))->front().port == 23);
+    CHECK(message(with(R"({"user":1})", job, rest)) ==
+          "/0/device/credentials/user: must be a string");
+    CHECK(message(with(R"({"user":"u","prompt":{}})", job, rest)) ==
+          "/0/device/credentials/prompt: must have 'ends_with' or 'regex'");
+    CHECK(message(with(R"({"user":"u","prompt":{"regex":2}})", job, rest)) ==
+          "/0/device/credentials/prompt/regex: must be a string");
+    CHECK(message(with(creds, R"({"name":"j","command":{"inline":"x"}})", rest)) ==
+          "/0/job/command/inline: must be an array");
+    CHECK(message(with(creds, R"({"name":"j","command":{"inline":[]}})", rest)) ==
+          "/0/job/command/inline: no command");
+    CHECK(message(with(creds, R"({"name":"j","command":{"inline":[1]}})", rest)) ==
+          "/0/job/command/inline: must be a string");
+    CHECK(message(with(creds, R"({"name":"j","command":{}})", rest)) ==
+          "/0/job/command: missing field 'inline'");
+    CHECK(message(with(creds, R"({"name":"j","command":{"inline":["x"]},"timeout":"1"})", rest)) ==
+          "/0/job/timeout: must be an integer");
+    CHECK(message(with(creds, job, R"(,"lease":{"expires":6})")) ==
+          "/0: missing field 'timestamp'");
+    CHECK(message(with(creds, job, R"(,"timestamp":1,"lease":{"expires":6,"attempt":"2"})")) ==
+          "/0/lease/attempt: must be an integer");
+    CHECK(
+        message(
+            R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"ssh","ssh":{"port":"22"}},"credentials":{"user":"u"}}}])") ==
+        "/0/device/protocol/ssh/port: must be an integer");
+    CHECK(
+        message(
+            R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"ssh"},"credentials":{"user":"u"}}}])") ==
+        "/0: missing field 'job'");
+}
