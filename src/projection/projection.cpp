@@ -3,15 +3,15 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
-#include <mutex>
+#include <optional>
 #include <queue>
 #include <thread>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
+#include "netkeep/mutex.hpp"
 #include "netkeep/schedule.hpp"
 
 namespace netkeep {
@@ -21,6 +21,9 @@ template <class... Ts>
 struct overloaded : Ts... {
     using Ts::operator()...;
 };
+// Clang before 17 does not deduce an aggregate's arguments (tools/check-threads uses 16).
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 }  // namespace
 
 // ---- the inventory index ----
@@ -415,6 +418,61 @@ void Projection::release(task_id id, std::uint64_t token) {
     index_task(id);
 }
 
+namespace {
+
+// Decoded batches from replay's reader thread to the applying thread, at most
+// k_max_batches at a time: the log may be huge, memory is not.
+class ReplayQueue {
+public:
+    // Reader: waits for room; false once the applier stopped (stop reading).
+    bool push(std::vector<EventRecord> batch) EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        while (ready_.size() >= k_max_batches && !stopped_) changed_.wait(mutex_);
+        if (stopped_) return false;
+        ready_.push_back(std::move(batch));
+        changed_.notify_all();
+        return true;
+    }
+    // Reader: no more batches; `status` is how the scan ended.
+    void finish(Status status) EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        scan_status_ = std::move(status);
+        reader_done_ = true;
+        changed_.notify_all();
+    }
+    // Applier: the next batch; nullopt once the reader finished and all were taken.
+    std::optional<std::vector<EventRecord>> pop() EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        while (ready_.empty() && !reader_done_) changed_.wait(mutex_);
+        if (ready_.empty()) return std::nullopt;
+        auto batch = std::move(ready_.front());
+        ready_.pop_front();
+        changed_.notify_all();
+        return batch;
+    }
+    // Applier: an event did not apply; the reader stops at its next batch.
+    void stop() EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        stopped_ = true;
+        changed_.notify_all();
+    }
+    Status scan_status() EXCLUDES(mutex_) {
+        MutexLock lock(mutex_);
+        return scan_status_;
+    }
+
+private:
+    static constexpr std::size_t k_max_batches = 8;
+    Mutex mutex_;
+    CondVar changed_;
+    std::deque<std::vector<EventRecord>> ready_ GUARDED_BY(mutex_);
+    bool reader_done_ GUARDED_BY(mutex_) = false;
+    bool stopped_ GUARDED_BY(mutex_) = false;
+    Status scan_status_ GUARDED_BY(mutex_) = Status::ok();
+};
+
+}  // namespace
+
 Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
     if (p.last_seq() >= through) return Status::ok();
     // A rebuild costs O(tasks): worth it for a replay, not for a few events.
@@ -430,24 +488,13 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
     // Reading and decoding the log costs about as much as applying it: a reader thread
     // decodes batches while this thread applies the previous ones.
     constexpr std::size_t k_batch = 4096;
-    constexpr std::size_t k_max_batches = 8;  // bounds memory: the log may be huge
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::deque<std::vector<EventRecord>> ready;
-    bool reader_done = false;
-    bool stop_reading = false;
-    Status scan_status = Status::ok();
-
+    ReplayQueue queue;
     std::thread reader([&] {
         ::pthread_setname_np(::pthread_self(), "netkeep-replay");
         std::vector<EventRecord> batch;
         batch.reserve(k_batch);
         auto hand_over = [&] {
-            std::unique_lock lock(mutex);
-            changed.wait(lock, [&] { return ready.size() < k_max_batches || stop_reading; });
-            if (stop_reading) return false;
-            ready.push_back(std::move(batch));
-            changed.notify_all();
+            if (!queue.push(std::move(batch))) return false;
             batch = {};
             batch.reserve(k_batch);
             return true;
@@ -457,35 +504,22 @@ Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
             return batch.size() < k_batch || hand_over();
         });
         if (s && !batch.empty()) hand_over();
-        std::lock_guard lock(mutex);
-        scan_status = s;
-        reader_done = true;
-        changed.notify_all();
+        queue.finish(std::move(s));
     });
 
     p.defer_indexing();
     Status apply_status = Status::ok();
-    for (;;) {
-        std::vector<EventRecord> batch;
-        {
-            std::unique_lock lock(mutex);
-            changed.wait(lock, [&] { return !ready.empty() || reader_done; });
-            if (ready.empty()) break;
-            batch = std::move(ready.front());
-            ready.pop_front();
-            changed.notify_all();
-        }
-        for (const EventRecord& record : batch)
+    while (auto batch = queue.pop()) {
+        for (const EventRecord& record : *batch)
             if (apply_status = p.apply(record); !apply_status) break;
         if (!apply_status) {
-            std::lock_guard lock(mutex);
-            stop_reading = true;
-            changed.notify_all();
+            queue.stop();
             break;
         }
     }
     reader.join();
     p.resume_indexing();
+    Status scan_status = queue.scan_status();
     return scan_status ? apply_status : scan_status;
 }
 

@@ -17,12 +17,9 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <future>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -35,6 +32,7 @@
 #include "netkeep/durable.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/logger.hpp"
+#include "netkeep/mutex.hpp"
 #include "rocks_common.hpp"
 #include "rocks_testing.hpp"
 
@@ -78,7 +76,7 @@ public:
     void failed(const rocksdb::Status& s, std::string_view what) {
         Status status = from_rocks(s, what);
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             (status.code() == Status::Code::no_space ? health_.no_space_errors
                                                      : health_.io_errors) += 1;
         }
@@ -93,19 +91,19 @@ public:
     // Set once by the log: whether DB::Resume() would retire the current WAL (see
     // RocksEventLog::wal_retirable). Unset: assumed so.
     void set_wal_check(std::function<bool()> check) {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         wal_check_ = std::move(check);
     }
 
     void wrote() {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         health_.last_write = clock::now();
     }
 
     void resumed() {
         Status was;
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             if (health_.state != State::recovering) return;
             was = health_.error;
             health_.state = State::ok;
@@ -117,16 +115,16 @@ public:
     }
 
     LogHealth snapshot() const {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         return health_;
     }
     State state() const {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         return health_.state;
     }
     // Why a write is refused now without being tried; ok when writes may be tried.
     Status refusal() const {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         switch (health_.state) {
             case State::ok:
                 return Status::ok();
@@ -147,7 +145,7 @@ private:
         if (fault == Fault::recoverable) {
             std::function<bool()> check;
             {
-                std::lock_guard lock(mutex_);
+                MutexLock lock(mutex_);
                 check = wal_check_;
             }
             if (check && !check()) {
@@ -161,7 +159,7 @@ private:
         }
         const State next = fault == Fault::fatal ? State::failed : State::recovering;
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             if (health_.state == State::failed || health_.state == next) return;
             health_.state = next;
             health_.error = error;
@@ -178,10 +176,10 @@ private:
         if (on_failed_) on_failed_(error);
     }
 
-    mutable std::mutex mutex_;
-    LogHealth health_;
+    mutable Mutex mutex_;
+    LogHealth health_ GUARDED_BY(mutex_);
     std::function<void(const Status&)> on_failed_;
-    std::function<bool()> wal_check_;
+    std::function<bool()> wal_check_ GUARDED_BY(mutex_);
 };
 
 // Hands RocksDB's background errors to the tracker and keeps recovery in the log's hands.
@@ -248,7 +246,7 @@ public:
         for (const auto& e : events) p.records.push_back(event_format::encode(e));
         p.done = std::move(done);
         {
-            std::lock_guard lock(queue_mutex_);
+            MutexLock lock(queue_mutex_);
             if (!closing_) {
                 queue_.push_back(std::move(p));
                 queue_cv_.notify_one();
@@ -259,25 +257,27 @@ public:
     }
 
     std::uint64_t last_seq() const override {
-        std::lock_guard lock(tail_mutex_);
+        MutexLock lock(tail_mutex_);
         return last_seq_;
     }
 
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::scan_events(*db_, events_, from, to, last_seq(), visit);
     }
 
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::scan_meta(*db_, meta_, prefix, visit);
     }
 
     std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
-        std::unique_lock lock(tail_mutex_);
-        tail_cv_.wait_for(lock, timeout, [&] { return last_seq_ > after || tail_closed_; });
+        MutexLock lock(tail_mutex_);
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (last_seq_ <= after && !tail_closed_)
+            if (!tail_cv_.wait_until(tail_mutex_, deadline)) break;
         return last_seq_;
     }
 
@@ -301,7 +301,7 @@ public:
     LogHealth health() const override { return health_->snapshot(); }
 
     Result<std::string> get_meta(const std::string& key) const override {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::get_meta(*db_, meta_, key);
     }
@@ -324,16 +324,16 @@ public:
 
     void close() override {
         // Serialises concurrent close() calls: the second returns once the first is done.
-        std::unique_lock handles(handles_mutex_);
+        ExclusiveLock handles(handles_mutex_);
         if (!db_open_) return;
         {
-            std::lock_guard lock(queue_mutex_);
+            MutexLock lock(queue_mutex_);
             closing_ = true;
             queue_cv_.notify_one();
         }
         writer_.join();
         {
-            std::lock_guard lock(tail_mutex_);
+            MutexLock lock(tail_mutex_);
             tail_closed_ = true;
         }
         tail_cv_.notify_all();
@@ -350,7 +350,7 @@ private:
     };
 
     Status write_meta(rocksdb::WriteBatch& batch, const std::string& what) {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         // A recovering or failed log refuses at once; the writer thread resumes it.
         if (Status refused = health_->refusal(); !refused) return refused;
@@ -369,11 +369,12 @@ private:
         std::deque<pending_append> batch;
         for (;;) {
             {
-                std::unique_lock lock(queue_mutex_);
+                MutexLock lock(queue_mutex_);
                 // Woken at least every resume_every: a log that a background error (a
                 // flush out of space) made recovering resumes without waiting for an append.
-                queue_cv_.wait_for(lock, resume_every_,
-                                   [&] { return closing_ || !queue_.empty(); });
+                const auto deadline = std::chrono::steady_clock::now() + resume_every_;
+                while (!closing_ && queue_.empty())
+                    if (!queue_cv_.wait_until(queue_mutex_, deadline)) break;
                 if (closing_ && queue_.empty()) return;  // everything accepted is written
                 batch.swap(queue_);
             }
@@ -426,7 +427,7 @@ private:
         health_->wrote();
         next_seq_ = seq;
         {
-            std::lock_guard lock(tail_mutex_);
+            MutexLock lock(tail_mutex_);
             last_seq_ = seq - 1;
         }
         tail_cv_.notify_all();
@@ -447,21 +448,21 @@ private:
     const std::chrono::milliseconds resume_every_;
     clock::time_point next_resume_{};  // writer thread only
 
-    mutable std::mutex tail_mutex_;
-    mutable std::condition_variable tail_cv_;
-    std::uint64_t last_seq_;  // guarded by tail_mutex_
-    bool tail_closed_ = false;
+    mutable Mutex tail_mutex_;
+    mutable CondVar tail_cv_;
+    std::uint64_t last_seq_ GUARDED_BY(tail_mutex_);
+    bool tail_closed_ GUARDED_BY(tail_mutex_) = false;
 
     std::uint64_t next_seq_;  // writer thread only
 
-    std::mutex queue_mutex_;
-    std::condition_variable queue_cv_;
-    std::deque<pending_append> queue_;
-    bool closing_ = false;
+    Mutex queue_mutex_;
+    CondVar queue_cv_;
+    std::deque<pending_append> queue_ GUARDED_BY(queue_mutex_);
+    bool closing_ GUARDED_BY(queue_mutex_) = false;
 
     // Guards the RocksDB handles against close(): readers shared, close() exclusive.
-    mutable std::shared_mutex handles_mutex_;
-    bool db_open_ = true;
+    mutable SharedMutex handles_mutex_;
+    bool db_open_ GUARDED_BY(handles_mutex_) = true;
 
     std::thread writer_;  // last: starts after every member above is constructed
 };

@@ -13,8 +13,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <system_error>
 #include <thread>
 
@@ -23,6 +21,7 @@
 #include <rocksdb/options.h>
 
 #include "netkeep/event_log.hpp"
+#include "netkeep/mutex.hpp"
 #include "rocks_common.hpp"
 
 namespace netkeep {
@@ -65,25 +64,25 @@ public:
     }
 
     std::uint64_t last_seq() const override {
-        std::lock_guard lock(seq_mutex_);
+        MutexLock lock(seq_mutex_);
         return last_seq_;
     }
 
     // Records a catch-up adds after last_seq() was read are left for the next scan.
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::scan_events(*db_, events_, from, to, last_seq(), visit);
     }
 
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::scan_meta(*db_, meta_, prefix, visit);
     }
 
     Result<std::string> get_meta(const std::string& key) const override {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::get_meta(*db_, meta_, key);
     }
@@ -106,7 +105,7 @@ public:
     LogHealth health() const override { return {}; }
 
     void close() override {
-        std::unique_lock handles(handles_mutex_);
+        ExclusiveLock handles(handles_mutex_);
         if (!db_open_) return;
         db_open_ = false;
         handles_.clear();
@@ -118,14 +117,14 @@ public:
 
 private:
     std::uint64_t catch_up() const {
-        std::shared_lock open(handles_mutex_);
+        SharedLock open(handles_mutex_);
         if (!db_open_) return last_seq();
-        std::lock_guard lock(catch_up_mutex_);
+        MutexLock lock(catch_up_mutex_);
         // A failed catch-up (the primary is between manifest writes) keeps the old view;
         // the next call tries again.
         if (db_->TryCatchUpWithPrimary().ok()) {
             if (auto last = store::find_last_seq(*db_, events_); last) {
-                std::lock_guard seq(seq_mutex_);
+                MutexLock seq(seq_mutex_);
                 last_seq_ = std::max(last_seq_, *last);
             }
         }
@@ -136,11 +135,11 @@ private:
     std::vector<cf_handle> handles_;
     rocksdb::ColumnFamilyHandle* events_ = nullptr;
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-    mutable std::mutex seq_mutex_;
-    mutable std::uint64_t last_seq_;  // guarded by seq_mutex_
-    mutable std::mutex catch_up_mutex_;
-    mutable std::shared_mutex handles_mutex_;
-    bool db_open_ = true;
+    mutable Mutex seq_mutex_;
+    mutable std::uint64_t last_seq_ GUARDED_BY(seq_mutex_);
+    mutable Mutex catch_up_mutex_;  // one TryCatchUpWithPrimary at a time
+    mutable SharedMutex handles_mutex_;
+    bool db_open_ GUARDED_BY(handles_mutex_) = true;
     std::filesystem::path secondary_dir_;
 };
 

@@ -120,7 +120,7 @@ Worker::~Worker() {
 
 void Worker::request_stop() {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         stop_ = true;
     }
     runners_cv_.notify_all();
@@ -129,17 +129,18 @@ void Worker::request_stop() {
 
 void Worker::runner() {
     Poster poster(options_.server, options_.name, {}, options_.access);
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     for (;;) {
         if (stop_) return;
         if (queue_.empty()) {
-            runners_cv_.wait(lock);
+            runners_cv_.wait(mutex_);
             continue;
         }
         // Due times are the server's: wait until the server's clock reaches it.
         const std::int64_t wait_ms = queue_.front().timestamp * 1000 - server_clock_.now_ms();
         if (wait_ms > 0) {  // due later: sleep until then (or until a sooner job arrives)
-            runners_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms));
+            runners_cv_.wait_until(
+                mutex_, std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms));
             continue;
         }
         std::pop_heap(queue_.begin(), queue_.end(), later);
@@ -226,7 +227,7 @@ int Worker::poll_once(std::optional<http::Client>& client, int max) {
     }
     const int n = int(leases->size());
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         for (auto& l : *leases) {
             queue_.push_back(std::move(l));
             std::push_heap(queue_.begin(), queue_.end(), later);
@@ -304,7 +305,7 @@ bool Worker::run() {
     std::optional<http::Client> client;
     bool last_full = false;
     auto next_poll = clock::now();
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     while (!stop_) {
         const int free = options_.concurrency - running_ - int(queue_.size());
         if (free > 0 && (last_full || clock::now() >= next_poll)) {
@@ -319,7 +320,7 @@ bool Worker::run() {
                                         : std::chrono::seconds(options_.seconds));
             continue;
         }
-        poller_cv_.wait_until(lock, next_poll);
+        poller_cv_.wait_until(mutex_, next_poll);
     }
 
     const std::size_t dropped = queue_.size();
@@ -329,7 +330,10 @@ bool Worker::run() {
              {{"running", std::to_string(running_)},
               {"dropped", std::to_string(dropped)},
               {"grace_s", std::to_string(options_.grace.count())}});
-    const bool finished = poller_cv_.wait_for(lock, options_.grace, [&] { return running_ == 0; });
+    const auto grace_end = clock::now() + options_.grace;
+    while (running_ > 0)
+        if (!poller_cv_.wait_until(mutex_, grace_end)) break;
+    const bool finished = running_ == 0;
     const int still_running = running_;
     lock.unlock();
     if (!finished) {

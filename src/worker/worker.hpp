@@ -8,9 +8,7 @@
 // request_stop() may be called from any thread.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -18,6 +16,7 @@
 
 #include "http/tls.hpp"
 #include "netkeep/logger.hpp"
+#include "netkeep/mutex.hpp"
 #include "netkeep/status.hpp"
 #include "worker/completion.hpp"
 #include "worker/lease.hpp"
@@ -87,12 +86,12 @@ private:
                              std::int64_t received_ms);
 
     WorkerOptions options_;
-    std::mutex mutex_;
-    std::condition_variable runners_cv_;  // a job was queued, or stop
-    std::condition_variable poller_cv_;   // a job finished, or stop
-    std::vector<Lease> queue_;            // min-heap by timestamp
-    int running_ = 0;
-    bool stop_ = false;
+    Mutex mutex_;
+    CondVar runners_cv_;                           // a job was queued, or stop
+    CondVar poller_cv_;                            // a job finished, or stop
+    std::vector<Lease> queue_ GUARDED_BY(mutex_);  // min-heap by timestamp
+    int running_ GUARDED_BY(mutex_) = 0;
+    bool stop_ GUARDED_BY(mutex_) = false;
     std::vector<std::thread> threads_;
     ServerClock server_clock_;                 // offset written by the poller, read by runners
     bool missing_server_time_logged_ = false;  // polling thread only

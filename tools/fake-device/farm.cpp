@@ -65,7 +65,7 @@ Connections::~Connections() { reap(); }
 
 void Connections::start(int fd, std::function<void()> serve) {
     reap();
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping()) ::shutdown(fd, SHUT_RDWR);  // stop() ran already: serve() ends at once
     const std::uint64_t id = next_id_++;
     try {
@@ -74,7 +74,7 @@ void Connections::start(int fd, std::function<void()> serve) {
             id, std::thread([this, id, fd, serve = std::move(serve)]() mutable {
                 serve();
                 serve = nullptr;  // the connection's resources go before it counts as finished
-                std::lock_guard lock(mutex_);
+                MutexLock lock(mutex_);
                 fds_.erase(fd);  // no-op when serve() untracked it already
                 auto self = threads_.find(id);
                 finished_.push_back(std::move(self->second));
@@ -91,7 +91,7 @@ void Connections::start(int fd, std::function<void()> serve) {
 void Connections::reap() {
     std::vector<std::thread> finished;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         finished.swap(finished_);
     }
     // Joined, not detached: a thread's own exit (TLS destructors, e.g. OpenSSL's
@@ -100,7 +100,7 @@ void Connections::reap() {
 }
 
 void Connections::untrack(int fd) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     fds_.erase(fd);
 }
 
@@ -110,14 +110,17 @@ void Connections::stop() {
         char byte = 1;
         [[maybe_unused]] auto n = ::write(wake_write_.get(), &byte, 1);
     }
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
 }
 
 bool Connections::wait_idle(std::chrono::milliseconds timeout) {
     {
-        std::unique_lock lock(mutex_);
-        if (!idle_.wait_for(lock, timeout, [this] { return threads_.empty(); })) return false;
+        MutexLock lock(mutex_);
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!threads_.empty())
+            if (!idle_.wait_until(mutex_, deadline)) break;
+        if (!threads_.empty()) return false;
     }
     reap();
     return true;

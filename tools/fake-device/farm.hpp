@@ -7,12 +7,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,6 +19,7 @@
 #include <vector>
 
 #include "net.hpp"
+#include "netkeep/mutex.hpp"
 
 namespace netkeep::fake_device {
 
@@ -83,12 +82,12 @@ private:
     std::atomic<bool> stopping_{false};
     UniqueFd wake_read_;
     UniqueFd wake_write_;
-    std::mutex mutex_;
-    std::condition_variable idle_;
-    std::set<int> fds_;
-    std::uint64_t next_id_ = 0;
-    std::map<std::uint64_t, std::thread> threads_;  // running
-    std::vector<std::thread> finished_;             // to be joined
+    Mutex mutex_;
+    CondVar idle_;
+    std::set<int> fds_ GUARDED_BY(mutex_);
+    std::uint64_t next_id_ GUARDED_BY(mutex_) = 0;
+    std::map<std::uint64_t, std::thread> threads_ GUARDED_BY(mutex_);  // running
+    std::vector<std::thread> finished_ GUARDED_BY(mutex_);             // to be joined
 };
 
 }  // namespace netkeep::fake_device
