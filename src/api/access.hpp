@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "netkeep/auth.hpp"
-#include "netkeep/log_budget.hpp"  // LogBudget, which service.hpp uses
 #include "netkeep/projection.hpp"
 
 namespace netkeep::api {

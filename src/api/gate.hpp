@@ -17,6 +17,7 @@
 #include "api/request_metrics.hpp"
 #include "engine/engine.hpp"
 #include "http/router.hpp"
+#include "netkeep/log_budget.hpp"
 
 namespace netkeep::api {
 

@@ -14,6 +14,7 @@
 #include "api/history.hpp"
 #include "api/metrics.hpp"
 #include "http/router.hpp"
+#include "netkeep/log_budget.hpp"
 
 namespace netkeep::api {
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "api/access.hpp"
+#include "netkeep/log_budget.hpp"
 
 using namespace netkeep;
 using namespace netkeep::api;

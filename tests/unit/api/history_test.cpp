@@ -14,6 +14,8 @@ using namespace netkeep::api;
 
 namespace {
 std::string key(std::uint64_t seq) { return fmt::format("gitwriter.applied.{:020}", seq); }
+// A 40-hex object id: 'b' or 'c' then the seq, padded.
+std::string id(char kind, std::uint64_t seq) { return fmt::format("{}{:039}", kind, seq); }
 
 CompletionRecorded ok(std::string device, std::string job, unix_time end) {
     return CompletionRecorded{
@@ -65,9 +67,9 @@ TEST_CASE("records load from the log's meta and join their completions") {
                           ok("r2", "run", 2000), ok("r1", "run", 3000)})
                 .is_ok());
     REQUIRE((*log)
-                ->put_meta_batch({{key(2), "b2 c2 r1/run"},
-                                  {key(4), "b4 - r2/run"},
-                                  {key(5), "b5 c5 r1/run"},
+                ->put_meta_batch({{key(2), id('b', 2) + " " + id('c', 2) + " r1/run"},
+                                  {key(4), id('b', 4) + " - r2/run"},
+                                  {key(5), id('b', 5) + " " + id('c', 5) + " r1/run"},
                                   {"gitwriter.cursor", "5"}})
                 .is_ok());
     auto entries = load_applied_records(**log);
