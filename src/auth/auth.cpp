@@ -17,8 +17,8 @@
 
 #include "netkeep/durable.hpp"
 #include "netkeep/json.hpp"
-#include "netkeep/posix.hpp"
 #include "netkeep/sha256.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep {
 

@@ -42,13 +42,13 @@
 #include "http/server.hpp"
 #include "http/tls.hpp"
 #include "netkeep/durable.hpp"
-#include "netkeep/endpoint.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
 #include "netkeep/logger.hpp"
 #include "netkeep/spool.hpp"
 #include "netkeep/status.hpp"
+#include "util/endpoint.hpp"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 #include <asio/ip/address.hpp>
 
-#include "netkeep/endpoint.hpp"
 #include "util/args.hpp"
+#include "util/endpoint.hpp"
 
 namespace netkeep::netkeepd {
 

@@ -37,7 +37,7 @@
 #include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
 #include "netkeep/json.hpp"
-#include "netkeep/run_program.hpp"
+#include "util/run_program.hpp"
 
 namespace netkeep::ctl {
 

@@ -11,8 +11,8 @@
 
 #include "gitwriter/git_writer_impl.hpp"
 #include "netkeep/logger.hpp"
-#include "netkeep/posix.hpp"
 #include "netkeep/sha256.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep::gitwriter {
 

@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "netkeep/posix.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep::gitwriter {
 

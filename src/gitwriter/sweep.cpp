@@ -9,7 +9,7 @@
 
 #include "gitwriter/git_writer_impl.hpp"
 #include "netkeep/logger.hpp"
-#include "netkeep/run_program.hpp"
+#include "util/run_program.hpp"
 
 namespace netkeep::gitwriter {
 

@@ -18,7 +18,7 @@
 #include <fmt/format.h>
 
 #include "netkeep/durable.hpp"
-#include "netkeep/posix.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep {
 

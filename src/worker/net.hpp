@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
-#include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep::worker {
 

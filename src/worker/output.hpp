@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
-#include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep::worker {
 

@@ -6,9 +6,9 @@
 #include <string_view>
 #include <utility>
 
-#include "netkeep/endpoint.hpp"
-#include "netkeep/posix.hpp"
 #include "netkeep/status.hpp"
+#include "util/endpoint.hpp"
+#include "util/posix.hpp"
 
 namespace netkeep::fake_device {
 

@@ -52,8 +52,8 @@
 
 #include <fmt/format.h>
 
-#include "netkeep/posix.hpp"
 #include "overlay.hpp"
+#include "util/posix.hpp"
 
 namespace lossyfs {
 namespace {

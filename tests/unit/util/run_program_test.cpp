@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "netkeep/run_program.hpp"
+#include "util/run_program.hpp"
 
 using namespace netkeep;
 

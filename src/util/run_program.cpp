@@ -1,4 +1,4 @@
-#include "netkeep/run_program.hpp"
+#include "util/run_program.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>

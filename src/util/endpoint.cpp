@@ -1,4 +1,4 @@
-#include "netkeep/endpoint.hpp"
+#include "util/endpoint.hpp"
 
 #include <fmt/format.h>
 

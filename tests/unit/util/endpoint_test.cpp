@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "netkeep/endpoint.hpp"
+#include "util/endpoint.hpp"
 
 using namespace netkeep;
 

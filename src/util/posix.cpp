@@ -1,4 +1,4 @@
-#include "netkeep/posix.hpp"
+#include "util/posix.hpp"
 
 #include <cerrno>
 #include <cstring>
