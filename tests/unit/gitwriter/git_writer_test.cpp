@@ -436,10 +436,7 @@ TEST_CASE(
     REQUIRE(f.wait_applied(s3));
     CHECK(fs::exists(f.spool / "c3"));  // applied, within its retention
     age("c3");
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (fs::exists(f.spool / "c3") && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(50ms);
-    CHECK_FALSE(fs::exists(f.spool / "c3"));
+    CHECK(wait_until([&] { return !fs::exists(f.spool / "c3"); }));
 }
 
 // ---- quarantine (docs/git.md#quarantine) ----
@@ -548,10 +545,7 @@ TEST_CASE("a retry of an event that fails again puts it back in quarantine") {
     REQUIRE(f.wait_applied(s2));
     REQUIRE(f.wait_state(s1, "quarantined"));
     f.request_retry(s1, 1);  // the file is still missing
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (f.quarantine(s1).find("retry failed") == std::string::npos &&
-           std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(10ms);
+    CHECK(wait_until([&] { return f.quarantine(s1).find("retry failed") != std::string::npos; }));
     CHECK_MESSAGE(f.quarantine(s1).starts_with("quarantined 4 "), f.quarantine(s1));
     CHECK(f.quarantine(s1).find("retry failed") != std::string::npos);
     CHECK(f.commits() == 1);
