@@ -124,7 +124,8 @@ public:
     // resume attempt fails; once not full, the next attempt (within resume_every) resumes.
     void set_disk_full(bool full);
     // While held, appends queue up unwritten (neither durable nor called back), to test
-    // what a caller does while its append is in flight. close() writes them anyway.
+    // what a caller does while its append is in flight: use append_async (append() would
+    // block until released). close() writes them anyway.
     void hold_writes();
     void release_writes();
     // Appends accepted and not yet written: lets a test wait until its append is queued.
@@ -141,9 +142,9 @@ private:
     void write_batch(std::deque<Pending>& batch);
     // Whether a write may be tried now (ok) or is refused without trying.
     Status refusal() const;
-    // The fault this write meets, if any (consumes a one-shot fault); counts it.
+    // The fault this write meets, if any (consumes a one-shot fault).
     std::optional<WriteFault> take_fault();
-    // Applies a fault met by a write: the status the write fails with.
+    // Applies a fault met by a write (counts it, changes the state): the write's status.
     Status fail_write(WriteFault fault);
     Status write_meta(const std::vector<std::pair<std::string, std::string>>& entries);
 
