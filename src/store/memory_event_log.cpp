@@ -26,36 +26,36 @@ using clock = std::chrono::steady_clock;
 // --- MemoryEventStore
 
 std::uint64_t MemoryEventStore::size() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return records_.size();
 }
 
 std::optional<std::string> MemoryEventStore::record(std::uint64_t seq) const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (seq == 0 || seq > records_.size()) return std::nullopt;
     return records_[seq - 1];
 }
 
 void MemoryEventStore::replace_record(std::uint64_t seq, std::string value) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     assert(seq >= 1 && seq <= records_.size());
     records_.at(seq - 1) = std::move(value);
 }
 
 std::uint64_t MemoryEventStore::append(std::vector<std::string>&& values) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const std::uint64_t first = records_.size() + 1;
     for (auto& v : values) records_.push_back(std::move(v));
     return first;
 }
 
 void MemoryEventStore::put_meta(const std::vector<std::pair<std::string, std::string>>& entries) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     for (const auto& [key, value] : entries) meta_[key] = value;
 }
 
 std::optional<std::string> MemoryEventStore::get_meta(const std::string& key) const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     auto it = meta_.find(key);
     if (it == meta_.end()) return std::nullopt;
     return it->second;
@@ -63,7 +63,7 @@ std::optional<std::string> MemoryEventStore::get_meta(const std::string& key) co
 
 std::vector<std::pair<std::string, std::string>> MemoryEventStore::meta_with_prefix(
     std::string_view prefix) const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     std::vector<std::pair<std::string, std::string>> out;
     for (auto it = meta_.lower_bound(prefix); it != meta_.end() && it->first.starts_with(prefix);
          ++it)
@@ -75,14 +75,14 @@ std::vector<std::pair<std::string, std::string>> MemoryEventStore::meta_with_pre
 
 MemoryEventLog::MemoryEventLog(EventLogOptions options)
     : MemoryEventLog(OpenKey{}, std::make_shared<MemoryEventStore>(), std::move(options)) {
-    std::lock_guard lock(store_->mutex_);
+    MutexLock lock(store_->mutex_);
     store_->open_ = true;  // a fresh store: nobody else can hold it
 }
 
 Result<std::unique_ptr<MemoryEventLog>> MemoryEventLog::open(
     std::shared_ptr<MemoryEventStore> store, EventLogOptions options) {
     {
-        std::lock_guard lock(store->mutex_);
+        MutexLock lock(store->mutex_);
         if (store->open_)
             return Status::unavailable("the memory event log's store is held by another open log");
         store->open_ = true;
@@ -104,20 +104,20 @@ MemoryEventLog::~MemoryEventLog() { close(); }
 
 void MemoryEventLog::close() {
     // Serialises concurrent close() calls: the second returns once the first is done.
-    std::lock_guard serial(close_mutex_);
+    MutexLock serial(close_mutex_);
     if (!writer_.joinable()) return;
     {
-        std::lock_guard lock(queue_mutex_);
+        MutexLock lock(queue_mutex_);
         closing_ = true;
         queue_cv_.notify_one();
     }
     writer_.join();  // everything accepted is written first
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         closed_ = true;
     }
     tail_cv_.notify_all();
-    std::lock_guard lock(store_->mutex_);
+    MutexLock lock(store_->mutex_);
     store_->open_ = false;
 }
 
@@ -141,7 +141,7 @@ void MemoryEventLog::append_async(const std::vector<Event>& events, AppendCallba
     for (const auto& e : events) p.records.push_back(event_format::encode(e));
     p.done = std::move(done);
     {
-        std::lock_guard lock(queue_mutex_);
+        MutexLock lock(queue_mutex_);
         if (!closing_) {
             queue_.push_back(std::move(p));
             queue_cv_.notify_one();
@@ -155,17 +155,18 @@ void MemoryEventLog::run_writer() {
     std::deque<Pending> batch;
     for (;;) {
         {
-            std::unique_lock lock(queue_mutex_);
+            MutexLock lock(queue_mutex_);
             // Woken at least every resume_every, so a recovering log resumes without an
             // append to wake it (as the RocksDB log).
-            queue_cv_.wait_for(lock, options_.resume_every,
-                               [&] { return closing_ || (!queue_.empty() && !held_); });
+            const auto deadline = clock::now() + options_.resume_every;
+            while (!closing_ && (queue_.empty() || held_))
+                if (!queue_cv_.wait_until(queue_mutex_, deadline)) break;
             if (closing_ && queue_.empty()) return;  // everything accepted is written
             if (!held_ || closing_) batch.swap(queue_);
         }
         bool recovering = false;
         {
-            std::lock_guard lock(mutex_);
+            MutexLock lock(mutex_);
             recovering = health_.state == State::recovering;
         }
         if (recovering) try_resume();
@@ -179,7 +180,7 @@ void MemoryEventLog::try_resume() {
     const auto now = clock::now();
     if (now < next_resume_) return;
     next_resume_ = now + options_.resume_every;
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (health_.state != State::recovering) return;
     if (disk_full_) {
         health_.no_space_errors += 1;  // the resume's own write found no space either
@@ -211,7 +212,7 @@ void MemoryEventLog::write_batch(std::deque<Pending>& batch) {
     }
     const std::uint64_t first = store_->append(std::move(records));
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         last_seq_ = first + count - 1;
         health_.last_write = clock::now();
     }
@@ -227,7 +228,7 @@ void MemoryEventLog::write_batch(std::deque<Pending>& batch) {
 // --- faults and health
 
 Status MemoryEventLog::refusal() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     switch (health_.state) {
         case State::ok:
             return Status::ok();
@@ -242,7 +243,7 @@ Status MemoryEventLog::refusal() const {
 }
 
 std::optional<WriteFault> MemoryEventLog::take_fault() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (disk_full_) return WriteFault::no_space;
     return std::exchange(next_fault_, std::nullopt);
 }
@@ -251,7 +252,7 @@ Status MemoryEventLog::fail_write(WriteFault fault) {
     Status error;
     bool report = false;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         const auto now = clock::now();
         switch (fault) {
             case WriteFault::transient:
@@ -284,54 +285,56 @@ Status MemoryEventLog::fail_write(WriteFault fault) {
 }
 
 LogHealth MemoryEventLog::health() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return health_;
 }
 
 void MemoryEventLog::fail_next_write(WriteFault fault) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     next_fault_ = fault;
 }
 
 void MemoryEventLog::set_disk_full(bool full) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     disk_full_ = full;
 }
 
 void MemoryEventLog::hold_writes() {
-    std::lock_guard lock(queue_mutex_);
+    MutexLock lock(queue_mutex_);
     held_ = true;
 }
 
 void MemoryEventLog::release_writes() {
-    std::lock_guard lock(queue_mutex_);
+    MutexLock lock(queue_mutex_);
     held_ = false;
     queue_cv_.notify_one();
 }
 
 std::size_t MemoryEventLog::queued_appends() const {
-    std::lock_guard lock(queue_mutex_);
+    MutexLock lock(queue_mutex_);
     return queue_.size();
 }
 
 // --- reads and meta values
 
 std::uint64_t MemoryEventLog::last_seq() const {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return last_seq_;
 }
 
 std::uint64_t MemoryEventLog::wait_for(std::uint64_t after,
                                        std::chrono::milliseconds timeout) const {
-    std::unique_lock lock(mutex_);
-    tail_cv_.wait_for(lock, timeout, [&] { return last_seq_ > after || closed_; });
+    MutexLock lock(mutex_);
+    const auto deadline = clock::now() + timeout;
+    while (last_seq_ <= after && !closed_)
+        if (!tail_cv_.wait_until(mutex_, deadline)) break;
     return last_seq_;
 }
 
 Status MemoryEventLog::scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const {
     std::uint64_t limit = 0;
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (closed_) return Status::unavailable("event log is closed");
         limit = std::min(to, last_seq_);  // acknowledged records only
     }
@@ -359,7 +362,7 @@ Status MemoryEventLog::put_meta_batch(
 // the same refusals and faults apply.
 Status MemoryEventLog::write_meta(const std::vector<std::pair<std::string, std::string>>& entries) {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (closed_) return Status::unavailable("event log is closed");
     }
     if (Status refused = refusal(); !refused) return refused;
@@ -368,14 +371,14 @@ Status MemoryEventLog::write_meta(const std::vector<std::pair<std::string, std::
         return fail_write(*fault);
     }
     store_->put_meta(entries);
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     health_.last_write = clock::now();
     return Status::ok();
 }
 
 Result<std::string> MemoryEventLog::get_meta(const std::string& key) const {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (closed_) return Status::unavailable("event log is closed");
     }
     auto value = store_->get_meta(key);
@@ -385,7 +388,7 @@ Result<std::string> MemoryEventLog::get_meta(const std::string& key) const {
 
 Status MemoryEventLog::scan_meta(std::string_view prefix, const MetaVisitor& visit) const {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (closed_) return Status::unavailable("event log is closed");
     }
     for (const auto& [key, value] : store_->meta_with_prefix(prefix))

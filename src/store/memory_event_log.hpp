@@ -21,12 +21,10 @@
 // run on the log's writer thread.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +33,7 @@
 #include <vector>
 
 #include "netkeep/event_log.hpp"
+#include "netkeep/mutex.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep {
@@ -62,10 +61,10 @@ private:
     std::vector<std::pair<std::string, std::string>> meta_with_prefix(
         std::string_view prefix) const;
 
-    mutable std::mutex mutex_;
-    std::vector<std::string> records_;  // records_[seq - 1]
-    std::map<std::string, std::string, std::less<>> meta_;
-    bool open_ = false;  // a log holds the store (as RocksDB's LOCK file)
+    mutable Mutex mutex_;
+    std::vector<std::string> records_ GUARDED_BY(mutex_);  // records_[seq - 1]
+    std::map<std::string, std::string, std::less<>> meta_ GUARDED_BY(mutex_);
+    bool open_ GUARDED_BY(mutex_) = false;  // a log holds the store (as RocksDB's LOCK file)
 };
 
 // How a test makes the next write (an append's batch or a meta write) fail, after the
@@ -152,22 +151,22 @@ private:
     const EventLogOptions options_;
 
     // Guards everything below up to the queue: health, faults, the tail, closed_.
-    mutable std::mutex mutex_;
-    mutable std::condition_variable tail_cv_;
-    LogHealth health_;
-    std::optional<WriteFault> next_fault_;
-    bool disk_full_ = false;
-    bool failed_reported_ = false;  // on_failed is called once
-    std::uint64_t last_seq_ = 0;
-    bool closed_ = false;  // reads and meta writes refused; waiters woken
+    mutable Mutex mutex_;
+    mutable CondVar tail_cv_;
+    LogHealth health_ GUARDED_BY(mutex_);
+    std::optional<WriteFault> next_fault_ GUARDED_BY(mutex_);
+    bool disk_full_ GUARDED_BY(mutex_) = false;
+    bool failed_reported_ GUARDED_BY(mutex_) = false;  // on_failed is called once
+    std::uint64_t last_seq_ GUARDED_BY(mutex_) = 0;
+    bool closed_ GUARDED_BY(mutex_) = false;  // reads and meta writes refused; waiters woken
 
-    std::mutex close_mutex_;  // serialises close()
+    Mutex close_mutex_;  // serialises close()
 
-    mutable std::mutex queue_mutex_;
-    std::condition_variable queue_cv_;
-    std::deque<Pending> queue_;
-    bool held_ = false;
-    bool closing_ = false;
+    mutable Mutex queue_mutex_;
+    CondVar queue_cv_;
+    std::deque<Pending> queue_ GUARDED_BY(queue_mutex_);
+    bool held_ GUARDED_BY(queue_mutex_) = false;
+    bool closing_ GUARDED_BY(queue_mutex_) = false;
     std::chrono::steady_clock::time_point next_resume_{};  // writer thread only
 
     std::thread writer_;  // last: starts after every member above is constructed
