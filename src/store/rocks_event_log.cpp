@@ -282,20 +282,12 @@ public:
     }
 
     Status put_meta(const std::string& key, const std::string& value) override {
-        rocksdb::WriteBatch batch;
-        if (auto s = batch.Put(meta_, key, value); !s.ok())
-            return from_rocks(s, fmt::format("writing meta '{}'", key));
-        return write_meta(batch, fmt::format("writing meta '{}'", key));
+        return write_meta({{key, value}}, fmt::format("writing meta '{}'", key));
     }
 
     Status put_meta_batch(
         const std::vector<std::pair<std::string, std::string>>& entries) override {
-        rocksdb::WriteBatch batch;
-        for (const auto& [key, value] : entries) {
-            if (auto s = batch.Put(meta_, key, value); !s.ok())
-                return from_rocks(s, fmt::format("writing meta '{}'", key));
-        }
-        return write_meta(batch, fmt::format("writing {} meta values", entries.size()));
+        return write_meta(entries, fmt::format("writing {} meta values", entries.size()));
     }
 
     LogHealth health() const override { return health_->snapshot(); }
@@ -349,9 +341,16 @@ private:
         AppendCallback done;
     };
 
-    Status write_meta(rocksdb::WriteBatch& batch, const std::string& what) {
+    Status write_meta(const std::vector<std::pair<std::string, std::string>>& entries,
+                      const std::string& what) {
         SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
+        // Built under the lock: after close() meta_ is a destroyed handle.
+        rocksdb::WriteBatch batch;
+        for (const auto& [key, value] : entries) {
+            if (auto s = batch.Put(meta_, key, value); !s.ok())
+                return from_rocks(s, fmt::format("writing meta '{}'", key));
+        }
         // A recovering or failed log refuses at once; the writer thread resumes it.
         if (Status refused = health_->refusal(); !refused) return refused;
         rocksdb::WriteOptions wo;

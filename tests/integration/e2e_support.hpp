@@ -24,6 +24,7 @@
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 namespace netkeep::testing {
 
@@ -36,14 +37,10 @@ inline std::string env_path(const char* name) {
     return p;
 }
 
-// Polls until pred holds: true, or false after timeout.
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
+// support/wait.hpp's wait_until under the name these tests use.
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout = k_wait_timeout) {
+    return wait_until(pred, timeout, std::chrono::milliseconds(20));
 }
 
 // Runs a program to completion; its stdout, or nullopt when it fails.

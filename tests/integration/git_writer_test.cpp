@@ -95,6 +95,15 @@ Lease next_lease(Client& client, const std::string& device) {
     return {};
 }
 
+// Waits until the git writer has applied every event in the log (GET /metrics): checks
+// that nothing more was committed mean something only after this.
+bool caught_up(Client& client) {
+    return eventually([&] {
+        const double last = metric_value(client, "netkeep_log_last_seq");
+        return last > 0 && metric_value(client, "netkeep_git_applied_seq") >= last;
+    });
+}
+
 }  // namespace
 
 TEST_CASE("a completion is committed byte-exact with its trailers, and its spool file goes") {
@@ -184,7 +193,9 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
     INFO("committed before the kill: " << f.commits());
     auto server = f.start();
     if (!eventually([&] { return f.commits() >= devices; })) FAIL(server.process.stderr_text());
-    std::this_thread::sleep_for(300ms);  // a duplicate would show up now
+    auto client = connect(server);
+    // A duplicate would be committed before the writer catches up with the log's end.
+    REQUIRE(caught_up(client));
     auto seqs = f.seqs();
     CHECK(seqs.size() == std::size_t(devices));
     CHECK(std::set<std::int64_t>(seqs.begin(), seqs.end()) == acknowledged);
@@ -201,7 +212,8 @@ TEST_CASE("after kill -9, every acknowledged completion is in git exactly once")
     CHECK(exit->code == 0);
     CHECK(server.process.stderr_text().find("runtime error") == std::string::npos);  // UBSan
     auto again = f.start();
-    std::this_thread::sleep_for(500ms);
+    auto again_client = connect(again);
+    REQUIRE(caught_up(again_client));
     CHECK(f.commits() == devices);
 }
 
@@ -242,22 +254,6 @@ TEST_CASE("bad git writer options are refused at start") {
     }
 }
 
-namespace {
-
-// The value of an unlabelled sample in GET /metrics, or -1 when absent.
-double metric(Client& client, const std::string& name) {
-    auto r = client.get("/metrics");
-    REQUIRE(r.is_ok());
-    REQUIRE(r->status == 200);
-    std::istringstream in(r->body);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with(name + " ")) return std::stod(line.substr(name.size() + 1));
-    return -1;
-}
-
-}  // namespace
-
 TEST_CASE(
     "a repository that cannot be opened keeps ingest running; once fixed, every commit appears "
     "once") {
@@ -272,10 +268,10 @@ TEST_CASE(
     for (const auto& l : lease(client, "?max=100"))
         acknowledged.insert(complete(client, l, "config of " + l.device + "\n"));
     REQUIRE(acknowledged.size() == std::size_t(devices));
-    CHECK(eventually([&] { return metric(client, "netkeep_writer_errors_total") >= 2; }));
-    CHECK(metric(client, "netkeep_writer_repo_ok") == 0);
-    CHECK(metric(client, "netkeep_writer_consecutive_failures") >= 1);
-    CHECK(metric(client, "netkeep_git_applied_seq") == 0);
+    CHECK(eventually([&] { return metric_value(client, "netkeep_writer_errors_total") >= 2; }));
+    CHECK(metric_value(client, "netkeep_writer_repo_ok") == 0);
+    CHECK(metric_value(client, "netkeep_writer_consecutive_failures") >= 1);
+    CHECK(metric_value(client, "netkeep_git_applied_seq") == 0);
     // Still serving /worker/next: lease() requires a 200 or 204. Not necessarily empty: the
     // next occurrences' slots are spread over the hour, and one may come due meanwhile.
     (void)lease(client);
@@ -284,12 +280,12 @@ TEST_CASE(
     fs::remove(f.repo);  // the operator fixes it
     if (!eventually([&] { return f.commits() >= devices; }, 40s))
         FAIL(server.process.stderr_text());
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(caught_up(client));  // a duplicate would be committed before
     auto seqs = f.seqs();
     CHECK(seqs.size() == std::size_t(devices));
     CHECK(std::set<std::int64_t>(seqs.begin(), seqs.end()) == acknowledged);
-    CHECK(eventually([&] { return metric(client, "netkeep_writer_repo_ok") == 1; }));
-    CHECK(metric(client, "netkeep_writer_consecutive_failures") == 0);
+    CHECK(eventually([&] { return metric_value(client, "netkeep_writer_repo_ok") == 1; }));
+    CHECK(metric_value(client, "netkeep_writer_consecutive_failures") == 0);
     CHECK(eventually([&] { return f.spool_files() == 0; }));
 }
 
@@ -320,8 +316,9 @@ TEST_CASE(
     auto server = f.start();
     auto client = connect(server);
     REQUIRE(eventually([&] { return f.commits() == 1; }));
-    CHECK(eventually([&] { return metric(client, "netkeep_writer_quarantined_events") == 1; }));
-    CHECK(metric(client, "netkeep_writer_quarantined_total") == 1);
+    CHECK(
+        eventually([&] { return metric_value(client, "netkeep_writer_quarantined_events") == 1; }));
+    CHECK(metric_value(client, "netkeep_writer_quarantined_total") == 1);
 
     auto list = ctl({"--data-dir", f.data.string(), "quarantine", "list"});
     CHECK(list.code == 0);
@@ -339,7 +336,8 @@ TEST_CASE(
     CHECK_MESSAGE(retry.code == 0, retry.err);
     REQUIRE(eventually([&] { return f.commits() == 2; }));
     CHECK(f.seqs() == std::vector<std::int64_t>{lost, kept});
-    CHECK(eventually([&] { return metric(client, "netkeep_writer_quarantined_events") == 0; }));
+    CHECK(
+        eventually([&] { return metric_value(client, "netkeep_writer_quarantined_events") == 0; }));
     CHECK(eventually([&] {
         return ctl({"--data-dir", f.data.string(), "quarantine", "list"})
                    .out.find(fmt::format("{}  applied", lost)) != std::string::npos;

@@ -109,7 +109,9 @@ TEST_CASE("netkeepd: an oversized header block gets 431") {
 TEST_CASE(
     "netkeepd: a silent client is closed after the header timeout; others are served meanwhile") {
     Dirs dirs;
-    auto server = start(dirs, {"--header-timeout", "1"});
+    // A header timeout long enough that five requests on loopback finish well inside it,
+    // however loaded the machine: "served meanwhile" must not be a race with the timeout.
+    auto server = start(dirs, {"--header-timeout", "3"});
     auto silent = connect(server);
     const auto start_time = std::chrono::steady_clock::now();
 
@@ -119,14 +121,14 @@ TEST_CASE(
         REQUIRE(r);
         CHECK(r->status == 200);
     }
-    CHECK(std::chrono::steady_clock::now() - start_time < 900ms);  // not held up by the silent one
+    CHECK(std::chrono::steady_clock::now() - start_time < 2900ms);  // not held up by the silent one
 
-    auto rest = silent.read_until_close(5s);
-    REQUIRE(rest);  // closed, not still open
+    // Closed, not still open: after the header timeout, long before the idle one (60 s).
+    // The read's timeout only bounds a failing test.
+    auto rest = silent.read_until_close(30s);
+    REQUIRE(rest);
     CHECK(rest->empty());
-    const auto waited = std::chrono::steady_clock::now() - start_time;
-    CHECK(waited >= 900ms);
-    CHECK(waited < 4s);
+    CHECK(std::chrono::steady_clock::now() - start_time >= 2900ms);
 }
 
 TEST_CASE("netkeepd: SIGTERM and SIGINT shut down cleanly with exit code 0") {

@@ -161,15 +161,14 @@ TEST_CASE(
     // Silent: connects and sends nothing.
     auto silent = http::Client::connect("127.0.0.1", s.server.port);
     REQUIRE(silent);
-    auto t0 = std::chrono::steady_clock::now();
-    auto closed = silent->read_until_close(5s);
-    CHECK(closed.is_ok());  // not "still open after 5 s"
-    CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+    // Closed by the header timeout (1 s), far below the idle timeout (60 s); the read's
+    // timeout only bounds a failing test. No stopwatch: it would measure the load.
+    auto closed = silent->read_until_close(20s);
+    CHECK(closed.is_ok());
 
     // Trickling: the first bytes of a TLS record, one every 200 ms, for ever.
     auto slow = http::Client::connect("127.0.0.1", s.server.port);
     REQUIRE(slow);
-    t0 = std::chrono::steady_clock::now();
     const std::string hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
     bool cut = false;
     for (char c : hello) {
@@ -177,14 +176,15 @@ TEST_CASE(
             cut = true;
             break;
         }
-        std::this_thread::sleep_for(200ms);
+        std::this_thread::sleep_for(200ms);  // kept: the trickle's pace is the test
     }
-    for (int i = 0; !cut && i < 20; ++i) {
+    // Cut while the trickle goes on (up to 20 s more): the deadline is not extended by
+    // bytes arriving. A failed send shows it; a stopwatch would measure the load.
+    for (int i = 0; !cut && i < 100; ++i) {
         if (!slow->send_raw("\x00").is_ok()) cut = true;
         std::this_thread::sleep_for(200ms);
     }
-    if (!cut) CHECK(slow->read_until_close(1s).is_ok());
-    CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+    CHECK(cut);
 
     // The server is still there for a real client.
     CHECK(s.curl({"--cacert", (certs.ca / "ca.crt").string(), s.https()}) == 0);

@@ -23,6 +23,7 @@
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
+#include "support/wait.hpp"
 
 namespace netkeep::testing {
 
@@ -77,15 +78,29 @@ inline http::Headers multipart_headers() {
     return h;
 }
 
-// Polls until pred holds: true, or false after timeout.
-inline bool eventually(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+// The value of an unlabelled sample in GET /metrics, or -1 when absent: a counter a test
+// waits on to know that something happened (an expiry, an apply) before it checks what
+// did not.
+inline double metric_value(http::Client& client, const std::string& name) {
+    auto r = client.get("/metrics");
+    REQUIRE(r.is_ok());
+    REQUIRE(r->status == 200);
+    std::string_view body = r->body;
+    const std::string prefix = name + " ";
+    for (std::size_t at = 0; at < body.size();) {
+        std::size_t end = body.find('\n', at);
+        if (end == std::string_view::npos) end = body.size();
+        std::string_view line = body.substr(at, end - at);
+        if (line.starts_with(prefix)) return std::stod(std::string(line.substr(prefix.size())));
+        at = end + 1;
     }
-    return true;
+    return -1;
+}
+
+// support/wait.hpp's wait_until under the name these tests use.
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout = k_wait_timeout) {
+    return wait_until(pred, timeout, std::chrono::milliseconds(20));
 }
 
 // POST /worker/complete for a lease of job show_run, expecting 200; the seq of the

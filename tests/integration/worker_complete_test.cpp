@@ -265,10 +265,10 @@ TEST_CASE("a completion with a failure is a failed attempt and the occurrence is
                                .failure = std::string("authentication failed")});
     REQUIRE_MESSAGE(r.status == 200, r.body);
     std::vector<Lease> again;
-    for (int i = 0; i < 30 && again.empty(); ++i) {
-        std::this_thread::sleep_for(100ms);
-        again = lease(client, "?seconds=1");
-    }
+    REQUIRE(eventually([&] {
+        again = lease(client, "?seconds=1");  // after retry_delay
+        return !again.empty();
+    }));
     REQUIRE(again.size() == 1);
     CHECK(again[0].timestamp == first[0].timestamp);
     CHECK(again[0].attempt == 2);
@@ -287,11 +287,9 @@ TEST_CASE("a client that disconnects mid-upload leaves no spool file and no even
         REQUIRE(client.send_request("POST", "/worker/complete", {}, h).is_ok());
         REQUIRE(client.send_raw(head).is_ok());
         REQUIRE(client.send_raw(std::string(1'000'000, 'c')).is_ok());
-        std::this_thread::sleep_for(200ms);
-        CHECK(f.spool_files() == 1);  // the upload is in progress
-    }                                 // the client goes away
-    for (int i = 0; i < 50 && f.spool_files() != 0; ++i) std::this_thread::sleep_for(20ms);
-    CHECK(f.spool_files() == 0);
+        CHECK(eventually([&] { return f.spool_files() == 1; }));  // the upload is in progress
+    }                                                             // the client goes away
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
     auto client = connect(server);
     CHECK(client.get("/healthz")->status == 200);
     // No completion was recorded: the occurrence is still leased, not closed.

@@ -218,19 +218,21 @@ TEST_CASE("/worker/next: an expired lease is re-offered after retry_delay, then 
 
     // Deadline (~1 s) + retry delay (1 s) + the expiry tick.
     std::vector<Grant> second;
-    for (int i = 0; i < 40 && second.empty(); ++i) {
-        std::this_thread::sleep_for(200ms);
+    REQUIRE(eventually([&] {
         auto r = get(client, "/worker/next?seconds=1");
         if (r.status == 200) second = grants_of(r);
-    }
+        return !second.empty();
+    }));
     REQUIRE(second.size() == 1);
     CHECK(second[0].timestamp == first[0].timestamp);  // the same occurrence
     CHECK(second[0].attempt == 2);
 
-    // The second expiry exhausts max_attempts: the occurrence closes and the next one is
-    // the first interval slot after now, up to an hour away. (Asking for the next second
-    // only could find that slot too, by chance of the task's phase.)
-    std::this_thread::sleep_for(3s);
+    // The second expiry exhausts max_attempts: the occurrence closes (waited for on its
+    // counter, not a fixed sleep) and the next one is the first interval slot after now, up
+    // to an hour away. (Asking for the next second only could find that slot too, by
+    // chance of the task's phase.)
+    REQUIRE(
+        eventually([&] { return metric_value(client, "netkeep_occurrences_failed_total") >= 1; }));
     auto next = grants_of(get(client, "/worker/next?seconds=3600"));
     REQUIRE(next.size() == 1);
     CHECK(next[0].timestamp > first[0].timestamp);
@@ -268,8 +270,9 @@ TEST_CASE("reload: a broken inventory is refused and the old one stays; a good o
           std::string::npos);
 
     REQUIRE(server.process.send_signal(SIGHUP).is_ok());
-    std::this_thread::sleep_for(300ms);
-    CHECK(server.process.stderr_text().find("inventory.refused") != std::string::npos);
+    CHECK(eventually([&] {
+        return server.process.stderr_text().find("inventory.refused") != std::string::npos;
+    }));
 
     // The old inventory is still in force.
     auto grants = grants_of(get(client, "/worker/next"));
@@ -289,11 +292,11 @@ TEST_CASE("reload: a broken inventory is refused and the old one stays; a good o
     f.write("devices.json", devices_json(1, R"({"name": "new-2", "profile": "ios"})"));
     REQUIRE(server.process.send_signal(SIGHUP).is_ok());
     std::vector<Grant> by_signal;
-    for (int i = 0; i < 20 && by_signal.empty(); ++i) {
-        std::this_thread::sleep_for(100ms);
+    REQUIRE(eventually([&] {
         auto r = get(client, "/worker/next");
         if (r.status == 200) by_signal = grants_of(r);
-    }
+        return !by_signal.empty();
+    }));
     REQUIRE(by_signal.size() == 1);
     CHECK(by_signal[0].device == "new-2");
 }

@@ -22,6 +22,7 @@
 #include "netkeep/sha256.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace netkeep;
 using namespace netkeep::testing;
@@ -106,6 +107,11 @@ struct Fixture {
             std::this_thread::sleep_for(10ms);
         }
         return true;
+    }
+    // Waits for the writer's attempts to have failed n times (errors_total): it tried,
+    // and retried, so a check that it is still stuck is not vacuous.
+    bool wait_errors(std::uint64_t n = 2) {
+        return wait_until([&] { return writer->health().errors_total >= n; });
     }
     std::string git(std::vector<std::string> args) {
         args.insert(args.begin(), {"/usr/bin/git", "--git-dir", repo.string()});
@@ -276,7 +282,7 @@ TEST_CASE(
     f.start();
     auto s1 = f.complete("r1", "plain", "late\n", std::nullopt, false);
     auto s2 = f.complete("r2", "plain", "after\n");
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(f.wait_errors());
     CHECK(f.writer->applied_seq() == s1 - 1);
     CHECK(f.commits() == 0);
     std::ofstream(f.spool / "c1") << "late\n";
@@ -290,7 +296,7 @@ TEST_CASE("a spool file that does not match its recorded hash is not committed")
     f.start();
     auto s1 = f.complete("r1", "plain", "good\n", std::nullopt, false);
     std::ofstream(f.spool / "c1") << "bad!\n";  // same size, other bytes
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(f.wait_errors());
     CHECK(f.writer->applied_seq() == s1 - 1);
     CHECK(f.commits() == 0);
     CHECK(f.writer->health().consecutive_failures > 0);
@@ -415,7 +421,7 @@ TEST_CASE(
     auto s2 = f.complete("r2", "plain", "waiting\n");
     age("c2");
     f.start();
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(f.wait_errors());
     CHECK(f.writer->applied_seq() == s1 - 1);
     CHECK_FALSE(fs::exists(f.spool / "orphan"));
     CHECK(fs::exists(f.spool / "c2"));
@@ -430,10 +436,7 @@ TEST_CASE(
     REQUIRE(f.wait_applied(s3));
     CHECK(fs::exists(f.spool / "c3"));  // applied, within its retention
     age("c3");
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (fs::exists(f.spool / "c3") && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(50ms);
-    CHECK_FALSE(fs::exists(f.spool / "c3"));
+    CHECK(wait_until([&] { return !fs::exists(f.spool / "c3"); }));
 }
 
 // ---- quarantine (docs/git.md#quarantine) ----
@@ -493,8 +496,7 @@ TEST_CASE(
     // The late commit is main's tip: a restart resumes from its position (s2), not from s1.
     f.restart();
     auto s3 = f.complete("r1", "plain", "third\n");
-    REQUIRE(f.wait_applied(s3));
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(f.wait_applied(s3));  // the log's last event: nothing more can be committed
     CHECK(f.commits() == 3);
     CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n{}\n\n", s3, s1, s2));
 }
@@ -543,10 +545,7 @@ TEST_CASE("a retry of an event that fails again puts it back in quarantine") {
     REQUIRE(f.wait_applied(s2));
     REQUIRE(f.wait_state(s1, "quarantined"));
     f.request_retry(s1, 1);  // the file is still missing
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (f.quarantine(s1).find("retry failed") == std::string::npos &&
-           std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(10ms);
+    CHECK(wait_until([&] { return f.quarantine(s1).find("retry failed") != std::string::npos; }));
     CHECK_MESSAGE(f.quarantine(s1).starts_with("quarantined 4 "), f.quarantine(s1));
     CHECK(f.quarantine(s1).find("retry failed") != std::string::npos);
     CHECK(f.commits() == 1);
@@ -559,7 +558,7 @@ TEST_CASE("an inventory that cannot be applied is held, never skipped: later com
     REQUIRE(bad.is_ok());
     auto s2 = f.complete("r1", "show_run", "secret x\n");
     REQUIRE(f.wait_state(bad->first, "held"));
-    std::this_thread::sleep_for(200ms);
+    REQUIRE(f.wait_errors());
     CHECK(f.writer->applied_seq() == bad->first - 1);
     CHECK(f.commits() == 0);
     auto h = f.writer->health();
@@ -578,7 +577,7 @@ TEST_CASE(
     auto s1 = f.complete("r1", "plain", "one\n");
     f.start();  // no failure: the thread retries
     auto s2 = f.complete("r2", "plain", "two\n");
-    std::this_thread::sleep_for(300ms);
+    REQUIRE(f.wait_errors());  // a retry failed too
     auto h = f.writer->health();
     CHECK_FALSE(h.repo_ok);
     CHECK(h.consecutive_failures > 0);
@@ -606,7 +605,7 @@ TEST_CASE("a repository whose writes fail never quarantines events; they apply o
     f.start();
     auto s2 = f.complete("r1", "plain", "two\n");
     auto s3 = f.complete("r2", "plain", "three\n");
-    std::this_thread::sleep_for(500ms);
+    REQUIRE(f.wait_errors());
     CHECK(f.writer->applied_seq() < s2);
     CHECK_FALSE(f.writer->health().repo_ok);
     CHECK(f.quarantine(s2) == "none");

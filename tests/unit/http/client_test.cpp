@@ -132,7 +132,9 @@ TEST_CASE("client: response timeout and body limit") {
         auto r = client->get("/");
         CHECK(!r);
         CHECK(r.status().code() == netkeep::Status::Code::unavailable);
-        CHECK(std::chrono::steady_clock::now() - start < 2s);
+        // Generous: it only tells the io timeout (200 ms) from none at all (the peer never
+        // sends the rest); a tighter bound would measure the machine's load.
+        CHECK(std::chrono::steady_clock::now() - start < 20s);
         CHECK(!client->is_open());
     }
     SUBCASE("too large") {

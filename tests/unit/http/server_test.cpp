@@ -18,8 +18,10 @@
 
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "support/wait.hpp"
 
 using namespace netkeep::http;
+using netkeep::testing::wait_until;
 using namespace std::chrono_literals;
 
 namespace {
@@ -88,14 +90,8 @@ private:
     std::thread thread_;
 };
 
-bool eventually_true(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 3s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
-}
+// Handlers of /slow entered so far: a test waits on it to know a request is in flight.
+std::atomic<int> slow_entered{0};
 
 Router basic_router() {
     Router router;
@@ -135,6 +131,7 @@ Router basic_router() {
     REQUIRE(router
                 .add("GET", "/slow",
                      [](Request&) -> asio::awaitable<Response> {
+                         slow_entered += 1;
                          co_await sleep_for(300ms);
                          co_return text_response(200, "slow done");
                      })
@@ -502,26 +499,26 @@ TEST_CASE("server: timeouts") {
         auto r = other->get("/hello");
         REQUIRE(r);
         CHECK(r->status == 200);
-        auto rest = silent->read_until_close(3s);
+        // The read's timeout only bounds a failing test; no upper bound on the time, which
+        // would measure the machine's load rather than the server.
+        auto rest = silent->read_until_close(10s);
         REQUIRE(rest);
         CHECK(rest->empty());
-        auto elapsed = std::chrono::steady_clock::now() - start;
-        CHECK(elapsed >= 250ms);
-        CHECK(elapsed < 2s);
+        CHECK(std::chrono::steady_clock::now() - start >= 250ms);
     }
     SUBCASE("a trickling head is cut at the header timeout") {
         auto client = server.connect();
         REQUIRE(client);
-        auto start = std::chrono::steady_clock::now();
         bool closed = false;
         const std::string head = "GET /hello HTTP/1.1\r\nX-Slow: ";
-        for (int i = 0; i < 40 && !closed; ++i) {
+        // A byte every 50 ms for up to 5 s: the server must close while the trickle goes on
+        // (a send fails), which shows the cut without timing it.
+        for (int i = 0; i < 100 && !closed; ++i) {
             closed = !client->send_raw(i == 0 ? head : "a").is_ok();
-            std::this_thread::sleep_for(50ms);
+            std::this_thread::sleep_for(50ms);  // kept: the trickle's pace is the test
         }
-        auto rest = client->read_until_close(3s);
-        CHECK(rest);
-        CHECK(std::chrono::steady_clock::now() - start < 2500ms);
+        CHECK(closed);
+        CHECK(client->read_until_close(10s));
     }
     SUBCASE("an idle keep-alive connection is closed after the idle timeout") {
         auto client = server.connect();
@@ -534,7 +531,7 @@ TEST_CASE("server: timeouts") {
         CHECK(r->status == 200);
         CHECK(client->local_port() == first_port);  // the same connection, not a retry
         auto start = std::chrono::steady_clock::now();
-        auto rest = client->read_until_close(3s);
+        auto rest = client->read_until_close(10s);
         REQUIRE(rest);
         CHECK(std::chrono::steady_clock::now() - start >= 700ms);
     }
@@ -543,8 +540,9 @@ TEST_CASE("server: timeouts") {
         REQUIRE(client);
         REQUIRE(client->get("/hello"));
         const auto first_port = client->local_port();
-        std::this_thread::sleep_for(1300ms);  // past idle_timeout: the server has closed it
-        CHECK(client->is_open());             // ...which the client cannot know yet
+        // Past idle_timeout the server closes it: waited for, not slept past.
+        REQUIRE(wait_until([&] { return server.connection_count() == 0; }));
+        CHECK(client->is_open());  // ...which the client cannot know yet
         auto r = client->get("/hello");
         if (!r) FAIL(r.status().to_string());
         CHECK(r->status == 200);
@@ -584,18 +582,16 @@ TEST_CASE("server: a kept-alive connection's next head has an absolute deadline 
     REQUIRE(client);
     REQUIRE(client->get("/hello"));
     // One byte every 100 ms: each arrives well within any per-read timeout, but the head as
-    // a whole is not done within header_timeout of its first byte.
-    auto start = std::chrono::steady_clock::now();
+    // a whole is not done within header_timeout of its first byte. The server must close
+    // while the trickle goes on (up to 5 s): a send fails. No stopwatch.
     const std::string head = "GET /hello HTTP/1.1\r\nX-Slow: ";
     bool closed = false;
-    for (int i = 0; i < 30 && !closed; ++i) {
+    for (int i = 0; i < 50 && !closed; ++i) {
         closed = !client->send_raw(i == 0 ? head : "a").is_ok();
-        std::this_thread::sleep_for(100ms);
-        if (std::chrono::steady_clock::now() - start > 1500ms) break;
+        std::this_thread::sleep_for(100ms);  // kept: the trickle's pace is the test
     }
-    auto rest = client->read_until_close(3s);
-    CHECK(rest);
-    CHECK(std::chrono::steady_clock::now() - start < 2500ms);
+    CHECK(closed);
+    CHECK(client->read_until_close(10s));
 }
 
 TEST_CASE("server: a body slower than min_body_rate gets 408 once the grace period is over") {
@@ -619,8 +615,7 @@ TEST_CASE("server: a body slower than min_body_rate gets 408 once the grace peri
         REQUIRE(r);
         CHECK(r->status == 408);
         CHECK(r->body.find("slower than 100 bytes/s") != std::string::npos);
-        CHECK(!r->keep_alive);
-        CHECK(std::chrono::steady_clock::now() - start < 2s);
+        CHECK(!r->keep_alive);  // the message says it was the rate, not body_read_timeout
     }
     SUBCASE("a body at the rate passes, however long it takes") {
         auto client = server.connect();
@@ -664,7 +659,7 @@ TEST_CASE("server: connections per client address are capped at accept") {
     // The three are still served; once one goes, a new connection is accepted.
     for (auto& c : held) CHECK(c.get("/hello"));
     held.pop_back();
-    CHECK(eventually_true([&] { return server.connection_count() == 2; }));
+    CHECK(wait_until([&] { return server.connection_count() == 2; }));
     auto again = server.connect();
     REQUIRE(again);
     auto ok = again->get("/hello");
@@ -680,8 +675,9 @@ TEST_CASE("server: stop() is graceful") {
 
     auto busy = server.connect();
     REQUIRE(busy);
+    const int entered = slow_entered;
     REQUIRE(busy->send_request("GET", "/slow").is_ok());
-    std::this_thread::sleep_for(100ms);  // the handler is now waiting
+    REQUIRE(wait_until([&] { return slow_entered > entered; }));  // the handler is waiting
     server.stop();
 
     // The request in flight finishes and its answer is written, with Connection: close.

@@ -313,21 +313,24 @@ TEST_CASE("tls: no handshake, a trickled one, and plain HTTP are closed; the ser
 
     auto silent = Client::connect("127.0.0.1", server.port());
     REQUIRE(silent);
-    auto t0 = std::chrono::steady_clock::now();
-    CHECK(silent->read_until_close(3s).is_ok());
-    CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
+    // Closed by the header timeout (500 ms): the generous read timeout only bounds a failing
+    // test, and is still far below the idle timeout (60 s). No upper bound on the time:
+    // that would measure the machine's load, not the server.
+    CHECK(silent->read_until_close(10s).is_ok());
 
-    // The deadline is absolute: bytes arriving do not extend it.
+    // The deadline is absolute: bytes arriving do not extend it. Shown by the order of
+    // events, not a stopwatch: the server closes while the trickle still goes on (a byte
+    // every 100 ms for up to 5 s, ten times the deadline), so a send fails.
     auto slow = Client::connect("127.0.0.1", server.port());
     REQUIRE(slow);
-    t0 = std::chrono::steady_clock::now();
     (void)slow->send_raw(std::string("\x16\x03\x01\x02\x00", 5));
-    for (int i = 0; i < 15; ++i) {
-        std::this_thread::sleep_for(100ms);
-        if (!slow->send_raw(std::string(1, '\x01')).is_ok()) break;
+    bool cut = false;
+    for (int i = 0; i < 50 && !cut; ++i) {
+        std::this_thread::sleep_for(100ms);  // kept: the trickle's pace is the test
+        cut = !slow->send_raw(std::string(1, '\x01')).is_ok();
     }
-    CHECK(slow->read_until_close(3s).is_ok());
-    CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+    CHECK(cut);
+    CHECK(slow->read_until_close(10s).is_ok());
 
     auto plain = Client::connect("127.0.0.1", server.port());
     REQUIRE(plain);

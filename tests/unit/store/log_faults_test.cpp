@@ -19,8 +19,10 @@
 #include "netkeep/event_log.hpp"
 #include "rocks_testing.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 using namespace netkeep;
+using netkeep::testing::wait_until;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -163,15 +165,6 @@ void check_acknowledged(const fs::path& dir,
     }
 }
 
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until) return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
-}
-
 }  // namespace
 
 TEST_CASE("a failed WAL sync fails the append, ends the log's writes and calls on_failed once") {
@@ -204,7 +197,9 @@ TEST_CASE("a failed WAL sync fails the append, ends the log's writes and calls o
         auto later = f.log->append({expired(7)});
         CHECK(later.status().code() == Status::Code::unavailable);
         CHECK(f.log->put_meta("k", "v").code() == Status::Code::unavailable);
-        std::this_thread::sleep_for(200ms);  // several resume periods
+        // Kept: several resume periods (50 ms) pass with no resume. Nothing counts the
+        // writer's wake-ups in a failed log, so there is no signal to wait on instead.
+        std::this_thread::sleep_for(200ms);
         CHECK(f.log->health().state == LogHealth::State::failed);
         CHECK(f.faults.syncs_after_failure == 0);
         CHECK(f.failure_count() == 1);
@@ -248,13 +243,16 @@ TEST_CASE("no space on the WAL: appends fail fast with no_space, and the log res
             CHECK(again.status().code() == Status::Code::no_space);
         }
         CHECK(f.log->put_meta("k", "v").code() == Status::Code::no_space);
-        std::this_thread::sleep_for(200ms);  // Resume() is tried and fails meanwhile
+        // Resume() is tried and fails: each failure is counted, so wait for two of them
+        // rather than sleep, before checking that the log is still recovering.
+        const auto errors = f.log->health().no_space_errors;
+        REQUIRE(wait_until([&] { return f.log->health().no_space_errors >= errors + 2; }));
         CHECK(f.log->health().state == LogHealth::State::recovering);
         CHECK(f.log->last_seq() == 3);
 
         // Space returns: the log takes writes again without a reopen.
         f.faults.no_space = false;
-        REQUIRE(eventually([&] { return f.log->health().state == LogHealth::State::ok; }));
+        REQUIRE(wait_until([&] { return f.log->health().state == LogHealth::State::ok; }));
         CHECK(f.log->health().resumes == 1);
         CHECK(f.failure_count() == 0);
         for (int i = 4; i <= 6; ++i) {
@@ -300,12 +298,19 @@ TEST_CASE(
                     }
                 }
             });
-        std::this_thread::sleep_for(50ms);
+        // Each phase lasts until it has had its effect, not a fixed time: appends
+        // acknowledged, then refused during the spell, then acknowledged again after it.
+        auto acked_count = [&] {
+            std::lock_guard lock(m);
+            return acked.size();
+        };
+        REQUIRE(wait_until([&] { return acked_count() >= 20; }));
         f.faults.no_space = true;
-        std::this_thread::sleep_for(200ms);
+        REQUIRE(wait_until([&] { return refused >= 20; }));
         f.faults.no_space = false;
-        REQUIRE(eventually([&] { return f.log->health().state == LogHealth::State::ok; }));
-        std::this_thread::sleep_for(50ms);
+        REQUIRE(wait_until([&] { return f.log->health().state == LogHealth::State::ok; }));
+        const std::size_t before = acked_count();
+        REQUIRE(wait_until([&] { return acked_count() >= before + 20; }));
         stop = true;
         for (auto& t : threads) t.join();
         CHECK(refused > 0);
@@ -329,7 +334,7 @@ TEST_CASE("no space on a fresh WAL with nothing unflushed ends in failed, never 
         append_acked(*f.log, 3, acked);
         f.faults.wal_no_space = true;
         CHECK(f.log->append({expired(4)}).status().code() == Status::Code::no_space);
-        REQUIRE(eventually([&] { return f.log->health().state == LogHealth::State::failed; }));
+        REQUIRE(wait_until([&] { return f.log->health().state == LogHealth::State::failed; }));
         CHECK(f.failure_count() == 1);
         f.faults.wal_no_space = false;
         for (int i = 0; i < 3; ++i)

@@ -144,7 +144,9 @@ TEST_CASE("a 4xx is not retried; retries stop at the give-up time") {
     Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{100ms, 100ms});
     const auto t0 = std::chrono::steady_clock::now();
     CHECK(poster.post(k_completion, nullptr, t0 + 250ms) == Poster::Outcome::gave_up);
-    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    // Generous: it only tells a give-up from retrying on (the request count says when it
+    // stopped); a tighter bound would measure the machine's load.
+    CHECK(std::chrono::steady_clock::now() - t0 < 20s);
     CHECK(peer.requests().size() == 3);  // at 0, 100 and 200 ms
     // Let the peer's last accept finish.
     Poster other(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms});
