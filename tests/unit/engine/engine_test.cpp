@@ -1,6 +1,7 @@
-// The state engine in-process: a real event log in a temp dir, an io_context run by the
-// test, and a clock the test moves. Lease expiry and reload are checked by driving time
-// and calling the engine, never by sleeping.
+// The state engine in-process: an in-memory event log (store/memory_event_log.hpp: the
+// log's contract, records encoded as on disk), the inventory in a temp dir, an
+// io_context run by the test, and a clock the test moves. Lease expiry and reload are checked by
+// driving time and calling the engine, never by sleeping.
 #include <doctest/doctest.h>
 
 #include <exception>
@@ -15,6 +16,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/held_tasks.hpp"
+#include "store/memory_event_log.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace netkeep;
@@ -49,10 +51,10 @@ testing::TempDir make_dir() {
     return std::move(*dir);
 }
 
-// An engine over a log in a temp dir, with the clock at `clock`.
+// An engine over an in-memory log, with the clock at `clock`.
 struct Fixture {
     testing::TempDir dir = make_dir();
-    std::unique_ptr<EventLog> log;
+    std::unique_ptr<EventLog> log = std::make_unique<MemoryEventLog>();
     asio::io_context io;
     asio::thread_pool blocking{2};
     unix_time clock = t0;
@@ -61,9 +63,6 @@ struct Fixture {
         std::filesystem::create_directories(dir / "inventory");
         write_file(dir / "inventory" / "devices.json", devices_json({"a", "b"}));
         write_file(dir / "inventory" / "jobs.json", k_jobs);
-        auto opened = open_event_log((dir / "log").string());
-        REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
-        log = std::move(*opened);
     }
     ~Fixture() { blocking.join(); }
 
