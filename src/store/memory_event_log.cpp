@@ -106,11 +106,7 @@ void MemoryEventLog::close() {
     // Serialises concurrent close() calls: the second returns once the first is done.
     MutexLock serial(close_mutex_);
     if (!writer_.joinable()) return;
-    {
-        MutexLock lock(queue_mutex_);
-        closing_ = true;
-        queue_cv_.notify_one();
-    }
+    queue_.close();
     writer_.join();  // everything accepted is written first
     {
         MutexLock lock(mutex_);
@@ -131,47 +127,20 @@ Result<SeqRange> MemoryEventLog::append(const std::vector<Event>& events) {
 }
 
 void MemoryEventLog::append_async(const std::vector<Event>& events, AppendCallback done) {
-    if (events.empty()) {
-        done(Status::invalid_argument("append of no events"));
-        return;
-    }
-    // Encoded on the caller's thread, as the RocksDB log does: the caller keeps its events.
-    Pending p;
-    p.records.reserve(events.size());
-    for (const auto& e : events) p.records.push_back(event_format::encode(e));
-    p.done = std::move(done);
-    {
-        MutexLock lock(queue_mutex_);
-        if (!closing_) {
-            queue_.push_back(std::move(p));
-            queue_cv_.notify_one();
-            return;
-        }
-    }
-    p.done(Status::unavailable("event log is closed"));
+    queue_.push(events, std::move(done));
 }
 
 void MemoryEventLog::run_writer() {
-    std::deque<Pending> batch;
-    for (;;) {
-        {
-            MutexLock lock(queue_mutex_);
-            // Woken at least every resume_every, so a recovering log resumes without an
-            // append to wake it (as the RocksDB log).
-            const auto deadline = clock::now() + options_.resume_every;
-            while (!closing_ && (queue_.empty() || held_))
-                if (!queue_cv_.wait_until(queue_mutex_, deadline)) break;
-            if (closing_ && queue_.empty()) return;  // everything accepted is written
-            if (!held_ || closing_) batch.swap(queue_);
-        }
+    // Woken at least every resume_every, so a recovering log resumes without an append to
+    // wake it (as the RocksDB log).
+    while (auto batch = queue_.take(options_.resume_every)) {
         bool recovering = false;
         {
             MutexLock lock(mutex_);
             recovering = health_.state == State::recovering;
         }
         if (recovering) try_resume();
-        if (!batch.empty()) write_batch(batch);
-        batch.clear();
+        if (!batch->empty()) write_batch(*batch);
     }
 }
 
@@ -193,7 +162,7 @@ void MemoryEventLog::try_resume() {
 }
 
 // One store append for every append that queued up meanwhile (group commit).
-void MemoryEventLog::write_batch(std::deque<Pending>& batch) {
+void MemoryEventLog::write_batch(std::deque<store::AppendQueue::Pending>& batch) {
     std::vector<std::string> records;
     for (auto& p : batch)
         for (auto& r : p.records) records.push_back(std::move(r));
@@ -299,21 +268,11 @@ void MemoryEventLog::set_disk_full(bool full) {
     disk_full_ = full;
 }
 
-void MemoryEventLog::hold_writes() {
-    MutexLock lock(queue_mutex_);
-    held_ = true;
-}
+void MemoryEventLog::hold_writes() { queue_.set_held(true); }
 
-void MemoryEventLog::release_writes() {
-    MutexLock lock(queue_mutex_);
-    held_ = false;
-    queue_cv_.notify_one();
-}
+void MemoryEventLog::release_writes() { queue_.set_held(false); }
 
-std::size_t MemoryEventLog::queued_appends() const {
-    MutexLock lock(queue_mutex_);
-    return queue_.size();
-}
+std::size_t MemoryEventLog::queued_appends() const { return queue_.size(); }
 
 // --- reads and meta values
 

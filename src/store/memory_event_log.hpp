@@ -35,6 +35,7 @@
 #include "netkeep/event_log.hpp"
 #include "netkeep/mutex.hpp"
 #include "netkeep/status.hpp"
+#include "store/append_queue.hpp"
 
 namespace netkeep {
 
@@ -131,14 +132,9 @@ public:
     std::size_t queued_appends() const;
 
 private:
-    struct Pending {
-        std::vector<std::string> records;
-        AppendCallback done;
-    };
-
     void run_writer();
     void try_resume();
-    void write_batch(std::deque<Pending>& batch);
+    void write_batch(std::deque<store::AppendQueue::Pending>& batch);
     // Whether a write may be tried now (ok) or is refused without trying.
     Status refusal() const;
     // The fault this write meets, if any (consumes a one-shot fault).
@@ -162,11 +158,7 @@ private:
 
     Mutex close_mutex_;  // serialises close()
 
-    mutable Mutex queue_mutex_;
-    CondVar queue_cv_;
-    std::deque<Pending> queue_ GUARDED_BY(queue_mutex_);
-    bool held_ GUARDED_BY(queue_mutex_) = false;
-    bool closing_ GUARDED_BY(queue_mutex_) = false;
+    store::AppendQueue queue_;
     std::chrono::steady_clock::time_point next_resume_{};  // writer thread only
 
     std::thread writer_;  // last: starts after every member above is constructed

@@ -35,6 +35,7 @@
 #include "netkeep/mutex.hpp"
 #include "rocks_common.hpp"
 #include "rocks_testing.hpp"
+#include "store/append_queue.hpp"
 
 namespace netkeep {
 
@@ -236,24 +237,7 @@ public:
     }
 
     void append_async(const std::vector<Event>& events, AppendCallback done) override {
-        if (events.empty()) {
-            done(Status::invalid_argument("append of no events"));
-            return;
-        }
-        // Encode on the caller's thread: the writer thread should only batch and sync.
-        pending_append p;
-        p.records.reserve(events.size());
-        for (const auto& e : events) p.records.push_back(event_format::encode(e));
-        p.done = std::move(done);
-        {
-            MutexLock lock(queue_mutex_);
-            if (!closing_) {
-                queue_.push_back(std::move(p));
-                queue_cv_.notify_one();
-                return;
-            }
-        }
-        p.done(Status::unavailable("event log is closed"));
+        queue_.push(events, std::move(done));
     }
 
     std::uint64_t last_seq() const override {
@@ -316,13 +300,11 @@ public:
 
     void close() override {
         // Serialises concurrent close() calls: the second returns once the first is done.
-        ExclusiveLock handles(handles_mutex_);
-        if (!db_open_) return;
-        {
-            MutexLock lock(queue_mutex_);
-            closing_ = true;
-            queue_cv_.notify_one();
-        }
+        MutexLock serial(close_mutex_);
+        if (!writer_.joinable()) return;
+        queue_.close();
+        // Not under handles_mutex_: the writer may still write meta (the marker it puts
+        // after a Resume()), which takes it shared.
         writer_.join();
         {
             MutexLock lock(tail_mutex_);
@@ -330,17 +312,13 @@ public:
         }
         tail_cv_.notify_all();
         // Readers hold handles_mutex_ shared while they use the handles.
+        ExclusiveLock handles(handles_mutex_);
         db_open_ = false;
         handles_.clear();
         (void)db_->Close();
     }
 
 private:
-    struct pending_append {
-        std::vector<std::string> records;
-        AppendCallback done;
-    };
-
     Status write_meta(const std::vector<std::pair<std::string, std::string>>& entries,
                       const std::string& what) {
         SharedLock open(handles_mutex_);
@@ -365,21 +343,11 @@ private:
     }
 
     void run_writer() {
-        std::deque<pending_append> batch;
-        for (;;) {
-            {
-                MutexLock lock(queue_mutex_);
-                // Woken at least every resume_every: a log that a background error (a
-                // flush out of space) made recovering resumes without waiting for an append.
-                const auto deadline = std::chrono::steady_clock::now() + resume_every_;
-                while (!closing_ && queue_.empty())
-                    if (!queue_cv_.wait_until(queue_mutex_, deadline)) break;
-                if (closing_ && queue_.empty()) return;  // everything accepted is written
-                batch.swap(queue_);
-            }
+        // Woken at least every resume_every: a log that a background error (a flush out
+        // of space) made recovering resumes without waiting for an append.
+        while (auto batch = queue_.take(resume_every_)) {
             if (health_->state() == State::recovering) try_resume();
-            if (!batch.empty()) write_batch(batch);
-            batch.clear();
+            if (!batch->empty()) write_batch(*batch);
         }
     }
 
@@ -401,7 +369,7 @@ private:
     }
 
     // One WriteBatch, one sync, for every append that queued up meanwhile.
-    void write_batch(std::deque<pending_append>& batch) {
+    void write_batch(std::deque<store::AppendQueue::Pending>& batch) {
         if (Status refused = health_->refusal(); !refused) {
             for (auto& p : batch) p.done(refused);
             return;
@@ -454,10 +422,8 @@ private:
 
     std::uint64_t next_seq_;  // writer thread only
 
-    Mutex queue_mutex_;
-    CondVar queue_cv_;
-    std::deque<pending_append> queue_ GUARDED_BY(queue_mutex_);
-    bool closing_ GUARDED_BY(queue_mutex_) = false;
+    store::AppendQueue queue_;
+    Mutex close_mutex_;  // serialises close()
 
     // Guards the RocksDB handles against close(): readers shared, close() exclusive.
     mutable SharedMutex handles_mutex_;
