@@ -1,8 +1,38 @@
 #include "store/append_queue.hpp"
 
+#include <fmt/format.h>
+
 #include "core/event_format.hpp"
 
-namespace netkeep::store {
+namespace netkeep {
+
+std::string_view log_state_name(LogHealth::State state) {
+    switch (state) {
+        case LogHealth::State::ok:
+            return "ok";
+        case LogHealth::State::recovering:
+            return "recovering";
+        case LogHealth::State::failed:
+            return "failed";
+    }
+    return "unknown";
+}
+
+namespace store {
+
+Status write_refusal(const LogHealth& health) {
+    switch (health.state) {
+        case LogHealth::State::ok:
+            return Status::ok();
+        case LogHealth::State::recovering:
+            return health.error;
+        case LogHealth::State::failed:
+            return Status::unavailable(fmt::format(
+                "the event log failed and accepts no write until netkeepd restarts ({})",
+                health.error.to_string()));
+    }
+    return Status::ok();
+}
 
 void AppendQueue::push(const std::vector<Event>& events, EventLog::AppendCallback done) {
     if (events.empty()) {
@@ -53,4 +83,5 @@ std::size_t AppendQueue::size() const {
     return queue_.size();
 }
 
-}  // namespace netkeep::store
+}  // namespace store
+}  // namespace netkeep

@@ -1,8 +1,8 @@
 #pragma once
-// The group-commit queue both event logs share (RocksDB's and the in-memory one): an
-// append is encoded on the caller's thread and queued; the log's writer thread takes
-// everything queued at once and writes it as one batch with one sync, so appenders share
-// the cost of the sync.
+// What both event logs share (RocksDB's and the in-memory one): when a write is refused,
+// and the group-commit queue. An append is encoded on the caller's thread and queued;
+// the log's writer thread takes everything queued at once and writes it as one batch
+// with one sync, so appenders share the cost of the sync.
 //
 // Threads: push() from any thread, take() from the writer thread only.
 
@@ -17,6 +17,9 @@
 #include "netkeep/mutex.hpp"
 
 namespace netkeep::store {
+
+// Why a log in this health refuses a write without trying it; ok when writes may be tried.
+Status write_refusal(const LogHealth& health);
 
 class AppendQueue {
 public:

@@ -198,17 +198,7 @@ void MemoryEventLog::write_batch(std::deque<store::AppendQueue::Pending>& batch)
 
 Status MemoryEventLog::refusal() const {
     MutexLock lock(mutex_);
-    switch (health_.state) {
-        case State::ok:
-            return Status::ok();
-        case State::recovering:
-            return health_.error;
-        case State::failed:
-            return Status::unavailable(fmt::format(
-                "the event log failed and accepts no write until netkeepd restarts ({})",
-                health_.error.to_string()));
-    }
-    return Status::ok();
+    return store::write_refusal(health_);
 }
 
 std::optional<WriteFault> MemoryEventLog::take_fault() {

@@ -126,17 +126,7 @@ public:
     // Why a write is refused now without being tried; ok when writes may be tried.
     Status refusal() const {
         MutexLock lock(mutex_);
-        switch (health_.state) {
-            case State::ok:
-                return Status::ok();
-            case State::recovering:
-                return health_.error;
-            case State::failed:
-                return Status::unavailable(fmt::format(
-                    "the event log failed and accepts no write until netkeepd restarts ({})",
-                    health_.error.to_string()));
-        }
-        return Status::ok();
+        return store::write_refusal(health_);
     }
 
 private:
@@ -433,18 +423,6 @@ private:
 };
 
 }  // namespace
-
-std::string_view log_state_name(LogHealth::State state) {
-    switch (state) {
-        case State::ok:
-            return "ok";
-        case State::recovering:
-            return "recovering";
-        case State::failed:
-            return "failed";
-    }
-    return "unknown";
-}
 
 namespace store {
 
