@@ -1,7 +1,7 @@
 #pragma once
 // Who may do what: the roles each route needs and the rules that bind a completion to
-// the lease it answers. Pure: the service resolves the caller from the Authorization
-// header (netkeep/auth.hpp) and asks these functions; tests call them directly.
+// the lease it answers. Pure: the gate (api/gate.hpp) resolves the caller from the
+// Authorization header (netkeep/auth.hpp) and asks these functions; tests call them.
 
 #include <optional>
 #include <span>

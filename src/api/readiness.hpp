@@ -2,7 +2,7 @@
 // GET /readyz: whether netkeepd can take work now (docs/api.md "GET /readyz",
 // docs/security.md "Faults: storage"). Unlike /healthz (the process answers), ready means
 // the event log accepts writes and the git writer is not stuck. The decision is a pure
-// function of what the service sampled, so it is tested without a disk.
+// function of what ReadinessMonitor sampled, so it is tested without a disk.
 //
 // The reasons are for operators and open to anyone who can reach the port (load
 // balancers and systemd probes ask without a token): they name the part and the kind of

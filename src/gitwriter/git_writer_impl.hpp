@@ -200,7 +200,8 @@ private:
 
     EventLog& log_;
     const GitWriterOptions options_;
-    // netkeepd's spool (Service opened it); the writer reads, stages in and removes from it.
+    // netkeepd's spool (netkeepd opened it before the writer); the writer reads, stages in and
+    // removes from it.
     Spool spool_;
     std::unique_ptr<Libgit2> libgit2_;  // before repo_: outlives it
     // Set by start() or, when the repository did not open then, by the thread; from then
