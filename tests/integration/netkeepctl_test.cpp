@@ -163,13 +163,17 @@ TEST_CASE("log prints events without secrets, filters them, and --follow sees ne
     CHECK(all.out.find(" InventoryApplied devices_json_bytes=") != std::string::npos);
     CHECK(all.out.find("hunter2") == std::string::npos);
 
+    // The leases come first, so --follow prints r1's from its first scan: that line says it
+    // has read to the end of the log. The completion appended after it can then only
+    // reach it by following (a sleep before appending would pass as well with a
+    // netkeepctl that never followed but started late).
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 2);  // one lease per device
     const char* path = std::getenv("NETKEEPCTL");
     REQUIRE(path != nullptr);
     auto follow = Process::spawn(
         {path, "--data-dir", f.data.string(), "--json", "log", "--follow", "--device", "r1"});
     REQUIRE(follow.is_ok());
-    std::this_thread::sleep_for(300ms);  // it has printed nothing: no event names r1 yet
-    REQUIRE(lease(client).size() == 2);  // one lease per device, appended by the server now
     auto line = follow->read_line(10s);
     REQUIRE_MESSAGE(line.is_ok(), follow->stderr_text());
     simdjson::dom::parser parser;
@@ -177,6 +181,15 @@ TEST_CASE("log prints events without secrets, filters them, and --follow sees ne
     CHECK(event["type"].get_string().value() == "LeaseGranted");
     CHECK(event["device"].get_string().value() == "r1");
     CHECK(event["attempt"].get_int64().value() == 1);
+
+    const Lease& r1 = leases[0].device == "r1" ? leases[0] : leases[1];
+    const std::int64_t seq = complete(client, r1, "hostname r1\n");
+    auto followed = follow->read_line(10s);
+    REQUIRE_MESSAGE(followed.is_ok(), follow->stderr_text());
+    simdjson::dom::element completion = parser.parse(*followed);
+    CHECK(completion["type"].get_string().value() == "CompletionRecorded");
+    CHECK(completion["device"].get_string().value() == "r1");
+    CHECK(completion["seq"].get_int64().value() == seq);
     REQUIRE(follow->send_signal(SIGINT).is_ok());
     auto status = follow->wait(10s);
     REQUIRE(status.is_ok());
