@@ -9,10 +9,15 @@
 
 namespace netkeep::api {
 
-std::string Gate::worker_of(const http::Request& request) {
+namespace {
+
+// The worker's name without --auth: its X-Netkeep-Worker header, else its address.
+std::string worker_of(const http::Request& request) {
     if (auto w = request.header("X-Netkeep-Worker"); w && !w->empty()) return std::string(*w);
     return request.remote().address().to_string();
 }
+
+}  // namespace
 
 Status Gate::add(http::Router& router, std::string method, std::string_view pattern, Access access,
                  GuardedHandler handler, http::RouteOptions options,

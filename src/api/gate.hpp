@@ -41,9 +41,6 @@ public:
     // (a worker token's tags, the lease a completion answers).
     http::Response forbidden(std::string_view message);
 
-    // The worker's name: its X-Netkeep-Worker header, else its address.
-    static std::string worker_of(const http::Request& request);
-
 private:
     // The caller of `request`, or the 401/403 answer.
     std::variant<Caller, http::Response> authenticate(const http::Request& request, Access access);
