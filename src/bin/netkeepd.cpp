@@ -34,6 +34,7 @@
 #include "api/operator_api.hpp"
 #include "api/readiness_monitor.hpp"
 #include "api/request_metrics.hpp"
+#include "api/session_api.hpp"
 #include "api/worker_api.hpp"
 #include "bin/netkeepd_args.hpp"
 #include "engine/engine.hpp"
@@ -111,10 +112,11 @@ public:
                    .expiry_tick = std::chrono::milliseconds(250),
                    .now = {}}),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
-          gate_(engine_, metrics_),
+          gate_(engine_, metrics_, sessions_),
           worker_api_(engine_, gate_, readiness_, spool, blocking_,
                       {.max_upload = config.max_upload}),
           operator_api_(engine_, gate_, metrics_, readiness_, history_, log, blocking_),
+          session_api_(engine_, gate_, sessions_),
           server_(io, routes(), server_options()),
           reload_signal_(io, SIGHUP),
           // Before listening, so a signal that arrives right after "listening on" is not lost.
@@ -149,9 +151,11 @@ private:
     netkeep::api::RequestMetrics metrics_;
     netkeep::api::HistoryIndex history_;
     netkeep::api::ReadinessMonitor readiness_;
+    netkeep::api::SessionStore sessions_;  // the web UI's logins
     netkeep::api::Gate gate_;
     netkeep::api::WorkerApi worker_api_;
     netkeep::api::OperatorApi operator_api_;
+    netkeep::api::SessionApi session_api_;
     // Started after the engine (whose start-up appends the inventory it needs), stopped
     // before the log closes: its last act is a cursor write.
     std::unique_ptr<netkeep::GitWriter> git_writer_;
@@ -173,6 +177,7 @@ netkeep::http::Router Daemon::routes() {
     Status added = gate_.add(router, "GET", "/healthz", netkeep::api::Access::open, healthz);
     if (added) added = worker_api_.add_routes(router);
     if (added) added = operator_api_.add_routes(router);
+    if (added) added = session_api_.add_routes(router);
     // Registration fails only for a malformed or duplicate pattern: a programming error
     // caught by the integration tests, reported loudly rather than ignored.
     if (!added) {
