@@ -194,6 +194,8 @@ netkeep::http::ServerOptions Daemon::server_options() {
     options.on_unrouted = [this](std::string_view method, int status) {
         metrics_.count_unrouted(method, status);
     };
+    // Browsers must take a stored config (text/plain) or an error for what it says it is.
+    options.default_headers.add("X-Content-Type-Options", "nosniff");
     options.max_connections_per_client = config_.max_connections_per_client;
     options.min_body_rate = config_.min_body_rate;
     options.body_rate_grace = config_.body_rate_grace;

@@ -299,6 +299,8 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
         if (!drained) close_after = true;
     }
     if (response.close || core_->stopping) close_after = true;
+    for (const Header& field : core_->options.default_headers)
+        if (!response.headers.contains(field.name)) response.headers.add(field.name, field.value);
     compress_response(response, client_accepts_gzip);
 
     if (!co_await write_response(response, head_only, close_after, http10_keep_alive))
