@@ -93,7 +93,7 @@ asio::awaitable<http::Response> OperatorApi::tasks(http::Request& request, const
     };
     // One pass over the tasks on the io thread (which owns the projection); only the page
     // (at most 1,000 tasks) is rendered.
-    TasksPage page = select_tasks(projection, query, now, last_change);
+    TasksPage page = select_tasks(projection, query, now, last_change, &name_ranks_);
     const StatusCounts& c = page.counts;
     std::string body = fmt::format(
         R"({{"now":{},"total":{},"counts":{{"due":{},"scheduled":{},"leased":{},"retrying":{},"failing":{}}},"tasks":[)",

@@ -8,11 +8,14 @@
 // Threads: the io thread. Reading the log (/api/v1/events, /api/v1/quarantine, the git
 // lag of /metrics and /api/v1/status) runs on the blocking pool.
 
+#include <memory>
+
 #include <asio/awaitable.hpp>
 #include <asio/thread_pool.hpp>
 
 #include "api/gate.hpp"
 #include "api/history.hpp"
+#include "api/operator_query.hpp"
 #include "api/readiness_monitor.hpp"
 #include "api/request_metrics.hpp"
 #include "api/workers_seen.hpp"
@@ -62,6 +65,8 @@ private:
     const EventLog& log_;
     const WorkersSeen& workers_;
     asio::thread_pool& blocking_;
+    // The order of the inventory's names for /api/v1/tasks, rebuilt after a reload.
+    std::shared_ptr<const NameRanks> name_ranks_;
 };
 
 }  // namespace netkeep::api

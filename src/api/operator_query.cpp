@@ -279,10 +279,12 @@ std::int64_t status_rank(TaskStatus s) {
     return 0;
 }
 
+// A row of the listing: its sort value, then its place in name order (device-major, or
+// job-major for sort=job) times two. A cursor naming a device or job no longer in the
+// inventory falls between two rows: an odd tie (see cursor_row).
 struct Row {
     std::int64_t key = 0;
-    std::string_view device;
-    std::string_view job;
+    std::int64_t tie = 0;
     task_id id = 0;
 };
 
@@ -310,23 +312,40 @@ std::int64_t sort_key(TaskSort sort, const TaskState& t, TaskStatus status,
     return 0;
 }
 
-// The total order of the listing: `sort` ascending, ties by device, then job (a device
-// and job name one task); descending is its exact reverse.
+std::int64_t name_tie(const NameRanks& r, TaskSort sort, std::uint32_t device, std::uint32_t job) {
+    const auto devices = std::int64_t(r.device_rank.size());
+    const auto jobs = std::int64_t(r.job_rank.size());
+    if (sort == TaskSort::job) return 2 * (r.job_rank[job] * devices + r.device_rank[device]);
+    return 2 * (r.device_rank[device] * jobs + r.job_rank[job]);
+}
+
+// The cursor's place among the rows: exact when its device and job are still in the
+// inventory, else just before the first row whose names sort after them.
+Row cursor_row(const NameRanks& r, const TaskCursor& c) {
+    auto place = [](const std::vector<std::string_view>& sorted, std::string_view name) {
+        auto it = std::lower_bound(sorted.begin(), sorted.end(), name);
+        return std::make_pair(std::int64_t(it - sorted.begin()), it != sorted.end() && *it == name);
+    };
+    auto [d, d_found] = place(r.devices_sorted, c.device);
+    auto [j, j_found] = place(r.jobs_sorted, c.job);
+    const auto devices = std::int64_t(r.devices_sorted.size());
+    const auto jobs = std::int64_t(r.jobs_sorted.size());
+    std::int64_t tie = 0;
+    if (c.sort == TaskSort::job)
+        tie = !j_found ? 2 * (j * devices) - 1 : 2 * (j * devices + d) - (d_found ? 0 : 1);
+    else
+        tie = !d_found ? 2 * (d * jobs) - 1 : 2 * (d * jobs + j) - (j_found ? 0 : 1);
+    return Row{c.key, tie, 0};
+}
+
+// The total order of the listing: `sort` ascending, ties by device, then job (one task
+// per device and job); descending is its exact reverse.
 struct RowOrder {
-    TaskSort sort;
     bool descending;
 
-    bool ascending_less(const Row& a, const Row& b) const {
-        if (sort == TaskSort::job) {
-            if (int c = a.job.compare(b.job)) return c < 0;
-            return a.device < b.device;
-        }
-        if (sort != TaskSort::device && a.key != b.key) return a.key < b.key;
-        if (int c = a.device.compare(b.device)) return c < 0;
-        return a.job < b.job;
-    }
     bool operator()(const Row& a, const Row& b) const {
-        return descending ? ascending_less(b, a) : ascending_less(a, b);
+        if (descending) return b.key != a.key ? b.key < a.key : b.tie < a.tie;
+        return a.key != b.key ? a.key < b.key : a.tie < b.tie;
     }
 };
 
@@ -371,12 +390,42 @@ bool task_matches(const Projection& p, task_id id, const TasksQuery& q, unix_tim
            std::find(q.statuses.begin(), q.statuses.end(), task_status(t, now)) != q.statuses.end();
 }
 
+std::shared_ptr<const NameRanks> rank_names(std::shared_ptr<const InventoryIndex> index) {
+    auto r = std::make_shared<NameRanks>();
+    const Inventory& inv = index->inventory();
+    auto rank = [](const std::vector<std::string_view>& names,
+                   std::vector<std::string_view>& sorted, std::vector<std::uint32_t>& ranks) {
+        std::vector<std::uint32_t> order(names.size());
+        for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(),
+                  [&](std::uint32_t a, std::uint32_t b) { return names[a] < names[b]; });
+        ranks.resize(order.size());
+        sorted.resize(order.size());
+        for (std::uint32_t k = 0; k < order.size(); ++k) {
+            ranks[order[k]] = k;
+            sorted[k] = names[order[k]];
+        }
+    };
+    std::vector<std::string_view> devices, jobs;
+    for (const DeviceSpec& d : inv.devices) devices.push_back(d.name);
+    for (const JobSpec& j : inv.jobs) jobs.push_back(j.name);
+    rank(devices, r->devices_sorted, r->device_rank);
+    rank(jobs, r->jobs_sorted, r->job_rank);
+    r->index = std::move(index);
+    return r;
+}
+
 TasksPage select_tasks(const Projection& p, const TasksQuery& q, unix_time now,
-                       const LastChangeLookup& last_change) {
+                       const LastChangeLookup& last_change,
+                       std::shared_ptr<const NameRanks>* cache) {
+    std::shared_ptr<const NameRanks> local;
+    if (!cache) cache = &local;
+    if (!*cache || (*cache)->index != p.inventory_index()) *cache = rank_names(p.inventory_index());
+    const NameRanks& ranks = **cache;
     TaskFilter filter(p, q);
-    const RowOrder order{q.sort, q.descending};
+    const RowOrder order{q.descending};
     std::optional<Row> after;
-    if (q.cursor) after = Row{q.cursor->key, q.cursor->device, q.cursor->job, 0};
+    if (q.cursor) after = cursor_row(ranks, *q.cursor);
     TasksPage page;
     std::vector<Row> rows;
     for (task_id id = 0; id < p.task_count(); ++id) {
@@ -387,7 +436,8 @@ TasksPage select_tasks(const Projection& p, const TasksQuery& q, unix_time now,
         if (task_failing(t)) page.counts.failing += 1;
         if (!filter.status_passes(status)) continue;
         page.total += 1;
-        Row row{sort_key(q.sort, t, status, last_change), t.device, t.job, id};
+        Row row{sort_key(q.sort, t, status, last_change),
+                name_tie(ranks, q.sort, t.device_index, t.job_index), id};
         if (after && !order(*after, row)) continue;
         rows.push_back(row);
     }
@@ -398,9 +448,11 @@ TasksPage select_tasks(const Projection& p, const TasksQuery& q, unix_time now,
         rows.resize(q.limit);
     }
     std::sort(rows.begin(), rows.end(), order);
-    if (more)
-        page.next = TaskCursor{q.sort, q.descending, rows.back().key,
-                               std::string(rows.back().device), std::string(rows.back().job)};
+    if (more) {
+        const TaskState& last = p.task(rows.back().id);
+        page.next = TaskCursor{q.sort, q.descending, rows.back().key, std::string(last.device),
+                               std::string(last.job)};
+    }
     page.ids.reserve(rows.size());
     for (const Row& r : rows) page.ids.push_back(r.id);
     return page;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,11 +113,26 @@ struct TasksPage {
     std::optional<TaskCursor> next;  // where the next page starts; none after the last
 };
 
+// The order of the inventory's device and job names, so that rows compare integers
+// rather than strings (an nth_element over 100,000 rows by name chased two pointers per
+// comparison). Built once per inventory (sorting 100,000 names takes milliseconds) and
+// kept by the caller; it holds the inventory it was built for, so its views stay valid.
+struct NameRanks {
+    std::shared_ptr<const InventoryIndex> index;
+    std::vector<std::uint32_t> device_rank;  // by device index
+    std::vector<std::uint32_t> job_rank;     // by job index
+    std::vector<std::string_view> devices_sorted;
+    std::vector<std::string_view> jobs_sorted;
+};
+std::shared_ptr<const NameRanks> rank_names(std::shared_ptr<const InventoryIndex> index);
+
 // One pass over the tasks (filters, counts, the rows after the cursor), then only the
 // page's rows are ordered (nth_element + sort of at most `limit` rows): O(tasks) plus
-// O(limit log limit). `last_change` is asked only when sorting by last_change.
+// O(limit log limit). `last_change` is asked only when sorting by last_change. `ranks`
+// is refreshed when it is not for p's inventory (null: built for this call).
 TasksPage select_tasks(const Projection& p, const TasksQuery& query, unix_time now,
-                       const LastChangeLookup& last_change);
+                       const LastChangeLookup& last_change,
+                       std::shared_ptr<const NameRanks>* ranks = nullptr);
 
 // GET /api/v1/events. Forward (from, limit) or, with tail, newest first below `before`.
 // Filters (type, device) make a request examine at most k_events_max_scan events.

@@ -170,9 +170,10 @@ std::vector<task_id> walk(const Fleet& f, TasksQuery q, unix_time& now,
                           const std::function<void()>& between = {}) {
     std::vector<task_id> seen;
     q.cursor.reset();
+    std::shared_ptr<const NameRanks> ranks;  // kept between pages, as netkeepd does
     for (int pages = 0;; ++pages) {
         REQUIRE(pages <= 200'000);
-        TasksPage page = select_tasks(f.p, q, now, f.lookup());
+        TasksPage page = select_tasks(f.p, q, now, f.lookup(), &ranks);
         REQUIRE(page.ids.size() <= q.limit);
         seen.insert(seen.end(), page.ids.begin(), page.ids.end());
         if (!page.next) break;
@@ -368,6 +369,40 @@ TEST_CASE("select_tasks: a cursor walk visits every task once, in order, for eve
                 unix_time now = t0 + 40;
                 CHECK(walk(fleet, query, now) == reference(fleet, query, now));
             }
+}
+
+TEST_CASE("select_tasks: a cursor naming a device or job gone from the inventory") {
+    Fleet f(10);
+    const unix_time now = t0;
+    auto first_after = [&](TaskSort sort, bool descending, std::string device, std::string job) {
+        TasksQuery q;
+        q.sort = sort;
+        q.descending = descending;
+        q.limit = 1;
+        q.cursor = TaskCursor{sort, descending, 0, std::move(device), std::move(job)};
+        TasksPage page = select_tasks(f.p, q, now, f.lookup());
+        REQUIRE(page.ids.size() == 1);
+        const TaskState& t = f.p.task(page.ids[0]);
+        return std::string(t.device) + "/" + std::string(t.job);
+    };
+    // Rtr-000001 < Rtr-000001a < Rtr-000003 (Rtr-000002 does not exist: even ones are sw-).
+    CHECK(first_after(TaskSort::device, false, "Rtr-000001a", "run") == "Rtr-000003/run");
+    CHECK(first_after(TaskSort::device, true, "Rtr-000001a", "run") == "Rtr-000001/ver");
+    CHECK(first_after(TaskSort::device, false, "Rtr-000001", "rz") == "Rtr-000001/ver");
+    CHECK(first_after(TaskSort::device, false, "Rtr-000001", "a") == "Rtr-000001/run");
+    CHECK(first_after(TaskSort::device, true, "Rtr-000001", "zz") == "Rtr-000001/ver");
+    CHECK(first_after(TaskSort::device, false, "A", "run") == "Rtr-000001/run");
+    CHECK(first_after(TaskSort::job, false, "x", "rz") == "Rtr-000001/ver");
+    CHECK(first_after(TaskSort::job, true, "x", "rz") == "sw-000008/run");
+    CHECK(first_after(TaskSort::job, false, "sw-000008a", "run") == "Rtr-000001/ver");
+    CHECK(first_after(TaskSort::job, false, "Rtr-000004", "run") == "Rtr-000005/run");
+    // Past the last row: nothing, no next cursor.
+    TasksQuery q;
+    q.cursor = TaskCursor{TaskSort::device, false, 0, "zzz", "run"};
+    TasksPage page = select_tasks(f.p, q, now, f.lookup());
+    CHECK(page.ids.empty());
+    CHECK_FALSE(page.next);
+    CHECK(page.total == 20);
 }
 
 TEST_CASE("select_tasks: a walk while tasks change status between pages") {
