@@ -390,9 +390,9 @@ bool task_matches(const Projection& p, task_id id, const TasksQuery& q, unix_tim
            std::find(q.statuses.begin(), q.statuses.end(), task_status(t, now)) != q.statuses.end();
 }
 
-std::shared_ptr<const NameRanks> rank_names(std::shared_ptr<const InventoryIndex> index) {
+std::shared_ptr<const NameRanks> rank_names(const Projection& p) {
     auto r = std::make_shared<NameRanks>();
-    const Inventory& inv = index->inventory();
+    const Inventory& inv = p.inventory();
     auto rank = [](const std::vector<std::string_view>& names,
                    std::vector<std::string_view>& sorted, std::vector<std::uint32_t>& ranks) {
         std::vector<std::uint32_t> order(names.size());
@@ -411,7 +411,7 @@ std::shared_ptr<const NameRanks> rank_names(std::shared_ptr<const InventoryIndex
     for (const JobSpec& j : inv.jobs) jobs.push_back(j.name);
     rank(devices, r->devices_sorted, r->device_rank);
     rank(jobs, r->jobs_sorted, r->job_rank);
-    r->index = std::move(index);
+    r->generation = p.inventory_generation();
     return r;
 }
 
@@ -420,7 +420,7 @@ TasksPage select_tasks(const Projection& p, const TasksQuery& q, unix_time now,
                        std::shared_ptr<const NameRanks>* cache) {
     std::shared_ptr<const NameRanks> local;
     if (!cache) cache = &local;
-    if (!*cache || (*cache)->index != p.inventory_index()) *cache = rank_names(p.inventory_index());
+    if (!*cache || (*cache)->generation != p.inventory_generation()) *cache = rank_names(p);
     const NameRanks& ranks = **cache;
     TaskFilter filter(p, q);
     const RowOrder order{q.descending};

@@ -116,15 +116,17 @@ struct TasksPage {
 // The order of the inventory's device and job names, so that rows compare integers
 // rather than strings (an nth_element over 100,000 rows by name chased two pointers per
 // comparison). Built once per inventory (sorting 100,000 names takes milliseconds) and
-// kept by the caller; it holds the inventory it was built for, so its views stay valid.
+// kept by the caller. Its views are of the projection's inventory: valid while
+// `generation` is the projection's inventory_generation(). It holds no reference to the
+// inventory, so a reload still frees the old one where the engine chooses (off the io thread).
 struct NameRanks {
-    std::shared_ptr<const InventoryIndex> index;
+    std::uint64_t generation = 0;
     std::vector<std::uint32_t> device_rank;  // by device index
     std::vector<std::uint32_t> job_rank;     // by job index
     std::vector<std::string_view> devices_sorted;
     std::vector<std::string_view> jobs_sorted;
 };
-std::shared_ptr<const NameRanks> rank_names(std::shared_ptr<const InventoryIndex> index);
+std::shared_ptr<const NameRanks> rank_names(const Projection& p);
 
 // One pass over the tasks (filters, counts, the rows after the cursor), then only the
 // page's rows are ordered (nth_element + sort of at most `limit` rows): O(tasks) plus
