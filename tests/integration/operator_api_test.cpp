@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -777,6 +778,29 @@ TEST_CASE("GET /api/v1/tasks pages: sort, order, cursor walks, q, group, total a
     check_bad(client, "GET", "/api/v1/tasks?sort=next_due&cursor=" + encode(*first.next_cursor),
               "cursor");
     check_bad(client, "GET", "/api/v1/tasks?cursor=" + std::string(2000, 'x'), "cursor");
+
+    // After a reload that drops EDGE-13, a cursor naming it still continues after it,
+    // and the pages list the new inventory.
+    auto upto = get_tasks(client, "?limit=2");  // EDGE-12, EDGE-13
+    REQUIRE(upto.devices.back() == "EDGE-13");
+    std::string devices = [&] {
+        std::ifstream in(f.inventory / "devices.json");
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }();
+    const std::string edge13 =
+        R"({"name": "EDGE-13", "credentials": "c", "tags": ["t1"], "group": "g1"},)";
+    REQUIRE(devices.find(edge13) != std::string::npos);
+    devices.erase(devices.find(edge13), edge13.size());
+    std::ofstream(f.inventory / "devices.json") << devices;
+    auto reload = call(client, "POST", "/admin/reload");
+    REQUIRE_MESSAGE(reload.status == 200, reload.body);
+    auto after = get_tasks(client, "?limit=1&cursor=" + encode(*upto.next_cursor));
+    REQUIRE(after.devices.size() == 1);
+    CHECK(after.devices[0] == "EDGE-14");
+    CHECK(after.total == 24);
+    auto shorter = by_name;
+    shorter.erase(shorter.begin() + 1);
+    CHECK(walk_pages(client, "?sort=device", 5) == shorter);
 }
 
 TEST_CASE("GET /api/v1/events: type and device filters, the tail newest first; bad parameters") {
