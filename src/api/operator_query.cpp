@@ -131,8 +131,8 @@ std::optional<QueryError> parse_tasks_single(const std::string& name, const std:
 
 std::string_view task_sort_name(TaskSort sort) { return k_sort_names[int(sort)]; }
 
-// "v1~<sort>~<a|d>~<key or n>~<device>~<job>": '~' is not allowed in device names
-// (docs/devices.md#names), and the job is the rest, so every name round-trips.
+// "v1~<sort>~<a|d>~<key or n>~<device>~<job>": '~' is in no device or job name
+// (docs/devices.md#names, docs/jobs.md), and a cursor with another character is refused.
 std::string format_task_cursor(const TaskCursor& c) {
     std::string key = c.key == k_null_key ? "n" : std::to_string(c.key);
     return fmt::format("v1~{}~{}~{}~{}~{}", task_sort_name(c.sort), c.descending ? 'd' : 'a', key,
@@ -160,7 +160,15 @@ std::optional<TaskCursor> parse_task_cursor(std::string_view text) {
             c.key == k_null_key)
             return std::nullopt;
     }
-    if (parts[4].empty() || text.empty()) return std::nullopt;
+    // Device and job names use only A-Z a-z 0-9 . _ - (docs/devices.md#names): a cursor
+    // with anything else was not made here.
+    auto is_name = [](std::string_view name) {
+        return !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+        });
+    };
+    if (!is_name(parts[4]) || !is_name(text)) return std::nullopt;
     c.device = parts[4];
     c.job = text;
     return c;

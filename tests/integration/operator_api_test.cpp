@@ -778,6 +778,11 @@ TEST_CASE("GET /api/v1/tasks pages: sort, order, cursor walks, q, group, total a
     check_bad(client, "GET", "/api/v1/tasks?sort=next_due&cursor=" + encode(*first.next_cursor),
               "cursor");
     check_bad(client, "GET", "/api/v1/tasks?cursor=" + std::string(2000, 'x'), "cursor");
+    // Hostile values come back as valid JSON (check_bad parses it), never raw.
+    check_bad(client, "GET", "/api/v1/tasks?sort=%FF%22%3Cscript%3E%00", "sort");
+    check_bad(client, "GET", "/api/v1/tasks?cursor=v1~device~a~0~%22%0A~%FF", "cursor");
+    check_bad(client, "GET", "/api/v1/events?type=%22%3Cimg%20src=x%3E%FF", "type");
+    CHECK(get_tasks(client, "?q=%00%FF%22").total == 0);
 
     // After a reload that drops EDGE-13, a cursor naming it still continues after it,
     // and the pages list the new inventory.

@@ -261,9 +261,12 @@ TEST_CASE("tasks query: paging, sort, order, q and group parsed; bad values name
     CHECK(e->parameter == "cursor");
 }
 
-TEST_CASE("task cursor: round trip, null keys, negative keys, a job name with the separator") {
+TEST_CASE("task cursor: round trip, null keys, negative keys; only name characters in names") {
+    for (const char* bad : {"v1~device~a~0~r1~x~y", "v1~device~a~0~r 1~run",
+                            "v1~device~a~0~r1~run\n", "v1~device~a~0~\xff~run"})
+        CHECK_FALSE(parse_task_cursor(bad));
     for (TaskCursor c : {TaskCursor{TaskSort::device, false, 0, "r1", "run"},
-                         TaskCursor{TaskSort::last_change, true, k_null_key, "a-b.c_d", "x~y"},
+                         TaskCursor{TaskSort::last_change, true, k_null_key, "a-b.c_d", "X.y"},
                          TaskCursor{TaskSort::next_due, false, -5, "r1", "run"},
                          TaskCursor{TaskSort::status, true, 3, "R", "j"}}) {
         std::string text = format_task_cursor(c);
