@@ -10,6 +10,8 @@
 //    walks (every page from the first to the last, so most cursors are deep). Prints
 //    p50/p99/max latency per page request, the answer size, and netkeepd's RSS (now and
 //    peak) after each scenario.
+// 3. The status page and the audit tail (GET /api/v1/status, /api/v1/events?tail=1, with
+//    and without a filter) on the same server.
 // Target (issue 12): "fast at 100,000 tasks": a page well under 100 ms at p99.
 //
 // The netkeepd binary is the one built next to this tool, or $NETKEEPD.
@@ -147,14 +149,18 @@ struct Bench {
 
     // The same first page `requests` times.
     void first_pages(const std::string& query, int requests) {
+        repeat("/api/v1/tasks?" + query, requests, query);
+    }
+
+    void repeat(const std::string& target, int requests, std::string_view what) {
         std::vector<double> ms;
         std::size_t bytes = 0;
         std::string body;
         for (int i = 0; i < requests; ++i) {
-            ms.push_back(page("/api/v1/tasks?" + query, body));
+            ms.push_back(page(target, body));
             bytes += body.size();
         }
-        report(query, std::move(ms), bytes);
+        report(what, std::move(ms), bytes);
     }
 
     // Every page, following next_cursor to the end.
@@ -220,6 +226,14 @@ int main(int argc, char** argv) {
                               "sort=status&limit=1000", "group=g3&limit=100"})
         b.walk(query);
     b.walk("limit=100");  // 1,000 pages at 100,000 tasks: cursors at every depth
+    // The other routes of the fleet's pages, on the same server: the status page (two
+    // passes over the tasks) and the audit tail, unfiltered and with a filter that matches
+    // nothing (so each request scans the whole log, bounded by 100,000 events).
+    fmt::print("other routes ({} events in the log)\n", tasks / 5 + 1);
+    for (std::string target : {"/api/v1/status", "/api/v1/events?tail=1&limit=100",
+                               "/api/v1/events?tail=1&limit=100&type=CompletionRecorded",
+                               "/api/v1/events?from=2&limit=1000&device=nope"})
+        b.repeat(target, std::max(5, o.requests / 5), target);
     (void)server->process.send_signal(SIGTERM);
     (void)server->process.wait(60s);
     return 0;
