@@ -113,9 +113,10 @@ public:
                    .now = {}}),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
           gate_(engine_, metrics_, sessions_),
-          worker_api_(engine_, gate_, readiness_, spool, blocking_,
+          worker_api_(engine_, gate_, readiness_, spool, workers_seen_, blocking_,
                       {.max_upload = config.max_upload}),
-          operator_api_(engine_, gate_, metrics_, readiness_, history_, log, blocking_),
+          operator_api_(engine_, gate_, metrics_, readiness_, history_, log, workers_seen_,
+                        blocking_),
           session_api_(engine_, gate_, sessions_),
           server_(io, routes(), server_options()),
           reload_signal_(io, SIGHUP),
@@ -153,6 +154,7 @@ private:
     netkeep::api::ReadinessMonitor readiness_;
     netkeep::api::SessionStore sessions_;  // the web UI's logins
     netkeep::api::Gate gate_;
+    netkeep::api::WorkersSeen workers_seen_;  // polls of /worker/next, for /api/v1/status
     netkeep::api::WorkerApi worker_api_;
     netkeep::api::OperatorApi operator_api_;
     netkeep::api::SessionApi session_api_;
