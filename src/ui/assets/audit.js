@@ -2,12 +2,14 @@
 // event type and device, with links to devices and to the version a completion made;
 // then the quarantine list (GET /api/v1/quarantine).
 import {get_json} from './api.js';
-import {append, device_href, el, notice, replace, time_el} from './dom.js';
+import {append, clock, device_href, el, notice, replace, time_el} from './dom.js';
 
 const TYPES = ['InventoryApplied', 'LeaseGranted', 'LeaseExpired', 'CompletionRecorded',
                'OccurrenceClosed', 'RunRequested'];
 const PAGE = 100;
-const SHOWN_ELSEWHERE = new Set(['seq', 'type', 'at', 'device', 'job', 'failure']);
+const SHOWN_ELSEWHERE = new Set(['seq', 'type', 'at', 'device', 'job', 'failure', 'spool']);
+const TIME_FIELDS = new Set(['timestamp', 'deadline', 'job_timestamp', 'start_timestamp',
+                             'end_timestamp']);
 
 function read_state() {
   const p = new URLSearchParams(location.search);
@@ -56,7 +58,8 @@ async function load(view, before) {
     replace(view.list, el('p', {class: 'muted'}, `Log at seq ${r.last_seq}.`),
             el('div', {class: 'table-wrap'}, el('table', {class: 'events'},
               el('thead', {}, el('tr', {}, ['Seq', 'Time', 'Type', 'Device', 'Job', 'Details'].map(
-                (h) => el('th', {scope: 'col'}, h)))), view.rows)), view.more);
+                (h) => el('th', {scope: 'col', class: `col-${h.toLowerCase()}`}, h)))), view.rows)),
+            view.more);
   }
   append(view.rows, r.events.map((e) => event_row(e, view.now)));
   if (!view.rows.children.length) {
@@ -71,15 +74,23 @@ function details(e) {
   const parts = [];
   if (e.type === 'CompletionRecorded') {
     if (e.failure !== null && e.failure !== undefined) {
-      parts.push(el('span', {class: 'failure-text-full'}, e.failure));
+      parts.push(el('div', {class: 'failure-text-full'}, e.failure));
     } else if (e.device) {
       parts.push(el('a', {href: device_href(e.device, {job: e.job, seq: e.seq})}, 'version'), ' ');
     }
   }
   for (const [k, v] of Object.entries(e)) {
     if (SHOWN_ELSEWHERE.has(k) || v === null || v === undefined) continue;
-    const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
-    parts.push(el('span', {class: 'kv'}, el('span', {class: 'k'}, k), '=', text), ' ');
+    let text = typeof v === 'object' ? JSON.stringify(v) : String(v);
+    let title = null;
+    if (TIME_FIELDS.has(k) && typeof v === 'number') {
+      title = `${v} (${new Date(v * 1000).toISOString()})`;
+      text = clock(v);
+    } else if (k === 'sha256') {
+      title = text;
+      text = text.slice(0, 12);
+    }
+    parts.push(el('span', {class: 'kv', title}, el('span', {class: 'k'}, k), '=', text), ' ');
   }
   return parts;
 }

@@ -62,13 +62,15 @@ async function render_job(main, device, task, now, params) {
 }
 
 function job_summary(device, t, now) {
-  const dl = el('dl', {class: 'summary'},
-    el('dt', {}, 'Status'), el('dd', {}, el('span', {class: `badge status-${t.status}`, 'data-field': 'status'}, t.status)),
-    el('dt', {}, 'Tags'), el('dd', {}, (t.tags || []).map((tag) => el('span', {class: 'tag'}, tag))),
-    el('dt', {}, 'Group'), el('dd', {}, t.group || '—'),
-    el('dt', {}, 'Last success'), el('dd', {}, t.last_success ? time_el(t.last_success.at, now) : 'never'),
-    el('dt', {}, 'Next due'), el('dd', {}, time_el(t.next_due, now)),
-    el('dt', {}, 'Lease'), el('dd', {}, t.lease ? `${t.lease.worker} (attempt ${t.lease.attempt})` : '—'));
+  // Label above value, pairs in a wrapping grid: the summary takes two rows, not six.
+  const pair = (label, ...value) => el('div', {}, el('dt', {}, label), el('dd', {}, value));
+  const dl = el('dl', {class: 'summary grid'},
+    pair('Status', el('span', {class: `badge status-${t.status}`, 'data-field': 'status'}, t.status)),
+    pair('Last success', t.last_success ? time_el(t.last_success.at, now) : 'never'),
+    pair('Next due', time_el(t.next_due, now)),
+    pair('Lease', t.lease ? `${t.lease.worker} (attempt ${t.lease.attempt})` : '—'),
+    pair('Group', t.group || '—'),
+    pair('Tags', (t.tags || []).length ? t.tags.map((tag) => el('span', {class: 'tag'}, tag)) : '—'));
   if (!is_admin()) return dl;
   const out = el('span', {'aria-live': 'polite'});
   const button = el('button', {type: 'button', 'data-action': 'run', onclick: async () => {

@@ -68,9 +68,11 @@ export function ago(unix, now) {
 
 // A <time> element: the clock time, with the relative time beside it (and the UTC
 // ISO form as its machine-readable datetime and tooltip).
-export function time_el(unix, now) {
+// `compact` (the fleet table): only the relative time, the clock time as its tooltip.
+export function time_el(unix, now, compact) {
   if (unix === null || unix === undefined) return el('span', {class: 'muted'}, '—');
   const iso = new Date(unix * 1000).toISOString();
+  if (compact && now) return el('time', {datetime: iso, title: `${clock(unix)} (${iso})`}, ago(unix, now));
   return el('time', {datetime: iso, title: iso},
             clock(unix), now ? el('span', {class: 'rel'}, ' · ', ago(unix, now)) : null);
 }

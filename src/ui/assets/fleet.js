@@ -226,17 +226,18 @@ function task_row(view, t, now, admin) {
     cell('Group', t.group || ''),
     cell('Status', status, failing ? el('span', {class: 'badge failing'}, 'failing') : null,
          t.failed_attempts ? el('span', {class: 'muted'}, ` ${t.failed_attempts}/${t.max_attempts}`) : null),
-    cell('Last success', t.last_success ? time_el(t.last_success.at, now) : el('span', {class: 'muted'}, 'never')),
-    cell('Last change', t.last_change ?
+    cell('Last success', t.last_success ? time_el(t.last_success.at, now, true) : el('span', {class: 'muted'}, 'never')),
+    cell('Last change', t.last_change ? el('span', {class: 'change-cell'},
          el('a', {href: device_href(t.device, {job: t.job, at: t.last_change.commit}),
                   class: 'commit', title: t.last_change.commit},
-            short_commit(t.last_change.commit), el('span', {class: 'rel'}, ' · ', ago(t.last_change.time, now))) :
+            short_commit(t.last_change.commit).slice(0, 8)),
+         el('span', {class: 'rel'}, ' ', ago(t.last_change.time, now))) :
          el('span', {class: 'muted'}, '—')),
     cell('Last failure', t.last_failure ?
          el('div', {class: 'failure-cell'},
             el('span', {class: 'failure-text', title: t.last_failure.failure || ''}, t.last_failure.failure || ''),
             el('span', {class: 'rel'}, ago(t.last_failure.at, now))) : ''),
-    cell('Next due', time_el(t.next_due, now)),
+    cell('Next due', time_el(t.next_due, now, true)),
     cell('Lease', t.lease ? el('span', {title: `until ${new Date(t.lease.deadline * 1000).toISOString()}`},
                                t.lease.worker) : ''),
     admin ? cell('', run_button(view, t, status)) : null);
