@@ -124,26 +124,25 @@ def step_fleet(farm, b):
     failing = [r.attr("dataset")["device"] for r in b.find_all("table.fleet tr.failing")]
     assert "badpass-fw-1" in failing, failing
     # Filter by name substring.
-    q = b.find("form.filters input[name=q]")
-    q.send_keys("core")
-    b.find("form.filters button[type=submit]").click()
+    b.type("form.filters input[name=q]", "core")
+    b.click("form.filters button[type=submit]")
     wait_rows(b, lambda d: d == ["core-sw-1", "core-sw-2"], "rows core-sw-1, core-sw-2")
     assert "q=core" in b.url
     # Sort by device, descending (the second click on the active column).
-    b.find("button.sort[data-sort=device]").click()
+    b.click("button.sort[data-sort=device]")
     wait_rows(b, lambda d: d == ["core-sw-2", "core-sw-1"], "descending order")
-    b.find("form.filters button[type=reset]").click()
+    b.click("form.filters button[type=reset]")
     wait_rows(b, lambda d: len(d) == 6, "6 rows after Clear")
     # Group filter, then a status count button.
-    b.find("form.filters input[name=group]").send_keys("dc2\n")
+    b.type("form.filters input[name=group]", "dc2\n")
     wait_rows(b, lambda d: sorted(d) == ["edge-rtr-1", "edge-rtr-2"], "group dc2")
-    b.find("form.filters button[type=reset]").click()
+    b.click("form.filters button[type=reset]")
     wait_rows(b, lambda d: len(d) == 6, "6 rows")
     # "failing" sorts the newest failures first; a status count button filters.
-    b.find(".counts button[data-status=failing]").click()
+    b.click(".counts button[data-status=failing]")
     wait_rows(b, lambda d: set(d[:2]) == {"badpass-fw-1", "xss-1"}, "failing tasks first")
     assert "sort=last_failure" in b.url and "order=desc" in b.url, b.url
-    b.find(".counts button[data-status=scheduled]").click()
+    b.click(".counts button[data-status=scheduled]")
     b.wait("only scheduled rows", lambda: (lambda t: t and set(t) == {"scheduled"})(
         [e.text for e in b.find_all("table.fleet [data-field=status]")]))
     assert b.find(".counts button[data-status=scheduled]").attr("ariaPressed") == "true"
@@ -151,7 +150,7 @@ def step_fleet(farm, b):
     b.get(farm.url + "/ui/?limit=50&q=edge")
     wait_rows(b, lambda d: d == ["edge-rtr-1", "edge-rtr-2"], "edge rows")
     # Open a device from the table.
-    b.find("table.fleet a[href^='/ui/devices/edge-rtr-1']").click()
+    b.click("table.fleet a[href^='/ui/devices/edge-rtr-1']")
     b.wait("device page", lambda: b.find("h1").text == "edge-rtr-1")
 
 
@@ -182,7 +181,7 @@ def step_device_diff(farm, b):
     newest, older = vrows[0].attr("dataset")["commit"], vrows[1].attr("dataset")["commit"]
     vrows[1].find("input[name=from]").click()
     vrows[0].find("input[name=to]").click()
-    b.find("button[data-action=compare]").click()
+    b.click("button[data-action=compare]")
     b.wait_css("table.diff tr.add")
     assert f"from={older}" in b.url and f"to={newest}" in b.url, b.url
     old = farm.expected_config("core-sw-1", 0).splitlines()
@@ -197,7 +196,7 @@ def step_device_diff(farm, b):
     assert got_del == want_del, (got_del, want_del)
     assert b.find_all("table.diff tr.add mark"), "no intra-line highlight on a changed pair"
     # Line numbers: the first added line's new number is where difflib puts it.
-    b.find("button[data-action=split]").click()
+    b.click("button[data-action=split]")
     b.wait_css("table.diff.split td.add")
     assert [e.text for e in b.find_all("table.diff.split td.text.add")] == want_add
     # The config at the older version, numbered, and its download.
@@ -215,16 +214,16 @@ def step_device_diff(farm, b):
 
 def step_search(farm, b):
     b.get(farm.url + "/ui/search")
-    b.find("input[name=q]").send_keys("hostname core-sw-2")
-    b.find("input[name=literal]").click()
-    b.find("form.search button[type=submit]").click()
+    b.type("input[name=q]", "hostname core-sw-2")
+    b.click("input[name=literal]")
+    b.click("form.search button[type=submit]")
     b.wait_css("section.result")
     results = [e.attr("dataset")["device"] for e in b.find_all("section.result")]
     assert results == ["core-sw-2"], results
     count = b.find("[data-field=count]").text
     assert count.startswith("1 matching line"), count
     assert b.find("section.result tr.match td.text").text == "hostname core-sw-2"
-    b.find("section.result h2 a").click()
+    b.click("section.result h2 a")
     b.wait("device page of core-sw-2", lambda: b.find("h1").text == "core-sw-2")
     b.wait_css("table.config tr")  # the link opens the config at the matched commit
 
@@ -232,7 +231,7 @@ def step_search(farm, b):
 def step_run_now(farm, b):
     b.get(farm.url + "/ui/?q=edge-rtr-1")
     wait_rows(b, lambda d: d == ["edge-rtr-1"], "edge-rtr-1 row")
-    b.find("table.fleet tr[data-device=edge-rtr-1] button[data-action=run]").click()
+    b.click("table.fleet tr[data-device=edge-rtr-1] button[data-action=run]")
     b.wait("the task due or leased", lambda: b.find(
         "table.fleet tr[data-device=edge-rtr-1] [data-field=status]").text in ("due", "leased"))
     assert "run requested" in b.find("p.notice").text
@@ -262,7 +261,7 @@ def step_xss_device(farm, b):
 def step_xss_config(farm, b):
     b.get(farm.url + "/ui/devices/xss-1")
     b.wait_css("table.versions tbody tr")
-    b.find("table.versions button[data-action=view]").click()
+    b.click("table.versions button[data-action=view]")
     b.wait_css("table.config tr")
     lines = [e.text for e in b.find_all("table.config td.text")]
     assert f"banner motd ^{XSS_SCRIPT}^" in lines and f"description {XSS_IMG}" in lines, lines
@@ -320,7 +319,7 @@ def step_keyboard(farm, b):
     odd = b.execute("return Array.from(document.querySelectorAll('[onclick], td[tabindex], div[tabindex]')).length")
     assert odd == 0
     b.execute("document.querySelector('button.sort[data-sort=job]').focus()")
-    b.find("button.sort[data-sort=job]").send_keys("\ue007")  # Enter
+    b.type("button.sort[data-sort=job]", "\ue007")  # Enter
     b.wait("sorted by job", lambda: "sort=job" in b.url)
 
 
@@ -342,24 +341,24 @@ def step_login(build_dir):
             b._cmd("DELETE", "/cookie")
             b.get(authed.url + "/ui/?q=core")
             b.wait("the login page", lambda: "/ui/login" in b.url)
-            b.find("#token").send_keys("nk_not_a_token\n")
+            b.type("#token", "nk_not_a_token\n")
             b.wait("a refusal", lambda: "Unknown or revoked" in b.find("form.login").text)
-            b.find("#token").send_keys(read + "\n")
+            b.type("#token", read + "\n")
             b.wait("back on the fleet", lambda: b.url.endswith("/ui/?q=core"))
             wait_rows(b, lambda d: len(d) == 2, "2 rows for the reader")
             assert b.find_all("button[data-action=run]") == [], "a read token sees run-now"
             assert "ui-reader" in b.find("#who").text
             cookie = b._cmd("GET", "/cookie/nk_session")
             assert cookie["httpOnly"] and cookie.get("sameSite") == "Strict", cookie
-            b.find("#logout").click()
+            b.click("#logout")
             b.wait("logged out", lambda: "/ui/login" in b.url)
-            b.find("#token").send_keys(admin + "\n")
+            b.type("#token", admin + "\n")
             b.wait_css("button[data-action=run]")
             # CSRF: the session cookie alone does not make a POST.
             status = b.execute("return fetch('/api/v1/tasks/core-sw-1/show_run/run', "
                                "{method: 'POST', credentials: 'same-origin'}).then((r) => r.status)")
             assert status == 403, f"a POST without X-CSRF-Token answered {status}"
-            b.find("tr[data-device=core-sw-1] button[data-action=run]").click()
+            b.click("tr[data-device=core-sw-1] button[data-action=run]")
             b.wait("due after run-now with CSRF", lambda: b.find(
                 "tr[data-device=core-sw-1] [data-field=status]").text == "due")
         finally:

@@ -92,6 +92,8 @@ class Browser:
         }}}
         r = self._http("POST", "/session", caps)
         self.session_id = r["sessionId"]
+        # find() waits up to 5 s for its element (pages render after their fetches).
+        self._cmd("POST", "/timeouts", {"implicit": 5000})
         self.set_size(width, height)
 
     def _wait_ready(self):
@@ -195,6 +197,13 @@ class Browser:
             time.sleep(0.1)
         raise AssertionError(f"timed out after {timeout} s waiting for {what}"
                              + (f" (last error: {last})" if last else ""))
+
+    def click(self, css, timeout=10):
+        """Finds and clicks, again while the page redraws (a stale element is retried)."""
+        self.wait(f"a click on '{css}'", lambda: self.find(css).click() or True, timeout)
+
+    def type(self, css, text, timeout=10):
+        self.wait(f"typing into '{css}'", lambda: self.find(css).send_keys(text) or True, timeout)
 
     def wait_css(self, css, count=1, timeout=15):
         return self.wait(f"{count}+ of '{css}'",
