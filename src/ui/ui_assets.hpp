@@ -13,7 +13,7 @@ struct Asset {
     std::string_view body;
     std::string_view gzip;       // the gzip-encoded body, empty when it would not be smaller
     std::string_view etag;       // strong, quoted: a hash of body
-    std::string_view gzip_etag;  // the gzip representation's own tag
+    std::string_view gzip_etag;  // the gzip representation's own tag: "<hash>-gzip"
 };
 
 // Every embedded file, sorted by name.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "http/compress.hpp"
+
 namespace netkeep::ui {
 
 namespace {
@@ -11,32 +13,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
-}
-
-// The q value of one Accept-Encoding element's parameters (";q=0.5"): 1 when absent,
-// 0 when malformed (a client that cannot write q=... gets the plain body, always safe).
-double q_value(std::string_view params) {
-    while (!params.empty()) {
-        auto semi = params.find(';');
-        auto param = trim(params.substr(0, semi));
-        params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
-        if (param.size() < 2 || (param[0] != 'q' && param[0] != 'Q') || param[1] != '=') continue;
-        auto text = trim(param.substr(2));
-        if (text.empty() || text.size() > 5) return 0;
-        // "0", "0.5", "1", "1.000": digits and at most one dot.
-        double whole = text[0] == '1' ? 1 : 0;
-        if (text[0] != '0' && text[0] != '1') return 0;
-        if (text.size() == 1) return whole;
-        if (text[1] != '.') return 0;
-        double frac = 0, scale = 0.1;
-        for (char c : text.substr(2)) {
-            if (c < '0' || c > '9') return 0;
-            frac += (c - '0') * scale;
-            scale /= 10;
-        }
-        return whole == 1 ? 1 : frac;
-    }
-    return 1;
 }
 
 http::Response with_security_headers(http::Response response) {
@@ -52,27 +28,6 @@ http::Response redirect_to_ui() {
 }
 
 }  // namespace
-
-bool accepts_gzip(std::optional<std::string_view> accept_encoding) {
-    if (!accept_encoding) return false;
-    std::string_view rest = *accept_encoding;
-    std::optional<double> gzip_q, star_q;
-    while (!rest.empty()) {
-        auto comma = rest.find(',');
-        auto element = trim(rest.substr(0, comma));
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        auto semi = element.find(';');
-        auto coding = trim(element.substr(0, semi));
-        double q = semi == std::string_view::npos ? 1 : q_value(element.substr(semi + 1));
-        if (http::iequals(coding, "gzip") || http::iequals(coding, "x-gzip")) {
-            gzip_q = std::max(gzip_q.value_or(0), q);
-        } else if (coding == "*") {
-            star_q = q;
-        }
-    }
-    if (gzip_q) return *gzip_q > 0;
-    return star_q.value_or(0) > 0;
-}
 
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     std::string_view rest = if_none_match;
@@ -94,9 +49,9 @@ void add_security_headers(http::Headers& headers) {
     headers.set("X-Frame-Options", "DENY");
 }
 
-http::Response serve_asset(const Asset& asset, std::optional<std::string_view> accept_encoding,
+http::Response serve_asset(const Asset& asset, bool client_accepts_gzip,
                            std::optional<std::string_view> if_none_match) {
-    const bool gzip = !asset.gzip.empty() && accepts_gzip(accept_encoding);
+    const bool gzip = !asset.gzip.empty() && client_accepts_gzip;
     const std::string_view etag = gzip ? asset.gzip_etag : asset.etag;
     http::Response r;
     // A 304 answers for either representation: the client holds the one it names.
@@ -131,7 +86,7 @@ Status UiRoutes::add_routes(http::Router& router) {
     // The shell is served for every page. Looked up per request (a binary search over a
     // few names) so the coroutine lambda captures nothing.
     auto page = [](http::Request& request, const api::Caller&) -> asio::awaitable<http::Response> {
-        co_return serve_asset(*find_asset("index.html"), request.header("Accept-Encoding"),
+        co_return serve_asset(*find_asset("index.html"), http::accepts_gzip(request.headers()),
                               request.header("If-None-Match"));
     };
     auto file = [](http::Request& request, const api::Caller&) -> asio::awaitable<http::Response> {
@@ -140,7 +95,7 @@ Status UiRoutes::add_routes(http::Router& router) {
             co_return with_security_headers(http::json_error(
                 404, "no such UI asset", {{"asset", std::string(request.capture("file"))}}));
         }
-        co_return serve_asset(*asset, request.header("Accept-Encoding"),
+        co_return serve_asset(*asset, http::accepts_gzip(request.headers()),
                               request.header("If-None-Match"));
     };
     Status added = gate_.add(router, "GET", "/", api::Access::open, redirect);

@@ -31,10 +31,6 @@ inline constexpr std::string_view k_content_security_policy =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-// Whether an Accept-Encoding value allows gzip: "gzip", "x-gzip" or "*" with q > 0; an
-// explicit gzip;q=0 refuses it even when "*" would allow it. No header: no gzip.
-bool accepts_gzip(std::optional<std::string_view> accept_encoding);
-
 // Whether an If-None-Match value names `etag` or is "*". Weak comparison (a W/ prefix is
 // ignored), as RFC 9110 13.1.2 asks for If-None-Match.
 bool etag_matches(std::string_view if_none_match, std::string_view etag);
@@ -42,8 +38,10 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag);
 // CSP, nosniff, no-referrer, no framing: on every UI answer, also redirects and 404s.
 void add_security_headers(http::Headers& headers);
 
-// The answer to a GET of `asset` (200 or 304, gzip when accepted and smaller).
-http::Response serve_asset(const Asset& asset, std::optional<std::string_view> accept_encoding,
+// The answer to a GET of `asset` (200 or 304), its build-time gzip variant when the client
+// accepts gzip (http::accepts_gzip) and the file has one. The server's own compression
+// (http/compress.hpp) leaves an answer with Content-Encoding alone.
+http::Response serve_asset(const Asset& asset, bool client_accepts_gzip,
                            std::optional<std::string_view> if_none_match);
 
 // The asset called `name`, or null.

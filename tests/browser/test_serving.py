@@ -109,8 +109,8 @@ def test_gzip(base, path, want, etag):
     s, h304, _ = fetch(base, "GET", path, {"Accept-Encoding": "gzip", "If-None-Match": h["etag"]})
     check(s == 304, f"{path}: gzip ETag -> {s}")
     for value, want_gzip in (("gzip;q=0", False), ("identity", False), ("br", False),
-                             ("*", True), ("x-gzip", True), ("*;q=0.5, gzip;q=0", False),
-                             ("GZIP;q=0.001", True), ("gzip;q=0.000", False), ("gzip;q=bogus", False)):
+                             ("*", True), ("x-gzip", True), ("deflate, gzip;q=0.5", True),
+                             ("GZIP;q=0.001", True), ("gzip;q=0.000", False)):
         s, h, body = fetch(base, "GET", path, {"Accept-Encoding": value})
         check(s == 200 and (h.get("content-encoding") == "gzip") == want_gzip,
               f"{path}: Accept-Encoding {value!r} -> {h.get('content-encoding')}")
