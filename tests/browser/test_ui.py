@@ -346,7 +346,8 @@ def step_login(build_dir):
             b.type("#token", read + "\n")
             b.wait("back on the fleet", lambda: b.url.endswith("/ui/?q=core"))
             wait_rows(b, lambda d: len(d) == 2, "2 rows for the reader")
-            assert b.find_all("button[data-action=run]") == [], "a read token sees run-now"
+            assert b.execute("return document.querySelectorAll('button[data-action=run]').length") == 0, \
+                "a read token sees run-now"
             assert "ui-reader" in b.find("#who").text
             cookie = b._cmd("GET", "/cookie/nk_session")
             assert cookie["httpOnly"] and cookie.get("sameSite") == "Strict", cookie
