@@ -158,6 +158,20 @@ def step_paging(farm, b):
     seen = []
     b.get(farm.url + "/ui/?limit=50")
     wait_rows(b, lambda d: len(d) == 6, "6 rows")
+    everything = row_devices(b)
+    # Two rows a page through the UI: Next, Next (the last page), Previous, First.
+    b.get(farm.url + "/ui/?limit=2")
+    wait_rows(b, lambda d: d == everything[:2], "page 1")
+    b.click(".pager button[data-action=next]")
+    wait_rows(b, lambda d: d == everything[2:4], "page 2")
+    assert "cursor=" in b.url
+    b.click(".pager button[data-action=next]")
+    wait_rows(b, lambda d: d == everything[4:], "page 3")
+    assert b.find(".pager .range").text == "Tasks 5–6 of 6"
+    b.click(".pager button[data-action=prev]")
+    wait_rows(b, lambda d: d == everything[2:4], "back to page 2")
+    b.click(".pager button[data-action=first]")
+    wait_rows(b, lambda d: d == everything[:2], "back to page 1")
     # The API's pages, one row each, through the UI's cursor: same order as one page.
     answer = farm.get_json("/api/v1/tasks?limit=2")
     assert answer["total"] == 6 and len(answer["tasks"]) == 2 and answer["next_cursor"], answer

@@ -25,7 +25,9 @@ function read_state() {
     q: p.get('q') || '', tag: p.get('tag') || '', group: p.get('group') || '',
     status: STATUSES.includes(p.get('status')) ? p.get('status') : '',
     sort: p.get('sort') || 'device', order: p.get('order') === 'desc' ? 'desc' : 'asc',
-    limit: LIMITS.includes(limit) ? limit : 100, cursor: p.get('cursor') || '',
+    // Any 1..1000 from the URL (the API's range); the menu offers the usual sizes.
+    limit: Number.isInteger(limit) && limit >= 1 && limit <= 1000 ? limit : 100,
+    cursor: p.get('cursor') || '',
   };
 }
 
@@ -67,9 +69,10 @@ function filter_form(view) {
   const field = (name, label, value, hint) =>
     el('label', {class: 'field'}, el('span', {}, label),
        el('input', {name, type: 'search', value, placeholder: hint, autocomplete: 'off',
-                    spellcheck: 'false'}));
+                    spellcheck: 'false', maxlength: 256}));
+  const sizes = LIMITS.includes(s.limit) ? LIMITS : [s.limit, ...LIMITS].sort((x, y) => x - y);
   const limit = el('select', {name: 'limit'},
-                   LIMITS.map((n) => el('option', {value: n, selected: n === s.limit}, String(n))));
+                   sizes.map((n) => el('option', {value: n, selected: n === s.limit}, String(n))));
   const form = el('form', {class: 'filters', role: 'search'},
                   field('q', 'Name contains', s.q, 'e.g. core'),
                   field('tag', 'Tag', s.tag, 'exact tag'),
@@ -169,14 +172,16 @@ function render_pager(view, answer) {
   };
   const prev_stack = view.cursors.slice(0, -1);
   const prev_cursor = view.cursors.length ? view.cursors[view.cursors.length - 1] : '';
+  // Opened at a cursor (a bookmark, a reload): the rows before it are not counted here.
+  const range = !shown ? `No tasks of ${answer.total}`
+    : view.state.cursor && !view.cursors.length ? `${shown} tasks of ${answer.total}`
+    : `Tasks ${first + 1}–${first + shown} of ${answer.total}`;
   replace(view.pager,
-          el('span', {class: 'range'},
-             shown ? `Tasks ${first + 1}–${first + shown} of ${answer.total}` :
-                     `No tasks of ${answer.total}`),
+          el('span', {class: 'range'}, range),
           el('button', {type: 'button', class: 'secondary', disabled: !view.state.cursor,
-                        onclick: go('', [])}, 'First'),
+                        'data-action': 'first', onclick: go('', [])}, 'First'),
           el('button', {type: 'button', class: 'secondary', disabled: !view.state.cursor,
-                        onclick: go(prev_cursor, prev_stack)}, '‹ Previous'),
+                        'data-action': 'prev', onclick: go(prev_cursor, prev_stack)}, '‹ Previous'),
           el('button', {type: 'button', class: 'secondary', disabled: !answer.next_cursor,
                         'data-action': 'next',
                         onclick: go(answer.next_cursor, [...view.cursors, view.state.cursor])},

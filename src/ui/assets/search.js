@@ -19,7 +19,8 @@ export async function render(main) {
   const check = (name, label, on) =>
     el('label', {class: 'check'}, el('input', {type: 'checkbox', name, checked: on}), ' ', label);
   const form = el('form', {class: 'filters search', role: 'search'},
-    input('q', 'Expression (RE2)', s.q, {class: 'wide', placeholder: 'e.g. ^snmp-server community', required: true}),
+    input('q', 'Expression (RE2)', s.q, {class: 'wide', placeholder: 'e.g. ^snmp-server community',
+                                        required: true, maxlength: 1024}),
     input('tag', 'Tag', s.tag), input('group', 'Group', s.group), input('job', 'Job', s.job),
     el('div', {class: 'checks'}, check('literal', 'Literal text', s.literal),
        check('icase', 'Ignore case', s.icase)),
