@@ -236,6 +236,7 @@ def step_search(farm, b):
     count = b.find("[data-field=count]").text
     assert count.startswith("1 matching line"), count
     assert b.find("section.result tr.match td.text").text == "hostname core-sw-2"
+    assert b.find("section.result tr.match mark").text == "hostname core-sw-2"
     b.click("section.result h2 a")
     b.wait("device page of core-sw-2", lambda: b.find("h1").text == "core-sw-2")
     b.wait_css("table.config tr")  # the link opens the config at the matched commit

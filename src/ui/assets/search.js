@@ -56,16 +56,43 @@ async function run(out, s) {
     `${r.files_searched} configs (${Number(r.elapsed_ms).toFixed(0)} ms)`);
   replace(out, summary,
           r.truncated ? notice('More results than shown: narrow the expression or the filters.', 'info') : null,
-          r.results.map(result_block));
+          r.results.map((f) => result_block(f, marker(s))));
 }
 
-function result_block(f) {
+// The browser's idea of the match, to mark it inside a matching line: exact for a
+// literal; for an expression, JavaScript's RegExp where it accepts the RE2 syntax (most
+// everyday patterns), else none (the whole line stays highlighted, as the server said).
+function marker(s) {
+  try {
+    const source = s.literal ? s.q.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : s.q;
+    return new RegExp(source, `g${s.icase ? 'i' : ''}`);
+  } catch (e) {
+    return null;
+  }
+}
+
+function marked_text(text, re) {
+  if (!re) return [text];
+  const out = [];
+  let at = 0;
+  re.lastIndex = 0;
+  for (let n = 0, m; n < 50 && (m = re.exec(text)) !== null; ++n) {
+    if (m[0] === '') { re.lastIndex += 1; continue; }
+    out.push(text.slice(at, m.index), el('mark', {}, m[0]));
+    at = m.index + m[0].length;
+  }
+  out.push(text.slice(at));
+  return out;
+}
+
+function result_block(f, re) {
   const lines = [];
   let last = null;
   for (const l of f.lines) {
     if (last !== null && l.line > last + 1) lines.push(el('tr', {class: 'gap'}, el('td', {colspan: 2}, '⋯')));
     lines.push(el('tr', {class: l.match ? 'match' : 'ctx'},
-                  el('td', {class: 'ln'}, String(l.line)), el('td', {class: 'text'}, l.text)));
+                  el('td', {class: 'ln'}, String(l.line)),
+                  el('td', {class: 'text'}, l.match ? marked_text(l.text, re) : l.text)));
     last = l.line;
   }
   return el('section', {class: 'result', 'data-device': f.device},
