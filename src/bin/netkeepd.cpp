@@ -49,6 +49,7 @@
 #include "netkeep/logger.hpp"
 #include "netkeep/spool.hpp"
 #include "netkeep/status.hpp"
+#include "ui/ui_routes.hpp"
 #include "util/endpoint.hpp"
 
 namespace {
@@ -180,6 +181,7 @@ netkeep::http::Router Daemon::routes() {
     if (added) added = worker_api_.add_routes(router);
     if (added) added = operator_api_.add_routes(router);
     if (added) added = session_api_.add_routes(router);
+    if (added) added = netkeep::ui::UiRoutes(gate_).add_routes(router);
     // Registration fails only for a malformed or duplicate pattern: a programming error
     // caught by the integration tests, reported loudly rather than ignored.
     if (!added) {
