@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <memory>
+
 #include "gitwriter/git.hpp"
 #include "netkeep/repo_reader.hpp"
 
@@ -66,6 +68,25 @@ Result<git_oid> parse_oid(std::string_view hex);
 
 // The object `id` read whole, checked to be a blob of at most max_size bytes.
 Result<odb_object_ptr> read_blob_object(git_odb* odb, const git_oid& id, std::uint64_t max_size);
+
+// A blob's bytes as an odb backend returned them.
+struct RawBlob {
+    struct Free {
+        git_odb_backend* backend;
+        void operator()(void* data) const { git_odb_backend_data_free(backend, data); }
+    };
+    std::unique_ptr<void, Free> data{nullptr, Free{nullptr}};
+    std::size_t size = 0;
+    std::string_view text() const { return {static_cast<const char*>(data.get()), size}; }
+};
+
+// The blob `id` read straight from the odb's backends, without the hash check
+// git_odb_read makes by default (libgit2's strict hash verification: a SHA-1 of every
+// object read, which was 80% of a search's time; git grep does not check either). The
+// check is a process-wide option that the git writer's reads keep, so the search does not
+// turn it off but skips it here. too_large past max_size (from the header, before the
+// blob is inflated); not_found when no backend has it, after one refresh.
+Result<RawBlob> read_blob_unverified(git_odb* odb, const git_oid& id, std::uint64_t max_size);
 
 // Runs `op(lease)`; when it fails with anything but not_found/invalid_argument/too_large,
 // once more on a fresh handle (git gc may have replaced the packs the old one had open).

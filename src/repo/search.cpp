@@ -163,7 +163,7 @@ void search_some(HandlePool& pool, Shared& shared, std::vector<SearchFile>& out)
         const SearchTarget& t = shared.targets[i];
         auto oid = parse_oid(t.blob);
         if (!oid) return shared.fail(oid.status());
-        auto obj = read_blob_object(lease->odb(), *oid, shared.options.max_blob_size);
+        auto obj = read_blob_unverified(lease->odb(), *oid, shared.options.max_blob_size);
         if (!obj && obj.status().code() == Status::Code::too_large) {
             shared.skipped += 1;
             continue;
@@ -173,11 +173,10 @@ void search_some(HandlePool& pool, Shared& shared, std::vector<SearchFile>& out)
             lease->discard();
             lease = pool.acquire();
             if (!lease) return shared.fail(lease.status());
-            obj = read_blob_object(lease->odb(), *oid, shared.options.max_blob_size);
+            obj = read_blob_unverified(lease->odb(), *oid, shared.options.max_blob_size);
             if (!obj) return shared.fail(obj.status());
         }
-        std::string_view text(static_cast<const char*>(git_odb_object_data(obj->get())),
-                              git_odb_object_size(obj->get()));
+        const std::string_view text = obj->text();
         found.clear();
         const std::uint64_t count = find_lines(text, shared, found);
         shared.searched += 1;
