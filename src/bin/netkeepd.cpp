@@ -33,6 +33,7 @@
 #include "api/history.hpp"
 #include "api/operator_api.hpp"
 #include "api/readiness_monitor.hpp"
+#include "api/repo_api.hpp"
 #include "api/request_metrics.hpp"
 #include "api/worker_api.hpp"
 #include "bin/netkeepd_args.hpp"
@@ -115,6 +116,7 @@ public:
           worker_api_(engine_, gate_, readiness_, spool, blocking_,
                       {.max_upload = config.max_upload}),
           operator_api_(engine_, gate_, metrics_, readiness_, history_, log, blocking_),
+          repo_api_(engine_, gate_, history_, blocking_),
           server_(io, routes(), server_options()),
           reload_signal_(io, SIGHUP),
           // Before listening, so a signal that arrives right after "listening on" is not lost.
@@ -152,6 +154,8 @@ private:
     netkeep::api::Gate gate_;
     netkeep::api::WorkerApi worker_api_;
     netkeep::api::OperatorApi operator_api_;
+    // Versions, configs, diffs and search from the repository (503 without the git writer).
+    netkeep::api::RepoApi repo_api_;
     // Started after the engine (whose start-up appends the inventory it needs), stopped
     // before the log closes: its last act is a cursor write.
     std::unique_ptr<netkeep::GitWriter> git_writer_;
@@ -173,6 +177,7 @@ netkeep::http::Router Daemon::routes() {
     Status added = gate_.add(router, "GET", "/healthz", netkeep::api::Access::open, healthz);
     if (added) added = worker_api_.add_routes(router);
     if (added) added = operator_api_.add_routes(router);
+    if (added) added = repo_api_.add_routes(router);
     // Registration fails only for a malformed or duplicate pattern: a programming error
     // caught by the integration tests, reported loudly rather than ignored.
     if (!added) {
@@ -257,6 +262,7 @@ int Daemon::start_git_writer() {
     }
     readiness_.set_git([writer = git_writer_.get()] { return writer->applied_seq(); },
                        [writer = git_writer_.get()] { return writer->health(); });
+    repo_api_.set_repo((config_.data_dir / "repo.git").string());
     return 0;
 }
 
