@@ -305,10 +305,6 @@ Status RepoApi::add_routes(http::Router& router) {
     return Status::ok();
 }
 
-}  // namespace netkeep::api
-
-namespace netkeep::api {
-
 namespace {
 
 // The task's versions, oldest first; nullptr when the history has none.
