@@ -7,12 +7,16 @@
 // newest blob of every file, and `git grep -c` for the same patterns at main.
 //
 //   build/tools/bench-repo-search [--files N] [--bytes B] [--threads T] [--keep DIR]
+//
+// --keep DIR builds the repository in DIR and keeps it; a later run with the same DIR
+// reuses it (its --files and --bytes are then ignored).
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -173,7 +177,16 @@ int main(int argc, char** argv) {
                              : fs::path(o.keep);
     const std::string path = (dir / "repo.git").string();
     std::vector<netkeep::SearchTarget> targets;
-    {
+    if (!o.keep.empty() && fs::exists(path)) {
+        // Reused as built by an earlier run: the newest blob of every file at main.
+        std::istringstream tree(
+            netkeep::bench::output_of(fmt::format("git --git-dir='{}' ls-tree -r main", path))
+                .value_or(""));
+        for (std::string line; std::getline(tree, line);)
+            if (auto at = line.find(" blob "); at != std::string::npos)
+                targets.push_back({line.substr(at + 6, 40), targets.size()});
+        fmt::print("reusing {} with {} files\n", path, targets.size());
+    } else {
         netkeep::gitwriter::Libgit2 libgit2;
         fs::remove_all(dir);
         fs::create_directories(dir);
