@@ -176,6 +176,13 @@ TEST_CASE("versions, config and diff agree with git; paging; other tasks' commit
     auto newest = call(client, base + "config");
     CHECK(newest.body == f.git({"cat-file", "blob", blobs[0]}));
     CHECK(newest.header("Cache-Control").value_or("").find("immutable") == std::string::npos);
+    // A client that has the version already gets 304 without the body.
+    netkeep::http::Headers cached;
+    cached.add("If-None-Match", "\"" + blobs[1] + "\"");
+    auto again = client.request("GET", base + "config?at=" + commits[1], "", cached);
+    REQUIRE(again.is_ok());
+    CHECK(again->status == 304);
+    CHECK(again->body.empty());
     auto download = call(client, base + "config?download=1&at=" + commits[2]);
     CHECK(download.header("Content-Disposition") ==
           fmt::format("attachment; filename=\"r1_show_run_{}.txt\"", commits[2].substr(0, 12)));
