@@ -195,17 +195,24 @@ bool any_of(const std::vector<std::string>& wanted, std::string_view v) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), v) != wanted.end();
 }
 
-// A task whose newest version the search reads.
+// A task whose newest version the search reads: copied, since the projection and the
+// index may change while the search runs off the io thread.
 struct SearchTask {
     std::string device;
     std::string job;
-    FileVersion version;
+    std::string commit;
+    unix_time time = 0;
 };
 
-// The tasks of the inventory that match the filters and have a version, by device and job.
+// The tasks of the inventory that match the filters and have a version, by device and job;
+// `targets` gets their newest blobs, indexed into the result.
 std::vector<SearchTask> search_tasks(const Projection& p, const HistoryIndex& history,
-                                     const SearchQuery& q) {
-    std::vector<SearchTask> out;
+                                     const SearchQuery& q, std::vector<SearchTarget>& targets) {
+    struct Found {
+        std::string_view device, job;
+        const FileVersion* version;
+    };
+    std::vector<Found> found;
     const Inventory& inventory = p.inventory();
     for (task_id id = 0; id < p.task_count(); ++id) {
         const TaskState& t = p.task(id);
@@ -216,11 +223,19 @@ std::vector<SearchTask> search_tasks(const Projection& p, const HistoryIndex& hi
                                             [&](const auto& tag) { return any_of(q.tags, tag); }))
             continue;
         if (const FileVersion* v = history.last_change(t.device, t.job))
-            out.push_back(SearchTask{std::string(t.device), std::string(t.job), *v});
+            found.push_back({t.device, t.job, v});
     }
-    std::sort(out.begin(), out.end(), [](const SearchTask& a, const SearchTask& b) {
+    std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
         return std::tie(a.device, a.job) < std::tie(b.device, b.job);
     });
+    std::vector<SearchTask> out;
+    out.reserve(found.size());
+    targets.reserve(found.size());
+    for (const Found& f : found) {
+        targets.push_back({f.version->blob, out.size()});
+        out.push_back(
+            {std::string(f.device), std::string(f.job), f.version->commit, f.version->time});
+    }
     return out;
 }
 
@@ -237,8 +252,7 @@ std::string search_json(const SearchQuery& q, const std::vector<SearchTask>& tas
         if (f) out += ',';
         out +=
             fmt::format(R"({{"device":{},"job":{},"commit":"{}","time":{},"matches":{},"lines":[)",
-                        json_quote(t.device), json_quote(t.job), t.version.commit, t.version.time,
-                        file.matches);
+                        json_quote(t.device), json_quote(t.job), t.commit, t.time, file.matches);
         for (std::size_t i = 0; i < file.lines.size(); ++i) {
             const SearchLine& l = file.lines[i];
             if (i) out += ',';
@@ -496,10 +510,9 @@ asio::awaitable<http::Response> RepoApi::search(http::Request& request, const Ca
         co_return r;
     }
     const auto started = std::chrono::steady_clock::now();
-    const std::vector<SearchTask> tasks = search_tasks(engine_.projection(), history_, query);
     std::vector<SearchTarget> targets;
-    targets.reserve(tasks.size());
-    for (std::size_t i = 0; i < tasks.size(); ++i) targets.push_back({tasks[i].version.blob, i});
+    const std::vector<SearchTask> tasks =
+        search_tasks(engine_.projection(), history_, query, targets);
     std::string pattern = query.literal ? Regex::quote(query.q) : query.q;
     // ^ and $ at line boundaries, as git grep reads them.
     pattern = (query.icase ? "(?mi)" : "(?m)") + pattern;
