@@ -100,7 +100,12 @@ Result<BlobDiff> diff_blobs(HandlePool& pool, std::string_view from, std::string
         if (!old_blob) return old_blob.status();
         auto new_blob = lookup(lease.repo(), lease.odb(), *new_id, options.max_blob_size);
         if (!new_blob) return new_blob.status();
-        git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+        // Not GIT_DIFF_OPTIONS_INIT: clang warns about the fields the macro leaves out.
+        git_diff_options opts;
+        if (Status s =
+                git_status(git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION), "diff options");
+            !s)
+            return s;
         opts.context_lines = options.context;
         opts.interhunk_lines = 0;
         // git diff's default since git 2.14 (diff.indentHeuristic).

@@ -22,7 +22,7 @@ HandlePool::Lease::~Lease() {
 
 Result<HandlePool::Lease> HandlePool::acquire() {
     {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         if (!kept_.empty()) {
             Kept k = std::move(kept_.back());
             kept_.pop_back();
@@ -43,7 +43,7 @@ Result<HandlePool::Lease> HandlePool::acquire() {
 }
 
 void HandlePool::give_back(repository_ptr repo, odb_ptr odb) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (kept_.size() < max_) kept_.push_back(Kept{std::move(repo), std::move(odb)});
 }
 

@@ -4,7 +4,6 @@
 // through the git writer's wrapper (gitwriter/git.hpp: the handles and git_status).
 
 #include <cstddef>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +11,7 @@
 #include <memory>
 
 #include "gitwriter/git.hpp"
+#include "netkeep/mutex.hpp"
 #include "netkeep/repo_reader.hpp"
 
 namespace netkeep::repo {
@@ -48,19 +48,19 @@ public:
         odb_ptr odb_;
     };
 
-    Result<Lease> acquire();
+    Result<Lease> acquire() EXCLUDES(mutex_);
 
 private:
-    void give_back(repository_ptr repo, odb_ptr odb);
+    void give_back(repository_ptr repo, odb_ptr odb) EXCLUDES(mutex_);
 
     const std::string path_;
     const std::size_t max_;
-    std::mutex mutex_;
+    Mutex mutex_;
     struct Kept {
         repository_ptr repo;
         odb_ptr odb;
     };
-    std::vector<Kept> kept_;  // guarded by mutex_
+    std::vector<Kept> kept_ GUARDED_BY(mutex_);
 };
 
 // `hex` as an oid; invalid_argument unless 40 hex digits.

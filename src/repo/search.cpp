@@ -44,23 +44,23 @@ struct Shared {
     std::atomic<std::uint64_t> skipped{0};
     std::atomic<bool> stop{false};
     std::atomic<bool> truncated{false};
-    std::mutex mutex;
-    std::set<std::size_t> listed;  // indexes of matched files, smallest max_files kept
-    Status error = Status::ok();   // the first error; guarded by mutex
+    Mutex mutex;
+    std::set<std::size_t> listed GUARDED_BY(mutex);  // matched files' indexes, max_files smallest
+    Status error GUARDED_BY(mutex) = Status::ok();   // the first error
 
     // Whether a file with `index` may still be among the max_files listed.
-    bool may_list(std::size_t index) {
-        std::lock_guard lock(mutex);
+    bool may_list(std::size_t index) EXCLUDES(mutex) {
+        MutexLock lock(mutex);
         if (listed.size() < options.max_files) return true;
         return index < *std::prev(listed.end());
     }
-    void note_listed(std::size_t index) {
-        std::lock_guard lock(mutex);
+    void note_listed(std::size_t index) EXCLUDES(mutex) {
+        MutexLock lock(mutex);
         listed.insert(index);
         while (listed.size() > options.max_files) listed.erase(std::prev(listed.end()));
     }
-    void fail(Status s) {
-        std::lock_guard lock(mutex);
+    void fail(Status s) EXCLUDES(mutex) {
+        MutexLock lock(mutex);
         if (error) error = std::move(s);
         stop = true;
     }
@@ -201,7 +201,10 @@ Result<SearchResult> search_blobs(HandlePool& pool, std::span<const SearchTarget
             helpers.emplace_back([&, t] { search_some(pool, shared, found[t]); });
         search_some(pool, shared, found[0]);
     }
-    if (!shared.error) return shared.error;
+    {
+        MutexLock lock(shared.mutex);
+        if (!shared.error) return shared.error;
+    }
     SearchResult r;
     for (auto& part : found)
         for (SearchFile& f : part) r.files.push_back(std::move(f));
