@@ -55,7 +55,10 @@ std::string format_auth_file(const AuthFile& file);
 // fsyncs the directory: readers see the old file or the new one, never a torn one.
 Status write_auth_file(const std::string& path, const AuthFile& file);
 
-// A new token: "nk_" + 64 hex digits of 256 random bits from the OS's CSPRNG.
+// `prefix` + 64 hex digits of 256 random bits from the OS's CSPRNG: tokens ("nk_") and the
+// web UI's session ids and CSRF tokens.
+Result<std::string> random_secret(std::string_view prefix);
+// A new token: random_secret("nk_").
 Result<std::string> generate_token();
 std::array<std::uint8_t, 32> token_sha256(std::string_view token);
 
@@ -69,6 +72,8 @@ public:
     // constant time, so the time taken does not depend on which entry (if any) matched
     // or on how many leading bytes agreed.
     const TokenEntry* find(std::string_view token) const;
+    // The same by the token's SHA-256 (a web session keeps the hash, never the token).
+    const TokenEntry* find_hash(const std::array<std::uint8_t, 32>& hash) const;
     const AuthFile& file() const { return file_; }
 
 private:

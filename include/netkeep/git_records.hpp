@@ -23,12 +23,16 @@
 //
 // No third-party header here; the definitions are in src/gitwriter/records.cpp.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "netkeep/event_log.hpp"
 #include "netkeep/events.hpp"
+#include "netkeep/status.hpp"
 
 namespace netkeep::gitwriter {
 
@@ -113,5 +117,21 @@ inline bool is_open(QuarantineState s) {
     return s == QuarantineState::quarantined || s == QuarantineState::held ||
            s == QuarantineState::retry || s == QuarantineState::retrying;
 }
+
+// ---- reading the quarantine (netkeepctl quarantine list, GET /api/v1/quarantine) ----
+
+struct QuarantineEntry {
+    std::uint64_t seq = 0;
+    QuarantineRecord record;
+    std::string what;  // "device/job", "inventory", or empty when the event is not found
+};
+struct QuarantineList {
+    std::vector<QuarantineEntry> entries;  // in seq order
+    bool truncated = false;                // older records left out to stay within `max`
+};
+// The newest `max` quarantine records in the log's meta, each with what its event is
+// about (one point read of the log per record kept). A record that does not parse is
+// skipped. Reads the log: blocking, any thread.
+Result<QuarantineList> read_quarantine(const EventLog& log, std::size_t max);
 
 }  // namespace netkeep::gitwriter

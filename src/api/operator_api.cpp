@@ -5,6 +5,7 @@
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <unordered_map>
 #include <variant>
 
 #include <fmt/format.h>
@@ -12,9 +13,11 @@
 #include <asio/use_awaitable.hpp>
 
 #include "api/answers.hpp"
+#include "api/event_pages.hpp"
 #include "api/operator_query.hpp"
 #include "engine/held_tasks.hpp"
 #include "netkeep/event_json.hpp"
+#include "netkeep/git_records.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
 
@@ -32,6 +35,9 @@ std::optional<QueryError> no_parameters(const http::Request& request) {
     const std::string& name = request.query().front().first;
     return QueryError{name, fmt::format("unknown parameter '{}' (none accepted)", name)};
 }
+
+// GET /api/v1/quarantine lists at most this many records (the newest).
+constexpr std::size_t k_quarantine_max = 1000;
 
 }  // namespace
 
@@ -58,6 +64,8 @@ Status OperatorApi::add_routes(http::Router& router) {
         {"POST", "/api/v1/tasks/{device}/{job}/run", Access::admin, bind(&OperatorApi::task_run),
          no_body},
         {"GET", "/api/v1/events", Access::read, bind(&OperatorApi::events), {}},
+        {"GET", "/api/v1/status", Access::read, bind(&OperatorApi::status), {}},
+        {"GET", "/api/v1/quarantine", Access::read, bind(&OperatorApi::quarantine), {}},
         {"GET",
          "/api/v1/devices/{device}/history",
          Access::read,
@@ -76,19 +84,27 @@ asio::awaitable<http::Response> OperatorApi::tasks(http::Request& request, const
     TasksQuery query;
     if (auto error = parse_tasks_query(request.query(), query)) co_return bad_parameter(*error);
     const unix_time now = engine_.now();
-    std::string body = fmt::format(R"({{"now":{},"tasks":[)", now);
-    bool first = true;
-    for (task_id id = 0; id < engine_.projection().task_count(); ++id) {
-        if (!task_matches(engine_.projection(), id, query, now)) continue;
-        const TaskState& t = engine_.projection().task(id);
-        std::optional<LastChange> change;
-        if (const FileVersion* v = history_.last_change(t.device, t.job))
-            change = LastChange{v->commit, v->time, v->seq};
-        if (!first) body += ',';
-        first = false;
-        body += task_json(engine_.projection(), id, now, change);
+    const Projection& projection = engine_.projection();
+    auto last_change = [this](std::string_view device,
+                              std::string_view job) -> std::optional<LastChange> {
+        if (const FileVersion* v = history_.last_change(device, job))
+            return LastChange{v->commit, v->time, v->seq};
+        return std::nullopt;
+    };
+    // One pass over the tasks on the io thread (which owns the projection); only the page
+    // (at most 1,000 tasks) is rendered.
+    TasksPage page = select_tasks(projection, query, now, last_change, &name_ranks_);
+    const StatusCounts& c = page.counts;
+    std::string body = fmt::format(
+        R"({{"now":{},"total":{},"counts":{{"due":{},"scheduled":{},"leased":{},"retrying":{},"failing":{}}},"tasks":[)",
+        now, page.total, c.due, c.scheduled, c.leased, c.retrying, c.failing);
+    for (std::size_t i = 0; i < page.ids.size(); ++i) {
+        const TaskState& t = projection.task(page.ids[i]);
+        if (i) body += ',';
+        body += task_json(projection, page.ids[i], now, last_change(t.device, t.job));
     }
-    body += "]}";
+    body += fmt::format(R"(],"next_cursor":{}}})",
+                        page.next ? json_quote(format_task_cursor(*page.next)) : "null");
     co_return http::json_response(200, std::move(body));
 }
 
@@ -164,29 +180,118 @@ asio::awaitable<http::Response> OperatorApi::events(http::Request& request, cons
     EventsQuery query;
     if (auto error = parse_events_query(request.query(), query)) co_return bad_parameter(*error);
     const std::uint64_t last = log_.last_seq();
-    const std::uint64_t to = std::min(last, query.from + query.limit - 1);
-    // Reading and rendering up to a thousand events (an inventory may be megabytes)
-    // happens off the io thread.
-    std::string events;
-    std::uint64_t next = query.from;
-    Status scanned = co_await asio::co_spawn(
+    // Reading and rendering up to a thousand events (an inventory may be megabytes), out
+    // of up to k_events_max_scan examined, happens off the io thread.
+    std::optional<Result<EventsPage>> read;
+    (void)co_await asio::co_spawn(
         blocking_,
         [&]() -> asio::awaitable<Status> {
-            co_return log_.scan(query.from, to, [&](EventRecord&& record) {
-                if (!events.empty()) events += ',';
-                events += event_json(record);
-                next = record.seq + 1;
-                return true;
-            });
+            read.emplace(query.tail ? read_events_tail(log_, query, last, k_events_max_scan)
+                                    : read_events_forward(log_, query, last, k_events_max_scan));
+            co_return Status::ok();
         },
         asio::use_awaitable);
-    if (!scanned) {
-        log_line(LogLevel::error, "events.read_failed", {{"error", scanned.to_string()}});
+    Result<EventsPage>& page = *read;
+    if (!page) {
+        log_line(LogLevel::error, "events.read_failed", {{"error", page.status().to_string()}});
         co_return http::json_error(503, "the event log could not be read",
-                                   {{"detail", scanned.message()}});
+                                   {{"detail", page.status().message()}});
     }
-    co_return http::json_response(
-        200, fmt::format(R"({{"events":[{}],"next":{},"last_seq":{}}})", events, next, last));
+    if (query.tail)
+        co_return http::json_response(
+            200, fmt::format(R"({{"events":[{}],"next_before":{},"last_seq":{},"scanned":{}}})",
+                             page->events,
+                             page->next_before ? std::to_string(*page->next_before) : "null", last,
+                             page->scanned));
+    co_return http::json_response(200, fmt::format(R"({{"events":[{}],"next":{},"last_seq":{}}})",
+                                                   page->events, page->next, last));
+}
+
+// ---- GET /api/v1/status ----
+
+asio::awaitable<http::Response> OperatorApi::status(http::Request& request, const Caller&) {
+    if (auto error = no_parameters(request)) co_return bad_parameter(*error);
+    const unix_time now = engine_.now();
+    const TaskCounts tasks = count_tasks(engine_.projection(), now);
+    const std::uint64_t total = tasks.due + tasks.scheduled + tasks.leased + tasks.retrying;
+    std::string git = "null";
+    if (auto g = co_await git_progress(now))
+        git = fmt::format(R"({{"applied_seq":{},"lag_events":{},"lag_seconds":{}}})",
+                          g->applied_seq, g->lag_events, g->lag_seconds);
+    const StorageSnapshot storage = readiness_.storage();
+    std::string spool = "null";
+    if (storage.spool)
+        spool =
+            fmt::format(R"({{"files":{},"bytes":{}}})", storage.spool->files, storage.spool->bytes);
+    const auto reasons = readiness_reasons(readiness_.readiness_input(), readiness_.limits());
+    std::string reasons_json = "[";
+    for (const std::string& r : reasons) {
+        if (reasons_json.size() > 1) reasons_json += ',';
+        reasons_json += json_quote(r);
+    }
+    reasons_json += ']';
+    const auto health = readiness_.writer_health();
+    std::string body = fmt::format(
+        R"({{"version":{},"now":{},"started_at":{},"uptime_seconds":{},)"
+        R"("log":{{"last_seq":{},"projection_seq":{}}},"git":{},"spool":{},)"
+        R"("tasks":{{"total":{},"due":{},"scheduled":{},"leased":{},"retrying":{},"overdue":{}}},)"
+        R"("history_versions":{},"workers":{},"ready":{},"reasons":{},"quarantined":{}}})",
+        json_quote(NETKEEP_VERSION), now, engine_.started_at(),
+        std::max<unix_time>(0, now - engine_.started_at()), log_.last_seq(),
+        engine_.projection().last_seq(), git, spool, total, tasks.due, tasks.scheduled,
+        tasks.leased, tasks.retrying, tasks.overdue, history_.versions(), workers_json(),
+        reasons.empty(), reasons_json, health ? health->quarantined : 0);
+    co_return http::json_response(200, std::move(body));
+}
+
+std::string OperatorApi::workers_json() const {
+    // One pass over the tasks counts the leases by worker name (a view of the lease's).
+    std::unordered_map<std::string_view, std::uint64_t> held;
+    const Projection& p = engine_.projection();
+    for (task_id id = 0; id < p.task_count(); ++id)
+        if (const auto& lease = p.task(id).lease) held[lease->worker] += 1;
+    std::string out = "[";
+    for (const WorkerSeen& w : workers_.list()) {
+        if (out.size() > 1) out += ',';
+        auto it = held.find(w.name);
+        out += fmt::format(R"({{"name":{},"address":{},"last_poll":{},"leases_held":{}}})",
+                           json_quote(w.name), json_quote(w.address), w.last_poll,
+                           it == held.end() ? 0 : it->second);
+    }
+    out += ']';
+    return out;
+}
+
+// ---- GET /api/v1/quarantine ----
+
+asio::awaitable<http::Response> OperatorApi::quarantine(http::Request& request, const Caller&) {
+    if (auto error = no_parameters(request)) co_return bad_parameter(*error);
+    // A scan of the meta records and one point read per record: off the io thread.
+    std::optional<Result<gitwriter::QuarantineList>> read;
+    (void)co_await asio::co_spawn(
+        blocking_,
+        [&]() -> asio::awaitable<Status> {
+            read.emplace(gitwriter::read_quarantine(log_, k_quarantine_max));
+            co_return Status::ok();
+        },
+        asio::use_awaitable);
+    Result<gitwriter::QuarantineList>& list = *read;
+    if (!list) {
+        log_line(LogLevel::error, "quarantine.read_failed", {{"error", list.status().to_string()}});
+        co_return http::json_error(503, "the quarantine records could not be read",
+                                   {{"detail", list.status().message()}});
+    }
+    std::string body = R"({"quarantined":[)";
+    for (std::size_t i = 0; i < list->entries.size(); ++i) {
+        const gitwriter::QuarantineEntry& e = list->entries[i];
+        if (i) body += ',';
+        body +=
+            fmt::format(R"({{"seq":{},"what":{},"state":"{}","attempts":{},"at":{},"detail":{}}})",
+                        e.seq, json_quote(e.what), gitwriter::state_name(e.record.state),
+                        e.record.attempts, e.record.at, json_quote(e.record.detail));
+    }
+    body += fmt::format(R"(],"truncated":{}}})", list->truncated);
+    co_return http::json_response(200, std::move(body));
 }
 
 // ---- GET /api/v1/devices/{device}/history ----

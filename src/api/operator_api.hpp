@@ -1,20 +1,24 @@
 #pragma once
-// The operators' routes: the read API (/api/v1/tasks, /api/v1/events,
-// /api/v1/devices/<device>/history), run-now (POST /api/v1/tasks/<device>/<job>/run),
-// POST /admin/reload, GET /metrics and GET /readyz. Route handlers only: state changes go
-// through the engine; pure parts (query parsing, JSON, the exposition format) are in
-// operator_query.cpp and metrics.cpp.
+// The operators' routes: the read API (/api/v1/tasks, /api/v1/events, /api/v1/status,
+// /api/v1/quarantine, /api/v1/devices/<device>/history), run-now (POST
+// /api/v1/tasks/<device>/<job>/run), POST /admin/reload, GET /metrics and GET /readyz. Route
+// handlers only: state changes go through the engine; pure parts (query parsing, JSON, the
+// exposition format) are in operator_query.cpp and metrics.cpp.
 //
-// Threads: the io thread. Reading a range of the log (/api/v1/events, the git lag of
-// /metrics) runs on the blocking pool.
+// Threads: the io thread. Reading the log (/api/v1/events, /api/v1/quarantine, the git
+// lag of /metrics and /api/v1/status) runs on the blocking pool.
+
+#include <memory>
 
 #include <asio/awaitable.hpp>
 #include <asio/thread_pool.hpp>
 
 #include "api/gate.hpp"
 #include "api/history.hpp"
+#include "api/operator_query.hpp"
 #include "api/readiness_monitor.hpp"
 #include "api/request_metrics.hpp"
+#include "api/workers_seen.hpp"
 #include "engine/engine.hpp"
 #include "http/router.hpp"
 #include "netkeep/event_log.hpp"
@@ -25,13 +29,14 @@ class OperatorApi {
 public:
     OperatorApi(engine::Engine& engine, Gate& gate, const RequestMetrics& metrics,
                 const ReadinessMonitor& readiness, const HistoryIndex& history, const EventLog& log,
-                asio::thread_pool& blocking)
+                const WorkersSeen& workers, asio::thread_pool& blocking)
         : engine_(engine),
           gate_(gate),
           metrics_(metrics),
           readiness_(readiness),
           history_(history),
           log_(log),
+          workers_(workers),
           blocking_(blocking) {}
 
     Status add_routes(http::Router& router);
@@ -40,12 +45,16 @@ private:
     asio::awaitable<http::Response> tasks(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> task_run(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> events(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> status(http::Request& request, const Caller& caller);
+    asio::awaitable<http::Response> quarantine(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> device_history(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> reload(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> metrics(http::Request& request, const Caller& caller);
     asio::awaitable<http::Response> readyz(http::Request& request, const Caller& caller);
-    // The git writer's progress for /metrics: the age of its first event not applied is
-    // one read of the log, off the io thread.
+    // The workers seen, with the leases each holds now, as JSON (an array).
+    std::string workers_json() const;
+    // The git writer's progress for /metrics and /api/v1/status: the age of its first event not
+    // applied is one read of the log, off the io thread.
     asio::awaitable<std::optional<GitProgress>> git_progress(unix_time now);
 
     engine::Engine& engine_;
@@ -54,7 +63,10 @@ private:
     const ReadinessMonitor& readiness_;
     const HistoryIndex& history_;
     const EventLog& log_;
+    const WorkersSeen& workers_;
     asio::thread_pool& blocking_;
+    // The order of the inventory's names for /api/v1/tasks, rebuilt after a reload.
+    std::shared_ptr<const NameRanks> name_ranks_;
 };
 
 }  // namespace netkeep::api

@@ -123,6 +123,7 @@ asio::awaitable<http::Response> WorkerApi::next(http::Request& request, const Ca
     const std::string holder = caller.authenticated() ? caller.name : std::string();
 
     const unix_time now = engine_.now();
+    workers_.record(caller.name, request.remote().address().to_string(), now);
     const Projection& projection = engine_.projection();
     std::vector<task_id> ids =
         projection.due(query.tags, now + query.seconds, std::size_t(query.max));

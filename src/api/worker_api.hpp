@@ -15,6 +15,7 @@
 
 #include "api/gate.hpp"
 #include "api/readiness_monitor.hpp"
+#include "api/workers_seen.hpp"
 #include "engine/engine.hpp"
 #include "http/router.hpp"
 #include "netkeep/spool.hpp"
@@ -29,11 +30,12 @@ struct WorkerApiOptions {
 class WorkerApi {
 public:
     WorkerApi(engine::Engine& engine, Gate& gate, ReadinessMonitor& readiness, Spool& spool,
-              asio::thread_pool& blocking, WorkerApiOptions options)
+              WorkersSeen& workers, asio::thread_pool& blocking, WorkerApiOptions options)
         : engine_(engine),
           gate_(gate),
           readiness_(readiness),
           spool_(spool),
+          workers_(workers),
           blocking_(blocking),
           options_(options) {}
 
@@ -72,6 +74,7 @@ private:
     Gate& gate_;
     ReadinessMonitor& readiness_;
     Spool& spool_;
+    WorkersSeen& workers_;  // every valid poll of /worker/next, for GET /api/v1/status
     asio::thread_pool& blocking_;
     WorkerApiOptions options_;
 };

@@ -249,14 +249,16 @@ Status write_auth_file(const std::string& path, const AuthFile& file) {
     return write_file_durably(path, format_auth_file(file), {.mode = 0600, .keep_owner = true});
 }
 
-Result<std::string> generate_token() {
+Result<std::string> random_secret(std::string_view prefix) {
     std::array<std::uint8_t, 32> random{};
     if (RAND_bytes(random.data(), int(random.size())) != 1)
         return Status::unavailable("the system's random number generator failed");
-    std::string token = "nk_" + hex_of(random);
+    std::string secret = std::string(prefix) + hex_of(random);
     OPENSSL_cleanse(random.data(), random.size());
-    return token;
+    return secret;
 }
+
+Result<std::string> generate_token() { return random_secret("nk_"); }
 
 std::array<std::uint8_t, 32> token_sha256(std::string_view token) {
     Sha256 h;
@@ -267,7 +269,10 @@ std::array<std::uint8_t, 32> token_sha256(std::string_view token) {
 Authenticator::Authenticator(AuthFile file) : file_(std::move(file)) {}
 
 const TokenEntry* Authenticator::find(std::string_view token) const {
-    const auto hash = token_sha256(token);
+    return find_hash(token_sha256(token));
+}
+
+const TokenEntry* Authenticator::find_hash(const std::array<std::uint8_t, 32>& hash) const {
     const TokenEntry* found = nullptr;
     for (const TokenEntry& entry : file_.tokens) {
         // No early exit: each comparison takes the same time whatever the bytes are.

@@ -35,6 +35,7 @@
 #include "api/readiness_monitor.hpp"
 #include "api/repo_api.hpp"
 #include "api/request_metrics.hpp"
+#include "api/session_api.hpp"
 #include "api/worker_api.hpp"
 #include "bin/netkeepd_args.hpp"
 #include "engine/engine.hpp"
@@ -112,10 +113,12 @@ public:
                    .expiry_tick = std::chrono::milliseconds(250),
                    .now = {}}),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
-          gate_(engine_, metrics_),
-          worker_api_(engine_, gate_, readiness_, spool, blocking_,
+          gate_(engine_, metrics_, sessions_),
+          worker_api_(engine_, gate_, readiness_, spool, workers_seen_, blocking_,
                       {.max_upload = config.max_upload}),
-          operator_api_(engine_, gate_, metrics_, readiness_, history_, log, blocking_),
+          operator_api_(engine_, gate_, metrics_, readiness_, history_, log, workers_seen_,
+                        blocking_),
+          session_api_(engine_, gate_, sessions_),
           repo_api_(engine_, gate_, history_, blocking_),
           server_(io, routes(), server_options()),
           reload_signal_(io, SIGHUP),
@@ -151,9 +154,12 @@ private:
     netkeep::api::RequestMetrics metrics_;
     netkeep::api::HistoryIndex history_;
     netkeep::api::ReadinessMonitor readiness_;
+    netkeep::api::SessionStore sessions_;  // the web UI's logins
     netkeep::api::Gate gate_;
+    netkeep::api::WorkersSeen workers_seen_;  // polls of /worker/next, for /api/v1/status
     netkeep::api::WorkerApi worker_api_;
     netkeep::api::OperatorApi operator_api_;
+    netkeep::api::SessionApi session_api_;
     // Versions, configs, diffs and search from the repository (503 without the git writer).
     netkeep::api::RepoApi repo_api_;
     // Started after the engine (whose start-up appends the inventory it needs), stopped
@@ -177,6 +183,7 @@ netkeep::http::Router Daemon::routes() {
     Status added = gate_.add(router, "GET", "/healthz", netkeep::api::Access::open, healthz);
     if (added) added = worker_api_.add_routes(router);
     if (added) added = operator_api_.add_routes(router);
+    if (added) added = session_api_.add_routes(router);
     if (added) added = repo_api_.add_routes(router);
     // Registration fails only for a malformed or duplicate pattern: a programming error
     // caught by the integration tests, reported loudly rather than ignored.
@@ -194,6 +201,8 @@ netkeep::http::ServerOptions Daemon::server_options() {
     options.on_unrouted = [this](std::string_view method, int status) {
         metrics_.count_unrouted(method, status);
     };
+    // Browsers must take a stored config (text/plain) or an error for what it says it is.
+    options.default_headers.add("X-Content-Type-Options", "nosniff");
     options.max_connections_per_client = config_.max_connections_per_client;
     options.min_body_rate = config_.min_body_rate;
     options.body_rate_grace = config_.body_rate_grace;

@@ -23,35 +23,18 @@ namespace netkeep::ctl {
 
 namespace {
 
-struct Entry {
-    gitwriter::QuarantineRecord record;
-    std::string what;  // "device/job" or "inventory"
-};
+using Entries = std::map<std::uint64_t, gitwriter::QuarantineEntry>;
 
-Result<std::map<std::uint64_t, Entry>> read_entries(const EventLog& log) {
-    std::map<std::uint64_t, Entry> out;
-    Status s = log.scan_meta(
-        gitwriter::k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
-            auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_quarantine_prefix.size()));
-            auto record = gitwriter::parse_quarantine_record(value);
-            if (seq && record) out[*seq].record = std::move(*record);
-            return true;
-        });
-    if (!s) return s;
-    for (auto& [seq, e] : out) {
-        Status scanned = log.scan(seq, seq, [&](EventRecord&& r) {
-            if (auto* c = std::get_if<CompletionRecorded>(&r.event))
-                e.what = c->device + "/" + c->job;
-            else if (std::holds_alternative<InventoryApplied>(r.event))
-                e.what = "inventory";
-            return false;
-        });
-        if (!scanned) return scanned;
-    }
+// The shared reader (netkeep/git_records.hpp), every record: an operator's list is whole.
+Result<Entries> read_entries(const EventLog& log) {
+    auto read = gitwriter::read_quarantine(log, SIZE_MAX);
+    if (!read) return read.status();
+    Entries out;
+    for (gitwriter::QuarantineEntry& e : read->entries) out[e.seq] = std::move(e);
     return out;
 }
 
-int list(const Options& o, Io io, const std::map<std::uint64_t, Entry>& entries) {
+int list(const Options& o, Io io, const Entries& entries) {
     if (o.json) {
         std::string out = "[";
         bool first = true;
@@ -78,7 +61,7 @@ int list(const Options& o, Io io, const std::map<std::uint64_t, Entry>& entries)
     return 0;
 }
 
-int retry(const Options& o, Io io, const std::map<std::uint64_t, Entry>& entries) {
+int retry(const Options& o, Io io, const Entries& entries) {
     auto it = entries.find(o.seq);
     if (it == entries.end()) return fail(o, io, fmt::format("seq {} is not quarantined", o.seq));
     auto state = it->second.record.state;

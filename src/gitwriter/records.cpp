@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <utility>
+#include <variant>
 
 #include <fmt/format.h>
 
@@ -139,6 +141,37 @@ std::optional<std::uint64_t> parse_u64_trailer(std::string_view message, std::st
         }
     }
     return found;
+}
+
+Result<QuarantineList> read_quarantine(const EventLog& log, std::size_t max) {
+    QuarantineList list;
+    // Only the newest `max` are kept while the keys (in seq order) are walked.
+    std::deque<QuarantineEntry> kept;
+    Status s =
+        log.scan_meta(k_quarantine_prefix, [&](std::string_view key, std::string_view value) {
+            auto seq = parse_u64(key.substr(k_quarantine_prefix.size()));
+            auto record = parse_quarantine_record(value);
+            if (!seq || !record) return true;
+            kept.push_back(QuarantineEntry{*seq, std::move(*record), {}});
+            if (kept.size() > max) {
+                kept.pop_front();
+                list.truncated = true;
+            }
+            return true;
+        });
+    if (!s) return s;
+    for (QuarantineEntry& e : kept) {
+        Status read = log.scan(e.seq, e.seq, [&](EventRecord&& r) {
+            if (auto* c = std::get_if<CompletionRecorded>(&r.event))
+                e.what = c->device + "/" + c->job;
+            else if (std::holds_alternative<InventoryApplied>(r.event))
+                e.what = "inventory";
+            return false;
+        });
+        if (!read) return read;
+        list.entries.push_back(std::move(e));
+    }
+    return list;
 }
 
 }  // namespace netkeep::gitwriter

@@ -14,6 +14,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include "http/compress.hpp"
 #include "http/tls.hpp"
 #include "netkeep/logger.hpp"
 
@@ -282,6 +283,7 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
     const bool head_only = head.method == "HEAD";
     const bool http10_keep_alive =
         head.version_major == 1 && head.version_minor == 0 && head.keep_alive;
+    const bool client_accepts_gzip = accepts_gzip(head.headers);
     start_body(head);
     Response response = co_await route(std::move(head));
 
@@ -297,6 +299,9 @@ asio::awaitable<bool> Connection::serve(MessageHead head) {
         if (!drained) close_after = true;
     }
     if (response.close || core_->stopping) close_after = true;
+    for (const Header& field : core_->options.default_headers)
+        if (!response.headers.contains(field.name)) response.headers.add(field.name, field.value);
+    compress_response(response, client_accepts_gzip);
 
     if (!co_await write_response(response, head_only, close_after, http10_keep_alive))
         co_return false;

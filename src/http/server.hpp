@@ -87,6 +87,9 @@ struct ServerOptions {
     // hold a connection forever. 0: no minimum (body_read_timeout still applies).
     std::uint64_t min_body_rate = 1024;
     std::chrono::milliseconds body_rate_grace{std::chrono::seconds(10)};
+    // Fields added to every routed answer that does not set them itself (netkeepd:
+    // X-Content-Type-Options: nosniff, so no browser renders a stored config as HTML).
+    Headers default_headers;
     // Where the server reports what no client will hear about (handler exceptions,
     // accept errors). Default: an "http.error" line through netkeep::log_line.
     std::function<void(std::string_view)> log;

@@ -255,7 +255,8 @@ TEST_CASE(
     CHECK(complete_as(c, f.worker_a2, expiring, "early\n").status == 403);
     REQUIRE(eventually(
         [&] {
-            return call(c, "GET", "/api/v1/tasks", f.reader).body.find("\"leased\"") ==
+            // The task's status, not the "leased" key of the answer's counts.
+            return call(c, "GET", "/api/v1/tasks", f.reader).body.find("\"status\":\"leased\"") ==
                    std::string::npos;
         },
         8s));
@@ -441,4 +442,151 @@ TEST_CASE(
     std::string metrics = call(again, "GET", "/metrics", f.reader).body;
     CHECK(metrics.find("netkeep_auth_refused_total{reason=\"unauthenticated\"} 200\n") !=
           std::string::npos);
+}
+
+// ---- the web UI's sessions (docs/security.md#web-ui-sessions) ----
+
+namespace {
+
+struct Login {
+    std::string cookie;  // "nk_session=..."
+    std::string csrf;
+    ClientResponse response;
+};
+
+Login login(Client& c, std::string_view body, std::string_view content_type = "application/json") {
+    Headers h;
+    h.add("Content-Type", std::string(content_type));
+    auto r = c.request("POST", "/ui/login", body, h);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    Login out{{}, {}, std::move(*r)};
+    if (out.response.status != 200) return out;
+    std::string set = std::string(out.response.header("Set-Cookie").value_or(""));
+    out.cookie = set.substr(0, set.find(';'));
+    simdjson::dom::parser parser;
+    out.csrf = std::string(parser.parse(out.response.body)["csrf"].get_string().value());
+    return out;
+}
+
+ClientResponse with_session(Client& c, std::string_view method, const std::string& target,
+                            const std::string& cookie, const std::string& csrf = "") {
+    Headers h;
+    h.add("Cookie", "theme=x; " + cookie);
+    if (!csrf.empty()) h.add("X-CSRF-Token", csrf);
+    auto r = c.request(method, target, {}, h);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("web UI login: a read or admin token buys an HttpOnly, SameSite=Strict session") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+
+    auto none = c.get("/ui/session");
+    REQUIRE(none.is_ok());
+    CHECK(none->body.find(R"("auth_required":true,"authenticated":false)") != std::string::npos);
+
+    Login reader = login(c, fmt::format(R"({{"token": "{}"}})", f.reader));
+    REQUIRE_MESSAGE(reader.response.status == 200, reader.response.body);
+    const std::string set = std::string(reader.response.header("Set-Cookie").value_or(""));
+    CHECK(set.starts_with("nk_session=nks_"));
+    CHECK(set.find("; HttpOnly") != std::string::npos);
+    CHECK(set.find("; SameSite=Strict") != std::string::npos);
+    CHECK(set.find("; Path=/") != std::string::npos);
+    CHECK(set.find("Secure") == std::string::npos);  // plain HTTP here
+    CHECK(reader.response.body.find(R"("role":"read")") != std::string::npos);
+    // The token itself is in neither the cookie nor the answer.
+    CHECK(set.find(f.reader) == std::string::npos);
+    CHECK(reader.response.body.find(f.reader) == std::string::npos);
+
+    auto who = with_session(c, "GET", "/ui/session", reader.cookie);
+    CHECK(who.body.find(R"("authenticated":true,"name":"reader","role":"read")") !=
+          std::string::npos);
+    CHECK(with_session(c, "GET", "/api/v1/tasks", reader.cookie).status == 200);
+    // A read session may not run a task, CSRF token or not.
+    CHECK(with_session(c, "POST", "/api/v1/tasks/r1/show_run/run", reader.cookie, reader.csrf)
+              .status == 403);
+    // The session is no worker: worker routes take bearer tokens only.
+    CHECK(with_session(c, "GET", "/worker/next", reader.cookie).status == 401);
+
+    // A form post works too (the page without JavaScript).
+    Login admin = login(c, "token=" + f.admin, "application/x-www-form-urlencoded");
+    REQUIRE_MESSAGE(admin.response.status == 200, admin.response.body);
+    CHECK(admin.csrf != reader.csrf);
+    CHECK(admin.cookie != reader.cookie);
+
+    // CSRF: a POST the cookie authenticates needs the session's own token.
+    CHECK(with_session(c, "POST", "/api/v1/tasks/r1/show_run/run", admin.cookie).status == 403);
+    CHECK(with_session(c, "POST", "/api/v1/tasks/r1/show_run/run", admin.cookie, reader.csrf)
+              .status == 403);
+    CHECK(
+        with_session(c, "POST", "/api/v1/tasks/r1/show_run/run", admin.cookie, admin.csrf).status ==
+        200);
+
+    // Logout ends the session and clears the cookie.
+    CHECK(with_session(c, "POST", "/ui/logout", admin.cookie).status == 403);  // no CSRF token
+    auto out = with_session(c, "POST", "/ui/logout", admin.cookie, admin.csrf);
+    CHECK(out.status == 204);
+    CHECK(std::string(out.header("Set-Cookie").value_or("")).find("Max-Age=0") !=
+          std::string::npos);
+    CHECK(with_session(c, "GET", "/api/v1/tasks", admin.cookie).status == 401);
+}
+
+TEST_CASE("web UI login refuses bad, worker and cross-site logins; revocation ends sessions") {
+    Fixture f;
+    RunningServer server = f.start();
+    Client c = connect(server);
+
+    CHECK(login(c, R"({"token": "nk_0000"})").response.status == 401);
+    CHECK(login(c, R"({"tok": 1})").response.status == 400);
+    CHECK(login(c, "{not json").response.status == 400);
+    CHECK(login(c, std::string(5000, 'x')).response.status == 413);
+    Login worker = login(c, fmt::format(R"({{"token": "{}"}})", f.worker_a));
+    CHECK(worker.response.status == 403);
+    CHECK(worker.response.header("Set-Cookie") == std::nullopt);
+    {
+        Headers h;
+        h.add("Content-Type", "application/json");
+        h.add("Origin", "http://evil.example");
+        auto r = c.request("POST", "/ui/login", fmt::format(R"({{"token": "{}"}})", f.admin), h);
+        REQUIRE(r.is_ok());
+        CHECK(r->status == 403);
+    }
+    // A made-up session id is nobody.
+    CHECK(with_session(c, "GET", "/api/v1/tasks", "nk_session=nks_forged").status == 401);
+
+    Login reader = login(c, fmt::format(R"({{"token": "{}"}})", f.reader));
+    REQUIRE(reader.response.status == 200);
+    CHECK(with_session(c, "GET", "/api/v1/tasks", reader.cookie).status == 200);
+    CtlResult revoked = ctl({"token", "revoke", "--auth", f.auth.string(), "--name", "reader"});
+    REQUIRE_MESSAGE(revoked.code == 0, revoked.err);
+    REQUIRE(server.process.send_signal(SIGHUP).is_ok());
+    CHECK(eventually(
+        [&] { return with_session(c, "GET", "/api/v1/tasks", reader.cookie).status == 401; }));
+    // Neither the token, the session id nor the CSRF token reaches the log lines.
+    const std::string id = reader.cookie.substr(reader.cookie.find('=') + 1);
+    const std::string logs = server.process.stderr_text() + server.process.stdout_text();
+    CHECK(logs.find("ui.login") != std::string::npos);
+    for (const std::string& secret : {id, reader.csrf, f.reader, f.admin}) {
+        CAPTURE(secret);
+        CHECK(logs.find(secret) == std::string::npos);
+    }
+}
+
+TEST_CASE("without --auth there is no login and the UI may do everything") {
+    Fixture f;
+    auto server = start_netkeepd(
+        {"--data-dir", f.data.string(), "--inventory", f.inventory.string(), "--listen",
+         "127.0.0.1:0"},
+        SpawnOptions{.env = {fmt::format("NK_AUTH_PASS={}", k_password)}, .working_dir = {}});
+    REQUIRE(server.is_ok());
+    Client c = connect(*server);
+    auto who = c.get("/ui/session");
+    REQUIRE(who.is_ok());
+    CHECK(who->body.find(R"("auth_required":false)") != std::string::npos);
+    CHECK(who->body.find(R"("role":"admin")") != std::string::npos);
+    CHECK(login(c, R"({"token": "x"})").response.status == 404);
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -621,4 +622,335 @@ TEST_CASE("no password reaches netkeepd's stderr or stdout, literal or from the 
     CHECK(out.find("task.run_requested") != std::string::npos);
     CHECK(out.find(k_literal_pass) == std::string::npos);  // ... without the passwords
     CHECK(out.find(k_env_pass) == std::string::npos);
+}
+
+// ---- issue 12: the fleet page's API (paging, sorting, filters), the audit tail, the
+// status page and the quarantine list ----
+
+namespace {
+
+// 25 devices (sw-00..sw-11 ungrouped, EDGE-12..EDGE-24 in groups g0/g1) x 1 yearly job.
+struct FleetFixture : Fixture {
+    FleetFixture() {
+        std::string d = R"({"credentials": {"c": {"user": "u", "pass": "p"}}, "devices": [)";
+        for (int i = 0; i < 25; ++i) {
+            if (i) d += ',';
+            std::string group = i < 12 ? "" : fmt::format(R"(, "group": "g{}")", i % 2);
+            d += fmt::format(R"({{"name": "{}-{:02}", "credentials": "c", "tags": ["t{}"]{}}})",
+                             i < 12 ? "sw" : "EDGE", i, i % 3, group);
+        }
+        std::ofstream(inventory / "devices.json") << d << "]}";
+    }
+};
+
+struct TasksAnswer {
+    std::vector<std::string> devices;
+    std::int64_t total = 0;
+    std::map<std::string, std::int64_t> counts;
+    std::optional<std::string> next_cursor;
+};
+
+TasksAnswer get_tasks(Client& client, const std::string& query) {
+    CAPTURE(query);
+    auto r = call(client, "GET", "/api/v1/tasks" + query);
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    simdjson::dom::parser parser;
+    auto doc = json(parser, r);
+    TasksAnswer a;
+    a.total = doc["total"].get_int64().value();
+    for (auto [key, value] : doc["counts"].get_object())
+        a.counts[std::string(key)] = value.get_int64().value();
+    for (auto t : doc["tasks"].get_array()) {
+        a.devices.emplace_back(t["device"].get_string().value());
+        CHECK(t["tags"].get_array().size() == 1);
+        CHECK_FALSE(t["group"].get_string().error());
+    }
+    if (!doc["next_cursor"].is_null())
+        a.next_cursor = std::string(doc["next_cursor"].get_string().value());
+    return a;
+}
+
+// Percent-encoding for a cursor or q value in a query string.
+std::string encode(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
+            out += char(c);
+        else
+            out += fmt::format("%{:02X}", c);
+    }
+    return out;
+}
+
+// Every page of `query` (which must not be empty) with `limit`, following next_cursor.
+std::vector<std::string> walk_pages(Client& client, const std::string& query, int limit,
+                                    const std::function<void()>& between = {}) {
+    std::vector<std::string> all;
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+        auto a = get_tasks(client, fmt::format("{}&limit={}{}", query, limit, cursor));
+        CHECK(a.devices.size() <= std::size_t(limit));
+        all.insert(all.end(), a.devices.begin(), a.devices.end());
+        if (!a.next_cursor) return all;
+        cursor = "&cursor=" + encode(*a.next_cursor);
+        if (between) between();
+    }
+    FAIL("the walk did not end");
+    return all;
+}
+
+}  // namespace
+
+TEST_CASE("GET /api/v1/tasks pages: sort, order, cursor walks, q, group, total and counts") {
+    FleetFixture f;
+    auto server = f.start();
+    auto client = connect(server);
+
+    auto first = get_tasks(client, "?limit=10");
+    CHECK(first.total == 25);
+    CHECK(first.counts.at("due") == 25);
+    CHECK(first.counts.at("failing") == 0);
+    REQUIRE(first.devices.size() == 10);
+    CHECK(first.devices.front() == "EDGE-12");  // by name: upper case sorts first
+    REQUIRE(first.next_cursor);
+
+    std::vector<std::string> by_name;
+    for (int i = 12; i < 25; ++i) by_name.push_back(fmt::format("EDGE-{:02}", i));
+    for (int i = 0; i < 12; ++i) by_name.push_back(fmt::format("sw-{:02}", i));
+    CHECK(walk_pages(client, "?sort=device", 7) == by_name);
+    std::vector<std::string> reversed(by_name.rbegin(), by_name.rend());
+    CHECK(walk_pages(client, "?sort=device&order=desc", 4) == reversed);
+
+    // Leases and failures between pages: a walk by device still sees every task once.
+    auto leases = lease(client, "?max=3&tag=t0");
+    REQUIRE(leases.size() == 3);
+    complete(client, leases[0], "", std::string("ssh: refused"));
+    int polls = 0;
+    auto walked = walk_pages(client, "?sort=device", 6, [&] {
+        if (polls++ < 3) CHECK(lease(client, "?max=2&tag=t1").size() == 2);
+    });
+    CHECK(walked == by_name);
+    for (std::string sort :
+         {"job", "status", "next_due", "last_success", "last_change", "last_failure"}) {
+        CAPTURE(sort);
+        auto pages = walk_pages(client, "?sort=" + sort, 6);
+        CHECK(std::set<std::string>(pages.begin(), pages.end()).size() == 25);
+        CHECK(pages.size() == 25);
+    }
+    auto failing = get_tasks(client, "?sort=last_failure&order=desc&limit=1");
+    REQUIRE(failing.devices.size() == 1);
+    CHECK(failing.devices[0] == leases[0].device);
+    CHECK(failing.counts.at("failing") == 1);
+    CHECK(failing.counts.at("leased") == 2 + 6);
+    CHECK(failing.counts.at("retrying") + failing.counts.at("due") == 25 - 8);
+
+    // Filters: q (case-insensitive substring of the name), group, status; counts ignore
+    // only the status filter.
+    auto edge = get_tasks(client, "?q=edge-1");
+    CHECK(edge.total == 8);  // EDGE-12 .. EDGE-19
+    auto g1 = get_tasks(client, "?group=g1&status=leased");
+    auto g1_all = get_tasks(client, "?group=g1");
+    CHECK(g1_all.total == 6);  // 13, 15, ..., 23
+    CHECK(g1.total == g1_all.counts.at("leased"));
+    CHECK(g1.counts == g1_all.counts);
+    CHECK(get_tasks(client, "?q=").total == 25);
+    CHECK(get_tasks(client, "?group=nope").total == 0);
+
+    simdjson::dom::parser parser;
+    auto one = json(parser, call(client, "GET", "/api/v1/tasks?device=EDGE-13"))["tasks"].at(0);
+    CHECK(std::string(one["group"].get_string().value()) == "g1");
+    CHECK(std::string(one["tags"].at(0).get_string().value()) == "t1");
+    auto ungrouped = json(parser, call(client, "GET", "/api/v1/tasks?device=sw-01"))["tasks"].at(0);
+    CHECK(std::string(ungrouped["group"].get_string().value()).empty());
+
+    check_bad(client, "GET", "/api/v1/tasks?limit=0", "limit");
+    check_bad(client, "GET", "/api/v1/tasks?limit=100001", "limit");
+    check_bad(client, "GET", "/api/v1/tasks?limit=ten", "limit");
+    check_bad(client, "GET", "/api/v1/tasks?cursor=garbage", "cursor");
+    check_bad(client, "GET", "/api/v1/tasks?cursor=", "cursor");
+    check_bad(client, "GET", "/api/v1/tasks?sort=name", "sort");
+    check_bad(client, "GET", "/api/v1/tasks?order=up", "order");
+    check_bad(client, "GET", "/api/v1/tasks?group=", "group");
+    check_bad(client, "GET", "/api/v1/tasks?q=" + std::string(257, 'a'), "q");
+    check_bad(client, "GET", "/api/v1/tasks?sort=job&sort=device", "sort");
+    check_bad(client, "GET", "/api/v1/tasks?page=2", "page");
+    // A cursor from another sort is refused rather than read wrongly.
+    check_bad(client, "GET", "/api/v1/tasks?sort=next_due&cursor=" + encode(*first.next_cursor),
+              "cursor");
+    check_bad(client, "GET", "/api/v1/tasks?cursor=" + std::string(2000, 'x'), "cursor");
+    // Hostile values come back as valid JSON (check_bad parses it), never raw.
+    check_bad(client, "GET", "/api/v1/tasks?sort=%FF%22%3Cscript%3E%00", "sort");
+    check_bad(client, "GET", "/api/v1/tasks?cursor=v1~device~a~0~%22%0A~%FF", "cursor");
+    check_bad(client, "GET", "/api/v1/events?type=%22%3Cimg%20src=x%3E%FF", "type");
+    CHECK(get_tasks(client, "?q=%00%FF%22").total == 0);
+
+    // After a reload that drops EDGE-13, a cursor naming it still continues after it,
+    // and the pages list the new inventory.
+    auto upto = get_tasks(client, "?limit=2");  // EDGE-12, EDGE-13
+    REQUIRE(upto.devices.back() == "EDGE-13");
+    std::string devices = [&] {
+        std::ifstream in(f.inventory / "devices.json");
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }();
+    const std::string edge13 =
+        R"({"name": "EDGE-13", "credentials": "c", "tags": ["t1"], "group": "g1"},)";
+    REQUIRE(devices.find(edge13) != std::string::npos);
+    devices.erase(devices.find(edge13), edge13.size());
+    std::ofstream(f.inventory / "devices.json") << devices;
+    auto reload = call(client, "POST", "/admin/reload");
+    REQUIRE_MESSAGE(reload.status == 200, reload.body);
+    auto after = get_tasks(client, "?limit=1&cursor=" + encode(*upto.next_cursor));
+    REQUIRE(after.devices.size() == 1);
+    CHECK(after.devices[0] == "EDGE-14");
+    CHECK(after.total == 24);
+    auto shorter = by_name;
+    shorter.erase(shorter.begin() + 1);
+    CHECK(walk_pages(client, "?sort=device", 5) == shorter);
+}
+
+TEST_CASE("GET /api/v1/events: type and device filters, the tail newest first; bad parameters") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+    simdjson::dom::parser parser;
+    auto leases = lease(client);
+    REQUIRE(leases.size() == 2);
+    complete(client, leases[0], "config\n");
+    complete(client, leases[1], "", std::string("refused"));
+    // 1 inventory, 2 leases, 2 completions, 1 close (the success).
+    REQUIRE(call(client, "POST", "/api/v1/tasks/r1/show_run/run").status == 200);  // 7
+
+    auto doc = json(parser, call(client, "GET", "/api/v1/events?type=CompletionRecorded"));
+    auto events = doc["events"].get_array().value();
+    REQUIRE(events.size() == 2);
+    for (auto e : events)
+        CHECK(std::string(e["type"].get_string().value()) == "CompletionRecorded");
+    doc = json(parser,
+               call(client, "GET", "/api/v1/events?device=r1&type=LeaseGranted&type=RunRequested"));
+    events = doc["events"].get_array().value();
+    REQUIRE(events.size() == 2);
+    CHECK(std::string(events.at(1).value()["type"].get_string().value()) == "RunRequested");
+    CHECK(doc["next"].get_int64().value() == 8);  // everything examined
+
+    doc = json(parser, call(client, "GET", "/api/v1/events?tail=1&limit=3"));
+    events = doc["events"].get_array().value();
+    REQUIRE(events.size() == 3);
+    CHECK(events.at(0).value()["seq"].get_int64().value() == 7);
+    CHECK(events.at(2).value()["seq"].get_int64().value() == 5);
+    CHECK(doc["next_before"].get_int64().value() == 5);
+    CHECK(doc["last_seq"].get_int64().value() == 7);
+    CHECK(doc["scanned"].get_int64().value() == 3);
+    doc = json(parser, call(client, "GET", "/api/v1/events?tail=1&limit=3&before=5"));
+    CHECK(doc["events"].at(0)["seq"].get_int64().value() == 4);
+    doc = json(parser, call(client, "GET", "/api/v1/events?tail=1&before=3"));
+    CHECK(doc["events"].get_array().value().size() == 2);
+    CHECK(doc["next_before"].is_null());
+    doc = json(parser, call(client, "GET", "/api/v1/events?tail=1&device=r2&limit=1"));
+    CHECK(std::string(doc["events"].at(0)["type"].get_string().value()) == "CompletionRecorded");
+    CHECK(std::string(doc["events"].at(0)["failure"].get_string().value()) == "refused");
+
+    check_bad(client, "GET", "/api/v1/events?type=Bogus", "type");
+    check_bad(client, "GET", "/api/v1/events?device=", "device");
+    check_bad(client, "GET", "/api/v1/events?before=5", "before");
+    check_bad(client, "GET", "/api/v1/events?tail=1&before=0", "before");
+    check_bad(client, "GET", "/api/v1/events?tail=yes", "tail");
+    check_bad(client, "GET", "/api/v1/events?tail=1&from=2", "from");
+}
+
+TEST_CASE("GET /api/v1/status: version, log, git, spool, tasks, workers with their leases") {
+    Fixture f;
+    auto server = f.start();
+    auto client = connect(server);
+    simdjson::dom::parser parser;
+    netkeep::http::Headers worker;
+    worker.set("X-Netkeep-Worker", "worker-dal-1");
+    auto r = client.request("GET", "/worker/next?max=1", {}, worker);
+    REQUIRE(r.is_ok());
+    REQUIRE(r->status == 200);
+    REQUIRE(lease(client, "?max=1").size() == 1);  // named by its address
+    CHECK(lease(client).empty());
+
+    REQUIRE(eventually([&] {
+        simdjson::dom::parser p;
+        return !json(p, call(client, "GET", "/api/v1/status"))["spool"].is_null();
+    }));
+    auto doc = json(parser, call(client, "GET", "/api/v1/status"));
+    CHECK_FALSE(std::string(doc["version"].get_string().value()).empty());
+    CHECK(doc["now"].get_int64().value() >= doc["started_at"].get_int64().value());
+    CHECK(doc["uptime_seconds"].get_int64().value() >= 0);
+    CHECK(doc["log"]["last_seq"].get_int64().value() == 3);
+    CHECK(doc["log"]["projection_seq"].get_int64().value() == 3);
+    CHECK_FALSE(doc["git"].is_null());
+    CHECK(doc["git"]["lag_events"].get_int64().value() >= 0);
+    CHECK(doc["spool"]["files"].get_int64().value() == 0);
+    CHECK(doc["tasks"]["total"].get_int64().value() == 2);
+    CHECK(doc["tasks"]["leased"].get_int64().value() == 2);
+    CHECK(doc["history_versions"].get_int64().value() == 0);
+    CHECK(doc["ready"].get_bool().value());
+    CHECK(doc["reasons"].get_array().value().size() == 0);
+    CHECK(doc["quarantined"].get_int64().value() == 0);
+    auto workers = doc["workers"].get_array().value();
+    REQUIRE(workers.size() == 2);
+    // Newest poll first: the address-named one polled last (twice).
+    auto newest = workers.at(0).value();
+    CHECK(std::string(newest["name"].get_string().value()) == "127.0.0.1");
+    CHECK(std::string(newest["address"].get_string().value()) == "127.0.0.1");
+    CHECK(newest["leases_held"].get_int64().value() == 1);
+    auto dal = workers.at(1).value();
+    CHECK(std::string(dal["name"].get_string().value()) == "worker-dal-1");
+    CHECK(dal["leases_held"].get_int64().value() == 1);
+    CHECK(dal["last_poll"].get_int64().value() <= newest["last_poll"].get_int64().value());
+
+    check_bad(client, "GET", "/api/v1/status?x=1", "x");
+    CHECK(call(client, "POST", "/api/v1/status").status == 405);
+}
+
+TEST_CASE("GET /api/v1/quarantine lists the git writer's quarantined completion") {
+    Fixture f;
+    std::int64_t lost = 0;
+    {
+        // Ingest only, so that the spool file can go missing before the writer sees it.
+        auto server =
+            start_netkeepd({"--data-dir", f.data.string(), "--inventory", f.inventory.string(),
+                            "--listen", "127.0.0.1:0", "--no-git-writer"},
+                           SpawnOptions{.env = {"NK_OPAPI_PASS=x"}, .working_dir = {}});
+        REQUIRE(server.is_ok());
+        auto client = connect(*server);
+        simdjson::dom::parser parser;
+        auto doc = json(parser, call(client, "GET", "/api/v1/quarantine"));
+        CHECK(doc["quarantined"].get_array().value().size() == 0);
+        CHECK_FALSE(doc["truncated"].get_bool().value());
+        CHECK(json(parser, call(client, "GET", "/api/v1/status"))["git"].is_null());
+        auto leases = lease(client, "?tag=core");
+        REQUIRE(leases.size() == 1);
+        lost = complete(client, leases[0], "config\n");
+        REQUIRE(server->process.send_signal(SIGTERM).is_ok());
+        REQUIRE(server->process.wait(10s).is_ok());
+    }
+    for (const auto& file : fs::directory_iterator(f.data / "spool"))
+        if (!file.path().filename().string().starts_with(".")) fs::remove(file.path());
+
+    auto server = f.start();
+    auto client = connect(server);
+    simdjson::dom::parser parser;
+    REQUIRE(eventually([&] {
+        simdjson::dom::parser p;
+        return json(p, call(client, "GET", "/api/v1/quarantine"))["quarantined"]
+                   .get_array()
+                   .value()
+                   .size() == 1;
+    }));
+    auto entry = json(parser, call(client, "GET", "/api/v1/quarantine"))["quarantined"].at(0);
+    CHECK(entry["seq"].get_int64().value() == lost);
+    CHECK(std::string(entry["state"].get_string().value()) == "quarantined");
+    CHECK(std::string(entry["what"].get_string().value()) == "r1/show_run");
+    CHECK(entry["attempts"].get_int64().value() >= 1);
+    CHECK(entry["at"].get_int64().value() > 0);
+    CHECK_FALSE(std::string(entry["detail"].get_string().value()).empty());
+    CHECK(eventually([&] {
+        simdjson::dom::parser p;
+        return json(p, call(client, "GET", "/api/v1/status"))["quarantined"].get_int64().value() ==
+               1;
+    }));
+    check_bad(client, "GET", "/api/v1/quarantine?all=1", "all");
 }

@@ -191,6 +191,28 @@ TEST_CASE(
     CHECK(s.server.process.stderr_text().find("timed out") != std::string::npos);
 }
 
+TEST_CASE("tls: the web UI's session cookie is Secure over TLS") {
+    Certs certs;
+    TempDir auth_dir = TempDir::create("netkeep-tls-auth").value();
+    const std::string token = "nk_tls_session_test_token";
+    auto hash = run_program({"/bin/sh", "-c", fmt::format("printf %s {} | sha256sum", token)});
+    REQUIRE(hash);
+    const fs::path auth = auth_dir.path() / "tokens.json";
+    std::ofstream(auth) << fmt::format(
+        R"({{"tokens": [{{"name": "ops", "role": "admin", "sha256": "{}"}}]}})",
+        hash->substr(0, 64));
+    fs::permissions(auth, fs::perms::owner_read | fs::perms::owner_write);
+    TlsServer s({"--tls-cert", (certs.ca / "server.crt").string(), "--tls-key",
+                 (certs.ca / "server.key").string(), "--auth", auth.string()});
+    std::string out;
+    CHECK(s.curl({"--cacert", (certs.ca / "ca.crt").string(), "-i", "-H",
+                  "Content-Type: application/json", "--data",
+                  fmt::format(R"({{"token": "{}"}})", token), s.https("/ui/login")},
+                 &out) == 0);
+    CHECK(out.find("Set-Cookie: nk_session=nks_") != std::string::npos);
+    CHECK(out.find("HttpOnly; SameSite=Strict; Secure") != std::string::npos);
+}
+
 TEST_CASE("tls: --tls-client-ca requires a client certificate from that CA") {
     Certs certs;
     TlsServer s({"--tls-cert", (certs.ca / "server.crt").string(), "--tls-key",

@@ -55,7 +55,9 @@ TEST_CASE("tasks query: repeatable filters, empty values and unknown names refus
     e = parse_tasks_query(q({{"devices", "a"}}), bad);
     REQUIRE(e);
     CHECK(e->parameter == "devices");
-    CHECK(e->message == "unknown parameter 'devices' (device, job, tag, status)");
+    CHECK(e->message ==
+          "unknown parameter 'devices' (device, job, tag, group, status, q, sort, order, limit, "
+          "cursor)");
 }
 
 TEST_CASE("events query: from and limit are bounded integers") {
@@ -119,7 +121,7 @@ TEST_CASE("task counts and filters over a projection") {
     CHECK_FALSE(task_matches(p, *p.find("c", "run"), due_edge, t0));
 }
 
-TEST_CASE("task JSON carries the lease, the outcomes and the last change") {
+TEST_CASE("task JSON carries the lease, the outcomes, the last change, tags and group") {
     Projection p = projection_with_three();
     task_id a = *p.find("a", "run");
     REQUIRE(p.apply(EventRecord{p.last_seq() + 1, decide_grant(p, a, t0, "w\"1")}).is_ok());
@@ -129,5 +131,5 @@ TEST_CASE("task JSON carries the lease, the outcomes and the last change") {
         R"({"device":"a","job":"run","status":"leased","timestamp":1700000000,"next_due":1700000000,)"
         R"("failed_attempts":0,"max_attempts":2,"lease":{"worker":"w\"1","granted_at":1700000000,)"
         R"("deadline":1700000100,"attempt":1},"last_success":null,"last_failure":null,)"
-        R"("last_change":{"commit":"abc123","time":1699999995,"seq":7}})");
+        R"("last_change":{"commit":"abc123","time":1699999995,"seq":7},"tags":["core"],"group":""})");
 }

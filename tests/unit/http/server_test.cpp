@@ -769,3 +769,45 @@ TEST_CASE("server: listen reports what went wrong") {
     CHECK(!clash);
     CHECK(clash.status().message().find("bind") != std::string::npos);
 }
+
+TEST_CASE("server: default headers fill what a handler did not set; gzip when the client asks") {
+    Router router;
+    REQUIRE(router
+                .add("GET", "/big",
+                     [](Request&) -> asio::awaitable<Response> {
+                         co_return text_response(200, std::string(20'000, 'a'));
+                     })
+                .is_ok());
+    REQUIRE(router
+                .add("GET", "/own",
+                     [](Request&) -> asio::awaitable<Response> {
+                         Response r = text_response(200, "x");
+                         r.headers.set("X-Content-Type-Options", "handler's");
+                         co_return r;
+                     })
+                .is_ok());
+    ServerOptions options = quiet_options();
+    options.default_headers.add("X-Content-Type-Options", "nosniff");
+    TestServer server(std::move(router), std::move(options));
+    auto client = server.connect();
+    REQUIRE(client);
+
+    auto plain = client->get("/big");
+    REQUIRE(plain);
+    CHECK(plain->header("X-Content-Type-Options") == "nosniff");
+    CHECK_FALSE(plain->header("Content-Encoding").has_value());
+    CHECK(plain->body.size() == 20'000);
+
+    Headers accept;
+    accept.add("Accept-Encoding", "gzip, deflate");
+    auto packed = client->request("GET", "/big", {}, accept);
+    REQUIRE(packed);
+    CHECK(packed->header("Content-Encoding") == "gzip");
+    CHECK(packed->header("Vary") == "Accept-Encoding");
+    CHECK(packed->body.size() < 1000);
+    CHECK(packed->header("Content-Length") == std::to_string(packed->body.size()));
+
+    auto own = client->get("/own");
+    REQUIRE(own);
+    CHECK(own->header("X-Content-Type-Options") == "handler's");
+}
