@@ -50,6 +50,10 @@ public:
     // applies to what the operator wrote.
     static Result<Regex> compile(std::string_view pattern, std::size_t max_length = k_max_length);
 
+    // `text` with every character that has a meaning in a pattern escaped (RE2's QuoteMeta,
+    // byte-wise as the Latin-1 compile): compile(quote(t)) matches exactly the bytes of t.
+    static std::string quote(std::string_view text);
+
     // The leftmost-first match that starts at or after `start` (`^` still means offset 0 of
     // `text`, which is the context before `start`). On a match, groups[0] is the whole match
     // and groups[i] the i-th capture group (data() == nullptr when it did not take part), for

@@ -64,7 +64,7 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
         }
         out.push_back(HistoryEntry{c->device, c->job,
                                    FileVersion{r.seq, c->end_timestamp, std::move(r.commit),
-                                               std::move(r.blob), std::move(r.path)}});
+                                               std::move(r.blob), std::move(r.path), c->worker}});
         // Equal seqs (a record reported twice) resolve once.
         while (next < records.size() && records[next].seq == record.seq) ++next;
         return next < records.size();

@@ -36,6 +36,7 @@ struct FileVersion {
     std::string commit;
     std::string blob;
     std::string path;
+    std::string worker;  // the completion's: who fetched this version
 };
 
 // A record joined with its completion.

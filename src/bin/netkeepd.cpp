@@ -33,6 +33,7 @@
 #include "api/history.hpp"
 #include "api/operator_api.hpp"
 #include "api/readiness_monitor.hpp"
+#include "api/repo_api.hpp"
 #include "api/request_metrics.hpp"
 #include "api/session_api.hpp"
 #include "api/worker_api.hpp"
@@ -119,6 +120,7 @@ public:
           operator_api_(engine_, gate_, metrics_, readiness_, history_, log, workers_seen_,
                         blocking_),
           session_api_(engine_, gate_, sessions_),
+          repo_api_(engine_, gate_, history_, blocking_),
           server_(io, routes(), server_options()),
           reload_signal_(io, SIGHUP),
           // Before listening, so a signal that arrives right after "listening on" is not lost.
@@ -159,6 +161,8 @@ private:
     netkeep::api::WorkerApi worker_api_;
     netkeep::api::OperatorApi operator_api_;
     netkeep::api::SessionApi session_api_;
+    // Versions, configs, diffs and search from the repository (503 without the git writer).
+    netkeep::api::RepoApi repo_api_;
     // Started after the engine (whose start-up appends the inventory it needs), stopped
     // before the log closes: its last act is a cursor write.
     std::unique_ptr<netkeep::GitWriter> git_writer_;
@@ -181,6 +185,7 @@ netkeep::http::Router Daemon::routes() {
     if (added) added = worker_api_.add_routes(router);
     if (added) added = operator_api_.add_routes(router);
     if (added) added = session_api_.add_routes(router);
+    if (added) added = repo_api_.add_routes(router);
     if (added) added = netkeep::ui::UiRoutes(gate_).add_routes(router);
     // Registration fails only for a malformed or duplicate pattern: a programming error
     // caught by the integration tests, reported loudly rather than ignored.
@@ -268,6 +273,7 @@ int Daemon::start_git_writer() {
     }
     readiness_.set_git([writer = git_writer_.get()] { return writer->applied_seq(); },
                        [writer = git_writer_.get()] { return writer->health(); });
+    repo_api_.set_repo((config_.data_dir / "repo.git").string());
     return 0;
 }
 

@@ -67,6 +67,10 @@ Result<Regex> Regex::compile(std::string_view pattern, std::size_t max_length) {
     return Regex(std::move(re));
 }
 
+std::string Regex::quote(std::string_view text) {
+    return re2::RE2::QuoteMeta(re2::StringPiece(text.data(), text.size()));
+}
+
 bool Regex::search(std::string_view text, std::size_t start,
                    std::span<std::string_view> groups) const {
     if (start > text.size()) return false;

@@ -42,11 +42,11 @@ TEST_CASE("a meta record parses like the git writer writes it") {
 
 TEST_CASE("versions are records with a commit, oldest first, each seq once") {
     HistoryIndex h;
-    CHECK(h.add({"r1", "run", {5, 100, "c5", "b5", "r1/run"}}));
-    CHECK_FALSE(h.add({"r1", "run", {6, 110, "", "b5", "r1/run"}}));  // unchanged: no commit
-    CHECK(h.add({"r1", "run", {9, 120, "c9", "b9", "r1/run"}}));
-    CHECK_FALSE(h.add({"r1", "run", {9, 120, "c9", "b9", "r1/run"}}));  // reported twice
-    CHECK(h.add({"r1", "conf", {12, 130, "c12", "b12", "r1/conf"}}));
+    CHECK(h.add({"r1", "run", {5, 100, "c5", "b5", "r1/run", "w"}}));
+    CHECK_FALSE(h.add({"r1", "run", {6, 110, "", "b5", "r1/run", "w"}}));  // unchanged: no commit
+    CHECK(h.add({"r1", "run", {9, 120, "c9", "b9", "r1/run", "w"}}));
+    CHECK_FALSE(h.add({"r1", "run", {9, 120, "c9", "b9", "r1/run", "w"}}));  // reported twice
+    CHECK(h.add({"r1", "conf", {12, 130, "c12", "b12", "r1/conf", "w"}}));
     CHECK(h.versions() == 3);
     REQUIRE(h.last_change("r1", "run"));
     CHECK(h.last_change("r1", "run")->commit == "c9");
@@ -81,6 +81,7 @@ TEST_CASE("records load from the log's meta and join their completions") {
     CHECK((*entries)[1].version.commit.empty());
     CHECK((*entries)[2].version.seq == 5);
     CHECK((*entries)[2].version.time == 3000);
+    CHECK((*entries)[2].version.worker == "w");  // the completion's worker
 
     // A record whose event is not a completion is an error naming its seq.
     auto bad = resolve_records(**log, {GitAppliedRecord{3, "b", "c", "p"}});
