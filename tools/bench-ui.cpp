@@ -48,8 +48,12 @@ struct Options {
     std::string work;
 };
 
+// netkeepd's pid once started: exit() runs no destructors, so die() stops it itself.
+pid_t g_server = -1;
+
 [[noreturn]] void die(const std::string& message) {
     fmt::print(stderr, "bench-ui: {}\n", message);
+    if (g_server > 0) ::kill(g_server, SIGKILL);
     std::exit(1);
 }
 
@@ -185,7 +189,10 @@ int fill(const netkeep::testing::RunningServer& s, const Options& o, int version
     return done;
 }
 
-double metric(netkeep::http::Client& c, std::string_view name) {
+// A connection of its own each time: the fill takes minutes, longer than netkeepd keeps
+// an idle connection.
+double metric(const netkeep::testing::RunningServer& s, std::string_view name) {
+    auto c = connect(s);
     auto r = c.get("/metrics");
     if (!r || r->status != 200) die("/metrics failed");
     const std::string prefix = std::string(name) + " ";
@@ -195,9 +202,9 @@ double metric(netkeep::http::Client& c, std::string_view name) {
 }
 
 // Until the git writer has applied every event (the versions are then in the index).
-void wait_for_git(netkeep::http::Client& c) {
+void wait_for_git(const netkeep::testing::RunningServer& s) {
     const auto deadline = clock_type::now() + 30min;
-    while (metric(c, "netkeep_git_lag_events") != 0) {
+    while (metric(s, "netkeep_git_lag_events") != 0) {
         if (clock_type::now() > deadline) die("the git writer did not catch up in 30 minutes");
         std::this_thread::sleep_for(200ms);
     }
@@ -257,21 +264,22 @@ int main(int argc, char** argv) {
                                          {}, 600s);
     if (!started) die(started.status().to_string());
     netkeep::testing::RunningServer& server = *started;
-    auto c = connect(server);
+    g_server = server.process.pid();
 
     fmt::print("bench-ui: {} tasks, {} configs of {} bytes\n", o.tasks, o.configs, o.config_bytes);
     auto t0 = clock_type::now();
     const int filled = fill(server, o, 0);
-    wait_for_git(c);
+    wait_for_git(server);
     fmt::print("  {:<44} {:>8.1f} s\n", fmt::format("fill: {} completions + git writer", filled),
                std::chrono::duration<double>(clock_type::now() - t0).count());
+    auto c = connect(server);
     // A second version of a few configs: run now, lease, complete a changed config.
     for (int i = 0; i < o.changed; ++i) {
         auto r = c.request("POST", fmt::format("/api/v1/tasks/{}/show_run/run", device_name(i)));
         if (!r || r->status != 200) die("run-now failed");
     }
     fill(server, o, 1);
-    wait_for_git(c);
+    wait_for_git(server);
 
     // ---- fleet ----
     fmt::print("fleet (GET /api/v1/tasks, limit 100):\n");
