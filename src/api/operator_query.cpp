@@ -48,26 +48,38 @@ TaskStatus task_status(const TaskState& t, unix_time now) {
     return t.failed_attempts > 0 ? TaskStatus::retrying : TaskStatus::scheduled;
 }
 
+namespace {
+
+// One task of status `s` into counts with a field per status (TaskCounts for /metrics,
+// StatusCounts for a page of /api/v1/tasks).
+template <typename Counts>
+void count_status(Counts& c, TaskStatus s) {
+    switch (s) {
+        case TaskStatus::due:
+            c.due += 1;
+            break;
+        case TaskStatus::scheduled:
+            c.scheduled += 1;
+            break;
+        case TaskStatus::leased:
+            c.leased += 1;
+            break;
+        case TaskStatus::retrying:
+            c.retrying += 1;
+            break;
+    }
+}
+
+}  // namespace
+
 TaskCounts count_tasks(const Projection& p, unix_time now) {
     TaskCounts c;
     for (task_id id = 0; id < p.task_count(); ++id) {
         const TaskState& t = p.task(id);
         if (t.closed) continue;
-        switch (task_status(t, now)) {
-            case TaskStatus::due:
-                c.due += 1;
-                if (t.due < now - k_overdue_after) c.overdue += 1;
-                break;
-            case TaskStatus::scheduled:
-                c.scheduled += 1;
-                break;
-            case TaskStatus::leased:
-                c.leased += 1;
-                break;
-            case TaskStatus::retrying:
-                c.retrying += 1;
-                break;
-        }
+        const TaskStatus status = task_status(t, now);
+        count_status(c, status);
+        if (status == TaskStatus::due && t.due < now - k_overdue_after) c.overdue += 1;
     }
     return c;
 }
@@ -356,23 +368,6 @@ struct RowOrder {
         return a.key != b.key ? a.key < b.key : a.tie < b.tie;
     }
 };
-
-void count_status(StatusCounts& c, TaskStatus s) {
-    switch (s) {
-        case TaskStatus::due:
-            c.due += 1;
-            break;
-        case TaskStatus::scheduled:
-            c.scheduled += 1;
-            break;
-        case TaskStatus::leased:
-            c.leased += 1;
-            break;
-        case TaskStatus::retrying:
-            c.retrying += 1;
-            break;
-    }
-}
 
 }  // namespace
 

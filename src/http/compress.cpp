@@ -8,23 +8,17 @@ namespace netkeep::http {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // "gzip;q=0" refuses; any other q (or none) accepts.
 bool coding_accepted(std::string_view item, std::string_view& coding) {
     const std::size_t semi = item.find(';');
-    coding = trim(item.substr(0, semi));
+    coding = trim_ows(item.substr(0, semi));
     if (semi == std::string_view::npos) return true;
     std::string_view params = item.substr(semi + 1);
     const std::size_t q = params.find("q=");
     if (q == std::string_view::npos) return true;
-    std::string_view value = trim(params.substr(q + 2));
+    std::string_view value = trim_ows(params.substr(q + 2));
     value = value.substr(0, value.find(';'));
-    return trim(value).find_first_not_of("0.") != std::string_view::npos;
+    return trim_ows(value).find_first_not_of("0.") != std::string_view::npos;
 }
 
 bool compressible(std::string_view content_type) {

@@ -4,16 +4,6 @@
 
 namespace netkeep::http {
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-}  // namespace
-
 std::optional<std::string_view> cookie_value(const Headers& headers, std::string_view name) {
     std::size_t pairs = 0;
     for (std::string_view field : headers.get_all("Cookie")) {
@@ -24,8 +14,8 @@ std::optional<std::string_view> cookie_value(const Headers& headers, std::string
             field = end == std::string_view::npos ? std::string_view{} : field.substr(end + 1);
             const std::size_t eq = pair.find('=');
             if (eq == std::string_view::npos) continue;
-            if (trim(pair.substr(0, eq)) != name) continue;
-            std::string_view value = trim(pair.substr(eq + 1));
+            if (trim_ows(pair.substr(0, eq)) != name) continue;
+            std::string_view value = trim_ows(pair.substr(eq + 1));
             // RFC 6265 allows the value in double quotes.
             if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
                 value = value.substr(1, value.size() - 2);

@@ -20,6 +20,9 @@ bool iequals(std::string_view a, std::string_view b);
 // RFC 9110 token (header names, methods): one or more of A-Z a-z 0-9 !#$%&'*+-.^_`|~
 bool is_token(std::string_view s);
 
+// `s` without the optional whitespace (spaces and tabs, RFC 9110 5.6.3) around it.
+std::string_view trim_ows(std::string_view s);
+
 // True when the comma-separated list `value` contains `token` (case-insensitive),
 // e.g. has_token("keep-alive, Upgrade", "upgrade").
 bool has_token(std::string_view value, std::string_view token);

@@ -11,12 +11,6 @@ namespace {
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
-
 bool is_tchar(char c) { return is_token(std::string_view(&c, 1)); }
 
 // Unquoted parameter values are read more leniently than RFC 9110's token: some clients send

@@ -6,16 +6,6 @@
 
 namespace netkeep::http {
 
-namespace {
-
-std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-}  // namespace
-
 bool MessageHead::expects_continue() const {
     auto expect = headers.get("Expect");
     return expect && iequals(trim_ows(*expect), "100-continue");

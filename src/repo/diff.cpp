@@ -72,16 +72,7 @@ int on_line(const git_diff_delta*, const git_diff_hunk*, const git_diff_line* li
 
 Result<blob_ptr> lookup(git_repository* repo, git_odb* odb, const git_oid& id,
                         std::uint64_t max_size) {
-    // The header first: an oversized blob is refused before it is inflated.
-    std::size_t size = 0;
-    git_object_t type = GIT_OBJECT_INVALID;
-    const std::string hex = gitwriter::hex_of(id);
-    if (Status s = git_status(git_odb_read_header(&size, &type, odb, &id), "reading " + hex); !s)
-        return s;
-    if (type != GIT_OBJECT_BLOB) return Status::not_found(fmt::format("{}: not a blob", hex));
-    if (size > max_size)
-        return Status::too_large(
-            fmt::format("blob {} has {} bytes, more than {}", hex, size, max_size));
+    if (Status s = check_blob_header(odb, id, max_size); !s) return s;
     git_blob* raw = nullptr;
     if (Status s = git_status(git_blob_lookup(&raw, repo, &id), "reading a blob"); !s) return s;
     return blob_ptr(raw);

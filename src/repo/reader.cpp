@@ -55,8 +55,7 @@ Result<git_oid> parse_oid(std::string_view hex) {
     return oid;
 }
 
-Result<odb_object_ptr> read_blob_object(git_odb* odb, const git_oid& id, std::uint64_t max_size) {
-    // The header first: a blob too large is refused before it is inflated.
+Status check_blob_header(git_odb* odb, const git_oid& id, std::uint64_t max_size) {
     std::size_t size = 0;
     git_object_t type = GIT_OBJECT_INVALID;
     const std::string hex = gitwriter::hex_of(id);
@@ -66,8 +65,14 @@ Result<odb_object_ptr> read_blob_object(git_odb* odb, const git_oid& id, std::ui
     if (size > max_size)
         return Status::too_large(
             fmt::format("blob {} has {} bytes, more than {}", hex, size, max_size));
+    return Status::ok();
+}
+
+Result<odb_object_ptr> read_blob_object(git_odb* odb, const git_oid& id, std::uint64_t max_size) {
+    if (Status s = check_blob_header(odb, id, max_size); !s) return s;
     git_odb_object* raw = nullptr;
-    if (Status s = git_status(git_odb_read(&raw, odb, &id), "reading " + hex); !s) return s;
+    if (Status s = git_status(git_odb_read(&raw, odb, &id), "reading " + gitwriter::hex_of(id)); !s)
+        return s;
     return odb_object_ptr(raw);
 }
 

@@ -66,6 +66,9 @@ private:
 // `hex` as an oid; invalid_argument unless 40 hex digits.
 Result<git_oid> parse_oid(std::string_view hex);
 
+// The object's header says it is a blob of at most `max_size` bytes: checked before a
+// blob is inflated, so an oversized one costs nothing.
+Status check_blob_header(git_odb* odb, const git_oid& id, std::uint64_t max_size);
 // The object `id` read whole, checked to be a blob of at most max_size bytes.
 Result<odb_object_ptr> read_blob_object(git_odb* odb, const git_oid& id, std::uint64_t max_size);
 

@@ -9,12 +9,6 @@ namespace netkeep::ui {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 http::Response with_security_headers(http::Response response) {
     add_security_headers(response.headers);
     return response;
@@ -33,7 +27,7 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     std::string_view rest = if_none_match;
     while (!rest.empty()) {
         auto comma = rest.find(',');
-        auto tag = trim(rest.substr(0, comma));
+        auto tag = http::trim_ows(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         if (tag == "*") return true;
         if (tag.starts_with("W/")) tag.remove_prefix(2);
