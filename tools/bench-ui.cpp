@@ -235,12 +235,22 @@ Timing time_get(netkeep::http::Client& c, const std::function<std::string(int)>&
     return t;
 }
 
-double rss_mib(const netkeep::testing::RunningServer& s) {
+// A field of /proc/<pid>/status in MiB ("VmRSS", "RssAnon", "RssFile").
+double status_mib(const netkeep::testing::RunningServer& s, std::string_view field) {
     std::ifstream status(fmt::format("/proc/{}/status", s.process.pid()));
     std::string line;
+    const std::string prefix = std::string(field) + ":";
     while (std::getline(status, line))
-        if (line.starts_with("VmRSS:")) return std::stod(line.substr(6)) / 1024.0;
+        if (line.starts_with(prefix)) return std::stod(line.substr(prefix.size())) / 1024.0;
     return 0;
+}
+
+double rss_mib(const netkeep::testing::RunningServer& s) { return status_mib(s, "VmRSS"); }
+
+// Anonymous memory (heap) apart from file pages (mapped packs, which the kernel may drop).
+void print_memory(std::string_view when, const netkeep::testing::RunningServer& s) {
+    fmt::print("  {:<44} RSS {:>7.1f} MiB (anonymous {:.1f}, file {:.1f})\n", when, rss_mib(s),
+               status_mib(s, "RssAnon"), status_mib(s, "RssFile"));
 }
 
 void print_row(std::string_view what, const Timing& t, double rss) {
@@ -267,11 +277,13 @@ int main(int argc, char** argv) {
     g_server = server.process.pid();
 
     fmt::print("bench-ui: {} tasks, {} configs of {} bytes\n", o.tasks, o.configs, o.config_bytes);
+    print_memory("netkeepd started", server);
     auto t0 = clock_type::now();
     const int filled = fill(server, o, 0);
     wait_for_git(server);
     fmt::print("  {:<44} {:>8.1f} s\n", fmt::format("fill: {} completions + git writer", filled),
                std::chrono::duration<double>(clock_type::now() - t0).count());
+    print_memory("after the fill", server);
     auto c = connect(server);
     // A second version of a few configs: run now, lease, complete a changed config.
     for (int i = 0; i < o.changed; ++i) {
