@@ -258,6 +258,110 @@ void print_row(std::string_view what, const Timing& t, double rss) {
                t.p50, t.p99, t.bytes, rss);
 }
 
+using Server = netkeep::testing::RunningServer;
+
+void bench_fleet(netkeep::http::Client& c, const Server& server, const Options& o) {
+    fmt::print("fleet (GET /api/v1/tasks, limit 100):\n");
+    const std::pair<const char*, const char*> pages[] = {
+        {"first page, by device", "/api/v1/tasks?limit=100"},
+        {"first page, by next_due desc", "/api/v1/tasks?limit=100&sort=next_due&order=desc"},
+        {"name filter q=0042 + group + status",
+         "/api/v1/tasks?limit=100&q=0042&group=region-2&status=scheduled"},
+    };
+    for (const auto& [label, target] : pages)
+        print_row(label,
+                  time_get(
+                      c, [&](int) { return std::string(target); }, o.requests),
+                  rss_mib(server));
+    // A cursor walk deep into the fleet: every page's next_cursor feeds the next.
+    std::string cursor;
+    simdjson::dom::parser parser;
+    std::vector<std::string> cursors;
+    for (int page = 0; page < std::min(o.requests, o.tasks / 100); ++page) {
+        auto r = c.get("/api/v1/tasks?limit=100" + (cursor.empty() ? "" : "&cursor=" + cursor));
+        if (!r || r->status != 200) die("cursor walk failed");
+        auto next = parser.parse(r->body)["next_cursor"];
+        if (next.is_null()) break;
+        cursor = std::string(next.get_string().value());
+        cursors.push_back(cursor);
+    }
+    if (cursors.empty()) return;
+    auto deep = [&](int i) {
+        return "/api/v1/tasks?limit=100&cursor=" + cursors[std::size_t(i) % cursors.size()];
+    };
+    print_row(fmt::format("pages 2..{} of a cursor walk", cursors.size() + 1),
+              time_get(c, deep, o.requests), rss_mib(server));
+}
+
+// Between the two versions of device 0's config.
+void bench_diff(netkeep::http::Client& c, const Server& server, const Options& o) {
+    fmt::print("diff ({} KB versions):\n", o.config_bytes / 1000);
+    simdjson::dom::parser parser;
+    auto versions = c.get(fmt::format("/api/v1/devices/{}/jobs/show_run/versions", device_name(0)));
+    if (!versions || versions->status != 200) die("versions failed");
+    auto list = parser.parse(versions->body)["versions"].get_array();
+    if (list.size() < 2) die("device 0 has fewer than two versions");
+    const std::string to(list.at(0)["commit"].get_string().value());
+    const std::string from(list.at(1)["commit"].get_string().value());
+    const std::string diff = fmt::format("/api/v1/devices/{}/jobs/show_run/diff?from={}&to={}",
+                                         device_name(0), from, to);
+    print_row("unified",
+              time_get(
+                  c, [&](int) { return diff; }, o.requests),
+              rss_mib(server));
+    print_row("json hunks",
+              time_get(
+                  c, [&](int) { return diff + "&format=json"; }, o.requests),
+              rss_mib(server));
+}
+
+// git grep -l over main's tree: the p50 of five runs and the number of files it lists.
+std::pair<double, long> git_grep(const fs::path& repo, const std::string& pattern) {
+    const std::string grep =
+        fmt::format("git --git-dir {} grep -l {} main | wc -l", repo.string(), pattern);
+    std::vector<double> ms;
+    std::string out;
+    for (int i = 0; i < 5; ++i) {
+        auto before = clock_type::now();
+        out = netkeep::bench::output_of(grep).value_or("");
+        ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - before).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return {ms[2], std::atol(out.c_str())};
+}
+
+// False when search and git grep disagree on the files that match.
+bool bench_search(netkeep::http::Client& c, const Server& server, const Options& o,
+                  const fs::path& repo) {
+    fmt::print("search (newest config of {} tasks):\n", o.configs);
+    struct Query {
+        std::string label, params, grep;
+    };
+    const Query queries[] = {
+        {"literal 'uplink to core-7'", "q=uplink+to+core-7&literal=1", "-F 'uplink to core-7'"},
+        {"regex 'permit tcp any host 10\\.1\\d\\.'", "q=permit+tcp+any+host+10%5C.1%5Cd%5C.",
+         "-E 'permit tcp any host 10\\.1[0-9]\\.'"},
+    };
+    const int searches = std::max(5, o.requests / 10);
+    simdjson::dom::parser parser;
+    bool agree = true;
+    for (const Query& q : queries) {
+        const std::string target = "/api/v1/search?limit=1000&" + q.params;
+        Timing t = time_get(
+            c, [&](int) { return target; }, searches);
+        auto r = c.get(target);
+        if (!r || r->status != 200) die("search failed");
+        auto doc = parser.parse(r->body);
+        const std::int64_t files = doc["files_matched"].get_int64().value();
+        print_row(fmt::format("{} ({} files)", q.label, files), t, rss_mib(server));
+        const auto [grep_ms, grep_files] = git_grep(repo, q.grep);
+        fmt::print("  {:<44} p50 {:>8.2f} ms  ({} files){}\n", "  git grep -l, same tree", grep_ms,
+                   grep_files, grep_files == files ? "" : "  MISMATCH");
+        if (grep_files != files && !doc["truncated"].get_bool().value()) agree = false;
+    }
+    return agree;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -293,108 +397,10 @@ int main(int argc, char** argv) {
     fill(server, o, 1);
     wait_for_git(server);
 
-    // ---- fleet ----
-    fmt::print("fleet (GET /api/v1/tasks, limit 100):\n");
-    print_row("first page, by device",
-              time_get(
-                  c, [](int) { return std::string("/api/v1/tasks?limit=100"); }, o.requests),
-              rss_mib(server));
-    print_row(
-        "first page, by next_due desc",
-        time_get(
-            c, [](int) { return std::string("/api/v1/tasks?limit=100&sort=next_due&order=desc"); },
-            o.requests),
-        rss_mib(server));
-    print_row("name filter q=0042 + group + status",
-              time_get(
-                  c,
-                  [](int) {
-                      return std::string(
-                          "/api/v1/tasks?limit=100&q=0042&group=region-2&status=scheduled");
-                  },
-                  o.requests),
-              rss_mib(server));
-    {
-        // A cursor walk deep into the fleet: every page's next_cursor feeds the next.
-        std::string cursor;
-        simdjson::dom::parser parser;
-        std::vector<std::string> cursors;
-        for (int page = 0; page < std::min(o.requests, o.tasks / 100); ++page) {
-            auto r = c.get("/api/v1/tasks?limit=100" + (cursor.empty() ? "" : "&cursor=" + cursor));
-            if (!r || r->status != 200) die("cursor walk failed");
-            auto next = parser.parse(r->body)["next_cursor"];
-            if (next.is_null()) break;
-            cursor = std::string(next.get_string().value());
-            cursors.push_back(cursor);
-        }
-        if (!cursors.empty())
-            print_row(fmt::format("pages 2..{} of a cursor walk", cursors.size() + 1),
-                      time_get(
-                          c,
-                          [&](int i) {
-                              return "/api/v1/tasks?limit=100&cursor=" +
-                                     cursors[std::size_t(i) % cursors.size()];
-                          },
-                          o.requests),
-                      rss_mib(server));
-    }
-
-    // ---- diff ----
-    fmt::print("diff ({} KB versions):\n", o.config_bytes / 1000);
-    simdjson::dom::parser parser;
-    auto versions = c.get(fmt::format("/api/v1/devices/{}/jobs/show_run/versions", device_name(0)));
-    if (!versions || versions->status != 200) die("versions failed");
-    auto list = parser.parse(versions->body)["versions"].get_array();
-    if (list.size() < 2) die("device 0 has fewer than two versions");
-    const std::string to(list.at(0)["commit"].get_string().value());
-    const std::string from(list.at(1)["commit"].get_string().value());
-    const std::string diff = fmt::format("/api/v1/devices/{}/jobs/show_run/diff?from={}&to={}",
-                                         device_name(0), from, to);
-    print_row("unified",
-              time_get(
-                  c, [&](int) { return diff; }, o.requests),
-              rss_mib(server));
-    print_row("json hunks",
-              time_get(
-                  c, [&](int) { return diff + "&format=json"; }, o.requests),
-              rss_mib(server));
-
-    // ---- search ----
-    fmt::print("search (newest config of {} tasks):\n", o.configs);
-    struct Query {
-        std::string label, params, grep;
-    };
-    const Query queries[] = {
-        {"literal 'uplink to core-7'", "q=uplink+to+core-7&literal=1", "-F 'uplink to core-7'"},
-        {"regex 'permit tcp any host 10\\.1\\d\\.'", "q=permit+tcp+any+host+10%5C.1%5Cd%5C.",
-         "-E 'permit tcp any host 10\\.1[0-9]\\.'"},
-    };
-    const int searches = std::max(5, o.requests / 10);
-    for (const Query& q : queries) {
-        Timing t = time_get(
-            c, [&](int) { return "/api/v1/search?limit=1000&" + q.params; }, searches);
-        auto r = c.get("/api/v1/search?limit=1000&" + q.params);
-        auto doc = parser.parse(r->body);
-        const std::int64_t files = doc["files_matched"].get_int64().value();
-        print_row(fmt::format("{} ({} files)", q.label, files), t, rss_mib(server));
-        // git grep over the same tree: the files it lists, and its time.
-        const std::string grep = fmt::format("git --git-dir {} grep -l {} main | wc -l",
-                                             (work / "data" / "repo.git").string(), q.grep);
-        std::vector<double> ms;
-        std::string grep_out;
-        for (int i = 0; i < 5; ++i) {
-            auto before = clock_type::now();
-            grep_out = netkeep::bench::output_of(grep).value_or("");
-            ms.push_back(
-                std::chrono::duration<double, std::milli>(clock_type::now() - before).count());
-        }
-        std::sort(ms.begin(), ms.end());
-        const long grep_files = std::atol(grep_out.c_str());
-        fmt::print("  {:<44} p50 {:>8.2f} ms  ({} files){}\n", "  git grep -l, same tree", ms[2],
-                   grep_files, grep_files == files ? "" : "  MISMATCH");
-        if (grep_files != files && !doc["truncated"].get_bool().value()) return 1;
-    }
+    bench_fleet(c, server, o);
+    bench_diff(c, server, o);
+    const bool agree = bench_search(c, server, o, work / "data" / "repo.git");
     fmt::print("netkeepd peak RSS {:.1f} MiB\n",
                netkeep::bench::peak_rss_mib(server.process.pid()));
-    return 0;
+    return agree ? 0 : 1;
 }
