@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "bench_util.hpp"
+#include "bench_work_dir.hpp"
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
@@ -185,16 +186,9 @@ struct Bench {
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
     ::setenv("NETKEEPD", NETKEEPD_PATH, 0);
-    std::optional<netkeep::testing::TempDir> temp;
-    fs::path work = o.work;
-    if (work.empty()) {
-        auto created = netkeep::testing::TempDir::create("bench-fleet");
-        if (!created) die(created.status().to_string());
-        temp.emplace(std::move(*created));
-        work = temp->path();
-    } else if (fs::exists(work)) {
-        die(fmt::format("{} exists; --work wants a new directory", work.string()));
-    }
+    auto work_dir = netkeep::bench::WorkDir::open(o.work, "bench-fleet");
+    if (!work_dir) die(work_dir.status().message());
+    const fs::path work = work_dir->path();
     write_inventory(work / "inventory", o.devices);
     auto server =
         netkeep::testing::start_netkeepd({"--data-dir", (work / "data").string(), "--inventory",

@@ -41,6 +41,7 @@
 #include <fmt/format.h>
 
 #include "bench_secure.hpp"
+#include "bench_work_dir.hpp"
 #include "http/client.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
@@ -410,16 +411,9 @@ void bench_reload(const options& o, const fs::path& work) {
 int main(int argc, char** argv) {
     options o = parse(argc, argv);
     ::setenv("NETKEEPD", NETKEEPD_PATH, 0);
-    std::optional<netkeep::testing::TempDir> temp;
-    fs::path work = o.work;
-    if (work.empty()) {
-        auto created = netkeep::testing::TempDir::create("bench-next");
-        if (!created) die(created.status().to_string());
-        temp.emplace(std::move(*created));
-        work = temp->path();
-    } else if (fs::exists(work)) {
-        die(fmt::format("{} exists; --work wants a new directory", work.string()));
-    }
+    auto work_dir = netkeep::bench::WorkDir::open(o.work, "bench-next");
+    if (!work_dir) die(work_dir.status().message());
+    const fs::path work = work_dir->path();
     if (o.reloads > 0) {
         bench_reload(o, work);
         return 0;

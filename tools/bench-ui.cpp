@@ -29,6 +29,7 @@
 #include <simdjson.h>
 
 #include "bench_util.hpp"
+#include "bench_work_dir.hpp"
 #include "http/client.hpp"
 #include "support/netkeepd.hpp"
 #include "support/temp_dir.hpp"
@@ -368,9 +369,9 @@ int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
     ::setenv("NETKEEPD", NETKEEPD_PATH, 0);
     const Options o = parse(argc, argv);
-    auto temp = netkeep::testing::TempDir::create("bench-ui");
-    if (!temp) die(temp.status().to_string());
-    const fs::path work = o.work.empty() ? temp->path() : fs::path(o.work);
+    auto work_dir = netkeep::bench::WorkDir::open(o.work, "bench-ui");
+    if (!work_dir) die(work_dir.status().message());
+    const fs::path work = work_dir->path();
     write_inventory(work / "inventory", o);
     auto started =
         netkeep::testing::start_netkeepd({"--data-dir", (work / "data").string(), "--inventory",
