@@ -37,6 +37,26 @@ std::string show_version(std::string_view name) {
     return out;
 }
 
+// What `show vtp status` and `show inventory` answer: the other commands of the usual
+// IOS backup (Oxidized's model sends them), short and fixed, so that benchmarks time the
+// commands a real job runs rather than the invalid-input path.
+std::string show_vtp_status() {
+    return "VTP Version capable             : 1 to 3\n"
+           "VTP version running             : 2\n"
+           "VTP Domain Name                 : NETKEEP\n"
+           "VTP Operating Mode              : Transparent\n"
+           "Number of existing VLANs        : 12\n";
+}
+
+std::string show_inventory(std::string_view name) {
+    std::string out = "NAME: \"1\", DESCR: \"WS-C3850-48P (fake)\"\n";
+    out += "PID: WS-C3850-48P      , VID: V07  , SN: FAKE";
+    out += name;
+    out += "\n\nNAME: \"Switch 1 - Power Supply A\", DESCR: \"Switch 1 - Power Supply A\"\n";
+    out += "PID: PWR-C1-715WAC    , VID: V02  , SN: FAKEPSU1\n";
+    return out;
+}
+
 constexpr std::size_t k_max_line = 4096;  // longer input lines are cut, as on a terminal
 
 }  // namespace
@@ -198,6 +218,16 @@ void Cli::execute(std::string_view line, std::string& out) {
     }
     const auto w = [&](std::size_t i) { return i < words.size() ? words[i] : std::string_view{}; };
 
+    if (words.size() == 3 && abbreviates(w(0), "terminal", 3) && abbreviates(w(1), "width", 1)) {
+        // Accepted and ignored: lines are never wrapped here.
+        out += prompt();
+        return;
+    }
+    if (words.size() == 3 && abbreviates(w(0), "show", 2) && abbreviates(w(1), "vtp", 3) &&
+        abbreviates(w(2), "status", 1)) {
+        start_output(show_vtp_status(), Fault::none, out);
+        return;
+    }
     if (words.size() == 3 && abbreviates(w(0), "terminal", 3) && abbreviates(w(1), "length", 1)) {
         std::size_t n = 0;
         auto [ptr, ec] = std::from_chars(w(2).data(), w(2).data() + w(2).size(), n);
@@ -217,6 +247,10 @@ void Cli::execute(std::string_view line, std::string& out) {
         }
         if (abbreviates(w(1), "version", 1)) {
             start_output(show_version(name_), Fault::none, out);
+            return;
+        }
+        if (abbreviates(w(1), "inventory", 3)) {
+            start_output(show_inventory(name_), Fault::none, out);
             return;
         }
     } else if (words.size() == 1 && (abbreviates(w(0), "exit", 3) || w(0) == "quit")) {
