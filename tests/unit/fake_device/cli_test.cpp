@@ -252,3 +252,18 @@ TEST_CASE("paged show run, with the pager removed, is the config too") {
     }
     CHECK(lf(out) == "show run\n" + config + "promptline-r2#");
 }
+
+TEST_CASE("the rest of the usual IOS backup: terminal width, show vtp status, show inventory") {
+    Driver d("r1");
+    CHECK(d.type("terminal length 0\r").ends_with("r1#"));
+    const std::string width = d.type("term width 0\r");
+    CHECK(width.ends_with("r1#"));
+    CHECK(width.find("Invalid input") == std::string::npos);
+    const std::string vtp = d.type("show vtp status\r");
+    CHECK(vtp.find("VTP Operating Mode") != std::string::npos);
+    CHECK(vtp.ends_with("r1#"));
+    const std::string inventory = d.type("sh inventory\r");
+    CHECK(inventory.find("SN: FAKEr1") != std::string::npos);
+    CHECK(inventory.ends_with("r1#"));
+    CHECK(d.type("show vtp\r").find("Invalid input") != std::string::npos);
+}
