@@ -16,8 +16,10 @@
 // accepts markers; the resolved load refuses them (a marker cannot be logged in with).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "netkeep/schedule.hpp"
@@ -32,15 +34,66 @@ struct InventoryFiles {
     friend bool operator==(const InventoryFiles&, const InventoryFiles&) = default;
 };
 
+// One redaction rule (docs/jobs.md#redact). Rules run in order over each line of a
+// completion before it is written to git.
 struct Redaction {
-    std::string regex;    // ECMAScript syntax, applied to each line
-    std::string replace;  // replacement, $1-style groups allowed
+    enum class Kind {
+        replace,      // {"regex", "replace"}: every match in the line is replaced
+        delete_line,  // {"delete_line": RE}: a matching line is removed, ending included
+        block,        // {"block": {"begin", "end"}, "replace"}: the lines after a `begin`
+                      // line up to the next `end` line become one line `replace`
+    };
+    Redaction() = default;
+    // {regex, replace} is an in-line rule.
+    Redaction(std::string regex_, std::string replace_, Kind kind_ = Kind::replace,
+              std::string end_ = {})
+        : regex(std::move(regex_)),
+          replace(std::move(replace_)),
+          kind(kind_),
+          end(std::move(end_)) {}
+    std::string regex;    // replace, delete_line: the line pattern; block: its begin line
+    std::string replace;  // replace: $1-style replacement; block: the stand-in line ("": none)
+    Kind kind = Kind::replace;
+    std::string end;  // block: the pattern of the line that closes it
+    friend bool operator==(const Redaction&, const Redaction&) = default;
+};
+
+// One noise rule (docs/jobs.md#noise), matched against each line after redaction.
+struct NoiseRule {
+    enum class Action {
+        drop,    // the line is removed before the content is stored
+        ignore,  // stored, but a change only in such lines makes no commit
+    };
+    Action action = Action::drop;
+    std::string regex;
+    friend bool operator==(const NoiseRule&, const NoiseRule&) = default;
+};
+
+// What the git writer applies to one task's output: the job's own rules where the job
+// gives them (an empty list included: "redact": [] turns redaction off), else its
+// device's platform's, else none.
+struct ContentRules {
+    std::vector<Redaction> redact;
+    std::vector<NoiseRule> noise;
+    friend bool operator==(const ContentRules&, const ContentRules&) = default;
+};
+
+// A built-in platform as the loader expanded it (docs/platforms.md).
+struct PlatformSpec {
+    std::string name;
+    ContentRules rules;  // its default redact and noise rules
+    // What a worker receives in a lease's "platform" for each of the platform's command
+    // sets: {"name", "channel", "pty", "strip_ansi", "prompt", "pager", "expect",
+    // "enable", "setup", "commands": [...the set...]} (docs/api.md#get-workernext).
+    // Keyed by set name ("config", "facts", ...); empty in structural mode.
+    std::vector<std::pair<std::string, std::string>> worker_json;
 };
 
 struct DeviceSpec {
     std::string name;
     std::vector<std::string> tags;  // profile's and own, sorted, unique
     std::string group;              // the device's or its profile's; empty when neither sets one
+    std::string platform;           // the device's or its profile's; empty when neither sets one
     std::string json;               // expanded object; empty in structural mode
 };
 
@@ -50,7 +103,12 @@ struct JobSpec {
     std::int64_t timeout = 300;  // seconds a run may take; also the lease length
     std::uint32_t max_attempts = 3;
     std::int64_t retry_delay = 60;  // seconds after a failed attempt
-    std::vector<Redaction> redact;
+    // The job's own rules; nullopt when the job does not give them (the platform's apply).
+    std::optional<std::vector<Redaction>> redact;
+    std::optional<std::vector<NoiseRule>> noise;
+    // The platform command set the job runs when it has no inline commands: "config"
+    // unless `"command": {"platform": SET}`; empty when the job has inline commands.
+    std::string platform_commands;
     std::string json;  // expanded object; empty in structural mode
 };
 
@@ -64,6 +122,8 @@ struct Inventory {
     std::vector<DeviceSpec> devices;  // in file order
     std::vector<JobSpec> jobs;        // in file order
     std::vector<TaskSpec> tasks;      // job-major, then device file order
+    // The built-in platforms the devices name, each once, sorted by name.
+    std::vector<PlatformSpec> platforms;
     // The files in their recorded form (record_inventory_files): what InventoryApplied
     // stores, and what a reload compares with the last applied inventory.
     InventoryFiles recorded;
@@ -95,6 +155,9 @@ std::string redaction_marker(std::string_view secret);
 // jobs.json holds no secrets and is kept whole. Pure. InvalidArgument when devices.json
 // is not JSON; meant for files parse_inventory has accepted.
 Result<InventoryFiles> record_inventory_files(const InventoryFiles& files);
+
+// The rules the git writer applies to `task`'s output (see ContentRules).
+ContentRules content_rules(const Inventory& inventory, const TaskSpec& task);
 
 // "device/job": the task's name in messages and the key of its interval phase.
 std::string task_key(std::string_view device, std::string_view job);

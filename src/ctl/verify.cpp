@@ -116,7 +116,7 @@ void replay_log(const EventLog& log, Report& r, Evidence& e) {
             InventoryLoadOptions structural;
             structural.resolve_secrets = false;
             if (auto parsed = parse_inventory({inv->devices_json, inv->jobs_json}, structural))
-                for (const auto& job : parsed->jobs) job_redacts[job.name] = !job.redact.empty();
+                for (const auto& job : parsed->jobs) job_redacts[job.name] = job.redact && !job.redact->empty();
         } else if (const auto* c = std::get_if<CompletionRecorded>(&rec.event)) {
             e.completions[rec.seq] = {c->device, c->job,    !c->failure,
                                       c->size,   c->sha256, job_redacts[c->job]};

@@ -256,7 +256,7 @@ Status InventoryRules::apply(std::uint64_t seq, const InventoryApplied& inventor
     // Compile everything before changing anything: all of this inventory or none of it.
     std::unordered_map<std::string, std::shared_ptr<const Redactor>> next = jobs_;
     for (const auto& job : parsed->jobs) {
-        auto redactor = Redactor::compile(job.redact);
+        auto redactor = Redactor::compile(job.redact.value_or(std::vector<Redaction>{}));
         if (!redactor)
             return Status::corruption(
                 fmt::format("seq {}: job '{}': {}", seq, job.name, redactor.status().message()));

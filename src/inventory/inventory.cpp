@@ -671,6 +671,7 @@ private:
         json_path rpath = child(path, "redact");
         if (v.get_array().get(rules))
             return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
+        job.redact.emplace();
         std::size_t r = 0;
         for (dom::element rule : rules) {
             json_path one = child(rpath, r++);
@@ -684,7 +685,7 @@ private:
             if (Status s = check_regex(*res, child(one, "regex")); !s) return s;
             auto reps = string_at(rep, child(one, "replace"));
             if (!reps) return reps.status();
-            job.redact.push_back(Redaction{std::string(*res), std::string(*reps)});
+            job.redact->push_back(Redaction{std::string(*res), std::string(*reps)});
         }
         return Status::ok();
     }
@@ -936,6 +937,28 @@ Result<InventoryFiles> record_inventory_files(const InventoryFiles& files) {
     auto devices = record_devices_json(files.devices_json);
     if (!devices) return devices.status();
     return InventoryFiles{std::move(*devices), files.jobs_json};
+}
+
+ContentRules content_rules(const Inventory& inventory, const TaskSpec& task) {
+    const JobSpec& job = inventory.jobs.at(task.job);
+    const std::string& platform = inventory.devices.at(task.device).platform;
+    const PlatformSpec* spec = nullptr;
+    if (!platform.empty()) {
+        auto it = std::lower_bound(
+            inventory.platforms.begin(), inventory.platforms.end(), platform,
+            [](const PlatformSpec& p, const std::string& name) { return p.name < name; });
+        if (it != inventory.platforms.end() && it->name == platform) spec = &*it;
+    }
+    ContentRules out;
+    if (job.redact)
+        out.redact = *job.redact;
+    else if (spec)
+        out.redact = spec->rules.redact;
+    if (job.noise)
+        out.noise = *job.noise;
+    else if (spec)
+        out.noise = spec->rules.noise;
+    return out;
 }
 
 std::string task_key(std::string_view device, std::string_view job) {

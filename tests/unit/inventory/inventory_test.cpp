@@ -100,8 +100,9 @@ TEST_CASE("the reference inventory expands to the seed's response shape") {
         inv->jobs[1].json ==
         R"({"name":"version","schedule":{"interval":3600},"command":{"inline":["show version","show clock"]},)"
         R"("timeout":300,"max_attempts":5,"retry_delay":10})");
-    CHECK(inv->jobs[1].redact.size() == 1);
-    CHECK(inv->jobs[1].redact[0].replace == "secret <removed>");
+    REQUIRE(inv->jobs[1].redact);
+    CHECK(inv->jobs[1].redact->size() == 1);
+    CHECK((*inv->jobs[1].redact)[0].replace == "secret <removed>");
 }
 
 TEST_CASE("jobs select devices by tags, by names, or all") {
