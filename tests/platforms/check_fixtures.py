@@ -17,6 +17,9 @@ For each platform it
     are gone and ignore lines kept;
   - checks that redacting the expected text again changes nothing (a rule must not eat
     its own <removed> marker or the text around it);
+  - runs the cases of snippets.txt, when there is one: short inputs with the lines
+    expected after redaction and noise (what must change, what must stay, the facts
+    sets' noise, the variants the fixture does not show);
   - matches the prompt regex against every prompt form of the platform (contract §7),
     the pager regex against its pager text, the expect rules against the login extras,
     enable's when_prompt against the unprivileged prompt only; the prompt must match no
@@ -162,18 +165,22 @@ def compile_rules(fails, platform, spec):
 
 
 def redact(rules, text):
-    """Contract §1: rules in order on each line outside blocks; lines inside a block are
-    replaced by the block's one stand-in line; output ending inside a block loses the rest."""
+    """Contract §1: rules in order on each line outside blocks; the lines inside a block are
+    replaced by the block's one stand-in line (written where the first of them was, as the
+    git writer streams it: none when the block is empty); output ending inside a block
+    loses the rest. A line deleted by delete_line still opens the block an earlier rule
+    found on it (fail closed)."""
     out = []
-    open_block = None  # (end regex, stand-in)
+    open_block = None  # [end regex, stand-in, stood in yet]
     for line in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
         if open_block is not None:
-            end, stand_in = open_block
+            end, stand_in, stood_in = open_block
             if not end.search(line):
+                if not stood_in and stand_in:
+                    out.append(stand_in)
+                open_block[2] = True
                 continue
             open_block = None
-            if stand_in:
-                out.append(stand_in)
         deleted = False
         opens = None
         for kind, rx, end, replacement in rules:
@@ -187,11 +194,10 @@ def redact(rules, text):
                     break
             elif kind == "block" and opens is None and end is not None and rx.search(line):
                 opens = (end, replacement)
-        if deleted:
-            continue
-        out.append(line)
+        if not deleted:
+            out.append(line)
         if opens is not None:
-            open_block = opens
+            open_block = [opens[0], opens[1], False]
     return out
 
 
@@ -206,6 +212,38 @@ def apply_noise(noise, lines):
             ignored.append(line)
         kept.append(line)
     return kept, dropped, ignored
+
+
+def check_snippets(fails, name, rules, noise, path):
+    """snippets.txt: cases separated by blank lines; `# ` comment, `< ` an input line,
+    `> ` a line expected in git, `~ ` one expected in git and matched by an ignore rule.
+    A case without `>`/`~` lines expects everything dropped."""
+    if not os.path.exists(path):
+        return 0
+    cases = []
+    current = []
+    for number, line in enumerate(read(path).split("\n"), 1):
+        if not line.strip():
+            if current:
+                cases.append(current)
+            current = []
+        elif line.startswith("#"):
+            continue
+        elif line[:2] in ("< ", "> ", "~ ") or line in ("<", ">", "~"):
+            current.append((number, line[0], line[2:]))
+        else:
+            fails.add(name, f"snippets.txt:{number}: starts with neither '< ', '> ', '~ ' nor '#'")
+    if current:
+        cases.append(current)
+    for case in cases:
+        inputs = [t for _, k, t in case if k == "<"]
+        want = [(t, k == "~") for _, k, t in case if k in ">~"]
+        kept, _, ignored = apply_noise(noise, redact(rules, "".join(l + "\n" for l in inputs)))
+        got = [(l, any(a == "ignore" and rx.search(l) for a, rx in noise if rx)) for l in kept]
+        if got != want:
+            show = lambda pairs: "\n    ".join(("~ " if i else "> ") + l for l, i in pairs) or "(nothing)"
+            fails.add(name, f"snippets.txt:{case[0][0]}: expected\n    {show(want)}\n  got\n    {show(got)}")
+    return len(cases)
 
 
 def fill(text, prompt):
@@ -363,8 +401,9 @@ def check_platform(fails, name, stats):
         if l in expected.split("\n"):
             fails.add(name, f"dropped line {l!r} is in expected.txt")
     check_prompts(fails, name, spec, [fill(l, prompt) for l in raw.split("\n")])
+    n_snippets = check_snippets(fails, name, rules, noise, os.path.join(fdir, "snippets.txt"))
     stats.append((name, n_lines, len(secrets), len(dropped), len(ignored),
-                  len(spec.get("redact", [])), len(spec.get("noise", []))))
+                  len(spec.get("redact", [])), len(spec.get("noise", [])), n_snippets))
 
 
 def main(argv):
@@ -374,9 +413,9 @@ def main(argv):
     for name in names:
         check_platform(fails, name, stats)
     print(f"{'platform':10} {'lines':>5} {'secrets':>7} {'dropped':>7} {'ignored':>7} "
-          f"{'redact':>6} {'noise':>5}")
+          f"{'redact':>6} {'noise':>5} {'snippets':>8}")
     for s in stats:
-        print(f"{s[0]:10} {s[1]:5} {s[2]:7} {s[3]:7} {s[4]:7} {s[5]:6} {s[6]:5}")
+        print(f"{s[0]:10} {s[1]:5} {s[2]:7} {s[3]:7} {s[4]:7} {s[5]:6} {s[6]:5} {s[7]:8}")
     for f in fails.items:
         print("FAIL " + f)
     print(f"{len(names)} platforms, {len(fails.items)} failures")
