@@ -13,6 +13,7 @@
 
 #include "config_gen.hpp"
 #include "device.hpp"
+#include "personality.hpp"
 
 namespace netkeep::fake_device {
 
@@ -33,6 +34,16 @@ std::uint64_t Farm::generation(std::string_view name) const {
 }
 
 std::string Farm::config(std::string_view name) const {
+    if (const Personality* p = find_personality(name)) {
+        std::uint64_t run = 0;
+        {
+            MutexLock lock(runs_mutex_);
+            auto it = runs_.find(name);
+            if (it == runs_.end()) it = runs_.emplace(std::string(name), 0).first;
+            run = ++it->second;
+        }
+        return personality_config(*p, name, generation(name), run);
+    }
     const std::size_t bytes =
         settings_.config_bytes == 0 ? k_default_config_bytes : settings_.config_bytes;
     return generate_config(name, generation(name), bytes);
