@@ -134,6 +134,8 @@ constexpr Command k_comware[] = {
      "H3C Comware Software, Version 7.1.070, Release 6635P07\n"
      "H3C S6850-56HF uptime is 0 weeks, 5 days, 1 hour, 2 minutes\n"},
     {"display device", Action::text, "Slot Type             State    Subslot  Soft Ver\n"},
+    {"display device manuinfo", Action::text,
+     "Slot 1 CPU 0:\nDEVICE_NAME          : S6850-56HF\nDEVICE_SERIAL_NUMBER : FAKE0001\n"},
 };
 constexpr Command k_os10[] = {
     {"terminal length 0", Action::pager_off},
