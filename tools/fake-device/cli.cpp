@@ -155,18 +155,7 @@ Step Cli::step(std::size_t max_bytes) {
                     step.next = Next::read;
                     return step;
                 }
-                const bool lf_of_crlf = after_cr_ && c == '\n';
-                after_cr_ = c == '\r';
-                if (lf_of_crlf || c == '\0') break;
-                out += pager_erase_;
-                if (c == 'q' || c == 'Q' || c == '\x03') {
-                    text_.clear();
-                    put_prompt(out);
-                    mode_ = Mode::line;
-                } else {
-                    lines_on_page_ = 0;
-                    mode_ = Mode::output;
-                }
+                on_more_char(c, out);
                 break;
             }
             case Mode::output:
@@ -228,6 +217,24 @@ bool Cli::emit_output(std::string& out, std::size_t max_bytes, Next& next) {
     put_prompt(out);
     mode_ = Mode::line;
     return true;
+}
+
+void Cli::on_more_char(char c, std::string& out) {
+    const bool lf_of_crlf = after_cr_ && c == '\n';
+    after_cr_ = c == '\r';
+    if (lf_of_crlf || c == '\0') return;
+    out += pager_erase_;
+    if (c == 'q' || c == 'Q' || c == '\x03') {
+        text_.clear();
+        put_prompt(out);
+        mode_ = Mode::line;
+        return;
+    }
+    // ProCurve's "next line: Enter": one more line, then the pager again.
+    const bool one_line =
+        personality_ && personality_->pager_enter_line && (c == '\r' || c == '\n');
+    lines_on_page_ = one_line ? page_lines_ - 1 : 0;
+    mode_ = Mode::output;
 }
 
 void Cli::on_line_char(char c, std::string& out) {

@@ -82,6 +82,7 @@ private:
     enum class Escape { none, esc, csi };
 
     void on_line_char(char c, std::string& out);
+    void on_more_char(char c, std::string& out);
     void execute(std::string_view line, std::string& out);
     void execute_personality(std::string_view line, std::string& out);
     void on_password_char(char c, std::string& out);

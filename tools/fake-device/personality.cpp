@@ -181,6 +181,7 @@ constexpr std::array<Personality, 14> k_personalities = {{
      .commands = k_routeros},
     {.platform = "procurve", .prompt = "{name}# ",
      .pager = "-- MORE --, next page: Space, next line: Enter, quit: Control-C",
+     .pager_enter_line = true,
      .banner = "\nHP J9729A 2920-48G-PoE+ Switch\nSoftware revision WB.16.10.0016\n\n",
      .accept = "Press any key to continue", .ansi = true, .error = "Invalid input: {cmd}",
      .commands = k_procurve},

@@ -33,6 +33,7 @@ struct Personality {
     std::string_view user_prompt = {};   // shown at login until enable; empty: privileged at once
     std::string_view pager = {};         // empty: no pager (output is never paged)
     bool pager_on = true;                // paging on at login (24 lines a page)
+    bool pager_enter_line = false;       // Enter at the pager shows one more line (else a page)
     std::string_view enable_error = {};  // after a wrong enable password
     std::string_view banner = {};        // "\n" line ends; shown before the first prompt
     // A press-a-key prompt after the banner, answered before the first prompt.

@@ -325,3 +325,24 @@ TEST_CASE("personality_config substitutes {{gen}}, {{run}} and {{prompt}} (no tr
     }
     CHECK(personality_config(p, "junos--fw1", 17, 4) == expected);
 }
+
+TEST_CASE("procurve pager: Enter shows one more line, Space a page, Control-C quits") {
+    Driver d("procurve--sw");
+    d.type(" ");  // Press any key to continue
+    CHECK(d.type("show running-config\r")
+              .ends_with("line 24\r\n" + std::string(find_personality("procurve--sw")->pager)));
+    const std::string pager(find_personality("procurve--sw")->pager);
+    std::string out = d.type("\r");
+    CHECK(out.ends_with("line 24\r\n" + pager) == false);
+    CHECK(out.find("line 25\r\n") != std::string::npos);
+    CHECK(out.find("line 26") == std::string::npos);
+    CHECK(out.ends_with("line 25\r\n" + pager));
+    out = d.type(" ");
+    CHECK(out.ends_with("line 49\r\n" + pager));
+    CHECK(d.type("\x03").ends_with("sw# "));
+    CHECK(d.last == Next::read);
+    // Elsewhere Enter is any key: a page.
+    Driver ios("nxos--n1");
+    ios.type("show running-config\r");
+    CHECK(ios.type("\r").ends_with("line 48\r\n--More--"));
+}
