@@ -265,6 +265,18 @@ TEST_CASE("exec channel: junos and routeros run one command, exit status 0 or 1"
             CHECK(c.exit_status() == 1);
         }
     }
+    // An exec request longer than 4096 bytes is refused; the farm serves on.
+    {
+        Client c(fake.port, "junos--fw1");
+        CHECK_FALSE(c.exec(std::string(10000, 'x')));
+    }
+    {
+        Client c(fake.port, "junos--fw1");
+        REQUIRE(c.exec("show version"));
+        std::string err;
+        CHECK(c.read_until_end(err).starts_with("Hostname: fw1\n"));
+        CHECK(c.exit_status() == 0);
+    }
     // The other personalities and the plain device refuse exec requests, as before.
     for (const char* device : {"ios--sw1", "r1"}) {
         Client c(fake.port, device);
