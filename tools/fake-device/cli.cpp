@@ -440,6 +440,10 @@ void Cli::on_password_char(char c, std::string& out) {
 }
 
 void Cli::on_accept_char(char c, std::string& out) {
+    // The rest of a telnet login's \r\n (or \r\0) is not the key being asked for.
+    const bool lf_of_crlf = after_cr_ && c == '\n';
+    after_cr_ = false;
+    if (lf_of_crlf || c == '\0') return;
     const char key = personality_->accept_key;
     if (key != 0 && c != key) return;  // FortiOS waits for exactly 'a'
     if (key != 0) out += c;            // ...and echoes it

@@ -345,3 +345,12 @@ TEST_CASE("procurve pager: Enter shows one more line, Space a page, Control-C qu
     ios.type("show running-config\r");
     CHECK(ios.type("\r").ends_with("line 48\r\n--More--"));
 }
+
+TEST_CASE("press any key: the \\n of a telnet login's \\r\\n is not the key") {
+    Cli cli(
+        "procurve--sw", [] { return std::string(); }, true);
+    cli.feed("\n");
+    CHECK(cli.step().bytes.empty());
+    cli.feed(" ");
+    CHECK(strip_ansi(cli.step().bytes) == "\r\nsw# ");
+}
