@@ -59,16 +59,68 @@ std::string show_inventory(std::string_view name) {
 
 constexpr std::size_t k_max_line = 4096;  // longer input lines are cut, as on a terminal
 
+// The CSI codes of the ANSI personalities (procurve, aoscx, routeros): a scroll region and
+// cursor position at login, cursor moves and line clears around prompts and output lines,
+// as those boxes send them.
+constexpr std::string_view k_ansi_setup = "\x1b[1;24r\x1b[24;1H";
+constexpr std::string_view k_ansi_before_prompt = "\x1b[24;1H\x1b[K";
+constexpr std::string_view k_ansi_after_prompt = "\x1b[?25h";
+constexpr std::string_view k_ansi_line = "\x1b[K";
+constexpr std::string_view k_ansi_pager_end = "\x1b[m";
+
+std::string crlf(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 16);
+    for (char c : text) {
+        if (c == '\n') out += '\r';
+        out += c;
+    }
+    return out;
+}
+
 }  // namespace
 
 Cli::Cli(std::string name, Config_source config, bool skip_lf)
     : name_(std::move(name)),
       fault_(fault_of(name_)),
       config_(std::move(config)),
-      after_cr_(skip_lf) {}
+      personality_(find_personality(name_)),
+      after_cr_(skip_lf) {
+    if (!personality_) return;
+    const Personality& p = *personality_;
+    prompt_ = privileged_prompt(p, name_);
+    user_prompt_ = p.user_prompt.empty() ? prompt_ : expand(p.user_prompt, name_);
+    privileged_ = p.user_prompt.empty();
+    pager_ = std::string(p.pager);
+    // Erased the IOS way (backspaces, spaces, backspaces), which clients already handle.
+    pager_erase_ = std::string(pager_.size(), '\b') + std::string(pager_.size(), ' ') +
+                   std::string(pager_.size(), '\b');
+    if (pager_.empty() || !p.pager_on) page_lines_ = 0;
+    if (!p.accept.empty()) mode_ = Mode::accept;
+}
 
 std::string Cli::greeting() const {
-    return "\r\nnetkeep fake device " + name_ + "\r\n\r\n" + prompt();
+    if (!personality_) return "\r\nnetkeep fake device " + name_ + "\r\n\r\n" + prompt();
+    const Personality& p = *personality_;
+    std::string out;
+    if (p.ansi) out += k_ansi_setup;
+    out += crlf(expand(p.banner, name_));
+    if (!p.accept.empty()) {
+        out += p.accept;  // the prompt comes once it is answered (on_accept_char)
+        return out;
+    }
+    put_prompt(out);
+    return out;
+}
+
+void Cli::put_prompt(std::string& out) const {
+    if (personality_ && personality_->ansi) {
+        out += k_ansi_before_prompt;
+        out += prompt();
+        out += k_ansi_after_prompt;
+        return;
+    }
+    out += prompt();
 }
 
 void Cli::feed(std::string_view input) {
@@ -103,22 +155,22 @@ Step Cli::step(std::size_t max_bytes) {
                     step.next = Next::read;
                     return step;
                 }
-                const bool lf_of_crlf = after_cr_ && c == '\n';
-                after_cr_ = c == '\r';
-                if (lf_of_crlf || c == '\0') break;
-                out += k_more_erase;
-                if (c == 'q' || c == 'Q') {
-                    text_.clear();
-                    out += prompt();
-                    mode_ = Mode::line;
-                } else {
-                    lines_on_page_ = 0;
-                    mode_ = Mode::output;
-                }
+                on_more_char(c, out);
                 break;
             }
             case Mode::output:
                 if (!emit_output(out, max_bytes, step.next)) return step;
+                break;
+            case Mode::accept:
+            case Mode::password:
+                if (!take_input(c)) {
+                    step.next = Next::read;
+                    return step;
+                }
+                if (mode_ == Mode::accept)
+                    on_accept_char(c, out);
+                else
+                    on_password_char(c, out);
                 break;
             case Mode::hanging:
                 step.next = Next::hang;
@@ -133,10 +185,12 @@ Step Cli::step(std::size_t max_bytes) {
 bool Cli::emit_output(std::string& out, std::size_t max_bytes, Next& next) {
     while (text_pos_ < text_.size()) {
         if (page_lines_ != 0 && lines_on_page_ == page_lines_) {
-            out += k_more;
+            out += pager_;
+            if (personality_ && personality_->ansi) out += k_ansi_pager_end;
             mode_ = Mode::more;
             return true;
         }
+        if (personality_ && personality_->ansi) out += k_ansi_line;
         auto nl = text_.find('\n', text_pos_);
         const std::size_t end = nl == std::string::npos ? text_.size() : nl;
         out.append(text_, text_pos_, end - text_pos_);
@@ -160,9 +214,27 @@ bool Cli::emit_output(std::string& out, std::size_t max_bytes, Next& next) {
     }
     text_.clear();
     text_pos_ = 0;
-    out += prompt();
+    put_prompt(out);
     mode_ = Mode::line;
     return true;
+}
+
+void Cli::on_more_char(char c, std::string& out) {
+    const bool lf_of_crlf = after_cr_ && c == '\n';
+    after_cr_ = c == '\r';
+    if (lf_of_crlf || c == '\0') return;
+    out += pager_erase_;
+    if (c == 'q' || c == 'Q' || c == '\x03') {
+        text_.clear();
+        put_prompt(out);
+        mode_ = Mode::line;
+        return;
+    }
+    // ProCurve's "next line: Enter": one more line, then the pager again.
+    const bool one_line =
+        personality_ && personality_->pager_enter_line && (c == '\r' || c == '\n');
+    lines_on_page_ = one_line ? page_lines_ - 1 : 0;
+    mode_ = Mode::output;
 }
 
 void Cli::on_line_char(char c, std::string& out) {
@@ -211,16 +283,20 @@ void Cli::on_line_char(char c, std::string& out) {
 }
 
 void Cli::execute(std::string_view line, std::string& out) {
+    if (personality_) {
+        execute_personality(line, out);
+        return;
+    }
     const auto words = split_words(line);
     if (words.empty()) {
-        out += prompt();
+        put_prompt(out);
         return;
     }
     const auto w = [&](std::size_t i) { return i < words.size() ? words[i] : std::string_view{}; };
 
     if (words.size() == 3 && abbreviates(w(0), "terminal", 3) && abbreviates(w(1), "width", 1)) {
         // Accepted and ignored: lines are never wrapped here.
-        out += prompt();
+        put_prompt(out);
         return;
     }
     if (words.size() == 3 && abbreviates(w(0), "show", 2) && abbreviates(w(1), "vtp", 3) &&
@@ -233,7 +309,7 @@ void Cli::execute(std::string_view line, std::string& out) {
         auto [ptr, ec] = std::from_chars(w(2).data(), w(2).data() + w(2).size(), n);
         if (ec == std::errc{} && ptr == w(2).data() + w(2).size() && n <= 512) {
             page_lines_ = n;
-            out += prompt();
+            put_prompt(out);
             return;
         }
     } else if (words.size() == 2 && abbreviates(w(0), "show", 2)) {
@@ -259,7 +335,7 @@ void Cli::execute(std::string_view line, std::string& out) {
     }
     out += k_invalid_input;
     out += "\r\n";
-    out += prompt();
+    put_prompt(out);
 }
 
 void Cli::start_output(std::string text, Fault fault, std::string& out) {
@@ -270,9 +346,135 @@ void Cli::start_output(std::string text, Fault fault, std::string& out) {
     drop_at_ = fault == Fault::drop ? std::max<std::size_t>(text_.size() / 2, 1) : 0;
     mode_ = Mode::output;
     if (text_.empty()) {
-        out += prompt();
+        put_prompt(out);
         mode_ = Mode::line;
     }
+}
+
+namespace {
+
+bool exit_command(std::string_view command) {
+    return command == "exit" || command == "quit" || command == "logout" || command == "/quit";
+}
+
+// The vendor's answer to an unknown command: {cmd} is the command's first word.
+std::string unknown_command(const Personality& p, std::string_view command) {
+    std::string line(p.error);
+    const auto at = line.find("{cmd}");
+    if (at != std::string::npos) line.replace(at, 5, command.substr(0, command.find(' ')));
+    return line;
+}
+
+}  // namespace
+
+void Cli::start_config(std::string& out) {
+    if (fault_ == Fault::hang) {
+        mode_ = Mode::hanging;
+        return;
+    }
+    start_output(config_(), fault_, out);
+}
+
+void Cli::execute_personality(std::string_view line, std::string& out) {
+    const Personality& p = *personality_;
+    const std::string command = normalize_command(line);
+    if (command.empty()) {
+        put_prompt(out);
+        return;
+    }
+    if (exit_command(command)) {
+        mode_ = Mode::closed;
+        return;
+    }
+    const Command* c = find_command(p, command);
+    // Unprivileged, a real box refuses the config command as if it did not exist.
+    if (c && c->action == Action::config && !privileged_) c = nullptr;
+    if (!c) {
+        out += unknown_command(p, command);
+        out += "\r\n";
+        put_prompt(out);
+        return;
+    }
+    switch (c->action) {
+        case Action::config:
+            start_config(out);
+            return;
+        case Action::text:
+            start_output(expand(c->output, name_), Fault::none, out);
+            return;
+        case Action::pager_off:
+            page_lines_ = 0;
+            break;
+        case Action::noop:
+            break;
+        case Action::enable:
+            // Already privileged (and the prompt would not change): nothing to ask.
+            if (privileged_ && user_prompt_ != prompt_) break;
+            out += "Password: ";
+            password_.clear();
+            mode_ = Mode::password;
+            return;
+    }
+    put_prompt(out);
+}
+
+void Cli::on_password_char(char c, std::string& out) {
+    const bool lf_of_crlf = after_cr_ && c == '\n';
+    after_cr_ = c == '\r';
+    if (lf_of_crlf || c == '\0') return;
+    if (c != '\r' && c != '\n') {
+        // Not echoed; bounded like a command line.
+        if (password_.size() < k_max_line) password_ += c;
+        return;
+    }
+    out += "\r\n";
+    if (password_ == k_enable_secret) {
+        privileged_ = true;
+    } else {
+        out += personality_->enable_error;
+        out += "\r\n";
+    }
+    password_.clear();
+    mode_ = Mode::line;
+    put_prompt(out);
+}
+
+void Cli::on_accept_char(char c, std::string& out) {
+    // The rest of a telnet login's \r\n (or \r\0) is not the key being asked for.
+    const bool lf_of_crlf = after_cr_ && c == '\n';
+    after_cr_ = false;
+    if (lf_of_crlf || c == '\0') return;
+    const char key = personality_->accept_key;
+    if (key != 0 && c != key) return;  // FortiOS waits for exactly 'a'
+    if (key != 0) out += c;            // ...and echoes it
+    out += "\r\n";
+    // The \n of a \r\n answer is the rest of this key, not an empty command line.
+    after_cr_ = c == '\r';
+    mode_ = Mode::line;
+    put_prompt(out);
+}
+
+Cli::Exec_result Cli::exec(std::string_view line) {
+    Exec_result result;
+    const std::string command = normalize_command(line);
+    const Command* c = personality_ ? find_command(*personality_, command) : nullptr;
+    if (!c || c->action == Action::enable) {
+        result.err = (personality_ ? unknown_command(*personality_, command)
+                                   : std::string(k_invalid_input)) +
+                     "\n";
+        result.status = 1;
+        return result;
+    }
+    if (c->action == Action::config) {
+        if (fault_ == Fault::hang) {
+            result.hang = true;
+            return result;
+        }
+        result.out = config_();
+    } else if (c->action == Action::text) {
+        result.out = expand(c->output, name_);
+    }
+    return result;
 }
 
 }  // namespace netkeep::fake_device

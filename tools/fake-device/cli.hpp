@@ -1,7 +1,9 @@
 #pragma once
-// The IOS-like command line of one fake device, as a pure state machine: bytes in (what the
-// client typed), bytes out (echo, output, pager prompts) and what the caller must do next.
-// No sockets, no clocks: the SSH and telnet servers drive it, the unit tests feed it strings.
+// The command line of one fake device, as a pure state machine: bytes in (what the client
+// typed), bytes out (echo, output, pager prompts) and what the caller must do next. No
+// sockets, no clocks: the SSH and telnet servers drive it, the unit tests feed it strings.
+// A device named "<platform>--<host>" gets that platform's personality (personality.hpp);
+// any other name is the IOS-like device of before issue 13, byte for byte.
 //
 // Not thread-safe: one Cli belongs to one connection's thread.
 
@@ -12,6 +14,7 @@
 #include <string_view>
 
 #include "device.hpp"
+#include "personality.hpp"
 
 namespace netkeep::fake_device {
 
@@ -46,6 +49,16 @@ public:
     // at the very start belongs to that line ending.
     Cli(std::string name, Config_source config, bool skip_lf = false);
 
+    // An SSH exec request's answer (personalities with `exec` only).
+    struct Exec_result {
+        std::string out;    // stdout, "\n" line ends (no PTY)
+        std::string err;    // stderr
+        int status = 0;     // the exit status
+        bool hang = false;  // hang fault: send nothing, keep the channel open
+    };
+    // Runs one command the way the device's exec channel does: no prompt, no pager, no echo.
+    Exec_result exec(std::string_view command);
+
     // The banner and the first prompt, sent right after login.
     std::string greeting() const;
 
@@ -57,15 +70,25 @@ public:
     // command's output is in progress.
     Step step(std::size_t max_bytes = 64 * 1024);
 
-    std::string prompt() const { return name_ + "#"; }
+    // The prompt the device shows now (unprivileged until enable, where the platform has one).
+    std::string prompt() const {
+        return personality_ ? (privileged_ ? prompt_ : user_prompt_) : name_ + "#";
+    }
+    bool privileged() const { return privileged_; }
     std::size_t page_lines() const { return page_lines_; }
 
 private:
-    enum class Mode { line, output, more, hanging, closed };
+    enum class Mode { line, output, more, accept, password, hanging, closed };
     enum class Escape { none, esc, csi };
 
     void on_line_char(char c, std::string& out);
+    void on_more_char(char c, std::string& out);
     void execute(std::string_view line, std::string& out);
+    void execute_personality(std::string_view line, std::string& out);
+    void on_password_char(char c, std::string& out);
+    void on_accept_char(char c, std::string& out);
+    void put_prompt(std::string& out) const;
+    void start_config(std::string& out);
     void start_output(std::string text, Fault fault, std::string& out);
     // Emits output lines into `out`; false when it stopped for the caller (pause/drop/limit).
     bool emit_output(std::string& out, std::size_t max_bytes, Next& next);
@@ -74,6 +97,15 @@ private:
     std::string name_;
     Fault fault_;
     Config_source config_;
+
+    // Personality state (personality_ null: the plain IOS-like device).
+    const Personality* personality_ = nullptr;
+    std::string prompt_;       // privileged
+    std::string user_prompt_;  // before enable
+    bool privileged_ = true;
+    std::string pager_ = std::string(k_more);
+    std::string pager_erase_ = std::string(k_more_erase);
+    std::string password_;  // the enable password being typed
 
     std::string input_;
     std::size_t input_pos_ = 0;

@@ -1,5 +1,7 @@
 #include "device.hpp"
 
+#include "personality.hpp"
+
 namespace netkeep::fake_device {
 
 bool valid_device_name(std::string_view name) {
@@ -13,7 +15,9 @@ bool valid_device_name(std::string_view name) {
 }
 
 Fault fault_of(std::string_view name) {
-    // "hang-r1" and plain "hang" both name the mode: the first '-'-separated field.
+    // "hang-r1" and plain "hang" both name the mode: the first '-'-separated field, after
+    // a personality's "<platform>--" prefix ("junos--hang-1").
+    name = host_name(name);
     auto prefix = name.substr(0, name.find('-'));
     if (prefix == "badpass") return Fault::badpass;
     if (prefix == "slow") return Fault::slow;

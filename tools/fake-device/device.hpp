@@ -25,7 +25,8 @@ inline constexpr std::size_t k_huge_config_bytes = std::size_t{20} * 1024 * 1024
 // Names are made of [A-Za-z0-9._-], 1 to 255 characters.
 bool valid_device_name(std::string_view name);
 
-// The fault mode named by the part of `name` before its first '-', else Fault::none.
+// The fault mode named by the part of `name` before its first '-' (after a personality's
+// "<platform>--" prefix), else Fault::none.
 Fault fault_of(std::string_view name);
 
 std::string_view fault_name(Fault fault);

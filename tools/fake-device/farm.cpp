@@ -13,8 +13,15 @@
 
 #include "config_gen.hpp"
 #include "device.hpp"
+#include "personality.hpp"
 
 namespace netkeep::fake_device {
+namespace {
+
+// Bounds the {{run}} counters: any name is a device, so logins could grow the map forever.
+constexpr std::size_t k_max_counted_devices = 100000;
+
+}  // namespace
 
 std::uint64_t Farm::generation(std::string_view name) const {
     std::uint64_t base = 0;
@@ -33,6 +40,22 @@ std::uint64_t Farm::generation(std::string_view name) const {
 }
 
 std::string Farm::config(std::string_view name) const {
+    if (const Personality* p = find_personality(name)) {
+        std::uint64_t run = 0;
+        {
+            MutexLock lock(runs_mutex_);
+            auto it = runs_.find(name);
+            if (it != runs_.end()) {
+                run = ++it->second;
+            } else if (runs_.size() < k_max_counted_devices) {
+                runs_.emplace(std::string(name), 1);
+                run = 1;
+            } else {
+                run = 1;  // a farm of that many personality devices: no longer counted
+            }
+        }
+        return personality_config(*p, name, generation(name), run);
+    }
     const std::size_t bytes =
         settings_.config_bytes == 0 ? k_default_config_bytes : settings_.config_bytes;
     return generate_config(name, generation(name), bytes);

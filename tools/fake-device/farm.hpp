@@ -39,6 +39,9 @@ public:
     // (integer in state_dir/NAME, when there is one, else 0) + SIGUSR1s so far. Read from
     // disk on every call, so a test can change one device by writing its file.
     std::uint64_t generation(std::string_view name) const;
+    // What the device's config command prints: generate_config(), or for a personality
+    // its fixture with {{run}} = how many times this device's config was shown in this
+    // process, this one included (1, 2, ...).
     std::string config(std::string_view name) const;
 
     // Password (also keyboard-interactive) login: a valid name, not badpass-*, the password.
@@ -54,6 +57,8 @@ public:
 private:
     Farm_settings settings_;
     std::atomic<std::uint64_t> bumps_{0};
+    mutable Mutex runs_mutex_;
+    mutable std::map<std::string, std::uint64_t, std::less<>> runs_ GUARDED_BY(runs_mutex_);
 };
 
 // The connection threads: started, joined once they finish, and their sockets shut down on stop()

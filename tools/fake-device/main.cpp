@@ -1,6 +1,6 @@
-// fake-device: an IOS-like router farm over SSH and telnet, for netkeep's tests and demo.
-// One process serves any number of devices: the login name is the device. See
-// docs/fake-device.md.
+// fake-device: a router farm (IOS-like, or per-platform personalities) over SSH and telnet, for
+// netkeep's tests and demo. One process serves any number of devices: the login name is the device.
+// See docs/fake-device.md.
 //
 // Threads: main (parses, then waits for signals), one acceptor per listener, one thread per
 // connection. Exit codes: 0 after SIGTERM/SIGINT (and for --help), 1 when it cannot serve, 2 for
@@ -24,6 +24,7 @@
 #include "device.hpp"
 #include "farm.hpp"
 #include "net.hpp"
+#include "personality.hpp"
 #include "ssh_server.hpp"
 #include "telnet_server.hpp"
 #include "util/args.hpp"
@@ -44,7 +45,8 @@ struct Options {
     Farm_settings farm;
     std::optional<std::string> print_config;
     std::uint64_t generation = 0;
-    bool help = false;  // -h/--help: print the usage, nothing else was checked
+    std::uint64_t run = 1;  // {{run}} of a personality's config: the first show is run 1
+    bool help = false;      // -h/--help: print the usage, nothing else was checked
 };
 
 using netkeep::args::Kind;
@@ -124,11 +126,18 @@ constexpr Rule<Options> k_rules[] = {
          o.generation = *n;
          return Status::ok();
      }},
+    {{"run", Kind::value, "R", "with --print-config: a personality's {{run}} (default 1)"},
+     [](Options& o, std::string_view v) -> Status {
+         auto n = parse_number("--run", v);
+         if (!n) return n.status();
+         o.run = *n;
+         return Status::ok();
+     }},
 };
 
 const std::string k_usage =
     "usage: fake-device --listen HOST:PORT [--telnet-listen HOST:PORT] [options]\n"
-    "       fake-device --print-config NAME [--config-bytes N] [--generation G]\n\n" +
+    "       fake-device --print-config NAME [--config-bytes N] [--generation G] [--run R]\n\n" +
     netkeep::args::help_text<Options>(k_rules);
 
 Result<Options> parse_args(int argc, char** argv) {
@@ -148,7 +157,9 @@ Result<Options> parse_args(int argc, char** argv) {
 int print_config(const Options& o) {
     const std::size_t bytes =
         o.farm.config_bytes == 0 ? k_default_config_bytes : o.farm.config_bytes;
-    const std::string text = generate_config(*o.print_config, o.generation, bytes);
+    const Personality* p = find_personality(*o.print_config);
+    const std::string text = p ? personality_config(*p, *o.print_config, o.generation, o.run)
+                               : generate_config(*o.print_config, o.generation, bytes);
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
         return 1;
     return 0;

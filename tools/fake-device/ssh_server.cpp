@@ -17,6 +17,7 @@
 
 #include "cli.hpp"
 #include "device.hpp"
+#include "personality.hpp"
 
 namespace netkeep::fake_device {
 namespace {
@@ -45,6 +46,7 @@ using Channel_ptr = std::unique_ptr<ssh_channel_struct, Channel_free>;
 constexpr int k_poll_ms = 100;  // how often blocked loops look at the stop flag
 constexpr auto k_login_timeout = std::chrono::seconds(60);
 constexpr std::size_t k_write_chunk = 32 * 1024;
+constexpr std::size_t k_max_exec_command = 4096;  // longer exec requests are refused
 
 Result<Key_ptr> load_or_create_host_key(const std::optional<std::filesystem::path>& path) {
     std::error_code ec;
@@ -141,12 +143,13 @@ public:
 private:
     bool login();
     void shell();
+    void exec();
     bool session_alive() const;
     bool alive() const;  // the session, and the channel once there is one
     // Processes incoming packets for up to `timeout_ms`; false when the connection is gone.
     bool pump(int timeout_ms);
-    bool write_all(std::string_view data);
-    void close_channel();
+    bool write_all(std::string_view data, bool to_stderr = false);
+    void close_channel(int exit_status = 0);
 
     static int on_password(ssh_session, const char* user, const char* password, void* self);
     static int on_none(ssh_session, const char* user, void* self);
@@ -160,6 +163,7 @@ private:
     static int on_window_change(ssh_session, ssh_channel, int, int, int, int, void*) { return 0; }
     static int on_env(ssh_session, ssh_channel, const char*, const char*, void*) { return 0; }
     static int on_shell(ssh_session, ssh_channel, void* self);
+    static int on_exec(ssh_session, ssh_channel, const char* command, void* self);
     static int on_data(ssh_session, ssh_channel, void* data, std::uint32_t len, int, void* self);
 
     const Ssh_server::State& server_;
@@ -172,6 +176,8 @@ private:
     std::string user_;         // the device, once logged in
     std::string kbdint_user_;  // the user of a keyboard-interactive exchange in progress
     bool shell_requested_ = false;
+    bool exec_requested_ = false;
+    std::string exec_command_;
     bool dropped_ = false;
     std::string inbox_;  // bytes typed by the client, not yet fed to the Cli
 };
@@ -241,6 +247,7 @@ ssh_channel Ssh_connection::on_channel_open(ssh_session session, void* self) {
     c->channel_callbacks_.channel_pty_window_change_function = &Ssh_connection::on_window_change;
     c->channel_callbacks_.channel_env_request_function = &Ssh_connection::on_env;
     c->channel_callbacks_.channel_shell_request_function = &Ssh_connection::on_shell;
+    c->channel_callbacks_.channel_exec_request_function = &Ssh_connection::on_exec;
     ssh_callbacks_init(&c->channel_callbacks_);
     ssh_set_channel_callbacks(c->channel_.get(), &c->channel_callbacks_);
     return c->channel_.get();
@@ -250,6 +257,19 @@ int Ssh_connection::on_shell(ssh_session, ssh_channel, void* self) {
     auto* c = static_cast<Ssh_connection*>(self);
     if (c->shell_requested_) return 1;
     c->shell_requested_ = true;
+    return 0;
+}
+
+// Exec requests are for the personalities that have an exec channel (junos, routeros);
+// the others refuse them, as the IOS-like device always did.
+int Ssh_connection::on_exec(ssh_session, ssh_channel, const char* command, void* self) {
+    auto* c = static_cast<Ssh_connection*>(self);
+    const Personality* p = find_personality(c->user_);
+    if (c->shell_requested_ || c->exec_requested_ || !p || !p->exec || !command) return 1;
+    const std::string_view text(command);
+    if (text.size() > k_max_exec_command) return 1;
+    c->exec_command_ = std::string(text);
+    c->exec_requested_ = true;
     return 0;
 }
 
@@ -275,12 +295,12 @@ bool Ssh_connection::pump(int timeout_ms) {
     return alive();
 }
 
-bool Ssh_connection::write_all(std::string_view data) {
+bool Ssh_connection::write_all(std::string_view data, bool to_stderr) {
     while (!data.empty()) {
         if (!alive()) return false;
-        const auto n =
-            ssh_channel_write(channel_.get(), data.data(),
-                              static_cast<std::uint32_t>(std::min(data.size(), k_write_chunk)));
+        const auto size = static_cast<std::uint32_t>(std::min(data.size(), k_write_chunk));
+        const auto n = to_stderr ? ssh_channel_write_stderr(channel_.get(), data.data(), size)
+                                 : ssh_channel_write(channel_.get(), data.data(), size);
         if (n == SSH_ERROR) return false;
         if (n == 0) {  // the window stayed shut for libssh's timeout: keep waiting
             if (!pump(k_poll_ms)) return false;
@@ -311,15 +331,15 @@ bool Ssh_connection::login() {
         return false;
     }
     const auto deadline = std::chrono::steady_clock::now() + k_login_timeout;
-    while (!shell_requested_) {
+    while (!shell_requested_ && !exec_requested_) {
         if (std::chrono::steady_clock::now() > deadline || !pump(k_poll_ms)) return false;
     }
     return true;
 }
 
-void Ssh_connection::close_channel() {
+void Ssh_connection::close_channel(int exit_status) {
     if (!channel_ || ssh_channel_is_closed(channel_.get())) return;
-    ssh_channel_request_send_exit_status(channel_.get(), 0);
+    ssh_channel_request_send_exit_status(channel_.get(), exit_status);
     ssh_channel_send_eof(channel_.get());
     ssh_channel_close(channel_.get());
     // Give the client a moment to read everything and hang up first, so our TCP close
@@ -377,8 +397,25 @@ void Ssh_connection::shell() {
     }
 }
 
+void Ssh_connection::exec() {
+    Cli cli(user_, [this] { return server_.farm.config(user_); });
+    const Cli::Exec_result result = cli.exec(exec_command_);
+    if (result.hang) {
+        while (pump(k_poll_ms)) inbox_.clear();
+        return;
+    }
+    if (!write_all(result.out)) return;
+    if (!result.err.empty() && !write_all(result.err, true)) return;
+    close_channel(result.status);
+}
+
 void Ssh_connection::run() {
-    if (login()) shell();
+    if (login()) {
+        if (exec_requested_)
+            exec();
+        else
+            shell();
+    }
     // Also when the client closed the channel: say goodbye to the session it leaves open.
     if (!dropped_ && !server_.connections.stopping() && session_alive()) {
         // ssh_disconnect() frees the session's channels itself.
