@@ -278,3 +278,20 @@ TEST_CASE("InventoryRules reads a job's redact and noise forms from InventoryApp
     CHECK(r->has_ignore());
     CHECK(r->redact_text(k_config) == k_stored);
 }
+
+TEST_CASE("the block and delete_line examples of docs/jobs.md#redact") {
+    auto key =
+        compile({block("^-----BEGIN .*PRIVATE KEY-----$", "^-----END ", "<private key removed>")});
+    CHECK(
+        key.redact_text("-----BEGIN RSA PRIVATE KEY-----\nMIIEow...\n...Qk=\n"
+                        "-----END RSA PRIVATE KEY-----\n") ==
+        "-----BEGIN RSA PRIVATE KEY-----\n<private key removed>\n-----END RSA PRIVATE KEY-----\n");
+    auto cert = compile({block("^crypto pki certificate chain", "^\\s*quit$", "")});
+    CHECK(cert.redact_text("crypto pki certificate chain TP-self-signed-1\n certificate "
+                           "self-signed 01\n  3082024A 308201B3\n  quit\n") ==
+          "crypto pki certificate chain TP-self-signed-1\n  quit\n");
+    CHECK(cert.redact_text("crypto pki certificate chain TP-1\n certificate 01\n  3082024A") ==
+          "crypto pki certificate chain TP-1\n");
+    CHECK(compile({delete_line("^enable password ")}).redact_text("enable password 0 letmein\n") ==
+          "");
+}
