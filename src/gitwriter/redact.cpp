@@ -413,13 +413,15 @@ Status InventoryRules::apply(std::uint64_t seq, const Inventory& inventory) {
     // Where a task's redact and noise rules come from ("j:" a job's own, "p:" its device's
     // platform's, "" none): tasks with the same sources share one compiled Redactor.
     std::unordered_map<std::string, Compiled> compiled;
-    auto compile = [&](const std::string& key, const ContentRules& rules,
+    // `rules` is called only for a key not compiled yet: most tasks share their rules.
+    auto compile = [&](const std::string& key, auto rules,
                        std::string_view whose) -> Result<Compiled> {
         if (auto it = compiled.find(key); it != compiled.end()) return it->second;
-        auto redactor = Redactor::compile(rules.redact, rules.noise);
+        const ContentRules content = rules();
+        auto redactor = Redactor::compile(content.redact, content.noise);
         if (!redactor)
             return Status::corruption(
-                fmt::format("seq {}: {}: {}", seq, whose, redactor.status().message()));
+                fmt::format("seq {}: job '{}': {}", seq, whose, redactor.status().message()));
         Compiled out =
             redactor->empty() ? nullptr : std::make_shared<const Redactor>(std::move(*redactor));
         compiled.emplace(key, out);
@@ -427,10 +429,11 @@ Status InventoryRules::apply(std::uint64_t seq, const Inventory& inventory) {
     };
     auto next_jobs = jobs_;
     for (const JobSpec& job : inventory.jobs) {
-        ContentRules own{job.redact.value_or(std::vector<Redaction>{}),
-                         job.noise.value_or(std::vector<NoiseRule>{})};
-        auto c = compile("j:" + job.name + "\n" + "j:" + job.name, own,
-                         fmt::format("job '{}'", job.name));
+        auto own = [&] {
+            return ContentRules{job.redact.value_or(std::vector<Redaction>{}),
+                                job.noise.value_or(std::vector<NoiseRule>{})};
+        };
+        auto c = compile("j:" + job.name + "\n" + "j:" + job.name, own, job.name);
         if (!c) return c.status();
         next_jobs[job.name] = *c;
     }
@@ -441,8 +444,8 @@ Status InventoryRules::apply(std::uint64_t seq, const Inventory& inventory) {
         const std::string platform = device.platform.empty() ? "" : "p:" + device.platform;
         std::string key = (job.redact ? "j:" + job.name : platform) + "\n" +
                           (job.noise ? "j:" + job.name : platform);
-        auto c = compile(key, content_rules(inventory, task),
-                         fmt::format("job '{}', device '{}'", job.name, device.name));
+        auto c = compile(
+            key, [&] { return content_rules(inventory, task); }, job.name);
         if (!c) return c.status();
         next_tasks[task_key(device.name, job.name)] = *c;
     }
