@@ -803,3 +803,22 @@ TEST_CASE("noise ignore with commit_unchanged: every completion is still a commi
     CHECK(f.git({"show", "main:r1/noisy"}) == noisy_stored(2));
     (void)s1;
 }
+
+TEST_CASE("noise: an ignore-only change of a large config (a loose blob) makes no commit") {
+    Fixture f;
+    REQUIRE(f.log->append({InventoryApplied{2, k_devices, k_noisy_jobs}}).is_ok());
+    f.start();
+    std::string body;
+    for (int i = 0; body.size() < (3u << 20); ++i)
+        body += fmt::format("interface GigabitEthernet1/0/{}\n description port {}\n", i, i);
+    auto s1 = f.complete("r1", "noisy", noisy_config(1) + body);
+    REQUIRE(f.wait_applied(s1));
+    auto s2 = f.complete("r1", "noisy", noisy_config(2) + body);
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.commits() == 1);
+    auto s3 = f.complete("r1", "noisy", noisy_config(3) + body + "end-of-change\n");
+    REQUIRE(f.wait_applied(s3));
+    CHECK(f.commits() == 2);
+    f.writer->stop();
+    CHECK(f.record(s2) == fmt::format("{} - r1/noisy", f.rev("main~1:r1/noisy")));
+}
