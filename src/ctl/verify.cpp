@@ -13,8 +13,11 @@
 // - every commit on main has a Netkeep-Seq trailer naming a successful completion whose
 //   record names that commit (a commit without one was made by hand);
 // - each path's newest record is what main's tip holds there;
-// - for completions whose job had no redact rules, the blob's size and SHA-256 are the
-//   event's (what the worker sent). Blobs over k_hash_limit are checked by size only.
+// - for completions whose task had no content rules (redact or noise: its job's own, else
+//   its platform's), the blob's size and SHA-256 are the event's (what the worker sent).
+//   Blobs over k_hash_limit are checked by size only. A task with "ignore" noise rules
+//   may keep an older blob (a change only in ignored lines): its record names that blob,
+//   which must be in the tree of main before the event like any "-" record's.
 // - quarantined events (meta gitwriter.quarantine.<seq>, docs/git.md#quarantine) are
 //   reported as such, not as completions missing from git; one retried late has its
 //   record and its commit (with a Netkeep-Retried-After trailer) like any other.
@@ -48,7 +51,7 @@ struct Completion {
     bool ok = false;
     std::uint64_t size = 0;
     std::string sha256;
-    bool redacted = false;  // the job had redact rules at this point of the log
+    bool redacted = false;  // the task had content rules (redact, noise) at this point of the log
 };
 
 struct Discrepancy {
@@ -106,20 +109,49 @@ struct Evidence {
     std::unordered_map<std::string, std::size_t> position;  // commit id -> index in history
 };
 
+// Whether git holds the content as the worker sent it, per task, as the git writer
+// decides it (gitwriter::InventoryRules): a task whose content rules (content_rules(): the
+// job's own, else its device's platform's) are not empty has its content rewritten
+// (redact, noise drop) or may keep an older blob (noise ignore). A task or job that
+// leaves the inventory keeps its last rules, as in the writer.
+class TaskRules {
+public:
+    void apply(const InventoryApplied& inv) {
+        InventoryLoadOptions structural;
+        structural.resolve_secrets = false;
+        auto parsed = parse_inventory({inv.devices_json, inv.jobs_json}, structural);
+        if (!parsed) return;
+        for (const auto& job : parsed->jobs)
+            jobs_[job.name] =
+                (job.redact && !job.redact->empty()) || (job.noise && !job.noise->empty());
+        for (const auto& task : parsed->tasks) {
+            ContentRules rules = content_rules(*parsed, task);
+            tasks_[task_key(parsed->devices[task.device].name, parsed->jobs[task.job].name)] =
+                !rules.redact.empty() || !rules.noise.empty();
+        }
+    }
+    bool transformed(const std::string& device, const std::string& job) const {
+        if (auto it = tasks_.find(task_key(device, job)); it != tasks_.end()) return it->second;
+        auto it = jobs_.find(job);
+        return it != jobs_.end() && it->second;
+    }
+
+private:
+    std::unordered_map<std::string, bool> tasks_;
+    std::unordered_map<std::string, bool> jobs_;
+};
+
 // The log: replay it (as netkeepd does at start) and note every completion.
 void replay_log(const EventLog& log, Report& r, Evidence& e) {
-    std::unordered_map<std::string, bool> job_redacts;  // a job that leaves keeps its last rules
+    TaskRules rules;
     Projection projection;
     projection.defer_indexing();
     Status replayed = log.scan(1, r.last_seq, [&](EventRecord&& rec) {
         if (const auto* inv = std::get_if<InventoryApplied>(&rec.event)) {
-            InventoryLoadOptions structural;
-            structural.resolve_secrets = false;
-            if (auto parsed = parse_inventory({inv->devices_json, inv->jobs_json}, structural))
-                for (const auto& job : parsed->jobs) job_redacts[job.name] = job.redact && !job.redact->empty();
+            rules.apply(*inv);
         } else if (const auto* c = std::get_if<CompletionRecorded>(&rec.event)) {
             e.completions[rec.seq] = {c->device, c->job,    !c->failure,
-                                      c->size,   c->sha256, job_redacts[c->job]};
+                                      c->size,   c->sha256, rules.transformed(c->device, c->job)};
         }
         if (Status s = projection.apply(rec); !s) {
             r.add(fmt::format("seq {}: the projection refuses it: {}", rec.seq, s.to_string()),
@@ -303,7 +335,7 @@ void check_record_content(const Evidence& e, std::uint64_t seq, const gitwriter:
               seq, *where, rec.path);
         return;
     }
-    if (completion.redacted) return;  // git holds the redacted content, the event the sent one
+    if (completion.redacted) return;  // git holds the filtered content, the event the sent one
     auto size = e.repo->blob_size(rec.blob);
     if (!size) {
         r.add(fmt::format("record of seq {}: {}", seq, size.status().to_string()), seq, *where,

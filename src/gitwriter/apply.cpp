@@ -127,7 +127,8 @@ Status GitWriterImpl::apply(const EventRecord& r) {
 }
 
 Status GitWriterImpl::apply_completion(std::uint64_t seq, const CompletionRecorded& c) {
-    auto blob = write_blob(seq, c, rules_);
+    std::string masked;  // set when the task has "ignore" noise rules
+    auto blob = write_blob(seq, c, rules_, options_.commit_unchanged ? nullptr : &masked);
     if (!blob) {
         if (blob.status().code() == Status::Code::not_found) {
             // Counted towards its quarantine; docs/git.md says what the operator can do.
@@ -140,6 +141,20 @@ Status GitWriterImpl::apply_completion(std::uint64_t seq, const CompletionRecord
         return blob.status();
     }
     std::string path = path_of(rules_, c);
+    if (!masked.empty()) {
+        // A change only in ignored lines: no commit, and the record names the blob that
+        // stays in the tree (what verify finds there). Deciding again after a crash gives
+        // the same answer: the same content against the same tree.
+        auto kept = ignored_change(path, *blob, masked, *rules_.find(c.device, c.job));
+        if (!kept) return repo_fault(kept.status());
+        if (*kept) {
+            log_line(LogLevel::info, "gitwriter.unchanged",
+                     {{"seq", std::to_string(seq)}, {"path", path}, {"reason", "ignored"}});
+            progress_.records.emplace_back(seq, AppliedRecord{hex_of(**kept), "", path});
+            progress_.spool_to_remove.emplace_back(seq, c.spool);
+            return Status::ok();
+        }
+    }
     auto commit = repo_->commit_file(path, *blob, c.end_timestamp, format_commit_message(seq, c),
                                      options_.commit_unchanged);
     if (!commit)
@@ -157,21 +172,43 @@ Status GitWriterImpl::apply_completion(std::uint64_t seq, const CompletionRecord
     return Status::ok();
 }
 
+// The blob at `path` when the new `blob` differs from it only in ignored lines (equal
+// masked hashes); nullopt when there is none, it is the same blob, or the change is real.
+Result<std::optional<git_oid>> GitWriterImpl::ignored_change(const std::string& path,
+                                                             const git_oid& blob,
+                                                             const std::string& masked,
+                                                             const Redactor& rules) {
+    auto old = repo_->blob_at_tip(path);
+    if (!old) return old.status();
+    if (!*old || git_oid_equal(&**old, &blob)) return std::optional<git_oid>();
+    MaskedHash hash(rules);
+    if (Status s = repo_->read_blob(**old, [&](std::string_view piece) { hash.feed(piece); }); !s)
+        return s;
+    if (hash.finish() != masked) return std::optional<git_oid>();
+    return old;
+}
+
 // The completion's content as a blob: redacted with `rules`, checked against the size
 // and SHA-256 recorded for it. Repository errors are repo_fault()s; the others (the
 // file is missing or differs, redaction fails) are the event's own.
 Result<git_oid> GitWriterImpl::write_blob(std::uint64_t seq, const CompletionRecorded& c,
-                                          const InventoryRules& rules) {
+                                          const InventoryRules& rules, std::string* masked) {
     std::string spool_path = spool_.path_of(c.spool);
     Sha256 hash;
     auto hashing = [&](std::string_view chunk) { hash.update(chunk); };
     Result<git_oid> blob = Status::unavailable("not written");
-    const Redactor* redactor = rules.find(c.job);
+    const Redactor* redactor = rules.find(c.device, c.job);
     if (redactor == nullptr) {
         blob = stream_file(*repo_, spool_path, c.size, hashing);
     } else {
         std::string staged = spool_.path_of(k_redacting);
-        auto redacted = redact_file(*redactor, spool_path, c.size, staged, hashing);
+        std::optional<MaskedHash> masking;
+        if (masked && redactor->has_ignore()) masking.emplace(*redactor);
+        auto masking_output = [&](std::string_view piece) {
+            if (masking) masking->feed(piece);
+        };
+        auto redacted = redact_file(*redactor, spool_path, c.size, staged, hashing, masking_output);
+        if (redacted && masking) *masked = masking->finish();
         if (redacted) {
             blob = stream_file(*repo_, staged, redacted->bytes_out, [](std::string_view) {});
             if (redacted->lines_skipped > 0) note_unredacted(seq, c, redacted->lines_skipped);

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -338,6 +339,66 @@ Result<git_oid> Repo::blob_at(const std::string& commit, const std::string& path
         return s;
     tree_entry_ptr entry(e);
     return *git_tree_entry_id(entry.get());
+}
+
+namespace {
+
+// The blob at path in commit's tree; nullopt when the tree has no file there.
+Result<std::optional<git_oid>> file_in(const git_commit* commit, const std::string& path) {
+    git_tree* t = nullptr;
+    if (Status s = git_status(git_commit_tree(&t, commit), "reading a commit's tree"); !s) return s;
+    tree_ptr tree(t);
+    git_tree_entry* e = nullptr;
+    int rc = git_tree_entry_bypath(&e, tree.get(), path.c_str());
+    if (rc == GIT_ENOTFOUND) return std::optional<git_oid>();
+    if (Status s = git_status(rc, fmt::format("looking up {}", path)); !s) return s;
+    tree_entry_ptr entry(e);
+    if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB) return std::optional<git_oid>();
+    return std::optional<git_oid>(*git_tree_entry_id(entry.get()));
+}
+
+}  // namespace
+
+Result<std::optional<git_oid>> Repo::blob_at_tip(const std::string& path) const {
+    auto tip_oid = tip();
+    if (!tip_oid) return tip_oid.status();
+    if (!*tip_oid) return std::optional<git_oid>();
+    auto c = lookup_commit(repo_.get(), **tip_oid);
+    if (!c) return c.status();
+    return file_in(c->get(), path);
+}
+
+Result<std::optional<git_oid>> Repo::blob_before(std::uint64_t seq, const std::string& path) const {
+    auto tip = main_tip(repo_.get());
+    if (!tip) return tip.status();
+    if (!*tip) return std::optional<git_oid>();
+    auto commit = lookup_commit(repo_.get(), **tip);
+    if (!commit) return commit.status();
+    for (;;) {
+        auto position = parse_position(git_commit_message(commit->get()));
+        if (position && *position < seq) return file_in(commit->get(), path);
+        if (git_commit_parentcount(commit->get()) == 0) return std::optional<git_oid>();
+        commit = parent_of(commit->get());
+        if (!commit) return commit.status();
+    }
+}
+
+Status Repo::read_blob(const git_oid& id,
+                       const std::function<void(std::string_view)>& visit) const {
+    git_blob* raw = nullptr;
+    if (Status s = git_status(git_blob_lookup(&raw, repo_.get(), &id),
+                              fmt::format("reading blob {}", hex_of(id)));
+        !s)
+        return s;
+    git_handle<git_blob, git_blob_free> blob(raw);
+    std::string_view content(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                             static_cast<std::size_t>(git_blob_rawsize(blob.get())));
+    constexpr std::size_t k_piece = 1 << 16;
+    while (!content.empty()) {
+        visit(content.substr(0, k_piece));
+        content.remove_prefix(std::min(content.size(), k_piece));
+    }
+    return Status::ok();
 }
 
 Result<std::optional<git_oid>> Repo::tip() const {

@@ -8,6 +8,7 @@
 #include <git2/sys/odb_backend.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -118,6 +119,18 @@ public:
 
     // The blob at `path` in commit `commit` (hex).
     Result<git_oid> blob_at(const std::string& commit, const std::string& path) const;
+
+    // The blob at `path` where the next commit builds (the batch's tip, else main's);
+    // nullopt when there is none (an unborn branch, or no such file).
+    Result<std::optional<git_oid>> blob_at_tip(const std::string& path) const;
+
+    // The blob at `path` in the newest commit on main whose position is below `seq`
+    // (main as the writer saw it when it applied event `seq`); nullopt when none.
+    Result<std::optional<git_oid>> blob_before(std::uint64_t seq, const std::string& path) const;
+
+    // Feeds the content of blob `id` to `visit`, in pieces. The blob is one the writer
+    // committed, so it is no larger than what it wrote there (libgit2 holds it whole).
+    Status read_blob(const git_oid& id, const std::function<void(std::string_view)>& visit) const;
 
     // Commits `blob` at `path` on top of the batch (main's tip when the batch is empty),
     // author and committer netkeep at `time` (UTC), unless the tree already has exactly

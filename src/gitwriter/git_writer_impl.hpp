@@ -169,7 +169,9 @@ private:
     Status apply(const EventRecord& r);
     Status apply_completion(std::uint64_t seq, const CompletionRecorded& c);
     Result<git_oid> write_blob(std::uint64_t seq, const CompletionRecorded& c,
-                               const InventoryRules& rules);
+                               const InventoryRules& rules, std::string* masked = nullptr);
+    Result<std::optional<git_oid>> ignored_change(const std::string& path, const git_oid& blob,
+                                                  const std::string& masked, const Redactor& rules);
     void note_unredacted(std::uint64_t seq, const CompletionRecorded& c, std::uint64_t lines);
     std::string path_of(const InventoryRules& rules, const CompletionRecorded& c) const;
     template <typename Visit>

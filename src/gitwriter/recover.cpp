@@ -227,14 +227,23 @@ bool GitWriterImpl::visit_recovered(EventRecord&& r, bool after_persisted,
 
 // The record of a completion applied before the crash: its commit is the one with its
 // seq in the trailer, the blob the one at its path there. Without a commit (the content
-// was unchanged) the blob is written again from the spool file: a no-op for git.
+// was unchanged, or changed only in ignored lines) the blob is the one at its path on
+// main as the writer saw it then (the newest commit before it): the record names what
+// stayed in the tree, as apply_completion's does. Only when main has no such file is the
+// blob written again from the spool file (a no-op for git).
 void GitWriterImpl::recover_record(std::uint64_t seq, const CompletionRecorded& c,
                                    const std::unordered_map<std::uint64_t, std::string>& commits) {
     std::string path = path_of(rules_, c);
     auto commit = commits.find(seq);
     Result<git_oid> blob = Status::unavailable("not written");
+    Result<std::optional<git_oid>> before = std::optional<git_oid>();
+    if (commit == commits.end()) before = repo_->blob_before(seq, path);
     if (commit != commits.end()) {
         blob = repo_->blob_at(commit->second, path);
+    } else if (!before) {
+        blob = before.status();
+    } else if (*before) {
+        blob = **before;
     } else if (crashes_.contains(seq)) {
         // It crashed the writer here before: git is right already, the record is for
         // verify only, and not worth a crash loop.

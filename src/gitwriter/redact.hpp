@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "netkeep/events.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/regex.hpp"
+#include "netkeep/sha256.hpp"
 #include "netkeep/status.hpp"
 
 namespace netkeep::gitwriter {
@@ -23,27 +25,38 @@ public:
     // to git unchanged (not redacted) and counted, so that the operator sees it
     // (docs/jobs.md#redact): configs have short lines, and the bound keeps the work and
     // memory per line small whatever a device sends. RE2 is linear in the line, so the
-    // whole content is redacted in time linear in its size.
+    // whole content is redacted in time linear in its size. Inside a block a longer line
+    // is removed like any other (it cannot end the block).
     static constexpr std::size_t k_max_line = 64 * 1024;
 
     // Compiles every rule (RE2, include/netkeep/regex.hpp, as the inventory loader checked
-    // them). The replacement's $-syntax is parsed here, once.
-    static Result<Redactor> compile(const std::vector<Redaction>& rules);
+    // them): the redact rules, then the noise rules that run on their output. The
+    // replacement's $-syntax is parsed here, once.
+    static Result<Redactor> compile(const std::vector<Redaction>& rules,
+                                    const std::vector<NoiseRule>& noise = {});
 
-    bool empty() const { return rules_.empty(); }
+    // No rule at all: the content goes to git as the worker sent it.
+    bool empty() const { return rules_.empty() && noise_.empty(); }
+    // Some noise rule is "ignore": the writer compares masked hashes before committing.
+    bool has_ignore() const { return has_ignore_; }
 
-    // One line, with its ending if it has one ("\n" or "\r\n"), appended to `out`. The
-    // rules see the line without its ending, so `^` and `$` match at the line's start and
-    // end as docs/jobs.md promises; the ending is put back unchanged. Rules apply in
-    // order, each replacing every match. False when the line is longer than k_max_line:
-    // it is then appended unchanged.
+    // One line outside any block, with its ending if it has one ("\n" or "\r\n"),
+    // appended to `out` unless a delete_line or drop rule removes it. The rules see the
+    // line without its ending, so `^` and `$` match at the line's start and end as
+    // docs/jobs.md promises; the ending is put back unchanged. A block's begin is not
+    // followed here (RedactStream does that). False when the line is longer than
+    // k_max_line: it is then appended unchanged.
     bool redact_line(std::string_view line, std::string& out) const;
 
-    // A whole text split after each '\n', each piece through redact_line (tests, small
-    // content). `skipped` (may be null) receives the number of lines left unredacted.
+    // A whole text split after each '\n', through RedactStream (tests, small content).
+    // `skipped` (may be null) receives the number of lines left unredacted.
     std::string redact_text(std::string_view text, std::uint64_t* skipped = nullptr) const;
 
+    // Whether a stored line (without its ending) matches an "ignore" noise rule.
+    bool ignored(std::string_view content) const;
+
 private:
+    friend class RedactStream;
     // A replacement: literal text and capture-group references, in order.
     struct Piece {
         enum class Kind { literal, group, prefix, suffix };
@@ -52,18 +65,37 @@ private:
         int group = 0;     // group: 0 is the whole match
     };
     struct Rule {
-        Regex regex;
+        Redaction::Kind kind = Redaction::Kind::replace;
+        Regex regex;  // replace, delete_line: the line; block: its begin line
         std::vector<Piece> replace;
         // 1 + the highest group the replacement uses: RE2 finds fewer groups faster.
         std::size_t groups = 1;
+        std::optional<Regex> end;  // block: the line that closes it
+        std::string stand_in;      // block: the line that stands in for it ("": none)
     };
+    struct Noise {
+        Regex regex;
+        NoiseRule::Action action = NoiseRule::Action::drop;
+    };
+    // What the rules make of one line outside a block (content without its ending).
+    struct Outcome {
+        bool kept = true;                  // false: delete_line or drop removed it
+        std::optional<std::size_t> block;  // a block opens after it (the rule's index)
+    };
+    static Result<Rule> compile_rule(const Redaction& rule);
     std::string apply(const Rule& rule, std::string_view text) const;
+    // `text` receives the line as rewritten (valid when kept).
+    Outcome process(std::string_view content, std::string& text) const;
     std::vector<Rule> rules_;
+    std::vector<Noise> noise_;
+    bool has_ignore_ = false;
 };
 
 // Redacts content of any size as it streams: feed() pieces of any size, then finish();
 // the redacted bytes go to `sink` in order. Memory is bounded by about k_max_line whatever
-// the input: a line longer than that is passed through in pieces as it arrives.
+// the input: a line longer than that is passed through in pieces as it arrives (or, inside
+// a block, dropped as it arrives). A block's lines are never held: they are dropped one by
+// one, and output that ends inside a block loses the rest (fail closed).
 class RedactStream {
 public:
     using Sink = std::function<Status(std::string_view)>;
@@ -79,15 +111,40 @@ public:
 private:
     Status emit(std::string_view bytes);
     Status end_line();
+    // A line inside the open block: removed; the first one brings the stand-in line.
+    Status remove_in_block(std::string_view ending);
 
     const Redactor& rules_;
     Sink sink_;
     Status error_ = Status::ok();
-    std::string line_;      // the current line, up to k_max_line + 2 bytes
-    bool passing_ = false;  // the current line is too long: bytes go straight out
-    std::string out_;       // reused for each redacted line
+    std::string line_;                  // the current line, up to k_max_line + 2 bytes
+    bool passing_ = false;              // the current line is too long: bytes go straight out
+    bool dropping_ = false;             // the current line is too long and inside a block: dropped
+    std::optional<std::size_t> block_;  // the open block's rule
+    bool stood_in_ = false;             // the open block's stand-in line is out
+    std::string out_;                   // reused for each redacted line
+    std::string text_;                  // reused: the line as the rules rewrite it
     std::uint64_t skipped_ = 0;
     std::uint64_t bytes_out_ = 0;
+};
+
+// The SHA-256 of stored content with the lines that match an "ignore" rule left out
+// (docs/jobs.md#noise): two contents that differ only in ignored lines hash the same.
+// Lines are split as RedactStream splits them; a line longer than k_max_line is never
+// ignored. Memory is bounded by about k_max_line.
+class MaskedHash {
+public:
+    explicit MaskedHash(const Redactor& rules) : rules_(rules) {}
+    void feed(std::string_view bytes);
+    // 32 raw bytes; the object is done afterwards.
+    std::string finish();
+
+private:
+    void end_line();
+    const Redactor& rules_;
+    Sha256 hash_;
+    std::string line_;
+    bool passing_ = false;
 };
 
 // What redact_file() did.
@@ -104,25 +161,36 @@ struct RedactedFile {
 // the git writer must not hold against the event: docs/git.md#quarantine).
 Result<RedactedFile> redact_file(const Redactor& rules, const std::string& in_path,
                                  std::uint64_t size, const std::string& out_path,
-                                 const std::function<void(std::string_view)>& on_input);
+                                 const std::function<void(std::string_view)>& on_input,
+                                 const std::function<void(std::string_view)>& on_output = {});
 
-// What the writer needs from the inventory in force at a point in the log: each job's
-// redaction rules and each device's group. Built from InventoryApplied events alone
-// (structural load: no secrets resolved, no environment).
+// What the writer needs from the inventory in force at a point in the log: each task's
+// content rules (content_rules(): the job's own, else its device's platform's) and each
+// device's group. Built from InventoryApplied events alone (structural load: no secrets
+// resolved, no environment).
+//
+// Each distinct rule list is compiled once per inventory: tasks whose rules come from the
+// same place (one job's own, one platform's) share one Redactor, so 10,000 devices of one
+// platform cost one compile, and a map entry each.
 //
 // A job or device that leaves the inventory keeps its last rules and group: a completion
-// recorded just before the change is still redacted as its job said (never committed in
+// recorded just before the change is still redacted as its task said (never committed in
 // the clear) and lands where the device's earlier files are.
 class InventoryRules {
 public:
     Status apply(std::uint64_t seq, const InventoryApplied& inventory);
-    // nullptr: the job has no rules (the content goes to git unchanged).
-    const Redactor* find(const std::string& job) const;
+    // The same from a loaded inventory (tests build one by hand, with platforms).
+    Status apply(std::uint64_t seq, const Inventory& inventory);
+    // nullptr: the task has no rules (the content goes to git unchanged). A pair that was
+    // never a task falls back to its job's own rules.
+    const Redactor* find(const std::string& device, const std::string& job) const;
     // Empty when the device has no group.
     const std::string& group_of(const std::string& device) const;
 
 private:
-    std::unordered_map<std::string, std::shared_ptr<const Redactor>> jobs_;
+    using Compiled = std::shared_ptr<const Redactor>;
+    std::unordered_map<std::string, Compiled> tasks_;      // task_key(device, job)
+    std::unordered_map<std::string, Compiled> jobs_;       // the job's own rules
     std::unordered_map<std::string, std::string> groups_;  // only devices that have one
 };
 

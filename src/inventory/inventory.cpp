@@ -580,7 +580,7 @@ private:
                     std::unordered_set<std::string_view>& names) {
         auto obj = object_at(jel, path,
                              {"name", "schedule", "command", "prompt", "pager", "devices",
-                              "timeout", "max_attempts", "retry_delay", "redact"});
+                              "timeout", "max_attempts", "retry_delay", "redact", "noise"});
         if (!obj) return obj.status();
         job_draft draft;
         if (Status s = load_job_name(*obj, path, names, draft.job); !s) return s;
@@ -593,7 +593,7 @@ private:
         if (!commands) return commands.status();
         draft.commands = std::move(*commands);
         if (Status s = load_job_options(*obj, path, draft); !s) return s;
-        if (Status s = load_redactions(*obj, path, draft.job); !s) return s;
+        if (Status s = load_content_rules(*obj, path, draft.job); !s) return s;
         auto selected = selected_devices(*obj, path);
         if (!selected) return selected.status();
 
@@ -663,29 +663,129 @@ private:
         return Status::ok();
     }
 
-    // "redact": [{"regex", "replace"}...], each regex compiled as the git writer will.
-    Status load_redactions(dom::object obj, const json_path& path, JobSpec& job) const {
-        dom::element v;
-        if (obj.at_key("redact").get(v)) return Status::ok();
+    // A job's or platform's "redact" list (docs/jobs.md#redact): each rule one of
+    //   {"regex": RE, "replace": TEXT}, {"delete_line": RE},
+    //   {"block": {"begin": RE, "end": RE}, "replace": TEXT},
+    // each regex compiled as the git writer will. Bounded like every input: at most
+    // k_max_rules rules.
+    static constexpr std::size_t k_max_rules = 256;
+    Result<std::vector<Redaction>> redactions_at(dom::element el, const json_path& path) const {
         dom::array rules;
-        json_path rpath = child(path, "redact");
-        if (v.get_array().get(rules))
-            return fail(rpath, "must be an array of {\"regex\", \"replace\"}");
-        job.redact.emplace();
+        if (el.get_array().get(rules))
+            return fail(path,
+                        "must be an array of {\"regex\", \"replace\"}, {\"delete_line\"} or "
+                        "{\"block\", \"replace\"} rules");
+        if (rules.size() > k_max_rules)
+            return fail(path, fmt::format("at most {} rules", k_max_rules));
+        std::vector<Redaction> out;
         std::size_t r = 0;
         for (dom::element rule : rules) {
-            json_path one = child(rpath, r++);
-            auto robj = object_at(rule, one, {"regex", "replace"});
+            auto one = redaction_at(rule, child(path, r++));
+            if (!one) return one.status();
+            out.push_back(std::move(*one));
+        }
+        return out;
+    }
+
+    Result<Redaction> redaction_at(dom::element el, const json_path& path) const {
+        auto obj = object_at(el, path, {"regex", "replace", "delete_line", "block"});
+        if (!obj) return obj.status();
+        dom::element v;
+        auto regex_field = [&](dom::object o, const json_path& at,
+                               std::string_view key) -> Result<std::string> {
+            dom::element re;
+            if (o.at_key(key).get(re)) return fail(at, fmt::format("missing field '{}'", key));
+            auto s = string_at(re, child(at, key));
+            if (!s) return s.status();
+            if (Status st = check_regex(*s, child(at, key)); !st) return st;
+            return std::string(*s);
+        };
+        auto replace_field = [&]() -> Result<std::string> {
+            if (obj->at_key("replace").get(v)) return fail(path, "missing field 'replace'");
+            auto s = string_at(v, child(path, "replace"));
+            if (!s) return s.status();
+            return std::string(*s);
+        };
+        const bool has_delete = !obj->at_key("delete_line").get(v);
+        const bool has_block = !obj->at_key("block").get(v);
+        const bool has_regex = !obj->at_key("regex").get(v);
+        if (int(has_delete) + int(has_block) + int(has_regex) != 1)
+            return fail(path, "must have exactly one of 'regex', 'delete_line' or 'block'");
+        if (has_delete) {
+            if (obj->size() != 1) return fail(path, "'delete_line' takes no other field");
+            auto re = regex_field(*obj, path, "delete_line");
+            if (!re) return re.status();
+            return Redaction{std::move(*re), {}, Redaction::Kind::delete_line};
+        }
+        auto replace = replace_field();
+        if (!replace) return replace.status();
+        if (has_regex) {
+            auto re = regex_field(*obj, path, "regex");
+            if (!re) return re.status();
+            return Redaction{std::move(*re), std::move(*replace)};
+        }
+        json_path bpath = child(path, "block");
+        if (obj->at_key("block").get(v)) return fail(bpath, "missing");  // checked above
+        auto block = object_at(v, bpath, {"begin", "end"});
+        if (!block) return block.status();
+        auto begin = regex_field(*block, bpath, "begin");
+        if (!begin) return begin.status();
+        auto end = regex_field(*block, bpath, "end");
+        if (!end) return end.status();
+        if (replace->find_first_of("\r\n") != std::string::npos)
+            return fail(child(path, "replace"), "must be one line (no line break)");
+        return Redaction{std::move(*begin), std::move(*replace), Redaction::Kind::block,
+                         std::move(*end)};
+    }
+
+    // A job's or platform's "noise" list (docs/jobs.md#noise):
+    // [{"regex": RE, "action": "drop"|"ignore"}...], at most k_max_rules.
+    Result<std::vector<NoiseRule>> noise_at(dom::element el, const json_path& path) const {
+        dom::array rules;
+        if (el.get_array().get(rules))
+            return fail(path, "must be an array of {\"regex\", \"action\"} rules");
+        if (rules.size() > k_max_rules)
+            return fail(path, fmt::format("at most {} rules", k_max_rules));
+        std::vector<NoiseRule> out;
+        std::size_t r = 0;
+        for (dom::element rule : rules) {
+            json_path one = child(path, r++);
+            auto robj = object_at(rule, one, {"regex", "action"});
             if (!robj) return robj.status();
-            dom::element re, rep;
+            dom::element re, action;
             if (robj->at_key("regex").get(re)) return fail(one, "missing field 'regex'");
-            if (robj->at_key("replace").get(rep)) return fail(one, "missing field 'replace'");
+            if (robj->at_key("action").get(action)) return fail(one, "missing field 'action'");
             auto res = string_at(re, child(one, "regex"));
             if (!res) return res.status();
             if (Status s = check_regex(*res, child(one, "regex")); !s) return s;
-            auto reps = string_at(rep, child(one, "replace"));
-            if (!reps) return reps.status();
-            job.redact->push_back(Redaction{std::string(*res), std::string(*reps)});
+            auto act = string_at(action, child(one, "action"));
+            if (!act) return act.status();
+            NoiseRule out_rule;
+            if (*act == "drop")
+                out_rule.action = NoiseRule::Action::drop;
+            else if (*act == "ignore")
+                out_rule.action = NoiseRule::Action::ignore;
+            else
+                return fail(child(one, "action"), "must be \"drop\" or \"ignore\"");
+            out_rule.regex = std::string(*res);
+            out.push_back(std::move(out_rule));
+        }
+        return out;
+    }
+
+    // The job's own "redact" and "noise", set only when present ("redact": [] is a
+    // present, empty list: no redaction, not the platform's).
+    Status load_content_rules(dom::object obj, const json_path& path, JobSpec& job) const {
+        dom::element v;
+        if (!obj.at_key("redact").get(v)) {
+            auto rules = redactions_at(v, child(path, "redact"));
+            if (!rules) return rules.status();
+            job.redact = std::move(*rules);
+        }
+        if (!obj.at_key("noise").get(v)) {
+            auto rules = noise_at(v, child(path, "noise"));
+            if (!rules) return rules.status();
+            job.noise = std::move(*rules);
         }
         return Status::ok();
     }

@@ -177,6 +177,42 @@ TEST_CASE("the job's redact rules are applied to what reaches git") {
     CHECK(eventually([&] { return f.spool_files() == 0; }));
 }
 
+TEST_CASE(
+    "noise rules: drop never reaches git, an ignore-only change makes no commit, verify agrees") {
+    // Noise rules alone (no redact): verify must still know git holds filtered content.
+    Fixture f(1, R"("schedule": {"interval": 1}, "retry_delay": 1,
+                    "noise": [{"regex": "^! Last configuration change", "action": "drop"},
+                              {"regex": "^ntp clock-period", "action": "ignore"}])");
+    auto server = f.start();
+    auto client = connect(server);
+    auto config = [](int run, const std::string& host) {
+        return fmt::format(
+            "hostname {}\n! Last configuration change at {}\nntp clock-period {}\nend\n", host, run,
+            17000 + run);
+    };
+    auto s1 = complete(client, next_lease(client, "r0"), config(1, "r0"));
+    REQUIRE(eventually([&] { return f.commits() == 1; }));
+    CHECK(f.git({"show", "main:r0/show_run"}) == "hostname r0\nntp clock-period 17001\nend\n");
+
+    auto s2 = complete(client, next_lease(client, "r0"), config(2, "r0"));  // ignore-only
+    REQUIRE(caught_up(client));
+    CHECK(f.commits() == 1);
+    CHECK(f.git({"show", "main:r0/show_run"}) == "hostname r0\nntp clock-period 17001\nend\n");
+
+    auto s3 = complete(client, next_lease(client, "r0"), config(3, "core-r0"));  // real change
+    REQUIRE(eventually([&] { return f.commits() == 2; }));
+    CHECK(f.git({"show", "main:r0/show_run"}) == "hostname core-r0\nntp clock-period 17003\nend\n");
+    CHECK(f.seqs() == std::vector<std::int64_t>{s3, s1});
+    CHECK(s2 > s1);
+    auto history = f.git({"log", "-p", "--all"});
+    REQUIRE(history);
+    CHECK(history->find("Last configuration change") == std::string::npos);
+
+    REQUIRE(caught_up(client));
+    auto verify = ctl({"--data-dir", f.data.string(), "verify"});
+    CHECK_MESSAGE(verify.code == 0, verify.out);
+}
+
 TEST_CASE("after kill -9, every acknowledged completion is in git exactly once") {
     const int devices = 30;
     Fixture f(devices, R"("schedule": {"interval": 3600})");

@@ -698,3 +698,127 @@ TEST_CASE(
     // The poison's file is kept for a retry.
     CHECK(fs::exists(f.spool / "c2"));
 }
+
+// ---- noise rules (issue 13, docs/jobs.md#noise) ----
+
+namespace {
+
+const char* k_noisy_jobs = R"({"jobs": [
+    {"name": "noisy", "schedule": {"interval": 3600}, "command": {"inline": ["show run"]},
+     "redact": [{"regex": "^(secret) \\S+", "replace": "$1 <removed>"},
+                {"delete_line": "^enable password"},
+                {"block": {"begin": "^-----BEGIN", "end": "^-----END"}, "replace": "<key removed>"}],
+     "noise": [{"regex": "^! Last change", "action": "drop"},
+               {"regex": "^ntp clock-period", "action": "ignore"}]}]})";
+
+std::string noisy_config(int run, const std::string& hostname = "r1") {
+    return fmt::format(
+        "hostname {}\n! Last change at run {}\nntp clock-period {}\nsecret hunter{}\n"
+        "enable password 0 letmein{}\n-----BEGIN KEY-----\nPRIVATE{}\n-----END KEY-----\nend\n",
+        hostname, run, 17000 + run, run, run, run);
+}
+
+std::string noisy_stored(int run, const std::string& hostname = "r1") {
+    return fmt::format(
+        "hostname {}\nntp clock-period {}\nsecret <removed>\n-----BEGIN KEY-----\n<key "
+        "removed>\n-----END KEY-----\nend\n",
+        hostname, 17000 + run);
+}
+
+}  // namespace
+
+TEST_CASE(
+    "noise: drop lines never reach git; an ignore-only change makes no commit, a real one does") {
+    Fixture f;
+    REQUIRE(f.log->append({InventoryApplied{2, k_devices, k_noisy_jobs}}).is_ok());
+    f.start();
+    auto s1 = f.complete("r1", "noisy", noisy_config(1));
+    REQUIRE(f.wait_applied(s1));
+    CHECK(f.git({"show", "main:r1/noisy"}) == noisy_stored(1));
+    CHECK(f.commits() == 1);
+
+    // Only the ignored line (and dropped and redacted ones) changed: no commit, and the
+    // record names the blob that stays in the tree.
+    auto s2 = f.complete("r1", "noisy", noisy_config(2));
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.commits() == 1);
+    CHECK(f.git({"show", "main:r1/noisy"}) == noisy_stored(1));
+
+    // A real change, with the ignored line changed too: committed as it is now.
+    auto s3 = f.complete("r1", "noisy", noisy_config(3, "r1-new"));
+    REQUIRE(f.wait_applied(s3));
+    CHECK(f.commits() == 2);
+    CHECK(f.git({"show", "main:r1/noisy"}) == noisy_stored(3, "r1-new"));
+    f.writer->stop();
+    CHECK(f.record(s2) == fmt::format("{} - r1/noisy", f.rev("main~1:r1/noisy")));
+    CHECK(f.record(s3) == fmt::format("{} {} r1/noisy", f.rev("main:r1/noisy"), f.rev("main")));
+
+    // Nothing dropped or redacted is anywhere in the history.
+    std::string history = f.git({"log", "-p", "--all"});
+    for (const char* gone : {"Last change", "hunter", "letmein", "PRIVATE", "enable password"})
+        CHECK_MESSAGE(history.find(gone) == std::string::npos, gone);
+    CHECK(fs::is_empty(f.spool));
+}
+
+TEST_CASE("noise: an ignored change whose records were lost in a crash is recovered from git") {
+    Fixture f;
+    REQUIRE(f.log->append({InventoryApplied{2, k_devices, k_noisy_jobs}}).is_ok());
+    f.start();
+    auto s1 = f.complete("r1", "noisy", noisy_config(1));
+    auto s2 = f.complete("r1", "noisy", noisy_config(2));        // ignored
+    auto s3 = f.complete("r2", "noisy", noisy_config(3, "r2"));  // committed
+    REQUIRE(f.wait_applied(s3));
+    f.writer.reset();
+    CHECK(f.commits() == 2);
+    const std::string kept = f.rev("main:r1/noisy");
+    // The crash window: the commits are on main, the cursor and the records were lost,
+    // the spool files are still there.
+    REQUIRE(f.log->put_meta("gitwriter.cursor", std::to_string(s1 - 1)).is_ok());
+    for (auto s : {s1, s2, s3})
+        REQUIRE(f.log->put_meta(fmt::format("gitwriter.applied.{:020}", s), "lost").is_ok());
+    f.write_spool(1, noisy_config(1));
+    f.write_spool(2, noisy_config(2));
+    f.write_spool(3, noisy_config(3, "r2"));
+    auto s4 = f.complete("r1", "noisy", noisy_config(4));  // ignored again, after the restart
+    f.start();
+    REQUIRE(f.wait_applied(s4));
+    f.writer->stop();
+    CHECK(f.commits() == 2);
+    CHECK(f.rev("main:r1/noisy") == kept);
+    CHECK(f.record(s1) == fmt::format("{} {} r1/noisy", kept, f.rev("main~1")));
+    CHECK(f.record(s2) == fmt::format("{} - r1/noisy", kept));
+    CHECK(f.record(s4) == fmt::format("{} - r1/noisy", kept));
+    CHECK(fs::is_empty(f.spool));
+}
+
+TEST_CASE("noise ignore with commit_unchanged: every completion is still a commit") {
+    Fixture f;
+    REQUIRE(f.log->append({InventoryApplied{2, k_devices, k_noisy_jobs}}).is_ok());
+    f.options.commit_unchanged = true;
+    f.start();
+    auto s1 = f.complete("r1", "noisy", noisy_config(1));
+    auto s2 = f.complete("r1", "noisy", noisy_config(2));
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.commits() == 2);
+    CHECK(f.git({"show", "main:r1/noisy"}) == noisy_stored(2));
+    (void)s1;
+}
+
+TEST_CASE("noise: an ignore-only change of a large config (a loose blob) makes no commit") {
+    Fixture f;
+    REQUIRE(f.log->append({InventoryApplied{2, k_devices, k_noisy_jobs}}).is_ok());
+    f.start();
+    std::string body;
+    for (int i = 0; body.size() < (3u << 20); ++i)
+        body += fmt::format("interface GigabitEthernet1/0/{}\n description port {}\n", i, i);
+    auto s1 = f.complete("r1", "noisy", noisy_config(1) + body);
+    REQUIRE(f.wait_applied(s1));
+    auto s2 = f.complete("r1", "noisy", noisy_config(2) + body);
+    REQUIRE(f.wait_applied(s2));
+    CHECK(f.commits() == 1);
+    auto s3 = f.complete("r1", "noisy", noisy_config(3) + body + "end-of-change\n");
+    REQUIRE(f.wait_applied(s3));
+    CHECK(f.commits() == 2);
+    f.writer->stop();
+    CHECK(f.record(s2) == fmt::format("{} - r1/noisy", f.rev("main~1:r1/noisy")));
+}

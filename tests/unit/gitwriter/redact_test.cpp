@@ -123,10 +123,10 @@ TEST_CASE("InventoryRules tracks each job's rules through InventoryApplied event
         {"name": "plain", "schedule": {"interval": 3600}, "command": {"inline": ["show ver"]}}]})";
     InventoryRules rules;
     REQUIRE(rules.apply(1, first).is_ok());  // structural: the env secret is not resolved
-    REQUIRE(rules.find("show_run") != nullptr);
-    CHECK(line_of(*rules.find("show_run"), "secret x\n") == "secret <removed>\n");
-    CHECK(rules.find("plain") == nullptr);
-    CHECK(rules.find("unknown") == nullptr);
+    REQUIRE(rules.find("r1", "show_run") != nullptr);
+    CHECK(line_of(*rules.find("r1", "show_run"), "secret x\n") == "secret <removed>\n");
+    CHECK(rules.find("r1", "plain") == nullptr);
+    CHECK(rules.find("r1", "unknown") == nullptr);
 
     // show_run leaves the inventory: a late completion for it is still redacted.
     InventoryApplied second = first;
@@ -134,16 +134,16 @@ TEST_CASE("InventoryRules tracks each job's rules through InventoryApplied event
         {"name": "plain", "schedule": {"interval": 3600}, "command": {"inline": ["show ver"]},
          "redact": [{"regex": "v", "replace": "V"}]}]})";
     REQUIRE(rules.apply(2, second).is_ok());
-    REQUIRE(rules.find("show_run") != nullptr);
-    REQUIRE(rules.find("plain") != nullptr);
-    CHECK(line_of(*rules.find("plain"), "ver\n") == "Ver\n");
+    REQUIRE(rules.find("r1", "show_run") != nullptr);
+    REQUIRE(rules.find("r1", "plain") != nullptr);
+    CHECK(line_of(*rules.find("r1", "plain"), "ver\n") == "Ver\n");
 
     InventoryApplied broken = first;
     broken.jobs_json = "{";
     auto s = rules.apply(3, broken);
     CHECK(s.code() == Status::Code::corruption);
     CHECK(s.message().find("seq 3") != std::string::npos);
-    CHECK(rules.find("plain") != nullptr);  // unchanged
+    CHECK(rules.find("r1", "plain") != nullptr);  // unchanged
 }
 
 TEST_CASE("InventoryRules keeps each device's group, also after the device leaves") {
