@@ -145,16 +145,19 @@ void ConnectionPool::Slot::discard() { client_.reset(); }
 
 Result<ConnectionPool::Slot> ConnectionPool::acquire(clock::time_point until) {
     MutexLock lock(mutex_);
-    bool counted = false;
+    std::optional<clock::time_point> waited_since;
     while (idle_.empty() && lent_ + int(idle_.size()) >= size_) {
-        if (!counted) {
-            counted = true;
+        if (!waited_since) {
+            waited_since = clock::now();
             ++waits_;
         }
-        if (!returned_.wait_until(mutex_, until) && clock::now() >= until)
+        if (!returned_.wait_until(mutex_, until) && clock::now() >= until) {
+            wait_time_ += clock::now() - *waited_since;
             return Status::unavailable(fmt::format(
                 "all {} connections to the server stayed busy until the give-up time", size_));
+        }
     }
+    if (waited_since) wait_time_ += clock::now() - *waited_since;
     ++lent_;
     std::optional<http::Client> client;
     if (!idle_.empty()) {
@@ -183,7 +186,9 @@ void ConnectionPool::count_opened() {
 
 ConnectionPool::Stats ConnectionPool::stats() const {
     MutexLock lock(mutex_);
-    return {size_, int(idle_.size()), lent_, opened_, waits_};
+    return {size_,  int(idle_.size()),
+            lent_,  opened_,
+            waits_, std::chrono::duration_cast<std::chrono::milliseconds>(wait_time_)};
 }
 
 Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy, ServerAccess access,

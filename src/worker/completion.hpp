@@ -108,10 +108,11 @@ public:
 
     struct Stats {
         int size = 0;
-        int idle = 0;    // open connections waiting for a thread
-        int lent = 0;    // places held by threads
-        int opened = 0;  // connections opened in total
-        int waits = 0;   // acquire() calls that found every place taken
+        int idle = 0;                            // open connections waiting for a thread
+        int lent = 0;                            // places held by threads
+        int opened = 0;                          // connections opened in total
+        int waits = 0;                           // acquire() calls that found every place taken
+        std::chrono::milliseconds wait_time{0};  // what those calls waited, in total
     };
     Stats stats() const;
 
@@ -128,6 +129,7 @@ private:
     int lent_ GUARDED_BY(mutex_) = 0;
     int opened_ GUARDED_BY(mutex_) = 0;
     int waits_ GUARDED_BY(mutex_) = 0;
+    std::chrono::steady_clock::duration wait_time_ GUARDED_BY(mutex_){};
 };
 
 // Posts completions over a ConnectionPool of `connections` kept-alive connections.

@@ -347,7 +347,14 @@ bool Worker::run() {
     }
     for (auto& t : threads_) t.join();
     threads_.clear();
-    log_line(LogLevel::info, "worker.stopped");
+    // How the posting connections did: waits > 0 with jobs piling up says that
+    // --post-connections is too small for this server's answer time.
+    const auto pool = poster_.pool_stats();
+    log_line(LogLevel::info, "worker.stopped",
+             {{"post_connections", std::to_string(pool.size)},
+              {"post_connections_opened", std::to_string(pool.opened)},
+              {"post_waits", std::to_string(pool.waits)},
+              {"post_wait_ms", std::to_string(pool.wait_time.count())}});
     return true;
 }
 

@@ -43,7 +43,7 @@ long refused(const Backup& b, std::string_view reason) {
 // Runs every device once with `worker_args` and checks that each result was posted at
 // the first try, with no connection refused by netkeepd.
 void run_all_once(const std::vector<DeviceEntry>& devices, std::vector<std::string> server_args,
-                  std::vector<std::string> worker_args, std::string_view started_line) {
+                  std::vector<std::string> worker_args, int post_connections) {
     Backup b(devices, R"("schedule": {"interval": 86400}, "timeout": 120)",
              R"(["terminal length 0", "show run"])", std::move(server_args));
     Process worker = b.start_worker(std::move(worker_args));
@@ -56,7 +56,13 @@ void run_all_once(const std::vector<DeviceEntry>& devices, std::vector<std::stri
     CHECK(refused(b, "total") == 0);
     CHECK(stop(worker).code == 0);
     const std::string log = worker.stderr_text();
-    CHECK(log.find(started_line) != std::string::npos);
+    CHECK(log.find(fmt::format(" post_connections={} ", post_connections)) != std::string::npos);
+    // The worker's own count, at worker.stopped: never more than the bound were opened.
+    const auto opened = log.find("post_connections_opened=");
+    REQUIRE(opened != std::string::npos);
+    const int n_opened = std::stoi(log.substr(opened + 24));
+    CHECK(n_opened >= 1);
+    CHECK(n_opened <= post_connections);
     CHECK(count(log, "job.succeeded") == std::size_t(n));
     CHECK(count(log, "completion.posted") == std::size_t(n));
     // A refused connection shows as a retry: none, and nothing given up.
@@ -76,8 +82,7 @@ TEST_CASE("one worker at concurrency 100: 200 jobs, all posted at once, none ref
     FakeDevice fake = start_fake_device({"--password", k_password});
     // --max 100: the first poll fills every runner thread, so about 100 jobs end, and
     // post, at the same moment.
-    run_all_once(ssh_devices(200, fake.ssh_port), {}, {"--concurrency", "100", "--max", "100"},
-                 "post_connections=8");
+    run_all_once(ssh_devices(200, fake.ssh_port), {}, {"--concurrency", "100", "--max", "100"}, 8);
 }
 
 TEST_CASE("--post-connections bounds the connections: 20 jobs at once, a server limit of 4") {
@@ -85,6 +90,5 @@ TEST_CASE("--post-connections bounds the connections: 20 jobs at once, a server 
     // 3 posting connections + the polling one = netkeepd's limit of 4; one runner thread
     // per connection, as before the pool, would be refused 16 times over.
     run_all_once(ssh_devices(40, fake.ssh_port), {"--max-connections-per-client", "4"},
-                 {"--concurrency", "20", "--max", "20", "--post-connections", "3"},
-                 "post_connections=3");
+                 {"--concurrency", "20", "--max", "20", "--post-connections", "3"}, 3);
 }

@@ -405,6 +405,7 @@ TEST_CASE("a thread waits for a free connection, and stops waiting at its deadli
     CHECK(none.status().code() == Status::Code::unavailable);
     CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
     CHECK(pool.stats().waits == 1);
+    CHECK(pool.stats().wait_time >= 100ms);
 
     // A waiting thread gets the same connection once it comes back.
     std::atomic<bool> got = false;
