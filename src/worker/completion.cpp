@@ -186,9 +186,14 @@ void ConnectionPool::count_opened() {
 
 ConnectionPool::Stats ConnectionPool::stats() const {
     MutexLock lock(mutex_);
-    return {size_,  int(idle_.size()),
-            lent_,  opened_,
-            waits_, std::chrono::duration_cast<std::chrono::milliseconds>(wait_time_)};
+    Stats out;
+    out.size = size_;
+    out.idle = int(idle_.size());
+    out.lent = lent_;
+    out.opened = opened_;
+    out.waits = waits_;
+    out.wait_time = std::chrono::duration_cast<std::chrono::milliseconds>(wait_time_);
+    return out;
 }
 
 Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy, ServerAccess access,
