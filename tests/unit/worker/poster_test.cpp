@@ -355,6 +355,21 @@ private:
 
 }  // namespace
 
+namespace {
+
+// Polls `pred` every 5 ms for up to 10 s.
+template <typename Pred>
+bool wait_for(Pred pred) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+}  // namespace
+
 TEST_CASE("16 threads post 80 results over a pool of 3 connections, each kept alive") {
     KeepAlivePeer peer(5ms);
     Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms}, {}, 3);
@@ -468,4 +483,26 @@ TEST_CASE("a pooled connection the server closed meanwhile is replaced quietly")
     CHECK(peer.requests() == 3);
     CHECK(peer.accepted() == 3);
     CHECK(text.find("completion.retry") == std::string::npos);
+}
+
+TEST_CASE("a post that finds every connection busy until its give-up time gives up") {
+    KeepAlivePeer peer(1500ms);
+    Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms}, {}, 1);
+    std::atomic<bool> first_recorded = false;
+    std::thread first([&] {
+        first_recorded =
+            poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 10s) ==
+            Poster::Outcome::recorded;
+    });
+    // The first post holds the one connection while the peer takes 1.5 s to answer.
+    REQUIRE(wait_for([&] { return poster.pool_stats().lent == 1; }));
+    StderrCapture log;
+    CHECK(poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 100ms) ==
+          Poster::Outcome::gave_up);
+    const std::string text = log.text();
+    first.join();
+    CHECK(first_recorded);
+    CHECK(peer.requests() == 1);  // the second never reached the server
+    CHECK(text.find("completion.gave_up") != std::string::npos);
+    CHECK(text.find("stayed busy until the give-up time") != std::string::npos);
 }
