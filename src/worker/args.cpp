@@ -2,6 +2,7 @@
 // default_known_hosts() of worker/worker.hpp, on the shared scanner (util/args.hpp).
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 
@@ -107,6 +108,12 @@ constexpr Rule<WorkerOptions> k_connection_rules[] = {
     {{"concurrency", Kind::value, "K", "at most K jobs at once (1..1000, default 30)"},
      [](WorkerOptions& o, std::string_view v) {
          return set_int<int>(o.concurrency, "--concurrency", v, 1, 1000);
+     }},
+    {{"post-connections", Kind::value, "N",
+      "at most N connections to post results, shared by the K jobs\n"
+      "(1..64, default the smaller of K and 8)"},
+     [](WorkerOptions& o, std::string_view v) {
+         return set_int<int>(o.post_connections, "--post-connections", v, 1, 64);
      }},
     {{"known-hosts", Kind::value, "FILE",
       "pinned SSH host keys (default $XDG_STATE_HOME/netkeep/known_hosts,\n"
@@ -224,6 +231,8 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
     if (Status s = check_combination(o); !s) return s;
     if (o.run.known_hosts.empty()) o.run.known_hosts = default_known_hosts();
     if (o.name.empty()) o.name = host_name();
+    if (o.post_connections == 0)
+        o.post_connections = std::min(o.concurrency, k_default_post_connections);
     return o;
 }
 

@@ -1,7 +1,9 @@
 #include "worker/completion.hpp"
 
+#include <algorithm>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -114,19 +116,99 @@ MultipartFrame multipart_frame(const Completion& c, std::string_view boundary) {
     return f;
 }
 
-Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy, ServerAccess access)
-    : server_(std::move(server)),
-      access_(std::move(access)),
-      worker_name_(std::move(worker_name)),
-      policy_(policy) {}
+ConnectionPool::ConnectionPool(ServerUrl server, ServerAccess access, int size)
+    : server_(std::move(server)), access_(std::move(access)), size_(std::max(size, 1)) {}
 
-Result<http::ClientResponse> Poster::attempt(const Completion& c, const OutputBuffer* output) {
-    if (!client_ || !client_->is_open()) {
-        client_.reset();
-        auto client = connect_server(server_, access_);
-        if (!client) return client.status();
-        client_.emplace(std::move(client.value()));
+ConnectionPool::Slot::Slot(ConnectionPool* pool, std::optional<http::Client> client)
+    : pool_(pool), client_(std::move(client)) {}
+
+ConnectionPool::Slot::Slot(Slot&& other) noexcept
+    : pool_(std::exchange(other.pool_, nullptr)), client_(std::move(other.client_)) {
+    other.client_.reset();
+}
+
+ConnectionPool::Slot::~Slot() {
+    if (pool_) pool_->give_back(std::move(client_));
+}
+
+Result<http::Client*> ConnectionPool::Slot::client() {
+    if (client_ && client_->is_open()) return &*client_;
+    client_.reset();
+    auto client = connect_server(pool_->server_, pool_->access_);
+    if (!client) return client.status();
+    client_.emplace(std::move(client.value()));
+    pool_->count_opened();
+    return &*client_;
+}
+
+void ConnectionPool::Slot::discard() { client_.reset(); }
+
+Result<ConnectionPool::Slot> ConnectionPool::acquire(clock::time_point until) {
+    MutexLock lock(mutex_);
+    std::optional<clock::time_point> waited_since;
+    while (idle_.empty() && lent_ + int(idle_.size()) >= size_) {
+        if (!waited_since) {
+            waited_since = clock::now();
+            ++waits_;
+        }
+        if (!returned_.wait_until(mutex_, until) && clock::now() >= until) {
+            wait_time_ += clock::now() - *waited_since;
+            return Status::unavailable(fmt::format(
+                "all {} connections to the server stayed busy until the give-up time", size_));
+        }
     }
+    if (waited_since) wait_time_ += clock::now() - *waited_since;
+    ++lent_;
+    std::optional<http::Client> client;
+    if (!idle_.empty()) {
+        // The most recently used: the least likely to have met the server's idle timeout.
+        client.emplace(std::move(idle_.back()));
+        idle_.pop_back();
+    }
+    return Slot(this, std::move(client));
+}
+
+void ConnectionPool::give_back(std::optional<http::Client> client) {
+    {
+        MutexLock lock(mutex_);
+        --lent_;
+        if (client && client->is_open()) idle_.push_back(std::move(*client));
+    }
+    // Outside the lock: a connection closed here costs a system call nobody waits on.
+    client.reset();
+    returned_.notify_one();
+}
+
+void ConnectionPool::count_opened() {
+    MutexLock lock(mutex_);
+    ++opened_;
+}
+
+ConnectionPool::Stats ConnectionPool::stats() const {
+    MutexLock lock(mutex_);
+    Stats out;
+    out.size = size_;
+    out.idle = int(idle_.size());
+    out.lent = lent_;
+    out.opened = opened_;
+    out.waits = waits_;
+    out.wait_time = std::chrono::duration_cast<std::chrono::milliseconds>(wait_time_);
+    return out;
+}
+
+Poster::Poster(ServerUrl server, std::string worker_name, PostPolicy policy, ServerAccess access,
+               int connections)
+    : server_(server),
+      access_(access),
+      worker_name_(std::move(worker_name)),
+      policy_(policy),
+      pool_(std::move(server), std::move(access), connections) {}
+
+Result<http::ClientResponse> Poster::attempt(ConnectionPool::Slot& slot, const Completion& c,
+                                             const OutputBuffer* output) {
+    auto connected = slot.client();
+    if (!connected) return connected.status();
+    http::Client& client = **connected;
     const MultipartFrame frame = multipart_frame(c, random_boundary());
     const std::uint64_t size = output ? output->size() : 0;
     http::Headers headers;
@@ -134,23 +216,22 @@ Result<http::ClientResponse> Poster::attempt(const Completion& c, const OutputBu
     headers.add("Content-Length", std::to_string(frame.head.size() + size + frame.tail.size()));
     headers.add("X-Netkeep-Worker", worker_name_);
     add_auth(headers, access_);
-    auto failed = [this](Status s) -> Result<http::ClientResponse> {
-        client_.reset();  // the connection is in an unknown state
+    auto failed = [&slot](Status s) -> Result<http::ClientResponse> {
+        slot.discard();  // the connection is in an unknown state: never back into the pool
         return s;
     };
-    if (auto s = client_->send_request("POST", server_.prefix + "/worker/complete", {}, headers);
-        !s)
+    if (auto s = client.send_request("POST", server_.prefix + "/worker/complete", {}, headers); !s)
         return failed(s);
-    if (auto s = client_->send_raw(frame.head); !s) return failed(s);
+    if (auto s = client.send_raw(frame.head); !s) return failed(s);
     if (output) {
         auto s =
-            output->read_all([this](std::string_view piece) { return client_->send_raw(piece); });
+            output->read_all([&client](std::string_view piece) { return client.send_raw(piece); });
         if (!s) return failed(s);
     }
-    if (auto s = client_->send_raw(frame.tail); !s) return failed(s);
-    auto response = client_->read_response();
+    if (auto s = client.send_raw(frame.tail); !s) return failed(s);
+    auto response = client.read_response();
     if (!response) return failed(response.status());
-    if (!response->keep_alive) client_.reset();
+    if (!response->keep_alive) slot.discard();
     return response;
 }
 
@@ -158,11 +239,20 @@ Poster::Outcome Poster::post(const Completion& c, const OutputBuffer* output,
                              clock::time_point give_up) {
     auto backoff = policy_.first_backoff;
     for (int attempt_no = 1;; ++attempt_no) {
-        const bool reused = client_.has_value();
-        auto r = attempt(c, output);
-        // A kept-alive connection may have been closed by the server's idle timeout while
-        // this thread ran jobs: one more try on a new connection, at once and quietly.
-        if (!r && reused) r = attempt(c, output);
+        Result<http::ClientResponse> r = Status::unavailable("not tried");
+        {
+            auto slot = pool_.acquire(give_up);
+            if (!slot) {
+                r = slot.status();
+            } else {
+                const bool reused = slot->has_connection();
+                r = attempt(*slot, c, output);
+                // A kept-alive connection may have been closed by the server's idle timeout
+                // while it waited in the pool: one more try on a new connection, at once and
+                // quietly, in the same place.
+                if (!r && reused) r = attempt(*slot, c, output);
+            }
+        }  // the place goes back before the backoff, for the other threads to post
         std::string error;
         if (r && r->status == 200) {
             log_line(LogLevel::info, "completion.posted",

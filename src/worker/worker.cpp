@@ -110,7 +110,12 @@ std::string next_target(const WorkerOptions& options, int max) {
     return target;
 }
 
-Worker::Worker(WorkerOptions options) : options_(std::move(options)) {}
+Worker::Worker(WorkerOptions options)
+    : options_(std::move(options)),
+      poster_(options_.server, options_.name, {}, options_.access,
+              options_.post_connections > 0
+                  ? options_.post_connections
+                  : std::min(options_.concurrency, k_default_post_connections)) {}
 
 Worker::~Worker() {
     request_stop();
@@ -128,7 +133,6 @@ void Worker::request_stop() {
 }
 
 void Worker::runner() {
-    Poster poster(options_.server, options_.name, {}, options_.access);
     MutexLock lock(mutex_);
     for (;;) {
         if (stop_) return;
@@ -148,14 +152,14 @@ void Worker::runner() {
         queue_.pop_back();
         ++running_;
         lock.unlock();
-        run_one(lease, poster);
+        run_one(lease);
         lock.lock();
         --running_;
         poller_cv_.notify_all();
     }
 }
 
-void Worker::run_one(const Lease& lease, Poster& poster) {
+void Worker::run_one(const Lease& lease) {
     // Start and end are reported in server time (the server checks them against its
     // clock: docs/api.md#post-workercomplete).
     const std::int64_t start_ms = server_clock_.now_ms();
@@ -189,7 +193,7 @@ void Worker::run_one(const Lease& lease, Poster& poster) {
     Completion c{lease.device, lease.job, lease.timestamp, start, std::max(start, end), failure};
     // The server takes a result while the occurrence is open, even after the lease
     // expired; ten minutes of retries cover a server restart.
-    (void)poster.post(c, failure ? nullptr : &out, clock::now() + std::chrono::minutes(10));
+    (void)poster_.post(c, failure ? nullptr : &out, clock::now() + std::chrono::minutes(10));
 }
 
 int Worker::poll_once(std::optional<http::Client>& client, int max) {
@@ -290,6 +294,7 @@ bool Worker::run() {
               {"client_cert", options_.tls_files.cert.empty() ? "none" : options_.tls_files.cert},
               {"token", options_.token_source},
               {"concurrency", std::to_string(options_.concurrency)},
+              {"post_connections", std::to_string(poster_.pool_stats().size)},
               {"known_hosts", options_.run.known_hosts},
               {"strict_host_keys", options_.run.strict_host_keys ? "yes" : "no"}});
     if (!options_.access.token.empty() && !options_.server.https &&
@@ -342,7 +347,14 @@ bool Worker::run() {
     }
     for (auto& t : threads_) t.join();
     threads_.clear();
-    log_line(LogLevel::info, "worker.stopped");
+    // How the posting connections did: waits > 0 with jobs piling up says that
+    // --post-connections is too small for this server's answer time.
+    const auto pool = poster_.pool_stats();
+    log_line(LogLevel::info, "worker.stopped",
+             {{"post_connections", std::to_string(pool.size)},
+              {"post_connections_opened", std::to_string(pool.opened)},
+              {"post_waits", std::to_string(pool.waits)},
+              {"post_wait_ms", std::to_string(pool.wait_time.count())}});
     return true;
 }
 

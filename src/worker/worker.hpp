@@ -2,9 +2,11 @@
 // netkeep-worker's runtime: lease jobs with GET /worker/next, run each at its timestamp
 // on one of `concurrency` threads, post each result with POST /worker/complete.
 //
-// Threads: run() is the polling thread (the caller's); `concurrency` runner threads each
-// run one job at a time (blocking SSH/telnet) and post its result on their own HTTP
-// connection. The queue of leased jobs and the counters are guarded by one mutex.
+// Threads: run() is the polling thread (the caller's), with its own HTTP connection for
+// the leases; `concurrency` runner threads each run one job at a time (blocking
+// SSH/telnet) and post its result through one shared Poster, over at most
+// `post_connections` connections. The queue of leased jobs and the counters are guarded
+// by one mutex.
 // request_stop() may be called from any thread.
 
 #include <chrono>
@@ -25,12 +27,19 @@
 
 namespace netkeep::worker {
 
+// Enough for the results of 100 jobs at once (a post takes milliseconds, a job ~0.6 s:
+// docs/worker.md#performance), and far below netkeepd's default per-client limit of 64.
+inline constexpr int k_default_post_connections = 8;
+
 struct WorkerOptions {
     ServerUrl server;
     std::vector<std::string> tags;
     int seconds = 15;
     int max = 15;
     int concurrency = 30;
+    // Connections the runner threads share to post results (--post-connections); 0 until
+    // parse_worker_args() sets the default, min(concurrency, k_default_post_connections).
+    int post_connections = 0;
     std::chrono::seconds grace{30};
     std::string name;  // X-Netkeep-Worker; default: the host name
     RunOptions run;    // known_hosts, timeouts, quiet period
@@ -78,7 +87,7 @@ public:
 
 private:
     void runner();
-    void run_one(const Lease& lease, Poster& poster);
+    void run_one(const Lease& lease);
     // One GET /worker/next; the number of leases received, or -1 on error.
     int poll_once(std::optional<http::Client>& client, int max);
     // Takes the server's clock from a /worker/next answer (polling thread).
@@ -86,6 +95,7 @@ private:
                              std::int64_t received_ms);
 
     WorkerOptions options_;
+    Poster poster_;  // shared by the runner threads
     Mutex mutex_;
     CondVar runners_cv_;                           // a job was queued, or stop
     CondVar poller_cv_;                            // a job finished, or stop

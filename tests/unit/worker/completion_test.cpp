@@ -114,6 +114,24 @@ TEST_CASE("command line: defaults, every flag, errors") {
     CHECK(parse_worker_args({"--help"}).status().code() == Status::Code::not_found);
 }
 
+TEST_CASE("command line: --post-connections defaults to the smaller of --concurrency and 8") {
+    CHECK(parse_worker_args({"--server", "http://h"})->post_connections == 8);
+    CHECK(parse_worker_args({"--server", "http://h", "--concurrency", "100"})->post_connections ==
+          8);
+    CHECK(parse_worker_args({"--server", "http://h", "--concurrency", "3"})->post_connections == 3);
+    CHECK(parse_worker_args(
+              {"--server", "http://h", "--post-connections", "20", "--concurrency", "100"})
+              ->post_connections == 20);
+    CHECK(parse_worker_args({"--server", "http://h", "--post-connections=1"})->post_connections ==
+          1);
+    // Past 64, one worker alone would reach netkeepd's default per-client limit.
+    for (const char* bad : {"0", "65", "-1", "x", "1000"})
+        CHECK(parse_worker_args({"--server", "http://h", "--post-connections", bad})
+                  .status()
+                  .message() == "--post-connections must be an integer from 1 to 64");
+    CHECK(std::string(worker_usage()).find("--post-connections N") != std::string::npos);
+}
+
 TEST_CASE("the multipart frame: fields, a one-line failure, the file named after the job") {
     Completion c{"r1", "show_run", 100, 101, 102, std::string("timed out:\r\nsecond line")};
     auto f = multipart_frame(c, "B");

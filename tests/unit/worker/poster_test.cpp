@@ -1,16 +1,21 @@
 // Posting completions against a scripted HTTP peer: the streamed multipart body arrives
 // whole (also from a spilled buffer), 5xx and dropped connections are retried with
-// backoff, a 4xx is not, and retries stop at the give-up time.
+// backoff, a 4xx is not, and retries stop at the give-up time. The connection pool:
+// bounded, shared by threads that wait for a free connection, and never given back a
+// connection after an error.
 #include <doctest/doctest.h>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -24,6 +29,26 @@ using namespace netkeep::worker;
 using namespace std::chrono_literals;
 
 namespace {
+
+// One request (head + Content-Length body); empty when the peer closed first.
+std::string read_request(int c) {
+    std::string in;
+    char buf[65536];
+    std::size_t need = std::string::npos;
+    while (need == std::string::npos || in.size() < need) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        in.append(buf, std::size_t(n));
+        if (need == std::string::npos) {
+            auto end = in.find("\r\n\r\n");
+            if (end == std::string::npos) continue;
+            auto cl = in.find("Content-Length: ");
+            if (cl == std::string::npos || cl > end) return in;
+            need = end + 4 + std::stoull(in.substr(cl + 16));
+        }
+    }
+    return in;
+}
 
 // Accepts one connection per scripted answer, reads one request (head + Content-Length
 // body), answers it (an empty answer: close without one) and closes.
@@ -65,25 +90,6 @@ public:
     }
 
 private:
-    static std::string read_request(int c) {
-        std::string in;
-        char buf[65536];
-        std::size_t need = std::string::npos;
-        while (need == std::string::npos || in.size() < need) {
-            ssize_t n = ::read(c, buf, sizeof buf);
-            if (n <= 0) break;
-            in.append(buf, std::size_t(n));
-            if (need == std::string::npos) {
-                auto end = in.find("\r\n\r\n");
-                if (end == std::string::npos) continue;
-                auto cl = in.find("Content-Length: ");
-                if (cl == std::string::npos || cl > end) return in;
-                need = end + 4 + std::stoull(in.substr(cl + 16));
-            }
-        }
-        return in;
-    }
-
     int fd_ = -1;
     std::uint16_t port_ = 0;
     std::thread thread_;
@@ -255,4 +261,248 @@ TEST_CASE("the worker's polls carry the bearer token; its log lines do not") {
     CHECK(text.find("poll.failed") != std::string::npos);  // the 401
     CHECK(text.find("token=NETKEEP_TOKEN") != std::string::npos);
     CHECK(text.find(k_token) == std::string::npos);
+}
+
+namespace {
+
+// A keep-alive HTTP peer: a thread per connection answers each request with 200 after
+// `delay`, and counts the connections (at once and in total). With `close_after_answer`
+// it closes each connection after one answer while saying keep-alive: a server whose
+// idle timeout ended a pooled connection.
+class KeepAlivePeer {
+public:
+    explicit KeepAlivePeer(std::chrono::milliseconds delay = 0ms, bool close_after_answer = false)
+        : delay_(delay), close_after_answer_(close_after_answer) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd_, 128) == 0);
+        socklen_t len = sizeof a;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+    ~KeepAlivePeer() {
+        ::shutdown(fd_, SHUT_RDWR);
+        acceptor_.join();
+        {
+            std::lock_guard lock(mutex_);
+            for (int c : open_fds_) ::shutdown(c, SHUT_RDWR);
+        }
+        for (auto& t : connections_) t.join();
+        ::close(fd_);
+    }
+    std::uint16_t port() const { return port_; }
+    int accepted() {
+        std::lock_guard lock(mutex_);
+        return accepted_;
+    }
+    int most_open() {
+        std::lock_guard lock(mutex_);
+        return most_open_;
+    }
+    int requests() {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+private:
+    void accept_loop() {
+        for (;;) {
+            int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            {
+                std::lock_guard lock(mutex_);
+                ++accepted_;
+                open_fds_.push_back(c);
+                most_open_ = std::max(most_open_, int(open_fds_.size()));
+            }
+            connections_.emplace_back([this, c] { serve(c); });
+        }
+    }
+    void serve(int c) {
+        const std::string ok =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        for (;;) {
+            if (read_request(c).empty()) break;
+            {
+                std::lock_guard lock(mutex_);
+                ++requests_;
+            }
+            std::this_thread::sleep_for(delay_);
+            if (::write(c, ok.data(), ok.size()) != ssize_t(ok.size()) || close_after_answer_)
+                break;
+        }
+        std::lock_guard lock(mutex_);
+        open_fds_.erase(std::find(open_fds_.begin(), open_fds_.end(), c));
+        ::close(c);
+    }
+
+    const std::chrono::milliseconds delay_;
+    const bool close_after_answer_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::thread acceptor_;
+    std::vector<std::thread> connections_;  // the acceptor's only, then the destructor's
+    std::mutex mutex_;
+    std::vector<int> open_fds_;
+    int accepted_ = 0;
+    int most_open_ = 0;
+    int requests_ = 0;
+};
+
+}  // namespace
+
+namespace {
+
+// Polls `pred` every 5 ms for up to 10 s.
+template <typename Pred>
+bool wait_for(Pred pred) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("16 threads post 80 results over a pool of 3 connections, each kept alive") {
+    KeepAlivePeer peer(5ms);
+    Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms}, {}, 3);
+    std::atomic<int> recorded = 0;
+    {
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 16; ++t)
+            threads.emplace_back([&] {
+                for (int i = 0; i < 5; ++i)
+                    if (poster.post(k_completion, nullptr,
+                                    std::chrono::steady_clock::now() + 30s) ==
+                        Poster::Outcome::recorded)
+                        ++recorded;
+            });
+        for (auto& t : threads) t.join();
+    }
+    CHECK(recorded == 80);
+    CHECK(peer.requests() == 80);
+    // Never more than the pool's 3 at once, and none replaced: nothing went wrong.
+    CHECK(peer.accepted() <= 3);
+    CHECK(peer.most_open() <= 3);
+    const auto stats = poster.pool_stats();
+    CHECK(stats.size == 3);
+    CHECK(stats.opened == peer.accepted());
+    CHECK(stats.idle == peer.accepted());  // all back in the pool, open
+    CHECK(stats.lent == 0);
+    CHECK(stats.waits > 0);  // 16 threads, 3 places: some had to wait
+}
+
+TEST_CASE("a thread waits for a free connection, and stops waiting at its deadline") {
+    KeepAlivePeer peer;
+    ConnectionPool pool(ServerUrl{"127.0.0.1", peer.port(), ""}, {}, 1);
+    std::uint16_t first_port = 0;
+    std::optional<ConnectionPool::Slot> held;
+    {
+        auto slot = pool.acquire(std::chrono::steady_clock::now() + 1s);
+        REQUIRE(slot.is_ok());
+        CHECK_FALSE(slot->has_connection());
+        auto client = slot->client();
+        REQUIRE(client.is_ok());
+        first_port = (*client)->local_port();
+        held.emplace(std::move(slot.value()));
+    }
+    // The one place is taken: a deadline ends the wait.
+    const auto t0 = std::chrono::steady_clock::now();
+    auto none = pool.acquire(t0 + 100ms);
+    CHECK_FALSE(none.is_ok());
+    CHECK(none.status().code() == Status::Code::unavailable);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
+    CHECK(pool.stats().waits == 1);
+    CHECK(pool.stats().wait_time >= 100ms);
+
+    // A waiting thread gets the same connection once it comes back.
+    std::atomic<bool> got = false;
+    std::uint16_t second_port = 0;
+    std::thread waiter([&] {
+        auto slot = pool.acquire(std::chrono::steady_clock::now() + 20s);
+        if (!slot.is_ok()) return;  // a REQUIRE here would throw out of the thread
+        CHECK(slot->has_connection());
+        if (auto client = slot->client(); client.is_ok()) second_port = (*client)->local_port();
+        got = true;
+    });
+    std::this_thread::sleep_for(100ms);
+    CHECK_FALSE(got);
+    held.reset();
+    waiter.join();
+    CHECK(got);
+    CHECK(second_port == first_port);
+    CHECK(peer.accepted() == 1);
+}
+
+TEST_CASE("a connection in an unknown state is closed, not given back; its place is") {
+    KeepAlivePeer peer;
+    ConnectionPool pool(ServerUrl{"127.0.0.1", peer.port(), ""}, {}, 1);
+    {
+        auto slot = pool.acquire(std::chrono::steady_clock::now() + 1s);
+        REQUIRE(slot.is_ok());
+        REQUIRE(slot->client().is_ok());
+        slot->discard();
+    }
+    auto stats = pool.stats();
+    CHECK(stats.idle == 0);
+    CHECK(stats.lent == 0);
+    auto slot = pool.acquire(std::chrono::steady_clock::now() + 1s);
+    REQUIRE(slot.is_ok());  // the place came back: no wait
+    CHECK_FALSE(slot->has_connection());
+    REQUIRE(slot->client().is_ok());
+    CHECK(pool.stats().opened == 2);
+
+    // Through the Poster: an answer with "Connection: close", a dropped connection and a
+    // 503 leave nothing in the pool, and a pool of 1 still gets to the 200.
+    Peer closing({answer(503, "{}"), "", answer(200, "{}")});
+    Poster poster(ServerUrl{"127.0.0.1", closing.port(), ""}, "w1", PostPolicy{10ms, 10ms}, {}, 1);
+    CHECK(poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 10s) ==
+          Poster::Outcome::recorded);
+    CHECK(closing.requests().size() == 3);
+    CHECK(poster.pool_stats().idle == 0);
+    CHECK(poster.pool_stats().lent == 0);
+}
+
+TEST_CASE("a pooled connection the server closed meanwhile is replaced quietly") {
+    KeepAlivePeer peer(0ms, true);
+    StderrCapture log;
+    Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms}, {}, 1);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 10s) ==
+              Poster::Outcome::recorded);
+        std::this_thread::sleep_for(20ms);  // the peer's close arrives
+    }
+    const std::string text = log.text();
+    CHECK(peer.requests() == 3);
+    CHECK(peer.accepted() == 3);
+    CHECK(text.find("completion.retry") == std::string::npos);
+}
+
+TEST_CASE("a post that finds every connection busy until its give-up time gives up") {
+    KeepAlivePeer peer(1500ms);
+    Poster poster(ServerUrl{"127.0.0.1", peer.port(), ""}, "w1", PostPolicy{10ms, 10ms}, {}, 1);
+    std::atomic<bool> first_recorded = false;
+    std::thread first([&] {
+        first_recorded =
+            poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 10s) ==
+            Poster::Outcome::recorded;
+    });
+    // The first post holds the one connection while the peer takes 1.5 s to answer.
+    REQUIRE(wait_for([&] { return poster.pool_stats().lent == 1; }));
+    StderrCapture log;
+    CHECK(poster.post(k_completion, nullptr, std::chrono::steady_clock::now() + 100ms) ==
+          Poster::Outcome::gave_up);
+    const std::string text = log.text();
+    first.join();
+    CHECK(first_recorded);
+    CHECK(peer.requests() == 1);  // the second never reached the server
+    CHECK(text.find("completion.gave_up") != std::string::npos);
+    CHECK(text.find("stayed busy until the give-up time") != std::string::npos);
 }
