@@ -148,13 +148,24 @@ inline constexpr std::string_view k_redacted_secret_key = "redacted_sha256";
 // The marker that stands for `secret` in the recorded form: {"redacted_sha256":"<hex>"}.
 std::string redaction_marker(std::string_view secret);
 
-// The recorded form of the files: each literal `pass` string of a credentials object
+// The recorded form of the files: each literal `pass` or `enable` string of a credentials object
 // (under "credentials", a profile's or a device's inline "credentials") is replaced by
 // its redaction marker; every other byte is kept as written (formatting, order, fields,
 // {"env"} and {"file"} references, markers already there), so the result is idempotent.
 // jobs.json holds no secrets and is kept whole. Pure. InvalidArgument when devices.json
 // is not JSON; meant for files parse_inventory has accepted.
 Result<InventoryFiles> record_inventory_files(const InventoryFiles& files);
+
+// One platform definition (the JSON of src/platforms/defs/NAME.json), validated as the
+// loader validates the built-in ones: rules and worker_json filled. Errors are
+// InvalidArgument "platform NAME: /path: ...". The loader loads each built-in one once per
+// process; this is for tests and tools.
+Result<PlatformSpec> parse_platform_definition(std::string_view name, std::string_view json);
+
+// What a lease's "platform" holds for `task` (docs/api.md#get-workernext): the worker
+// JSON of the device's platform for the job's command set ("config" for a job with inline
+// commands); nullptr when the device has no platform or the inventory is structural.
+const std::string* platform_worker_json(const Inventory& inventory, const TaskSpec& task);
 
 // The rules the git writer applies to `task`'s output (see ContentRules).
 ContentRules content_rules(const Inventory& inventory, const TaskSpec& task);

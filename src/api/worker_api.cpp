@@ -142,10 +142,14 @@ asio::awaitable<http::Response> WorkerApi::next(http::Request& request, const Ca
         const TaskState& task = projection.task(id);
         LeaseGranted grant = decide_grant(projection, id, now, caller.name, holder);
         if (body.size() > 1) body += ',';
-        body += fmt::format(
-            R"({{"device":{},"job":{},"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
-            resolved.devices[task.device_index].json, resolved.jobs[task.job_index].json,
-            grant.timestamp, grant.deadline, grant.attempt);
+        body += R"({"device":)" + resolved.devices[task.device_index].json + R"(,"job":)" +
+                resolved.jobs[task.job_index].json;
+        // The platform's JSON lives once per (platform, command set) in the inventory.
+        const TaskSpec spec{task.device_index, task.job_index};
+        if (const std::string* platform = platform_worker_json(resolved, spec))
+            body += R"(,"platform":)" + *platform;
+        body += fmt::format(R"(,"timestamp":{},"lease":{{"expires":{},"attempt":{}}}}})",
+                            grant.timestamp, grant.deadline, grant.attempt);
         grants.push_back(std::move(grant));
         held.hold(id);
     }

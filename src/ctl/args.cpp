@@ -267,6 +267,14 @@ Status finish_quarantine(Options& o, const Words& words) {
     return Status::ok();
 }
 
+Status finish_platforms(Options& o, const Words& words) {
+    o.command = Command::platforms;
+    if (words.size() > 1)
+        return usage(fmt::format("platforms: unexpected argument {}", quoted(words[1])));
+    if (!words.empty()) o.path = std::string(words[0]);
+    return Status::ok();
+}
+
 Status finish_help(Options& o, const Words&) {
     o.command = Command::help;
     return Status::ok();
@@ -288,6 +296,7 @@ constexpr CommandSpec k_commands[] = {
     {"inventory", finish_inventory},
     {"token", finish_token},
     {"quarantine", finish_quarantine},
+    {"platforms", finish_platforms},
     {"help", finish_help},
 };
 
@@ -310,6 +319,8 @@ const std::string k_usage = [] {
         "  quarantine list          (events the git writer quarantined)\n"
         "  quarantine retry SEQ     (ask the git writer to apply it again: now, or at netkeepd's "
         "next start)\n"
+        "  platforms [NAME]         (the built-in platforms; NAME: its definition, to copy and "
+        "adapt)\n"
         "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset "
         "is given)\n";
     for (const Group& g : k_groups) {

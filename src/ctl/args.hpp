@@ -27,7 +27,8 @@ enum class Command {
     token_revoke,
     scrub_secrets,
     quarantine_list,
-    quarantine_retry
+    quarantine_retry,
+    platforms
 };
 
 // `state --at`: a sequence number or a time ("the state after the last event at or
@@ -44,7 +45,7 @@ struct Options {
     LogFilter filter;     // log
     bool follow = false;  // log
     StatePoint at;        // state
-    std::string path;     // inventory check DIR, backup DEST
+    std::string path;     // inventory check DIR, backup DEST, platforms NAME
     // token add|list|revoke
     std::string auth_file;
     std::string token_name;

@@ -150,6 +150,8 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
         case Command::quarantine_list:
         case Command::quarantine_retry:
             return run_quarantine(*options, io);
+        case Command::platforms:
+            return run_platforms(*options, io);
     }
     return 2;
 }

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -23,6 +24,7 @@
 
 #include "netkeep/host_key.hpp"
 #include "netkeep/json.hpp"
+#include "netkeep/platform.hpp"
 #include "netkeep/regex.hpp"
 #include "netkeep/sha256.hpp"
 
@@ -83,6 +85,31 @@ Status check_name(std::string_view name, std::string_view what) {
     return Status::ok();
 }
 
+// A built-in platform as loaded once per process (builtin_platform_specs).
+struct builtin_platform_entry {
+    std::string_view name;
+    Result<PlatformSpec> spec;  // worker_json filled for every command set
+};
+// Sorted by name, as builtin_platforms() is.
+const std::vector<builtin_platform_entry>& builtin_platform_specs();
+
+// "aoscx, asa, ...": what an unknown platform's error lists.
+std::string builtin_platform_names() {
+    std::string out;
+    for (const BuiltinPlatform& p : builtin_platforms()) {
+        if (!out.empty()) out += ", ";
+        out += p.name;
+    }
+    return out;
+}
+
+// Bounds of what a job or a platform definition may list.
+constexpr std::size_t k_max_commands = 256;        // per list: inline, setup, a command set
+constexpr std::size_t k_max_command_bytes = 4096;  // one command line
+constexpr std::size_t k_max_command_sets = 16;
+constexpr std::size_t k_max_expect = 32;   // expect rules
+constexpr std::size_t k_max_answer = 256;  // bytes of one expect answer
+
 // Parses one file, keeping the parser (and so the document) alive while it is used.
 struct parsed_file {
     std::string name;
@@ -99,6 +126,7 @@ public:
         if (Status s = parse_file("devices.json", files_.devices_json, devices_file_); !s) return s;
         if (Status s = parse_file("jobs.json", files_.jobs_json, jobs_file_); !s) return s;
         if (Status s = load_devices(); !s) return s;
+        if (Status s = load_used_platforms(); !s) return s;
         if (Status s = load_jobs(); !s) return s;
         return std::move(inventory_);
     }
@@ -111,13 +139,13 @@ private:
             fmt::format("{}: {}: {}", file_->name, where.empty() ? "/" : where, message));
     }
 
-    Status parse_file(const char* name, const std::string& text, parsed_file& out) {
-        out.name = name;
+    Status parse_file(std::string name, const std::string& text, parsed_file& out) {
+        out.name = std::move(name);
         file_ = &out;
         auto err = out.parser.parse(text).get(out.root);
         if (err)
             return Status::invalid_argument(
-                fmt::format("{}: not valid JSON: {}", name, simdjson::error_message(err)));
+                fmt::format("{}: not valid JSON: {}", out.name, simdjson::error_message(err)));
         if (!out.root.is_object()) return fail(k_root, "must be a JSON object");
         return Status::ok();
     }
@@ -230,6 +258,67 @@ private:
         return fmt::format("{{\"{}\":{}}}", key, json_quote(*s));
     }
 
+    // "platform": a built-in platform's name (docs/platforms.md).
+    Result<std::string> platform_name_at(dom::element el, const json_path& path) const {
+        auto s = string_at(el, path);
+        if (!s) return s.status();
+        if (!find_builtin_platform(*s))
+            return fail(path, fmt::format("unknown platform '{}' (built-in platforms: {})",
+                                          json_escape(*s), builtin_platform_names()));
+        return std::string(*s);
+    }
+
+    // A list of commands (a job's inline or setup, a platform's set or setup) → its JSON
+    // array; `non_empty`: at least one.
+    Result<std::string> command_list_at(dom::element el, const json_path& path,
+                                        bool non_empty) const {
+        auto commands = string_list_at(el, path);
+        if (!commands) return commands.status();
+        if (non_empty && commands->empty()) return fail(path, "must list at least one command");
+        if (commands->size() > k_max_commands)
+            return fail(path, fmt::format("at most {} commands", k_max_commands));
+        std::string out = "[";
+        for (std::size_t c = 0; c < commands->size(); ++c) {
+            if ((*commands)[c].size() > k_max_command_bytes)
+                return fail(child(path, c),
+                            fmt::format("longer than {} bytes", k_max_command_bytes));
+            if (c) out += ',';
+            out += json_quote((*commands)[c]);
+        }
+        return out + "]";
+    }
+
+    // "expect": [{"pattern": PROMPT, "answer": TEXT}...] → its JSON; at most k_max_expect.
+    Result<std::string> expect_at(dom::element el, const json_path& path) const {
+        dom::array rules;
+        if (el.get_array().get(rules))
+            return fail(path, "must be an array of {\"pattern\", \"answer\"}");
+        if (rules.size() > k_max_expect)
+            return fail(path, fmt::format("at most {} rules", k_max_expect));
+        std::string out = "[";
+        std::size_t i = 0;
+        for (dom::element rule : rules) {
+            json_path one = child(path, i++);
+            auto obj = object_at(rule, one, {"pattern", "answer"});
+            if (!obj) return obj.status();
+            dom::element v;
+            if (obj->at_key("pattern").get(v)) return fail(one, "missing field 'pattern'");
+            auto pattern = prompt_at(v, child(one, "pattern"));
+            if (!pattern) return pattern.status();
+            if (obj->at_key("answer").get(v)) return fail(one, "missing field 'answer'");
+            auto answer = string_at(v, child(one, "answer"));
+            if (!answer) return answer.status();
+            if (answer->empty())
+                return fail(child(one, "answer"), "must not be empty (\"\\n\" sends a line end)");
+            if (answer->size() > k_max_answer)
+                return fail(child(one, "answer"),
+                            fmt::format("longer than {} bytes", k_max_answer));
+            if (out.size() > 1) out += ',';
+            out += "{\"pattern\":" + *pattern + ",\"answer\":" + json_quote(*answer) + "}";
+        }
+        return out + "]";
+    }
+
     // Compiled exactly as the git writer and the worker will (include/netkeep/regex.hpp),
     // so a pattern accepted here never fails there: RE2 syntax; what RE2 lacks
     // (back-references, look-around...) is refused here, with RE2's message.
@@ -244,9 +333,9 @@ private:
         return Status::ok();
     }
 
-    // {user, pass?, key?, prompt?} → expanded JSON
+    // {user, pass?, key?, enable?, prompt?} → expanded JSON
     Result<std::string> credentials_object_at(dom::element el, const json_path& path) const {
-        auto obj = object_at(el, path, {"user", "pass", "key", "prompt"});
+        auto obj = object_at(el, path, {"user", "pass", "key", "enable", "prompt"});
         if (!obj) return obj.status();
         std::string out = "{";
         dom::element user;
@@ -267,6 +356,13 @@ private:
             if (!k) return k.status();
             if (k->empty()) return fail(child(path, "key"), "must not be empty");
             out += ",\"key\":" + json_quote(*k);
+        }
+        // The platform's enable (or super) password: a secret exactly like `pass`.
+        dom::element enable;
+        if (!obj->at_key("enable").get(enable)) {
+            auto e = secret_at(enable, child(path, "enable"));
+            if (!e) return e.status();
+            out += ",\"enable\":" + json_quote(*e);
         }
         dom::element prompt;
         if (!obj->at_key("prompt").get(prompt)) {
@@ -365,6 +461,7 @@ private:
         std::optional<std::string> credentials_json;
         std::vector<std::string> tags;
         std::optional<std::string> group;
+        std::optional<std::string> platform;  // a built-in platform's name
     };
 
     Status load_shared_fields(dom::object obj, const json_path& path, partial_device& out) const {
@@ -391,6 +488,11 @@ private:
             if (Status s = check_name(*g, "group"); !s)
                 return fail(child(path, "group"), s.message());
             out.group = std::string(*g);
+        }
+        if (!obj.at_key("platform").get(el)) {
+            auto p = platform_name_at(el, child(path, "platform"));
+            if (!p) return p.status();
+            out.platform = std::move(*p);
         }
         return Status::ok();
     }
@@ -446,7 +548,8 @@ private:
         for (auto [name, value] : objs) {
             json_path path = child(profiles_path, name);
             if (profiles.count(name)) return fail(path, "appears twice");
-            auto obj = object_at(value, path, {"protocol", "credentials", "tags", "group"});
+            auto obj =
+                object_at(value, path, {"protocol", "credentials", "tags", "group", "platform"});
             if (!obj) return obj.status();
             partial_device p;
             if (Status s = load_shared_fields(*obj, path, p); !s) return s;
@@ -457,7 +560,8 @@ private:
 
     Status load_device(dom::element d, const json_path& path, const profile_map& profiles) {
         auto obj = object_at(
-            d, path, {"name", "host", "profile", "protocol", "credentials", "tags", "group"});
+            d, path,
+            {"name", "host", "profile", "protocol", "credentials", "tags", "group", "platform"});
         if (!obj) return obj.status();
 
         dom::element v;
@@ -483,6 +587,7 @@ private:
         spec.name = std::string(*name);
         spec.tags = std::move(merged->tags);
         spec.group = merged->group.value_or(std::string());
+        spec.platform = merged->platform.value_or(std::string());
         if (options_.resolve_secrets) spec.json = device_json(spec, host, *merged);
         inventory_.devices.push_back(std::move(spec));
         return Status::ok();
@@ -507,6 +612,7 @@ private:
         if (own.protocol_json) merged.protocol_json = std::move(own.protocol_json);
         if (own.credentials_json) merged.credentials_json = std::move(own.credentials_json);
         if (own.group) merged.group = std::move(own.group);
+        if (own.platform) merged.platform = std::move(own.platform);
         merged.tags.insert(merged.tags.end(), own.tags.begin(), own.tags.end());
         std::sort(merged.tags.begin(), merged.tags.end());
         merged.tags.erase(std::unique(merged.tags.begin(), merged.tags.end()), merged.tags.end());
@@ -528,6 +634,7 @@ private:
         }
         j += ']';
         if (merged.group) j += ",\"group\":" + json_quote(*merged.group);
+        if (merged.platform) j += ",\"platform\":" + json_quote(*merged.platform);
         j += ",\"credentials\":" + *merged.credentials_json + "}";
         return j;
     }
@@ -569,7 +676,9 @@ private:
     // What the steps of loading one job fill in: the spec, and what only its JSON needs.
     struct job_draft {
         JobSpec job;
-        std::vector<std::string> commands;
+        std::optional<std::string> command_json;  // as written; absent: the "config" set
+        std::optional<std::string> setup_json;
+        std::optional<std::string> expect_json;
         std::optional<std::string> prompt_json;
         std::optional<std::string> pager_json;
     };
@@ -578,9 +687,10 @@ private:
     // the same first one.
     Status load_job(dom::element jel, const json_path& path,
                     std::unordered_set<std::string_view>& names) {
-        auto obj = object_at(jel, path,
-                             {"name", "schedule", "command", "prompt", "pager", "devices",
-                              "timeout", "max_attempts", "retry_delay", "redact", "noise"});
+        auto obj =
+            object_at(jel, path,
+                      {"name", "schedule", "command", "setup", "expect", "prompt", "pager",
+                       "devices", "timeout", "max_attempts", "retry_delay", "redact", "noise"});
         if (!obj) return obj.status();
         job_draft draft;
         if (Status s = load_job_name(*obj, path, names, draft.job); !s) return s;
@@ -589,13 +699,12 @@ private:
         auto schedule = schedule_at(v, child(path, "schedule"));
         if (!schedule) return schedule.status();
         draft.job.schedule = std::move(*schedule);
-        auto commands = commands_at(*obj, path);
-        if (!commands) return commands.status();
-        draft.commands = std::move(*commands);
+        if (Status s = load_job_command(*obj, path, draft); !s) return s;
         if (Status s = load_job_options(*obj, path, draft); !s) return s;
         if (Status s = load_content_rules(*obj, path, draft.job); !s) return s;
         auto selected = selected_devices(*obj, path);
         if (!selected) return selected.status();
+        if (Status s = check_platform_commands(draft.job, path, *selected); !s) return s;
 
         if (options_.resolve_secrets) draft.job.json = job_json(draft);
         auto job_index = std::uint32_t(inventory_.jobs.size());
@@ -618,24 +727,68 @@ private:
         return Status::ok();
     }
 
-    // "command": {"inline": [...]}, at least one line.
-    Result<std::vector<std::string>> commands_at(dom::object obj, const json_path& path) const {
+    // "command": {"inline": [...]} | {"platform": SET} | absent (the platform's "config").
+    Status load_job_command(dom::object obj, const json_path& path, job_draft& draft) const {
         dom::element v;
-        if (obj.at_key("command").get(v)) return fail(path, "missing field 'command'");
+        if (obj.at_key("command").get(v)) {
+            draft.job.platform_commands = "config";
+            return Status::ok();
+        }
         json_path cpath = child(path, "command");
-        auto cobj = object_at(v, cpath, {"inline"});
+        auto cobj = object_at(v, cpath, {"inline", "platform"});
         if (!cobj) return cobj.status();
-        dom::element lines;
-        if (cobj->at_key("inline").get(lines))
-            return fail(cpath, "missing field 'inline' (a list of commands)");
-        auto commands = string_list_at(lines, child(cpath, "inline"));
+        if (cobj->size() != 1)
+            return fail(cpath,
+                        "must have exactly one of 'inline' (a list of commands) or 'platform' "
+                        "(a command set of the device's platform)");
+        auto [key, value] = *cobj->begin();
+        if (key == "platform") {
+            auto set = string_at(value, child(cpath, key));
+            if (!set) return set.status();
+            if (set->empty()) return fail(child(cpath, key), "must not be empty");
+            draft.job.platform_commands = std::string(*set);
+            draft.command_json = "{\"platform\":" + json_quote(*set) + "}";
+            return Status::ok();
+        }
+        auto commands = command_list_at(value, child(cpath, key), true);
         if (!commands) return commands.status();
-        if (commands->empty())
-            return fail(child(cpath, "inline"), "must list at least one command");
-        return commands;
+        draft.command_json = "{\"inline\":" + *commands + "}";
+        return Status::ok();
     }
 
-    // The optional fields: prompt, pager, timeout, max_attempts, retry_delay.
+    // A job that runs a platform command set needs, on each of its devices, a platform
+    // that has that set: checked here, so a worker never gets a job it cannot run.
+    Status check_platform_commands(const JobSpec& job, const json_path& path,
+                                   const std::vector<bool>& selected) const {
+        if (job.platform_commands.empty()) return Status::ok();
+        const json_path cpath = child(path, "command");
+        for (std::size_t d = 0; d < selected.size(); ++d) {
+            if (!selected[d]) continue;
+            const DeviceSpec& device = inventory_.devices[d];
+            if (device.platform.empty())
+                return fail(cpath, fmt::format("device '{}' has no platform (give \"command\": "
+                                               "{{\"inline\": [...]}})",
+                                               device.name));
+            auto it = platform_defs_.find(device.platform);
+            if (it == platform_defs_.end()) return fail(cpath, "platform not loaded");  // a bug
+            std::string sets;
+            for (const auto& [set, unused] : it->second->worker_json) {
+                if (set == job.platform_commands) {
+                    sets.clear();
+                    break;
+                }
+                sets += sets.empty() ? set : ", " + set;
+            }
+            if (!sets.empty())
+                return fail(cpath, fmt::format("platform '{}' of device '{}' has no command set "
+                                               "'{}' (it has: {})",
+                                               device.platform, device.name,
+                                               json_escape(job.platform_commands), sets));
+        }
+        return Status::ok();
+    }
+
+    // The optional fields: prompt, pager, setup, expect, timeout, max_attempts, retry_delay.
     Status load_job_options(dom::object obj, const json_path& path, job_draft& draft) const {
         dom::element v;
         for (auto [key, out] :
@@ -644,6 +797,16 @@ private:
             auto p = prompt_at(v, child(path, key));
             if (!p) return p.status();
             *out = std::move(*p);
+        }
+        if (!obj.at_key("setup").get(v)) {
+            auto setup = command_list_at(v, child(path, "setup"), false);
+            if (!setup) return setup.status();
+            draft.setup_json = std::move(*setup);
+        }
+        if (!obj.at_key("expect").get(v)) {
+            auto expect = expect_at(v, child(path, "expect"));
+            if (!expect) return expect.status();
+            draft.expect_json = std::move(*expect);
         }
         if (!obj.at_key("timeout").get(v)) {
             auto n = integer_at(v, child(path, "timeout"), 1, 86400);
@@ -836,12 +999,9 @@ private:
         else
             j += fmt::format("{{\"interval\":{}}}",
                              std::get<IntervalSchedule>(job.schedule).seconds);
-        j += ",\"command\":{\"inline\":[";
-        for (std::size_t c = 0; c < draft.commands.size(); ++c) {
-            if (c) j += ',';
-            j += json_quote(draft.commands[c]);
-        }
-        j += "]}";
+        if (draft.command_json) j += ",\"command\":" + *draft.command_json;
+        if (draft.setup_json) j += ",\"setup\":" + *draft.setup_json;
+        if (draft.expect_json) j += ",\"expect\":" + *draft.expect_json;
         if (draft.prompt_json) j += ",\"prompt\":" + *draft.prompt_json;
         if (draft.pager_json) j += ",\"pager\":" + *draft.pager_json;
         j += fmt::format(",\"timeout\":{},\"max_attempts\":{},\"retry_delay\":{}}}", job.timeout,
@@ -849,17 +1009,243 @@ private:
         return j;
     }
 
+    // The built-in platforms the devices name, each once, sorted by name; a definition
+    // that does not load fails the inventory that uses it.
+    Status load_used_platforms() {
+        std::set<std::string_view> used;
+        for (const DeviceSpec& device : inventory_.devices)
+            if (!device.platform.empty()) used.insert(device.platform);
+        const auto& specs = builtin_platform_specs();
+        for (std::string_view name : used) {
+            auto it = std::lower_bound(
+                specs.begin(), specs.end(), name,
+                [](const builtin_platform_entry& e, std::string_view n) { return e.name < n; });
+            if (it == specs.end() || it->name != name)
+                return Status::invalid_argument(fmt::format("platform {}: not built in", name));
+            if (!it->spec) return it->spec.status();
+            const PlatformSpec& spec = *it->spec;
+            platform_defs_.emplace(spec.name, &spec);
+            // Structural loads (replay) need the rules only, not the workers' JSON.
+            inventory_.platforms.push_back(PlatformSpec{
+                spec.name, spec.rules,
+                options_.resolve_secrets ? spec.worker_json : decltype(spec.worker_json){}});
+        }
+        return Status::ok();
+    }
+
+    // ---- built-in platform definitions (docs/platforms.md) ----
+
+public:
+    // One definition, checked with the parsers a job's fields use (prompt, pager, expect,
+    // redact, noise...), into its rules and, for each command set, the "platform" object
+    // a worker receives (contract: docs/api.md#get-workernext). Errors name
+    // "platform NAME: /path".
+    Result<PlatformSpec> load_platform(std::string_view name, std::string_view text) {
+        std::string copy(text);
+        if (Status s = parse_file(fmt::format("platform {}", name), copy, platform_file_); !s)
+            return s;
+        auto obj =
+            object_at(platform_file_.root, k_root,
+                      {"name", "description", "channel", "pty", "strip_ansi", "prompt", "pager",
+                       "expect", "enable", "setup", "commands", "redact", "noise", "notes"});
+        if (!obj) return obj.status();
+        platform_draft draft;
+        draft.spec.name = std::string(name);
+        if (Status s = load_platform_head(*obj, draft); !s) return s;
+        if (Status s = load_platform_session(*obj, draft); !s) return s;
+        if (Status s = load_platform_commands(*obj, draft); !s) return s;
+        dom::element v;
+        if (!obj->at_key("redact").get(v)) {
+            auto rules = redactions_at(v, child(k_root, "redact"));
+            if (!rules) return rules.status();
+            draft.spec.rules.redact = std::move(*rules);
+        }
+        if (!obj->at_key("noise").get(v)) {
+            auto rules = noise_at(v, child(k_root, "noise"));
+            if (!rules) return rules.status();
+            draft.spec.rules.noise = std::move(*rules);
+        }
+        for (const auto& [set, commands] : draft.commands)
+            draft.spec.worker_json.emplace_back(set, platform_worker_json(draft, commands));
+        return std::move(draft.spec);
+    }
+
+private:
+    // What loading one definition collects before its worker JSON is built.
+    struct platform_draft {
+        PlatformSpec spec;
+        std::string channel;
+        std::int64_t width = 511;
+        std::int64_t height = 24;
+        bool strip_ansi = false;
+        std::optional<std::string> prompt_json;
+        std::optional<std::string> pager_json;
+        std::optional<std::string> enable_json;
+        std::string expect_json = "[]";
+        std::string setup_json = "[]";
+        std::vector<std::pair<std::string, std::string>> commands;  // set → JSON array
+    };
+
+    Result<std::string> required_string_at(dom::object obj, const json_path& path,
+                                           std::string_view key) const {
+        dom::element v;
+        if (obj.at_key(key).get(v)) return fail(path, fmt::format("missing field '{}'", key));
+        auto s = string_at(v, child(path, key));
+        if (!s) return s.status();
+        if (s->empty()) return fail(child(path, key), "must not be empty");
+        return std::string(*s);
+    }
+
+    // name (= the file's), description, channel, notes.
+    Status load_platform_head(dom::object obj, platform_draft& draft) const {
+        auto name = required_string_at(obj, k_root, "name");
+        if (!name) return name.status();
+        if (*name != draft.spec.name)
+            return fail(child(k_root, "name"),
+                        fmt::format("'{}' is not the file's name", json_escape(*name)));
+        auto description = required_string_at(obj, k_root, "description");
+        if (!description) return description.status();
+        auto channel = required_string_at(obj, k_root, "channel");
+        if (!channel) return channel.status();
+        if (*channel != "shell" && *channel != "exec")
+            return fail(child(k_root, "channel"), "must be \"shell\" or \"exec\"");
+        draft.channel = std::move(*channel);
+        dom::element v;
+        if (!obj.at_key("notes").get(v)) {
+            auto notes = string_at(v, child(k_root, "notes"));
+            if (!notes) return notes.status();
+        }
+        return Status::ok();
+    }
+
+    // pty, strip_ansi, prompt (required for a shell), pager, expect, enable, setup.
+    Status load_platform_session(dom::object obj, platform_draft& draft) const {
+        dom::element v;
+        if (!obj.at_key("pty").get(v)) {
+            json_path ppath = child(k_root, "pty");
+            auto pty = object_at(v, ppath, {"width", "height"});
+            if (!pty) return pty.status();
+            for (auto [key, out, min] : {std::tuple{"width", &draft.width, std::int64_t(1)},
+                                         std::tuple{"height", &draft.height, std::int64_t(0)}}) {
+                dom::element n;
+                if (pty->at_key(key).get(n)) continue;
+                auto value = integer_at(n, child(ppath, key), min, 10000);
+                if (!value) return value.status();
+                *out = *value;
+            }
+        }
+        if (!obj.at_key("strip_ansi").get(v) && v.get_bool().get(draft.strip_ansi))
+            return fail(child(k_root, "strip_ansi"), "must be true or false");
+        for (auto [key, out] :
+             {std::pair{"prompt", &draft.prompt_json}, std::pair{"pager", &draft.pager_json}}) {
+            if (obj.at_key(key).get(v)) continue;
+            auto p = prompt_at(v, child(k_root, key));
+            if (!p) return p.status();
+            *out = std::move(*p);
+        }
+        if (!draft.prompt_json && draft.channel == "shell")
+            return fail(k_root, "missing field 'prompt' (a shell channel needs one)");
+        if (!obj.at_key("expect").get(v)) {
+            auto e = expect_at(v, child(k_root, "expect"));
+            if (!e) return e.status();
+            draft.expect_json = std::move(*e);
+        }
+        if (!obj.at_key("enable").get(v)) {
+            auto e = enable_at(v, child(k_root, "enable"));
+            if (!e) return e.status();
+            draft.enable_json = std::move(*e);
+        }
+        if (!obj.at_key("setup").get(v)) {
+            auto setup = command_list_at(v, child(k_root, "setup"), false);
+            if (!setup) return setup.status();
+            draft.setup_json = std::move(*setup);
+        }
+        return Status::ok();
+    }
+
+    // {"command": TEXT, "password_prompt": PROMPT, "when_prompt"?: PROMPT} → JSON
+    Result<std::string> enable_at(dom::element el, const json_path& path) const {
+        auto obj = object_at(el, path, {"command", "password_prompt", "when_prompt"});
+        if (!obj) return obj.status();
+        auto command = required_string_at(*obj, path, "command");
+        if (!command) return command.status();
+        std::string out = "{\"command\":" + json_quote(*command);
+        for (std::string_view key : {"password_prompt", "when_prompt"}) {
+            dom::element v;
+            if (obj->at_key(key).get(v)) {
+                if (key == "password_prompt") return fail(path, "missing field 'password_prompt'");
+                continue;
+            }
+            auto p = prompt_at(v, child(path, key));
+            if (!p) return p.status();
+            out += fmt::format(",\"{}\":{}", key, *p);
+        }
+        return out + "}";
+    }
+
+    // "commands": {SET: [command...]}, with a "config" set.
+    Status load_platform_commands(dom::object obj, platform_draft& draft) const {
+        dom::element v;
+        json_path cpath = child(k_root, "commands");
+        if (obj.at_key("commands").get(v)) return fail(k_root, "missing field 'commands'");
+        dom::object sets;
+        if (v.get_object().get(sets)) return fail(cpath, "must be an object: set name → commands");
+        if (sets.size() > k_max_command_sets)
+            return fail(cpath, fmt::format("at most {} command sets", k_max_command_sets));
+        for (auto [set, list] : sets) {
+            json_path spath = child(cpath, set);
+            if (Status s = check_name(set, "command set"); !s) return fail(spath, s.message());
+            for (const auto& [seen, unused] : draft.commands)
+                if (seen == set) return fail(spath, "appears twice");
+            auto commands = command_list_at(list, spath, true);
+            if (!commands) return commands.status();
+            draft.commands.emplace_back(std::string(set), std::move(*commands));
+        }
+        for (const auto& [set, unused] : draft.commands)
+            if (set == "config") return Status::ok();
+        return fail(cpath, "missing the \"config\" set (what a job runs by default)");
+    }
+
+    // The lease's "platform" for one command set; keys in the documented order.
+    static std::string platform_worker_json(const platform_draft& d, const std::string& commands) {
+        std::string j = fmt::format(
+            "{{\"name\":{},\"channel\":\"{}\",\"pty\":{{\"width\":{},\"height\":{}}},"
+            "\"strip_ansi\":{}",
+            json_quote(d.spec.name), d.channel, d.width, d.height, d.strip_ansi);
+        if (d.prompt_json) j += ",\"prompt\":" + *d.prompt_json;
+        if (d.pager_json) j += ",\"pager\":" + *d.pager_json;
+        j += ",\"expect\":" + d.expect_json;
+        if (d.enable_json) j += ",\"enable\":" + *d.enable_json;
+        j += ",\"setup\":" + d.setup_json + ",\"commands\":" + commands + "}";
+        return j;
+    }
+
     const InventoryFiles& files_;
     const InventoryLoadOptions& options_;
     parsed_file devices_file_;
     parsed_file jobs_file_;
+    parsed_file platform_file_;
     const parsed_file* file_ = nullptr;  // the file errors are attributed to
+    // The definitions of the platforms the devices use, keyed by name (static lifetime).
+    std::map<std::string_view, const PlatformSpec*> platform_defs_;
 
     std::map<std::string, std::string, std::less<>> credentials_;  // name → expanded JSON
     // Keyed by views into the parsed devices.json, which outlives the loader's use.
     std::unordered_map<std::string_view, std::uint32_t> device_index_;
     Inventory inventory_;
 };
+
+const std::vector<builtin_platform_entry>& builtin_platform_specs() {
+    // Once per process: the structural load runs for every InventoryApplied replayed.
+    static const std::vector<builtin_platform_entry> specs = [] {
+        std::vector<builtin_platform_entry> out;
+        for (const BuiltinPlatform& p : builtin_platforms())
+            out.push_back(
+                builtin_platform_entry{p.name, parse_platform_definition(p.name, p.json)});
+        return out;
+    }();
+    return specs;
+}
 
 Result<std::string> read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -890,6 +1276,12 @@ Result<Inventory> parse_inventory(const InventoryFiles& files,
     return inventory;
 }
 
+Result<PlatformSpec> parse_platform_definition(std::string_view name, std::string_view json) {
+    static const InventoryFiles no_files;
+    static const InventoryLoadOptions no_options{.resolve_secrets = false, .secrets_dir = {}};
+    return loader(no_files, no_options).load_platform(name, json);
+}
+
 std::string redaction_marker(std::string_view secret) {
     return fmt::format("{{\"{}\":\"{}\"}}", k_redacted_secret_key, sha256_hex(secret));
 }
@@ -918,7 +1310,7 @@ public:
         for (auto field : obj) {
             std::string_view key;
             if (auto err = field.unescaped_key().get(key)) return error(err);
-            if (key != "pass") continue;
+            if (key != "pass" && key != "enable") continue;  // the two secrets of a set
             ondemand::value pass;
             if (auto err = field.value().get(pass)) return error(err);
             ondemand::json_type type;
@@ -1039,16 +1431,33 @@ Result<InventoryFiles> record_inventory_files(const InventoryFiles& files) {
     return InventoryFiles{std::move(*devices), files.jobs_json};
 }
 
+namespace {
+
+// The inventory's definition of the task's device's platform; nullptr when none.
+const PlatformSpec* task_platform(const Inventory& inventory, const TaskSpec& task) {
+    const std::string& platform = inventory.devices.at(task.device).platform;
+    if (platform.empty()) return nullptr;
+    auto it = std::lower_bound(
+        inventory.platforms.begin(), inventory.platforms.end(), platform,
+        [](const PlatformSpec& p, const std::string& name) { return p.name < name; });
+    return it != inventory.platforms.end() && it->name == platform ? &*it : nullptr;
+}
+
+}  // namespace
+
+const std::string* platform_worker_json(const Inventory& inventory, const TaskSpec& task) {
+    const PlatformSpec* spec = task_platform(inventory, task);
+    if (!spec) return nullptr;
+    const std::string& wanted = inventory.jobs.at(task.job).platform_commands;
+    std::string_view set = wanted.empty() ? std::string_view("config") : std::string_view(wanted);
+    for (const auto& [name, json] : spec->worker_json)
+        if (name == set) return &json;
+    return nullptr;
+}
+
 ContentRules content_rules(const Inventory& inventory, const TaskSpec& task) {
     const JobSpec& job = inventory.jobs.at(task.job);
-    const std::string& platform = inventory.devices.at(task.device).platform;
-    const PlatformSpec* spec = nullptr;
-    if (!platform.empty()) {
-        auto it = std::lower_bound(
-            inventory.platforms.begin(), inventory.platforms.end(), platform,
-            [](const PlatformSpec& p, const std::string& name) { return p.name < name; });
-        if (it != inventory.platforms.end() && it->name == platform) spec = &*it;
-    }
+    const PlatformSpec* spec = task_platform(inventory, task);
     ContentRules out;
     if (job.redact)
         out.redact = *job.redact;

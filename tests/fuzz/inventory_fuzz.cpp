@@ -10,7 +10,8 @@
 // - what InventoryApplied records loads again in structural mode (replay does exactly
 //   that) and gives the same devices, jobs and tasks; recording it again changes nothing;
 // - a resolved load that succeeds also succeeds structurally, with the same result;
-// - tags are sorted and unique, tasks are job-major in device order and in range.
+// - tags are sorted and unique, tasks are job-major in device order and in range;
+// - a task that runs a platform command set has its platform's worker JSON.
 // Secrets from files are resolved only for inputs that cannot name one (no "file" key and
 // no \u escape that could spell it): a fuzzed path such as /dev/zero would hang the target.
 
@@ -62,6 +63,12 @@ void check_same_structure(const Inventory& a, const Inventory& b) {
         FUZZ_CHECK(a.devices[i].name == b.devices[i].name);
         FUZZ_CHECK(a.devices[i].tags == b.devices[i].tags);
         FUZZ_CHECK(a.devices[i].group == b.devices[i].group);
+        FUZZ_CHECK(a.devices[i].platform == b.devices[i].platform);
+    }
+    FUZZ_CHECK(a.platforms.size() == b.platforms.size());
+    for (std::size_t i = 0; i < a.platforms.size() && i < b.platforms.size(); ++i) {
+        FUZZ_CHECK(a.platforms[i].name == b.platforms[i].name);
+        FUZZ_CHECK(a.platforms[i].rules == b.platforms[i].rules);
     }
     FUZZ_CHECK(a.jobs.size() == b.jobs.size());
     for (std::size_t i = 0; i < a.jobs.size(); ++i) {
@@ -73,6 +80,8 @@ void check_same_structure(const Inventory& a, const Inventory& b) {
         FUZZ_CHECK(x.max_attempts == y.max_attempts);
         FUZZ_CHECK(x.retry_delay == y.retry_delay);
         FUZZ_CHECK(x.redact == y.redact);
+        FUZZ_CHECK(x.noise == y.noise);
+        FUZZ_CHECK(x.platform_commands == y.platform_commands);
     }
     FUZZ_CHECK(a.tasks.size() == b.tasks.size());
     for (std::size_t i = 0; i < a.tasks.size(); ++i) {
@@ -120,6 +129,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             check_same_structure(*res, *first);
             for (const auto& d : res->devices) FUZZ_CHECK(!d.json.empty());
             for (const auto& j : res->jobs) FUZZ_CHECK(!j.json.empty());
+            // A job that runs a platform command set was checked against every device.
+            for (const auto& t : res->tasks)
+                if (!res->jobs[t.job].platform_commands.empty())
+                    FUZZ_CHECK(netkeep::platform_worker_json(*res, t) != nullptr);
         }
     }
     if (!first) return 0;

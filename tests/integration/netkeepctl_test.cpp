@@ -351,3 +351,38 @@ TEST_CASE("inventory check validates as the server does and prints the tasks") {
     CHECK(bad.err.find("jobs.json: /jobs/0/timeout") != std::string::npos);
     CHECK(bad.out.empty());
 }
+
+TEST_CASE("platforms lists the built-in definitions and prints one as embedded") {
+    auto list = ctl({"platforms"});
+    CHECK(list.code == 0);
+    CHECK(list.out.starts_with("NAME"));
+    for (const char* name : {"ios", "nxos", "iosxr", "asa", "junos", "eos", "fortios", "panos",
+                             "routeros", "procurve", "aoscx", "vrp", "comware", "os10"})
+        CHECK_MESSAGE(list.out.find(std::string("\n") + name + " ") != std::string::npos, name);
+
+    auto json = ctl({"--json", "platforms"});
+    REQUIRE(json.code == 0);
+    simdjson::dom::parser parser;
+    simdjson::dom::array all;
+    REQUIRE_MESSAGE(!parser.parse(json.out).get_array().get(all), json.out);
+    CHECK(all.size() >= 14);
+    for (simdjson::dom::element p : all) {
+        CHECK(!p["name"].get_string().error());
+        CHECK(!p["command_sets"].get_array().error());
+    }
+
+    // The definition as embedded: JSON an operator can copy.
+    auto ios = ctl({"platforms", "ios"});
+    CHECK(ios.code == 0);
+    simdjson::dom::parser def_parser;
+    simdjson::dom::element def;
+    REQUIRE_MESSAGE(!def_parser.parse(ios.out).get(def), ios.out);
+    CHECK(def["name"].get_string().value() == "ios");
+    CHECK(!def["commands"]["config"].get_array().error());
+
+    auto unknown = ctl({"platforms", "cisco"});
+    CHECK(unknown.code == 2);
+    CHECK(unknown.out.empty());
+    CHECK(unknown.err.find("unknown platform 'cisco' (built-in platforms: aoscx, asa, ") !=
+          std::string::npos);
+}

@@ -275,3 +275,20 @@ TEST_CASE("quarantine list | retry SEQ") {
         CHECK(r.status().code() == Status::Code::invalid_argument);
     }
 }
+
+TEST_CASE("platforms [NAME]") {
+    auto list = parse({"platforms"});
+    REQUIRE(list.is_ok());
+    CHECK(list->command == Command::platforms);
+    CHECK(list->path.empty());
+    auto one = parse({"--json", "platforms", "ios"});
+    REQUIRE(one.is_ok());
+    CHECK(one->command == Command::platforms);
+    CHECK(one->path == "ios");
+    CHECK(k_usage.find("platforms [NAME]") != std::string::npos);
+    for (auto bad : {std::vector<std::string_view>{"platforms", "ios", "junos"},
+                     {"platforms", "--from", "3"}}) {
+        auto r = parse_args(bad);
+        CHECK(r.status().code() == Status::Code::invalid_argument);
+    }
+}
