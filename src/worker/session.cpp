@@ -394,22 +394,27 @@ bool CliSession::wants_quiet() const {
     if (phase_ != Phase::before_prompt && phase_ != Phase::enable && phase_ != Phase::output)
         return false;
     if (cr_pending_ || erase_phase_ != 0 || line_flushed_) return false;
-    if (phase_ == Phase::output) return visible(line_) == prompt_;
+    // During a command also a line that only matches the pattern: a command that changed
+    // the prompt (FortiOS "config global") ends after the quiet period, as before probes.
+    if (phase_ == Phase::output && visible(line_) == prompt_) return true;
     return options_.prompt.matches(line_);
 }
 
-// The fallback: silence confirms the prompt, and the device, which did not answer the
-// probe, is not probed again.
+// The fallback: silence confirms the prompt. A device that did not answer a probe is not
+// probed again.
 void CliSession::quiet() {
     if (!wants_quiet()) return;
-    if (probe_pending_) late_probe_ = true;
-    probe_pending_ = false;
-    probing_ = false;
+    if (probe_pending_) {
+        late_probe_ = true;
+        probe_pending_ = false;
+        probing_ = false;
+    }
     if (phase_ != Phase::output) {
         learned(std::string(visible(line_)));
         return;
     }
-    // The last line is the prompt, not output; the held ones were output.
+    // The last line is the prompt (perhaps a new one), not output; the held ones were.
+    prompt_ = std::string(visible(line_));
     flush_held();
     if (finished()) return;
     next_step();

@@ -574,3 +574,32 @@ TEST_CASE("AnsiFilter: sequences split anywhere; over-long ones pass; ST ends an
     f.filter("x\x1b[12\r\ny", out);  // a line end inside a CSI ends it and is kept
     CHECK(out == "x\r\ny");
 }
+
+TEST_CASE("a command that changes the prompt ends after the quiet period; probes go on") {
+    SessionOptions opts = probing({"config global", "show", "end"},
+                                  {PatternSpec::Kind::regex, R"(\S+ (\(\S+\) )?# $)"});
+    std::string output;
+    CliSession s(opts, [&](std::string_view b) {
+        output.append(b);
+        return Status::ok();
+    });
+    s.feed("\r\nfw1 # ");
+    CHECK(s.take_send() == "\n");
+    s.feed("\r\nfw1 # ");
+    CHECK(s.take_send() == "config global\n");
+    s.feed("config global\r\n\r\nfw1 (global) # ");
+    CHECK(s.take_send().empty());  // not the learned prompt: no probe, the quiet period
+    REQUIRE(s.wants_quiet());
+    s.quiet();
+    CHECK(s.learned_prompt() == "fw1 (global) # ");
+    CHECK(s.probing());
+    CHECK(s.take_send() == "show\n");
+    s.feed("show\r\nconfig system global\r\nend\r\nfw1 (global) # ");
+    CHECK(s.take_send() == "\n");
+    s.feed("\r\nfw1 (global) # ");
+    CHECK(s.take_send() == "end\n");
+    s.feed("end\r\n\r\nfw1 # ");
+    s.quiet();
+    CHECK(s.phase() == CliSession::Phase::done);
+    CHECK(output == "\nconfig system global\nend\n\n");
+}
