@@ -108,8 +108,34 @@ Result<SessionOptions> session_options(const Lease& lease) {
     return o;
 }
 
+namespace {
+
+// The enable secret never reaches a failure text (and so no log line), even if a device
+// echoed it; worker.cpp does the same for the password.
+std::optional<std::string> without_enable_secret(std::optional<std::string> failure,
+                                                 const Lease& lease) {
+    const auto& secret = lease.credentials.enable;
+    if (!failure || !secret || secret->empty()) return failure;
+    for (std::size_t at = failure->find(*secret); at != std::string::npos;
+         at = failure->find(*secret, at + 3))
+        failure->replace(at, secret->size(), "***");
+    return failure;
+}
+
+std::optional<std::string> run(const Lease& lease, const RunOptions& options, OutputBuffer& out,
+                               std::int64_t server_now_ms);
+
+}  // namespace
+
 std::optional<std::string> run_job(const Lease& lease, const RunOptions& options, OutputBuffer& out,
                                    std::int64_t server_now_ms) {
+    return without_enable_secret(run(lease, options, out, server_now_ms), lease);
+}
+
+namespace {
+
+std::optional<std::string> run(const Lease& lease, const RunOptions& options, OutputBuffer& out,
+                               std::int64_t server_now_ms) {
     const auto start = clock::now();
     const auto deadline = start + job_budget(lease.timeout, lease.expires, server_now_ms);
     const Clocks clocks{deadline, lease.timeout, options.idle_timeout, options.quiet};
@@ -162,5 +188,7 @@ std::optional<std::string> run_job(const Lease& lease, const RunOptions& options
     if (session.phase() == CliSession::Phase::done) return std::nullopt;
     return session.failure();
 }
+
+}  // namespace
 
 }  // namespace netkeep::worker

@@ -94,3 +94,20 @@ TEST_CASE("the job's fields win, [] included; the credentials' prompt beats the 
     l.expect = std::vector<ExpectRule>{{{PatternSpec::Kind::regex, "("}, "x"}};
     CHECK(session_options(l).status().message().starts_with("bad job: expect: regex \"(\""));
 }
+
+TEST_CASE("the enable secret never reaches a failure text") {
+    Lease l = base();
+    l.commands = {"show run"};
+    l.protocol = "telnet";
+    l.host = "en-s3cret-host";  // a failure that quotes the host, before any connection
+    l.port = 23;
+    l.credentials.enable = "s3cret";
+    l.timeout = 5;
+    RunOptions options;
+    options.strict_host_keys = true;
+    OutputBuffer out;
+    auto failure = run_job(l, options, out, 0);
+    REQUIRE(failure);
+    CHECK(failure->starts_with("telnet refused: en-***-host:23 is a telnet device"));
+    CHECK(failure->find("s3cret") == std::string::npos);
+}
