@@ -4,6 +4,7 @@
 //    a job takes no quiet period (the test sets --quiet-ms to 5 s: one fallback would
 //    show), the config byte-exact although its banner holds a line equal to the prompt;
 //    the platform's setup (output discarded) and pager.
+//  - the same over telnet (the worker answers the login prompts itself).
 //  - exec-channel mode against a real OpenSSH sshd whose ForceCommand answers
 //    $SSH_ORIGINAL_COMMAND (python3): CR LF folded, ANSI stripped, setup discarded, and a
 //    non-zero exit status failing the job with stderr's first line. Skipped, with a
@@ -132,6 +133,19 @@ TEST_CASE("shell mode against fake-device: probes confirm every prompt, no quiet
     r = run(paged, dir / "known_hosts", std::chrono::milliseconds(5000));
     REQUIRE_MESSAGE(!r.failure, r.failure.value_or(""));
     CHECK(r.output == config);
+    CHECK(r.took < std::chrono::milliseconds(5000));
+}
+
+TEST_CASE("telnet against fake-device: the login answered, then probes as over SSH") {
+    FakeDevice device = start_fake_device({});
+    TempDir dir = TempDir::create("netkeep-session").value();
+    const std::string name = "promptline-t1";
+    Lease lease = lease_for(name, device.telnet_port, name, "netkeep");
+    lease.protocol = "telnet";
+    lease.commands = {"terminal length 0", "show running-config"};
+    Ran r = run(lease, dir / "known_hosts", std::chrono::milliseconds(5000));
+    REQUIRE_MESSAGE(!r.failure, r.failure.value_or(""));
+    CHECK(r.output == print_config(name));
     CHECK(r.took < std::chrono::milliseconds(5000));
 }
 
