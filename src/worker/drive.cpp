@@ -23,7 +23,11 @@ void time_out(CliSession& session, const Clocks& clocks, bool idle) {
         idle ? fmt::format("no output for {} s",
                            std::chrono::duration_cast<std::chrono::seconds>(clocks.idle).count())
              : fmt::format("the job's timeout of {} s passed", clocks.timeout_seconds);
-    if (session.phase() == CliSession::Phase::before_prompt) {
+    if (session.phase() == CliSession::Phase::enable) {
+        session.fail(fmt::format("enable failed: {} waiting for the prompt after {}; last line: {}",
+                                 why, json_quote(session.current_command()),
+                                 shown_line(session.last_line())));
+    } else if (session.phase() == CliSession::Phase::before_prompt) {
         session.fail(fmt::format("prompt not seen: {} without a prompt matching {}; last line: {}",
                                  why, session.prompt().describe(),
                                  shown_line(session.last_line())));

@@ -57,22 +57,67 @@ Status optional_str(dom::element obj, std::string_view name, const std::string& 
     return Status::ok();
 }
 
+// A pattern object ({"ends_with": T} or {"regex": RE}) at `p`.
+Result<PatternSpec> pattern(dom::element e, const std::string& p) {
+    for (auto [key, kind] : {std::pair{"ends_with", PatternSpec::Kind::ends_with},
+                             std::pair{"regex", PatternSpec::Kind::regex}}) {
+        auto t = optional_field(e, key);
+        if (!t) continue;
+        auto text = str(*t, p + "/" + key);
+        if (!text) return text.status();
+        return PatternSpec{kind, std::move(*text)};
+    }
+    return bad(fmt::format("{}: must have 'ends_with' or 'regex'", p));
+}
+
+// Bounds on what one element may carry: the server checks far less generous limits at
+// load, these only stop a corrupt answer from costing unbounded memory or time.
+constexpr std::size_t k_max_list = 10000;
+constexpr std::size_t k_max_expect = 32;
+
+Result<std::vector<std::string>> string_array(dom::element e, const std::string& p) {
+    dom::array arr;
+    if (e.get(arr)) return bad(p + ": must be an array");
+    if (arr.size() > k_max_list) return bad(fmt::format("{}: more than {} entries", p, k_max_list));
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    for (dom::element item : arr) {
+        auto text = str(item, fmt::format("{}/{}", p, i++));
+        if (!text) return text.status();
+        out.push_back(std::move(*text));
+    }
+    return out;
+}
+
+Result<std::vector<ExpectRule>> expect_rules(dom::element e, const std::string& p) {
+    dom::array arr;
+    if (e.get(arr)) return bad(p + ": must be an array");
+    if (arr.size() > k_max_expect)
+        return bad(fmt::format("{}: more than {} rules", p, k_max_expect));
+    std::vector<ExpectRule> out;
+    std::size_t i = 0;
+    for (dom::element item : arr) {
+        const std::string at = fmt::format("{}/{}", p, i++);
+        auto pat = field(item, "pattern", at);
+        if (!pat) return pat.status();
+        auto spec = pattern(*pat, at + "/pattern");
+        if (!spec) return spec.status();
+        auto answer = str_field(item, "answer", at);
+        if (!answer) return answer.status();
+        out.push_back(ExpectRule{std::move(*spec), std::move(*answer)});
+    }
+    return out;
+}
+
 // Sets `out` when the field is there.
 Status optional_pattern(dom::element obj, std::string_view name, const std::string& path,
                         std::optional<PatternSpec>& out) {
     auto e = optional_field(obj, name);
     if (!e) return Status::ok();
-    const std::string p = path + "/" + std::string(name);
-    for (auto [key, kind] : {std::pair{"ends_with", PatternSpec::Kind::ends_with},
-                             std::pair{"regex", PatternSpec::Kind::regex}}) {
-        auto t = optional_field(*e, key);
-        if (!t) continue;
-        auto text = str(*t, p + "/" + key);
-        if (!text) return text.status();
-        out = PatternSpec{kind, std::move(*text)};
-        return Status::ok();
-    }
-    return bad(fmt::format("{}: must have 'ends_with' or 'regex'", p));
+    auto spec = pattern(*e, path + "/" + std::string(name));
+    if (!spec) return spec.status();
+    out = std::move(*spec);
+    return Status::ok();
 }
 
 // The server sends an array of "TYPE BASE64"; a single line is taken too.
@@ -136,6 +181,7 @@ Status parse_credentials(dom::element device, const std::string& d, Credentials&
     out.user = std::move(*user);
     if (Status s = optional_str(*creds, "pass", c, out.pass); !s) return s;
     if (Status s = optional_str(*creds, "key", c, out.key); !s) return s;
+    if (Status s = optional_str(*creds, "enable", c, out.enable); !s) return s;
     return optional_pattern(*creds, "prompt", c, out.prompt);
 }
 
@@ -153,19 +199,37 @@ Status parse_device(dom::element item, const std::string& at, Lease& l) {
     return parse_credentials(*device, d, l.credentials);
 }
 
-Status parse_commands(dom::element job, const std::string& j, std::vector<std::string>& out) {
-    auto command = field(job, "command", j);
-    if (!command) return command.status();
+// "command": {"inline": [...]} or {"platform": "SET"}, or absent (the platform's "config").
+Status parse_commands(dom::element job, const std::string& j, Lease& l) {
+    auto command = optional_field(job, "command");
+    if (!command) return Status::ok();
+    if (auto set = optional_field(*command, "platform")) {
+        auto name = str(*set, j + "/command/platform");
+        if (!name) return name.status();
+        l.command_set = std::move(*name);
+        return Status::ok();
+    }
     auto lines = field(*command, "inline", j + "/command");
     if (!lines) return lines.status();
-    dom::array inline_commands;
-    if (lines->get(inline_commands)) return bad(j + "/command/inline: must be an array");
-    for (dom::element cmd : inline_commands) {
-        auto text = str(cmd, j + "/command/inline");
-        if (!text) return text.status();
-        out.push_back(std::move(*text));
+    auto commands = string_array(*lines, j + "/command/inline");
+    if (!commands) return commands.status();
+    if (commands->empty()) return bad(j + "/command/inline: no command");
+    l.commands = std::move(*commands);
+    return Status::ok();
+}
+
+// setup and expect: absent (the platform's), or the job's own list, [] included.
+Status parse_job_lists(dom::element job, const std::string& j, Lease& l) {
+    if (auto e = optional_field(job, "setup")) {
+        auto setup = string_array(*e, j + "/setup");
+        if (!setup) return setup.status();
+        l.setup = std::move(*setup);
     }
-    if (out.empty()) return bad(j + "/command/inline: no command");
+    if (auto e = optional_field(job, "expect")) {
+        auto expect = expect_rules(*e, j + "/expect");
+        if (!expect) return expect.status();
+        l.expect = std::move(*expect);
+    }
     return Status::ok();
 }
 
@@ -176,7 +240,8 @@ Status parse_job(dom::element item, const std::string& at, Lease& l) {
     auto name = str_field(*job, "name", j);
     if (!name) return name.status();
     l.job = std::move(*name);
-    if (Status s = parse_commands(*job, j, l.commands); !s) return s;
+    if (Status s = parse_commands(*job, j, l); !s) return s;
+    if (Status s = parse_job_lists(*job, j, l); !s) return s;
     if (Status s = optional_pattern(*job, "prompt", j, l.prompt); !s) return s;
     if (Status s = optional_pattern(*job, "pager", j, l.pager); !s) return s;
     if (auto t = optional_field(*job, "timeout")) {
@@ -185,6 +250,80 @@ Status parse_job(dom::element item, const std::string& at, Lease& l) {
         l.timeout = *timeout;
     }
     if (l.timeout < 1) l.timeout = 1;
+    return Status::ok();
+}
+
+Result<int> pty_dimension(dom::element pty, std::string_view name, const std::string& p,
+                          int fallback) {
+    auto e = optional_field(pty, name);
+    if (!e) return fallback;
+    auto v = integer(*e, fmt::format("{}/{}", p, name));
+    if (!v) return v.status();
+    if (*v < 1 || *v > 10000) return bad(fmt::format("{}/{}: {} out of range", p, name, *v));
+    return int(*v);
+}
+
+Status parse_enable(dom::element e, const std::string& p, PlatformLease& out) {
+    EnableSpec enable;
+    auto command = str_field(e, "command", p);
+    if (!command) return command.status();
+    enable.command = std::move(*command);
+    if (Status s = optional_pattern(e, "password_prompt", p, enable.password_prompt); !s) return s;
+    if (Status s = optional_pattern(e, "when_prompt", p, enable.when_prompt); !s) return s;
+    out.enable = std::move(enable);
+    return Status::ok();
+}
+
+// The session-shaping fields: pty, strip_ansi, prompt, pager, expect, enable.
+Status parse_platform_session(dom::element e, const std::string& p, PlatformLease& out) {
+    if (auto pty = optional_field(e, "pty")) {
+        auto w = pty_dimension(*pty, "width", p + "/pty", out.pty_width);
+        if (!w) return w.status();
+        auto h = pty_dimension(*pty, "height", p + "/pty", out.pty_height);
+        if (!h) return h.status();
+        out.pty_width = *w;
+        out.pty_height = *h;
+    }
+    if (auto strip = optional_field(e, "strip_ansi")) {
+        if (strip->get(out.strip_ansi)) return bad(p + "/strip_ansi: must be true or false");
+    }
+    if (Status s = optional_pattern(e, "prompt", p, out.prompt); !s) return s;
+    if (Status s = optional_pattern(e, "pager", p, out.pager); !s) return s;
+    if (auto x = optional_field(e, "expect")) {
+        auto rules = expect_rules(*x, p + "/expect");
+        if (!rules) return rules.status();
+        out.expect = std::move(*rules);
+    }
+    if (auto en = optional_field(e, "enable")) return parse_enable(*en, p + "/enable", out);
+    return Status::ok();
+}
+
+// The element's "platform" object, when the device has one.
+Status parse_platform(dom::element item, const std::string& at, Lease& l) {
+    auto e = optional_field(item, "platform");
+    if (!e) return Status::ok();
+    const std::string p = at + "/platform";
+    PlatformLease out;
+    auto name = str_field(*e, "name", p);
+    if (!name) return name.status();
+    out.name = std::move(*name);
+    if (auto ch = optional_field(*e, "channel")) {
+        auto channel = str(*ch, p + "/channel");
+        if (!channel) return channel.status();
+        if (*channel != "shell" && *channel != "exec")
+            return bad(fmt::format("{}/channel: must be \"shell\" or \"exec\"", p));
+        out.exec = *channel == "exec";
+    }
+    if (Status s = parse_platform_session(*e, p, out); !s) return s;
+    for (auto [key, list] :
+         {std::pair{"setup", &out.setup}, std::pair{"commands", &out.commands}}) {
+        auto f = optional_field(*e, key);
+        if (!f) continue;
+        auto v = string_array(*f, p + "/" + key);
+        if (!v) return v.status();
+        *list = std::move(*v);
+    }
+    l.platform = std::move(out);
     return Status::ok();
 }
 
@@ -214,6 +353,7 @@ Result<Lease> parse_one(dom::element item, const std::string& at) {
     Lease l;
     if (Status s = parse_device(item, at, l); !s) return s;
     if (Status s = parse_job(item, at, l); !s) return s;
+    if (Status s = parse_platform(item, at, l); !s) return s;
     if (Status s = parse_occurrence(item, at, l); !s) return s;
     return l;
 }

@@ -19,8 +19,40 @@ namespace netkeep::worker {
 struct Credentials {
     std::string user;
     std::optional<std::string> pass;
-    std::optional<std::string> key;  // private key file on the worker's machine
+    std::optional<std::string> key;     // private key file on the worker's machine
+    std::optional<std::string> enable;  // the enable secret (contract §1: after pass/key)
     std::optional<PatternSpec> prompt;
+};
+
+// An expect rule: when the last received line matches `pattern`, the match is removed and
+// `answer` is sent verbatim.
+struct ExpectRule {
+    PatternSpec pattern;
+    std::string answer;
+    friend bool operator==(const ExpectRule&, const ExpectRule&) = default;
+};
+
+// A platform's way to privileged mode (docs/worker.md#platforms).
+struct EnableSpec {
+    std::string command;
+    std::optional<PatternSpec> password_prompt;  // absent: the telnet password prompt regex
+    std::optional<PatternSpec> when_prompt;      // absent: only when credentials carry enable
+};
+
+// The element's "platform" object (docs/api.md#get-workernext): what the server resolved
+// from the device's built-in platform; only the fields a worker uses.
+struct PlatformLease {
+    std::string name;
+    bool exec = false;  // "channel": "exec" (else "shell")
+    int pty_width = 511;
+    int pty_height = 24;
+    bool strip_ansi = false;
+    std::optional<PatternSpec> prompt;
+    std::optional<PatternSpec> pager;
+    std::vector<ExpectRule> expect;
+    std::optional<EnableSpec> enable;
+    std::vector<std::string> setup;
+    std::vector<std::string> commands;  // the job's command set
 };
 
 struct Lease {
@@ -35,10 +67,16 @@ struct Lease {
     Credentials credentials;
     // job
     std::string job;
-    std::vector<std::string> commands;
+    std::vector<std::string> commands;  // {"inline": [...]}; empty when the job has none
+    // {"platform": "SET"}: the set's name (its commands come in `platform`).
+    std::optional<std::string> command_set;
+    std::optional<std::vector<std::string>> setup;
+    std::optional<std::vector<ExpectRule>> expect;
     std::optional<PatternSpec> prompt;
     std::optional<PatternSpec> pager;
     std::int64_t timeout = 300;  // seconds
+    // the device's platform, when it has one
+    std::optional<PlatformLease> platform;
     // occurrence
     std::int64_t timestamp = 0;
     std::int64_t expires = 0;

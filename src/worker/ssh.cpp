@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "netkeep/json.hpp"
 #include "netkeep/logger.hpp"
+#include "worker/exec_output.hpp"
 #include "worker/net.hpp"
 
 namespace netkeep::worker {
@@ -262,8 +264,11 @@ private:
 
 void ssh_global_init() { (void)ssh_init(); }
 
-Result<std::unique_ptr<Transport>> open_ssh(const Lease& lease, const SshOptions& options,
-                                            clock::time_point deadline) {
+namespace {
+
+// TCP, key exchange, host key check, authentication: a session ready for channels.
+Result<SessionPtr> connect_ssh(const Lease& lease, const SshOptions& options,
+                               clock::time_point deadline) {
     const std::string where = host_port(lease.host, lease.port);
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
@@ -312,18 +317,117 @@ Result<std::unique_ptr<Transport>> open_ssh(const Lease& lease, const SshOptions
                          : check_host_key(s, where, options.known_hosts, options.strict_host_keys);
     if (!host_ok) return host_ok;
     if (auto st = authenticate(s, lease.credentials, where); !st) return st;
+    return session;
+}
 
+std::string timed_out(const Clocks& clocks, bool idle, std::string_view command,
+                      std::uint64_t bytes) {
+    const std::string why =
+        idle ? fmt::format("no output for {} s",
+                           std::chrono::duration_cast<std::chrono::seconds>(clocks.idle).count())
+             : fmt::format("the job's timeout of {} s passed", clocks.timeout_seconds);
+    return fmt::format("timed out: {} while running {} after {} bytes of output", why,
+                       json_quote(command), bytes);
+}
+
+// Reads the channel's stdout to EOF into `out` (stderr: its first line into `err`), with
+// the job's clocks. nullopt at EOF, else the failure text.
+std::optional<std::string> read_exec(ssh_session s, ssh_channel ch, std::string_view command,
+                                     ExecOutput& out, FirstLine& err, const Clocks& clocks,
+                                     const std::uint64_t& total) {
+    std::string buffer(64 * 1024, '\0');
+    auto last_byte = clock::now();
+    while (true) {
+        const auto now = clock::now();
+        if (now >= clocks.deadline) return timed_out(clocks, false, command, total);
+        if (now >= last_byte + clocks.idle) return timed_out(clocks, true, command, total);
+        // Short slices, so that stderr is drained even while stdout is silent.
+        const auto until = std::min(
+            {clocks.deadline, last_byte + clocks.idle, now + std::chrono::milliseconds(100)});
+        const int ms = int(std::max<std::int64_t>(
+            1, std::chrono::ceil<std::chrono::milliseconds>(until - now).count()));
+        const int n =
+            ssh_channel_read_timeout(ch, buffer.data(), std::uint32_t(buffer.size()), 0, ms);
+        if (n == SSH_ERROR) return ssh_failure(s, "ssh error", "reading").message();
+        if (n > 0) {
+            last_byte = clock::now();
+            if (auto st = out.feed(std::string_view(buffer.data(), std::size_t(n))); !st)
+                return st.code() == Status::Code::too_large
+                           ? fmt::format("{} while running {}", st.message(), json_quote(command))
+                           : st.message();
+        }
+        int e = 0;
+        while ((e = ssh_channel_read_nonblocking(ch, buffer.data(), std::uint32_t(buffer.size()),
+                                                 1)) > 0) {
+            last_byte = clock::now();
+            err.feed(std::string_view(buffer.data(), std::size_t(e)));
+        }
+        if (n == 0 && (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))) break;
+    }
+    if (auto st = out.finish(); !st) return st.message();
+    return std::nullopt;
+}
+
+// One command on its own exec channel.
+std::optional<std::string> exec_one(ssh_session s, const std::string& where,
+                                    const std::string& command, ExecOutput& out,
+                                    const Clocks& clocks, const std::uint64_t& total) {
+    ChannelPtr channel(ssh_channel_new(s));
+    if (!channel) return ssh_failure(s, "ssh error", "creating a channel").message();
+    if (ssh_channel_open_session(channel.get()) != SSH_OK)
+        return ssh_failure(s, "ssh error", "opening a session channel on " + where).message();
+    if (ssh_channel_request_exec(channel.get(), command.c_str()) != SSH_OK)
+        return ssh_failure(s, "ssh error",
+                           fmt::format("running {} on {}", json_quote(command), where))
+            .message();
+    FirstLine err;
+    if (auto failure = read_exec(s, channel.get(), command, out, err, clocks, total))
+        return failure;
+    // The exit status follows the EOF; a server that sends none (-1) is not a failure.
+    const int status = ssh_channel_get_exit_status(channel.get());
+    ssh_channel_close(channel.get());
+    if (status > 0)
+        return fmt::format("command failed: {} exited with status {}{}", json_quote(command),
+                           status, err.text().empty() ? "" : ": " + json_quote(err.text()));
+    return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Transport>> open_ssh(const Lease& lease, const SshOptions& options,
+                                            clock::time_point deadline) {
+    const std::string where = host_port(lease.host, lease.port);
+    auto session = connect_ssh(lease, options, deadline);
+    if (!session) return session.status();
+    ssh_session s = session->get();
     ChannelPtr channel(ssh_channel_new(s));
     if (!channel) return ssh_failure(s, "ssh error", "creating a channel");
     if (ssh_channel_open_session(channel.get()) != SSH_OK)
         return ssh_failure(s, "ssh error", "opening a session channel on " + where);
-    // Wide lines: the device must not wrap long commands or output lines.
-    if (ssh_channel_request_pty_size(channel.get(), "vt100", 511, 24) != SSH_OK)
+    if (ssh_channel_request_pty_size(channel.get(), "vt100", options.pty_width,
+                                     options.pty_height) != SSH_OK)
         return ssh_failure(s, "ssh error", "requesting a PTY on " + where);
     if (ssh_channel_request_shell(channel.get()) != SSH_OK)
         return ssh_failure(s, "ssh error", "starting a shell on " + where);
     return std::unique_ptr<Transport>(
-        std::make_unique<SshTransport>(std::move(session), std::move(channel)));
+        std::make_unique<SshTransport>(std::move(*session), std::move(channel)));
+}
+
+std::optional<std::string> run_ssh_exec(const Lease& lease, const SshOptions& options,
+                                        const Clocks& clocks, const ExecJob& job,
+                                        const CliSession::Sink& sink) {
+    const std::string where = host_port(lease.host, lease.port);
+    auto session = connect_ssh(lease, options, clocks.deadline);
+    if (!session) return session.status().message();
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < job.setup.size() + job.commands.size(); ++i) {
+        const bool setup = i < job.setup.size();
+        const std::string& command = setup ? job.setup[i] : job.commands[i - job.setup.size()];
+        ExecOutput out(sink, job.strip_ansi, job.max_output, total, setup);
+        if (auto failure = exec_one(session->get(), where, command, out, clocks, total))
+            return failure;
+    }
+    return std::nullopt;
 }
 
 }  // namespace netkeep::worker

@@ -66,12 +66,15 @@ private:
     std::chrono::steady_clock::time_point ready_at_;
 };
 
-SessionOptions opts() {
-    return SessionOptions{{"show run"},
-                          Pattern::compile({PatternSpec::Kind::ends_with, "#"}).value(),
-                          Pattern::compile(default_pager()).value(),
-                          "\n",
-                          {}};
+// Without probes: the quiet period alone confirms prompts (the fallback).
+SessionOptions opts(bool probe = false) {
+    SessionOptions o{{"show run"},
+                     Pattern::compile({PatternSpec::Kind::ends_with, "#"}).value(),
+                     Pattern::compile(default_pager()).value(),
+                     "\n",
+                     {}};
+    o.probe = probe;
+    return o;
 }
 
 Clocks clocks(std::chrono::milliseconds total, std::chrono::milliseconds idle) {
@@ -129,4 +132,40 @@ TEST_CASE("the device closes mid-output") {
     CHECK(s.failure() ==
           "disconnected mid-output: the device closed the connection while running \"show run\" "
           "after 5 bytes of output");
+}
+
+TEST_CASE("probes answered at once: no quiet period is waited for") {
+    Scripted t({{"", 0ms, "r1#"},
+                {"\n", 0ms, "\r\nr1#"},
+                {"show run\n", 0ms, "show run\r\nA\r\nr1#"},
+                {"show run\n\n", 0ms, "\r\nr1#"}},
+               false);
+    std::string out;
+    CliSession s(opts(true), [&](std::string_view b) {
+        out.append(b);
+        return Status::ok();
+    });
+    const auto start = std::chrono::steady_clock::now();
+    // A quiet period of 2 s: the run must not wait for it.
+    drive(t, s, Clocks{start + 10s, 10, 5s, 2s});
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+    CHECK(s.phase() == CliSession::Phase::done);
+    CHECK(out == "A\n");
+    CHECK(t.sent_ == "\nshow run\n\n");
+    CHECK(s.probing());
+}
+
+TEST_CASE("a device that ignores the probe: the quiet period ends the command, as before") {
+    Scripted t({{"", 0ms, "r1#"}, {"show run\n", 0ms, "show run\r\nA\r\nr1#"}}, false);
+    std::string out;
+    CliSession s(opts(true), [&](std::string_view b) {
+        out.append(b);
+        return Status::ok();
+    });
+    drive(t, s, clocks(5s, 2s));
+    CHECK(s.phase() == CliSession::Phase::done);
+    CHECK(out == "A\n");
+    // One probe at login, unanswered; none after.
+    CHECK(t.sent_ == "\nshow run\n");
+    CHECK_FALSE(s.probing());
 }

@@ -115,7 +115,7 @@ TEST_CASE("every kind of malformed field names its place") {
     CHECK(message(with(creds, R"({"name":"j","command":{"inline":[]}})", rest)) ==
           "/0/job/command/inline: no command");
     CHECK(message(with(creds, R"({"name":"j","command":{"inline":[1]}})", rest)) ==
-          "/0/job/command/inline: must be a string");
+          "/0/job/command/inline/0: must be a string");
     CHECK(message(with(creds, R"({"name":"j","command":{}})", rest)) ==
           "/0/job/command: missing field 'inline'");
     CHECK(message(with(creds, R"({"name":"j","command":{"inline":["x"]},"timeout":"1"})", rest)) ==
@@ -132,4 +132,73 @@ TEST_CASE("every kind of malformed field names its place") {
         message(
             R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"ssh"},"credentials":{"user":"u"}}}])") ==
         "/0: missing field 'job'");
+}
+
+TEST_CASE("issue 13: the platform object, command sets, setup, expect and the enable secret") {
+    auto r = parse_leases(
+        R"([{"device":{"name":"r1","host":"r1","group":"g","platform":"ios","protocol":{"type":"ssh"},"credentials":{"user":"u","pass":"p","enable":"en-secret","prompt":{"ends_with":"#"}}},"job":{"name":"j","command":{"platform":"facts"},"setup":["terminal length 0"],"expect":[{"pattern":{"ends_with":"[confirm]"},"answer":"\n"}],"timeout":5},"platform":{"name":"ios","channel":"shell","pty":{"width":200,"height":50},"strip_ansi":true,"prompt":{"regex":"[>#]$"},"pager":{"ends_with":" --More-- "},"expect":[{"pattern":{"regex":"(?i)press any key"},"answer":" "}],"enable":{"command":"enable","password_prompt":{"regex":"(?i)password: ?$"},"when_prompt":{"regex":">\\s*$"}},"setup":["terminal length 0","terminal width 0"],"commands":["show version","show inventory"],"future":1},"timestamp":1,"lease":{"expires":6}}])");
+    REQUIRE(r.is_ok());
+    const Lease& l = r->front();
+    CHECK(l.credentials.enable == "en-secret");
+    CHECK(l.commands.empty());
+    CHECK(l.command_set == "facts");
+    CHECK(l.setup == std::vector<std::string>{"terminal length 0"});
+    REQUIRE(l.expect);
+    CHECK(*l.expect ==
+          std::vector<ExpectRule>{{{PatternSpec::Kind::ends_with, "[confirm]"}, "\n"}});
+    REQUIRE(l.platform);
+    const PlatformLease& p = *l.platform;
+    CHECK(p.name == "ios");
+    CHECK_FALSE(p.exec);
+    CHECK(p.pty_width == 200);
+    CHECK(p.pty_height == 50);
+    CHECK(p.strip_ansi);
+    CHECK(p.prompt == PatternSpec{PatternSpec::Kind::regex, "[>#]$"});
+    CHECK(p.pager == PatternSpec{PatternSpec::Kind::ends_with, " --More-- "});
+    REQUIRE(p.expect.size() == 1);
+    CHECK(p.expect[0].answer == " ");
+    REQUIRE(p.enable);
+    CHECK(p.enable->command == "enable");
+    CHECK(p.enable->when_prompt == PatternSpec{PatternSpec::Kind::regex, ">\\s*$"});
+    CHECK(p.setup == std::vector<std::string>{"terminal length 0", "terminal width 0"});
+    CHECK(p.commands == std::vector<std::string>{"show version", "show inventory"});
+}
+
+TEST_CASE("issue 13: absent command, [] setup/expect, exec platform with defaults; bad fields") {
+    const std::string head =
+        R"([{"device":{"name":"r1","host":"r1","protocol":{"type":"ssh"},"credentials":{"user":"u"}},"job":)";
+    const std::string tail = R"(,"timestamp":1,"lease":{"expires":6}}])";
+    auto r = parse_leases(
+        head +
+        R"({"name":"j","setup":[],"expect":[]},"platform":{"name":"junos","channel":"exec","commands":["show configuration | display set"]})" +
+        tail);
+    REQUIRE(r.is_ok());
+    const Lease& l = r->front();
+    CHECK(l.commands.empty());
+    CHECK_FALSE(l.command_set);
+    CHECK(l.setup == std::vector<std::string>{});
+    CHECK(l.expect == std::vector<ExpectRule>{});
+    REQUIRE(l.platform);
+    CHECK(l.platform->exec);
+    CHECK(l.platform->pty_width == 511);
+    CHECK(l.platform->pty_height == 24);
+    CHECK_FALSE(l.platform->strip_ansi);
+    CHECK_FALSE(l.platform->enable);
+
+    auto message = [&](const std::string& rest) {
+        return parse_leases(head + rest + tail).status().message();
+    };
+    CHECK(message(R"({"name":"j"},"platform":{"name":"x","channel":"telnet"})") ==
+          "/0/platform/channel: must be \"shell\" or \"exec\"");
+    CHECK(message(R"({"name":"j"},"platform":{"name":"x","pty":{"width":0}})") ==
+          "/0/platform/pty/width: 0 out of range");
+    CHECK(message(R"({"name":"j","expect":[{"pattern":{},"answer":"a"}]})") ==
+          "/0/job/expect/0/pattern: must have 'ends_with' or 'regex'");
+    CHECK(message(R"({"name":"j","setup":"x"})") == "/0/job/setup: must be an array");
+    CHECK(message(R"({"name":"j","command":{"platform":1}})") ==
+          "/0/job/command/platform: must be a string");
+    std::string many = R"({"name":"j","expect":[)";
+    for (int i = 0; i < 33; ++i)
+        many += std::string(i ? "," : "") + R"({"pattern":{"ends_with":"x"},"answer":"a"})";
+    CHECK(message(many + "]}") == "/0/job/expect: more than 32 rules");
 }
