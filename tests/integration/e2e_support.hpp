@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -135,13 +136,25 @@ struct Backup {
     Backup(const std::vector<DeviceEntry>& devices, const std::string& job_fields,
            const std::string& commands = R"(["terminal length 0", "show run"])",
            std::vector<std::string> server_args = {}) {
-        fs::create_directories(inventory);
         std::string list;
         for (const auto& d : devices) list += (list.empty() ? "" : ",\n") + device_json(d);
-        std::ofstream(inventory / "devices.json") << "{\"devices\": [\n" << list << "\n]}";
-        std::ofstream(inventory / "jobs.json")
-            << R"({"jobs": [{"name": "show_run", "command": {"inline": )" << commands << "}, "
-            << job_fields << "}]}";
+        start("{\"devices\": [\n" + list + "\n]}",
+              R"({"jobs": [{"name": "show_run", "command": {"inline": )" + commands + "}, " +
+                  job_fields + "}]}",
+              std::move(server_args));
+    }
+
+    // An inventory written out in full.
+    Backup(const std::string& devices_json, const std::string& jobs_json,
+           std::vector<std::string> server_args = {}) {
+        start(devices_json, jobs_json, std::move(server_args));
+    }
+
+    void start(const std::string& devices_json, const std::string& jobs_json,
+               std::vector<std::string> server_args) {
+        fs::create_directories(inventory);
+        std::ofstream(inventory / "devices.json") << devices_json;
+        std::ofstream(inventory / "jobs.json") << jobs_json;
         std::vector<std::string> args{"--data-dir",       data.string(), "--inventory",
                                       inventory.string(), "--listen",    "127.0.0.1:0"};
         for (const auto& a : server_args) {
@@ -182,8 +195,9 @@ struct Backup {
         auto out = git({"rev-list", "--count", "main"});
         return out ? std::stoi(*out) : 0;
     }
-    std::optional<std::string> file(const std::string& device) const {
-        return git({"show", "main:" + device + "/show_run"});
+    std::optional<std::string> file(const std::string& device,
+                                    const std::string& job = "show_run") const {
+        return git({"show", "main:" + device + "/" + job});
     }
 
     // Stops netkeepd (SIGTERM) so its event log can be opened.
@@ -216,6 +230,42 @@ struct Backup {
         return out;
     }
 };
+
+// Reads the log beside the running netkeepd (a reader) until every device has a successful
+// completion recorded after this call and the git writer's cursor has passed them all:
+// only then does "no further commit" mean something.
+inline void wait_for_rerun_applied(const Backup& b, const std::vector<std::string>& devices) {
+    auto reader = open_event_log_reader((b.data / "log").string());
+    REQUIRE_MESSAGE(reader.is_ok(), reader.status().to_string());
+    EventLog& log = **reader;
+    std::uint64_t scanned = log.last_seq();
+    std::map<std::string, std::uint64_t> rerun;  // device: its first success after the mark
+    auto applied_all = [&] {
+        const std::uint64_t last = log.wait_for(scanned, 200ms);  // catches up
+        REQUIRE(log.scan(scanned + 1, last,
+                         [&](EventRecord&& r) {
+                             if (auto* c = std::get_if<CompletionRecorded>(&r.event);
+                                 c && !c->failure)
+                                 rerun.emplace(c->device, r.seq);
+                             return true;
+                         })
+                    .is_ok());
+        scanned = last;
+        if (rerun.size() < devices.size()) return false;
+        std::uint64_t newest = 0;
+        for (const auto& [device, seq] : rerun) newest = std::max(newest, seq);
+        auto cursor = log.get_meta("gitwriter.cursor");  // src/gitwriter/format.hpp
+        return cursor.is_ok() && std::stoull(*cursor) >= newest;
+    };
+    REQUIRE_MESSAGE(wait_until(applied_all, 60s),
+                    rerun.size() << " of " << devices.size() << " devices ran again");
+}
+
+inline std::vector<std::string> names_of(const std::vector<DeviceEntry>& devices) {
+    std::vector<std::string> out;
+    for (const auto& d : devices) out.push_back(d.name);
+    return out;
+}
 
 // SIGTERM and wait; the exit status.
 inline ExitStatus stop(Process& p, std::chrono::milliseconds timeout = 30s) {

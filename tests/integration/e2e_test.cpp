@@ -17,36 +17,6 @@ namespace {
 
 constexpr const char* k_password = "e2e-Secret-pw-42";
 
-// Reads the log beside the running netkeepd (a reader) until every device has a successful
-// completion recorded after this call and the git writer's cursor has passed them all:
-// only then does "no further commit" mean something.
-void wait_for_rerun_applied(const Backup& b, const std::vector<DeviceEntry>& devices) {
-    auto reader = open_event_log_reader((b.data / "log").string());
-    REQUIRE_MESSAGE(reader.is_ok(), reader.status().to_string());
-    EventLog& log = **reader;
-    std::uint64_t scanned = log.last_seq();
-    std::map<std::string, std::uint64_t> rerun;  // device: its first success after the mark
-    auto applied_all = [&] {
-        const std::uint64_t last = log.wait_for(scanned, 200ms);  // catches up
-        REQUIRE(log.scan(scanned + 1, last,
-                         [&](EventRecord&& r) {
-                             if (auto* c = std::get_if<CompletionRecorded>(&r.event);
-                                 c && !c->failure)
-                                 rerun.emplace(c->device, r.seq);
-                             return true;
-                         })
-                    .is_ok());
-        scanned = last;
-        if (rerun.size() < devices.size()) return false;
-        std::uint64_t newest = 0;
-        for (const auto& [device, seq] : rerun) newest = std::max(newest, seq);
-        auto cursor = log.get_meta("gitwriter.cursor");  // src/gitwriter/format.hpp
-        return cursor.is_ok() && std::stoull(*cursor) >= newest;
-    };
-    REQUIRE_MESSAGE(wait_until(applied_all, 60s),
-                    rerun.size() << " of " << devices.size() << " devices ran again");
-}
-
 }  // namespace
 
 TEST_CASE("20 devices over SSH and telnet land in git byte-exact; a change makes one commit") {
@@ -80,7 +50,7 @@ TEST_CASE("20 devices over SSH and telnet land in git byte-exact; a change makes
     CHECK(diff->find("+hostname") == std::string::npos);  // a small diff, not a rewrite
     // Every device runs again every 3 s; nothing else changed, so no further commit. Not a
     // fixed sleep: wait until each device has run again and the git writer has applied it.
-    wait_for_rerun_applied(b, devices);
+    wait_for_rerun_applied(b, names_of(devices));
     CHECK(b.commits() == 21);
 
     CHECK(stop(worker).code == 0);
