@@ -11,15 +11,14 @@
 //    message, without /usr/sbin/sshd, ssh-keygen, python3, unshare or root.
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 
 #include "e2e_support.hpp"
+#include "loopback_sshd.hpp"
 #include "support/skip.hpp"
 #include "worker/run.hpp"
 #include "worker/ssh.hpp"
@@ -72,19 +71,6 @@ Ran run(const Lease& lease, const fs::path& known_hosts, std::chrono::millisecon
                })
                 .is_ok());
     return r;
-}
-
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 // The exec "device": one command per connection's channel, from $SSH_ORIGINAL_COMMAND.
@@ -150,48 +136,13 @@ TEST_CASE("telnet against fake-device: the login answered, then probes as over S
 }
 
 TEST_CASE("exec mode against a real OpenSSH sshd: one channel per command, exit status") {
-    for (const char* tool :
-         {"/usr/sbin/sshd", "/usr/bin/ssh-keygen", "/usr/bin/python3", "/usr/bin/unshare"}) {
-        if (!fs::exists(tool)) {
-            netkeep::testing::skip_test(std::string(tool) + " is not installed");
-            return;
-        }
-    }
-    if (::geteuid() != 0) {
-        netkeep::testing::skip_test("sshd in a private mount namespace needs root");
-        return;
-    }
+    auto sshd = start_loopback_sshd(k_exec_cli);
+    if (!sshd) return;
     ssh_global_init();
     const passwd* me = ::getpwuid(::geteuid());
     REQUIRE(me);
-    TempDir dir = TempDir::create("netkeep-exec").value();
-    for (const char* key : {"host_key", "user_key"})
-        REQUIRE(run_program(
-            {"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (dir / key).string()}));
-    fs::copy_file(dir / "user_key.pub", dir / "authorized_keys");
-    std::ofstream(dir / "cli.py") << k_exec_cli;
-    const std::uint16_t port = free_port();
-    std::ofstream(dir / "sshd_config") << fmt::format(
-        "Port {0}\nListenAddress 127.0.0.1\nHostKey {1}/host_key\nPidFile none\nStrictModes no\n"
-        "UsePAM no\nPermitRootLogin yes\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nAuthorizedKeysFile {1}/authorized_keys\n"
-        "ForceCommand /usr/bin/python3 {1}/cli.py\n",
-        port, dir.path().string());
-    auto sshd = Process::spawn(
-        {"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-         "mount -t tmpfs tmpfs /run && mkdir -m 755 /run/sshd && exec /usr/sbin/sshd -D -e -f " +
-             (dir / "sshd_config").string()});
-    REQUIRE(sshd.is_ok());
-    if (!eventually(
-            [&] { return sshd->stderr_text().find("Server listening") != std::string::npos; },
-            10s)) {
-        const std::string err = sshd->stderr_text();
-        if (err.find("unshare") != std::string::npos || err.find("mount") != std::string::npos) {
-            netkeep::testing::skip_test("cannot make a private mount namespace here: " + err);
-            return;
-        }
-        FAIL("sshd did not start: " << err);
-    }
+    const TempDir& dir = sshd->dir;
+    const std::uint16_t port = sshd->port;
 
     Lease lease = lease_for("ex1", port, me->pw_name, "");
     lease.credentials.key = (dir / "user_key").string();
@@ -203,7 +154,8 @@ TEST_CASE("exec mode against a real OpenSSH sshd: one channel per command, exit 
     platform.commands = {"show configuration", "show version"};
     lease.platform = platform;
     Ran r = run(lease, dir / "known_hosts", std::chrono::milliseconds(200));
-    REQUIRE_MESSAGE(!r.failure, r.failure.value_or("") << "\nsshd: " << sshd->stderr_text());
+    REQUIRE_MESSAGE(!r.failure, r.failure.value_or("")
+                                    << "\nsshd: " << sshd->process.stderr_text());
     CHECK(r.output ==
           "## Last commit: 2026-12-05\nset system host-name ex1\n"
           "set interfaces ge-0/0/0 description \"ex1> \"\nJunos: 21.4R3\n");
@@ -222,5 +174,5 @@ TEST_CASE("exec mode against a real OpenSSH sshd: one channel per command, exit 
     CHECK(*r.failure ==
           "command failed: \"show bogus\" exited with status 3: \"error: syntax error: show "
           "bogus\"");
-    sshd->kill();
+    sshd->process.kill();
 }
