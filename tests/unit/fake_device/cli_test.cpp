@@ -1,4 +1,5 @@
 #include "cli.hpp"
+#include "text.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,29 +11,9 @@ using namespace netkeep::fake_device;
 
 namespace {
 
-std::string crlf(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '\n') out += '\r';
-        out += c;
-    }
-    return out;
-}
-
-std::string lf(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;
-        out += text[i];
-    }
-    return out;
-}
-
-std::string numbered_lines(int n) {
-    std::string text;
-    for (int i = 1; i <= n; ++i) text += "line " + std::to_string(i) + "\n";
-    return text;
-}
+using netkeep::fake_device::test::crlf;
+using netkeep::fake_device::test::lf;
+using netkeep::fake_device::test::numbered_lines;
 
 // Runs the Cli until it wants input (or closes, hangs), collecting everything it sends.
 struct Driver {

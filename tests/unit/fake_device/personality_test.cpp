@@ -10,39 +10,15 @@
 #include "device.hpp"
 #include "fixtures.hpp"
 #include "personality.hpp"
+#include "text.hpp"
 
 using namespace netkeep::fake_device;
 
 namespace {
 
-std::string numbered_lines(int n) {
-    std::string text;
-    for (int i = 1; i <= n; ++i) text += "line " + std::to_string(i) + "\n";
-    return text;
-}
-
-std::string crlf(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '\n') out += '\r';
-        out += c;
-    }
-    return out;
-}
-
-// CSI (ESC [ ... final) sequences removed, as a worker with strip_ansi does.
-std::string strip_ansi(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\x1b' && i + 1 < text.size() && text[i + 1] == '[') {
-            i += 2;
-            while (i < text.size() && !(text[i] >= 0x40 && text[i] <= 0x7e)) ++i;
-            continue;
-        }
-        out += text[i];
-    }
-    return out;
-}
+using netkeep::fake_device::test::crlf;
+using netkeep::fake_device::test::numbered_lines;
+using netkeep::fake_device::test::strip_ansi;
 
 struct Driver {
     Cli cli;

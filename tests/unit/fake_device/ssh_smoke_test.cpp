@@ -4,7 +4,9 @@
 // (enable, FortiOS's accept prompt, ProCurve's press-any-key and ANSI codes) and the exec
 // channel of junos and routeros; the config each prints must be --print-config's text.
 #include <doctest/doctest.h>
+
 #include <libssh/libssh.h>
+#include "text.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -19,32 +21,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using netkeep::fake_device::test::crlf;
+using netkeep::fake_device::test::strip_ansi;
+
 std::string fake_device_path() {
     const char* p = std::getenv("FAKE_DEVICE");
     if (!p || !*p) FAIL("FAKE_DEVICE is not set: run the test through meson test");
     return p;
-}
-
-std::string crlf(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '\n') out += '\r';
-        out += c;
-    }
-    return out;
-}
-
-std::string strip_ansi(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '\x1b' && i + 1 < text.size() && text[i + 1] == '[') {
-            i += 2;
-            while (i < text.size() && !(text[i] >= 0x40 && text[i] <= 0x7e)) ++i;
-            continue;
-        }
-        out += text[i];
-    }
-    return out;
 }
 
 // `text` with every `pager` and the backspace erase that follows it removed.
