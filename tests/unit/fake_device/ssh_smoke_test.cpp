@@ -6,7 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <libssh/libssh.h>
-#include "text.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -15,6 +14,7 @@
 #include <string>
 
 #include "support/process.hpp"
+#include "text.hpp"
 
 using namespace netkeep::testing;
 using namespace std::chrono_literals;
