@@ -275,13 +275,9 @@ void Worker::observe_server_time(const http::ClientResponse& r, std::int64_t sen
     }
 }
 
-bool Worker::run() {
-    {
-        std::error_code ec;
-        auto dir = std::filesystem::path(options_.run.known_hosts).parent_path();
-        if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-    }
-    ssh_global_init();
+// What this worker runs with, once at start; and a warning when its token would cross
+// the network in clear.
+void Worker::log_start() const {
     log_line(LogLevel::info, "worker.started",
              {{"server",
                fmt::format("{}://{}:{}{}", options_.server.https ? "https" : "http",
@@ -305,6 +301,16 @@ bool Worker::run() {
                    "use an https:// --server: the token and the device passwords cross "
                    "the network in clear"}});
     }
+}
+
+bool Worker::run() {
+    {
+        std::error_code ec;
+        auto dir = std::filesystem::path(options_.run.known_hosts).parent_path();
+        if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    }
+    ssh_global_init();
+    log_start();
     for (int i = 0; i < options_.concurrency; ++i) threads_.emplace_back([this] { runner(); });
 
     std::optional<http::Client> client;

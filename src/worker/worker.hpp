@@ -86,6 +86,7 @@ public:
     void request_stop();
 
 private:
+    void log_start() const;
     void runner();
     void run_one(const Lease& lease);
     // One GET /worker/next; the number of leases received, or -1 on error.
