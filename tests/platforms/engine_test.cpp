@@ -1,5 +1,6 @@
 // Every built-in platform's redact and noise rules through the real engine (the inventory
-// loader and the git writer's Redactor, RE2), against the fixtures beside this file:
+// loader and the git writer's Redactor, RE2), against the fixtures beside this file (the
+// realistic config and the short snippet cases):
 // check_fixtures.py checks the same with Python's `re`; this proves RE2 and the streaming
 // redactor agree with it. One test case per platform, so a failure names the platform.
 #include <doctest/doctest.h>
@@ -7,6 +8,8 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -49,6 +52,54 @@ std::string masked(const gitwriter::Redactor& rules, std::string_view stored) {
     return hash.finish();
 }
 
+// snippets.txt (format: tests/platforms/README.md): for each case, the lines git holds
+// after the rules, each with whether an ignore rule matches it.
+struct Snippet {
+    int line = 0;  // where the case starts, for messages
+    std::string input;
+    std::vector<std::pair<std::string, bool>> want;
+};
+
+std::vector<Snippet> snippets(std::string_view platform) {
+    std::vector<Snippet> out;
+    Snippet current;
+    std::istringstream in(fixture(platform, "snippets.txt"));
+    int number = 0;
+    auto close = [&] {
+        if (current.line) out.push_back(std::move(current));
+        current = Snippet{};
+    };
+    for (std::string line; std::getline(in, line);) {
+        ++number;
+        if (line.find_first_not_of(" \t") == std::string::npos) {
+            close();
+            continue;
+        }
+        if (line[0] == '#') continue;
+        REQUIRE_MESSAGE((line[0] == '<' || line[0] == '>' || line[0] == '~'),
+                        platform << "/snippets.txt:" << number);
+        if (!current.line) current.line = number;
+        const std::string text = line.size() > 2 ? line.substr(2) : "";
+        if (line[0] == '<')
+            current.input += text + "\n";
+        else
+            current.want.emplace_back(text, line[0] == '~');
+    }
+    close();
+    return out;
+}
+
+void check_snippets(std::string_view platform, const gitwriter::Redactor& rules) {
+    for (const Snippet& snippet : snippets(platform)) {
+        INFO(platform << "/snippets.txt:" << snippet.line);
+        std::vector<std::pair<std::string, bool>> got;
+        std::istringstream stored(rules.redact_text(snippet.input));
+        for (std::string line; std::getline(stored, line);)
+            got.emplace_back(line, rules.ignored(line));
+        CHECK(got == snippet.want);
+    }
+}
+
 void check_platform(const BuiltinPlatform& p) {
     auto spec = parse_platform_definition(p.name, p.json);
     REQUIRE_MESSAGE(spec.is_ok(), spec.status().to_string());
@@ -73,6 +124,8 @@ void check_platform(const BuiltinPlatform& p) {
     // A real change (a new generation) is a commit.
     const std::string changed = rules->redact_text(fill(config, 1, 2));
     CHECK(masked(*rules, changed) != masked(*rules, first));
+
+    check_snippets(p.name, *rules);
 }
 
 }  // namespace
