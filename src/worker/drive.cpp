@@ -13,11 +13,6 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::string shown_line(std::string_view line) {
-    if (line.size() > 80) line = line.substr(line.size() - 80);
-    return json_quote(line);
-}
-
 void time_out(CliSession& session, const Clocks& clocks, bool idle) {
     const std::string why =
         idle ? fmt::format("no output for {} s",
@@ -26,11 +21,10 @@ void time_out(CliSession& session, const Clocks& clocks, bool idle) {
     if (session.phase() == CliSession::Phase::enable) {
         session.fail(fmt::format("enable failed: {} waiting for the prompt after {}; last line: {}",
                                  why, json_quote(session.current_command()),
-                                 shown_line(session.last_line())));
+                                 session.shown_last_line()));
     } else if (session.phase() == CliSession::Phase::before_prompt) {
         session.fail(fmt::format("prompt not seen: {} without a prompt matching {}; last line: {}",
-                                 why, session.prompt().describe(),
-                                 shown_line(session.last_line())));
+                                 why, session.prompt().describe(), session.shown_last_line()));
     } else {
         session.fail(fmt::format("timed out: {} while running {} after {} bytes of output", why,
                                  json_quote(session.current_command()), session.output_bytes()));

@@ -60,7 +60,11 @@ void AnsiFilter::byte(char c, std::string& out) {
             return;
         case State::esc:
             ++length_;
-            if (c == '[') {
+            if (c == '\r' || c == '\n') {
+                // A line end never belongs to a sequence: the escape was a stray byte.
+                state_ = State::text;
+                out += c;
+            } else if (c == '[') {
                 state_ = State::csi;
             } else if (c == ']') {
                 state_ = State::osc;
@@ -80,7 +84,11 @@ void AnsiFilter::byte(char c, std::string& out) {
             }
             return;
         case State::osc:
-            if (c == '\a' || ++length_ > k_max_osc) {
+            if (c == '\r' || c == '\n') {
+                // An OSC (a window title) never spans lines: the line end is text.
+                state_ = State::text;
+                out += c;
+            } else if (c == '\a' || ++length_ > k_max_osc) {
                 state_ = State::text;
             } else if (c == '\x1b') {
                 state_ = State::osc_esc;
@@ -210,6 +218,12 @@ void CliSession::end_line() {
     switch (phase_) {
         case Phase::before_prompt:
         case Phase::enable:
+            // After an unanswered login probe the device may still answer it (a line end
+            // and the old prompt) before echoing the enable command: not a prompt to learn.
+            if (late_probe_) {
+                if (!line_flushed_ && (v.empty() || v == prompt_)) break;
+                late_probe_ = false;
+            }
             if (v.size() <= Pattern::k_max_line) {
                 last_completed_ = std::string(v);
             } else {
@@ -250,15 +264,36 @@ void CliSession::flush_held() {
 }
 
 void CliSession::emit(std::string_view bytes) {
-    if (finished() || bytes.empty() || discarding()) return;
-    if (bytes.size() > options_.max_output - output_bytes_) {
+    if (finished() || bytes.empty()) return;
+    // A setup step's output is not stored but counts against --max-output all the same: a
+    // device that streams without end during one fails as early as during a command.
+    if (bytes.size() > options_.max_output - counted_bytes_) {
         fail(fmt::format("too large: more than {} bytes of output (--max-output) while running {}",
                          options_.max_output, json_quote(current_command())));
         return;
     }
+    counted_bytes_ += bytes.size();
+    if (discarding()) return;
     output_bytes_ += bytes.size();
     auto status = sink_(bytes);
     if (!status) fail("output error: " + status.message());
+}
+
+// The last line for a failure text: the password and the enable secret masked in the raw
+// line, before it is cut to its last 80 bytes and quoted, so neither an escaped form nor a
+// piece of a secret at the cut can reach a failure text (and from there the log).
+std::string CliSession::shown_last_line() const {
+    std::string line(visible(line_));
+    for (const std::optional<std::string>& secret :
+         {options_.login ? std::optional<std::string>(options_.login->pass) : std::nullopt,
+          options_.enable ? options_.enable->secret : std::nullopt}) {
+        if (!secret || secret->empty()) continue;
+        for (auto at = line.find(*secret); at != std::string::npos; at = line.find(*secret, at + 3))
+            line.replace(at, secret->size(), "***");
+    }
+    std::string_view shown = line;
+    if (shown.size() > 80) shown = shown.substr(shown.size() - 80);
+    return json_quote(shown);
 }
 
 void CliSession::send_probe() {
@@ -296,6 +331,11 @@ bool CliSession::answer_pager_or_expect() {
         erase_n_ = 0;
         return true;
     }
+    // Expect rules answer login extras (banners, disclaimers, "press any key"): only before
+    // the prompt and during enable. During a command the unfinished last line is output,
+    // cut wherever a read ended, and answering it would cut text out of the config and
+    // type into the device.
+    if (phase_ == Phase::output) return false;
     for (const auto& rule : options_.expect) {
         auto at = rule.pattern.match_suffix(line_);
         if (!at) continue;
@@ -303,7 +343,7 @@ bool CliSession::answer_pager_or_expect() {
             fail(
                 fmt::format("too many prompts answered: more than {} answers to expect rules in "
                             "one session; last line: {}",
-                            k_max_answers, json_quote(visible(line_).substr(0, 80))));
+                            k_max_answers, shown_last_line()));
             return true;
         }
         line_.resize(*at);
@@ -328,7 +368,7 @@ void CliSession::after_chunk() {
 // Login and enable: a last line matching the prompt pattern is probed, and learned once
 // the device repeats it on the next line.
 void CliSession::learn_prompt() {
-    if (line_flushed_) return;
+    if (line_flushed_ || waiting_for_enable_echo()) return;
     if (phase_ == Phase::enable) {
         if (options_.enable->password_prompt.matches(line_)) {
             if (enable_password_sent_) {
@@ -393,7 +433,8 @@ void CliSession::check_command_end() {
 bool CliSession::wants_quiet() const {
     if (phase_ != Phase::before_prompt && phase_ != Phase::enable && phase_ != Phase::output)
         return false;
-    if (cr_pending_ || erase_phase_ != 0 || line_flushed_) return false;
+    if (cr_pending_ || erase_phase_ != 0 || line_flushed_ || waiting_for_enable_echo())
+        return false;
     // During a command also a line that only matches the pattern: a command that changed
     // the prompt (FortiOS "config global") ends after the quiet period, as before probes.
     if (phase_ == Phase::output && visible(line_) == prompt_) return true;

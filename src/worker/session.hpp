@@ -126,6 +126,9 @@ public:
     std::string_view current_command() const;
     // The last line received so far, for "prompt not seen" messages.
     std::string_view last_line() const { return line_; }
+    // The last line as failure texts show it: what a terminal shows of it, its last 80
+    // bytes, quoted, with the password and the enable secret masked as "***".
+    std::string shown_last_line() const;
     std::uint64_t output_bytes() const { return output_bytes_; }
     const Pattern& prompt() const { return options_.prompt; }
     // The exact prompt learned at login (after enable, the privileged one); "" before.
@@ -147,6 +150,10 @@ private:
     void next_step();
     std::string_view step_text(std::size_t step) const;
     bool discarding() const { return step_ < options_.setup.size(); }
+    // After a login probe that only the quiet period confirmed, the enable command's echo
+    // has not come yet: until it does, a line end and the old prompt are the probe's late
+    // answer, not the result of enable.
+    bool waiting_for_enable_echo() const { return phase_ == Phase::enable && late_probe_; }
     void flush_held();
     void emit(std::string_view bytes);
     void send_probe();
@@ -168,6 +175,7 @@ private:
     bool enable_password_sent_ = false;
     std::size_t answers_ = 0;
     std::uint64_t output_bytes_ = 0;
+    std::uint64_t counted_bytes_ = 0;  // output_bytes_ plus what setup steps printed
     // Prompt learning and confirmation.
     std::string prompt_;
     bool probing_ = true;

@@ -504,18 +504,21 @@ TEST_CASE(
     CHECK(o.output == "A\n");
 }
 
-TEST_CASE("expect: answered before the prompt and during output, matched text removed") {
+TEST_CASE("expect: answered before the prompt, matched text removed; never during output") {
     SessionOptions opts = probing({"show x"}, {PatternSpec::Kind::regex, R"(\S+ # $)"});
     opts.expect.push_back(
         Expect{compile({PatternSpec::Kind::regex, R"(\(Press 'a' to accept\): ?)"}), "a"});
     opts.expect.push_back(Expect{compile({PatternSpec::Kind::ends_with, "[confirm]"}), "\n"});
+    // In the output, text a rule matches (a banner quoting the disclaimer, a line ending in
+    // "[confirm]") stays as it is and nothing is typed into the device, wherever reads end.
     Script script{
         {"Disclaimer: authorised use only\r\n(Press 'a' to accept):", "a\r\nfw1 # ", "\r\nfw1 # ",
-         "show x\r\nline\r\nProceed? [confirm]", "\r\nmore\r\nfw1 # ", "\r\nfw1 # "},
-        {"a", "\n", "show x\n", "\n", "\n", ""}};
+         "show x\r\nset buffer \"(Press 'a' to accept):\"\r\nProceed? [confirm]\r\nfw1 # ",
+         "\r\nfw1 # "},
+        {"a", "\n", "show x\n", "\n", ""}};
     auto o = run_every_split(opts, script);
     CHECK(o.phase == CliSession::Phase::done);
-    CHECK(o.output == "line\nProceed? \nmore\n");
+    CHECK(o.output == "set buffer \"(Press 'a' to accept):\"\nProceed? [confirm]\n");
 }
 
 TEST_CASE("expect: more than 1000 answers fail the session") {
@@ -602,4 +605,71 @@ TEST_CASE("a command that changes the prompt ends after the quiet period; probes
     s.quiet();
     CHECK(s.phase() == CliSession::Phase::done);
     CHECK(output == "\nconfig system global\nend\n\n");
+}
+
+// Found in review (issue 13): these each broke a job or leaked a secret before the fix.
+
+TEST_CASE("AnsiFilter: a line end after a stray ESC or inside an unterminated OSC is kept") {
+    AnsiFilter f;
+    std::string out;
+    f.filter("a\x1b\nb\n", out);
+    CHECK(out == "a\nb\n");
+    out.clear();
+    f.filter("x\x1b]0;\nline1\nline2\n", out);
+    CHECK(out == "x\nline1\nline2\n");
+}
+
+TEST_CASE("enable after a login probe answered late: the late answer is not enable's result") {
+    SessionOptions opts = probing({"show x"}, {PatternSpec::Kind::regex, "[>#]$"});
+    opts.enable = ios_enable("s3cret");
+    std::string output;
+    CliSession s(opts, [&](std::string_view b) {
+        output.append(b);
+        return Status::ok();
+    });
+    s.feed("\r\nr1>");
+    CHECK(s.take_send() == "\n");  // the login probe
+    REQUIRE(s.wants_quiet());
+    s.quiet();                           // no answer within the quiet period: r1> is learned
+    CHECK(s.take_send() == "enable\n");  // and enable is sent
+    s.feed("\r\nr1>");                   // the probe's late answer, before enable's echo
+    CHECK_FALSE(s.wants_quiet());
+    CHECK(s.phase() == CliSession::Phase::enable);
+    s.feed("enable\r\nPassword: ");
+    CHECK(s.take_send() == "s3cret\n");
+    s.feed("\r\nr1#");
+    s.quiet();  // probing is off after the unanswered probe: the quiet period decides
+    CHECK(s.take_send() == "show x\n");
+    s.feed("show x\r\nA\r\nr1#");
+    s.quiet();
+    CHECK(s.phase() == CliSession::Phase::done);
+    CHECK(output == "A\n");
+}
+
+TEST_CASE("a failure's last line never shows a secret, quoted or cut") {
+    SessionOptions opts = probing({"show x"}, {PatternSpec::Kind::regex, "[>#]$"});
+    opts.enable = ios_enable(R"(ab"cd)");
+    CliSession s(opts, [](std::string_view) { return Status::ok(); });
+    s.feed("\r\nr1>");
+    s.feed("\r\nr1>");
+    CHECK(s.take_send() == "\nenable\n");
+    s.feed("enable\r\nPassword: ");
+    s.take_send();
+    s.feed(std::string(79, 'x') + R"(ab"cd)");  // the device echoes the secret
+    CHECK(s.shown_last_line().find("cd") == std::string::npos);
+    CHECK(s.shown_last_line().find("***") != std::string::npos);
+}
+
+TEST_CASE("setup output counts against --max-output") {
+    SessionOptions opts = probing({"show run"});
+    opts.setup = {"terminal length 0"};
+    opts.max_output = 1000;
+    CliSession s(opts, [](std::string_view) { return Status::ok(); });
+    s.feed(k_banner);
+    s.feed(k_probe_answer);
+    CHECK(s.take_send() == "\nterminal length 0\n");
+    s.feed("terminal length 0\r\n");
+    for (int i = 0; i < 100 && !s.finished(); ++i) s.feed("endless noise line\r\n");
+    CHECK(s.phase() == CliSession::Phase::failed);
+    CHECK(s.failure().starts_with("too large: more than 1000 bytes of output"));
 }
