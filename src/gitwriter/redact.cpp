@@ -324,7 +324,15 @@ void MaskedHash::end_line() {
     const std::string_view ending = ending_of(line_);
     const std::string_view content =
         std::string_view(line_).substr(0, line_.size() - ending.size());
-    if (content.size() > Redactor::k_max_line || !rules_.ignored(content)) hash_.update(line_);
+    if (content.size() > Redactor::k_max_line || !rules_.ignored(content)) {
+        hash_.update(line_);
+    } else {
+        // An ignored line still counts where it is: its value is left out, its place is not,
+        // so moving or adding one (a FortiOS ENC password to another user) is a change.
+        static constexpr std::string_view k_marker("\0ignored\0", 9);
+        hash_.update(k_marker);
+        hash_.update(ending);
+    }
     line_.clear();
 }
 

@@ -128,8 +128,9 @@ private:
     std::uint64_t bytes_out_ = 0;
 };
 
-// The SHA-256 of stored content with the lines that match an "ignore" rule left out
-// (docs/jobs.md#noise): two contents that differ only in ignored lines hash the same.
+// The SHA-256 of stored content with the text of each line that matches an "ignore" rule
+// replaced by a fixed marker (docs/jobs.md#noise): two contents that differ only in the
+// values of ignored lines hash the same; adding, removing or moving one does not.
 // Lines are split as RedactStream splits them; a line longer than k_max_line is never
 // ignored. Memory is bounded by about k_max_line.
 class MaskedHash {
