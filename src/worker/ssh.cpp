@@ -384,6 +384,13 @@ std::optional<std::string> exec_one(ssh_session s, const std::string& where,
     if (auto failure = read_exec(s, channel.get(), command, out, err, clocks, total))
         return failure;
     // The exit status follows the EOF; a server that sends none (-1) is not a failure.
+    // libssh waits for it up to the session's timeout (the connect timeout): no longer than
+    // what is left of the job (at least a second, libssh's unit), or a device that sends
+    // EOF and then nothing would keep each command past the job's deadline.
+    const auto left =
+        std::chrono::duration_cast<std::chrono::seconds>(clocks.deadline - clock::now());
+    long wait_s = std::max<long>(1, long(left.count()));
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &wait_s);
     const int status = ssh_channel_get_exit_status(channel.get());
     ssh_channel_close(channel.get());
     if (status > 0)
