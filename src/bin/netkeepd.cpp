@@ -45,6 +45,7 @@
 #include "http/tls.hpp"
 #include "netkeep/durable.hpp"
 #include "netkeep/event_log.hpp"
+#include "netkeep/git_mirror.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
 #include "netkeep/logger.hpp"
@@ -103,8 +104,10 @@ Result<std::shared_ptr<netkeep::http::TlsServerContext>> load_tls(const Config& 
 class Daemon {
 public:
     Daemon(const Config& config, asio::io_context& io, netkeep::EventLog& log,
-           netkeep::Spool& spool, std::shared_ptr<netkeep::http::TlsServerContext> tls)
+           netkeep::Spool& spool, std::shared_ptr<netkeep::http::TlsServerContext> tls,
+           std::vector<netkeep::GitMirrorConfig> mirrors)
         : config_(config),
+          mirror_configs_(std::move(mirrors)),
           io_(io),
           log_(log),
           tls_(std::move(tls)),
@@ -138,12 +141,14 @@ private:
     netkeep::http::Router routes();
     netkeep::http::ServerOptions server_options();
     int start_git_writer();
+    int open_mirrors();
     void on_history(std::vector<netkeep::GitAppliedRecord> records);
     void wait_for_reload();
     void reload();
     void stop();
 
     const Config& config_;
+    std::vector<netkeep::GitMirrorConfig> mirror_configs_;
     asio::io_context& io_;
     netkeep::EventLog& log_;
     std::shared_ptr<netkeep::http::TlsServerContext> tls_;  // null without --tls-cert
@@ -163,9 +168,18 @@ private:
     netkeep::api::SessionApi session_api_;
     // Versions, configs, diffs and search from the repository (503 without the git writer).
     netkeep::api::RepoApi repo_api_;
+    // Git mirrors (docs/mirrors.md): before the git writer, whose thread notifies them;
+    // stopped by mirror_stopper_ before the writer goes (they read its applied seq).
+    std::unique_ptr<netkeep::GitMirrors> mirrors_;
     // Started after the engine (whose start-up appends the inventory it needs), stopped
     // before the log closes: its last act is a cursor write.
     std::unique_ptr<netkeep::GitWriter> git_writer_;
+    struct MirrorStopper {
+        Daemon& daemon;
+        ~MirrorStopper() {
+            if (daemon.mirrors_) daemon.mirrors_->stop();
+        }
+    } mirror_stopper_{*this};
     netkeep::http::Server server_;
     asio::signal_set reload_signal_;
     asio::signal_set stop_signals_;
@@ -250,18 +264,22 @@ int Daemon::start() {
 }
 
 int Daemon::start_git_writer() {
+    if (int code = open_mirrors(); code != 0) return code;
     // A repository that does not open is no reason to stop ingest: the writer retries it
     // with backoff (GitWriterHealth, /metrics) while completions wait in the spool and the
     // log. Only a repository that belongs to another log refuses the start.
-    auto opened = netkeep::open_git_writer(
-        log_, {.repo_path = (config_.data_dir / "repo.git").string(),
-               .spool_dir = (config_.data_dir / "spool").string(),
-               .state_dir = (config_.data_dir / "gitwriter").string(),
-               .quarantine_after = config_.quarantine_after,
-               .layout = config_.git_layout,
-               .commit_unchanged = config_.commit_unchanged,
-               .spool_retention = config_.spool_retention,
-               .on_applied = [this](auto records) { on_history(std::move(records)); }});
+    auto opened =
+        netkeep::open_git_writer(log_, {.repo_path = (config_.data_dir / "repo.git").string(),
+                                        .spool_dir = (config_.data_dir / "spool").string(),
+                                        .state_dir = (config_.data_dir / "gitwriter").string(),
+                                        .quarantine_after = config_.quarantine_after,
+                                        .layout = config_.git_layout,
+                                        .commit_unchanged = config_.commit_unchanged,
+                                        .spool_retention = config_.spool_retention,
+                                        .on_applied = [this](auto records) {
+                                            if (mirrors_) mirrors_->notify();
+                                            on_history(std::move(records));
+                                        }});
     if (!opened) {
         fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
         return 1;
@@ -274,6 +292,26 @@ int Daemon::start_git_writer() {
     readiness_.set_git([writer = git_writer_.get()] { return writer->applied_seq(); },
                        [writer = git_writer_.get()] { return writer->health(); });
     repo_api_.set_repo((config_.data_dir / "repo.git").string());
+    if (mirrors_)
+        if (Status s = mirrors_->start(); !s) {
+            fmt::print(stderr, "netkeepd: git mirrors: {}\n", s.to_string());
+            return 1;
+        }
+    return 0;
+}
+
+// Before the git writer starts: its on_applied notifies them. Pushes begin with start().
+int Daemon::open_mirrors() {
+    if (mirror_configs_.empty()) return 0;
+    auto opened = netkeep::open_git_mirrors(
+        log_, {.repo_path = (config_.data_dir / "repo.git").string(),
+               .mirrors = mirror_configs_,
+               .applied_seq = [this] { return git_writer_ ? git_writer_->applied_seq() : 0; }});
+    if (!opened) {
+        fmt::print(stderr, "netkeepd: {}\n", opened.status().message());
+        return 2;
+    }
+    mirrors_ = std::move(*opened);
     return 0;
 }
 
@@ -360,9 +398,26 @@ int Daemon::run() {
     return exit_code_;
 }
 
+// --git-mirror and --git-mirrors as one list, checked (files present, names unique).
+Result<std::vector<netkeep::GitMirrorConfig>> load_mirrors(const Config& config) {
+    std::vector<netkeep::GitMirrorConfig> mirrors;
+    for (const std::string& value : config.git_mirror_urls) {
+        auto m = netkeep::git_mirror_from_flag(value);
+        if (!m) return m.status();
+        mirrors.push_back(std::move(*m));
+    }
+    if (!config.git_mirrors_file.empty()) {
+        auto loaded = netkeep::load_git_mirrors(config.git_mirrors_file);
+        if (!loaded) return Status::invalid_argument("--git-mirrors " + loaded.status().message());
+        mirrors.insert(mirrors.end(), loaded->begin(), loaded->end());
+    }
+    if (Status s = netkeep::check_git_mirrors(mirrors); !s) return s;
+    return mirrors;
+}
+
 // Opens what the daemon's parts keep state in (the event log, the spool), runs the daemon,
 // and closes them after it: the process exit code.
-int serve(const Config& config) {
+int serve(const Config& config, std::vector<netkeep::GitMirrorConfig> mirrors) {
     // Before the log is opened: a certificate problem is found in a second, not after a
     // long replay.
     auto tls = load_tls(config);
@@ -404,7 +459,7 @@ int serve(const Config& config) {
              {"risk",
               "--insecure-no-auth: any client that reaches this port may lease jobs, read device "
               "passwords, post configs and reload the inventory"}});
-    Daemon running(config, io, **log, *spool, *tls);
+    Daemon running(config, io, **log, *spool, *tls, std::move(mirrors));
     daemon = &running;
     if (int code = running.start(); code != 0) return code;
     int code = running.run();
@@ -415,6 +470,12 @@ int serve(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A git mirror's push, in a child of netkeepd (src/mirror/child.cpp).
+    if (argc == 2 && std::string_view(argv[1]) == netkeep::k_mirror_push_child_flag) {
+        netkeep::restrict_new_files();
+        (void)netkeep::disable_core_dumps();
+        return netkeep::run_git_mirror_push_child();
+    }
     // Before anything is created or resolved: private files, no core dumps (docs/security.md).
     netkeep::restrict_new_files();
     if (Status s = netkeep::disable_core_dumps(); !s)
@@ -455,12 +516,18 @@ int main(int argc, char** argv) {
     if (!config->tls.key.empty()) netkeep::warn_if_exposed(config->tls.key, "TLS key");
 
     // Sockets use MSG_NOSIGNAL already; this covers any other pipe a later part opens.
+    auto mirrors = load_mirrors(*config);
+    if (!mirrors) {
+        fmt::print(stderr, "netkeepd: {}\n", mirrors.status().message());
+        return 2;
+    }
+
     std::signal(SIGPIPE, SIG_IGN);
     // A reload requested while the log replays (systemctl reload right after start) must
     // not end the process: ignored until serve() installs the real handler.
     std::signal(SIGHUP, SIG_IGN);
     try {
-        return serve(*config);
+        return serve(*config, std::move(*mirrors));
     } catch (const std::exception& e) {
         fmt::print(stderr, "netkeepd: fatal: {}\n", e.what());
         return 1;

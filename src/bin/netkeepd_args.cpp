@@ -187,6 +187,13 @@ constexpr Rule<Config> k_rules[] = {
          c.tls.client_ca = std::string(v);
          return Status::ok();
      }},
+    {{"git-mirror", Kind::repeated, "[NAME=]URL", "push main there after each batch (file://)"},
+     [](Config& c, std::string_view v) {
+         c.git_mirror_urls.emplace_back(v);
+         return Status::ok();
+     }},
+    {{"git-mirrors", Kind::value, "FILE", "git mirrors with credentials (JSON, mirrors.md)"},
+     set_path<&Config::git_mirrors_file>},
 };
 
 // The rules between options, once each has been read.
@@ -204,6 +211,9 @@ Status check_combination(const Config& c) {
         return Status::invalid_argument("--tls-cert and --tls-key go together");
     if (!c.tls.client_ca.empty() && c.tls.cert.empty())
         return Status::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");
+    if (!c.git_writer && (!c.git_mirror_urls.empty() || !c.git_mirrors_file.empty()))
+        return Status::invalid_argument(
+            "--git-mirror(s) needs the git writer (no --no-git-writer)");
     return Status::ok();
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "http/tls.hpp"
 #include "netkeep/git_writer.hpp"
@@ -39,6 +40,10 @@ struct Config {
     std::filesystem::path auth_file;
     bool insecure_no_auth = false;
     http::TlsServerFiles tls;  // cert and key both set: HTTPS
+    // Git mirrors (docs/mirrors.md): "[NAME=]URL" values of --git-mirror, and the
+    // --git-mirrors file; netkeepd checks and loads them (they need the file system).
+    std::vector<std::string> git_mirror_urls;
+    std::filesystem::path git_mirrors_file;
 };
 
 // The usage line and every option, generated from the option table: for --help (stdout,
