@@ -155,7 +155,9 @@ mirror::PushOutcome Mirror::attempt() {
         health_.last_error.clear();
         health_.last_success = unix_time(std::time(nullptr));
     }
-    log_line(LogLevel::info, "mirror.pushed",
+    // At start the remote often has main already: the push was a no-op.
+    const bool moved = outcome.remote_before != pushed_;
+    log_line(LogLevel::info, moved ? "mirror.pushed" : "mirror.up_to_date",
              {{"mirror", config_.name},
               {"url", scrub_url(config_.url)},
               {"commit", pushed_},

@@ -146,7 +146,7 @@ TEST_CASE("file:// mirrors follow main, and the cursor and commit are durable") 
     }
     CHECK(git_output(mirror, {"show", "main:r0/show_run"}) == "config 3\n");
     CHECK(commit_count(mirror) == 3);
-    CHECK(stderr_has(server, "mirror.pushed mirror=backup"));
+    CHECK(eventually([&] { return stderr_has(server, "mirror.pushed mirror=backup"); }));
     const std::string pushed = *f.main_of(mirror);
 
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
@@ -155,17 +155,31 @@ TEST_CASE("file:// mirrors follow main, and the cursor and commit are durable") 
     CHECK(exit->code == 0);
     CHECK(read_meta(f.data, "consumer.mirror.backup.commit") == pushed);
     CHECK(std::stoull(read_meta(f.data, "consumer.mirror.backup.cursor")) > 0);
+
+    // A restart pushes main once more: the remote has it, nothing moves.
+    auto again = f.start({"--git-mirror", "backup=file://" + mirror.string()});
+    if (!eventually([&] { return stderr_has(again, "mirror.up_to_date mirror=backup"); }))
+        FAIL(again.process.stderr_text());
+    CHECK(!stderr_has(again, "mirror.push_failed"));
+    CHECK(f.main_of(mirror) == pushed);
 }
 
 TEST_CASE("a mirror that is down delays only itself and catches up when it is back") {
     Fixture f;
     const fs::path good = f.bare("good.git");
     const fs::path later = f.root / "later.git";  // missing until the end
+    // An https remote whose port is closed: refused, retried, and its token never shown.
+    const std::string token = "glpat-planted-s3cret-token";
+    std::ofstream(f.root / "token") << token << "\n";
+    fs::permissions(f.root / "token", fs::perms::owner_read | fs::perms::owner_write);
     auto file =
         f.mirrors_file({fmt::format(R"({{"name": "good", "url": "file://{}"}})", good.string()),
                         fmt::format(R"({{"name": "later", "url": "file://{}", "retry_first": 0.2,
                           "retry_max": 0.5}})",
-                                    later.string())});
+                                    later.string()),
+                        fmt::format(R"({{"name": "web", "url": "https://127.0.0.1:{}/x.git",
+                          "token_file": "{}", "retry_first": 0.2, "retry_max": 0.5}})",
+                                    free_port(), (f.root / "token").string())});
     auto server = f.start({"--git-mirrors", file});
     auto client = connect(server);
     backup(f, client, "one\n");
@@ -175,11 +189,16 @@ TEST_CASE("a mirror that is down delays only itself and catches up when it is ba
     auto ready = client.get("/readyz");
     REQUIRE(ready.is_ok());
     CHECK(ready->status == 200);
+    REQUIRE(eventually([&] { return stderr_has(server, "mirror.push_failed mirror=web"); }));
+    CHECK(stderr_has(server, "error=unavailable"));
 
     f.bare("later.git");
     if (!eventually([&] { return f.mirrored(later); })) FAIL(server.process.stderr_text());
-    CHECK(stderr_has(server, "mirror.recovered mirror=later"));
+    // Logged after the cursor write that follows the push.
+    CHECK(eventually([&] { return stderr_has(server, "mirror.recovered mirror=later"); }));
     CHECK(git_output(later, {"show", "main:r0/show_run"}) == "two\n");
+    CHECK(!stderr_has(server, token));
+    CHECK(files_containing(f.data, token).empty());
 }
 
 TEST_CASE("a diverged mirror is reported and kept; force overwrites it") {
