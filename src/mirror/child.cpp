@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,6 +195,10 @@ namespace netkeep {
 
 int run_git_mirror_push_child() {
     using namespace mirror;
+    // The mirror thread that started this process kills it at the timeout; should netkeepd
+    // die first (kill -9), the kernel does. (A parent gone before this line: init adopted us.)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() == 1) return 1;
     std::string repo, commit;
     std::getline(std::cin, repo);
     std::getline(std::cin, commit);

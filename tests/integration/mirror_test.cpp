@@ -314,12 +314,32 @@ TEST_CASE("an ssh mirror through a real OpenSSH sshd; an unknown host key is ref
     const fs::path stranger = f.root / "known_hosts.other";
     std::ofstream(stranger) << known_hosts_line(*sshd, sshd->dir / "user_key.pub");
     const std::string url = fmt::format("ssh://root@127.0.0.1:{}{}", sshd->port, mirror.string());
+    // A second client key, encrypted: its passphrase comes from a file and is never shown.
+    const std::string passphrase = "planted-passphrase-s3cret";
+    const fs::path locked = f.root / "locked_key";
+    auto keygen = Process::spawn(
+        {"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", locked.string()});
+    REQUIRE(keygen.is_ok());
+    REQUIRE(keygen->wait(30s).is_ok());
+    {
+        std::ifstream pub(locked.string() + ".pub");
+        std::ofstream(sshd->dir / "authorized_keys", std::ios::app) << pub.rdbuf();
+    }
+    std::ofstream(f.root / "passphrase") << passphrase << "\n";
+    fs::permissions(f.root / "passphrase", fs::perms::owner_read | fs::perms::owner_write);
+    const fs::path locked_mirror = f.bare("locked-mirror.git");
+    const std::string locked_url =
+        fmt::format("ssh://root@127.0.0.1:{}{}", sshd->port, locked_mirror.string());
     auto file = f.mirrors_file(
         {fmt::format(R"({{"name": "ssh", "url": "{}", "ssh_key": "{}", "known_hosts": "{}"}})", url,
                      sshd->user_key().string(), trusted.string()),
          fmt::format(R"({{"name": "spoofed", "url": "{}", "ssh_key": "{}", "known_hosts": "{}",
                           "retry_first": 0.2, "retry_max": 0.5}})",
-                     url, sshd->user_key().string(), stranger.string())});
+                     url, sshd->user_key().string(), stranger.string()),
+         fmt::format(R"({{"name": "locked", "url": "{}", "ssh_key": "{}", "known_hosts": "{}",
+                          "ssh_passphrase_file": "{}"}})",
+                     locked_url, locked.string(), trusted.string(),
+                     (f.root / "passphrase").string())});
     auto server = f.start({"--git-mirrors", file});
     auto client = connect(server);
     backup(f, client, "over ssh\n");
@@ -328,6 +348,8 @@ TEST_CASE("an ssh mirror through a real OpenSSH sshd; an unknown host key is ref
     backup(f, client, "over ssh again\n");
     REQUIRE(eventually([&] { return f.mirrored(mirror); }, 30s));
     CHECK(git_output(mirror, {"show", "main:r0/show_run"}) == "over ssh again\n");
+    REQUIRE(eventually([&] { return f.mirrored(locked_mirror); }, 30s));
+    CHECK(!stderr_has(server, passphrase));
     REQUIRE(eventually([&] { return stderr_has(server, "mirror.push_failed mirror=spoofed"); }));
     CHECK(stderr_has(server, "differs from the one in"));
     CHECK(stderr_has(server, "error=host_key"));
