@@ -65,9 +65,12 @@ std::string mirror_json(const GitMirrorConfig& m) {
     return out;
 }
 
+// The message on one line and bounded: a remote's refusal text is the server's to choose.
 std::string one_line(std::string text) {
+    constexpr std::size_t k_max_message = 1024;
+    if (text.size() > k_max_message) text = text.substr(0, k_max_message) + "...";
     for (char& c : text)
-        if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     return text;
 }
 
