@@ -328,6 +328,12 @@ TEST_CASE("an ssh mirror through a real OpenSSH sshd; an unknown host key is ref
     std::ofstream(f.root / "passphrase") << passphrase << "\n";
     fs::permissions(f.root / "passphrase", fs::perms::owner_read | fs::perms::owner_write);
     const fs::path locked_mirror = f.bare("locked-mirror.git");
+    // A remote whose hook refuses every update (libgit2 pushes to a local path without
+    // git-receive-pack, so hooks run only over a transport: here, ssh).
+    const fs::path hooked = f.bare("hooked.git");
+    std::ofstream(hooked / "hooks" / "pre-receive")
+        << "#!/bin/sh\necho 'main is protected' >&2\nexit 1\n";
+    fs::permissions(hooked / "hooks" / "pre-receive", fs::perms::owner_all);
     const std::string locked_url =
         fmt::format("ssh://root@127.0.0.1:{}{}", sshd->port, locked_mirror.string());
     auto file = f.mirrors_file(
@@ -339,7 +345,10 @@ TEST_CASE("an ssh mirror through a real OpenSSH sshd; an unknown host key is ref
          fmt::format(R"({{"name": "locked", "url": "{}", "ssh_key": "{}", "known_hosts": "{}",
                           "ssh_passphrase_file": "{}"}})",
                      locked_url, locked.string(), trusted.string(),
-                     (f.root / "passphrase").string())});
+                     (f.root / "passphrase").string()),
+         fmt::format(R"({{"name": "hooked", "url": "ssh://root@127.0.0.1:{}{}", "ssh_key": "{}",
+                          "known_hosts": "{}", "retry_first": 0.2, "retry_max": 0.5}})",
+                     sshd->port, hooked.string(), sshd->user_key().string(), trusted.string())});
     auto server = f.start({"--git-mirrors", file});
     auto client = connect(server);
     backup(f, client, "over ssh\n");
@@ -350,6 +359,10 @@ TEST_CASE("an ssh mirror through a real OpenSSH sshd; an unknown host key is ref
     CHECK(git_output(mirror, {"show", "main:r0/show_run"}) == "over ssh again\n");
     REQUIRE(eventually([&] { return f.mirrored(locked_mirror); }, 30s));
     CHECK(!stderr_has(server, passphrase));
+    REQUIRE(eventually([&] { return stderr_has(server, "mirror.push_failed mirror=hooked"); }));
+    CHECK(stderr_has(server, "error=rejected"));
+    CHECK(stderr_has(server, "the remote refused refs/heads/main"));
+    CHECK(f.main_of(hooked) == std::nullopt);
     REQUIRE(eventually([&] { return stderr_has(server, "mirror.push_failed mirror=spoofed"); }));
     CHECK(stderr_has(server, "differs from the one in"));
     CHECK(stderr_has(server, "error=host_key"));
