@@ -268,18 +268,15 @@ int Daemon::start_git_writer() {
     // A repository that does not open is no reason to stop ingest: the writer retries it
     // with backoff (GitWriterHealth, /metrics) while completions wait in the spool and the
     // log. Only a repository that belongs to another log refuses the start.
-    auto opened =
-        netkeep::open_git_writer(log_, {.repo_path = (config_.data_dir / "repo.git").string(),
-                                        .spool_dir = (config_.data_dir / "spool").string(),
-                                        .state_dir = (config_.data_dir / "gitwriter").string(),
-                                        .quarantine_after = config_.quarantine_after,
-                                        .layout = config_.git_layout,
-                                        .commit_unchanged = config_.commit_unchanged,
-                                        .spool_retention = config_.spool_retention,
-                                        .on_applied = [this](auto records) {
-                                            if (mirrors_) mirrors_->notify();
-                                            on_history(std::move(records));
-                                        }});
+    auto opened = netkeep::open_git_writer(
+        log_, {.repo_path = (config_.data_dir / "repo.git").string(),
+               .spool_dir = (config_.data_dir / "spool").string(),
+               .state_dir = (config_.data_dir / "gitwriter").string(),
+               .quarantine_after = config_.quarantine_after,
+               .layout = config_.git_layout,
+               .commit_unchanged = config_.commit_unchanged,
+               .spool_retention = config_.spool_retention,
+               .on_applied = [this](auto records) { on_history(std::move(records)); }});
     if (!opened) {
         fmt::print(stderr, "netkeepd: {}\n", opened.status().to_string());
         return 1;
@@ -316,8 +313,10 @@ int Daemon::open_mirrors() {
 }
 
 // On the git writer's thread: what it committed is joined with the completions there,
-// then handed to the io thread for the history index and the metrics.
+// then handed to the io thread for the history index and the metrics; the git mirrors
+// are told main moved.
 void Daemon::on_history(std::vector<netkeep::GitAppliedRecord> records) {
+    if (mirrors_) mirrors_->notify();  // main moved: cheap, never waits for a push
     auto entries = netkeep::api::resolve_records(log_, std::move(records));
     if (!entries) {
         netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
