@@ -104,10 +104,10 @@ netbox::Fetch make_fetch(const NetboxOptions& n, const std::string& token,
 }
 
 void report_pull(const netbox::Pull& pulled, Io io) {
-    std::size_t listed = 0, by_status = 0;
+    std::size_t listed = 0, by_choice = 0;
     for (const netbox::Skipped& s : pulled.skipped) {
-        if (s.reason.starts_with("status ")) {
-            ++by_status;
+        if (s.by_choice) {
+            ++by_choice;
             continue;
         }
         if (listed++ < k_max_skipped_listed)
@@ -119,22 +119,23 @@ void report_pull(const netbox::Pull& pulled, Io io) {
                    listed - k_max_skipped_listed);
     for (const std::string& note : pulled.notes)
         fmt::print(io.err, "netkeepctl: netbox: {}\n", note);
-    fmt::print(io.out, "netbox: {} objects in {} pages: {} devices, {} skipped ({} by status)\n",
-               pulled.objects, pulled.pages, pulled.devices.size(), pulled.skipped.size(),
-               by_status);
+    fmt::print(io.out,
+               "netbox: {} objects in {} pages: {} devices; left out: {} by status or custom "
+               "field, {} for a problem\n",
+               pulled.objects, pulled.pages, pulled.devices.size(), by_choice, listed);
 }
 
 // Validates the new devices.json beside the directory's jobs.json exactly as netkeepd
 // loads them (`netkeepctl inventory check`): secrets resolved, relative to DIR.
 Status validate(const std::string& dir, const std::string& devices_json,
                 const std::vector<netbox::Device>& devices) {
-    auto files = read_inventory_files(dir);
-    if (!files) return files.status();
-    files->devices_json = devices_json;
+    // Not read_inventory_files: the first run has no devices.json yet.
+    auto jobs = read_file(dir + "/jobs.json", "the inventory's jobs file", 64 << 20);
+    if (!jobs) return jobs.status();
     InventoryLoadOptions options;
     options.resolve_secrets = true;
     options.secrets_dir = dir;
-    auto inventory = parse_inventory(*files, options);
+    auto inventory = parse_inventory(InventoryFiles{devices_json, std::move(*jobs)}, options);
     if (!inventory)
         return Status::invalid_argument(
             netbox::name_netbox_object(inventory.status().message(), devices));

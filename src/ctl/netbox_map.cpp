@@ -286,17 +286,17 @@ void map_object(object o, std::int64_t id, std::string_view kind, const Mapping&
         page.skipped.push_back({id, "", "has no name"});
         return;
     }
-    auto skip = [&](std::string reason) {
-        page.skipped.push_back({id, std::string(name), std::move(reason)});
+    auto skip = [&](std::string reason, bool by_choice = false) {
+        page.skipped.push_back({id, std::string(name), std::move(reason), by_choice});
     };
     const std::string_view status = status_of(o);
     if (std::find(m.statuses.begin(), m.statuses.end(), status) == m.statuses.end())
-        return skip(fmt::format("status '{}'", status));
+        return skip(fmt::format("status '{}'", status), true);
     const Custom custom = custom_fields(o, m);
     if (custom.backup_invalid)
         return skip(fmt::format("custom field {} is not true, false or null", m.backup_field));
     if (!custom.backup.value_or(m.backup_default))
-        return skip(fmt::format("custom field {} is false", m.backup_field));
+        return skip(fmt::format("custom field {} is false", m.backup_field), true);
     if (std::string problem = name_problem(name); !problem.empty())
         return skip(fmt::format("the name {}", problem));
     Device d;
