@@ -1,6 +1,7 @@
 #include "ctl/netbox_map.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 
@@ -308,6 +309,11 @@ void map_object(object o, std::int64_t id, std::string_view kind, const Mapping&
         if (!d.host.empty()) break;
     }
     if (d.host.empty()) return skip(fmt::format("no address in {}", fmt::join(m.host, ", ")));
+    // An address or a DNS name; anything else in NetBox's field is a data error there.
+    if (d.host.size() > 253 || !std::all_of(d.host.begin(), d.host.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '.' || c == ':' || c == '-' || c == '_' || c == '%';
+        }))
+        return skip("the address is not an IP address or host name");
     d.profile = custom.profile.empty() ? m.profile : custom.profile;
     d.platform = map_platform(slug_of(o, "platform"), m, page.notes);
     if (!m.group.empty()) d.group = std::string(source_value(o, m.group));

@@ -113,17 +113,24 @@ TEST_CASE("netbox: status, the backup custom field, names and addresses decide w
         no_ip.replace(no_ip.find(field), field.size(), null_field);
     }
     const std::string weird = device_4x(6, "f", R"("netkeep_backup":"yes")");
-    auto p =
-        parse_page(page(6, "", {planned, off, unnamed, bad_name, no_ip, weird}), default_mapping());
+    std::string bad_ip = device_4x(7, "g");
+    for (std::size_t at; (at = bad_ip.find(R"("address":"10.0.0.7/24")")) != std::string::npos;)
+        bad_ip.replace(at, 23, R"("address":"a b\n/24")");
+    auto p = parse_page(page(7, "", {planned, off, unnamed, bad_name, no_ip, weird, bad_ip}),
+                        default_mapping());
     REQUIRE(p);
     CHECK(p->devices.empty());
-    REQUIRE(p->skipped.size() == 6);
+    REQUIRE(p->skipped.size() == 7);
     CHECK(p->skipped[0].reason == "status 'planned'");
     CHECK(p->skipped[1].reason == "custom field netkeep_backup is false");
     CHECK(p->skipped[2].reason == "has no name");
     CHECK(p->skipped[3].reason == "the name has characters other than A-Z a-z 0-9 . _ -");
     CHECK(p->skipped[4].reason == "no address in primary_ip4, primary_ip");
     CHECK(p->skipped[5].reason == "custom field netkeep_backup is not true, false or null");
+    CHECK(p->skipped[6].reason == "the address is not an IP address or host name");
+    CHECK(p->skipped[0].by_choice);
+    CHECK(p->skipped[1].by_choice);
+    CHECK_FALSE(p->skipped[2].by_choice);
 }
 
 TEST_CASE("netbox: the mapping file overrides the defaults key by key") {
