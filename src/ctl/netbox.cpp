@@ -103,7 +103,20 @@ netbox::Fetch make_fetch(const NetboxOptions& n, const std::string& token,
     };
 }
 
-void report_pull(const netbox::Pull& pulled, Io io) {
+// What one run did, printed as text lines or (--json) one JSON object.
+struct Report {
+    bool pulled = false;
+    std::uint64_t objects = 0;
+    std::uint32_t pages = 0;
+    std::size_t devices = 0;
+    std::size_t by_choice = 0;    // left out by status or the backup custom field
+    std::size_t for_problem = 0;  // left out for a problem (listed on stderr)
+    std::string file;             // "replaced", "unchanged" or "" (not that far)
+    std::string reload;           // netkeepd's answer, "command", or "" (none)
+};
+
+// Lists on stderr what was left out for a problem (bounded) and the notes.
+void report_pull(const netbox::Pull& pulled, Io io, Report& report) {
     std::size_t listed = 0, by_choice = 0;
     for (const netbox::Skipped& s : pulled.skipped) {
         if (s.by_choice) {
@@ -119,10 +132,42 @@ void report_pull(const netbox::Pull& pulled, Io io) {
                    listed - k_max_skipped_listed);
     for (const std::string& note : pulled.notes)
         fmt::print(io.err, "netkeepctl: netbox: {}\n", note);
-    fmt::print(io.out,
-               "netbox: {} objects in {} pages: {} devices; left out: {} by status or custom "
-               "field, {} for a problem\n",
-               pulled.objects, pulled.pages, pulled.devices.size(), by_choice, listed);
+    report.pulled = true;
+    report.objects = pulled.objects;
+    report.pages = pulled.pages;
+    report.devices = pulled.devices.size();
+    report.by_choice = by_choice;
+    report.for_problem = listed;
+}
+
+void print_report(const Options& o, Io io, const Report& r, const Status& status) {
+    const NetboxOptions& n = o.netbox;
+    if (o.json) {
+        // netkeepd's reload answer is JSON already; anything else is quoted.
+        const bool raw = r.reload.starts_with('{') && r.reload.ends_with('}');
+        fmt::print(io.out,
+                   "{{\"objects\":{},\"pages\":{},\"devices\":{},\"left_out_by_choice\":{},"
+                   "\"left_out_for_problem\":{},\"devices_json\":{},\"reload\":{},\"error\":{}}}\n",
+                   r.objects, r.pages, r.devices, r.by_choice, r.for_problem,
+                   r.file.empty() ? "null" : json_quote(r.file),
+                   r.reload.empty() ? "null"
+                   : raw            ? r.reload
+                                    : json_quote(r.reload),
+                   status ? "null" : json_quote(status.message()));
+    } else {
+        if (r.pulled)
+            fmt::print(io.out,
+                       "netbox: {} objects in {} pages: {} devices; left out: {} by status or "
+                       "custom field, {} for a problem\n",
+                       r.objects, r.pages, r.devices, r.by_choice, r.for_problem);
+        if (!r.file.empty()) fmt::print(io.out, "netbox: {}/devices.json {}\n", n.out_dir, r.file);
+        if (r.reload == "command")
+            fmt::print(io.out, "netbox: ran the reload command\n");
+        else if (!r.reload.empty())
+            fmt::print(io.out, "netbox: netkeepd reloaded: {}\n", r.reload);
+    }
+    if (!status) fmt::print(io.err, "netkeepctl: {}\n", status.message());
+    std::fflush(io.out);
 }
 
 // Validates the new devices.json beside the directory's jobs.json exactly as netkeepd
@@ -142,7 +187,8 @@ Status validate(const std::string& dir, const std::string& devices_json,
     return Status::ok();
 }
 
-Status reload_by_url(const NetboxOptions& n, Io io) {
+// netkeepd's answer (printable, cut short) when it is 200.
+Result<std::string> reload_by_url(const NetboxOptions& n, Io io) {
     HttpRequest request;
     request.method = "POST";
     request.url = n.reload_url;
@@ -167,22 +213,20 @@ Status reload_by_url(const NetboxOptions& n, Io io) {
     if (response->status != 200)
         return Status::unavailable(
             fmt::format("reload: netkeepd answered {}: {}", response->status, body));
-    fmt::print(io.out, "netbox: netkeepd reloaded: {}\n", body);
-    return Status::ok();
+    return body;
 }
 
-Status reload(const NetboxOptions& n, Io io) {
+// What Report::reload says: netkeepd's answer, "command", or "" without a reload option.
+Result<std::string> reload(const NetboxOptions& n, Io io) {
     if (!n.reload_url.empty()) return reload_by_url(n, io);
-    if (!n.reload_command.empty()) {
-        if (Status s = run_program({"/bin/sh", "-c", n.reload_command}); !s)
-            return Status::unavailable(fmt::format("--reload-command: {}", s.message()));
-        fmt::print(io.out, "netbox: ran the reload command\n");
-    }
-    return Status::ok();
+    if (n.reload_command.empty()) return std::string();
+    if (Status s = run_program({"/bin/sh", "-c", n.reload_command}); !s)
+        return Status::unavailable(fmt::format("--reload-command: {}", s.message()));
+    return std::string("command");
 }
 
 // One pull. Ok(true) when devices.json was replaced.
-Result<bool> sync_once(const NetboxOptions& n, Io io) {
+Result<bool> sync_once(const NetboxOptions& n, Io io, Report& report) {
     netbox::Mapping mapping = netbox::default_mapping();
     if (!n.map_file.empty()) {
         auto text = read_file(n.map_file, "--map", k_max_map_file);
@@ -200,7 +244,7 @@ Result<bool> sync_once(const NetboxOptions& n, Io io) {
     const netbox::Limits limits;
     auto pulled = netbox::pull(*base, n.filter, mapping, limits, make_fetch(n, *token, limits));
     if (!pulled) return Status::unavailable(fmt::format("NetBox: {}", pulled.status().message()));
-    report_pull(*pulled, io);
+    report_pull(*pulled, io, report);
     const std::string text = netbox::render_devices_json(mapping, pulled->devices);
     const std::string path = n.out_dir + "/devices.json";
     if (auto old = read_file(path, "devices.json", 1ull << 30); old && *old == text) return false;
@@ -229,24 +273,27 @@ int run_inventory_netbox(const Options& o, Io io) {
     bool reload_pending = false;
     int code = 0;
     do {
-        auto changed = sync_once(n, io);
-        const char* keep = " (the inventory is left as it was)";
+        Report report;
+        Status status;
+        auto changed = sync_once(n, io, report);
         if (!changed) {
-            code = fail(o, io, changed.status().message() + keep);
+            status = Status::unavailable(changed.status().message() +
+                                         " (the inventory is left as it was)");
         } else {
-            fmt::print(io.out, "netbox: {}/devices.json {}\n", n.out_dir,
-                       *changed ? "replaced" : "unchanged");
+            report.file = *changed ? "replaced" : "unchanged";
             reload_pending = reload_pending || *changed;
-            code = 0;
             if (reload_pending) {
-                if (Status s = reload(n, io); !s) {
-                    code = fail(o, io, s.message());
-                } else {
+                auto answer = reload(n, io);
+                if (answer) {
+                    report.reload = std::move(*answer);
                     reload_pending = false;
+                } else {
+                    status = answer.status();
                 }
             }
         }
-        std::fflush(io.out);
+        print_report(o, io, report, status);
+        code = status ? 0 : 1;
         for (std::uint32_t i = 0; n.watch && i < n.watch && !g_stop; ++i)
             std::this_thread::sleep_for(std::chrono::seconds(1));
     } while (n.watch && !g_stop);

@@ -269,6 +269,21 @@ TEST_CASE("NetBox 3.x pages, a filter passed through, and the mapping file") {
         std::string::npos);
     CHECK(devices.find("dal1-") == std::string::npos);
 
+    // --json: one object per run.
+    std::vector<std::string> json_args = args;
+    json_args.push_back("--json");
+    CtlResult again = ctl(json_args);
+    REQUIRE_MESSAGE(again.code == 0, again.err);
+    simdjson::dom::parser parser;
+    simdjson::dom::element summary = parser.parse(again.out);
+    CHECK(summary["objects"].get_uint64().value() == 100);
+    CHECK(summary["pages"].get_uint64().value() == 2);
+    CHECK(summary["devices"].get_uint64().value() == 96);
+    CHECK(summary["left_out_by_choice"].get_uint64().value() == 4);
+    CHECK(summary["devices_json"].get_string().value() == "unchanged");
+    CHECK(summary["reload"].is_null());
+    CHECK(summary["error"].is_null());
+
     // A bad mapping file is refused before NetBox is asked.
     write(f.map, R"({"group": "rack"})");
     CtlResult bad = ctl(args);
