@@ -140,6 +140,16 @@ Status set_watch(Options& o, std::string_view v) {
     return Status::ok();
 }
 
+Status set_netbox_timeout(Options& o, std::string_view v) {
+    std::uint32_t seconds = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (ec != std::errc() || end != v.data() + v.size() || seconds < 1 || seconds > 600)
+        return usage(
+            fmt::format("--timeout: {} is not a number of seconds from 1 to 600", quoted(v)));
+    o.netbox.timeout = seconds;
+    return Status::ok();
+}
+
 constexpr Rule<Options> k_netbox_rules[] = {
     {{"url", Kind::value, "URL", "NetBox's address (https://netbox.example.net)"},
      set_netbox<&NetboxOptions::url>},
@@ -152,6 +162,8 @@ constexpr Rule<Options> k_netbox_rules[] = {
     {{"out", Kind::value, "DIR", "the inventory directory: its devices.json is replaced"},
      set_netbox<&NetboxOptions::out_dir>},
     {{"watch", Kind::value, "SECONDS", "run again every SECONDS until interrupted"}, set_watch},
+    {{"timeout", Kind::value, "SECONDS", "the most one NetBox request may take (default 60)"},
+     set_netbox_timeout},
     {{"reload", Kind::value, "URL", "netkeepd's URL: POST /admin/reload after a change"},
      set_netbox<&NetboxOptions::reload_url>},
     {{"reload-token-file", Kind::value, "FILE", "an admin token for --reload"},
@@ -263,7 +275,7 @@ Status finish_inventory(Options& o, const Words& words) {
     if (!o.netbox.url.empty() || !o.netbox.token_file.empty() || !o.netbox.out_dir.empty() ||
         !o.netbox.filter.empty() || !o.netbox.map_file.empty() || o.netbox.watch != 0 ||
         !o.netbox.reload_url.empty() || !o.netbox.reload_token_file.empty() ||
-        !o.netbox.reload_command.empty() || !o.netbox.ca_file.empty())
+        !o.netbox.reload_command.empty() || !o.netbox.ca_file.empty() || o.netbox.timeout != 60)
         return usage("inventory check takes only DIR (the other options are inventory netbox's)");
     if (Status s = expect_words("inventory check", rest, 1, "DIR"); !s) return s;
     o.command = Command::inventory_check;
@@ -370,7 +382,8 @@ const std::string k_usage = [] {
         "  verify\n"
         "  inventory check DIR\n"
         "  inventory netbox --url URL --token-file FILE --out DIR [--filter QUERY] [--map FILE]\n"
-        "                   [--watch SECONDS] [--reload URL [--reload-token-file FILE] | "
+        "                   [--watch SECONDS] [--timeout SECONDS] [--reload URL "
+        "[--reload-token-file FILE] | "
         "--reload-command CMD]\n"
         "  backup DEST\n"
         "  token add --auth FILE --name NAME --role worker|read|admin [--tag TAG]...\n"

@@ -46,8 +46,9 @@ struct NetboxOptions {
     std::string filter;
     std::string map_file;
     std::string out_dir;
-    std::uint32_t watch = 0;  // seconds between runs; 0: run once
-    std::string reload_url;   // netkeepd's URL: POST <url>/admin/reload after a change
+    std::uint32_t watch = 0;     // seconds between runs; 0: run once
+    std::uint32_t timeout = 60;  // seconds one NetBox request may take
+    std::string reload_url;      // netkeepd's URL: POST <url>/admin/reload after a change
     std::string reload_token_file;
     std::string reload_command;  // or run this (/bin/sh -c) after a change
     std::string ca_file;         // for https:// NetBox and netkeepd URLs

@@ -241,7 +241,8 @@ Result<bool> sync_once(const NetboxOptions& n, Io io, Report& report) {
     if (!token) return token.status();
     auto base = netbox::check_base_url(n.url);
     if (!base) return base.status();
-    const netbox::Limits limits;
+    netbox::Limits limits;
+    limits.request_timeout = std::chrono::seconds(n.timeout);
     auto pulled = netbox::pull(*base, n.filter, mapping, limits, make_fetch(n, *token, limits));
     if (!pulled) return Status::unavailable(fmt::format("NetBox: {}", pulled.status().message()));
     report_pull(*pulled, io, report);

@@ -197,6 +197,16 @@ TEST_CASE(
     }
     nb.control("mode=normal");
 
+    // A NetBox slower than --timeout (the server sleeps 3 s a page).
+    nb.control("mode=slow");
+    std::vector<std::string> impatient = args;
+    impatient.insert(impatient.end(), {"--timeout", "1"});
+    CtlResult slow = ctl(impatient);
+    CHECK(slow.code == 1);
+    CHECK_MESSAGE(slow.err.find("Operation timed out after") != std::string::npos, slow.err);
+    CHECK(read(f.inventory / "devices.json") == good);
+    nb.control("mode=normal");
+
     // A wrong token: NetBox's 403 and its detail.
     write(f.token, "ffffffffffffffffffffffffffffffffffffffff\n");
     CtlResult denied = ctl(args);

@@ -390,3 +390,15 @@ TEST_CASE("netbox: the command line") {
     CHECK_FALSE(parse({"inventory", "check", "inv", "--url", "u"}));
     CHECK_FALSE(parse({"log", "--url", "u"}));
 }
+
+TEST_CASE("netbox: --timeout is bounded") {
+    auto parse = [](std::vector<std::string_view> args) { return netkeep::ctl::parse_args(args); };
+    auto o = parse(
+        {"inventory", "netbox", "--url", "u", "--token-file", "t", "--out", "i", "--timeout", "5"});
+    REQUIRE(o);
+    CHECK(o->netbox.timeout == 5);
+    CHECK_FALSE(parse({"inventory", "netbox", "--url", "u", "--token-file", "t", "--out", "i",
+                       "--timeout", "0"}));
+    CHECK_FALSE(parse({"inventory", "netbox", "--url", "u", "--token-file", "t", "--out", "i",
+                       "--timeout", "601"}));
+}
