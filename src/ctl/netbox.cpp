@@ -248,7 +248,7 @@ Result<bool> sync_once(const NetboxOptions& n, Io io, Report& report) {
     report_pull(*pulled, io, report);
     const std::string text = netbox::render_devices_json(mapping, pulled->devices);
     const std::string path = n.out_dir + "/devices.json";
-    if (auto old = read_file(path, "devices.json", 1ull << 30); old && *old == text) return false;
+    if (auto old = read_file(path, "devices.json", 256u << 20); old && *old == text) return false;
     if (Status s = validate(n.out_dir, text, pulled->devices); !s) return s;
     DurableFileOptions file_options;
     file_options.mode = 0640;  // it may hold the mapping's literal passwords
