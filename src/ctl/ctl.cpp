@@ -152,6 +152,8 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
             return run_quarantine(*options, io);
         case Command::platforms:
             return run_platforms(*options, io);
+        case Command::consumers:
+            return run_consumers(*options, io);
     }
     return 2;
 }
