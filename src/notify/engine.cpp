@@ -207,7 +207,10 @@ private:
     ConsumerBackoff backoff_;
     std::uint64_t cursor_ = 0;     // last seq handled (in memory)
     std::uint64_t persisted_ = 0;  // last seq durable in meta
+    // Counts as of cursor_, except after a delivery abandoned mid-event (then they include
+    // that event, and must not be written: the durable pair stays consistent).
     FailureState failures_;
+    bool abandoned_ = false;
 };
 
 bool TargetLoop::retry_meta(const char* what, const std::function<Status()>& f) {
@@ -445,7 +448,10 @@ bool TargetLoop::step() {
         auto notes = select_notifications(*config, index, record, &*git, failures_, lookup);
         for (Notification& n : notes) {
             if (n.kind == EventKind::config_changed) fill_diff(n, *it);
-            if (!deliver(*it, n)) return false;
+            if (!deliver(*it, n)) {
+                abandoned_ = true;
+                return false;
+            }
         }
         cursor_ = record.seq;
         if (!notes.empty() && !persist()) return false;
@@ -461,7 +467,7 @@ void TargetLoop::run() {
     while (!runner_.stopping && step()) {
     }
     // What was handled completely is kept: one attempt, the thread is on its way out.
-    if (persisted_ != cursor_ || failures_.changed()) {
+    if (!abandoned_ && (persisted_ != cursor_ || failures_.changed())) {
         std::vector<std::pair<std::string, std::string>> meta{
             {consumer_cursor_key(consumer_name(runner_.name)), std::to_string(cursor_)}};
         if (failures_.changed()) meta.emplace_back(failures_key(runner_.name), failures_.encode());
