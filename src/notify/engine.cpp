@@ -423,8 +423,6 @@ bool TargetLoop::step() {
     if (it == config->targets.end()) return false;
     const std::size_t index = std::size_t(it - config->targets.begin());
     const std::uint64_t bound = shared_.bound();
-    const std::uint64_t last = shared_.log.last_seq();
-    runner_.update([&](ConsumerHealth& h) { h.lag = last > cursor_ ? last - cursor_ : 0; });
     if (cursor_ >= bound) return runner_.sleep(shared_.options.poll);
     const std::uint64_t to = std::min<std::uint64_t>(bound, cursor_ + shared_.options.batch);
     std::vector<EventRecord> records;
@@ -554,10 +552,13 @@ void NotifyEngine::stop() {
 
 std::vector<ConsumerHealth> NotifyEngine::health() const {
     std::vector<ConsumerHealth> out;
+    // The lag behind the log as it is now: a target stuck on one delivery falls behind.
+    const std::uint64_t last = shared_->log.last_seq();
     std::lock_guard lock(mutex_);
     for (const auto& [name, r] : runners_) {
         std::lock_guard h(r->health_mutex);
         out.push_back(r->health);
+        out.back().lag = last > out.back().cursor ? last - out.back().cursor : 0;
     }
     return out;
 }
