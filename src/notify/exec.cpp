@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -33,6 +34,45 @@ struct SpawnActions {
     posix_spawn_file_actions_t a;
     SpawnActions() { ::posix_spawn_file_actions_init(&a); }
     ~SpawnActions() { ::posix_spawn_file_actions_destroy(&a); }
+};
+
+// The child starts with no signal blocked and SIGPIPE at its default (netkeepd ignores it,
+// and an ignored signal stays ignored across exec).
+struct SpawnAttr {
+    posix_spawnattr_t a;
+    SpawnAttr() {
+        ::posix_spawnattr_init(&a);
+        sigset_t none, pipe;
+        sigemptyset(&none);
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        ::posix_spawnattr_setsigmask(&a, &none);
+        ::posix_spawnattr_setsigdefault(&a, &pipe);
+        ::posix_spawnattr_setflags(&a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    }
+    ~SpawnAttr() { ::posix_spawnattr_destroy(&a); }
+};
+
+// While it lives, a write to a pipe whose reader is gone fails with EPIPE in this thread
+// instead of killing the process (where SIGPIPE is not ignored already); a SIGPIPE raised
+// meanwhile is consumed before the old mask comes back.
+class BlockSigpipe {
+public:
+    BlockSigpipe() {
+        sigemptyset(&pipe_);
+        sigaddset(&pipe_, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+    }
+    ~BlockSigpipe() {
+        const timespec zero{0, 0};
+        while (::sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+
+private:
+    sigset_t pipe_;
+    sigset_t old_;
 };
 
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
@@ -96,10 +136,12 @@ Result<ExecResult> run_exec(const ExecRequest& request) {
     ::posix_spawn_file_actions_adddup2(&actions.a, out.fd[1], 1);
     ::posix_spawn_file_actions_adddup2(&actions.a, out.fd[1], 2);
     ::posix_spawn_file_actions_addclosefrom_np(&actions.a, 3);
+    SpawnAttr attr;
     auto argv = c_strings(request.argv);
     auto envp = c_strings(request.env);
+    BlockSigpipe no_sigpipe;
     pid_t pid = -1;
-    if (int err = ::posix_spawn(&pid, argv[0], &actions.a, nullptr, argv.data(), envp.data()))
+    if (int err = ::posix_spawn(&pid, argv[0], &actions.a, &attr.a, argv.data(), envp.data()))
         return Status::unavailable(fmt::format("cannot start: {}", std::strerror(err)));
     in.close_end(0);
     out.close_end(1);

@@ -182,6 +182,10 @@ TEST_CASE("exec: stdin in, output bounded, a clean environment, a timeout that k
 
     r.argv = {"/bin/sh", "-c", "exit 3"};
     CHECK(run_exec(r).status().message() == "exited with 3");
+    // A program that reads nothing: the input it refuses neither blocks nor kills us.
+    r.input = std::string(1 << 20, 'x');
+    CHECK(run_exec(r).status().message() == "exited with 3");
+    r.input = "hello";
 
     r.argv = {"/bin/sleep", "10"};
     r.timeout = std::chrono::milliseconds(200);
