@@ -124,6 +124,56 @@ constexpr Rule<Options> k_token_rules[] = {
      add_text<&Options::token_tags>},
 };
 
+template <auto field>
+Status set_netbox(Options& o, std::string_view v) {
+    o.netbox.*field = std::string(v);
+    return Status::ok();
+}
+
+Status set_watch(Options& o, std::string_view v) {
+    std::uint32_t seconds = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (ec != std::errc() || end != v.data() + v.size() || seconds < 1 || seconds > 86400)
+        return usage(
+            fmt::format("--watch: {} is not a number of seconds from 1 to 86400", quoted(v)));
+    o.netbox.watch = seconds;
+    return Status::ok();
+}
+
+Status set_netbox_timeout(Options& o, std::string_view v) {
+    std::uint32_t seconds = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (ec != std::errc() || end != v.data() + v.size() || seconds < 1 || seconds > 600)
+        return usage(
+            fmt::format("--timeout: {} is not a number of seconds from 1 to 600", quoted(v)));
+    o.netbox.timeout = seconds;
+    return Status::ok();
+}
+
+constexpr Rule<Options> k_netbox_rules[] = {
+    {{"url", Kind::value, "URL", "NetBox's address (https://netbox.example.net)"},
+     set_netbox<&NetboxOptions::url>},
+    {{"token-file", Kind::value, "FILE", "the NetBox API token (v1, or v2 nbt_...)"},
+     set_netbox<&NetboxOptions::token_file>},
+    {{"filter", Kind::value, "QUERY", "NetBox filters passed through (site=dal1&tag=backup)"},
+     set_netbox<&NetboxOptions::filter>},
+    {{"map", Kind::value, "FILE", "the mapping file (docs/netbox.md)"},
+     set_netbox<&NetboxOptions::map_file>},
+    {{"out", Kind::value, "DIR", "the inventory directory: its devices.json is replaced"},
+     set_netbox<&NetboxOptions::out_dir>},
+    {{"watch", Kind::value, "SECONDS", "run again every SECONDS until interrupted"}, set_watch},
+    {{"timeout", Kind::value, "SECONDS", "the most one NetBox request may take (default 60)"},
+     set_netbox_timeout},
+    {{"reload", Kind::value, "URL", "netkeepd's URL: POST /admin/reload after a change"},
+     set_netbox<&NetboxOptions::reload_url>},
+    {{"reload-token-file", Kind::value, "FILE", "an admin token for --reload"},
+     set_netbox<&NetboxOptions::reload_token_file>},
+    {{"reload-command", Kind::value, "CMD", "run CMD (/bin/sh -c) after a change instead"},
+     set_netbox<&NetboxOptions::reload_command>},
+    {{"ca-file", Kind::value, "FILE", "trust these CA certificates (PEM) for https:// URLs"},
+     set_netbox<&NetboxOptions::ca_file>},
+};
+
 // Which command each group of options belongs to ("" for the global ones).
 struct Group {
     std::string_view command;
@@ -136,6 +186,7 @@ constexpr Group k_groups[] = {
     {"log", "log", k_log_rules},
     {"state", "state", k_state_rules},
     {"token", "token add|list|revoke", k_token_rules},
+    {"inventory", "inventory netbox", k_netbox_rules},
 };
 
 std::vector<Rule<Options>> all_rules() {
@@ -202,10 +253,30 @@ Status finish_scrub_secrets(Options& o, const Words& words) {
     return expect_words("scrub-secrets", words, 0, "");
 }
 
+Status finish_inventory_netbox(Options& o, const Words& rest) {
+    o.command = Command::inventory_netbox;
+    if (Status s = expect_words("inventory netbox", rest, 0, ""); !s) return s;
+    const NetboxOptions& n = o.netbox;
+    if (n.url.empty()) return usage("inventory netbox: --url is required");
+    if (n.token_file.empty()) return usage("inventory netbox: --token-file is required");
+    if (n.out_dir.empty()) return usage("inventory netbox: --out DIR is required");
+    if (!n.reload_url.empty() && !n.reload_command.empty())
+        return usage("inventory netbox: --reload or --reload-command, not both");
+    if (!n.reload_token_file.empty() && n.reload_url.empty())
+        return usage("inventory netbox: --reload-token-file goes with --reload");
+    return Status::ok();
+}
+
 Status finish_inventory(Options& o, const Words& words) {
+    const Words rest(words.begin() + std::min<std::size_t>(1, words.size()), words.end());
+    if (!words.empty() && words[0] == "netbox") return finish_inventory_netbox(o, rest);
     if (words.empty() || words[0] != "check")
-        return usage("inventory: the only subcommand is 'inventory check DIR'");
-    const Words rest(words.begin() + 1, words.end());
+        return usage("inventory: 'inventory check DIR' or 'inventory netbox ...'");
+    if (!o.netbox.url.empty() || !o.netbox.token_file.empty() || !o.netbox.out_dir.empty() ||
+        !o.netbox.filter.empty() || !o.netbox.map_file.empty() || o.netbox.watch != 0 ||
+        !o.netbox.reload_url.empty() || !o.netbox.reload_token_file.empty() ||
+        !o.netbox.reload_command.empty() || !o.netbox.ca_file.empty() || o.netbox.timeout != 60)
+        return usage("inventory check takes only DIR (the other options are inventory netbox's)");
     if (Status s = expect_words("inventory check", rest, 1, "DIR"); !s) return s;
     o.command = Command::inventory_check;
     o.path = std::string(rest[0]);
@@ -316,6 +387,10 @@ const std::string k_usage = [] {
         "  state [--at SEQ|TIME]\n"
         "  verify\n"
         "  inventory check DIR\n"
+        "  inventory netbox --url URL --token-file FILE --out DIR [--filter QUERY] [--map FILE]\n"
+        "                   [--watch SECONDS] [--timeout SECONDS] [--reload URL "
+        "[--reload-token-file FILE] | "
+        "--reload-command CMD]\n"
         "  backup DEST\n"
         "  token add --auth FILE --name NAME --role worker|read|admin [--tag TAG]...\n"
         "  token list --auth FILE\n"

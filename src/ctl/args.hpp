@@ -21,6 +21,7 @@ enum class Command {
     state,
     verify,
     inventory_check,
+    inventory_netbox,
     backup,
     token_add,
     token_list,
@@ -39,6 +40,21 @@ struct StatePoint {
     std::optional<unix_time> time;
 };
 
+// inventory netbox (docs/netbox.md).
+struct NetboxOptions {
+    std::string url;
+    std::string token_file;
+    std::string filter;
+    std::string map_file;
+    std::string out_dir;
+    std::uint32_t watch = 0;     // seconds between runs; 0: run once
+    std::uint32_t timeout = 60;  // seconds one NetBox request may take
+    std::string reload_url;      // netkeepd's URL: POST <url>/admin/reload after a change
+    std::string reload_token_file;
+    std::string reload_command;  // or run this (/bin/sh -c) after a change
+    std::string ca_file;         // for https:// NetBox and netkeepd URLs
+};
+
 struct Options {
     Command command = Command::help;
     std::string data_dir = "var";
@@ -53,6 +69,7 @@ struct Options {
     std::string token_role;
     std::vector<std::string> token_tags;
     std::uint64_t seq = 0;  // quarantine retry SEQ
+    NetboxOptions netbox;   // inventory netbox
 };
 
 // args without the program name. Errors are InvalidArgument (exit 2), naming the

@@ -15,6 +15,7 @@ struct Io {
 int run_log(const Options& o, Io io);
 int run_state(const Options& o, Io io);
 int run_inventory_check(const Options& o, Io io);
+int run_inventory_netbox(const Options& o, Io io);  // docs/netbox.md
 int run_verify(const Options& o, Io io);
 int run_backup(const Options& o, Io io);
 int run_token(const Options& o, Io io);  // token add | list | revoke

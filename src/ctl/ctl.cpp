@@ -139,6 +139,8 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
             return run_verify(*options, io);
         case Command::inventory_check:
             return run_inventory_check(*options, io);
+        case Command::inventory_netbox:
+            return run_inventory_netbox(*options, io);
         case Command::backup:
             return run_backup(*options, io);
         case Command::token_add:
