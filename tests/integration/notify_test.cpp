@@ -359,6 +359,10 @@ TEST_CASE("a bad notify.json is refused like a bad inventory: at start and on re
     auto server = f.start();
     auto client = connect(server);
     f.write_notify(R"({"targets": [{"name": "x", "type": "pager"}]})");
+    // netkeepctl inventory check says so before a reload is tried.
+    auto check = ctl({"inventory", "check", f.inventory.string()});
+    CHECK(check.code != 0);
+    CHECK(check.err.find("notify.json: /targets/0/type") != std::string::npos);
     auto r = client.request("POST", "/admin/reload", "", {});
     REQUIRE(r.is_ok());
     CHECK(r->status == 422);
