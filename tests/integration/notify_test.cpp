@@ -21,6 +21,7 @@
 
 #include "http/client.hpp"
 #include "netkeep/http_client.hpp"
+#include "netkeep/json.hpp"
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
@@ -304,6 +305,41 @@ TEST_CASE("kill -9 while a target is failing, then restart: every change at leas
     auto ctl_out = ctl({"--data-dir", f.data.string(), "--json", "consumers"});
     CHECK(ctl_out.code == 0);
     CHECK(ctl_out.out.find(R"("name":"notify.hook")") != std::string::npos);
+}
+
+TEST_CASE(
+    "kill -9 in the middle of a delivery: it is made again after the restart, then the rest") {
+    Fixture f;
+    const fs::path mark = f.root / "slow-once";
+    // Records the notification, then (the first time only) takes long to exit: netkeepd is
+    // killed while it waits, after the receiver has the notification but before the cursor
+    // could move past it.
+    const std::string script =
+        fmt::format("cat >> {0}; echo >> {0}; if [ ! -e {1} ]; then : > {1}; sleep 5; fi",
+                    f.exec_out.string(), mark.string());
+    f.write_notify(fmt::format(R"({{"targets": [{{"name": "script", "type": "exec",
+        "program": "/bin/sh", "args": ["-c", {}], "timeout": 30}}],
+      "rules": [{{"events": ["config_changed"], "targets": ["script"]}}]}})",
+                               netkeep::json_quote(script)));
+    std::vector<std::int64_t> seqs;
+    {
+        auto server = f.start();
+        auto client = connect(server);
+        for (int v = 1; v <= 3; ++v) seqs.push_back(f.change(client, v));
+        REQUIRE(eventually([&] { return fs::exists(mark); }, 20s));
+        REQUIRE(server.process.send_signal(SIGKILL));
+        REQUIRE(server.process.wait(10s).is_ok());
+    }
+    REQUIRE(lines_of(f.exec_out).size() == 1);
+    auto server = f.start();
+    REQUIRE(eventually([&] { return lines_of(f.exec_out).size() == 4; }, 30s));
+    std::vector<std::int64_t> got;
+    for (const std::string& line : lines_of(f.exec_out)) {
+        Parsed n(line);
+        got.push_back(n.root["seq"].get_int64().value());
+    }
+    // The one in flight twice (the documented repeat window), then each of the others once.
+    CHECK(got == std::vector<std::int64_t>{seqs[0], seqs[0], seqs[1], seqs[2]});
 }
 
 TEST_CASE("a target that is down delays only itself: ingest, git and the other target go on") {
