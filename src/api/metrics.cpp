@@ -304,6 +304,36 @@ void render_state(Exposition& out, const MetricsSnapshot& s) {
                   std::int64_t(s.start_time));
 }
 
+// Per log consumer (label consumer="notify.<target>", "mirror.<remote>"); the families are
+// listed also when no consumer is configured, so dashboards find them.
+void render_consumers(Exposition& out, const std::vector<ConsumerHealth>& consumers) {
+    struct Family {
+        std::string_view name, type, help;
+        std::uint64_t ConsumerHealth::*value;
+    };
+    static constexpr Family families[] = {
+        {"netkeep_consumer_lag_events", "gauge",
+         "Events in the log after the consumer's durable cursor (for a mirror: applied seqs not "
+         "pushed).",
+         &ConsumerHealth::lag},
+        {"netkeep_consumer_delivered_total", "counter",
+         "Deliveries the consumer made (notifications sent, pushes), this process.",
+         &ConsumerHealth::delivered_total},
+        {"netkeep_consumer_errors_total", "counter",
+         "Failed delivery attempts of the consumer, this process (each retry counts).",
+         &ConsumerHealth::errors_total},
+        {"netkeep_consumer_consecutive_failures", "gauge",
+         "Failed attempts of the consumer since its last success (0: healthy); 3 or more is a "
+         "/readyz warning.",
+         &ConsumerHealth::consecutive_failures},
+    };
+    for (const Family& f : families) {
+        out.family(f.name, f.type, f.help);
+        for (const ConsumerHealth& c : consumers)
+            out.sample(f.name, {{"consumer", c.name}}, c.*(f.value));
+    }
+}
+
 }  // namespace
 
 std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
@@ -312,6 +342,7 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
     render_counters(out, s.counters);
     render_state(out, s);
     render_storage(out, s.storage);
+    render_consumers(out, s.consumers);
     http.render(out);
     return out.take();
 }

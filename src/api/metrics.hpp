@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/event_counts.hpp"
+#include "netkeep/consumer.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/events.hpp"
 #include "netkeep/spool.hpp"
@@ -162,6 +163,7 @@ struct MetricsSnapshot {
     std::uint64_t history_versions = 0;
     unix_time start_time = 0;
     StorageSnapshot storage;
+    std::vector<ConsumerHealth> consumers;  // notification targets, git mirrors
 };
 
 // The whole /metrics body.

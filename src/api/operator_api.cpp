@@ -350,6 +350,7 @@ asio::awaitable<http::Response> OperatorApi::metrics(http::Request& request, con
         s.writer =
             WriterHealth{h->repo_ok,     h->consecutive_failures, h->errors_total,
                          h->quarantined, h->quarantined_total,    h->redaction_lines_skipped};
+    s.consumers = readiness_.consumers();
     http::Response r;
     r.status = 200;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -383,8 +384,11 @@ asio::awaitable<std::optional<GitProgress>> OperatorApi::git_progress(unix_time 
 // ---- GET /readyz ----
 
 asio::awaitable<http::Response> OperatorApi::readyz(http::Request&, const Caller&) {
-    auto reasons = readiness_reasons(readiness_.readiness_input(), readiness_.limits());
-    co_return http::json_response(reasons.empty() ? 200 : 503, readiness_json(reasons));
+    const ReadinessInput in = readiness_.readiness_input();
+    auto reasons = readiness_reasons(in, readiness_.limits());
+    co_return http::json_response(
+        reasons.empty() ? 200 : 503,
+        readiness_json(reasons, readiness_warnings(in, readiness_.limits())));
 }
 
 // ---- POST /admin/reload ----

@@ -70,14 +70,35 @@ std::vector<std::string> readiness_reasons(const ReadinessInput& in,
     return reasons;
 }
 
-std::string readiness_json(const std::vector<std::string>& reasons) {
-    if (reasons.empty()) return R"({"ready":true})";
-    std::string out = R"({"ready":false,"reasons":[)";
-    for (std::size_t i = 0; i < reasons.size(); ++i) {
+std::vector<std::string> readiness_warnings(const ReadinessInput& in,
+                                            const ReadinessLimits& limits) {
+    std::vector<std::string> warnings;
+    for (const ConsumerHealth& c : in.consumers)
+        if (c.consecutive_failures >= limits.consumer_failures)
+            warnings.push_back(fmt::format("consumer {} failing: {} failed attempts in a row",
+                                           c.name, c.consecutive_failures));
+    return warnings;
+}
+
+namespace {
+
+void append_list(std::string& out, std::string_view key, const std::vector<std::string>& items) {
+    out += fmt::format(R"(,"{}":[)", key);
+    for (std::size_t i = 0; i < items.size(); ++i) {
         if (i) out += ',';
-        out += json_quote(reasons[i]);
+        out += json_quote(items[i]);
     }
-    out += "]}";
+    out += ']';
+}
+
+}  // namespace
+
+std::string readiness_json(const std::vector<std::string>& reasons,
+                           const std::vector<std::string>& warnings) {
+    std::string out = reasons.empty() ? R"({"ready":true)" : R"({"ready":false)";
+    if (!reasons.empty()) append_list(out, "reasons", reasons);
+    if (!warnings.empty()) append_list(out, "warnings", warnings);
+    out += '}';
     return out;
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "netkeep/consumer.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
 #include "netkeep/status.hpp"
@@ -31,6 +32,9 @@ struct ReadinessLimits {
     // The git writer counts as failing after this many failed attempts in a row (of one
     // event or of opening/writing the repository); one failure is often a retry that works.
     std::uint64_t writer_failures{3};
+    // A log consumer (a notification target, a git mirror) counts as failing after this
+    // many failed attempts in a row: a warning, never a reason (see readiness_warnings).
+    std::uint64_t consumer_failures{3};
 };
 
 struct ReadinessInput {
@@ -56,13 +60,23 @@ struct ReadinessInput {
         std::chrono::steady_clock::time_point at{};
     };
     std::optional<SpoolFailure> spool_failure;
+    // Every log consumer's health (notification targets, git mirrors).
+    std::vector<ConsumerHealth> consumers;
 };
 
 // Empty when ready.
 std::vector<std::string> readiness_reasons(const ReadinessInput& in,
                                            const ReadinessLimits& limits = {});
 
-// {"ready":true} or {"ready":false,"reasons":[...]}
-std::string readiness_json(const std::vector<std::string>& reasons);
+// What is wrong but does not make netkeepd unready: a failing log consumer (a Slack outage
+// must not take the backup service out of a load balancer). Named like reasons: the
+// consumer and the kind of fault, never its error text (that may name a host).
+std::vector<std::string> readiness_warnings(const ReadinessInput& in,
+                                            const ReadinessLimits& limits = {});
+
+// {"ready":true} or {"ready":false,"reasons":[...]}, with "warnings":[...] after them
+// when there are any.
+std::string readiness_json(const std::vector<std::string>& reasons,
+                           const std::vector<std::string>& warnings = {});
 
 }  // namespace netkeep::api

@@ -27,6 +27,17 @@ void ReadinessMonitor::set_git(std::function<std::uint64_t()> applied_seq,
     git_health_ = std::move(health);
 }
 
+void ReadinessMonitor::add_consumers(std::function<std::vector<ConsumerHealth>()> provider) {
+    consumers_.push_back(std::move(provider));
+}
+
+std::vector<ConsumerHealth> ReadinessMonitor::consumers() const {
+    std::vector<ConsumerHealth> out;
+    for (const auto& provider : consumers_)
+        for (ConsumerHealth& h : provider()) out.push_back(std::move(h));
+    return out;
+}
+
 void ReadinessMonitor::run_background() {
     asio::co_spawn(timer_.get_executor(), loop(), asio::detached);
 }
@@ -59,6 +70,7 @@ ReadinessInput ReadinessMonitor::readiness_input() const {
         in.git = ReadinessInput::Git{log_.last_seq(), git_applied_sample_, git_applied_changed_};
     if (git_health_) in.writer = git_health_();
     in.spool_failure = spool_failure_;
+    in.consumers = consumers();
     return in;
 }
 

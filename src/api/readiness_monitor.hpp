@@ -36,6 +36,11 @@ public:
     // The git writer's progress and health; unset (--no-git-writer): no git readiness or metrics.
     void set_git(std::function<std::uint64_t()> applied_seq,
                  std::function<GitWriterHealth()> health);
+    // A log consumer's health (notification targets, git mirrors), for /metrics, and for
+    // /readyz's warnings. Before run_background(); providers are called on the io thread
+    // and must be cheap (ConsumerHealth's contract).
+    void add_consumers(std::function<std::vector<ConsumerHealth>()> provider);
+    std::vector<ConsumerHealth> consumers() const;
 
     // Starts the once-a-second loop on the io_context; stop() ends it.
     void run_background();
@@ -67,6 +72,7 @@ private:
     std::function<unix_time()> now_;
     std::function<std::uint64_t()> git_applied_seq_;
     std::function<GitWriterHealth()> git_health_;
+    std::vector<std::function<std::vector<ConsumerHealth>()>> consumers_;
 
     StorageCounters storage_counters_;
     std::optional<SpoolUsage> spool_usage_;  // absent until the first scan

@@ -51,6 +51,8 @@
 #include "netkeep/logger.hpp"
 #include "netkeep/spool.hpp"
 #include "netkeep/status.hpp"
+#include "notify/config.hpp"
+#include "notify/engine.hpp"
 #include "ui/ui_routes.hpp"
 #include "util/endpoint.hpp"
 
@@ -96,6 +98,13 @@ Result<std::shared_ptr<netkeep::http::TlsServerContext>> load_tls(const Config& 
     return tls;
 }
 
+// Without the git writer there are no commits to notify of: the targets follow the log.
+netkeep::notify::NotifyEngineOptions notify_options(const Config& config) {
+    netkeep::notify::NotifyEngineOptions options;
+    if (config.git_writer) options.repo_path = (config.data_dir / "repo.git").string();
+    return options;
+}
+
 // The running parts of netkeepd. Members are declared in start order: each is built after
 // the parts it uses and, being destroyed in reverse, stops before them (the HTTP server
 // first, then the git writer, the front ends, the engine, the blocking pool). The event
@@ -111,11 +120,13 @@ public:
           io_(io),
           log_(log),
           tls_(std::move(tls)),
-          engine_(io, blocking_, log,
-                  {.inventory_dir = config.inventory_dir.string(),
-                   .auth_file = config.auth_file.string(),
-                   .expiry_tick = std::chrono::milliseconds(250),
-                   .now = {}}),
+          engine_(
+              io, blocking_, log,
+              {.inventory_dir = config.inventory_dir.string(),
+               .auth_file = config.auth_file.string(),
+               .expiry_tick = std::chrono::milliseconds(250),
+               .now = {},
+               .load_beside = [this](const auto& inventory) { return load_notify(inventory); }}),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
           gate_(engine_, metrics_, sessions_),
           worker_api_(engine_, gate_, readiness_, spool, workers_seen_, blocking_,
@@ -127,7 +138,13 @@ public:
           server_(io, routes(), server_options()),
           reload_signal_(io, SIGHUP),
           // Before listening, so a signal that arrives right after "listening on" is not lost.
-          stop_signals_(io, SIGINT, SIGTERM) {}
+          stop_signals_(io, SIGINT, SIGTERM) {
+        readiness_.add_consumers([this] { return notify_.health(); });
+        // mirrors_ is set by start() before the server listens, so before anyone asks.
+        readiness_.add_consumers([this] {
+            return mirrors_ ? mirrors_->health() : std::vector<netkeep::ConsumerHealth>{};
+        });
+    }
 
     // Replays the log, loads the inventory, starts the git writer, listens. The process
     // exit code when one of them fails, else 0.
@@ -142,6 +159,7 @@ private:
     netkeep::http::ServerOptions server_options();
     int start_git_writer();
     int open_mirrors();
+    Result<std::function<void()>> load_notify(const netkeep::Inventory& inventory);
     void on_history(std::vector<netkeep::GitAppliedRecord> records);
     void wait_for_reload();
     void reload();
@@ -180,6 +198,9 @@ private:
             if (daemon.mirrors_) daemon.mirrors_->stop();
         }
     } mirror_stopper_{*this};
+    // Change notifications (notify.json beside the inventory): one thread per target,
+    // reading the log behind the git writer; stopped before the log closes.
+    netkeep::notify::NotifyEngine notify_{log_, notify_options(config_)};
     netkeep::http::Server server_;
     asio::signal_set reload_signal_;
     asio::signal_set stop_signals_;
@@ -310,6 +331,22 @@ int Daemon::open_mirrors() {
     }
     mirrors_ = std::move(*opened);
     return 0;
+}
+
+// notify.json, checked with the inventory (at start and on every reload): a bad one refuses
+// both, as a bad inventory does. Called off the io thread; the configuration takes effect
+// when the reload does.
+Result<std::function<void()>> Daemon::load_notify(const netkeep::Inventory& inventory) {
+    auto loaded = netkeep::notify::load_notify_config(config_.inventory_dir.string());
+    if (!loaded) return loaded.status();
+    std::shared_ptr<const netkeep::notify::NotifyConfig> config = std::move(*loaded);
+    auto devices = config ? netkeep::notify::device_map(*config, inventory) : nullptr;
+    return std::function<void()>([this, config, devices] {
+        notify_.configure(config, devices);
+        netkeep::log_line(netkeep::LogLevel::info, "notify.configured",
+                          {{"targets", std::to_string(config ? config->targets.size() : 0)},
+                           {"rules", std::to_string(config ? config->rules.size() : 0)}});
+    });
 }
 
 // On the git writer's thread: what it committed is joined with the completions there,

@@ -346,6 +346,11 @@ Status finish_platforms(Options& o, const Words& words) {
     return Status::ok();
 }
 
+Status finish_consumers(Options& o, const Words& words) {
+    o.command = Command::consumers;
+    return expect_words("consumers", words, 0, "");
+}
+
 Status finish_help(Options& o, const Words&) {
     o.command = Command::help;
     return Status::ok();
@@ -368,6 +373,7 @@ constexpr CommandSpec k_commands[] = {
     {"token", finish_token},
     {"quarantine", finish_quarantine},
     {"platforms", finish_platforms},
+    {"consumers", finish_consumers},
     {"help", finish_help},
 };
 
@@ -396,6 +402,8 @@ const std::string k_usage = [] {
         "next start)\n"
         "  platforms [NAME]         (the built-in platforms; NAME: its definition, to copy and "
         "adapt)\n"
+        "  consumers                (each log consumer's durable cursor and lag: notification "
+        "targets, git mirrors)\n"
         "TIME: 2026-11-28T03:00:00Z, 2026-11-28 03:00, 2026-11-28 or @UNIX (UTC unless an offset "
         "is given)\n";
     for (const Group& g : k_groups) {

@@ -29,7 +29,8 @@ enum class Command {
     scrub_secrets,
     quarantine_list,
     quarantine_retry,
-    platforms
+    platforms,
+    consumers
 };
 
 // `state --at`: a sequence number or a time ("the state after the last event at or

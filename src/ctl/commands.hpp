@@ -22,6 +22,7 @@ int run_token(const Options& o, Io io);  // token add | list | revoke
 int run_scrub_secrets(const Options& o, Io io);
 int run_quarantine(const Options& o, Io io);  // quarantine list | retry SEQ
 int run_platforms(const Options& o, Io io);   // platforms [NAME]
+int run_consumers(const Options& o, Io io);   // consumers
 
 // "<data-dir>/log", "<data-dir>/repo.git", "<data-dir>/spool".
 std::string log_dir(const Options& o);

@@ -14,6 +14,7 @@
 #include "netkeep/inventory.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/projection.hpp"
+#include "notify/config.hpp"
 
 namespace netkeep::ctl {
 
@@ -115,8 +116,14 @@ int run_inventory_check(const Options& o, Io io) {
     options.secrets_dir = o.path;
     auto inventory = parse_inventory(*files, options);
     if (!inventory) return fail(o, io, inventory.status().message());
+    // netkeepd refuses a reload whose notify.json does not load (docs/notifications.md).
+    auto notify = notify::load_notify_config(o.path);
+    if (!notify) return fail(o, io, notify.status().message());
     write(io.out, o.json ? format_inventory_json(*inventory, o.path) + "\n"
                          : format_inventory_text(*inventory, o.path));
+    if (*notify && !o.json)
+        fmt::print(io.out, "notify.json: {} targets, {} rules\n", (*notify)->targets.size(),
+                   (*notify)->rules.size());
     return 0;
 }
 
@@ -154,6 +161,8 @@ int run(const std::vector<std::string_view>& args, std::FILE* out, std::FILE* er
             return run_quarantine(*options, io);
         case Command::platforms:
             return run_platforms(*options, io);
+        case Command::consumers:
+            return run_consumers(*options, io);
     }
     return 2;
 }

@@ -77,6 +77,12 @@ Status Engine::start() {
     auto inventory = loading.get();
     if (!replayed) return replayed;
     if (!inventory) return inventory.status();
+    std::function<void()> beside;
+    if (options_.load_beside) {
+        auto loaded = options_.load_beside(*inventory);
+        if (!loaded) return loaded.status();
+        beside = std::move(*loaded);
+    }
     auto events = decide_inventory(projection_, *inventory, now());
     if (!events.empty()) {
         auto range = log_.append(events);
@@ -89,6 +95,7 @@ Status Engine::start() {
         log_inventory_applied(range->last, *inventory);
     }
     use_resolved(std::move(*inventory));
+    if (beside) beside();
     started_at_ = now();
     return Status::ok();
 }
@@ -224,6 +231,7 @@ asio::awaitable<Result<std::uint64_t>> Engine::reload() {
     Result<std::optional<Authenticator>> auth = Status::unavailable("not loaded");
     Result<Inventory> inventory = Status::unavailable("not loaded");
     std::optional<PreparedInventory> prepared;
+    Result<std::function<void()>> beside = std::function<void()>();
     // A local, not a capture by value: GCC 12 destroys a coroutine lambda's by-value
     // captures once too often under co_spawn (a shared_ptr captured so lost a reference).
     auto current = projection_.inventory_index();
@@ -233,6 +241,8 @@ asio::awaitable<Result<std::uint64_t>> Engine::reload() {
             auth = load_auth();
             if (auth) inventory = load_inventory();
             if (!inventory) co_return;
+            if (options_.load_beside) beside = options_.load_beside(*inventory);
+            if (!beside) co_return;
             auto structural =
                 parse_inventory(inventory->recorded,
                                 InventoryLoadOptions{.resolve_secrets = false, .secrets_dir = {}});
@@ -249,6 +259,10 @@ asio::awaitable<Result<std::uint64_t>> Engine::reload() {
         log_line(LogLevel::error, "inventory.refused", {{"error", inventory.status().message()}});
         co_return inventory.status();
     }
+    if (!beside) {
+        log_line(LogLevel::error, "inventory.refused", {{"error", beside.status().message()}});
+        co_return beside.status();
+    }
     // Without a prepared form (its recorded files do not parse) the projection parses
     // the event itself and reports why.
     auto events = prepared ? decide_inventory(projection_, *prepared, now())
@@ -257,6 +271,7 @@ asio::awaitable<Result<std::uint64_t>> Engine::reload() {
         if (prepared) free_elsewhere(std::move(*prepared));
         use_auth(std::move(*auth));
         use_resolved(std::move(*inventory));  // secrets may have changed
+        if (*beside) (*beside)();
         log_line(LogLevel::info, "inventory.unchanged");
         co_return std::uint64_t{0};
     }
@@ -270,6 +285,7 @@ asio::awaitable<Result<std::uint64_t>> Engine::reload() {
     log_inventory_applied(appended->last, *inventory);
     use_auth(std::move(*auth));
     use_resolved(std::move(*inventory));
+    if (*beside) (*beside)();
     co_return appended->last;
 }
 

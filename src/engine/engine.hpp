@@ -44,6 +44,11 @@ struct EngineOptions {
     std::chrono::milliseconds expiry_tick{std::chrono::milliseconds(250)};
     // The clock every decision reads; unset: the system clock. Tests set it.
     std::function<unix_time()> now;
+    // Configuration kept beside the inventory and reloaded with it (netkeepd: notify.json),
+    // checked with the inventory just loaded, off the io thread. An error refuses the start
+    // or the reload as a bad inventory does; what it returns is called (on the io thread)
+    // once the reload took effect. Unset: nothing beside.
+    std::function<Result<std::function<void()>>(const Inventory&)> load_beside;
 };
 
 class Engine {

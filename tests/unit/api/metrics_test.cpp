@@ -221,3 +221,50 @@ TEST_CASE("storage metrics: errors by op and kind, the log's state, spool gauges
     CHECK(text.find("netkeep_spool_bytes 4096\n") != std::string::npos);
     CHECK(text.find("netkeep_ready 0\n") != std::string::npos);
 }
+
+TEST_CASE("readiness: a failing log consumer is a warning, never a reason") {
+    using namespace std::chrono_literals;
+    ReadinessInput in;
+    in.now = std::chrono::steady_clock::time_point(1000s);
+    in.log.last_write = in.now - 5s;
+    ConsumerHealth ok;
+    ok.name = "notify.chat";
+    ConsumerHealth failing;
+    failing.name = "notify.ops";
+    failing.consecutive_failures = 4;
+    failing.last_error = "cannot connect to hooks.example.com";
+    in.consumers = {ok, failing};
+    CHECK(readiness_reasons(in).empty());
+    auto warnings = readiness_warnings(in);
+    REQUIRE(warnings.size() == 1);
+    CHECK(warnings[0] == "consumer notify.ops failing: 4 failed attempts in a row");
+    CHECK(
+        readiness_json({}, warnings) ==
+        R"({"ready":true,"warnings":["consumer notify.ops failing: 4 failed attempts in a row"]})");
+    CHECK(
+        readiness_json({"x"}, warnings) ==
+        R"({"ready":false,"reasons":["x"],"warnings":["consumer notify.ops failing: 4 failed attempts in a row"]})");
+    in.consumers[1].consecutive_failures = 2;  // below ReadinessLimits::consumer_failures
+    CHECK(readiness_warnings(in).empty());
+}
+
+TEST_CASE("metrics: one sample per consumer and family, labelled consumer=") {
+    MetricsSnapshot s;
+    ConsumerHealth c;
+    c.name = "notify.ops";
+    c.lag = 7;
+    c.delivered_total = 3;
+    c.errors_total = 2;
+    c.consecutive_failures = 1;
+    s.consumers = {c};
+    const std::string text = render_metrics(s, HttpMetrics());
+    CHECK(text.find("# TYPE netkeep_consumer_lag_events gauge\n") != std::string::npos);
+    CHECK(text.find("netkeep_consumer_lag_events{consumer=\"notify.ops\"} 7\n") !=
+          std::string::npos);
+    CHECK(text.find("netkeep_consumer_delivered_total{consumer=\"notify.ops\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("netkeep_consumer_errors_total{consumer=\"notify.ops\"} 2\n") !=
+          std::string::npos);
+    CHECK(text.find("netkeep_consumer_consecutive_failures{consumer=\"notify.ops\"} 1\n") !=
+          std::string::npos);
+}

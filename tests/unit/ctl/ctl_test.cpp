@@ -276,6 +276,15 @@ TEST_CASE("quarantine list | retry SEQ") {
     }
 }
 
+TEST_CASE("consumers") {
+    auto c = parse({"--json", "consumers"});
+    REQUIRE(c.is_ok());
+    CHECK(c->command == Command::consumers);
+    CHECK(c->json);
+    CHECK(parse_args({"consumers", "x"}).status().code() == Status::Code::invalid_argument);
+    CHECK(k_usage.find("  consumers ") != std::string::npos);
+}
+
 TEST_CASE("platforms [NAME]") {
     auto list = parse({"platforms"});
     REQUIRE(list.is_ok());

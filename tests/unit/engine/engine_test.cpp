@@ -71,7 +71,8 @@ struct Fixture {
                       {.inventory_dir = (dir / "inventory").string(),
                        .auth_file = {},
                        .expiry_tick = std::chrono::milliseconds(250),
-                       .now = [this] { return clock; }});
+                       .now = [this] { return clock; },
+                       .load_beside = {}});
     }
 
     // Runs `awaitables` on the io_context until all complete; rethrows what one threw.
