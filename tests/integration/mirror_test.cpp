@@ -191,6 +191,19 @@ TEST_CASE("a mirror that is down delays only itself and catches up when it is ba
     CHECK(ready->status == 200);
     REQUIRE(eventually([&] { return stderr_has(server, "mirror.push_failed mirror=web"); }));
     CHECK(stderr_has(server, "error=unavailable"));
+    // The mirrors report through the consumer surfaces: a warning that leaves netkeepd
+    // ready, and their cursors' lag in /metrics.
+    REQUIRE(eventually([&] {
+        auto warned = client.get("/readyz");
+        return warned.is_ok() && warned->status == 200 &&
+               warned->body.find("consumer mirror.later failing") != std::string::npos;
+    }));
+    auto metrics = client.get("/metrics");
+    REQUIRE(metrics.is_ok());
+    CHECK(metrics->body.find("netkeep_consumer_lag_events{consumer=\"mirror.good\"} 0") !=
+          std::string::npos);
+    CHECK(metrics->body.find("netkeep_consumer_consecutive_failures{consumer=\"mirror.later\"}") !=
+          std::string::npos);
 
     f.bare("later.git");
     if (!eventually([&] { return f.mirrored(later); })) FAIL(server.process.stderr_text());
