@@ -235,6 +235,7 @@ private:
     void apply_completion(std::uint64_t seq, const CompletionRecorded& e);
     void apply_close(const OccurrenceClosed& e);
     void apply_run(const RunRequested& e);
+    static void take_follow_up(TaskState& t);
 
     // The task whose open occurrence is (device, job, timestamp).
     std::optional<task_id> open_occurrence(std::string_view device, std::string_view job,

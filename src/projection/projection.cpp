@@ -214,7 +214,19 @@ void Projection::apply_expiry(std::uint64_t seq, const LeaseExpired& e) {
     t->failed_attempts += 1;
     t->due = e.at + inventory().jobs[t->job_index].retry_delay;
     t->last_failure = Outcome{e.at, seq, "lease expired"};
+    if (t->failed_attempts < inventory().jobs[t->job_index].max_attempts) take_follow_up(*t);
     index_task(id);
+}
+
+// The lease a follow-up waited for failed and the occurrence stays open: its retry runs
+// after the change, so the occurrence itself answers it (no second run after it).
+void Projection::take_follow_up(TaskState& t) {
+    if (!t.follow_up) return;
+    add_changed_by(t.changed_by, t.follow_up_changed_by);
+    t.trigger = std::move(t.follow_up_trigger);
+    t.follow_up = false;
+    t.follow_up_changed_by.clear();
+    t.follow_up_trigger.clear();
 }
 
 void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e) {
@@ -230,6 +242,8 @@ void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e
         t->failed_attempts += 1;
         t->due = e.at + inventory().jobs[t->job_index].retry_delay;
         t->last_failure = Outcome{e.at, seq, *e.failure};
+        // A retry follows, unless this was the last attempt (the close then runs it).
+        if (t->failed_attempts < inventory().jobs[t->job_index].max_attempts) take_follow_up(*t);
     } else {
         // The OccurrenceClosed(succeeded) appended with it moves the task on.
         t->last_success = Outcome{e.at, seq, {}};

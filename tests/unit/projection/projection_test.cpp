@@ -734,3 +734,22 @@ TEST_CASE("changed_by lists each name once and stays bounded") {
     CHECK(list.size() <= k_changed_by_max);
     CHECK(list.rfind("alice, bob, carol, user0", 0) == 0);
 }
+
+TEST_CASE("a follow-up whose lease fails but is retried is answered by the retry") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);  // max_attempts 2
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0 + 1, "syslog", "alice", "syslog").event);
+    r.apply(decide_expiry(r.p, b, t0 + 100));  // attempt 1 of 2: a retry follows
+    CHECK_FALSE(r.p.task(b).follow_up);
+    CHECK(r.p.task(b).changed_by == "alice");
+    CHECK(r.p.task(b).timestamp == t0);
+    // The last attempt fails too: the close starts no follow-up (the retry was it).
+    r.apply(decide_grant(r.p, b, t0 + 130, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0 + 131, "syslog", "bob", "syslog").event);
+    CHECK(r.p.task(b).follow_up);
+    r.apply(decide_expiry(r.p, b, t0 + 300));  // attempt 2 of 2: closed as failed
+    CHECK(r.p.task(b).timestamp == t0 + 300);  // bob's change: a follow-up now
+    CHECK(r.p.task(b).changed_by == "bob");
+}
