@@ -217,7 +217,12 @@ void RateLimiter::forget_idle(steady_ms now) {
 bool RateLimiter::allow(const std::string& sender, steady_ms now) {
     auto it = buckets_.find(sender);
     if (it == buckets_.end()) {
-        if (buckets_.size() >= k_max_senders) forget_idle(now);
+        // A sweep costs the whole table: at most one per 100 ms, however many new
+        // (perhaps spoofed) senders knock meanwhile.
+        if (buckets_.size() >= k_max_senders && now - swept_at_ >= 100) {
+            forget_idle(now);
+            swept_at_ = now;
+        }
         if (buckets_.size() >= k_max_senders) return false;
         it = buckets_.emplace(sender, bucket{burst_, now}).first;
     }

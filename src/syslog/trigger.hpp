@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -115,7 +116,9 @@ private:
 
 // A token bucket per sender address: `rate` messages a second, bursts of `burst`. Tracks
 // at most k_max_senders addresses; when full, idle ones (bucket full again) are
-// forgotten, and a new sender finds no room until then (its messages are refused).
+// forgotten, and a new sender finds no room until then (its messages are refused: a
+// flood of spoofed UDP sources that keeps the table full of busy senders shuts out new
+// senders while it lasts; senders already tracked keep their own budget).
 class RateLimiter {
 public:
     static constexpr std::size_t k_max_senders = 4096;
@@ -132,6 +135,7 @@ private:
     double rate_;
     double burst_;
     std::unordered_map<std::string, bucket> buckets_;
+    steady_ms swept_at_ = std::numeric_limits<steady_ms>::min() / 2;
 };
 
 }  // namespace netkeep::syslog
