@@ -115,6 +115,9 @@ void visit_fields(E& e, Visitor& v) {
     v(field::sha256{"sha256"}, e.sha256);
     v(field::text{"spool"}, e.spool);
     v(field::text{"worker"}, e.worker);
+    // Version 2 (issue 14): the run-now this completion answers; empty without one.
+    v(field::text_if_set{"changed_by", 2}, e.changed_by);
+    v(field::text_if_set{"trigger", 2}, e.trigger);
 }
 
 template <field::event_of<OccurrenceClosed> E, typename Visitor>
@@ -133,6 +136,9 @@ void visit_fields(E& e, Visitor& v) {
     v(field::text{"job"}, e.job);
     v(field::time{"timestamp"}, e.timestamp);
     v(field::text{"requested_by"}, e.requested_by);
+    // Version 2 (issue 14): empty for an operator's run-now.
+    v(field::text_if_set{"changed_by", 2}, e.changed_by);
+    v(field::text_if_set{"trigger", 2}, e.trigger);
 }
 
 // The fields of whichever event `event` holds.

@@ -64,6 +64,12 @@ struct CompletionRecorded {
     std::string sha256;                  // 32 raw bytes of the content's SHA-256
     std::string spool;                   // spool file name, relative to the spool dir
     std::string worker;
+    // Version 2 (issue 14): copied from the open occurrence this completion answers, when a
+    // run-now asked for it (RunRequested's changed_by and trigger); empty otherwise. The git
+    // writer shows changed_by in the commit ("configured by alice"). `{}` initialisers: the
+    // aggregate initialisations written before these fields stay warning-free.
+    std::string changed_by{};
+    std::string trigger{};
     friend bool operator==(const CompletionRecorded&, const CompletionRecorded&) = default;
 };
 
@@ -86,13 +92,20 @@ struct OccurrenceClosed {
 // An operator asked for a task to run now (POST /api/v1/tasks/<device>/<job>/run). Its
 // open occurrence, the one at `timestamp` when asked, becomes due at `at`; one never
 // handed out whose timestamp is still in the future is replaced by one timestamped `at`
-// (Projection::apply, docs/event-log.md). Appended only for an occurrence not leased.
+// (Projection::apply, docs/event-log.md). An operator's is appended only for an occurrence
+// not leased; one with a trigger (syslog, issue 14) may meet a leased occurrence, and then
+// asks for a follow-up run once that lease's occurrence closes (docs/syslog.md).
 struct RunRequested {
     unix_time at = 0;
     std::string device;
     std::string job;
     unix_time timestamp = 0;   // the open occurrence's timestamp when asked
     std::string requested_by;  // who asked: the client's address (not authenticated)
+    // Version 2 (issue 14): who changed the device, as the device reported it (the user
+    // name of a syslog config-change message), and what asked for the run ("syslog");
+    // both empty for an operator's run-now and in version 1 records.
+    std::string changed_by{};
+    std::string trigger{};
     friend bool operator==(const RunRequested&, const RunRequested&) = default;
 };
 

@@ -87,6 +87,10 @@ struct PlatformSpec {
     // "enable", "setup", "commands": [...the set...]} (docs/api.md#get-workernext).
     // Keyed by set name ("config", "facts", ...); empty in structural mode.
     std::vector<std::pair<std::string, std::string>> worker_json;
+    // Its "syslog" patterns (docs/syslog.md): RE2 expressions that recognise a message of
+    // the device saying its configuration changed; a group named `user` ((?P<user>...))
+    // captures who changed it. Checked by the loader; empty when the definition has none.
+    std::vector<std::string> syslog{};
 };
 
 struct DeviceSpec {
@@ -95,6 +99,9 @@ struct DeviceSpec {
     std::string group;              // the device's or its profile's; empty when neither sets one
     std::string platform;           // the device's or its profile's; empty when neither sets one
     std::string json;               // expanded object; empty in structural mode
+    // "host", or the name when it has none: syslog senders are matched to devices by it
+    // (issue 14). Last, with `{}`: older aggregate initialisations stay as they were.
+    std::string host{};
 };
 
 struct JobSpec {

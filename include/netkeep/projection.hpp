@@ -46,6 +46,15 @@ struct Outcome {
     friend bool operator==(const Outcome&, const Outcome&) = default;
 };
 
+// The longest list of names TaskState::changed_by keeps: a name that would make it
+// longer is left out (the commit still shows the first ones).
+inline constexpr std::size_t k_changed_by_max = 256;
+
+// Adds `name` to the ", "-separated `list` unless it is empty, already there, or would
+// make the list longer than k_changed_by_max. Pure: the projection's rule, shared with
+// decide_run so that a request that would change nothing is not appended.
+bool add_changed_by(std::string& list, std::string_view name);
+
 struct TaskState {
     // Views of the names in Projection::inventory(), valid until the next
     // InventoryApplied is applied (which re-points them): no allocation per task.
@@ -65,6 +74,19 @@ struct TaskState {
     // holder may still complete the occurrence (docs/security.md).
     std::string newest_holder;
     bool closed = false;
+
+    // Who changed the device, for the open occurrence: the changed_by names of the
+    // RunRequested events with a trigger (syslog) that asked for it, ", "-separated, each
+    // once, at most k_changed_by_max bytes; and the last such trigger. The completion that
+    // answers the occurrence carries both (decide_completion); they end with it.
+    std::string changed_by;
+    std::string trigger;
+    // A triggered RunRequested that met a lease: once that lease's occurrence closes, the
+    // next occurrence is due at once instead of at its scheduled slot, carrying these
+    // (docs/syslog.md#a-change-during-a-backup).
+    bool follow_up = false;
+    std::string follow_up_changed_by;
+    std::string follow_up_trigger;
 
     std::optional<Outcome> last_success;
     std::optional<Outcome> last_failure;
@@ -213,6 +235,7 @@ private:
     void apply_completion(std::uint64_t seq, const CompletionRecorded& e);
     void apply_close(const OccurrenceClosed& e);
     void apply_run(const RunRequested& e);
+    static void take_follow_up(TaskState& t);
 
     // The task whose open occurrence is (device, job, timestamp).
     std::optional<task_id> open_occurrence(std::string_view device, std::string_view job,
@@ -309,8 +332,16 @@ struct RunDecision {
 // occurrence handed out before keeps its timestamp: a late completion of that lease
 // must still find it. A RunRequested for an occurrence no longer open, or leased, when
 // it is applied changes nothing.
+//
+// With a trigger (a syslog config-change message, issue 14; `changed_by` is the user it
+// names, may be empty) the event records both, and two cases differ: a leased occurrence
+// gets a RunRequested too (accept), which asks for a follow-up run after that lease's
+// occurrence closes; and an occurrence already due, or a follow-up already asked for, is
+// accepted again only when `changed_by` is a name it does not list yet (so the commit
+// names everyone who changed the device), else already_due.
 RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job,
-                       unix_time now, std::string requested_by);
+                       unix_time now, std::string requested_by, std::string changed_by = {},
+                       std::string trigger = {});
 
 // Applying a new inventory: OccurrenceClosed(removed) for each open occurrence whose
 // task disappears, then InventoryApplied. `parsed` comes from parse_inventory; what is

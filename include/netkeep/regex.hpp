@@ -63,6 +63,9 @@ public:
 
     // Number of capture groups (without the whole match).
     int group_count() const;
+    // The index of the capture group named `name` ((?P<name>...)), or -1 (issue 14: a
+    // syslog pattern's user).
+    int named_group(std::string_view name) const;
     const std::string& pattern() const;
 
 private:

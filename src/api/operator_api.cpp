@@ -355,6 +355,7 @@ asio::awaitable<http::Response> OperatorApi::metrics(http::Request& request, con
     r.status = 200;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     r.body = render_metrics(s, metrics_.http());
+    for (const auto& provider : metrics_text_) r.body += provider();
     co_return r;
 }
 

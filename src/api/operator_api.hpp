@@ -8,7 +8,9 @@
 // Threads: the io thread. Reading the log (/api/v1/events, /api/v1/quarantine, the git
 // lag of /metrics and /api/v1/status) runs on the blocking pool.
 
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include <asio/awaitable.hpp>
 #include <asio/thread_pool.hpp>
@@ -40,6 +42,11 @@ public:
           blocking_(blocking) {}
 
     Status add_routes(http::Router& router);
+    // More families for GET /metrics, appended after netkeepd's own (the syslog
+    // listener's, issue 14): each returns complete text-format lines. On the io thread.
+    void add_metrics_text(std::function<std::string()> provider) {
+        metrics_text_.push_back(std::move(provider));
+    }
 
 private:
     asio::awaitable<http::Response> tasks(http::Request& request, const Caller& caller);
@@ -67,6 +74,7 @@ private:
     asio::thread_pool& blocking_;
     // The order of the inventory's names for /api/v1/tasks, rebuilt after a reload.
     std::shared_ptr<const NameRanks> name_ranks_;
+    std::vector<std::function<std::string()>> metrics_text_;
 };
 
 }  // namespace netkeep::api

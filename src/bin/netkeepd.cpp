@@ -53,6 +53,7 @@
 #include "netkeep/status.hpp"
 #include "notify/config.hpp"
 #include "notify/engine.hpp"
+#include "syslog/listener.hpp"
 #include "ui/ui_routes.hpp"
 #include "util/endpoint.hpp"
 
@@ -160,6 +161,7 @@ private:
     int start_git_writer();
     int open_mirrors();
     Result<std::function<void()>> load_notify(const netkeep::Inventory& inventory);
+    int start_syslog();
     void on_history(std::vector<netkeep::GitAppliedRecord> records);
     void wait_for_reload();
     void reload();
@@ -202,6 +204,8 @@ private:
     // reading the log behind the git writer; stopped before the log closes.
     netkeep::notify::NotifyEngine notify_{log_, notify_options(config_)};
     netkeep::http::Server server_;
+    // --syslog-listen (docs/syslog.md): records runs through the engine; null without it.
+    std::unique_ptr<netkeep::syslog::Listener> syslog_;
     asio::signal_set reload_signal_;
     asio::signal_set stop_signals_;
     // Set once shutting down. A SIGHUP whose wait completed just before SIGTERM was handled
@@ -276,11 +280,35 @@ int Daemon::start() {
         fmt::print(stderr, "netkeepd: {}\n", endpoint.status().message());
         return 1;
     }
+    if (int code = start_syslog(); code != 0) return code;
     engine_.run_background();
     readiness_.run_background();
     fmt::print("listening on {}\n",
                netkeep::format_endpoint({endpoint->address().to_string(), endpoint->port()}));
+    if (syslog_)
+        fmt::print("syslog listening on {}\n",
+                   netkeep::format_endpoint({config_.syslog_host, syslog_->port()}));
     std::fflush(stdout);
+    return 0;
+}
+
+int Daemon::start_syslog() {
+    if (config_.syslog_host.empty()) return 0;
+    syslog_ = std::make_unique<netkeep::syslog::Listener>(
+        io_, engine_,
+        netkeep::syslog::ListenerOptions{.host = config_.syslog_host,
+                                         .port = config_.syslog_port,
+                                         .debounce = config_.syslog_debounce,
+                                         .rate = double(config_.syslog_rate),
+                                         .max_connections = config_.syslog_max_connections,
+                                         .idle_timeout = config_.syslog_idle_timeout,
+                                         .unknown_log_interval = std::chrono::minutes(1)});
+    if (Status s = syslog_->start(); !s) {
+        fmt::print(stderr, "netkeepd: {}\n", s.message());
+        return 1;
+    }
+    operator_api_.add_metrics_text(
+        [this] { return netkeep::syslog::render_metrics(syslog_->stats()); });
     return 0;
 }
 
@@ -405,6 +433,7 @@ void Daemon::reload() {
 void Daemon::stop() {
     stopping_ = true;
     server_.stop();
+    if (syslog_) syslog_->stop();
     engine_.stop();
     readiness_.stop();
     reload_signal_.cancel();

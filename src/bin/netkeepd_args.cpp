@@ -127,6 +127,52 @@ Status set_header_timeout(Config& c, std::string_view v) {
     return Status::ok();
 }
 
+// ---- --syslog-* (docs/syslog.md) ----
+
+Status set_syslog_listen(Config& c, std::string_view v) {
+    auto endpoint = parse_endpoint(v);
+    if (!endpoint)
+        return Status::invalid_argument("--syslog-listen " + endpoint.status().message());
+    c.syslog_host = std::move(endpoint->host);
+    c.syslog_port = endpoint->port;
+    return Status::ok();
+}
+
+// A whole number in [min, max] for a --syslog-* option.
+template <typename T>
+Status syslog_number(std::string_view option, std::string_view v, T min, T max, T& out) {
+    auto n = number<T>(v);
+    if (!n || *n < min || *n > max)
+        return bad(option, fmt::format("a whole number from {} to {}", min, max), v);
+    out = *n;
+    return Status::ok();
+}
+
+Status set_syslog_debounce(Config& c, std::string_view v) {
+    std::int64_t seconds = 0;
+    if (Status s = syslog_number<std::int64_t>("--syslog-debounce", v, 1, 3600, seconds); !s)
+        return s;
+    c.syslog_debounce = std::chrono::seconds(seconds);
+    return Status::ok();
+}
+
+Status set_syslog_rate(Config& c, std::string_view v) {
+    return syslog_number<std::uint32_t>("--syslog-rate", v, 1, 100000, c.syslog_rate);
+}
+
+Status set_syslog_max_connections(Config& c, std::string_view v) {
+    return syslog_number<std::uint32_t>("--syslog-max-connections", v, 1, 65536,
+                                        c.syslog_max_connections);
+}
+
+Status set_syslog_idle_timeout(Config& c, std::string_view v) {
+    std::int64_t seconds = 0;
+    if (Status s = syslog_number<std::int64_t>("--syslog-idle-timeout", v, 1, 86400, seconds); !s)
+        return s;
+    c.syslog_idle_timeout = std::chrono::seconds(seconds);
+    return Status::ok();
+}
+
 // Each field as the captureless function a Rule holds.
 template <auto field>
 Status set_path(Config& c, std::string_view v) {
@@ -194,6 +240,16 @@ constexpr Rule<Config> k_rules[] = {
      }},
     {{"git-mirrors", Kind::value, "FILE", "git mirrors with credentials (JSON, mirrors.md)"},
      set_path<&Config::git_mirrors_file>},
+    {{"syslog-listen", Kind::value, "HOST:PORT", "take syslog (UDP and TCP) to back up changes"},
+     set_syslog_listen},
+    {{"syslog-debounce", Kind::value, "SECONDS", "one run per device per window (30)"},
+     set_syslog_debounce},
+    {{"syslog-rate", Kind::value, "N", "syslog messages a second per sender (100)"},
+     set_syslog_rate},
+    {{"syslog-max-connections", Kind::value, "N", "open syslog TCP connections (256)"},
+     set_syslog_max_connections},
+    {{"syslog-idle-timeout", Kind::value, "SECONDS", "close a silent syslog TCP connection (300)"},
+     set_syslog_idle_timeout},
 };
 
 // The rules between options, once each has been read.

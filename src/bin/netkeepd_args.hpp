@@ -44,6 +44,13 @@ struct Config {
     // --git-mirrors file; netkeepd checks and loads them (they need the file system).
     std::vector<std::string> git_mirror_urls;
     std::filesystem::path git_mirrors_file;
+    // --syslog-listen HOST:PORT (docs/syslog.md): empty host: no syslog listener.
+    std::string syslog_host;
+    std::uint16_t syslog_port = 0;
+    std::chrono::seconds syslog_debounce{30};
+    std::uint32_t syslog_rate = 100;  // messages a second per sender
+    std::uint32_t syslog_max_connections = 256;
+    std::chrono::seconds syslog_idle_timeout{300};
 };
 
 // The usage line and every option, generated from the option table: for --help (stdout,

@@ -37,9 +37,16 @@ constexpr std::size_t k_key_size = 8;
 
 // The schema version this build writes, per type. Bump when a payload changes, and give
 // the new field that version as its `since` in netkeep/event_schema.hpp.
-// LeaseGranted 2: + holder.
+// LeaseGranted 2: + holder. CompletionRecorded 2, RunRequested 2: + changed_by, trigger.
 constexpr std::uint16_t current_version(EventType type) {
-    return type == EventType::lease_granted ? 2 : 1;
+    switch (type) {
+        case EventType::lease_granted:
+        case EventType::completion_recorded:
+        case EventType::run_requested:
+            return 2;
+        default:
+            return 1;
+    }
 }
 
 // The record value for an event.

@@ -92,6 +92,12 @@ bool Regex::search(std::string_view text, std::size_t start,
 
 int Regex::group_count() const { return re_->NumberOfCapturingGroups(); }
 
+int Regex::named_group(std::string_view name) const {
+    const auto& groups = re_->NamedCapturingGroups();
+    auto it = groups.find(std::string(name));
+    return it == groups.end() ? -1 : it->second;
+}
+
 const std::string& Regex::pattern() const { return re_->pattern(); }
 
 }  // namespace netkeep

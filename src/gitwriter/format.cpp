@@ -34,21 +34,37 @@ std::string one_line(std::string_view text) {
     return out.empty() ? std::string("unknown") : out;
 }
 
+// At most `max` bytes of one_line(text), never cutting a UTF-8 sequence.
+std::string one_line_cut(std::string_view text, std::size_t max) {
+    if (text.size() > max) {
+        std::size_t n = max;
+        while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) --n;
+        text = text.substr(0, n);
+    }
+    return one_line(text);
+}
+
 }  // namespace
 
 std::string format_commit_message(std::uint64_t seq, const CompletionRecorded& c,
                                   std::optional<std::uint64_t> retried_after) {
+    const std::string by =
+        c.changed_by.empty() ? std::string() : one_line_cut(c.changed_by, k_changed_by_shown);
     std::string message = fmt::format(
-        "{}: {} at {}\n"
+        "{}: {} at {}{}\n"
         "\n"
         "worker {}; job {} ({}), started {} ({}), ended {} ({})\n"
         "\n"
         "{}: {}\n"
         "{}: {}\n",
-        c.device, c.job, iso8601_utc(c.end_timestamp), one_line(c.worker),
+        c.device, c.job, iso8601_utc(c.end_timestamp),
+        by.empty() ? std::string() : ", configured by " + by, one_line(c.worker),
         iso8601_utc(c.job_timestamp), c.job_timestamp, iso8601_utc(c.start_timestamp),
         c.start_timestamp, iso8601_utc(c.end_timestamp), c.end_timestamp, k_seq_trailer, seq,
         k_job_timestamp_trailer, c.job_timestamp);
+    if (!by.empty()) message += fmt::format("{}: {}\n", k_changed_by_trailer, by);
+    if (!c.trigger.empty())
+        message += fmt::format("{}: {}\n", k_trigger_trailer, one_line_cut(c.trigger, 64));
     if (retried_after) message += fmt::format("{}: {}\n", k_retried_after_trailer, *retried_after);
     return message;
 }

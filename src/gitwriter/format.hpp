@@ -4,6 +4,7 @@
 // read (meta keys, trailers, applied and quarantine records) are public, in
 // netkeep/git_records.hpp.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,8 +41,17 @@ std::string tree_path(PathLayout layout, std::string_view group, std::string_vie
 //
 // With retried_after (a late commit of a quarantined event), a third trailer
 // "Netkeep-Retried-After: <cursor>" follows.
+//
+// A completion that answers a triggered run-now (issue 14: a syslog config-change message
+// that named its user) says so: the subject ends in ", configured by alice", and trailers
+// "Netkeep-Changed-By: alice" and "Netkeep-Trigger: syslog" follow the first two. Both
+// texts come from the network: made one line and cut at k_changed_by_shown bytes.
 std::string format_commit_message(std::uint64_t seq, const CompletionRecorded& completion,
                                   std::optional<std::uint64_t> retried_after = std::nullopt);
+
+inline constexpr std::string_view k_changed_by_trailer = "Netkeep-Changed-By";
+inline constexpr std::string_view k_trigger_trailer = "Netkeep-Trigger";
+inline constexpr std::size_t k_changed_by_shown = 256;
 
 // The last seq already applied, from which the writer resumes (it applies cursor + 1
 // next). Both inputs are lower bounds of what was applied: the meta cursor is written

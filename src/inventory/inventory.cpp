@@ -107,8 +107,9 @@ std::string builtin_platform_names() {
 constexpr std::size_t k_max_commands = 256;        // per list: inline, setup, a command set
 constexpr std::size_t k_max_command_bytes = 4096;  // one command line
 constexpr std::size_t k_max_command_sets = 16;
-constexpr std::size_t k_max_expect = 32;   // expect rules
-constexpr std::size_t k_max_answer = 256;  // bytes of one expect answer
+constexpr std::size_t k_max_expect = 32;           // expect rules
+constexpr std::size_t k_max_answer = 256;          // bytes of one expect answer
+constexpr std::size_t k_max_syslog_patterns = 16;  // a platform's "syslog" list
 
 // Parses one file, keeping the parser (and so the document) alive while it is used.
 struct parsed_file {
@@ -589,6 +590,7 @@ private:
         spec.group = merged->group.value_or(std::string());
         spec.platform = merged->platform.value_or(std::string());
         if (options_.resolve_secrets) spec.json = device_json(spec, host, *merged);
+        spec.host = std::move(host);
         inventory_.devices.push_back(std::move(spec));
         return Status::ok();
     }
@@ -1028,7 +1030,8 @@ private:
             // Structural loads (replay) need the rules only, not the workers' JSON.
             inventory_.platforms.push_back(PlatformSpec{
                 spec.name, spec.rules,
-                options_.resolve_secrets ? spec.worker_json : decltype(spec.worker_json){}});
+                options_.resolve_secrets ? spec.worker_json : decltype(spec.worker_json){},
+                spec.syslog});
         }
         return Status::ok();
     }
@@ -1044,10 +1047,10 @@ public:
         std::string copy(text);
         if (Status s = parse_file(fmt::format("platform {}", name), copy, platform_file_); !s)
             return s;
-        auto obj =
-            object_at(platform_file_.root, k_root,
-                      {"name", "description", "channel", "pty", "strip_ansi", "prompt", "pager",
-                       "expect", "enable", "setup", "commands", "redact", "noise", "notes"});
+        auto obj = object_at(
+            platform_file_.root, k_root,
+            {"name", "description", "channel", "pty", "strip_ansi", "prompt", "pager", "expect",
+             "enable", "setup", "commands", "redact", "noise", "notes", "syslog"});
         if (!obj) return obj.status();
         platform_draft draft;
         draft.spec.name = std::string(name);
@@ -1064,6 +1067,11 @@ public:
             auto rules = noise_at(v, child(k_root, "noise"));
             if (!rules) return rules.status();
             draft.spec.rules.noise = std::move(*rules);
+        }
+        if (!obj->at_key("syslog").get(v)) {
+            auto patterns = syslog_patterns_at(v, child(k_root, "syslog"));
+            if (!patterns) return patterns.status();
+            draft.spec.syslog = std::move(*patterns);
         }
         for (const auto& [set, commands] : draft.commands)
             draft.spec.worker_json.emplace_back(set, platform_worker_json(draft, commands));
@@ -1204,6 +1212,27 @@ private:
         for (const auto& [set, unused] : draft.commands)
             if (set == "config") return Status::ok();
         return fail(cpath, "missing the \"config\" set (what a job runs by default)");
+    }
+
+    // "syslog": [RE...] (docs/syslog.md): each a regular expression as the others here,
+    // whose group named `user`, when it has one, must be a plain capture group.
+    Result<std::vector<std::string>> syslog_patterns_at(dom::element el,
+                                                        const json_path& path) const {
+        dom::array list;
+        if (el.get_array().get(list)) return fail(path, "must be a list of regular expressions");
+        if (list.size() > k_max_syslog_patterns)
+            return fail(path, fmt::format("at most {} patterns", k_max_syslog_patterns));
+        std::vector<std::string> out;
+        std::size_t i = 0;
+        for (dom::element item : list) {
+            json_path ipath = child(path, i++);
+            auto re = string_at(item, ipath);
+            if (!re) return re.status();
+            if (re->empty()) return fail(ipath, "must not be empty");
+            if (Status s = check_regex(*re, ipath); !s) return s;
+            out.emplace_back(*re);
+        }
+        return out;
     }
 
     // The lease's "platform" for one command set; keys in the documented order.

@@ -214,7 +214,19 @@ void Projection::apply_expiry(std::uint64_t seq, const LeaseExpired& e) {
     t->failed_attempts += 1;
     t->due = e.at + inventory().jobs[t->job_index].retry_delay;
     t->last_failure = Outcome{e.at, seq, "lease expired"};
+    if (t->failed_attempts < inventory().jobs[t->job_index].max_attempts) take_follow_up(*t);
     index_task(id);
+}
+
+// The lease a follow-up waited for failed and the occurrence stays open: its retry runs
+// after the change, so the occurrence itself answers it (no second run after it).
+void Projection::take_follow_up(TaskState& t) {
+    if (!t.follow_up) return;
+    add_changed_by(t.changed_by, t.follow_up_changed_by);
+    t.trigger = std::move(t.follow_up_trigger);
+    t.follow_up = false;
+    t.follow_up_changed_by.clear();
+    t.follow_up_trigger.clear();
 }
 
 void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e) {
@@ -230,6 +242,8 @@ void Projection::apply_completion(std::uint64_t seq, const CompletionRecorded& e
         t->failed_attempts += 1;
         t->due = e.at + inventory().jobs[t->job_index].retry_delay;
         t->last_failure = Outcome{e.at, seq, *e.failure};
+        // A retry follows, unless this was the last attempt (the close then runs it).
+        if (t->failed_attempts < inventory().jobs[t->job_index].max_attempts) take_follow_up(*t);
     } else {
         // The OccurrenceClosed(succeeded) appended with it moves the task on.
         t->last_success = Outcome{e.at, seq, {}};
@@ -251,6 +265,22 @@ void Projection::apply_close(const OccurrenceClosed& e) {
         t->closed = true;
         return;
     }
+    t->changed_by.clear();
+    t->trigger.clear();
+    if (t->follow_up) {
+        // A change arrived while this occurrence ran: the backup that answers it runs now,
+        // timestamped after the closed one (a late completion of the closed lease must
+        // never match it), and the schedule continues from it.
+        t->timestamp = std::max(e.at, e.timestamp + 1);
+        t->due = t->timestamp;
+        t->changed_by = std::move(t->follow_up_changed_by);
+        t->trigger = std::move(t->follow_up_trigger);
+        t->follow_up = false;
+        t->follow_up_changed_by.clear();
+        t->follow_up_trigger.clear();
+        index_task(id);
+        return;
+    }
     const JobSpec& job = inventory().jobs[t->job_index];
     t->timestamp =
         next_slot(job.schedule, task_key(t->device, t->job), std::max(e.timestamp, e.at));
@@ -258,16 +288,59 @@ void Projection::apply_close(const OccurrenceClosed& e) {
     index_task(id);
 }
 
-// Run now: the open occurrence becomes due at e.at (see decide_run in the header).
+// Run now: the open occurrence becomes due at e.at (see decide_run in the header). A
+// triggered one that meets a lease asks for a follow-up instead; an operator's (and any
+// version 1 record) that meets a lease changes nothing, as before issue 14.
 void Projection::apply_run(const RunRequested& e) {
     auto found = open_occurrence(e.device, e.job, e.timestamp);
-    if (!found || tasks_[*found]->lease) return;
+    if (!found) return;
     const task_id id = *found;
     TaskState* t = tasks_[id].get();
+    if (t->lease) {
+        if (e.trigger.empty()) return;
+        t->follow_up = true;
+        add_changed_by(t->follow_up_changed_by, e.changed_by);
+        t->follow_up_trigger = e.trigger;
+        return;
+    }
     unindex(id);
     if (!t->leased_once && t->timestamp > e.at) t->timestamp = e.at;
     t->due = std::min(t->due, e.at);
+    if (!e.trigger.empty()) {
+        add_changed_by(t->changed_by, e.changed_by);
+        t->trigger = e.trigger;
+    }
     index_task(id);
+}
+
+namespace {
+// Calls f(name) for each name of a ", "-separated list, until f returns true.
+template <class F>
+bool any_name(std::string_view list, F f) {
+    while (!list.empty()) {
+        const std::size_t comma = list.find(", ");
+        if (f(list.substr(0, comma))) return true;
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 2);
+    }
+    return false;
+}
+}  // namespace
+
+// `names` may itself be a list (the syslog listener joins the users of one debounce
+// window): each of its names is added on its own.
+bool add_changed_by(std::string& list, std::string_view names) {
+    bool added = false;
+    any_name(names, [&](std::string_view name) {
+        if (name.empty() || any_name(list, [&](std::string_view n) { return n == name; }))
+            return false;
+        const std::size_t grown = list.size() + (list.empty() ? 0 : 2) + name.size();
+        if (grown > k_changed_by_max) return false;  // left out; a shorter one may fit
+        if (!list.empty()) list += ", ";
+        list += name;
+        added = true;
+        return false;
+    });
+    return added;
 }
 
 std::optional<task_id> Projection::open_occurrence(std::string_view device, std::string_view job,
@@ -580,7 +653,11 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
                 {},
                 fmt::format("occurrence {}/{} at {} was never leased", c.device, c.job,
                             c.job_timestamp)};
-    CompletionDecision d{Kind::accept, 0, {c}, {}};
+    CompletionRecorded answer = c;
+    // The run-now this completion answers (issue 14): who changed the device goes to git.
+    answer.changed_by = t.changed_by;
+    answer.trigger = t.trigger;
+    CompletionDecision d{Kind::accept, 0, {std::move(answer)}, {}};
     if (!c.failure)
         d.events.push_back(
             OccurrenceClosed{c.at, c.device, c.job, c.job_timestamp, CloseReason::succeeded});
@@ -590,8 +667,17 @@ CompletionDecision decide_completion(const Projection& p, const CompletionRecord
     return d;
 }
 
+namespace {
+// Whether add_changed_by would change `list`.
+bool adds_name(const std::string& list, std::string_view name) {
+    std::string copy = list;
+    return add_changed_by(copy, name);
+}
+}  // namespace
+
 RunDecision decide_run(const Projection& p, std::string_view device, std::string_view job,
-                       unix_time now, std::string requested_by) {
+                       unix_time now, std::string requested_by, std::string changed_by,
+                       std::string trigger) {
     using Kind = RunDecision::Kind;
     RunDecision d;
     if (!p.has_device(device)) {
@@ -617,19 +703,29 @@ RunDecision decide_run(const Projection& p, std::string_view device, std::string
     } else if (t.reservation) {
         d.kind = Kind::busy;
         d.message = "another change to this task is being recorded; retry";
-    } else if (t.lease) {
+    } else if (t.lease && trigger.empty()) {
         d.kind = Kind::leased;
         d.message = fmt::format("the occurrence of {}/{} at {} is leased to '{}' until {}", device,
                                 job, t.timestamp, t.lease->worker, t.lease->deadline);
-    } else if (t.due <= now && (t.leased_once || t.timestamp <= now)) {
-        // apply_run would leave both the timestamp and the due time as they are.
+    } else if (t.lease && t.follow_up && !adds_name(t.follow_up_changed_by, changed_by)) {
+        d.kind = Kind::already_due;
+        d.message =
+            fmt::format("a run of {}/{} after the running one is already asked for", device, job);
+    } else if (!t.lease && t.due <= now && (t.leased_once || t.timestamp <= now) &&
+               (trigger.empty() || !adds_name(t.changed_by, changed_by))) {
+        // apply_run would leave the timestamp, the due time and the names as they are.
         d.kind = Kind::already_due;
         d.message =
             fmt::format("the occurrence of {}/{} at {} is already due since {}; nothing to change",
                         device, job, t.timestamp, t.due);
     } else {
-        d.event = RunRequested{now, std::string(device), std::string(job), t.timestamp,
-                               std::move(requested_by)};
+        d.event = RunRequested{now,
+                               std::string(device),
+                               std::string(job),
+                               t.timestamp,
+                               std::move(requested_by),
+                               std::move(changed_by),
+                               std::move(trigger)};
     }
     return d;
 }

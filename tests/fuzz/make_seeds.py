@@ -336,6 +336,22 @@ def telnet_seeds():
     write("telnet", "cr_nul_iac", b"\x00" + b"\r\x00\r" + bytes([IAC, IAC]) + b"\r\r\x00\x00")
 
 
+# ---- syslog: [split seed][mode] bytes of a TCP stream -----------------------------------
+def syslog_seeds():
+    ios = "<189>52: *Dec  5 23:01:02.123: %SYS-5-CONFIG_I: Configured from console by alice on vty0 (10.0.0.5)"
+    junos = ("<189>1 2026-12-05T23:01:02.123Z r1 mgd 5432 UI_COMMIT [junos@2636.1.1.1.2.18 username=\"alice\" "
+             "command=\"commit\"] User 'alice' requested 'commit' operation")
+    bsd = "<13>Dec  5 23:01:02 fw1 ConfigAgent: %SYS-5-CONFIG_I: Configured from console by bob"
+    forti = ('<189>date=2026-12-05 time=23:01:02 logid="0100044547" type="event" subtype="system" '
+             'level="information" vd="root" logdesc="Object attribute configured" user="alice" action="Edit"')
+    write("syslog", "datagram_ios", "\x00\x00" + ios)
+    write("syslog", "octet_counted", "\x00\x00" + "".join("%d %s" % (len(m), m) for m in (ios, junos, forti)))
+    write("syslog", "lines", "\x07\x00" + ios + "\n" + bsd + "\r\n\n" + junos + "\n")
+    write("syslog", "mixed_small", "\x05\x01" + "10 0123456789" + "<1>short\n" + "99 too long for the small limit")
+    write("syslog", "bad_count", "\x00\x00" + "12x34 hello\n")
+    write("syslog", "routeros", "\x03\x00<30>Dec  5 23:01:02 system,info address changed by admin\n")
+
+
 if __name__ == "__main__":
     http_seeds()
     multipart_seeds()
@@ -344,3 +360,4 @@ if __name__ == "__main__":
     event_seeds()
     session_seeds()
     telnet_seeds()
+    syslog_seeds()

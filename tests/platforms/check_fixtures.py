@@ -292,8 +292,14 @@ def check_shape(fails, name, spec):
         p = spec.get(key)
         if p is not None:
             compile_re(fails, name, f"/{key}", p.get("regex"))
+    # "syslog" (issue 14, docs/syslog.md): config-change message patterns, each with
+    # (?P<user>...) unless the message names nobody.
+    for i, rx in enumerate(spec.get("syslog", [])):
+        compiled = compile_re(fails, name, f"/syslog/{i}", rx)
+        if compiled is not None and "user" not in compiled.groupindex and "111005" not in rx:
+            fails.add(name, f"/syslog/{i}: no (?P<user>...) group")
     known = {"name", "description", "channel", "pty", "strip_ansi", "prompt", "pager", "expect",
-             "enable", "setup", "commands", "redact", "noise", "notes"}
+             "enable", "setup", "commands", "redact", "noise", "notes", "syslog"}
     for key in spec:
         if key not in known:
             fails.add(name, f'unknown field "{key}"')

@@ -179,3 +179,40 @@ TEST_CASE("netkeepd: the usage text lists every option") {
                         "--help"})
         CHECK_MESSAGE(k_usage.find(option) != std::string::npos, option);
 }
+
+TEST_CASE("netkeepd: the --syslog-* options (issue 14)") {
+    auto off = parse({"--inventory", "i"});
+    REQUIRE(off.is_ok());
+    CHECK(off->syslog_host.empty());
+    CHECK(off->syslog_debounce == std::chrono::seconds(30));
+    CHECK(off->syslog_rate == 100);
+    CHECK(off->syslog_max_connections == 256);
+    CHECK(off->syslog_idle_timeout == std::chrono::seconds(300));
+    auto c =
+        parse({"--inventory", "i", "--syslog-listen", "0.0.0.0:5514", "--syslog-debounce", "5",
+               "--syslog-rate=7", "--syslog-max-connections", "9", "--syslog-idle-timeout", "11"});
+    REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+    CHECK(c->syslog_host == "0.0.0.0");  // syslog carries no secret: any address is allowed
+    CHECK(c->syslog_port == 5514);
+    CHECK(c->syslog_debounce == std::chrono::seconds(5));
+    CHECK(c->syslog_rate == 7);
+    CHECK(c->syslog_max_connections == 9);
+    CHECK(c->syslog_idle_timeout == std::chrono::seconds(11));
+    for (const auto& [args, message] :
+         std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"--syslog-listen", "nope"}, "--syslog-listen "},
+             {{"--syslog-debounce", "0"}, "--syslog-debounce wants a whole number from 1 to 3600"},
+             {{"--syslog-debounce", "3601"}, "got '3601'"},
+             {{"--syslog-rate", "-1"}, "--syslog-rate wants a whole number from 1 to 100000"},
+             {{"--syslog-max-connections", "65537"}, "--syslog-max-connections wants"},
+             {{"--syslog-idle-timeout", "1.5"}, "--syslog-idle-timeout wants"},
+         }) {
+        std::vector<std::string> words{"--inventory", "i"};
+        words.insert(words.end(), args.begin(), args.end());
+        const std::string error = error_of(words);
+        CHECK_MESSAGE(error.find(message) != std::string::npos, error);
+    }
+    for (auto option : {"--syslog-listen", "--syslog-debounce", "--syslog-rate",
+                        "--syslog-max-connections", "--syslog-idle-timeout"})
+        CHECK(k_usage.find(option) != std::string::npos);
+}

@@ -29,6 +29,12 @@ std::vector<Event> sample_events() {
         RunRequested{1700000600, "r1", "show_run", 1700003600, "127.0.0.1:40000"},
         LeaseGranted{1700000002, "core-1.dc", "show_run", 1699999200, 1700000302, 1, "worker-dc1",
                      "worker-dc1"},
+        // Version 2 (issue 14): who changed the device, and the trigger.
+        CompletionRecorded{1700000400, "r1", "show_run", 1699999200, 1700000100, 1700000300,
+                           std::nullopt, 7, std::string(32, '\x01'), "spool-2", "w1", "alice, bob",
+                           "syslog"},
+        RunRequested{1700000600, "r1", "show_run", 1700003600, "syslog 10.0.0.5", "alice",
+                     "syslog"},
     };
 }
 
@@ -178,10 +184,10 @@ TEST_CASE("records are byte for byte those of earlier builds") {
         "0202003300000082c49fd50c09636f72652d312e64630873686f775f72756ec0b79fd50c"
         "dac89fd50c020e3132372e302e302e313a35303030006f268f7a",
         "03010006000000090161016200afb70878",
-        "0401005a000000a0ca9fd50c0272310873686f775f72756ec0b79fd50cc8c59fd50cd8c8"
+        "0402005c000000a0ca9fd50c0272310873686f775f72756ec0b79fd50cc8c59fd50cd8c8"
         "9fd50c010b61757468206661696c656400207f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f"
-        "7f7f7f7f7f7f7f7f7f7f7f7f7f7f0773706f6f6c2d3102773190dcbd2f",
-        "0401004c010000a0ca9fd50c8002000102030405060708090a0b0c0d0e0f101112131415"
+        "7f7f7f7f7f7f7f7f7f7f7f7f7f7f0773706f6f6c2d310277310000e15e2b10",
+        "0402004e010000a0ca9fd50c8002000102030405060708090a0b0c0d0e0f101112131415"
         "161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f30313233343536373839"
         "3a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d"
         "5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f8081"
@@ -190,12 +196,17 @@ TEST_CASE("records are byte for byte those of earlier builds") {
         "cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebeced"
         "eeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff016affffffffffffffffff01feffffffffff"
         "ffffff010000ffffffffffffffffff012000000000000000000000000000000000000000"
-        "000000000000000000000000000000fe84bb2e",
+        "00000000000000000000000000000000009708840a",
         "05010017000000e8cb9fd50c0272310873686f775f72756ec0b79fd50c036695272f",
-        "06010026000000b0cd9fd50c0272310873686f775f72756ea0fc9fd50c0f3132372e302e"
-        "302e313a3430303030cdb2c3ba",
+        "06020028000000b0cd9fd50c0272310873686f775f72756ea0fc9fd50c0f3132372e302e"
+        "302e313a343030303000006b7f20ee",
         "0202003900000084c49fd50c09636f72652d312e64630873686f775f72756ec0b79fd50c"
         "dcc89fd50c010a776f726b65722d6463310a776f726b65722d6463311bc1dc60",
+        "04020060000000a0ca9fd50c0272310873686f775f72756ec0b79fd50cc8c59fd50cd8c8"
+        "9fd50c00072001010101010101010101010101010101010101010101010101010101010101"
+        "010773706f6f6c2d320277310a616c6963652c20626f62067379736c6f676086895f",
+        "06020033000000b0cd9fd50c0272310873686f775f72756ea0fc9fd50c0f7379736c6f67"
+        "2031302e302e302e3505616c696365067379736c6f67481d2db6",
     };
     auto events = sample_events();
     REQUIRE(events.size() == golden.size());
@@ -225,4 +236,41 @@ TEST_CASE("no field of the schema is newer than the version its event type write
         CHECK(newest.since >= 1);
         CHECK(newest.since <= event_format::current_version(type_of(e)));
     }
+}
+
+// CompletionRecorded and RunRequested version 1 (before issue 14) had no changed_by and
+// trigger: the records earlier builds wrote (the golden bytes of those builds) still
+// decode, with both empty, and re-encode as version 2.
+TEST_CASE("version 1 CompletionRecorded and RunRequested records decode with empty who/why") {
+    const std::string completion_v1 =
+        "0401005a000000a0ca9fd50c0272310873686f775f72756ec0b79fd50cc8c59fd50cd8c8"
+        "9fd50c010b61757468206661696c656400207f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f"
+        "7f7f7f7f7f7f7f7f7f7f7f7f7f7f0773706f6f6c2d3102773190dcbd2f";
+    const std::string run_v1 =
+        "06010026000000b0cd9fd50c0272310873686f775f72756ea0fc9fd50c0f3132372e302e"
+        "302e313a3430303030cdb2c3ba";
+    auto from_hex = [](const std::string& hex) {
+        std::string out;
+        for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+            out.push_back(char(std::stoi(hex.substr(i, 2), nullptr, 16)));
+        return out;
+    };
+    auto completion = event_format::decode(4, from_hex(completion_v1));
+    REQUIRE_MESSAGE(completion.is_ok(), completion.status().to_string());
+    CHECK(*completion == sample_events()[3]);
+    CHECK(std::get<CompletionRecorded>(*completion).changed_by.empty());
+    CHECK(std::get<CompletionRecorded>(*completion).trigger.empty());
+    auto run = event_format::decode(6, from_hex(run_v1));
+    REQUIRE_MESSAGE(run.is_ok(), run.status().to_string());
+    CHECK(*run == sample_events()[6]);
+    CHECK(std::get<RunRequested>(*run).changed_by.empty());
+    // Re-encoded, they are version 2 records.
+    CHECK(event_format::encode(*run)[1] == 2);
+    // Version 3 is from the future.
+    std::string v3 = event_format::encode(sample_events()[9]);
+    v3[1] = 3;
+    v3.resize(v3.size() - event_format::k_trailer_size);
+    const std::uint32_t crc = crc32c(v3);
+    for (int i = 0; i < 4; ++i) v3.push_back(char((crc >> (8 * i)) & 0xff));
+    CHECK(event_format::decode(9, v3).status().code() == Status::Code::not_supported);
 }

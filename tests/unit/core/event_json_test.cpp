@@ -69,6 +69,19 @@ TEST_CASE("a RunRequested") {
           R"("timestamp":1700000009,"requested_by":"10.0.0.1"})");
 }
 
+TEST_CASE("a RunRequested from a syslog change shows who and why; a completion too") {
+    CHECK(event_json(EventRecord{8, RunRequested{t0, "r1", "show_run", t0 + 9, "syslog 10.0.0.5",
+                                                 "alice, bob", "syslog"}}) ==
+          R"({"seq":8,"type":"RunRequested","at":1700000000,"device":"r1","job":"show_run",)"
+          R"("timestamp":1700000009,"requested_by":"syslog 10.0.0.5","changed_by":"alice, bob",)"
+          R"("trigger":"syslog"})");
+    CompletionRecorded c{t0, "r1", "j", 1, 2, 3, std::nullopt, 0, std::string(32, '\0'), "s", "w"};
+    c.changed_by = "alice";
+    c.trigger = "syslog";
+    const std::string json = event_json(EventRecord{9, c});
+    CHECK(json.ends_with(R"("worker":"w","changed_by":"alice","trigger":"syslog"})"));
+}
+
 TEST_CASE("strings are escaped: a device name cannot break the object") {
     CHECK(event_json(EventRecord{9, LeaseExpired{t0, "r\"1\\", "j\x01", 0}}) ==
           R"({"seq":9,"type":"LeaseExpired","at":1700000000,"device":"r\"1\\","job":"j\u0001",)"

@@ -228,6 +228,11 @@ TEST_CASE("event lines: the schema's names, ISO times, key=value with quoting") 
     CHECK(format_event_text(EventRecord{6, RunRequested{10, "r1", "j", 20, "10.0.0.1:5555"}}) ==
           "6 1970-01-01T00:00:10Z RunRequested device=r1 job=j timestamp=1970-01-01T00:00:20Z "
           "requested_by=10.0.0.1:5555");
+    // Version 2 (issue 14): who changed the device and the trigger, when a syslog change asked.
+    CHECK(format_event_text(EventRecord{
+              7, RunRequested{10, "r1", "j", 20, "syslog 10.0.0.5", "alice", "syslog"}}) ==
+          "7 1970-01-01T00:00:10Z RunRequested device=r1 job=j timestamp=1970-01-01T00:00:20Z "
+          "requested_by=\"syslog 10.0.0.5\" changed_by=alice trigger=syslog");
 }
 
 TEST_CASE("tables pad every column but the last") {

@@ -88,3 +88,40 @@ TEST_CASE("a late commit's position is its Netkeep-Retried-After") {
     CHECK(parse_position(late) == 977u);
     CHECK(parse_position(format_commit_message(5, completion())) == 5u);
 }
+
+TEST_CASE("a completion answering a syslog change names who configured the device (issue 14)") {
+    CompletionRecorded c = completion();
+    c.changed_by = "alice, bob";
+    c.trigger = "syslog";
+    CHECK(format_commit_message(42, c, 50) ==
+          "r1: show_run at 2023-11-14T22:13:22Z, configured by alice, bob\n"
+          "\n"
+          "worker 10.0.0.5:41234; job 2023-11-14T22:13:20Z (1700000000), started "
+          "2023-11-14T22:13:21Z "
+          "(1700000001), ended 2023-11-14T22:13:22Z (1700000002)\n"
+          "\n"
+          "Netkeep-Seq: 42\n"
+          "Netkeep-Job-Timestamp: 1700000000\n"
+          "Netkeep-Changed-By: alice, bob\n"
+          "Netkeep-Trigger: syslog\n"
+          "Netkeep-Retried-After: 50\n");
+}
+
+TEST_CASE("changed_by from the network cannot add lines or trailers and is cut") {
+    CompletionRecorded c = completion();
+    c.changed_by = "eve\n\nNetkeep-Seq: 999\r";
+    c.trigger = "syslog\nNetkeep-Seq: 998";
+    std::string message = format_commit_message(7, c);
+    CHECK(parse_seq_trailer(message) == 7u);
+    CHECK(message.find("configured by eve??Netkeep-Seq: 999?\n") != std::string::npos);
+    CHECK(message.find("Netkeep-Trigger: syslog?Netkeep-Seq: 998\n") != std::string::npos);
+    c.changed_by = std::string(300, 'x') + "\xc3\xa9";
+    c.trigger.clear();
+    message = format_commit_message(7, c);
+    CHECK(message.find("configured by " + std::string(256, 'x') + "\n") != std::string::npos);
+    CHECK(message.find("Netkeep-Trigger") == std::string::npos);
+    // A multi-byte character at the cut is left out whole.
+    c.changed_by = std::string(255, 'x') + "\xc3\xa9";
+    CHECK(format_commit_message(7, c).find("configured by " + std::string(255, 'x') + "\n") !=
+          std::string::npos);
+}

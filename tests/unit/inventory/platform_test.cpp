@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "netkeep/inventory.hpp"
 #include "netkeep/platform.hpp"
@@ -339,4 +340,39 @@ TEST_CASE("the enable secret resolves like pass and is recorded as a marker") {
                                sha256_hex("e") + R"("}}}]})";
     CHECK(load_error(marked, job(R"(, "command": {"inline": ["x"]})", R"(["a"])"))
               .starts_with("devices.json: /devices/0/credentials/enable: a redacted secret"));
+}
+
+TEST_CASE("a definition's syslog patterns are checked and kept (issue 14)") {
+    const std::string with = replaced(
+        k_definition, R"("notes")",
+        R"x("syslog": ["%SYS-5-CONFIG_I: Configured from \\S+ by (?P<user>\\S+)", "x"], "notes")x");
+    auto spec = parse_platform_definition("demo", with);
+    REQUIRE_MESSAGE(spec.is_ok(), spec.status().to_string());
+    CHECK(spec->syslog ==
+          std::vector<std::string>{"%SYS-5-CONFIG_I: Configured from \\S+ by (?P<user>\\S+)", "x"});
+    CHECK(parse_platform_definition("demo", k_definition)->syslog.empty());
+    CHECK(definition_error(replaced(k_definition, R"("notes")", R"("syslog": "x", "notes")")) ==
+          "platform demo: /syslog: must be a list of regular expressions");
+    CHECK(definition_error(replaced(k_definition, R"("notes")", R"("syslog": [""], "notes")")) ==
+          "platform demo: /syslog/0: must not be empty");
+    CHECK(definition_error(
+              replaced(k_definition, R"("notes")", R"("syslog": ["ok", "(?P<user>"], "notes")"))
+              .starts_with("platform demo: /syslog/1: not a valid regular expression"));
+    std::string many = R"("syslog": [)";
+    for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + "\"a\"";
+    CHECK(definition_error(replaced(k_definition, R"("notes")", many + R"(], "notes")")) ==
+          "platform demo: /syslog: at most 16 patterns");
+}
+
+TEST_CASE("every platform with syslog patterns gives the user a named group") {
+    for (const BuiltinPlatform& p : builtin_platforms()) {
+        auto spec = parse_platform_definition(p.name, p.json);
+        REQUIRE(spec.is_ok());
+        for (const std::string& re : spec->syslog) {
+            CAPTURE(re);
+            // ASA's 111005 ("end configuration") names no user; every other one does.
+            if (re.find("111005") == std::string::npos)
+                CHECK(re.find("(?P<user>") != std::string::npos);
+        }
+    }
 }

@@ -612,3 +612,144 @@ TEST_CASE(
     CHECK(decide(old_log.p, files, t0 + 10).empty());
     CHECK(decide(old_log.p, literal_inventory("s3cret-2"), t0 + 10).size() == 1);
 }
+
+// ---- run now from a syslog config change (issue 14): who changed the device ----
+
+TEST_CASE("a syslog run-now keeps who changed the device on the occurrence, for its completion") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    close_baseline(r, "a", t0 + 1);
+    RunDecision d = decide_run(r.p, "a", "run", t0 + 10, "syslog 10.0.0.5", "alice", "syslog");
+    REQUIRE(d.kind == RunDecision::Kind::accept);
+    CHECK(d.event.changed_by == "alice");
+    CHECK(d.event.trigger == "syslog");
+    r.apply(d.event);
+    CHECK(r.p.task(r.id("a")).changed_by == "alice");
+    CHECK(r.p.task(r.id("a")).trigger == "syslog");
+    // The same user again changes nothing and is not recorded; another user is.
+    CHECK(decide_run(r.p, "a", "run", t0 + 11, "syslog", "alice", "syslog").kind ==
+          RunDecision::Kind::already_due);
+    RunDecision bob = decide_run(r.p, "a", "run", t0 + 11, "syslog", "bob", "syslog");
+    REQUIRE(bob.kind == RunDecision::Kind::accept);
+    r.apply(bob.event);
+    CHECK(r.p.task(r.id("a")).changed_by == "alice, bob");
+    CHECK(r.p.task(r.id("a")).timestamp == t0 + 10);  // still the occurrence asked for first
+
+    // The completion that answers the occurrence carries both; the next occurrence has none.
+    r.apply(decide_grant(r.p, r.id("a"), t0 + 12, "w1"));
+    CompletionDecision c = decide_completion(
+        r.p, CompletionRecorded{t0 + 13, "a", "run", t0 + 10, t0 + 12, t0 + 13, std::nullopt, 1,
+                                std::string(32, 'x'), "s1", "w1"});
+    REQUIRE(c.kind == CompletionDecision::Kind::accept);
+    const auto& recorded = std::get<CompletionRecorded>(c.events.at(0));
+    CHECK(recorded.changed_by == "alice, bob");
+    CHECK(recorded.trigger == "syslog");
+    r.apply(c.events);
+    CHECK(r.p.task(r.id("a")).changed_by.empty());
+    CHECK(r.p.task(r.id("a")).trigger.empty());
+    CHECK(r.p.task(r.id("a")).timestamp == next_interval_slot("a", t0 + 13));
+}
+
+TEST_CASE("an operator's run-now carries no changed_by to its completion") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    close_baseline(r, "a", t0 + 1);
+    r.apply(decide_run(r.p, "a", "run", t0 + 10, "op").event);
+    r.apply(decide_grant(r.p, r.id("a"), t0 + 11, "w1"));
+    CompletionDecision c = decide_completion(
+        r.p, CompletionRecorded{t0 + 12, "a", "run", t0 + 10, t0 + 11, t0 + 12, std::nullopt, 1,
+                                std::string(32, 'x'), "s1", "w1"});
+    REQUIRE(c.kind == CompletionDecision::Kind::accept);
+    CHECK(std::get<CompletionRecorded>(c.events.at(0)).changed_by.empty());
+    CHECK(std::get<CompletionRecorded>(c.events.at(0)).trigger.empty());
+}
+
+TEST_CASE("a change during a backup queues one follow-up run when that lease's occurrence closes") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    close_baseline(r, "a", t0 + 1);
+    const unix_time slot = r.p.task(r.id("a")).timestamp;
+    r.apply(decide_run(r.p, "a", "run", t0 + 10, "op").event);
+    r.apply(decide_grant(r.p, r.id("a"), t0 + 11, "w1"));
+    // An operator still gets 409; a syslog change is recorded as a follow-up.
+    CHECK(decide_run(r.p, "a", "run", t0 + 12, "op").kind == RunDecision::Kind::leased);
+    RunDecision d = decide_run(r.p, "a", "run", t0 + 12, "syslog", "alice", "syslog");
+    REQUIRE(d.kind == RunDecision::Kind::accept);
+    r.apply(d.event);
+    CHECK(r.p.task(r.id("a")).lease.has_value());  // the running backup is left alone
+    CHECK(r.p.task(r.id("a")).follow_up);
+    CHECK(r.p.task(r.id("a")).changed_by.empty());  // not this occurrence's change
+    CHECK(decide_run(r.p, "a", "run", t0 + 13, "syslog", "alice", "syslog").kind ==
+          RunDecision::Kind::already_due);
+    r.apply(decide_run(r.p, "a", "run", t0 + 13, "syslog", "bob", "syslog").event);
+
+    // The running backup succeeds: the next occurrence is due at once, not at the slot.
+    r.apply(CompletionRecorded{t0 + 20, "a", "run", t0 + 10, t0 + 11, t0 + 20, std::nullopt, 1,
+                               std::string(32, 'x'), "s1", "w1"});
+    r.apply(OccurrenceClosed{t0 + 20, "a", "run", t0 + 10, CloseReason::succeeded});
+    const TaskState& t = r.p.task(r.id("a"));
+    CHECK(t.timestamp == t0 + 20);
+    CHECK(t.due == t0 + 20);
+    CHECK(t.timestamp < slot);
+    CHECK(t.changed_by == "alice, bob");
+    CHECK_FALSE(t.follow_up);
+    CHECK(r.due({}, t0 + 20) == std::vector<std::string>{"b", "c", "a"});
+    // After the follow-up closes, the schedule goes on as usual.
+    r.apply(decide_grant(r.p, r.id("a"), t0 + 21, "w1"));
+    r.apply(OccurrenceClosed{t0 + 22, "a", "run", t0 + 20, CloseReason::succeeded});
+    CHECK(r.p.task(r.id("a")).timestamp == next_interval_slot("a", t0 + 22));
+    CHECK(r.p.task(r.id("a")).changed_by.empty());
+}
+
+TEST_CASE("a follow-up also follows a failed occurrence, and is timestamped after it") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0, "syslog", "alice", "syslog").event);
+    // Closed at a time before its own timestamp + 1 (a clock step): still a new timestamp.
+    r.apply(OccurrenceClosed{t0, "b", "run", t0, CloseReason::failed});
+    CHECK(r.p.task(b).timestamp == t0 + 1);
+    CHECK(r.p.task(b).changed_by == "alice");
+}
+
+TEST_CASE("a version 1 RunRequested meeting a lease changes nothing, as before issue 14") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);
+    r.apply(decide_grant(r.p, r.id("b"), t0, "w1"));
+    r.apply(RunRequested{t0 + 5, "b", "run", t0, "10.0.0.1"});  // no trigger: an old record
+    CHECK_FALSE(r.p.task(r.id("b")).follow_up);
+    r.apply(OccurrenceClosed{t0 + 6, "b", "run", t0, CloseReason::succeeded});
+    CHECK(r.p.task(r.id("b")).timestamp == next_interval_slot("b", t0 + 6));
+}
+
+TEST_CASE("changed_by lists each name once and stays bounded") {
+    std::string list;
+    CHECK(add_changed_by(list, "alice"));
+    CHECK_FALSE(add_changed_by(list, "alice"));
+    CHECK_FALSE(add_changed_by(list, ""));
+    CHECK(add_changed_by(list, "bob, alice, carol"));
+    CHECK(list == "alice, bob, carol");
+    for (int i = 0; i < 100; ++i) add_changed_by(list, "user" + std::to_string(i));
+    CHECK(list.size() <= k_changed_by_max);
+    CHECK(list.rfind("alice, bob, carol, user0", 0) == 0);
+}
+
+TEST_CASE("a follow-up whose lease fails but is retried is answered by the retry") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);  // max_attempts 2
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0 + 1, "syslog", "alice", "syslog").event);
+    r.apply(decide_expiry(r.p, b, t0 + 100));  // attempt 1 of 2: a retry follows
+    CHECK_FALSE(r.p.task(b).follow_up);
+    CHECK(r.p.task(b).changed_by == "alice");
+    CHECK(r.p.task(b).timestamp == t0);
+    // The last attempt fails too: the close starts no follow-up (the retry was it).
+    r.apply(decide_grant(r.p, b, t0 + 130, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0 + 131, "syslog", "bob", "syslog").event);
+    CHECK(r.p.task(b).follow_up);
+    r.apply(decide_expiry(r.p, b, t0 + 300));  // attempt 2 of 2: closed as failed
+    CHECK(r.p.task(b).timestamp == t0 + 300);  // bob's change: a follow-up now
+    CHECK(r.p.task(b).changed_by == "bob");
+}
