@@ -20,7 +20,9 @@ Usage: package_test.py SOURCE_DIR BUILD_DIR VERSION FAKE_DEVICE
    their units would (no systemd here): ExecStart with the units' EnvironmentFile= values,
    User=/Group=, UMask=, StateDirectory= and LoadCredential= (%d). Waits for the backup
    in /var/lib/netkeep/repo.git.
-5. Stops both, purges the packages, and lists what the overlay's upper layer still
+5. Installs the same packages again over the configured ones (the upgrade path of the
+   maintainer scripts): edited conffiles, modes and data stay.
+6. Stops both, purges the packages, and lists what the overlay's upper layer still
    holds: only the users (Debian policy keeps them), dpkg's own records and caches.
 
 Exit 77 (skipped) when not root or when overlay mounts are impossible here.
@@ -53,7 +55,9 @@ def fail(message):
 
 
 def run(argv, timeout=300, check=True, **kwargs):
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+    # stdin /dev/null: a dpkg conffile prompt fails instead of waiting.
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL, **kwargs)
     if check and result.returncode != 0:
         sys.exit(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return result
@@ -358,6 +362,22 @@ def check_state_owned(root):
         fail("the worker did not pin the device's host key in /var/lib/netkeep-worker/known_hosts")
 
 
+def reinstall(root, debs):
+    """The upgrade path (postinst configure with the old version): installing the same
+    packages again over the configured ones keeps the edited conffiles without a prompt,
+    the users, the directory modes, and the data."""
+    inventory = pathlib.Path(root, "etc/netkeep/inventory/devices.json")
+    before = inventory.read_text()
+    in_root(root, ["dpkg", "-i"] + [f"/tmp/{os.path.basename(d)}" for d in debs])
+    if inventory.read_text() != before:
+        fail("reinstalling replaced the edited /etc/netkeep/inventory/devices.json")
+    expect_dir(root, "/var/lib/netkeep", "netkeep", "netkeep", 0o700)
+    expect_dir(root, "/etc/netkeep/private", "netkeep", "netkeep", 0o700)
+    if not pathlib.Path(root, "var/lib/netkeep/repo.git").is_dir():
+        fail("reinstalling lost /var/lib/netkeep/repo.git")
+    print("ok: installed again over the configured packages: conffiles, modes and data kept")
+
+
 def stop(procs):
     for name, proc in procs.items():
         proc.send_signal(signal.SIGTERM)
@@ -448,6 +468,7 @@ def main():
         wait_for_backup(root, fake_device, {k: v for k, v in procs.items() if k != "fake-device"})
         print("ok: the installed netkeepd and worker backed up core-sw-1 into /var/lib/netkeep/repo.git")
         check_state_owned(root)
+        reinstall(root, debs)
         stop({"netkeep-worker": procs.pop("netkeep-worker"), "netkeepd": procs.pop("netkeepd")})
         purge(root, upper)
     finally:
