@@ -25,6 +25,9 @@ Usage: package_test.py SOURCE_DIR BUILD_DIR VERSION FAKE_DEVICE
 6. Stops both, purges the packages, and lists what the overlay's upper layer still
    holds: only the users (Debian policy keeps them), dpkg's own records and caches.
 
+NETKEEP_PACKAGE_DEBS=DIR: check the .debs in DIR (e.g. a full `tools/package --out DIR`
+build) instead of building them.
+
 Exit 77 (skipped) when not root or when overlay mounts are impossible here.
 """
 import ctypes
@@ -69,6 +72,11 @@ def skip(reason):
 
 
 def build_packages(source, build, out):
+    given = os.environ.get("NETKEEP_PACKAGE_DEBS")
+    if given:  # packages of a full `tools/package` build, to check them the same way
+        debs = sorted(str(p) for p in pathlib.Path(given).glob("*.deb") if "-dbgsym_" not in p.name)
+        print(f"ok: using the packages in {given}")
+        return debs
     env = dict(os.environ, NETKEEP_PREBUILT_DIR=build, DEB_BUILD_OPTIONS="nocheck noautodbgsym")
     started = time.monotonic()
     result = run([os.path.join(source, "tools", "package"), "--no-deps", "--out", out],
