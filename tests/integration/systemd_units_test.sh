@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# dist/systemd/*.service: the hardening issue 10 asks for is there, and
-# `systemd-analyze verify` accepts both units without a word.
+# The units the build generates from dist/systemd/*.service.in: the hardening issue 10
+# asks for is there, ExecStart names BINDIR, and `systemd-analyze verify` accepts both
+# units without a word.
 #
 # What verify needs, found out on Debian 12 (systemd 252) in a container where systemd
 # is not PID 1: nothing running, but every Exec*= program must exist and be executable,
 # or it fails. It exits 0 on an unknown key or a value it cannot parse (it only warns),
 # so the test also requires its output to be empty, and checks that a broken copy is
-# reported. The units name /usr/local/bin/...; a temporary copy names this build's
-# binaries instead.
+# reported. The units name BINDIR/... (<prefix>/<bindir>); a temporary copy names this
+# build's binaries instead.
 #
-# usage: systemd_units_test.sh UNITS_DIR NETKEEPD NETKEEP_WORKER
+# usage: systemd_units_test.sh UNITS_DIR BINDIR NETKEEPD NETKEEP_WORKER
 set -euo pipefail
-units=$1 netkeepd=$(realpath "$2") worker=$(realpath "$3")
+units=$1 bindir=$2 netkeepd=$(realpath "$3") worker=$(realpath "$4")
 
 if ! command -v systemd-analyze >/dev/null; then
   echo "systemd-analyze not found (Debian package systemd; tools/setup-deps installs it): skipped"
@@ -24,9 +25,9 @@ fail=0
 
 copy() {  # UNIT PROGRAM_NAME BUILD_BINARY
   local unit=$1 name=$2 binary=$3
-  grep -q "^ExecStart=/usr/local/bin/$name " "$units/$unit" ||
-    { echo "FAIL $unit: ExecStart does not start /usr/local/bin/$name"; fail=1; }
-  sed "s#^ExecStart=/usr/local/bin/$name #ExecStart=$binary #" "$units/$unit" > "$tmp/$unit"
+  grep -q "^ExecStart=$bindir/$name " "$units/$unit" ||
+    { echo "FAIL $unit: ExecStart does not start $bindir/$name"; fail=1; }
+  sed "s#^ExecStart=$bindir/$name #ExecStart=$binary #" "$units/$unit" > "$tmp/$unit"
 }
 copy netkeepd.service netkeepd "$netkeepd"
 copy netkeep-worker.service netkeep-worker "$worker"
