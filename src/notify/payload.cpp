@@ -32,8 +32,9 @@ std::size_t utf8_cut(std::string_view s, std::size_t max) {
 std::string headline(const Notification& n) {
     switch (n.kind) {
         case EventKind::config_changed:
-            return fmt::format("configuration changed ({} -> {})", short_id(n.old_commit),
-                               short_id(n.new_commit));
+            return fmt::format("configuration changed ({} -> {}){}", short_id(n.old_commit),
+                               short_id(n.new_commit),
+                               n.changed_by.empty() ? "" : ", configured by " + n.changed_by);
         case EventKind::backup_failed:
             return fmt::format("backup failed {} time{} in a row", n.failures,
                                n.failures == 1 ? "" : "s");
@@ -61,6 +62,8 @@ std::string details_text(const Notification& n) {
     if (n.kind == EventKind::config_changed)
         out += fmt::format("commit: {} (before: {})\n", n.new_commit,
                            n.old_commit.empty() ? "none" : n.old_commit);
+    if (!n.changed_by.empty())
+        out += fmt::format("configured by: {} ({})\n", n.changed_by, n.trigger);
     if (!n.error.empty()) out += fmt::format("error: {}\n", n.error);
     out += fmt::format("seq: {}\n", n.seq);
     return out;
@@ -99,13 +102,16 @@ std::string webhook_json(std::string_view target, const Notification& n) {
     return fmt::format(
         R"({{"event":{},"delivery":{},"target":{},"seq":{},"device":{},"job":{},"time":{},)"
         R"("time_unix":{},"worker":{},"commit":{},"path":{},"diff":{},"diff_truncated":{},)"
-        R"("failures":{},"error":{},"summary":{}}})",
+        R"("failures":{},"error":{},"changed_by":{},"trigger":{},"summary":{}}})",
         json_quote(event_kind_name(n.kind)), json_quote(delivery_id(target, n)), json_quote(target),
         n.seq, json_quote(n.device), json_quote(n.job), json_quote(utc_time(n.time)), n.time,
         json_quote(n.worker), commit, json_quote(n.path),
         n.kind == EventKind::config_changed ? json_quote(n.diff) : std::string("null"),
         n.diff_truncated ? "true" : "false", n.failures,
-        n.error.empty() ? std::string("null") : json_quote(n.error), json_quote(summary_line(n)));
+        n.error.empty() ? std::string("null") : json_quote(n.error),
+        n.changed_by.empty() ? std::string("null") : json_quote(n.changed_by),
+        n.trigger.empty() ? std::string("null") : json_quote(n.trigger),
+        json_quote(summary_line(n)));
 }
 
 std::string summary_line(const Notification& n) {

@@ -29,7 +29,8 @@ std::string utc_time(unix_time t);
 std::string delivery_id(std::string_view target, const Notification& n);
 
 // {"event", "delivery", "target", "seq", "device", "job", "time", "time_unix", "worker",
-//  "commit": {"old", "new"} | null, "path", "diff", "diff_truncated", "failures", "error"}
+//  "commit": {"old", "new"} | null, "path", "diff", "diff_truncated", "failures", "error",
+//  "changed_by", "trigger", "summary"}
 // (docs/notifications.md "Webhook payload").
 std::string webhook_json(std::string_view target, const Notification& n);
 

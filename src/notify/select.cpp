@@ -114,6 +114,8 @@ void succeeded(const NotifyConfig& config, std::size_t target, const EventRecord
     n.worker = c.worker;
     n.new_commit = git->commit;
     n.old_commit = git->previous_commit;
+    n.changed_by = c.changed_by;
+    n.trigger = c.trigger;
     n.new_blob = git->blob;
     n.old_blob = git->previous_blob;
     n.old_known = git->previous_known;

@@ -38,6 +38,10 @@ struct Notification {
     bool diff_truncated = false;
     std::uint32_t failures = 0;  // backup_failed: attempts in a row; recovered: the run it ended
     std::string error;           // backup_failed: the worker's failure (bounded); quarantined: why
+    // config_changed: who changed the device and what told netkeep (a syslog message: the
+    // completion's changed_by and trigger, docs/syslog.md); empty for a scheduled run.
+    std::string changed_by;
+    std::string trigger;
 };
 
 // What the git writer did with a successful completion (the engine reads its records).

@@ -72,6 +72,18 @@ TEST_CASE("the webhook JSON carries what the issue lists") {
     CHECK(root["diff"].get_string().value() == n.diff);
     CHECK(root["diff_truncated"].get_bool().value());
     CHECK(root["error"].is_null());
+    CHECK(root["changed_by"].is_null());
+    CHECK(root["trigger"].is_null());
+
+    Notification by_syslog = change();
+    by_syslog.changed_by = "alice, bob";
+    by_syslog.trigger = "syslog";
+    auto triggered = parse(parser, webhook_json("ops", by_syslog));
+    CHECK(triggered["changed_by"].get_string().value() == "alice, bob");
+    CHECK(triggered["trigger"].get_string().value() == "syslog");
+    CHECK(std::string(triggered["summary"].get_string().value())
+              .ends_with(", configured by alice, bob"));
+    CHECK(slack_json(by_syslog).find("configured by: alice, bob (syslog)") != std::string::npos);
 
     Notification failed;
     failed.kind = EventKind::backup_failed;
