@@ -104,4 +104,20 @@ std::string key_value_quote(std::string_view value) {
     return plain ? std::string(value) : json_quote(value);
 }
 
+std::string json_path::str() const {
+    std::string out = parent ? parent->str() : std::string();
+    if (!parent && key.empty() && !index) return out;
+    out += '/';
+    if (index) return out + std::to_string(*index);
+    for (char c : key) {
+        if (c == '~')
+            out += "~0";
+        else if (c == '/')
+            out += "~1";
+        else
+            out += c;
+    }
+    return out;
+}
+
 }  // namespace netkeep

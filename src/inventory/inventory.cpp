@@ -34,36 +34,7 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-// JSON pointer (RFC 6901) of a value, as a chain of stack frames that is only turned
-// into text for an error message: building "/devices/12345/name" for every field of a
-// 100,000-device inventory would cost more than parsing it.
-struct json_path {
-    const json_path* parent = nullptr;
-    std::string_view key;  // an object member; unused when index is set
-    std::optional<std::size_t> index;
-
-    std::string str() const {
-        std::string out = parent ? parent->str() : std::string();
-        if (!parent && key.empty() && !index) return out;
-        out += '/';
-        if (index) return out + std::to_string(*index);
-        for (char c : key) {
-            if (c == '~')
-                out += "~0";
-            else if (c == '/')
-                out += "~1";
-            else
-                out += c;
-        }
-        return out;
-    }
-};
 const json_path k_root{};
-
-json_path child(const json_path& parent, std::string_view key) {
-    return {&parent, key, std::nullopt};
-}
-json_path child(const json_path& parent, std::size_t index) { return {&parent, {}, index}; }
 
 Status check_name(std::string_view name, std::string_view what) {
     if (name.empty()) return Status::invalid_argument(fmt::format("{} must not be empty", what));

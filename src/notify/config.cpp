@@ -22,24 +22,6 @@ namespace {
 
 namespace dom = simdjson::dom;
 
-// JSON pointer (RFC 6901), built only for error messages.
-struct json_path {
-    const json_path* parent = nullptr;
-    std::string key;
-    std::optional<std::size_t> index;
-
-    std::string str() const {
-        if (!parent) return "";
-        std::string out = parent->str() + '/';
-        if (index) return out + std::to_string(*index);
-        for (char c : key)
-            out += c == '~' ? std::string("~0") : c == '/' ? "~1" : std::string(1, c);
-        return out;
-    }
-};
-json_path child(const json_path& p, std::string_view key) { return {&p, std::string(key), {}}; }
-json_path child(const json_path& p, std::size_t i) { return {&p, {}, i}; }
-
 Status fail(const json_path& path, std::string_view message) {
     std::string where = path.str();
     return Status::invalid_argument(
