@@ -372,7 +372,8 @@ bool TargetLoop::deliver(const Target& first, const Notification& n) {
     std::uint32_t permanent = 0;
     for (;;) {
         const unix_time now = shared_.options.now();
-        DeliveryResult r = shared_.options.deliver(target, n, now);
+        DeliveryResult r = shared_.options.deliver(target, n, now, &runner_.stopping);
+        if (!r.status && runner_.stopping) return false;  // cancelled: not a failure
         if (r.status) {
             backoff_.reset();
             runner_.update([&](ConsumerHealth& h) {

@@ -52,7 +52,9 @@ NotifyEngineOptions options(Receivers& r, std::string repo_path = "") {
     o.poll = 10ms;
     o.retry_first = 5ms;
     o.retry_max = 20ms;
-    o.deliver = [&r](const Target& t, const Notification& n, unix_time) { return r.deliver(t, n); };
+    o.deliver = [&r](const Target& t, const Notification& n, unix_time, const std::atomic<bool>*) {
+        return r.deliver(t, n);
+    };
     return o;
 }
 
