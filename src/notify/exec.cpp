@@ -37,7 +37,8 @@ struct SpawnActions {
 };
 
 // The child starts with no signal blocked and SIGPIPE at its default (netkeepd ignores it,
-// and an ignored signal stays ignored across exec).
+// and an ignored signal stays ignored across exec), in a process group of its own: a
+// timeout or a stop kills what it started too ("sh -c 'a | b'"), not only the program.
 struct SpawnAttr {
     posix_spawnattr_t a;
     SpawnAttr() {
@@ -48,7 +49,9 @@ struct SpawnAttr {
         sigaddset(&pipe, SIGPIPE);
         ::posix_spawnattr_setsigmask(&a, &none);
         ::posix_spawnattr_setsigdefault(&a, &pipe);
-        ::posix_spawnattr_setflags(&a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        ::posix_spawnattr_setpgroup(&a, 0);
+        ::posix_spawnattr_setflags(
+            &a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     }
     ~SpawnAttr() { ::posix_spawnattr_destroy(&a); }
 };
@@ -168,7 +171,7 @@ Result<ExecResult> run_exec(const ExecRequest& request) {
         if (finished) ::usleep(5000);
     }
     if (!finished) {
-        ::kill(pid, SIGKILL);
+        ::kill(-pid, SIGKILL);  // its group: what it started holds our pipe, or runs on
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
     }

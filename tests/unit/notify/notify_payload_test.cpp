@@ -200,6 +200,16 @@ TEST_CASE("exec: stdin in, output bounded, a clean environment, a timeout that k
     r.argv = {"/bin/sh", "-c", "exec >/dev/null 2>&1; sleep 10"};
     CHECK(run_exec(r).status().message() == "timed out after 200 ms (killed)");
 
+    // What the program started dies with it at the timeout, not only the program.
+    r.argv = {"/bin/sh", "-c", "/bin/sleep 613 & wait"};
+    CHECK(run_exec(r).status().message() == "timed out after 200 ms (killed)");
+    r.argv = {"/usr/bin/pgrep", "-f", "^/bin/sleep 613$"};
+    r.timeout = std::chrono::seconds(10);
+    auto left = run_exec(r);  // pgrep exits 1 when it finds none
+    CHECK_MESSAGE(left.status().message() == "exited with 1",
+                  "left running: " << (left ? left->output : left.status().message()));
+    r.timeout = std::chrono::milliseconds(200);
+
     // A stopping netkeepd cancels: the program is killed at once, not at its timeout.
     std::atomic<bool> cancel = false;
     r.argv = {"/bin/sleep", "10"};
