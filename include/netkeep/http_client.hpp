@@ -9,6 +9,7 @@
 // the URL's path or query (a Slack or Teams webhook URL is itself the secret) and never
 // a header or a body.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -33,6 +34,9 @@ struct HttpRequest {
     std::string ca_file;                              // PEM bundle to trust instead of the system's
     bool verify_tls = true;         // false only when an operator said so, per target
     bool follow_redirects = false;  // at most 5, same protocols
+    // When set and it becomes true, the request ends within about a second (unavailable,
+    // "cancelled"): a stopping caller does not wait out the timeout.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct HttpResponse {
@@ -65,6 +69,7 @@ struct MailRequest {
     std::chrono::milliseconds connect_timeout{10000};
     std::string ca_file;
     bool verify_tls = true;
+    const std::atomic<bool>* cancel = nullptr;  // as HttpRequest::cancel
 };
 
 // Ok once the relay accepted the message for every recipient.

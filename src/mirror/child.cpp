@@ -9,9 +9,9 @@
 // nothing. It also keeps the token and passphrase out of netkeepd's own memory, and a
 // fault in libgit2 or libssh2 out of the server.
 //
-// The child reads on stdin: the repository path, the commit main was read at, each on a
-// line, then the mirror as a one-entry --git-mirrors file. It writes one line on stdout:
-// error kind, remote's main before, what was pushed, message, separated by tabs.
+// The child reads on stdin: the parent's pid, the repository path, the commit main was read
+// at, each on a line, then the mirror as a one-entry --git-mirrors file. It writes one line on
+// stdout: error kind, remote's main before, what was pushed, message, separated by tabs.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -166,8 +166,8 @@ PushOutcome push_in_child(const PushRequest& request, const std::string& program
         return local_failure("the repository path holds a line break");
     auto child = spawn_child(program);
     if (!child) return local_failure(child.status().message());
-    const std::string input =
-        request.repo_path + "\n" + request.commit + "\n" + mirror_json(*request.mirror);
+    const std::string input = std::to_string(::getpid()) + "\n" + request.repo_path + "\n" +
+                              request.commit + "\n" + mirror_json(*request.mirror);
     // A few KiB: the pipe takes it whole. (netkeepd ignores SIGPIPE: a child that died at
     // once makes this write fail, and the missing result says so.)
     (void)!::write(child->in.get(), input.data(), input.size());
@@ -199,10 +199,13 @@ namespace netkeep {
 int run_git_mirror_push_child() {
     using namespace mirror;
     // The mirror thread that started this process kills it at the timeout; should netkeepd
-    // die first (kill -9), the kernel does. (A parent gone before this line: init adopted us.)
+    // die first (kill -9), the kernel does. A parent gone before the prctl: another process
+    // (init or a subreaper) adopted us, so getppid() is no longer the pid the parent sent.
+    // (Not "getppid() == 1": in a container netkeepd itself is often pid 1.)
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() == 1) return 1;
-    std::string repo, commit;
+    std::string parent, repo, commit;
+    std::getline(std::cin, parent);
+    if (parent != std::to_string(::getppid())) return 1;
     std::getline(std::cin, repo);
     std::getline(std::cin, commit);
     std::string json((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());

@@ -117,7 +117,22 @@ void set_common(CURL* curl, const char* protocols, std::chrono::milliseconds tim
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
 }
 
+// libcurl calls it about once a second even while nothing moves: a non-zero return
+// aborts the transfer with CURLE_ABORTED_BY_CALLBACK.
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+}
+
+void set_cancel(CURL* curl, const std::atomic<bool>* cancel) {
+    if (cancel == nullptr) return;
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+}
+
 Status transport_error(CURLcode rc, const char* error_buffer, const std::string& url) {
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return Status::unavailable(fmt::format("{}: cancelled", host_of(url)));
     std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc);
     return Status::unavailable(fmt::format("{}: {}", host_of(url), detail));
 }
@@ -139,6 +154,7 @@ Result<HttpResponse> http_request(const HttpRequest& request) {
     char error_buffer[CURL_ERROR_SIZE] = {};
     set_common(curl.get(), "http,https", request.timeout, request.connect_timeout, request.ca_file,
                request.verify_tls, error_buffer);
+    set_cancel(curl.get(), request.cancel);
 
     HttpResponse response;
     Transfer transfer{&response.body, &response.headers, request.max_response};
@@ -209,6 +225,7 @@ Status send_mail(const MailRequest& mail) {
     char error_buffer[CURL_ERROR_SIZE] = {};
     set_common(curl.get(), "smtp,smtps", mail.timeout, mail.connect_timeout, mail.ca_file,
                mail.verify_tls, error_buffer);
+    set_cancel(curl.get(), mail.cancel);
     curl_easy_setopt(curl.get(), CURLOPT_URL, mail.url.c_str());
     std::string from = "<" + mail.from + ">";
     curl_easy_setopt(curl.get(), CURLOPT_MAIL_FROM, from.c_str());

@@ -10,7 +10,8 @@ namespace netkeep::notify {
 
 namespace {
 
-DeliveryResult http_post(const Target& target, std::string body, HttpHeaders headers) {
+DeliveryResult http_post(const Target& target, std::string body, HttpHeaders headers,
+                         const std::atomic<bool>* cancel) {
     HttpRequest request;
     request.method = "POST";
     request.url = target.url;
@@ -20,6 +21,7 @@ DeliveryResult http_post(const Target& target, std::string body, HttpHeaders hea
     request.connect_timeout = std::min(target.timeout, request.connect_timeout);
     request.max_response = 64 << 10;  // an answer is read only for its status
     request.ca_file = target.ca_file;
+    request.cancel = cancel;
     auto response = http_request(request);
     if (!response) {
         // An answer larger than we read is still an answer: the status counts.
@@ -33,7 +35,8 @@ DeliveryResult http_post(const Target& target, std::string body, HttpHeaders hea
     return {failed, permanent};
 }
 
-DeliveryResult send_email(const Target& target, const Notification& n, unix_time now) {
+DeliveryResult send_email(const Target& target, const Notification& n, unix_time now,
+                          const std::atomic<bool>* cancel) {
     MailRequest mail;
     mail.url = target.url;
     mail.from = target.from;
@@ -47,10 +50,12 @@ DeliveryResult send_email(const Target& target, const Notification& n, unix_time
     mail.timeout = target.timeout;
     mail.connect_timeout = std::min(target.timeout, mail.connect_timeout);
     mail.ca_file = target.ca_file;
+    mail.cancel = cancel;
     return {send_mail(mail), false};
 }
 
-DeliveryResult run_program(const Target& target, const Notification& n) {
+DeliveryResult run_program(const Target& target, const Notification& n,
+                           const std::atomic<bool>* cancel) {
     ExecRequest request;
     request.argv.push_back(target.program);
     request.argv.insert(request.argv.end(), target.args.begin(), target.args.end());
@@ -61,6 +66,7 @@ DeliveryResult run_program(const Target& target, const Notification& n) {
     request.input = webhook_json(target.name, n) + "\n";
     request.timeout = target.timeout;
     request.max_output = target.max_output;
+    request.cancel = cancel;
     auto result = run_exec(request);
     if (!result)
         return {
@@ -89,23 +95,25 @@ std::vector<std::pair<std::string, std::string>> webhook_headers(const Target& t
     return headers;
 }
 
-DeliveryResult deliver(const Target& target, const Notification& n, unix_time now) {
+DeliveryResult deliver(const Target& target, const Notification& n, unix_time now,
+                       const std::atomic<bool>* cancel) {
     switch (target.type) {
         case TargetType::webhook: {
             std::string body = webhook_json(target.name, n);
             auto headers = webhook_headers(target, n, body, now);
-            return http_post(target, std::move(body), std::move(headers));
+            return http_post(target, std::move(body), std::move(headers), cancel);
         }
         case TargetType::slack:
-            return http_post(target, slack_json(n), {{"Content-Type", "application/json"}});
+            return http_post(target, slack_json(n), {{"Content-Type", "application/json"}}, cancel);
         case TargetType::mattermost:
-            return http_post(target, mattermost_json(n), {{"Content-Type", "application/json"}});
+            return http_post(target, mattermost_json(n), {{"Content-Type", "application/json"}},
+                             cancel);
         case TargetType::teams:
-            return http_post(target, teams_json(n), {{"Content-Type", "application/json"}});
+            return http_post(target, teams_json(n), {{"Content-Type", "application/json"}}, cancel);
         case TargetType::email:
-            return send_email(target, n, now);
+            return send_email(target, n, now, cancel);
         case TargetType::exec:
-            return run_program(target, n);
+            return run_program(target, n, cancel);
     }
     return {Status::invalid_argument("unknown target type"), true};
 }

@@ -3,6 +3,7 @@
 // libcurl wrapper (include/netkeep/http_client.hpp) or an exec target's program.
 // Blocking (bounded by the target's timeout); called on the target's own thread.
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -28,9 +29,14 @@ std::vector<std::pair<std::string, std::string>> webhook_headers(const Target& t
                                                                  const std::string& body,
                                                                  unix_time now);
 
-DeliveryResult deliver(const Target& target, const Notification& n, unix_time now);
+// `cancel` (may be null): once it is true the delivery ends soon (an HTTP or SMTP
+// transfer within about a second, a program is killed), failed: a stop does not wait out a
+// target's timeout (up to 300 s).
+DeliveryResult deliver(const Target& target, const Notification& n, unix_time now,
+                       const std::atomic<bool>* cancel = nullptr);
 
 // How a delivery is made; netkeepd uses deliver(), tests stand in their own.
-using Deliver = std::function<DeliveryResult(const Target&, const Notification&, unix_time)>;
+using Deliver = std::function<DeliveryResult(const Target&, const Notification&, unix_time,
+                                             const std::atomic<bool>* cancel)>;
 
 }  // namespace netkeep::notify

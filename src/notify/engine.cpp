@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <thread>
 
 #include <fmt/format.h>
@@ -157,6 +158,12 @@ struct NotifyEngine::Runner {
     std::condition_variable wake;
     mutable std::mutex health_mutex;
     ConsumerHealth health;
+    // Set when the thread ends. A runner of a target removed and added again waits for
+    // its predecessor's: two threads of one target would deliver at once, and the old
+    // one's last cursor and failure-count write could land behind the new one's.
+    std::promise<void> ended;
+    std::shared_future<void> finished = ended.get_future().share();
+    std::shared_future<void> predecessor;  // invalid when there is none
 
     // Sleeps up to `d`; false when asked to stop.
     bool sleep(std::chrono::milliseconds d) {
@@ -226,6 +233,10 @@ bool TargetLoop::retry_meta(const char* what, const std::function<Status()>& f) 
 
 // The cursor and failure counts from meta; a new target starts where the writer is.
 bool TargetLoop::start() {
+    if (runner_.predecessor.valid())
+        while (runner_.predecessor.wait_for(std::chrono::milliseconds(50)) !=
+               std::future_status::ready)
+            if (runner_.stopping) return false;
     return retry_meta("notify.start_failed", [&]() -> Status {
         auto meta = shared_.log.get_meta(consumer_cursor_key(consumer_name(runner_.name)));
         if (!meta && meta.status().code() != Status::Code::not_found) return meta.status();
@@ -372,7 +383,8 @@ bool TargetLoop::deliver(const Target& first, const Notification& n) {
     std::uint32_t permanent = 0;
     for (;;) {
         const unix_time now = shared_.options.now();
-        DeliveryResult r = shared_.options.deliver(target, n, now);
+        DeliveryResult r = shared_.options.deliver(target, n, now, &runner_.stopping);
+        if (!r.status && runner_.stopping) return false;  // cancelled: not a failure
         if (r.status) {
             backoff_.reset();
             runner_.update([&](ConsumerHealth& h) {
@@ -513,11 +525,14 @@ void NotifyEngine::configure(std::shared_ptr<const NotifyConfig> config,
             auto runner = std::make_unique<Runner>();
             runner->name = t.name;
             runner->health.name = consumer_name(t.name);
+            for (const auto& old : retired_)
+                if (old->name == t.name && !old->done) runner->predecessor = old->finished;
             Runner* r = runner.get();
             Shared* shared = shared_.get();
             runner->thread = std::thread([shared, r] {
                 TargetLoop(*shared, *r).run();
                 r->done = true;
+                r->ended.set_value();
             });
             runners_.emplace(t.name, std::move(runner));
         }

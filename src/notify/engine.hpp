@@ -67,11 +67,13 @@ public:
     NotifyEngine& operator=(const NotifyEngine&) = delete;
 
     // Installs a configuration (nullptr: none) and the devices' tags and groups: threads
-    // of targets no longer listed stop after their delivery in flight, new targets start
-    // at the end of what the git writer applied (not at the start of the log).
+    // of targets no longer listed stop (a delivery in flight is cancelled); a target listed
+    // again starts once its old thread ended; new targets start at the end of what the git
+    // writer applied (not at the start of the log).
     void configure(std::shared_ptr<const NotifyConfig> config,
                    std::shared_ptr<const DeviceMap> devices);
-    // Stops every target's thread (each finishes or abandons its delivery in flight).
+    // Stops every target's thread: a delivery in flight is cancelled (within about a
+    // second) unless it completes first; a cancelled one is made again after a restart.
     void stop();
     std::vector<ConsumerHealth> health() const;
 

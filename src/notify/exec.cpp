@@ -37,7 +37,8 @@ struct SpawnActions {
 };
 
 // The child starts with no signal blocked and SIGPIPE at its default (netkeepd ignores it,
-// and an ignored signal stays ignored across exec).
+// and an ignored signal stays ignored across exec), in a process group of its own: a
+// timeout or a stop kills what it started too ("sh -c 'a | b'"), not only the program.
 struct SpawnAttr {
     posix_spawnattr_t a;
     SpawnAttr() {
@@ -48,7 +49,9 @@ struct SpawnAttr {
         sigaddset(&pipe, SIGPIPE);
         ::posix_spawnattr_setsigmask(&a, &none);
         ::posix_spawnattr_setsigdefault(&a, &pipe);
-        ::posix_spawnattr_setflags(&a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        ::posix_spawnattr_setpgroup(&a, 0);
+        ::posix_spawnattr_setflags(
+            &a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     }
     ~SpawnAttr() { ::posix_spawnattr_destroy(&a); }
 };
@@ -82,8 +85,18 @@ std::vector<char*> c_strings(const std::vector<std::string>& v) {
     return out;
 }
 
-// Feeds stdin and drains the output until both are done or the deadline passes.
-// False on timeout.
+bool cancelled(const ExecRequest& request) {
+    return request.cancel != nullptr && request.cancel->load();
+}
+
+// How long one wait may sleep: the deadline, or a short slice when a cancel is watched.
+int wait_ms(const ExecRequest& request, std::chrono::milliseconds left) {
+    return int(request.cancel != nullptr ? std::min<std::int64_t>(left.count(), 100)
+                                         : left.count());
+}
+
+// Feeds stdin and drains the output until both are done, the deadline passes or the
+// request is cancelled (then false).
 bool pump(Pipe& in, Pipe& out, const ExecRequest& request,
           std::chrono::steady_clock::time_point deadline, ExecResult& result) {
     std::size_t written = 0;
@@ -92,9 +105,9 @@ bool pump(Pipe& in, Pipe& out, const ExecRequest& request,
     while (out.fd[0] >= 0) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) return false;
+        if (left.count() <= 0 || cancelled(request)) return false;
         pollfd fds[2] = {{out.fd[0], POLLIN, 0}, {in.fd[1], POLLOUT, 0}};
-        const int n = ::poll(fds, in.fd[1] >= 0 ? 2 : 1, int(left.count()));
+        const int n = ::poll(fds, in.fd[1] >= 0 ? 2 : 1, wait_ms(request, left));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return false;
         if (in.fd[1] >= 0 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
@@ -154,14 +167,15 @@ Result<ExecResult> run_exec(const ExecRequest& request) {
     while (finished) {
         const pid_t r = ::waitpid(pid, &status, WNOHANG);
         if (r == pid || (r < 0 && errno != EINTR)) break;
-        if (std::chrono::steady_clock::now() >= deadline) finished = false;
+        if (std::chrono::steady_clock::now() >= deadline || cancelled(request)) finished = false;
         if (finished) ::usleep(5000);
     }
     if (!finished) {
-        ::kill(pid, SIGKILL);
+        ::kill(-pid, SIGKILL);  // its group: what it started holds our pipe, or runs on
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
     }
+    if (!finished && cancelled(request)) return Status::unavailable("cancelled (killed)");
     if (!finished)
         return Status::unavailable(
             fmt::format("timed out after {} ms (killed)", request.timeout.count()));

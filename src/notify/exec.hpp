@@ -3,6 +3,7 @@
 // its output read but bounded. The program gets a small fixed environment, not netkeepd's
 // (which may hold {"env": ...} device passwords), and no descriptor of the server.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -18,6 +19,9 @@ struct ExecRequest {
     std::string input;              // written to stdin, which is then closed
     std::chrono::milliseconds timeout{10000};
     std::uint64_t max_output = 64 << 10;  // stdout and stderr together; the rest is discarded
+    // When set and it becomes true, the program is killed within about 100 ms
+    // ("cancelled"): a stopping netkeepd does not wait out the timeout.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ExecResult {

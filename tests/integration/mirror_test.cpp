@@ -26,6 +26,7 @@
 #include "netkeep/git_mirror.hpp"
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
+#include "support/skip.hpp"
 #include "support/temp_dir.hpp"
 #include "worker_calls.hpp"
 
@@ -263,6 +264,40 @@ TEST_CASE("after kill -9, a restart pushes what the mirror missed") {
     auto server = f.start({"--git-mirror", "m=file://" + mirror.string()});
     if (!eventually([&] { return f.mirrored(mirror); })) FAIL(server.process.stderr_text());
     CHECK(git_output(mirror, {"show", "main:r0/show_run"}) == "two\n");
+}
+
+// In a container without an init (Dockerfile.netkeepd's exec-form ENTRYPOINT) netkeepd is
+// pid 1: a push child must not take its parent's pid for "my parent died".
+TEST_CASE("a mirror pushes when netkeepd is pid 1, as in a container without an init") {
+    Fixture f;
+    {
+        auto server = f.start({});
+        auto client = connect(server);
+        backup(f, client, "one\n");
+        REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+        REQUIRE(server.process.wait(10s).is_ok());
+    }
+    const fs::path mirror = f.bare("mirror.git");
+    auto netkeepd = netkeepd_path();
+    REQUIRE(netkeepd.is_ok());
+    // A new pid namespace: netkeepd is its pid 1 (the network is the test's own).
+    auto p =
+        Process::spawn({"/usr/bin/unshare", "--pid", "--fork", "--kill-child", netkeepd->string(),
+                        "--data-dir", f.data.string(), "--inventory", f.inventory.string(),
+                        "--listen", "127.0.0.1:0", "--git-mirror", "m=file://" + mirror.string()});
+    REQUIRE(p.is_ok());
+    auto line = p->read_line(10s);
+    if (!line) {
+        if (p->stderr_text().find("unshare failed") != std::string::npos) {
+            skip_test("no pid namespace here: " + p->stderr_text());
+            return;
+        }
+        FAIL(p->stderr_text());
+    }
+    if (!eventually([&] { return f.mirrored(mirror); })) FAIL(p->stderr_text());
+    CHECK(p->stderr_text().find("ended without a result") == std::string::npos);
+    // unshare does not pass SIGTERM on; --kill-child takes netkeepd with it.
+    p->kill();
 }
 
 TEST_CASE("bad mirror configurations are refused at start, naming what is wrong") {

@@ -5,6 +5,11 @@
 // in a payload, a log line or the data dir.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -380,6 +385,53 @@ TEST_CASE("a target that is down delays only itself: ingest, git and the other t
     std::vector<std::int64_t> got;
     for (const auto& [event, seq] : webhook_events(hooks, "/down")) got.push_back(seq);
     CHECK(got == seqs);
+}
+
+// A webhook that accepts and never answers and a program that never exits, each with the
+// longest timeout (300 s): a stop must not wait for them (systemd would kill netkeepd at
+// TimeoutStopSec instead), and the program is not left running.
+TEST_CASE("a stop does not wait for a hanging delivery, and leaves no exec program behind") {
+    // A listening socket nobody accepts on: the connection completes in the kernel's
+    // backlog and no answer ever comes.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    struct closer {
+        int fd;
+        ~closer() { ::close(fd); }
+    } close_it{fd};
+
+    Fixture f;
+    const fs::path marker = f.root / "exec-started";
+    f.write_notify(fmt::format(R"({{"targets": [
+        {{"name": "silent", "type": "webhook", "url": "http://127.0.0.1:{}/x", "timeout": 300}},
+        {{"name": "stuck", "type": "exec", "program": "/bin/sh", "timeout": 300,
+          "args": ["-c", "touch {}; exec sleep 617"]}}],
+      "rules": [{{"events": ["config_changed"], "targets": ["silent", "stuck"]}}]}})",
+                               ntohs(a.sin_port), marker.string()));
+    auto server = f.start();
+    auto client = connect(server);
+    f.change(client, 1);
+    REQUIRE_MESSAGE(eventually([&] { return fs::exists(marker); }, 20s),
+                    server.process.stderr_text());
+    std::this_thread::sleep_for(500ms);  // the webhook's request is in flight by now
+    const auto stopping = std::chrono::steady_clock::now();
+    REQUIRE(server.process.send_signal(SIGTERM).is_ok());
+    auto exit = server.process.wait(20s);
+    REQUIRE_MESSAGE(exit.is_ok(), server.process.stderr_text());
+    CHECK(exit->code == 0);
+    CHECK(std::chrono::steady_clock::now() - stopping < 10s);
+    auto pgrep = Process::spawn({"/usr/bin/pgrep", "-f", "^sleep 617$"});
+    REQUIRE(pgrep.is_ok());
+    auto found = pgrep->wait(10s);
+    REQUIRE(found.is_ok());
+    CHECK_MESSAGE(found->code == 1, "left running: " << pgrep->stdout_text());
 }
 
 TEST_CASE("a bad notify.json is refused like a bad inventory: at start and on reload") {

@@ -140,6 +140,32 @@ TEST_CASE("a server that never answers is cut at the timeout, and the error hide
     CHECK(response.status().message().find("127.0.0.1") != std::string::npos);
 }
 
+TEST_CASE("a request in flight ends soon after its cancel flag is set, long before its timeout") {
+    LoopbackServer server;
+    std::atomic<bool> done = false;
+    server.serve([&](int fd) {
+        read_until(fd, "\r\n\r\n");
+        while (!done) std::this_thread::sleep_for(10ms);
+    });
+    std::atomic<bool> cancel = false;
+    netkeep::HttpRequest request;
+    request.url = url(server, "/services/T000/SECRET-TOKEN");
+    request.timeout = 60s;
+    request.cancel = &cancel;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(300ms);
+        cancel = true;
+    });
+    auto started = std::chrono::steady_clock::now();
+    auto response = netkeep::http_request(request);
+    stopper.join();
+    done = true;
+    REQUIRE_FALSE(response.is_ok());
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    CHECK(response.status().message().find("cancelled") != std::string::npos);
+    CHECK(response.status().message().find("SECRET-TOKEN") == std::string::npos);
+}
+
 TEST_CASE("a closed port is unavailable; other schemes are refused before any I/O") {
     std::uint16_t port = 0;
     {

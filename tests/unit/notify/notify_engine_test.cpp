@@ -52,7 +52,9 @@ NotifyEngineOptions options(Receivers& r, std::string repo_path = "") {
     o.poll = 10ms;
     o.retry_first = 5ms;
     o.retry_max = 20ms;
-    o.deliver = [&r](const Target& t, const Notification& n, unix_time) { return r.deliver(t, n); };
+    o.deliver = [&r](const Target& t, const Notification& n, unix_time, const std::atomic<bool>*) {
+        return r.deliver(t, n);
+    };
     return o;
 }
 
@@ -232,4 +234,49 @@ TEST_CASE("config_changed waits for the git writer's durable cursor and carries 
     CHECK(second.new_commit == commit2);
     CHECK(second.path == "r1/show_run");
     CHECK(second.error == "the diff could not be read from git");
+}
+
+// A target removed while its delivery is in flight and added again before that delivery
+// ends: the old thread must be gone before the new one reads the cursor, or both deliver
+// at once and the old one's last cursor write (behind the new one's) is what stays.
+TEST_CASE("a target removed and re-added during a delivery: one thread at a time, cursor kept") {
+    MemoryEventLog log;
+    Receivers r;
+    std::atomic<bool> hold{true};
+    std::atomic<int> calls{0}, in_flight{0}, most_at_once{0};
+    NotifyEngineOptions o = options(r);
+    o.deliver = [&](const Target& t, const Notification& n, unix_time, const std::atomic<bool>*) {
+        const int now = ++in_flight;
+        int seen = most_at_once.load();
+        while (now > seen && !most_at_once.compare_exchange_weak(seen, now)) {
+        }
+        // The first delivery takes long and ends well (it ignores the stop, as a transfer
+        // finishing on its own does).
+        if (calls++ == 0)
+            while (hold) std::this_thread::sleep_for(1ms);
+        auto result = r.deliver(t, n);
+        --in_flight;
+        return result;
+    };
+    NotifyEngine engine(log, o);
+    engine.configure(config({"a"}, k_failures), nullptr);
+    REQUIRE(eventually([&] { return cursor(log, "a") == 0u; }));
+    append_completion(log, "r1", true);  // backup_failed: the delivery that hangs
+    REQUIRE(eventually([&] { return calls == 1; }));
+    engine.configure(nullptr, nullptr);
+    engine.configure(config({"a"}, k_failures), nullptr);
+    append_completion(log, "r2", true);
+    const auto last = append_completion(log, "r1", false);  // recovered
+    std::this_thread::sleep_for(200ms);
+    hold = false;
+    REQUIRE(eventually([&] { return cursor(log, "a") == last && in_flight == 0; }));
+    std::this_thread::sleep_for(200ms);  // a thread that ended late would have written by now
+    CHECK(cursor(log, "a") == last);
+    CHECK(most_at_once == 1);
+    engine.stop();
+    CHECK(cursor(log, "a") == last);
+    // The failure counts went with the cursor: r1 recovered, r2 is still failing.
+    auto failures = log.get_meta(failures_key("a"));
+    REQUIRE(failures.is_ok());
+    CHECK(*failures == "1 1 r2/show_run\n");
 }

@@ -2,6 +2,9 @@
 // exec runner.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
 #include <chrono>
 #include <string>
 
@@ -208,6 +211,31 @@ TEST_CASE("exec: stdin in, output bounded, a clean environment, a timeout that k
     // A program that closes its output but goes on running is bounded too.
     r.argv = {"/bin/sh", "-c", "exec >/dev/null 2>&1; sleep 10"};
     CHECK(run_exec(r).status().message() == "timed out after 200 ms (killed)");
+
+    // What the program started dies with it at the timeout, not only the program.
+    r.argv = {"/bin/sh", "-c", "/bin/sleep 613 & wait"};
+    CHECK(run_exec(r).status().message() == "timed out after 200 ms (killed)");
+    r.argv = {"/usr/bin/pgrep", "-f", "^/bin/sleep 613$"};
+    r.timeout = std::chrono::seconds(10);
+    auto left = run_exec(r);  // pgrep exits 1 when it finds none
+    CHECK_MESSAGE(left.status().message() == "exited with 1",
+                  "left running: " << (left ? left->output : left.status().message()));
+    r.timeout = std::chrono::milliseconds(200);
+
+    // A stopping netkeepd cancels: the program is killed at once, not at its timeout.
+    std::atomic<bool> cancel = false;
+    r.argv = {"/bin/sleep", "10"};
+    r.timeout = std::chrono::seconds(60);
+    r.cancel = &cancel;
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        cancel = true;
+    });
+    const auto cancelled_at = std::chrono::steady_clock::now();
+    CHECK(run_exec(r).status().message() == "cancelled (killed)");
+    stopper.join();
+    CHECK(std::chrono::steady_clock::now() - cancelled_at < std::chrono::seconds(3));
+    r.cancel = nullptr;
 
     r.argv = {"/nonexistent/program"};
     CHECK(run_exec(r).status().message().starts_with("cannot start"));
