@@ -139,6 +139,11 @@ std::optional<std::uint32_t> Matcher::sender(std::string_view address,
     return found;
 }
 
+bool Matcher::is_device_address(std::string_view address) const {
+    auto canonical = canonical_address(address);
+    return canonical && by_address_.count(*canonical) != 0;
+}
+
 Matcher::Result Matcher::classify(std::string_view address, const Message& message) const {
     Result r;
     auto device = sender(address, message.hostname);
@@ -214,7 +219,7 @@ void RateLimiter::forget_idle(steady_ms now) {
     }
 }
 
-bool RateLimiter::allow(const std::string& sender, steady_ms now) {
+bool RateLimiter::allow(const std::string& sender, steady_ms now, bool device) {
     auto it = buckets_.find(sender);
     if (it == buckets_.end()) {
         // A sweep costs the whole table: at most one per 100 ms, however many new
@@ -223,7 +228,7 @@ bool RateLimiter::allow(const std::string& sender, steady_ms now) {
             forget_idle(now);
             swept_at_ = now;
         }
-        if (buckets_.size() >= k_max_senders) return false;
+        if (buckets_.size() >= k_max_senders && !device) return false;
         it = buckets_.emplace(sender, bucket{burst_, now}).first;
     }
     bucket& b = it->second;

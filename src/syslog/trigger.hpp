@@ -66,6 +66,9 @@ public:
     // devices share the address, is one of them. A device's own platform's patterns are
     // tried; a device without a platform tries every platform's.
     Result classify(std::string_view address, const Message& message) const;
+    // Whether `address` (numeric) is the host of a device: the rate limiter keeps room
+    // for those whatever a flood of other senders does.
+    bool is_device_address(std::string_view address) const;
 
     std::size_t device_count() const { return device_count_; }
 
@@ -118,12 +121,14 @@ private:
 // at most k_max_senders addresses; when full, idle ones (bucket full again) are
 // forgotten, and a new sender finds no room until then (its messages are refused: a
 // flood of spoofed UDP sources that keeps the table full of busy senders shuts out new
-// senders while it lasts; senders already tracked keep their own budget).
+// senders while it lasts). A `device` sender (a device's own address, so at most one
+// per device) always finds room: a device is idle between its changes, so its bucket is
+// forgotten in a flood like any, and must not then be shut out with the strangers.
 class RateLimiter {
 public:
     static constexpr std::size_t k_max_senders = 4096;
     RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
-    bool allow(const std::string& sender, steady_ms now);
+    bool allow(const std::string& sender, steady_ms now, bool device = false);
     std::size_t tracked() const { return buckets_.size(); }
 
 private:
