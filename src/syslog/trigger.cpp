@@ -34,6 +34,7 @@ Result<PatternSet> PatternSet::compile(const std::vector<std::string>& patterns)
 }
 
 bool PatternSet::match(std::string_view text, std::string& user) const {
+    text = text.substr(0, k_max_matched);
     for (const entry& e : patterns_) {
         std::array<std::string_view, 16> groups{};
         const std::size_t n = e.user_group >= 0 && e.user_group < int(groups.size())

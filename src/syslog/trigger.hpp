@@ -28,6 +28,10 @@ using steady_ms = std::int64_t;
 // At most this many bytes of a user name are kept; other bytes than printable ASCII
 // (and ',', which separates names in a commit) become '?'.
 inline constexpr std::size_t k_max_user = 64;
+// The patterns see at most this many bytes of a message's text, as much as a datagram
+// holds: a 64 KiB TCP frame searched by every platform's patterns costs the io thread
+// close to a millisecond, and a config-change line is far shorter.
+inline constexpr std::size_t k_max_matched = k_max_datagram;
 std::string clean_user(std::string_view user);
 
 // One platform's compiled "syslog" patterns.
@@ -35,8 +39,9 @@ class PatternSet {
 public:
     // Errors: a pattern that does not compile (the loader has checked them already).
     static Result<PatternSet> compile(const std::vector<std::string>& patterns);
-    // Whether `text` matches one of the patterns; `user` gets the cleaned text of its
-    // `user` group (empty when it has none, or it did not take part).
+    // Whether the first k_max_matched bytes of `text` match one of the patterns; `user`
+    // gets the cleaned text of its `user` group (empty when it has none, or it did not
+    // take part).
     bool match(std::string_view text, std::string& user) const;
     bool empty() const { return patterns_.empty(); }
 

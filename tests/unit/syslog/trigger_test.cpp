@@ -291,3 +291,14 @@ TEST_CASE("the matcher knows which addresses are devices'") {
     CHECK_FALSE(m.is_device_address("j1.example.net"));
     CHECK_FALSE(m.is_device_address(""));
 }
+
+TEST_CASE("the patterns see the first 8 KiB of a message's text, however long the frame") {
+    PatternSet ios = patterns_of("ios");
+    const std::string change = "%SYS-5-CONFIG_I: Configured from console by alice on vty0";
+    std::string user;
+    CHECK(ios.match(std::string(k_max_matched - change.size(), 'x') + change, user));
+    CHECK(user == "alice");
+    // A change line past the first 8 KiB of a 64 KiB TCP frame is not searched for.
+    CHECK_FALSE(ios.match(std::string(k_max_matched - 10, 'x') + change, user));
+    CHECK_FALSE(ios.match(std::string(k_max_frame - change.size(), 'x') + change, user));
+}
