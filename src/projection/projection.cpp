@@ -214,12 +214,19 @@ void Projection::apply_expiry(std::uint64_t seq, const LeaseExpired& e) {
     t->failed_attempts += 1;
     t->due = e.at + inventory().jobs[t->job_index].retry_delay;
     t->last_failure = Outcome{e.at, seq, "lease expired"};
-    if (t->failed_attempts < inventory().jobs[t->job_index].max_attempts) take_follow_up(*t);
+    // The retry runs after the change and names it; but the expired lease's worker may
+    // still post a backup read before the change, which would close the occurrence: the
+    // follow-up stays asked for until the close (at worst one more run, never none).
+    if (t->follow_up && t->failed_attempts < inventory().jobs[t->job_index].max_attempts) {
+        add_changed_by(t->changed_by, t->follow_up_changed_by);
+        t->trigger = t->follow_up_trigger;
+    }
     index_task(id);
 }
 
-// The lease a follow-up waited for failed and the occurrence stays open: its retry runs
-// after the change, so the occurrence itself answers it (no second run after it).
+// The lease a follow-up waited for reported a failure and the occurrence stays open: its
+// retry runs after the change, so the occurrence itself answers it (no second run after
+// it). Not for an expired lease (apply_expiry): that one may still complete.
 void Projection::take_follow_up(TaskState& t) {
     if (!t.follow_up) return;
     add_changed_by(t.changed_by, t.follow_up_changed_by);

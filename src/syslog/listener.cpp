@@ -211,15 +211,16 @@ asio::awaitable<void> Listener::impl::serve(std::shared_ptr<impl> self,
 void Listener::impl::on_message(const std::string& peer, std::string_view bytes) {
     ++stats.messages;
     const steady_ms now = now_ms();
-    if (!limiter.allow(peer, now)) {
-        ++stats.rate_limited;
-        return;
-    }
     const Projection& projection = engine.projection();
     if (projection.inventory_generation() != matcher_generation) {
         // A reload changed the devices: match against the new ones from now on.
         matcher = Matcher::build(projection.inventory());
         matcher_generation = projection.inventory_generation();
+    }
+    // A device's own address keeps its room in the limiter's table during a flood.
+    if (!limiter.allow(peer, now, matcher.is_device_address(peer))) {
+        ++stats.rate_limited;
+        return;
     }
     const Message message = parse_message(bytes);
     const Matcher::Result r = matcher.classify(peer, message);

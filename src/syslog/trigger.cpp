@@ -34,6 +34,7 @@ Result<PatternSet> PatternSet::compile(const std::vector<std::string>& patterns)
 }
 
 bool PatternSet::match(std::string_view text, std::string& user) const {
+    text = text.substr(0, k_max_matched);
     for (const entry& e : patterns_) {
         std::array<std::string_view, 16> groups{};
         const std::size_t n = e.user_group >= 0 && e.user_group < int(groups.size())
@@ -139,6 +140,11 @@ std::optional<std::uint32_t> Matcher::sender(std::string_view address,
     return found;
 }
 
+bool Matcher::is_device_address(std::string_view address) const {
+    auto canonical = canonical_address(address);
+    return canonical && by_address_.count(*canonical) != 0;
+}
+
 Matcher::Result Matcher::classify(std::string_view address, const Message& message) const {
     Result r;
     auto device = sender(address, message.hostname);
@@ -214,7 +220,7 @@ void RateLimiter::forget_idle(steady_ms now) {
     }
 }
 
-bool RateLimiter::allow(const std::string& sender, steady_ms now) {
+bool RateLimiter::allow(const std::string& sender, steady_ms now, bool device) {
     auto it = buckets_.find(sender);
     if (it == buckets_.end()) {
         // A sweep costs the whole table: at most one per 100 ms, however many new
@@ -223,7 +229,7 @@ bool RateLimiter::allow(const std::string& sender, steady_ms now) {
             forget_idle(now);
             swept_at_ = now;
         }
-        if (buckets_.size() >= k_max_senders) return false;
+        if (buckets_.size() >= k_max_senders && !device) return false;
         it = buckets_.emplace(sender, bucket{burst_, now}).first;
     }
     bucket& b = it->second;

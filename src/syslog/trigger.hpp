@@ -28,6 +28,10 @@ using steady_ms = std::int64_t;
 // At most this many bytes of a user name are kept; other bytes than printable ASCII
 // (and ',', which separates names in a commit) become '?'.
 inline constexpr std::size_t k_max_user = 64;
+// The patterns see at most this many bytes of a message's text, as much as a datagram
+// holds: a 64 KiB TCP frame searched by every platform's patterns costs the io thread
+// close to a millisecond, and a config-change line is far shorter.
+inline constexpr std::size_t k_max_matched = k_max_datagram;
 std::string clean_user(std::string_view user);
 
 // One platform's compiled "syslog" patterns.
@@ -35,8 +39,9 @@ class PatternSet {
 public:
     // Errors: a pattern that does not compile (the loader has checked them already).
     static Result<PatternSet> compile(const std::vector<std::string>& patterns);
-    // Whether `text` matches one of the patterns; `user` gets the cleaned text of its
-    // `user` group (empty when it has none, or it did not take part).
+    // Whether the first k_max_matched bytes of `text` match one of the patterns; `user`
+    // gets the cleaned text of its `user` group (empty when it has none, or it did not
+    // take part).
     bool match(std::string_view text, std::string& user) const;
     bool empty() const { return patterns_.empty(); }
 
@@ -66,6 +71,9 @@ public:
     // devices share the address, is one of them. A device's own platform's patterns are
     // tried; a device without a platform tries every platform's.
     Result classify(std::string_view address, const Message& message) const;
+    // Whether `address` (numeric) is the host of a device: the rate limiter keeps room
+    // for those whatever a flood of other senders does.
+    bool is_device_address(std::string_view address) const;
 
     std::size_t device_count() const { return device_count_; }
 
@@ -118,12 +126,14 @@ private:
 // at most k_max_senders addresses; when full, idle ones (bucket full again) are
 // forgotten, and a new sender finds no room until then (its messages are refused: a
 // flood of spoofed UDP sources that keeps the table full of busy senders shuts out new
-// senders while it lasts; senders already tracked keep their own budget).
+// senders while it lasts). A `device` sender (a device's own address, so at most one
+// per device) always finds room: a device is idle between its changes, so its bucket is
+// forgotten in a flood like any, and must not then be shut out with the strangers.
 class RateLimiter {
 public:
     static constexpr std::size_t k_max_senders = 4096;
     RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
-    bool allow(const std::string& sender, steady_ms now);
+    bool allow(const std::string& sender, steady_ms now, bool device = false);
     std::size_t tracked() const { return buckets_.size(); }
 
 private:

@@ -251,3 +251,24 @@ TEST_CASE("a flood from one sender makes one run; hostile input never stops the 
     stop(worker);
     b.stop_server();
 }
+
+TEST_CASE("an idle TCP connection is closed after --syslog-idle-timeout, a partial frame too") {
+    Farm farm;
+    Backup b(two_devices(farm), R"("schedule": {"interval": 86400}, "timeout": 30)",
+             R"(["terminal length 0", "show run"])",
+             {"--syslog-listen", "127.0.0.1:0", "--syslog-idle-timeout", "1"});
+    const std::uint16_t port = syslog_port(b);
+    auto silent = connect_tcp(port);
+    auto partial = connect_tcp(port);
+    REQUIRE(silent);
+    REQUIRE(partial);
+    REQUIRE(send_all(partial->fd, "120 <189>half a frame"));
+    CHECK(eventually([&] { return metric(b, "netkeep_syslog_connections") == 2; }));
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(closed_by_peer(silent->fd, 10s));
+    CHECK(closed_by_peer(partial->fd, 10s));
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    CHECK(eventually([&] { return metric(b, "netkeep_syslog_connections") == 0; }));
+    CHECK(metric(b, "netkeep_syslog_messages_total") == 0);  // the half frame is no message
+    b.stop_server();
+}

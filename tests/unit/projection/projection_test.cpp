@@ -735,21 +735,76 @@ TEST_CASE("changed_by lists each name once and stays bounded") {
     CHECK(list.rfind("alice, bob, carol, user0", 0) == 0);
 }
 
-TEST_CASE("a follow-up whose lease fails but is retried is answered by the retry") {
+TEST_CASE("a follow-up whose lease expires names the retry and still follows the close") {
     replayer r;
     r.apply_inventory(inventory(k_three), t0);  // max_attempts 2
     task_id b = r.id("b");
     r.apply(decide_grant(r.p, b, t0, "w1"));
     r.apply(decide_run(r.p, "b", "run", t0 + 1, "syslog", "alice", "syslog").event);
     r.apply(decide_expiry(r.p, b, t0 + 100));  // attempt 1 of 2: a retry follows
-    CHECK_FALSE(r.p.task(b).follow_up);
+    // The expired lease may still complete with a backup from before the change: the
+    // follow-up stays; the retry names alice too.
+    CHECK(r.p.task(b).follow_up);
     CHECK(r.p.task(b).changed_by == "alice");
     CHECK(r.p.task(b).timestamp == t0);
-    // The last attempt fails too: the close starts no follow-up (the retry was it).
+    CHECK(decide_run(r.p, "b", "run", t0 + 130, "syslog", "alice", "syslog").kind ==
+          RunDecision::Kind::already_due);
+    // The last attempt fails too: the follow-up runs after the close, naming both.
     r.apply(decide_grant(r.p, b, t0 + 130, "w1"));
     r.apply(decide_run(r.p, "b", "run", t0 + 131, "syslog", "bob", "syslog").event);
     CHECK(r.p.task(b).follow_up);
     r.apply(decide_expiry(r.p, b, t0 + 300));  // attempt 2 of 2: closed as failed
-    CHECK(r.p.task(b).timestamp == t0 + 300);  // bob's change: a follow-up now
-    CHECK(r.p.task(b).changed_by == "bob");
+    CHECK(r.p.task(b).timestamp == t0 + 300);
+    CHECK(r.p.task(b).changed_by == "alice, bob");
+    CHECK_FALSE(r.p.task(b).follow_up);
+}
+
+TEST_CASE("a follow-up whose lease reports a failure is answered by the retry") {
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);  // max_attempts 2
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0 + 1, "syslog", "alice", "syslog").event);
+    r.apply(decide_completion(
+                r.p,
+                CompletionRecorded{
+                    t0 + 5, "b", "run", t0, t0, t0 + 5, std::string("timeout"), 0, {}, {}, "w1"})
+                .events);  // attempt 1 of 2: the worker is done; a retry follows
+    CHECK_FALSE(r.p.task(b).follow_up);
+    CHECK(r.p.task(b).changed_by == "alice");
+    CHECK(r.p.task(b).timestamp == t0);
+}
+
+TEST_CASE(
+    "a change during a backup whose lease expires is not answered by that lease's late "
+    "completion") {
+    // The expired lease's worker may still post its backup, which read the configuration
+    // before the change: it must not close the occurrence with the follow-up forgotten.
+    replayer r;
+    r.apply_inventory(inventory(k_three), t0);  // max_attempts 2
+    task_id b = r.id("b");
+    r.apply(decide_grant(r.p, b, t0, "w1"));
+    r.apply(decide_run(r.p, "b", "run", t0 + 1, "syslog", "alice", "syslog").event);
+    r.apply(decide_expiry(r.p, b, t0 + 100));  // attempt 1 of 2: a retry follows
+    CHECK(r.p.task(b).changed_by == "alice");  // the retry runs after the change
+    CompletionDecision late = decide_completion(
+        r.p, CompletionRecorded{t0 + 110, "b", "run", t0, t0, t0 + 110, std::nullopt, 1,
+                                std::string(32, 'x'), "s1", "w1"});
+    REQUIRE(late.kind == CompletionDecision::Kind::accept);
+    r.apply(late.events);
+    // The late backup may predate alice's change: one more run follows, naming her.
+    const TaskState& t = r.p.task(b);
+    CHECK(t.timestamp == t0 + 110);
+    CHECK(t.due == t0 + 110);
+    CHECK(t.changed_by == "alice");
+    CHECK(t.trigger == "syslog");
+    // Replay gives the same state.
+    replayer again;
+    again.apply_inventory(inventory(k_three), t0);
+    again.apply(decide_grant(again.p, b, t0, "w1"));
+    again.apply(RunRequested{t0 + 1, "b", "run", t0, "syslog", "alice", "syslog"});
+    again.apply(decide_expiry(again.p, b, t0 + 100));
+    again.apply(late.events);
+    CHECK(again.p.task(b).timestamp == t.timestamp);
+    CHECK(again.p.task(b).changed_by == t.changed_by);
 }

@@ -260,3 +260,45 @@ TEST_CASE("rate limit: a burst, then the rate; senders apart; the table stays bo
     // Once they are idle again, new senders find room.
     CHECK(limiter.allow("late", 100'000));
 }
+
+TEST_CASE("rate limit: a flood of spoofed senders does not shut out a device's own address") {
+    // One message a second, bursts of 2: a spoofed sender that sent once stays busy for a
+    // second. The device sent a message a minute ago: its bucket is full again (idle).
+    RateLimiter limiter(1, 2);
+    CHECK(limiter.allow("10.0.0.1", 0, true));
+    for (std::size_t i = 0; i < 2 * RateLimiter::k_max_senders; ++i)
+        limiter.allow("spoof" + std::to_string(i), 60'000 + std::int64_t(i % 50));
+    // A stranger finds no room while the flood lasts; the device still gets its budget,
+    // also one never seen before.
+    CHECK_FALSE(limiter.allow("192.0.2.99", 60'200));
+    CHECK(limiter.allow("10.0.0.1", 60'200, true));
+    CHECK(limiter.allow("10.0.0.2", 60'200, true));
+    CHECK(limiter.tracked() <= RateLimiter::k_max_senders + 2);
+    // Its own rate still applies: one left of its burst.
+    int allowed = 0;
+    for (int i = 0; i < 100; ++i) allowed += limiter.allow("10.0.0.1", 60'300, true);
+    CHECK(allowed == 1);
+}
+
+TEST_CASE("the matcher knows which addresses are devices'") {
+    Inventory inv = inventory_of(R"(
+        {"name": "r1", "host": "10.0.0.1", "credentials": "c", "platform": "ios"},
+        {"name": "j1", "host": "j1.example.net", "credentials": "c", "platform": "junos"})");
+    Matcher m = Matcher::build(inv);
+    CHECK(m.is_device_address("10.0.0.1"));
+    CHECK(m.is_device_address("::ffff:10.0.0.1"));
+    CHECK_FALSE(m.is_device_address("10.0.0.2"));
+    CHECK_FALSE(m.is_device_address("j1.example.net"));
+    CHECK_FALSE(m.is_device_address(""));
+}
+
+TEST_CASE("the patterns see the first 8 KiB of a message's text, however long the frame") {
+    PatternSet ios = patterns_of("ios");
+    const std::string change = "%SYS-5-CONFIG_I: Configured from console by alice on vty0";
+    std::string user;
+    CHECK(ios.match(std::string(k_max_matched - change.size(), 'x') + change, user));
+    CHECK(user == "alice");
+    // A change line past the first 8 KiB of a 64 KiB TCP frame is not searched for.
+    CHECK_FALSE(ios.match(std::string(k_max_matched - 10, 'x') + change, user));
+    CHECK_FALSE(ios.match(std::string(k_max_frame - change.size(), 'x') + change, user));
+}
