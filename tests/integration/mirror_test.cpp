@@ -147,8 +147,13 @@ TEST_CASE("file:// mirrors follow main, and the cursor and commit are durable") 
     }
     CHECK(git_output(mirror, {"show", "main:r0/show_run"}) == "config 3\n");
     CHECK(commit_count(mirror) == 3);
-    CHECK(eventually([&] { return stderr_has(server, "mirror.pushed mirror=backup"); }));
     const std::string pushed = *f.main_of(mirror);
+    // The remote can have main before the cursor covering it is written: the log line
+    // naming the last commit comes after that write.
+    CHECK(eventually([&] {
+        return stderr_has(server, "mirror.pushed mirror=backup") &&
+               stderr_has(server, "commit=" + pushed);
+    }));
 
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
     auto exit = server.process.wait(10s);
