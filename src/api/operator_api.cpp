@@ -223,24 +223,30 @@ asio::awaitable<http::Response> OperatorApi::status(http::Request& request, cons
     if (storage.spool)
         spool =
             fmt::format(R"({{"files":{},"bytes":{}}})", storage.spool->files, storage.spool->bytes);
-    const auto reasons = readiness_reasons(readiness_.readiness_input(), readiness_.limits());
-    std::string reasons_json = "[";
-    for (const std::string& r : reasons) {
-        if (reasons_json.size() > 1) reasons_json += ',';
-        reasons_json += json_quote(r);
-    }
-    reasons_json += ']';
+    const ReadinessInput readiness = readiness_.readiness_input();
+    const auto reasons = readiness_reasons(readiness, readiness_.limits());
+    auto string_list = [](const std::vector<std::string>& items) {
+        std::string out = "[";
+        for (const std::string& item : items) {
+            if (out.size() > 1) out += ',';
+            out += json_quote(item);
+        }
+        return out + ']';
+    };
     const auto health = readiness_.writer_health();
     std::string body = fmt::format(
         R"({{"version":{},"now":{},"started_at":{},"uptime_seconds":{},)"
         R"("log":{{"last_seq":{},"projection_seq":{}}},"git":{},"spool":{},)"
         R"("tasks":{{"total":{},"due":{},"scheduled":{},"leased":{},"retrying":{},"overdue":{}}},)"
-        R"("history_versions":{},"workers":{},"ready":{},"reasons":{},"quarantined":{}}})",
+        R"("history_versions":{},"workers":{},"ready":{},"reasons":{},"warnings":{},)"
+        R"("quarantined":{}}})",
         json_quote(NETKEEP_VERSION), now, engine_.started_at(),
         std::max<unix_time>(0, now - engine_.started_at()), log_.last_seq(),
         engine_.projection().last_seq(), git, spool, total, tasks.due, tasks.scheduled,
         tasks.leased, tasks.retrying, tasks.overdue, history_.versions(), workers_json(),
-        reasons.empty(), reasons_json, health ? health->quarantined : 0);
+        reasons.empty(), string_list(reasons),
+        string_list(readiness_warnings(readiness, readiness_.limits())),
+        health ? health->quarantined : 0);
     co_return http::json_response(200, std::move(body));
 }
 

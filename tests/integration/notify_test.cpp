@@ -374,6 +374,10 @@ TEST_CASE("a target that is down delays only itself: ingest, git and the other t
                    r->body.find("consumer notify.dead failing") != std::string::npos;
         },
         30s));
+    auto status = client.get("/api/v1/status");
+    REQUIRE(status.is_ok());
+    CHECK(status->body.find(R"("ready":true)") != std::string::npos);
+    CHECK(status->body.find("consumer notify.down failing") != std::string::npos);
     auto metrics = client.get("/metrics");
     REQUIRE(metrics.is_ok());
     CHECK(metrics->body.find("netkeep_consumer_delivered_total{consumer=\"notify.up\"} 3") !=
