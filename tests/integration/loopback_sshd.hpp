@@ -38,6 +38,32 @@ inline std::uint16_t free_port() {
     return ntohs(a.sin_port);
 }
 
+// A listening loopback socket nobody accepts on: a connection completes in the kernel's
+// backlog and no byte ever comes back (a peer that hangs: an ssh banner or an HTTP
+// answer that never arrives).
+class SilentListener {
+public:
+    SilentListener() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        REQUIRE(fd_ >= 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(::listen(fd_, 16) == 0);
+        socklen_t len = sizeof a;
+        REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+        port_ = ntohs(a.sin_port);
+    }
+    ~SilentListener() { ::close(fd_); }
+    SilentListener(const SilentListener&) = delete;
+    SilentListener& operator=(const SilentListener&) = delete;
+    std::uint16_t port() const { return port_; }
+
+private:
+    int fd_;
+    std::uint16_t port_ = 0;
+};
+
 struct LoopbackSshd {
     TempDir dir;  // host_key(.pub), user_key(.pub), authorized_keys, cli.py, sshd_config
     Process process;

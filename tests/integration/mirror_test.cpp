@@ -422,21 +422,7 @@ TEST_CASE("an ssh mirror through a real OpenSSH sshd; an unknown host key is ref
 }
 
 TEST_CASE("a remote that accepts and never answers is cut off by the timeout") {
-    // A listening socket nobody accepts on: the connection completes in the kernel's
-    // backlog and the ssh banner never comes.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    struct closer {
-        int fd;
-        ~closer() { ::close(fd); }
-    } close_it{fd};
+    const SilentListener silent;
 
     Fixture f;
     const fs::path key = f.root / "key";
@@ -447,7 +433,7 @@ TEST_CASE("a remote that accepts and never answers is cut off by the timeout") {
     auto file = f.mirrors_file(
         {fmt::format(R"({{"name": "silent", "url": "ssh://git@127.0.0.1:{}/x.git", "ssh_key": "{}",
                           "known_hosts": "{}", "timeout": 1, "retry_first": 0.5}})",
-                     ntohs(a.sin_port), key.string(), (f.root / "known_hosts").string()),
+                     silent.port(), key.string(), (f.root / "known_hosts").string()),
          fmt::format(R"({{"name": "good", "url": "file://{}"}})", good.string())});
     auto server = f.start({"--git-mirrors", file});
     auto client = connect(server);

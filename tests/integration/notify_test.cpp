@@ -25,6 +25,7 @@
 #include <simdjson.h>
 
 #include "http/client.hpp"
+#include "loopback_sshd.hpp"
 #include "netkeep/http_client.hpp"
 #include "netkeep/json.hpp"
 #include "support/netkeepd.hpp"
@@ -395,21 +396,7 @@ TEST_CASE("a target that is down delays only itself: ingest, git and the other t
 // longest timeout (300 s): a stop must not wait for them (systemd would kill netkeepd at
 // TimeoutStopSec instead), and the program is not left running.
 TEST_CASE("a stop does not wait for a hanging delivery, and leaves no exec program behind") {
-    // A listening socket nobody accepts on: the connection completes in the kernel's
-    // backlog and no answer ever comes.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    struct closer {
-        int fd;
-        ~closer() { ::close(fd); }
-    } close_it{fd};
+    const SilentListener silent;
 
     Fixture f;
     const fs::path marker = f.root / "exec-started";
@@ -418,7 +405,7 @@ TEST_CASE("a stop does not wait for a hanging delivery, and leaves no exec progr
         {{"name": "stuck", "type": "exec", "program": "/bin/sh", "timeout": 300,
           "args": ["-c", "touch {}; exec sleep 617"]}}],
       "rules": [{{"events": ["config_changed"], "targets": ["silent", "stuck"]}}]}})",
-                               ntohs(a.sin_port), marker.string()));
+                               silent.port(), marker.string()));
     auto server = f.start();
     auto client = connect(server);
     f.change(client, 1);
