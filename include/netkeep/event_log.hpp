@@ -87,6 +87,11 @@ public:
     // The last durable sequence number; 0 for an empty log.
     virtual std::uint64_t last_seq() const = 0;
 
+    // The first sequence number the log still holds as a gapless run up to last_seq():
+    // 1 unless retention (docs/retention.md) moved an older prefix to the archive or
+    // deleted it. Older records are read with scan_with_archive (netkeep/archive.hpp).
+    virtual std::uint64_t first_seq() const { return 1; }
+
     // Visits the records with from <= seq <= to in order. A record that does not decode
     // ends the scan with its Corruption/NotSupported status.
     virtual Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const = 0;
