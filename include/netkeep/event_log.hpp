@@ -92,6 +92,19 @@ public:
     // deleted it. Older records are read with scan_with_archive (netkeep/archive.hpp).
     virtual std::uint64_t first_seq() const { return 1; }
 
+    // Retention (docs/retention.md). The records below first_seq() the log still keeps,
+    // ascending: the last InventoryApplied below it (the git writer's recover reads it by
+    // seq). A scan starting below first_seq() visits the pinned records in its range, then
+    // continues gapless from first_seq().
+    virtual std::vector<std::uint64_t> pinned_seqs() const { return {}; }
+    // Step 2 of a retention pass: the records below first_seq, except `pinned` (each below
+    // it, at most 16), leave the log's view. Durable in meta (log.first_seq, log.pinned)
+    // before anything is deleted; first_seq never moves back (a lower one is ignored).
+    virtual Status retire_prefix(std::uint64_t first_seq, const std::vector<std::uint64_t>& pinned);
+    // Step 3: deletes the retired records from storage and reclaims their space. Idempotent;
+    // each pass repeats it, finishing one a crash interrupted.
+    virtual Status reclaim_retired();
+
     // Visits the records with from <= seq <= to in order. A record that does not decode
     // ends the scan with its Corruption/NotSupported status.
     virtual Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const = 0;
