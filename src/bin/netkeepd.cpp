@@ -38,6 +38,7 @@
 #include "api/session_api.hpp"
 #include "api/worker_api.hpp"
 #include "bin/netkeepd_args.hpp"
+#include "bin/retention_runner.hpp"
 #include "engine/engine.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
@@ -162,6 +163,7 @@ private:
     int open_mirrors();
     Result<std::function<void()>> load_notify(const netkeep::Inventory& inventory);
     int start_syslog();
+    void start_retention();
     void on_history(std::vector<netkeep::GitAppliedRecord> records);
     void wait_for_reload();
     void reload();
@@ -206,6 +208,8 @@ private:
     netkeep::http::Server server_;
     // --syslog-listen (docs/syslog.md): records runs through the engine; null without it.
     std::unique_ptr<netkeep::syslog::Listener> syslog_;
+    // --log-retention (docs/retention.md): null without it. Stopped first (a pass ends).
+    std::unique_ptr<netkeep::netkeepd::RetentionRunner> retention_;
     asio::signal_set reload_signal_;
     asio::signal_set stop_signals_;
     // Set once shutting down. A SIGHUP whose wait completed just before SIGTERM was handled
@@ -283,6 +287,7 @@ int Daemon::start() {
     if (int code = start_syslog(); code != 0) return code;
     engine_.run_background();
     readiness_.run_background();
+    start_retention();
     fmt::print("listening on {}\n",
                netkeep::format_endpoint({endpoint->address().to_string(), endpoint->port()}));
     if (syslog_)
@@ -310,6 +315,19 @@ int Daemon::start_syslog() {
     operator_api_.add_metrics_text(
         [this] { return netkeep::syslog::render_metrics(syslog_->stats()); });
     return 0;
+}
+
+void Daemon::start_retention() {
+    if (config_.log_retention_days <= 0) return;
+    netkeep::RetentionOptions o;
+    o.max_age_seconds = static_cast<std::int64_t>(config_.log_retention_days * 86400);
+    if (config_.archive_dir != "none")
+        o.archive_dir = config_.archive_dir.empty() ? (config_.data_dir / "archive").string()
+                                                    : config_.archive_dir;
+    o.snapshots_dir = (config_.data_dir / "snapshots").string();
+    retention_ = std::make_unique<netkeep::netkeepd::RetentionRunner>(
+        log_, std::move(o), config_.retention_delay, config_.retention_every);
+    operator_api_.add_metrics_text([this] { return retention_->metrics_text(); });
 }
 
 int Daemon::start_git_writer() {

@@ -216,3 +216,26 @@ TEST_CASE("netkeepd: the --syslog-* options (issue 14)") {
                         "--syslog-max-connections", "--syslog-idle-timeout"})
         CHECK(k_usage.find(option) != std::string::npos);
 }
+
+TEST_CASE("netkeepd: the retention options (issue 16)") {
+    auto defaults = parse({"--inventory", "inv"});
+    REQUIRE(defaults.is_ok());
+    CHECK(defaults->log_retention_days == 0);
+    CHECK(defaults->archive_dir.empty());
+    CHECK(defaults->retention_delay == std::chrono::seconds(60));
+    CHECK(defaults->retention_every == std::chrono::seconds(3600));
+
+    auto c = parse({"--inventory", "inv", "--log-retention", "0.5", "--archive", "none",
+                    "--retention-interval", "5"});
+    REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+    CHECK(c->log_retention_days == 0.5);
+    CHECK(c->archive_dir == "none");
+    CHECK(c->retention_delay == std::chrono::seconds(5));
+    CHECK(c->retention_every == std::chrono::seconds(5));
+
+    for (const char* bad : {"0", "-1", "x", "1e9", "nan", ""})
+        CHECK(error_of({"--inventory", "inv", "--log-retention", bad}).find("--log-retention") !=
+              std::string::npos);
+    CHECK(error_of({"--inventory", "inv", "--retention-interval", "0"})
+              .find("--retention-interval") != std::string::npos);
+}
