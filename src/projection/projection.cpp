@@ -555,6 +555,13 @@ private:
 
 Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
     if (p.last_seq() >= through) return Status::ok();
+    // Retention (docs/retention.md): below first_seq the log keeps only pinned records, so
+    // replaying across that gap would build a wrong state without a word.
+    if (p.last_seq() + 1 < log.first_seq())
+        return Status::not_supported(fmt::format(
+            "replay from seq {}: the log starts at seq {} (older events are in the archive); "
+            "start from a snapshot at or after seq {}",
+            p.last_seq() + 1, log.first_seq(), log.first_seq() - 1));
     // A rebuild costs O(tasks): worth it for a replay, not for a few events.
     if (through - p.last_seq() <= 1000) {
         Status apply_status = Status::ok();
