@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "core/crc32c.hpp"
 #include "netkeep/archive.hpp"
 #include "netkeep/event_log.hpp"
@@ -368,4 +370,65 @@ TEST_CASE_TEMPLATE("--archive none deletes; the archive scan then names the hole
     (void)all_with_archive(*l.log, (l.dir / "archive").string(), &s);
     CHECK(s.code() == Status::Code::corruption);
     CHECK_MESSAGE(s.message().find("seq 1:") != std::string::npos, s.to_string());
+}
+
+namespace {
+
+std::uint64_t dir_bytes(const fs::path& dir) {
+    std::uint64_t total = 0;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+        if (e.is_regular_file()) total += e.file_size();
+    return total;
+}
+
+// A run as netkeepd logs it: lease, completion, close (hourly, per task).
+void fill_runs(EventLog& log, std::uint64_t n) {
+    std::vector<Event> batch;
+    REQUIRE(log.append({InventoryApplied{k_t0, "{\"devices\":[]}", "{\"jobs\":[]}"}}).is_ok());
+    for (std::uint64_t i = 1; log.last_seq() + batch.size() < n; ++i) {
+        const unix_time at = k_t0 + static_cast<unix_time>(i);
+        const std::string device = "device-" + std::to_string(i % 10000);
+        batch.push_back(
+            LeaseGranted{at, device, "running-config", at, at + 300, 1, "worker-1", "worker-1"});
+        batch.push_back(CompletionRecorded{at, device, "running-config", at, at, at + 2,
+                                           std::nullopt, 51200, std::string(32, char(i & 0xff)),
+                                           "spool-" + std::to_string(i), "worker-1"});
+        batch.push_back(OccurrenceClosed{at, device, "running-config", at, CloseReason::succeeded});
+        if (batch.size() >= 3000) {
+            REQUIRE(log.append(batch).is_ok());
+            batch.clear();
+        }
+    }
+    if (!batch.empty()) REQUIRE(log.append(batch).is_ok());
+    REQUIRE(log.put_meta("gitwriter.cursor", std::to_string(log.last_seq())).is_ok());
+}
+
+}  // namespace
+
+// The figures in docs/retention.md: NETKEEP_RETENTION_BENCH=<events> runs it.
+TEST_CASE("space reclaimed by a pass (RocksDB; NETKEEP_RETENTION_BENCH=events)") {
+    const char* env = std::getenv("NETKEEP_RETENTION_BENCH");
+    const std::uint64_t n = env ? std::strtoull(env, nullptr, 10) : 30000;
+    RocksLog l;
+    fill_runs(*l.log, n);
+    l.reopen();  // flushed to SST files, as a long-running log is
+    const auto log_dir = l.dir / "log";
+    const std::uint64_t before = dir_bytes(log_dir);
+    auto o = options(l.dir, n * 9 / 10 / 3);  // about 90% of the log is old enough
+    o.segment_max_events = RetentionOptions{}.segment_max_events;
+    const auto started = std::chrono::steady_clock::now();
+    auto r = apply_retention(*l.log, o);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    l.reopen();
+    const std::uint64_t after = dir_bytes(log_dir);
+    MESSAGE(fmt::format(
+        "{} events: archived {} in {} segments, {:.0f} events/s (whole pass {:.2f} s); raw {} B, "
+        "stored {} B, ratio {:.2f}; log dir {} B before, {} B after",
+        n, r->archived, r->segments, r->archived / seconds, seconds, r->raw_bytes, r->stored_bytes,
+        double(r->raw_bytes) / double(std::max<std::uint64_t>(1, r->stored_bytes)), before, after));
+    CHECK(r->archived > n * 8 / 10);
+    CHECK(after < before);
+    CHECK(all_with_archive(*l.log, o.archive_dir).size() == l.log->last_seq());
 }
