@@ -41,6 +41,24 @@ LastEvent last_event(const EventLog& log, std::uint64_t seq) {
     return out;
 }
 
+// Applies the log's events after p.last_seq() through `through` to a projection whose
+// indexes stay deferred: a snapshot holds no index, so none is kept up event by event. A
+// long backlog goes through replay(), which decodes on a second thread.
+Status follow(const EventLog& log, std::uint64_t through, Projection& p) {
+    if (through <= p.last_seq()) return Status::ok();
+    if (through - p.last_seq() > 100'000) {
+        Status s = replay(log, through, p);
+        p.defer_indexing();
+        return s;
+    }
+    Status applied = Status::ok();
+    Status scanned = log.scan(p.last_seq() + 1, through, [&](EventRecord&& r) {
+        applied = p.apply(r);
+        return applied.is_ok();
+    });
+    return scanned ? applied : scanned;
+}
+
 }  // namespace
 
 SnapshotWriter::SnapshotWriter(const EventLog& log, SnapshotWriterOptions options)
@@ -111,6 +129,7 @@ void SnapshotWriter::run() {
         stats_.last_bytes = loaded->info.bytes;
         stats_.last_written = dated ? unix_time(st.st_mtime) : loaded->header.at;
     }
+    p.defer_indexing();
     log_line(LogLevel::info, "snapshot.writer_started",
              {{"from_snapshot", std::to_string(written_seq)}, {"ms", ms_since(started)}});
     auto last_write = std::chrono::steady_clock::now();
@@ -122,7 +141,7 @@ void SnapshotWriter::run() {
         std::uint64_t target = log_.last_seq();
         if (every && !stopping) target = std::min(target, written_seq + every);
         if (target > p.last_seq())
-            if (Status s = replay(log_, target, p); !s) {
+            if (Status s = follow(log_, target, p); !s) {
                 log_line(LogLevel::error, "snapshot.replay_failed", {{"error", s.to_string()}});
                 MutexLock lock(mutex_);
                 stats_.failures += 1;
