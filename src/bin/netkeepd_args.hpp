@@ -58,6 +58,11 @@ struct Config {
     std::string archive_dir;
     std::chrono::seconds retention_delay{60};
     std::chrono::seconds retention_every{3600};
+    // Projection snapshots in <data-dir>/snapshots (docs/snapshots.md); 0 turns a trigger off.
+    bool snapshots = true;
+    std::uint64_t snapshot_every = 1'000'000;  // events
+    std::chrono::seconds snapshot_interval{600};
+    int snapshot_keep_days = 400;
 };
 
 // The usage line and every option, generated from the option table: for --help (stdout,
