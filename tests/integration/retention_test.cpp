@@ -56,28 +56,37 @@ TEST_CASE("netkeepd archives old events on its retention pass; history stays rea
     std::ofstream(inventory / "devices.json") << R"({"devices": [)" + devices + "]}";
     std::ofstream(inventory / "jobs.json")
         << R"({"jobs": [{"name": "show_run", "command": {"inline": ["show run"]}, "schedule": {"interval": 3600}}]})";
-    // A snapshot at seq 8 by name: retention never goes past the newest snapshot + 1.
-    fs::create_directories(data / "snapshots");
-    std::ofstream(data / "snapshots" / "snap-00000000000000000008.nks") << "test";
-
-    // 0.00003 days: 2.6 s.
-    auto started =
-        start_netkeepd({"--data-dir", data.string(), "--inventory", inventory.string(), "--listen",
-                        "127.0.0.1:0", "--log-retention", "0.00003", "--retention-interval", "1"});
+    // 0.00003 days: 2.6 s. Snapshots a second after a change: retention never goes past
+    // the newest snapshot + 1.
+    const std::vector<std::string> args{"--data-dir",
+                                        data.string(),
+                                        "--inventory",
+                                        inventory.string(),
+                                        "--listen",
+                                        "127.0.0.1:0",
+                                        "--log-retention",
+                                        "0.00003",
+                                        "--retention-interval",
+                                        "1",
+                                        "--snapshot-interval",
+                                        "1"};
+    auto started = start_netkeepd(args);
     REQUIRE_MESSAGE(started.is_ok(), started.status().to_string());
     RunningServer server = std::move(started.value());
     auto client = connect(server);
     std::size_t leased = 0;
-    for (int i = 0; i < 12; ++i) leased += lease(client).size();
-    REQUIRE(leased == 12);  // seqs 2..13 after the inventory at 1
-
-    // Old enough after 2.6 s; the snapshot holds the cutoff at 9.
-    REQUIRE(eventually([&] { return metric_value(client, "netkeep_log_first_seq") == 9; }, 20s));
+    for (int i = 0; i < 8; ++i) leased += lease(client).size();
+    REQUIRE(leased == 8);  // seqs 2..9 after the inventory at 1
+    REQUIRE(
+        eventually([&] { return metric_value(client, "netkeep_snapshot_last_seq") == 9; }, 20s));
+    REQUIRE(eventually([&] { return metric_value(client, "netkeep_log_first_seq") == 10; }, 20s));
     // The counters follow once the pass has also reclaimed the space.
     CHECK(eventually(
-        [&] { return metric_value(client, "netkeep_retention_archived_events_total") == 8; }));
+        [&] { return metric_value(client, "netkeep_retention_archived_events_total") == 9; }));
     CHECK(server.process.stderr_text().find("retention.pass") != std::string::npos);
     CHECK(!fs::is_empty(data / "archive"));
+    for (int i = 0; i < 4; ++i) leased += lease(client).size();
+    REQUIRE(leased == 12);  // seqs 10..13
 
     // The events API starts at first_seq (not at the pinned inventory).
     auto page = client.get("/api/v1/events?from=1&limit=3");
@@ -85,14 +94,14 @@ TEST_CASE("netkeepd archives old events on its retention pass; history stays rea
     REQUIRE(page->status == 200);
     simdjson::dom::parser parser;
     simdjson::dom::element doc = parser.parse(page->body);
-    CHECK(doc["events"].at(0)["seq"].get_uint64().value() == 9);
+    CHECK(doc["events"].at(0)["seq"].get_uint64().value() == 10);
 
     // netkeepctl beside the running server: the log alone, then with the archive.
     auto plain = ctl({"--data-dir", data.string(), "--json", "log"});
     REQUIRE_MESSAGE(plain.code == 0, plain.err);
     auto from_log = seqs_of(plain.out);
     REQUIRE(!from_log.empty());
-    CHECK(from_log.front() == 9);
+    CHECK(from_log.front() == 10);
     auto archived = ctl({"--data-dir", data.string(), "--json", "log", "--archive"});
     REQUIRE_MESSAGE(archived.code == 0, archived.err);
     auto whole = seqs_of(archived.out);
@@ -101,13 +110,24 @@ TEST_CASE("netkeepd archives old events on its retention pass; history stays rea
 
     auto verified = ctl({"--data-dir", data.string(), "verify"});
     CHECK_MESSAGE(verified.code == 0, (verified.out + verified.err));
-    CHECK_MESSAGE(
-        verified.out.find("archive: 1 segments before the log's first seq 9") != std::string::npos,
-        verified.out);
+    CHECK_MESSAGE(verified.out.find("segments before the log's first seq 10") != std::string::npos,
+                  verified.out);
 
-    // A damaged segment: verify names it.
+    // A restart: from the snapshot, then the tail; the leases are still there.
     REQUIRE(server.process.send_signal(SIGTERM).is_ok());
     REQUIRE(server.process.wait(20s).is_ok());
+    {
+        auto again = start_netkeepd(args);
+        REQUIRE_MESSAGE(again.is_ok(), again.status().to_string());
+        auto c = connect(*again);
+        CHECK(metric_value(c, "netkeep_log_first_seq") == 10);
+        CHECK(lease(c).empty());  // all 12 leased before the restart
+        CHECK(again->process.stderr_text().find("from_snapshot") != std::string::npos);
+        REQUIRE(again->process.send_signal(SIGTERM).is_ok());
+        REQUIRE(again->process.wait(20s).is_ok());
+    }
+
+    // A damaged segment: verify names it.
     fs::path segment = fs::directory_iterator(data / "archive")->path();
     {
         std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
