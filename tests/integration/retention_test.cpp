@@ -75,7 +75,7 @@ TEST_CASE("netkeepd archives old events on its retention pass; history stays rea
     RunningServer server = std::move(started.value());
     auto client = connect(server);
     std::size_t leased = 0;
-    for (int i = 0; i < 8; ++i) leased += lease(client).size();
+    for (int i = 0; i < 8; ++i) leased += lease(client, "?max=1").size();
     REQUIRE(leased == 8);  // seqs 2..9 after the inventory at 1
     REQUIRE(
         eventually([&] { return metric_value(client, "netkeep_snapshot_last_seq") == 9; }, 20s));
@@ -85,7 +85,7 @@ TEST_CASE("netkeepd archives old events on its retention pass; history stays rea
         [&] { return metric_value(client, "netkeep_retention_archived_events_total") == 9; }));
     CHECK(server.process.stderr_text().find("retention.pass") != std::string::npos);
     CHECK(!fs::is_empty(data / "archive"));
-    for (int i = 0; i < 4; ++i) leased += lease(client).size();
+    for (int i = 0; i < 4; ++i) leased += lease(client, "?max=1").size();
     REQUIRE(leased == 12);  // seqs 10..13
 
     // The events API starts at first_seq (not at the pinned inventory).
