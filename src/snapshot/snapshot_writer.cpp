@@ -152,8 +152,10 @@ void SnapshotWriter::run() {
         const bool by_time = options_.interval.count() > 0 &&
                              std::chrono::steady_clock::now() - last_write >= options_.interval;
         if (changed && (by_count || by_time || (stopping && options_.write_at_stop))) {
+            // Without its last event's time a snapshot would look older than it is to
+            // `netkeepctl state --at TIME`: not written (the next trigger tries again).
             const LastEvent e = last_event(log_, p.last_seq());
-            if (write_now(p, e.at, e.check)) written_seq = p.last_seq();
+            if (e.check != 0 && write_now(p, e.at, e.check)) written_seq = p.last_seq();
             last_write = std::chrono::steady_clock::now();
         } else if (!changed && by_time) {
             last_write = std::chrono::steady_clock::now();  // nothing new: nothing to write
