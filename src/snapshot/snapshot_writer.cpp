@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <system_error>
 #include <variant>
 
 #include "netkeep/logger.hpp"
@@ -115,6 +117,18 @@ bool SnapshotWriter::write_now(Projection& p, unix_time at, std::uint32_t check)
 
 void SnapshotWriter::run() {
     const auto started = std::chrono::steady_clock::now();
+    // Snapshots ahead of the log (it was restored from an older backup) can never serve it;
+    // left in place they would be skipped with a warning at every start, and look like the
+    // newest snapshot to retention.
+    for (const SnapshotInfo& info : list_snapshots(options_.dir)) {
+        if (info.seq <= log_.last_seq()) break;
+        std::error_code ec;
+        std::filesystem::remove(info.path, ec);
+        log_line(
+            LogLevel::warn, "snapshot.removed",
+            {{"path", info.path},
+             {"why", "ahead of the log, which ends at seq " + std::to_string(log_.last_seq())}});
+    }
     Projection p;
     std::uint64_t written_seq = 0;
     if (auto loaded = load_newest_snapshot(options_.dir, log_.last_seq(),
