@@ -26,6 +26,8 @@ std::string ms_since(std::chrono::steady_clock::time_point start) {
                               .count());
 }
 
+constexpr std::uint64_t k_stop_catch_up = 100'000;
+
 // The time and fingerprint of the event at p.last_seq(), as a snapshot header keeps them.
 struct LastEvent {
     unix_time at = 0;
@@ -154,6 +156,9 @@ void SnapshotWriter::run() {
         // long log) is snapshotted on the way.
         std::uint64_t target = log_.last_seq();
         if (every && !stopping) target = std::min(target, written_seq + every);
+        // At a stop, a short catch-up only: a thread far behind (the first start on a long
+        // log) must not hold the shutdown for minutes.
+        if (stopping) target = std::min(target, p.last_seq() + k_stop_catch_up);
         if (target > p.last_seq())
             if (Status s = follow(log_, target, p); !s) {
                 log_line(LogLevel::error, "snapshot.replay_failed", {{"error", s.to_string()}});
