@@ -280,7 +280,6 @@ int Daemon::start() {
                                                  std::chrono::steady_clock::now() - started)
                                                  .count())}});
     netkeep::api::load_history(log_, history_);
-    start_snapshots();
     if (config_.git_writer)
         if (int code = start_git_writer(); code != 0) return code;
     wait_for_reload();
@@ -302,6 +301,8 @@ int Daemon::start() {
         fmt::print("syslog listening on {}\n",
                    netkeep::format_endpoint({config_.syslog_host, syslog_->port()}));
     std::fflush(stdout);
+    // After "listening on": loading its own copy of the state takes CPU the start needs.
+    start_snapshots();
     return 0;
 }
 

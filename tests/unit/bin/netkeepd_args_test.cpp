@@ -239,3 +239,34 @@ TEST_CASE("netkeepd: the retention options (issue 16)") {
     CHECK(error_of({"--inventory", "inv", "--retention-interval", "0"})
               .find("--retention-interval") != std::string::npos);
 }
+
+TEST_CASE("netkeepd: the snapshot options (issue 16)") {
+    auto defaults = parse({"--inventory", "i"});
+    REQUIRE(defaults.is_ok());
+    CHECK(defaults->snapshots);
+    CHECK(defaults->snapshot_every == 1'000'000);
+    CHECK(defaults->snapshot_interval == std::chrono::seconds(600));
+    CHECK(defaults->snapshot_keep_days == 400);
+    auto c = parse({"--inventory", "i", "--snapshot-every", "0", "--snapshot-interval=0",
+                    "--snapshot-keep-days", "7", "--no-snapshots"});
+    REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+    CHECK(!c->snapshots);
+    CHECK(c->snapshot_every == 0);
+    CHECK(c->snapshot_interval == std::chrono::seconds(0));
+    CHECK(c->snapshot_keep_days == 7);
+    for (const auto& [args, message] :
+         std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"--snapshot-every", "99"}, "--snapshot-every"},
+             {{"--snapshot-every", "-1"}, "--snapshot-every"},
+             {{"--snapshot-interval", "x"}, "--snapshot-interval"},
+             {{"--snapshot-keep-days", "-2"}, "--snapshot-keep-days"},
+         }) {
+        std::vector<std::string> words{"--inventory", "i"};
+        words.insert(words.end(), args.begin(), args.end());
+        const std::string error = error_of(words);
+        CHECK_MESSAGE(error.find(message) != std::string::npos, error);
+    }
+    for (auto option :
+         {"--snapshot-every", "--snapshot-interval", "--snapshot-keep-days", "--no-snapshots"})
+        CHECK(k_usage.find(option) != std::string::npos);
+}
