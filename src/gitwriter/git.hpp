@@ -170,6 +170,8 @@ private:
     // baseline with blob at path: only the trees along path are rewritten.
     Result<tree_ptr> updated_tree(git_tree* baseline, const std::string& path, const git_oid& blob);
     // A commit of tree on parent (none: a root commit), by netkeep at `time`; no ref moves.
+    // The pack builder's objects as one pack file and its index in pack_dir_, durably.
+    Status write_pack(git_packbuilder* pb);
     Result<git_oid> create_commit(const git_tree* tree, const git_commit* parent, unix_time time,
                                   const std::string& message);
 
