@@ -64,6 +64,7 @@ private:
 };
 
 class Repo;
+struct PackStore;
 
 // A blob written as it is read, its size declared up front (a git object header needs
 // it). Small blobs go to the batch in memory; large ones are deflated into a loose
@@ -159,6 +160,8 @@ public:
 private:
     Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, repository_ptr packer,
          std::string pack_dir);
+    static Result<odb_ptr> open_writer_odb(const std::string& objects, git_odb_backend*& mempack,
+                                           PackStore*& packs);
     // A repository object sharing the odb, with the pack builder's own settings.
     static Result<repository_ptr> open_packer(const std::string& path, git_odb* odb);
     Result<odb_ptr> odb() const;
@@ -170,13 +173,14 @@ private:
     // baseline with blob at path: only the trees along path are rewritten.
     Result<tree_ptr> updated_tree(git_tree* baseline, const std::string& path, const git_oid& blob);
     // A commit of tree on parent (none: a root commit), by netkeep at `time`; no ref moves.
-    // The pack builder's objects as one pack file and its index in pack_dir_, durably.
-    Status write_pack(git_packbuilder* pb);
+    // The batch's objects as one pack file and its index in pack_dir_, durably.
+    Status write_pack();
     Result<git_oid> create_commit(const git_tree* tree, const git_commit* parent, unix_time time,
                                   const std::string& message);
 
     repository_ptr repo_;
     git_odb_backend* mempack_ = nullptr;  // owned by the repository's odb
+    PackStore* packs_ = nullptr;          // owned by the repository's odb
     odb_ptr loose_;                       // the same objects dir, loose backend only: large blobs
     repository_ptr packer_;               // builds the batch's pack (see open_packer)
     std::string pack_dir_;
