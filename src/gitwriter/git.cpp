@@ -688,8 +688,12 @@ Status Repo::write_pack() {
         base_object = std::move(object);
     }
     if (pack.size() == 0) return Status::ok();
-    auto name = pack.write(pack_dir_);
-    return name ? Status::ok() : name.status();
+    auto name = pack.write(pack_dir_, [&] {
+        if (test_step_) test_step_("pack");
+    });
+    if (!name) return name.status();
+    if (test_step_) test_step_("index");
+    return Status::ok();
 }
 
 Status Repo::publish() {

@@ -157,6 +157,9 @@ public:
     // Rereads the object database after `git gc` repacked it behind libgit2's back.
     Status refresh();
 
+    // Tests only (GitWriterOptions::test_publish_step).
+    void set_test_step(std::function<void(std::string_view)> step) { test_step_ = std::move(step); }
+
 private:
     Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, repository_ptr packer,
          std::string pack_dir);
@@ -192,6 +195,7 @@ private:
         std::string path;  // where in the tree ("" for the root tree and commits)
     };
     std::vector<BatchObject> batch_objects_;  // what the batch's commits added
+    std::function<void(std::string_view)> test_step_;
     std::size_t batch_commits_ = 0;
     std::uint64_t batch_bytes_ = 0;
 };

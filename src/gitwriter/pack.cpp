@@ -198,7 +198,8 @@ std::string PackWriter::index(const unsigned char* pack_checksum) const {
     return idx;
 }
 
-Result<std::string> PackWriter::write(const std::string& pack_dir) {
+Result<std::string> PackWriter::write(const std::string& pack_dir,
+                                      const std::function<void()>& after_pack) {
     if (pack_.size() >= (std::uint64_t(1) << 31))
         return Status::invalid_argument("a batch's pack must stay below 2 GiB");
     const std::uint32_t count = std::uint32_t(entries_.size());
@@ -210,6 +211,7 @@ Result<std::string> PackWriter::write(const std::string& pack_dir) {
     const DurableFileOptions read_only{.mode = 0444, .keep_owner = false};
     // The pack first: the index is what makes it visible to readers (git and libgit2).
     if (Status s = write_file_durably(base + ".pack", pack_, read_only); !s) return s;
+    if (after_pack) after_pack();
     if (Status s = write_file_durably(base + ".idx", index(checksum.data()), read_only); !s)
         return s;
     return name;

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,7 +53,9 @@ public:
     // Writes pack-<checksum>.pack, then its .idx, into pack_dir, each durably (temporary
     // name, fsync, rename, fsync of pack_dir): a reader sees the pack only once its index
     // is there, and both are on disk by then. Returns the pack's name (the checksum, hex).
-    Result<std::string> write(const std::string& pack_dir);
+    // `after_pack` (may be empty) runs between the two (tests stage a crash there).
+    Result<std::string> write(const std::string& pack_dir,
+                              const std::function<void()>& after_pack = {});
 
 private:
     struct Entry {
