@@ -81,10 +81,10 @@ private:
 };
 
 // The repository as the git writer uses it: commits are made in batches. Objects of a
-// batch collect in memory (a libgit2 mempack) and publish() writes them as one pack, then
-// moves main once. One pack and one ref update per batch instead of a loose file per
-// object and a ref update per commit: file creation and fsync, not deflating, are what a
-// commit costs (measured: tools/bench-complete, docs/git.md#performance).
+// batch collect in memory (a libgit2 mempack) and publish() writes them as one pack (its
+// own writer, gitwriter/pack.hpp), then moves main once. One pack and one ref update per batch
+// instead of a loose file per object and a ref update per commit: file creation and fsync, not
+// deflating, are what a commit costs (measured: tools/bench-complete, docs/git.md#performance).
 //
 // Not thread-safe: the git writer's thread owns it.
 class Repo {
@@ -146,8 +146,8 @@ public:
     std::size_t pending_commits() const { return batch_commits_; }
     std::uint64_t pending_bytes() const { return batch_bytes_; }
 
-    // Writes the batch's objects as one pack (fsync'd, as everything libgit2 writes into
-    // the git dir), then moves main to the batch's last commit, compare-and-swap on the
+    // Writes the batch's objects as one pack (PackWriter: .pack then .idx, each fsync'd),
+    // then moves main to the batch's last commit, compare-and-swap on the
     // tip the batch started from. Nothing to do for an empty batch. On failure the batch
     // is discarded: main has not moved, and the caller applies its events again.
     Status publish();
