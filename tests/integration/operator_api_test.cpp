@@ -359,10 +359,11 @@ TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad
     REQUIRE(eventually([&] { return f.commits() == 1; }));
     const std::string head = f.git({"rev-parse", "main"}).value().substr(0, 40);
     // The git writer's report reaches the index shortly after the commit.
-    REQUIRE(eventually([&] {
-        auto body = call(client, "GET", "/api/v1/tasks?device=r1").body;
-        return body.find(head) != std::string::npos;
-    }));
+    auto has_head = [&] {
+        return call(client, "GET", "/api/v1/tasks?device=r1").body.find(head) != std::string::npos;
+    };
+    const bool found = eventually(has_head);
+    REQUIRE_MESSAGE(found, call(client, "GET", "/api/v1/tasks?device=r1").body);
     r = call(client, "GET", "/api/v1/tasks?device=r1&job=show_run");
     t = json(parser, r)["tasks"].at(0).value();
     CHECK(std::string(t["status"].get_string().value()) == "scheduled");
