@@ -126,6 +126,17 @@ public:
     // from visit to stop early.
     using MetaVisitor = std::function<bool(std::string_view key, std::string_view value)>;
     virtual Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const = 0;
+    // Part of a prefix, found by a seek instead of a scan from the prefix's first key (the
+    // history index, docs/api.md#history, pages through tens of thousands of keys):
+    // forward, the keys >= start in key order; reverse, the keys < start in descending key
+    // order. An empty start is the prefix's first key forward, its last one in reverse.
+    // The default filters scan_meta(); the logs in src/store seek.
+    struct MetaRange {
+        std::string_view start = {};
+        bool reverse = false;
+    };
+    virtual Status scan_meta_range(std::string_view prefix, const MetaRange& range,
+                                   const MetaVisitor& visit) const;
 
     // Completes pending appends, stops the writer and wakes every waiter. Later appends
     // fail with Unavailable. Idempotent; the destructor calls it.
@@ -134,6 +145,24 @@ public:
     // Cheap (a lock and a copy); any thread. A reader is always ok.
     virtual LogHealth health() const = 0;
 };
+
+inline Status EventLog::scan_meta_range(std::string_view prefix, const MetaRange& range,
+                                        const MetaVisitor& visit) const {
+    if (!range.reverse)
+        return scan_meta(prefix, [&](std::string_view key, std::string_view value) {
+            return key < range.start || visit(key, value);
+        });
+    std::vector<std::pair<std::string, std::string>> before;
+    Status s = scan_meta(prefix, [&](std::string_view key, std::string_view value) {
+        if (!range.start.empty() && key >= range.start) return false;
+        before.emplace_back(key, value);
+        return true;
+    });
+    if (!s) return s;
+    for (auto it = before.rbegin(); it != before.rend(); ++it)
+        if (!visit(it->first, it->second)) break;
+    return Status::ok();
+}
 
 struct EventLogOptions {
     // false only for benchmarks that measure what durability costs.

@@ -131,6 +131,7 @@ public:
                .expiry_tick = std::chrono::milliseconds(250),
                .now = {},
                .load_beside = [this](const auto& inventory) { return load_notify(inventory); }}),
+          history_(log),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
           gate_(engine_, metrics_, sessions_),
           worker_api_(engine_, gate_, readiness_, spool, workers_seen_, blocking_,
@@ -279,7 +280,6 @@ int Daemon::start() {
                        {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  std::chrono::steady_clock::now() - started)
                                                  .count())}});
-    netkeep::api::load_history(log_, history_);
     if (config_.git_writer)
         if (int code = start_git_writer(); code != 0) return code;
     wait_for_reload();
@@ -292,6 +292,9 @@ int Daemon::start() {
         return 1;
     }
     if (int code = start_syslog(); code != 0) return code;
+    // Only the git writer's records after history.indexed_through, on a thread of its own:
+    // start-up does not wait for history (docs/api.md "The history index").
+    history_.start();
     engine_.run_background();
     readiness_.run_background();
     start_retention();
@@ -433,21 +436,18 @@ Result<std::function<void()>> Daemon::load_notify(const netkeep::Inventory& inve
     });
 }
 
-// On the git writer's thread: what it committed is joined with the completions there,
-// then handed to the io thread for the history index and the metrics; the git mirrors
-// are told main moved.
+// On the git writer's thread: what it committed is joined with the completions there and
+// written to the history index on disk; the metrics are counted on the io thread; the git
+// mirrors are told main moved.
 void Daemon::on_history(std::vector<netkeep::GitAppliedRecord> records) {
     if (mirrors_) mirrors_->notify();  // main moved: cheap, never waits for a push
-    auto entries = netkeep::api::resolve_records(log_, std::move(records));
-    if (!entries) {
-        netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
-                          {{"error", entries.status().to_string()}});
-        return;
-    }
-    asio::post(io_, [this, e = std::move(*entries)]() mutable {
-        metrics_.count_git_applied(e);
-        for (netkeep::api::HistoryEntry& entry : e) history_.add(std::move(entry));
-    });
+    if (records.empty()) return;
+    std::uint64_t through = 0;
+    for (const netkeep::GitAppliedRecord& r : records) through = std::max(through, r.seq);
+    auto entries = netkeep::api::resolve_tolerant(log_, std::move(records));
+    // On this thread: one durable batch per batch of the writer, in its order.
+    history_.on_applied(entries, through);
+    asio::post(io_, [this, e = std::move(entries)]() mutable { metrics_.count_git_applied(e); });
 }
 
 void Daemon::wait_for_reload() {

@@ -1,6 +1,7 @@
 #include "rocks_common.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -149,6 +150,53 @@ Status scan_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string
                  const EventLog::MetaVisitor& visit) {
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), meta));
     for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+        std::string_view key(it->key().data(), it->key().size());
+        if (!key.starts_with(prefix)) break;
+        if (!visit(key, std::string_view(it->value().data(), it->value().size())))
+            return Status::ok();
+    }
+    return from_rocks(it->status(), "scanning meta values");
+}
+
+namespace {
+// The first key after every key that starts with prefix; nullopt when there is none
+// (the prefix is all 0xff bytes, or empty).
+std::optional<std::string> prefix_end(std::string_view prefix) {
+    std::string end(prefix);
+    while (!end.empty()) {
+        if (static_cast<unsigned char>(end.back()) != 0xff) {
+            end.back() = char(static_cast<unsigned char>(end.back()) + 1);
+            return end;
+        }
+        end.pop_back();
+    }
+    return std::nullopt;
+}
+}  // namespace
+
+Status scan_meta_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string_view prefix,
+                       const EventLog::MetaRange& range, const EventLog::MetaVisitor& visit) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), meta));
+    if (!range.reverse) {
+        std::string_view from = std::max(prefix, range.start);
+        it->Seek(rocksdb::Slice(from.data(), from.size()));
+    } else if (!range.start.empty() && range.start <= prefix) {
+        return Status::ok();  // every key of the prefix is >= start
+    } else {
+        auto end = prefix_end(prefix);
+        std::string bound = range.start.empty() || (end && *end < range.start)
+                                ? end.value_or("")
+                                : std::string(range.start);
+        if (bound.empty())
+            it->SeekToLast();
+        else
+            it->SeekForPrev(bound);
+        // SeekForPrev lands on the bound itself when it exists: the range excludes it.
+        if (it->Valid() && !bound.empty() &&
+            std::string_view(it->key().data(), it->key().size()) >= bound)
+            it->Prev();
+    }
+    for (; it->Valid(); range.reverse ? it->Prev() : it->Next()) {
         std::string_view key(it->key().data(), it->key().size());
         if (!key.starts_with(prefix)) break;
         if (!visit(key, std::string_view(it->value().data(), it->value().size())))

@@ -56,6 +56,10 @@ Status delete_retired(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events,
 Status scan_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string_view prefix,
                  const EventLog::MetaVisitor& visit);
 
+// EventLog::scan_meta_range: one seek, then Next() or Prev() while the key has the prefix.
+Status scan_meta_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string_view prefix,
+                       const EventLog::MetaRange& range, const EventLog::MetaVisitor& visit);
+
 Result<std::string> get_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
                              const std::string& key);
 

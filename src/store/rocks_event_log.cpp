@@ -282,6 +282,13 @@ public:
         return store::scan_meta(*db_, meta_, prefix, visit);
     }
 
+    Status scan_meta_range(std::string_view prefix, const MetaRange& range,
+                           const MetaVisitor& visit) const override {
+        SharedLock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        return store::scan_meta_range(*db_, meta_, prefix, range, visit);
+    }
+
     std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
         MutexLock lock(tail_mutex_);
         const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -86,6 +86,13 @@ public:
         return store::scan_meta(*db_, meta_, prefix, visit);
     }
 
+    Status scan_meta_range(std::string_view prefix, const MetaRange& range,
+                           const MetaVisitor& visit) const override {
+        SharedLock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        return store::scan_meta_range(*db_, meta_, prefix, range, visit);
+    }
+
     Result<std::string> get_meta(const std::string& key) const override {
         SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
