@@ -292,9 +292,10 @@ Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
     return true;
 }
 
-Status HistoryIndex::catch_up(std::size_t chunk) {
+Status HistoryIndex::catch_up(std::size_t chunk, bool load) {
     const auto started = std::chrono::steady_clock::now();
-    if (Status s = load_cache(); !s) return s;
+    if (load)
+        if (Status s = load_cache(); !s) return s;
     std::uint64_t from = 0, versions_before = versions_.load();
     std::size_t tasks = 0, chunks = 0;
     {
@@ -329,8 +330,26 @@ Status HistoryIndex::catch_up(std::size_t chunk) {
 
 void HistoryIndex::start(std::size_t chunk) {
     thread_ = std::thread([this, chunk] {
-        if (Status s = catch_up(chunk); !s)
-            log_line(LogLevel::error, "history.index_failed", {{"error", s.to_string()}});
+        bool loaded = false;
+        auto delay = std::chrono::seconds(1);
+        while (!stopping_.load()) {
+            if (!caught_up_.load()) {
+                if (Status s = catch_up(chunk, !loaded); !s) {
+                    log_line(
+                        LogLevel::error, "history.index_failed",
+                        {{"error", s.to_string()}, {"retry_in_s", std::to_string(delay.count())}});
+                } else {
+                    loaded = true;
+                    delay = std::chrono::seconds(1);
+                }
+            }
+            // Sleeps in small steps: the destructor must not wait for a long delay.
+            const auto until = std::chrono::steady_clock::now() +
+                               (caught_up_.load() ? std::chrono::seconds(1) : delay);
+            while (!stopping_.load() && std::chrono::steady_clock::now() < until)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (!caught_up_.load()) delay = std::min(delay * 2, std::chrono::seconds(300));
+        }
     });
 }
 
@@ -338,8 +357,10 @@ void HistoryIndex::on_applied(const std::vector<HistoryEntry>& entries, std::uin
     MutexLock lock(write_mutex_);
     if (!caught_up_.load()) return;  // in meta already: the start-up indexing gets them
     auto added = add_locked(entries, through);
-    if (!added)
+    if (!added) {
         log_line(LogLevel::error, "history.write_failed", {{"error", added.status().to_string()}});
+        caught_up_ = false;  // the indexing thread takes over from indexed_through
+    }
 }
 
 std::optional<TaskHistory> HistoryIndex::last_change(std::string_view device,

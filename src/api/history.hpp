@@ -102,14 +102,18 @@ public:
     Result<std::size_t> add(const std::vector<HistoryEntry>& entries, std::uint64_t through);
 
     // The start-up work, on a thread of its own: loads the cache, then indexes the records
-    // after history.indexed_through, `chunk` at a time. indexing() until it is done.
+    // after history.indexed_through, `chunk` at a time. indexing() until it is done. The
+    // thread stays: whenever indexing() turns true again (a failed write) it indexes from
+    // history.indexed_through again, retrying a failure with a growing delay (up to 5 min).
     void start(std::size_t chunk = 4096);
-    // The same, on the calling thread (tests, tools); the first error.
-    Status catch_up(std::size_t chunk = 4096);
+    // The same, on the calling thread (tests, tools); the first error. `load` false: the
+    // cache is loaded already (a retry).
+    Status catch_up(std::size_t chunk = 4096, bool load = true);
     // The git writer's observer (its thread): adds a batch it reported, resolved, whose
-    // records go up to seq `through`. While the start-up indexing runs, the batch is left
-    // to it (the records are in meta already). A failed write is logged: the records stay
-    // in meta, and the next start indexes them (indexed_through did not move).
+    // records go up to seq `through`. While the indexing thread runs, the batch is left
+    // to it (the records are in meta already). A failed write is logged and hands every
+    // batch from then on to the indexing thread: indexed_through did not move, so it
+    // indexes the failed batch and the later ones from meta, none lost, none twice.
     void on_applied(const std::vector<HistoryEntry>& entries, std::uint64_t through);
 
     // The cache: cheap, any thread.

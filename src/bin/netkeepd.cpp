@@ -45,6 +45,7 @@
 #include "http/router.hpp"
 #include "http/server.hpp"
 #include "http/tls.hpp"
+#include "netkeep/archive.hpp"
 #include "netkeep/durable.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_mirror.hpp"
@@ -109,6 +110,22 @@ netkeep::notify::NotifyEngineOptions notify_options(const Config& config) {
     return options;
 }
 
+// Where retention archives (docs/retention.md); empty with --archive none.
+std::string archive_dir(const Config& config) {
+    if (config.archive_dir == "none") return {};
+    return config.archive_dir.empty() ? (config.data_dir / "archive").string() : config.archive_dir;
+}
+
+// Start-up reads the archive only when no snapshot past the log's first_seq loads.
+auto read_archived(const netkeep::EventLog& log, std::string dir)
+    -> decltype(netkeep::engine::EngineOptions::read_archived) {
+    if (dir.empty()) return {};
+    return [&log, dir = std::move(dir)](std::uint64_t from, std::uint64_t to,
+                                        const netkeep::EventLog::Visitor& visit) {
+        return netkeep::scan_with_archive(log, dir, from, to, visit);
+    };
+}
+
 // The running parts of netkeepd. Members are declared in start order: each is built after
 // the parts it uses and, being destroyed in reverse, stops before them (the HTTP server
 // first, then the git writer, the front ends, the engine, the blocking pool). The event
@@ -124,13 +141,13 @@ public:
           io_(io),
           log_(log),
           tls_(std::move(tls)),
-          engine_(
-              io, blocking_, log,
-              {.inventory_dir = config.inventory_dir.string(),
-               .auth_file = config.auth_file.string(),
-               .expiry_tick = std::chrono::milliseconds(250),
-               .now = {},
-               .load_beside = [this](const auto& inventory) { return load_notify(inventory); }}),
+          engine_(io, blocking_, log,
+                  {.inventory_dir = config.inventory_dir.string(),
+                   .auth_file = config.auth_file.string(),
+                   .expiry_tick = std::chrono::milliseconds(250),
+                   .now = {},
+                   .load_beside = [this](const auto& inventory) { return load_notify(inventory); },
+                   .read_archived = read_archived(log, archive_dir(config))}),
           history_(log),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
           gate_(engine_, metrics_, sessions_),
@@ -354,9 +371,7 @@ void Daemon::start_retention() {
     if (config_.log_retention_days <= 0) return;
     netkeep::RetentionOptions o;
     o.max_age_seconds = static_cast<std::int64_t>(config_.log_retention_days * 86400);
-    if (config_.archive_dir != "none")
-        o.archive_dir = config_.archive_dir.empty() ? (config_.data_dir / "archive").string()
-                                                    : config_.archive_dir;
+    o.archive_dir = archive_dir(config_);
     o.snapshots_dir = (config_.data_dir / "snapshots").string();
     // Without snapshots a start replays the whole log: nothing may leave it.
     if (!config_.snapshots) {

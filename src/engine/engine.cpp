@@ -7,6 +7,7 @@
 #include <utility>
 #include <variant>
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
@@ -76,7 +77,8 @@ Status Engine::start() {
     // thread while the log replays (both take about a second for 100,000 devices).
     auto loading = std::async(std::launch::async, [this] { return load_inventory(); });
     load_snapshot();
-    Status replayed = catch_up(log_.last_seq());
+    Status replayed = replay_archived();
+    if (replayed) replayed = catch_up(log_.last_seq());
     auto inventory = loading.get();
     if (!replayed) return replayed;
     if (!inventory) return inventory.status();
@@ -200,6 +202,29 @@ asio::awaitable<Result<SeqRange>> Engine::append_and_apply(std::vector<Event> ev
 }
 
 Status Engine::catch_up(std::uint64_t through) { return replay(log_, through, projection_); }
+
+Status Engine::replay_archived() {
+    const std::uint64_t first = log_.first_seq();
+    if (projection_.last_seq() + 1 >= first || !options_.read_archived) return Status::ok();
+    const std::uint64_t from = projection_.last_seq() + 1;
+    log_line(LogLevel::warn, "log.replaying_archive",
+             {{"from", std::to_string(from)},
+              {"through", std::to_string(first - 1)},
+              {"why", "no snapshot at or after the log's first_seq loads"}});
+    projection_.defer_indexing();
+    Status applied = Status::ok();
+    Status scanned = options_.read_archived(from, first - 1, [&](EventRecord&& r) {
+        applied = projection_.apply(r);
+        return applied.is_ok();
+    });
+    projection_.resume_indexing();
+    if (!scanned) return scanned;
+    if (!applied) return applied;
+    if (projection_.last_seq() + 1 < first)
+        return Status::corruption(fmt::format("the archive ends at seq {}, the log starts at {}",
+                                              projection_.last_seq(), first));
+    return Status::ok();
+}
 
 // ---- lease expiry ----
 

@@ -49,6 +49,12 @@ struct EngineOptions {
     // or the reload as a bad inventory does; what it returns is called (on the io thread)
     // once the reload took effect. Unset: nothing beside.
     std::function<Result<std::function<void()>>(const Inventory&)> load_beside;
+    // Reads records retention moved out of the log (netkeepd: scan_with_archive on its
+    // archive dir). Start-up uses it only when the snapshot it loaded ends below the log's
+    // first_seq (the newer snapshots were damaged): a slower start instead of a refused one.
+    // Unset (or --archive none): such a start is refused, naming the seqs.
+    std::function<Status(std::uint64_t from, std::uint64_t to, const EventLog::Visitor&)>
+        read_archived;
 };
 
 class Engine {
@@ -99,6 +105,8 @@ public:
 
 private:
     Status catch_up(std::uint64_t through);
+    // Start-up: the records between the loaded snapshot and the log's first_seq.
+    Status replay_archived();
     void load_snapshot();
     Result<Inventory> load_inventory() const;
     Result<std::optional<Authenticator>> load_auth() const;

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "api/history.hpp"
+#include "store/memory_event_log.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace netkeep;
@@ -199,6 +201,37 @@ TEST_CASE("a batch the observer reports while indexing runs is left to the index
     CHECK(h.versions() == 80);
     h.on_applied(entries, 99);  // after: reported twice, counted once
     CHECK(h.versions() == 80);
+}
+
+// A batch whose history write fails is not lost when later batches succeed: the observer
+// hands everything from then on to the indexing thread, which indexes it from meta.
+TEST_CASE("a failed history write is indexed again by the indexing thread, once") {
+    MemoryEventLog log;
+    write_completions(log, 20);
+    HistoryIndex h(log);
+    h.start(8);
+    auto caught_up = [&] {
+        for (int i = 0; i < 200 && h.indexing(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return !h.indexing();
+    };
+    REQUIRE(caught_up());
+    REQUIRE(h.versions() == 16);
+    // Two more batches: the first one's history write fails, the second's would succeed.
+    write_completions(log, 5);  // seqs 21..25, 4 versions
+    auto first = resolve_tolerant(log, {GitAppliedRecord{21, id('b', 21), id('c', 21), "p"},
+                                        GitAppliedRecord{22, id('b', 22), id('c', 22), "p"}});
+    log.fail_next_write(WriteFault::transient);
+    h.on_applied(first, 22);
+    CHECK(h.indexing());
+    auto second = resolve_tolerant(log, {GitAppliedRecord{23, id('b', 23), id('c', 23), "p"}});
+    h.on_applied(second, 23);  // left to the indexing thread, which starts at 21
+    REQUIRE(caught_up());
+    CHECK(h.versions() == 20);
+    CHECK(log.get_meta("history.indexed_through").value() == "25");
+    auto r1 = h.all("r0", "ver");
+    REQUIRE(r1.is_ok());
+    CHECK(std::any_of(r1->begin(), r1->end(), [](const auto& v) { return v.seq == 21; }));
 }
 
 TEST_CASE("a record that does not resolve is skipped, the rest indexed") {

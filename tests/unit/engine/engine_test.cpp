@@ -73,7 +73,8 @@ struct Fixture {
                        .auth_file = {},
                        .expiry_tick = std::chrono::milliseconds(250),
                        .now = [this] { return clock; },
-                       .load_beside = {}});
+                       .load_beside = {},
+                       .read_archived = {}});
     }
 
     // Runs `awaitables` on the io_context until all complete; rethrows what one threw.
@@ -295,4 +296,70 @@ TEST_CASE("start-up loads the newest valid snapshot and replays only the tail") 
         CHECK(damaged.from_snapshot() == 0);
         CHECK(damaged.projection().last_seq() == f.log->last_seq());
     }
+}
+
+// Issue 16: retention removed the events below the newest snapshot, and that snapshot is
+// damaged: start-up takes the older snapshot and reads the gap from the archive instead of
+// refusing to start; without an archive it refuses, naming the seqs.
+TEST_CASE("start-up reads the archive between an older snapshot and the log's first_seq") {
+    Fixture f;
+    const std::string snaps = (f.dir / "snapshots").string();
+    {
+        Engine first = f.make_engine();
+        REQUIRE(first.start().is_ok());
+    }
+    // The older snapshot: the inventory only.
+    Projection p;
+    REQUIRE(replay(*f.log, f.log->last_seq(), p).is_ok());
+    REQUIRE(write_snapshot(snaps, p, f.clock, 0).is_ok());
+    std::vector<Event> grants;
+    for (task_id id : p.due({}, f.clock, 10)) grants.push_back(decide_grant(p, id, f.clock, "w"));
+    REQUIRE(f.log->append(grants).is_ok());
+    REQUIRE(f.log->append({LeaseExpired{f.clock + 300, "a", "run", 0}}).is_ok());
+    Projection full;
+    REQUIRE(replay(*f.log, f.log->last_seq(), full).is_ok());
+    // Retention keeps the last event only; what it removed is "archived" in `archived`.
+    std::vector<EventRecord> archived;
+    const std::uint64_t first_seq = f.log->last_seq();
+    REQUIRE(f.log
+                ->scan(1, first_seq - 1,
+                       [&](EventRecord&& r) {
+                           archived.push_back(std::move(r));
+                           return true;
+                       })
+                .is_ok());
+    REQUIRE(f.log->retire_prefix(first_seq, {}).is_ok());
+    REQUIRE(f.log->reclaim_retired().is_ok());
+    // The newest snapshot, damaged.
+    std::ofstream((f.dir / "snapshots" / snapshot_file_name(first_seq - 1)).string())
+        << "not a snapshot";
+
+    {
+        Engine refused = f.make_engine();
+        refused.use_snapshots(snaps);
+        Status s = refused.start();
+        CHECK(!s.is_ok());
+        CHECK(s.message().find(std::to_string(first_seq)) != std::string::npos);
+    }
+    std::uint64_t asked_from = 0, asked_to = 0;
+    Engine engine(f.io, f.blocking, *f.log,
+                  {.inventory_dir = (f.dir / "inventory").string(),
+                   .auth_file = {},
+                   .expiry_tick = std::chrono::milliseconds(250),
+                   .now = [&f] { return f.clock; },
+                   .load_beside = {},
+                   .read_archived =
+                       [&](std::uint64_t from, std::uint64_t to, const EventLog::Visitor& visit) {
+                           asked_from = from;
+                           asked_to = to;
+                           for (const EventRecord& r : archived)
+                               if (r.seq >= from && r.seq <= to && !visit(EventRecord(r))) break;
+                           return Status::ok();
+                       }});
+    engine.use_snapshots(snaps);
+    REQUIRE(engine.start().is_ok());
+    CHECK(engine.from_snapshot() == p.last_seq());
+    CHECK(asked_from == p.last_seq() + 1);
+    CHECK(asked_to == first_seq - 1);
+    CHECK(encode_snapshot(engine.projection(), 0) == encode_snapshot(full, 0));
 }
