@@ -179,7 +179,8 @@ int main(int argc, char** argv) {
                                 .interval = std::chrono::seconds(0),
                                 .keep_days = 400,
                                 .now = {},
-                                .write_at_stop = true});
+                                .write_at_stop = true,
+                                .read_archived = {}});
     writer.start();
     started = clock_type::now();
     double longest_ms = 0;

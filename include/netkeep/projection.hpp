@@ -119,7 +119,7 @@ public:
     // The task running `job` on `device` (indexes into inventory()), or k_no_task. Replay
     // calls this for every event: a device has few jobs, so its run is scanned in place.
     task_id task(std::uint32_t device, std::uint32_t job) const {
-        if (device + 1 >= device_task_begin_.size()) return k_no_task;
+        if (std::size_t(device) + 1 >= device_task_begin_.size()) return k_no_task;
         const JobTask* first = device_tasks_.data() + device_task_begin_[device];
         const JobTask* last = device_tasks_.data() + device_task_begin_[device + 1];
         if (last - first > 8)

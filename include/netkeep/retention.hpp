@@ -53,7 +53,12 @@ struct RetentionReport {
 
 Result<RetentionReport> apply_retention(EventLog& log, const RetentionOptions& options);
 
-// The newest snapshot's seq in dir by file name (snap-<20-digit seq>.nks); 0 when none.
-std::uint64_t newest_snapshot_seq(const std::string& dir);
+// The snapshot retention keeps the log behind, by file name (snap-<20-digit seq>.nks),
+// among those at or before last_seq (one ahead of the log is stale: netkeepd removes it):
+// the newest, or with `spare` the second newest, so that one damaged newest snapshot still
+// leaves one that loads above the cutoff (used without an archive, where nothing else
+// could fill the gap). 0 when none qualifies.
+std::uint64_t newest_snapshot_seq(const std::string& dir, std::uint64_t last_seq = UINT64_MAX,
+                                  bool spare = false);
 
 }  // namespace netkeep

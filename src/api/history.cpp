@@ -163,8 +163,8 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
     return out;
 }
 
-std::vector<HistoryEntry> resolve_tolerant(const EventLog& log,
-                                           std::vector<GitAppliedRecord> records) {
+Result<std::vector<HistoryEntry>> resolve_tolerant(const EventLog& log,
+                                                   std::vector<GitAppliedRecord> records) {
     auto all = resolve_records(log, records);
     if (all) return std::move(*all);
     std::vector<HistoryEntry> out;
@@ -172,6 +172,9 @@ std::vector<HistoryEntry> resolve_tolerant(const EventLog& log,
         const std::uint64_t seq = r.seq;
         auto one = resolve_records(log, {std::move(r)});
         if (!one) {
+            const auto code = one.status().code();
+            if (code != Status::Code::corruption && code != Status::Code::not_found)
+                return one.status();
             log_line(LogLevel::error, "history.record_skipped",
                      {{"seq", std::to_string(seq)}, {"error", one.status().to_string()}});
             continue;
@@ -287,7 +290,9 @@ Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
         caught_up_ = true;
         return false;
     }
-    auto added = add_locked(resolve_tolerant(log_, std::move(records)), last);
+    auto entries = resolve_tolerant(log_, std::move(records));
+    if (!entries) return entries.status();
+    auto added = add_locked(*entries, last);
     if (!added) return added.status();
     return true;
 }
@@ -355,12 +360,29 @@ void HistoryIndex::start(std::size_t chunk) {
 
 void HistoryIndex::on_applied(const std::vector<HistoryEntry>& entries, std::uint64_t through) {
     MutexLock lock(write_mutex_);
-    if (!caught_up_.load()) return;  // in meta already: the start-up indexing gets them
+    if (!caught_up_.load()) {
+        // Above indexed_through the records are in meta already: the indexing thread gets
+        // them. Below it (a quarantined completion committed late) it never would.
+        std::vector<HistoryEntry> late;
+        for (const HistoryEntry& e : entries)
+            if (e.version.seq <= indexed_through_) late.push_back(e);
+        if (late.empty()) return;
+        if (auto added = add_locked(late, 0); !added)
+            log_line(LogLevel::error, "history.write_failed",
+                     {{"error", added.status().to_string()}});
+        return;
+    }
     auto added = add_locked(entries, through);
     if (!added) {
         log_line(LogLevel::error, "history.write_failed", {{"error", added.status().to_string()}});
         caught_up_ = false;  // the indexing thread takes over from indexed_through
     }
+}
+
+void HistoryIndex::hand_over(const Status& why) {
+    log_line(LogLevel::error, "history.resolve_failed", {{"error", why.to_string()}});
+    MutexLock lock(write_mutex_);
+    caught_up_ = false;
 }
 
 std::optional<TaskHistory> HistoryIndex::last_change(std::string_view device,

@@ -115,6 +115,9 @@ public:
     // batch from then on to the indexing thread: indexed_through did not move, so it
     // indexes the failed batch and the later ones from meta, none lost, none twice.
     void on_applied(const std::vector<HistoryEntry>& entries, std::uint64_t through);
+    // The observer could not resolve a batch (a failed read): logged, and the batch and every
+    // later one are left to the indexing thread, as after a failed write.
+    void hand_over(const Status& why);
 
     // The cache: cheap, any thread.
     std::optional<TaskHistory> last_change(std::string_view device, std::string_view job) const;
@@ -153,9 +156,11 @@ private:
 // whose event is missing or not a CompletionRecorded is an error naming its seq.
 Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
                                                   std::vector<GitAppliedRecord> records);
-// As resolve_records, but a record that does not resolve is logged (history.record_skipped)
-// and left out: one bad record must not keep the rest of the history from being indexed.
-std::vector<HistoryEntry> resolve_tolerant(const EventLog& log,
-                                           std::vector<GitAppliedRecord> records);
+// As resolve_records, but a record whose event is missing or not a completion (Corruption,
+// NotFound) is logged (history.record_skipped) and left out: one bad record must not keep
+// the rest of the history from being indexed. Any other error (a read that failed, a log
+// closing) is returned: the records must be indexed later, not skipped.
+Result<std::vector<HistoryEntry>> resolve_tolerant(const EventLog& log,
+                                                   std::vector<GitAppliedRecord> records);
 
 }  // namespace netkeep::api

@@ -331,12 +331,14 @@ int Daemon::start() {
 void Daemon::start_snapshots() {
     if (!config_.snapshots) return;
     snapshots_ = std::make_unique<netkeep::SnapshotWriter>(
-        log_, netkeep::SnapshotWriterOptions{.dir = (config_.data_dir / "snapshots").string(),
-                                             .every = config_.snapshot_every,
-                                             .interval = config_.snapshot_interval,
-                                             .keep_days = config_.snapshot_keep_days,
-                                             .now = {},
-                                             .write_at_stop = true});
+        log_,
+        netkeep::SnapshotWriterOptions{.dir = (config_.data_dir / "snapshots").string(),
+                                       .every = config_.snapshot_every,
+                                       .interval = config_.snapshot_interval,
+                                       .keep_days = config_.snapshot_keep_days,
+                                       .now = {},
+                                       .write_at_stop = true,
+                                       .read_archived = read_archived(log_, archive_dir(config_))});
     snapshots_->start();
     operator_api_.add_metrics_text([this] {
         const netkeep::SnapshotStats s = snapshots_->stats();
@@ -459,7 +461,12 @@ void Daemon::on_history(std::vector<netkeep::GitAppliedRecord> records) {
     if (records.empty()) return;
     std::uint64_t through = 0;
     for (const netkeep::GitAppliedRecord& r : records) through = std::max(through, r.seq);
-    auto entries = netkeep::api::resolve_tolerant(log_, std::move(records));
+    auto resolved = netkeep::api::resolve_tolerant(log_, std::move(records));
+    if (!resolved) {
+        history_.hand_over(resolved.status());
+        return;
+    }
+    auto entries = std::move(*resolved);
     // On this thread: one durable batch per batch of the writer, in its order.
     history_.on_applied(entries, through);
     asio::post(io_, [this, e = std::move(entries)]() mutable { metrics_.count_git_applied(e); });

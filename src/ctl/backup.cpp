@@ -101,9 +101,23 @@ struct Backup {
 // records, then the log's, renumbered as they were.
 std::string archive_dir(const Backup& b) { return (fs::path(b.o.data_dir) / "archive").string(); }
 
+// Meta the copy must not inherit. It holds every event from seq 1, so the source's
+// retention state ("log.first_seq", "log.pinned": src/store/retired.hpp) would hide events
+// it has; and its history index ("history.*") is derived data that may name commits after
+// the copy's cursor: the copy's first start rebuilds it from the records it gets.
+bool unretained_copy_drops(std::string_view key) {
+    return key == "log.first_seq" || key == "log.pinned" || key.starts_with("history.");
+}
+
 // 1. The log's extent, and the spool files of what the writer has not applied yet.
 Status plan_and_copy_spool(Backup& b) {
     b.last = b.log.last_seq();
+    if (const std::uint64_t first = b.log.first_seq(); first > 1 && !fs::exists(archive_dir(b)))
+        return failure(fmt::format(
+            "backup: the log starts at seq {} (retention) and {} does not exist: a backup "
+            "copies the whole history, archive included (with netkeepd --archive DIR "
+            "elsewhere, link it there; with --archive none the history before seq {} is gone)",
+            first, archive_dir(b), first));
     const std::uint64_t cursor_at_start = read_cursor(b.log).value_or(0);
     Status scanned = scan_with_archive(b.log, archive_dir(b), 1, b.last, [&](EventRecord&& r) {
         if (const auto* c = std::get_if<CompletionRecorded>(&r.event); c && !c->failure)
@@ -184,7 +198,8 @@ Status catch_up_meta(Backup& b) {
         if (key.starts_with(gitwriter::k_applied_prefix)) {
             if (auto seq = gitwriter::parse_u64(key.substr(gitwriter::k_applied_prefix.size())))
                 b.records[*seq] = std::string(value);
-        } else if (key != gitwriter::k_cursor_key && key != gitwriter::k_inventory_key) {
+        } else if (key != gitwriter::k_cursor_key && key != gitwriter::k_inventory_key &&
+                   !unretained_copy_drops(key)) {
             b.other_meta.emplace_back(key, value);
         }
         return true;

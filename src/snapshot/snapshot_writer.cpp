@@ -7,6 +7,8 @@
 #include <system_error>
 #include <variant>
 
+#include <fmt/format.h>
+
 #include "netkeep/logger.hpp"
 #include "netkeep/snapshot.hpp"
 
@@ -48,8 +50,27 @@ LastEvent last_event(const EventLog& log, std::uint64_t seq) {
 // Applies the log's events after p.last_seq() through `through` to a projection whose
 // indexes stay deferred: a snapshot holds no index, so none is kept up event by event. A
 // long backlog goes through replay(), which decodes on a second thread.
-Status follow(const EventLog& log, std::uint64_t through, Projection& p) {
+Status follow(const EventLog& log, std::uint64_t through, Projection& p,
+              const SnapshotWriterOptions& options) {
     if (through <= p.last_seq()) return Status::ok();
+    // Below first_seq the log holds only pinned records: applying a scan from there would
+    // skip the gap and build a wrong state.
+    if (const std::uint64_t first = log.first_seq(); p.last_seq() + 1 < first) {
+        if (!options.read_archived)
+            return Status::not_supported(fmt::format(
+                "the projection ends at seq {} and the log starts at {}: no archive to read "
+                "the events between",
+                p.last_seq(), first));
+        Status applied = Status::ok();
+        Status scanned = options.read_archived(p.last_seq() + 1, std::min(through, first - 1),
+                                               [&](EventRecord&& r) {
+                                                   applied = p.apply(r);
+                                                   return applied.is_ok();
+                                               });
+        if (!scanned) return scanned;
+        if (!applied) return applied;
+        if (through <= p.last_seq()) return Status::ok();
+    }
     if (through - p.last_seq() > 100'000) {
         Status s = replay(log, through, p);
         p.defer_indexing();
@@ -160,7 +181,7 @@ void SnapshotWriter::run() {
         // log) must not hold the shutdown for minutes.
         if (stopping) target = std::min(target, p.last_seq() + k_stop_catch_up);
         if (target > p.last_seq())
-            if (Status s = follow(log_, target, p); !s) {
+            if (Status s = follow(log_, target, p, options_); !s) {
                 log_line(LogLevel::error, "snapshot.replay_failed", {{"error", s.to_string()}});
                 MutexLock lock(mutex_);
                 stats_.failures += 1;

@@ -101,7 +101,9 @@ Status lower_by_consumers(const EventLog& log, Limit& limit) {
 Result<Limit> hard_limit(const EventLog& log, const RetentionOptions& o) {
     Limit limit{log.last_seq() + 1, "end of the log"};
     const std::uint64_t snapshot =
-        o.newest_snapshot_seq ? *o.newest_snapshot_seq : newest_snapshot_seq(o.snapshots_dir);
+        o.newest_snapshot_seq
+            ? *o.newest_snapshot_seq
+            : newest_snapshot_seq(o.snapshots_dir, log.last_seq(), o.archive_dir.empty());
     limit.lower(snapshot == 0 ? 0 : snapshot + 1, snapshot == 0 ? "no snapshot" : "snapshot");
     if (Status s = lower_by_consumers(log, limit); !s) return s;
     return limit;
@@ -193,17 +195,23 @@ bool step(const RetentionOptions& o, std::string_view name) {
 
 }  // namespace
 
-std::uint64_t newest_snapshot_seq(const std::string& dir) {
-    std::uint64_t newest = 0;
+std::uint64_t newest_snapshot_seq(const std::string& dir, std::uint64_t last_seq, bool spare) {
+    std::uint64_t newest = 0, second = 0;
     std::error_code ec;
     if (dir.empty()) return 0;
     for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string name = it->path().filename().string();
         if (name.size() != 29 || !name.starts_with("snap-") || !name.ends_with(".nks")) continue;
-        if (auto seq = parse_u64(std::string_view(name).substr(5, 20)))
-            newest = std::max(newest, *seq);
+        auto seq = parse_u64(std::string_view(name).substr(5, 20));
+        if (!seq || *seq > last_seq) continue;
+        if (*seq > newest) {
+            second = newest;
+            newest = *seq;
+        } else if (*seq > second && *seq != newest) {
+            second = *seq;
+        }
     }
-    return newest;
+    return spare ? second : newest;
 }
 
 Result<RetentionReport> apply_retention(EventLog& log, const RetentionOptions& o) {

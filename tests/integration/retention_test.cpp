@@ -127,6 +127,28 @@ TEST_CASE("netkeepd archives old events on its retention pass; history stays rea
         REQUIRE(again->process.wait(20s).is_ok());
     }
 
+    // A backup after retention is a whole, unretained log: archive + log from seq 1,
+    // without the source's first_seq, so the copy starts (a full replay: it has no
+    // snapshot) and lists every event.
+    const fs::path copy = data.parent_path() / "backup";
+    auto backed_up = ctl({"--data-dir", data.string(), "backup", copy.string()});
+    REQUIRE_MESSAGE(backed_up.code == 0, (backed_up.out + backed_up.err));
+    {
+        auto listed = ctl({"--data-dir", copy.string(), "--json", "log"});
+        REQUIRE_MESSAGE(listed.code == 0, listed.err);
+        auto copied = seqs_of(listed.out);
+        REQUIRE(copied.size() >= whole.size());
+        for (std::size_t i = 0; i < copied.size(); ++i) CHECK(copied[i] == i + 1);
+        auto verified_copy = ctl({"--data-dir", copy.string(), "verify"});
+        CHECK_MESSAGE(verified_copy.code == 0, (verified_copy.out + verified_copy.err));
+        std::vector<std::string> copy_args = args;
+        copy_args[1] = copy.string();
+        auto restored = start_netkeepd(copy_args);
+        REQUIRE_MESSAGE(restored.is_ok(), restored.status().to_string());
+        REQUIRE(restored->process.send_signal(SIGTERM).is_ok());
+        REQUIRE(restored->process.wait(20s).is_ok());
+    }
+
     // A damaged segment: verify names it.
     fs::path segment = fs::directory_iterator(data / "archive")->path();
     {

@@ -193,7 +193,8 @@ TEST_CASE("a batch the observer reports while indexing runs is left to the index
     Log l = open_log();
     write_completions(*l.log, 100);
     HistoryIndex h(*l.log);
-    auto entries = resolve_tolerant(*l.log, {GitAppliedRecord{99, id('b', 99), id('c', 99), "p"}});
+    auto entries =
+        resolve_tolerant(*l.log, {GitAppliedRecord{99, id('b', 99), id('c', 99), "p"}}).value();
     REQUIRE(entries.size() == 1);
     h.on_applied(entries, 99);  // dropped: indexing has not finished
     CHECK(h.versions() == 0);
@@ -220,11 +221,13 @@ TEST_CASE("a failed history write is indexed again by the indexing thread, once"
     // Two more batches: the first one's history write fails, the second's would succeed.
     write_completions(log, 5);  // seqs 21..25, 4 versions
     auto first = resolve_tolerant(log, {GitAppliedRecord{21, id('b', 21), id('c', 21), "p"},
-                                        GitAppliedRecord{22, id('b', 22), id('c', 22), "p"}});
+                                        GitAppliedRecord{22, id('b', 22), id('c', 22), "p"}})
+                     .value();
     log.fail_next_write(WriteFault::transient);
     h.on_applied(first, 22);
     CHECK(h.indexing());
-    auto second = resolve_tolerant(log, {GitAppliedRecord{23, id('b', 23), id('c', 23), "p"}});
+    auto second =
+        resolve_tolerant(log, {GitAppliedRecord{23, id('b', 23), id('c', 23), "p"}}).value();
     h.on_applied(second, 23);  // left to the indexing thread, which starts at 21
     REQUIRE(caught_up());
     CHECK(h.versions() == 20);

@@ -502,7 +502,8 @@ TEST_CASE("the writer thread follows the log and writes every N events") {
                                     .interval = std::chrono::seconds(0),
                                     .keep_days = 400,
                                     .now = {},
-                                    .write_at_stop = true});
+                                    .write_at_stop = true,
+                                    .read_archived = {}});
         writer.start();
         for (int i = 0; i < 200 && writer.stats().written < 2; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -519,4 +520,61 @@ TEST_CASE("the writer thread follows the log and writes every N events") {
     REQUIRE(loaded);
     check_same(loaded->projection, sim.live());
     CHECK(loaded->header.event_check == snapshot_event_check(sim.log().back().event));
+}
+
+// Retention removed the events below first_seq and the only snapshot that loads ends below
+// it: the thread reads the gap from the archive, or stops with an error without one, and
+// never writes a snapshot that applied the log across the gap.
+TEST_CASE("the writer thread reads the retention gap from the archive, never across it") {
+    TempDir dir = TempDir::create("netkeep-snapshot-gap").value();
+    const std::string snaps = (dir.path() / "snapshots").string();
+    Sim sim(12);
+    sim.reload();
+    while (sim.log().size() < 600) sim.step();
+    MemoryEventLog log;
+    for (const auto& r : sim.log()) REQUIRE(log.append({r.event}).is_ok());
+    // The only snapshot: the state at seq 100. Retention keeps seq 400 on (the gap 101..399
+    // is "archived" in sim.log()).
+    Projection at_100;
+    for (const auto& r : sim.log())
+        if (r.seq <= 100) REQUIRE(at_100.apply(r).is_ok());
+    REQUIRE(write_snapshot(snaps, at_100, 1, 0).is_ok());
+    REQUIRE(log.retire_prefix(400, {}).is_ok());
+    REQUIRE(log.reclaim_retired().is_ok());
+    auto options = [&](bool archive) {
+        SnapshotWriterOptions o{.dir = snaps,
+                                .every = 0,
+                                .interval = std::chrono::seconds(0),
+                                .keep_days = 400,
+                                .now = {},
+                                .write_at_stop = true,
+                                .read_archived = {}};
+        if (archive)
+            o.read_archived = [&](std::uint64_t from, std::uint64_t to,
+                                  const EventLog::Visitor& visit) {
+                for (const auto& r : sim.log())
+                    if (r.seq >= from && r.seq <= to && !visit(EventRecord(r))) break;
+                return Status::ok();
+            };
+        return o;
+    };
+    {
+        SnapshotWriter writer(log, options(false));
+        writer.start();
+        for (int i = 0; i < 200 && writer.stats().failures == 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        CHECK(writer.stats().failures == 1);
+        writer.stop();
+        CHECK(writer.stats().written == 0);
+    }
+    CHECK(list_snapshots(snaps).size() == 1);
+    {
+        SnapshotWriter writer(log, options(true));
+        writer.start();
+        writer.stop();  // a last one at the log's end, built through the archive
+        CHECK(writer.stats().last_seq == log.last_seq());
+    }
+    auto loaded = load_newest_snapshot(snaps);
+    REQUIRE(loaded);
+    check_same(loaded->projection, sim.live());
 }

@@ -150,6 +150,8 @@ TEST_CASE_TEMPLATE("retention removes old records up to every cutoff rule", L, R
         std::ofstream(fs::path(o.snapshots_dir) / "snap-00000000000000000300.nks") << "x";
         std::ofstream(fs::path(o.snapshots_dir) / "snap-00000000000000000200.nks") << "x";
         std::ofstream(fs::path(o.snapshots_dir) / "snap-junk.nks") << "x";
+        // Ahead of the log (which ends at 1000): stale, not a bound.
+        std::ofstream(fs::path(o.snapshots_dir) / "snap-00000000000000005000.nks") << "x";
         CHECK(pass(*l.log, o) == 301);
     }
     SUBCASE("time") { CHECK(pass(*l.log, o) == 600); }
@@ -189,6 +191,22 @@ TEST_CASE_TEMPLATE("retention removes old records up to every cutoff rule", L, R
     const auto whole = all_with_archive(*l.log, o.archive_dir);
     REQUIRE(whole.size() == 1000);
     for (std::size_t i = 0; i < whole.size(); ++i) CHECK(whole[i].seq == i + 1);
+}
+
+// Without an archive nothing could fill the gap below a damaged newest snapshot: the
+// cutoff keeps the second newest one's events.
+TEST_CASE_TEMPLATE("without an archive, the second newest snapshot by file name bounds it", L,
+                   RocksLog, MemoryLog) {
+    L l;
+    fill(*l.log, 1000);
+    auto o = options(l.dir, 600);
+    o.archive_dir.clear();
+    o.newest_snapshot_seq.reset();
+    o.snapshots_dir = (l.dir / "snapshots").string();
+    fs::create_directories(o.snapshots_dir);
+    std::ofstream(fs::path(o.snapshots_dir) / "snap-00000000000000000300.nks") << "x";
+    std::ofstream(fs::path(o.snapshots_dir) / "snap-00000000000000000200.nks") << "x";
+    CHECK(pass(*l.log, o) == 201);
 }
 
 TEST_CASE_TEMPLATE("the last inventory below the cutoff stays pinned; scans skip to first_seq", L,
