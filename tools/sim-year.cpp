@@ -15,8 +15,9 @@
 //   --at` an instant half the period back (6 months for a year), `netkeepctl verify`, and
 //   GET /api/v1/devices/<first device>/history (p50/p99). First with snapshots and
 //   retention off (--no-snapshots, keeping everything), then on (the defaults plus
-//   --log-retention): a first start writes a snapshot and runs retention, the second is
-//   measured. Retention removes events: measure "off" before "on" (--mode both does).
+//   --log-retention): a retention pass runs first (apply_retention, in-process) over the
+//   snapshots the generator wrote. Retention removes events: measure "off" before "on"
+//   (--mode both does).
 // all (default): both, in a temp dir unless --data-dir is given.
 //
 // docs/operations.md#capacity-planning has the figures; tools/README.md the commands.
@@ -42,10 +43,16 @@
 
 #include "bench_util.hpp"
 #include "http/client.hpp"
+#include "netkeep/event_log.hpp"
 #include "sim_generate.hpp"
 #include "support/netkeepd.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+
+#if __has_include("netkeep/retention.hpp")
+#include "netkeep/retention.hpp"
+#define SIM_HAVE_RETENTION 1
+#endif
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -64,7 +71,8 @@ struct Options {
     int retention_days = 30;
     int requests = 200;
     int settle_seconds = 2;
-    // How long the "on" warm-up start may take to write its snapshot and run retention.
+    // Without apply_retention in this build: how long the "on" warm-up start may wait for
+    // netkeepd's own retention pass.
     int warmup_seconds = 180;
 };
 
@@ -373,25 +381,52 @@ std::string line_of(const std::string& text, std::string_view event) {
                        end == std::string::npos ? std::string::npos : end - begin - 1);
 }
 
-// The "on" warm-up: a start with snapshots and retention that writes a snapshot and runs
-// a retention pass (netkeepd's first pass comes a minute after start), as a server that
-// had been running would have. Stops once both log lines appeared or warmup_seconds passed.
-void warm_up(const std::vector<std::string>& args, const Options& o) {
+bool has_snapshots(const fs::path& dir) {
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(dir / "snapshots", ec); !ec && it != fs::end(it);
+         it.increment(ec))
+        if (it->path().filename().string().starts_with("snap-")) return true;
+    return false;
+}
+
+// Before the "on" start: what a server that had been running with snapshots and retention
+// leaves. Without snapshots from the generator, a first start and clean stop writes one
+// (netkeepd writes a snapshot at a clean stop). Then a retention pass: in-process with
+// apply_retention (what netkeepd's hourly pass runs) when this build has it, else a start
+// that waits up to --warmup-seconds for netkeepd's own first pass (a minute after start).
+void prepare_on(const fs::path& dir, const std::vector<std::string>& args, const Options& o) {
+    if (!has_snapshots(dir)) {
+        double s = 0;
+        auto server = start_server(args, s);
+        fmt::print("  on: no snapshot yet: a first start ({:.2f} s) and stop to write one\n", s);
+        stop_server(server);
+    }
+#if defined(SIM_HAVE_RETENTION)
+    auto log = netkeep::open_event_log((dir / "log").string());
+    if (!log) die(log.status().to_string());
+    netkeep::RetentionOptions options;
+    options.max_age_seconds = std::int64_t(o.retention_days) * 86400;
+    options.archive_dir = (dir / "archive").string();
+    options.snapshots_dir = (dir / "snapshots").string();
+    auto r = netkeep::apply_retention(**log, options);
+    if (!r) die("retention: " + r.status().to_string());
+    fmt::print(
+        "  on: retention {} d: first seq {} -> {} (limited by {}), {} archived in {} "
+        "segments ({:.1f} -> {:.1f} MiB), {:.1f} s\n",
+        o.retention_days, r->first_seq_before, r->first_seq_after, r->limited_by, r->archived,
+        r->segments, double(r->raw_bytes) / 1048576.0, double(r->stored_bytes) / 1048576.0,
+        r->seconds);
+    (*log)->close();
+#else
     double s = 0;
     auto server = start_server(args, s);
-    fmt::print("  on: warm-up start in {:.2f} s; waiting for snapshot.written and retention\n", s);
     auto deadline = clock_type::now() + std::chrono::seconds(o.warmup_seconds);
-    while (clock_type::now() < deadline) {
-        std::string err = server.process.stderr_text();
-        if (err.find("snapshot.written") != std::string::npos &&
-            err.find("retention.") != std::string::npos)
-            break;
+    while (clock_type::now() < deadline &&
+           server.process.stderr_text().find("retention.") == std::string::npos)
         std::this_thread::sleep_for(1s);
-    }
-    std::string err = server.process.stderr_text();
-    for (std::string_view e : {"snapshot.written", "retention."})
-        if (auto line = line_of(err, e); !line.empty()) fmt::print("    {}\n", line);
+    fmt::print("  on: {}\n", line_of(server.process.stderr_text(), "retention."));
     stop_server(server);
+#endif
 }
 
 Figures measure(const fs::path& dir, const Generated& g, const Options& o, bool on) {
@@ -400,7 +435,7 @@ Figures measure(const fs::path& dir, const Generated& g, const Options& o, bool 
     auto args = server_args(dir, g.git_writer);
     if (on) {
         args.insert(args.end(), {"--log-retention", std::to_string(o.retention_days)});
-        warm_up(args, o);
+        prepare_on(dir, args, o);
     } else {
         add_if_known(args, "--no-snapshots");
     }

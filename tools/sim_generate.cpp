@@ -298,14 +298,21 @@ Status Generator::reload(unix_time t, int k) {
     return apply_inventory(t);
 }
 
+// What netkeepd's snapshot thread leaves on disk: it writes every 10 minutes (or million
+// events) and at a clean stop, and thins to the first snapshot of each day plus the newest
+// three; the generator writes those directly (daily, and at the end) and thins the same way.
 Status Generator::snapshot() {
 #if defined(SIM_HAVE_SNAPSHOTS)
+    const std::uint32_t check = batch_.empty() ? 0 : snapshot_event_check(batch_.back());
     if (Status s = flush(); !s) return s;
-    auto written = write_snapshot((fs::path(o_.data_dir) / "snapshots").string(), p_, last_at_);
+    const std::string dir = (fs::path(o_.data_dir) / "snapshots").string();
+    auto written = write_snapshot(dir, p_, last_at_, check);
     if (!written) return written.status();
     ++report_.snapshots;
-#endif
+    return thin_snapshots(dir, 400, last_at_);
+#else
     return Status::ok();
+#endif
 }
 
 Status Generator::tick(unix_time t) {
@@ -340,6 +347,8 @@ Result<GenerateReport> Generator::run() {
         if (Status s = tick(t); !s) return s;
         if ((t - start_) % 3600 == 0) progress(t);
     }
+    if (o_.snapshot_every_days > 0)
+        if (Status s = snapshot(); !s) return s;
     if (Status s = flush(); !s) return s;
     report_.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began_).count();

@@ -26,8 +26,10 @@ struct GenerateOptions {
     bool hot_device = false;     // the first device's first job changes at every run
     int config_bytes = 2000;     // size of a config
     std::uint64_t seed = 1;
-    unix_time end = 0;                      // the simulated clock stops here (the hour before now)
-    std::uint64_t snapshot_every_days = 1;  // snapshots during generation, when available
+    unix_time end = 0;  // the simulated clock stops here (the hour before now)
+    // Snapshots during generation (when the snapshot library is built): one a simulated day
+    // and one at the end, thinned as netkeepd thins them; 0: none.
+    std::uint64_t snapshot_every_days = 1;
 };
 
 struct GenerateReport {
