@@ -226,6 +226,17 @@ public:
     std::uint64_t reserve(task_id id);
     void release(task_id id, std::uint64_t token);
 
+    // Snapshots (netkeep/snapshot.hpp): the projection a snapshot saved. `index` is the
+    // inventory of `applied_files` parsed exactly as apply() parses an InventoryApplied
+    // (the empty inventory when inventory_generation is 0); `tasks` are the states of its
+    // tasks in inventory().tasks order, whose device, job and indexes are set here from the
+    // index and whose `reservation` is dropped. The indexes are built once. InvalidArgument
+    // when the tasks do not match the inventory.
+    static Result<Projection> restore(std::uint64_t last_seq, std::uint64_t inventory_generation,
+                                      InventoryFiles applied_files,
+                                      std::shared_ptr<const InventoryIndex> index,
+                                      std::vector<TaskState> tasks);
+
 private:
     using index = std::set<std::pair<unix_time, task_id>>;
 

@@ -347,4 +347,18 @@ std::string render_metrics(const MetricsSnapshot& s, const HttpMetrics& http) {
     return out.take();
 }
 
+std::string render_snapshot_metrics(std::uint64_t last_seq, std::uint64_t last_bytes,
+                                    std::optional<double> age_seconds) {
+    Exposition out;
+    out.family("netkeep_snapshot_last_seq", "gauge",
+               "Seq of the newest projection snapshot written or found; 0: none.");
+    out.sample("netkeep_snapshot_last_seq", {}, last_seq);
+    out.family("netkeep_snapshot_last_bytes", "gauge", "Size of the newest snapshot file.");
+    out.sample("netkeep_snapshot_last_bytes", {}, last_bytes);
+    out.family("netkeep_snapshot_age_seconds", "gauge",
+               "Seconds since the newest snapshot was written; absent when there is none.");
+    if (age_seconds) out.sample("netkeep_snapshot_age_seconds", {}, *age_seconds);
+    return out.take();
+}
+
 }  // namespace netkeep::api

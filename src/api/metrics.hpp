@@ -169,4 +169,9 @@ struct MetricsSnapshot {
 // The whole /metrics body.
 std::string render_metrics(const MetricsSnapshot& snapshot, const HttpMetrics& http);
 
+// The snapshot thread's figures (docs/snapshots.md): the seq and size of the newest
+// snapshot, and seconds since it was written (none yet: no age sample).
+std::string render_snapshot_metrics(std::uint64_t last_seq, std::uint64_t last_bytes,
+                                    std::optional<double> age_seconds);
+
 }  // namespace netkeep::api

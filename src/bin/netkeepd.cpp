@@ -31,6 +31,7 @@
 
 #include "api/gate.hpp"
 #include "api/history.hpp"
+#include "api/metrics.hpp"
 #include "api/operator_api.hpp"
 #include "api/readiness_monitor.hpp"
 #include "api/repo_api.hpp"
@@ -49,6 +50,7 @@
 #include "netkeep/git_writer.hpp"
 #include "netkeep/hardening.hpp"
 #include "netkeep/logger.hpp"
+#include "netkeep/snapshot.hpp"
 #include "netkeep/spool.hpp"
 #include "netkeep/status.hpp"
 #include "notify/config.hpp"
@@ -162,6 +164,7 @@ private:
     int open_mirrors();
     Result<std::function<void()>> load_notify(const netkeep::Inventory& inventory);
     int start_syslog();
+    void start_snapshots();
     void on_history(std::vector<netkeep::GitAppliedRecord> records);
     void wait_for_reload();
     void reload();
@@ -177,6 +180,8 @@ private:
     // their syncs together, as the log does for events.
     asio::thread_pool blocking_{8};
     netkeep::engine::Engine engine_;
+    // Projection snapshots (null with --no-snapshots); its thread reads only the log.
+    std::unique_ptr<netkeep::SnapshotWriter> snapshots_;
     netkeep::api::RequestMetrics metrics_;
     netkeep::api::HistoryIndex history_;
     netkeep::api::ReadinessMonitor readiness_;
@@ -255,6 +260,7 @@ netkeep::http::ServerOptions Daemon::server_options() {
 
 int Daemon::start() {
     const auto started = std::chrono::steady_clock::now();
+    if (config_.snapshots) engine_.use_snapshots((config_.data_dir / "snapshots").string());
     if (Status s = engine_.start(); !s) {
         // A bad inventory or token file is the operator's to fix: name it and refuse to run.
         fmt::print(stderr, "netkeepd: {}\n", s.message());
@@ -264,11 +270,13 @@ int Daemon::start() {
     }
     netkeep::log_line(netkeep::LogLevel::info, "log.replayed",
                       {{"seq", std::to_string(engine_.projection().last_seq())},
+                       {"from_snapshot", std::to_string(engine_.from_snapshot())},
                        {"tasks", std::to_string(engine_.projection().task_count())},
                        {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  std::chrono::steady_clock::now() - started)
                                                  .count())}});
     netkeep::api::load_history(log_, history_);
+    start_snapshots();
     if (config_.git_writer)
         if (int code = start_git_writer(); code != 0) return code;
     wait_for_reload();
@@ -290,6 +298,27 @@ int Daemon::start() {
                    netkeep::format_endpoint({config_.syslog_host, syslog_->port()}));
     std::fflush(stdout);
     return 0;
+}
+
+// The snapshot thread follows the log with its own projection: the io thread never waits
+// for it (docs/snapshots.md).
+void Daemon::start_snapshots() {
+    if (!config_.snapshots) return;
+    snapshots_ = std::make_unique<netkeep::SnapshotWriter>(
+        log_, netkeep::SnapshotWriterOptions{.dir = (config_.data_dir / "snapshots").string(),
+                                             .every = config_.snapshot_every,
+                                             .interval = config_.snapshot_interval,
+                                             .keep_days = config_.snapshot_keep_days,
+                                             .now = {},
+                                             .write_at_stop = true});
+    snapshots_->start();
+    operator_api_.add_metrics_text([this] {
+        const netkeep::SnapshotStats s = snapshots_->stats();
+        std::optional<double> age;
+        if (s.last_seq > 0)
+            age = double(std::max<netkeep::unix_time>(engine_.now() - s.last_written, 0));
+        return netkeep::api::render_snapshot_metrics(s.last_seq, s.last_bytes, age);
+    });
 }
 
 int Daemon::start_syslog() {

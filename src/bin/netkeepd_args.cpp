@@ -110,6 +110,29 @@ Status set_quarantine_after(Config& c, std::string_view v) {
     return Status::ok();
 }
 
+Status set_snapshot_every(Config& c, std::string_view v) {
+    auto n = number<std::uint64_t>(v);
+    if (!n || (*n > 0 && *n < 100) || *n > (std::uint64_t(1) << 40))
+        return bad("--snapshot-every", "0 or an event count of at least 100", v);
+    c.snapshot_every = *n;
+    return Status::ok();
+}
+
+Status set_snapshot_interval(Config& c, std::string_view v) {
+    auto n = number<std::int64_t>(v);
+    if (!n || *n < 0 || *n > 86400 * 30)
+        return bad("--snapshot-interval", "seconds from 0 to 2592000", v);
+    c.snapshot_interval = std::chrono::seconds(*n);
+    return Status::ok();
+}
+
+Status set_snapshot_keep_days(Config& c, std::string_view v) {
+    auto n = number<int>(v);
+    if (!n || *n < 0 || *n > 36500) return bad("--snapshot-keep-days", "days from 0 to 36500", v);
+    c.snapshot_keep_days = *n;
+    return Status::ok();
+}
+
 Status set_max_upload(Config& c, std::string_view v) {
     auto bytes = number<std::uint64_t>(v);
     if (!bytes || *bytes == 0) return bad("--max-upload", "a byte count", v);
@@ -250,6 +273,14 @@ constexpr Rule<Config> k_rules[] = {
      set_syslog_max_connections},
     {{"syslog-idle-timeout", Kind::value, "SECONDS", "close a silent syslog TCP connection (300)"},
      set_syslog_idle_timeout},
+    {{"snapshot-every", Kind::value, "EVENTS", "snapshot the state every N events (1000000)"},
+     set_snapshot_every},
+    {{"snapshot-interval", Kind::value, "SECONDS", "or after this long with changes (600)"},
+     set_snapshot_interval},
+    {{"snapshot-keep-days", Kind::value, "DAYS", "keep a daily snapshot this long (400)"},
+     set_snapshot_keep_days},
+    {{"no-snapshots", Kind::flag, "", "neither load nor write snapshots (full replay)"},
+     set_flag<&Config::snapshots, false>},
 };
 
 // The rules between options, once each has been read.

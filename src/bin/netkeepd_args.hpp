@@ -51,6 +51,11 @@ struct Config {
     std::uint32_t syslog_rate = 100;  // messages a second per sender
     std::uint32_t syslog_max_connections = 256;
     std::chrono::seconds syslog_idle_timeout{300};
+    // Projection snapshots in <data-dir>/snapshots (docs/snapshots.md); 0 turns a trigger off.
+    bool snapshots = true;
+    std::uint64_t snapshot_every = 1'000'000;  // events
+    std::chrono::seconds snapshot_interval{600};
+    int snapshot_keep_days = 400;
 };
 
 // The usage line and every option, generated from the option table: for --help (stdout,

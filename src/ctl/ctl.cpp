@@ -3,17 +3,20 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <limits>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
 #include "ctl/state_view.hpp"
+#include "netkeep/archive.hpp"
 #include "netkeep/event_json.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/inventory.hpp"
 #include "netkeep/json.hpp"
 #include "netkeep/projection.hpp"
+#include "netkeep/snapshot.hpp"
 #include "notify/config.hpp"
 
 namespace netkeep::ctl {
@@ -71,32 +74,74 @@ int run_log(const Options& o, Io io) {
     return 0;
 }
 
+namespace {
+
+// Applies the records after p.last_seq() through `through`: the log's with replay(), older
+// ones (retention moved them, docs/retention.md) through the archive.
+Status replay_with_archive(const EventLog& log, const std::string& archive_dir,
+                           std::uint64_t through, Projection& p) {
+    if (p.last_seq() >= through) return Status::ok();
+    if (p.last_seq() + 1 >= log.first_seq()) return replay(log, through, p);
+    p.defer_indexing();
+    Status applied = Status::ok();
+    Status scanned =
+        scan_with_archive(log, archive_dir, p.last_seq() + 1, through, [&](EventRecord&& r) {
+            applied = p.apply(r);
+            return applied.is_ok();
+        });
+    p.resume_indexing();
+    return scanned ? applied : scanned;
+}
+
+std::string snapshot_dir(const Options& o) { return o.data_dir + "/snapshots"; }
+
+// The newest snapshot at or before the target (seq, or the time of its last event), so
+// that only the events after it are replayed (docs/snapshots.md); none: from seq 1.
+std::optional<LoadedSnapshot> snapshot_before(const Options& o, const EventLog& log,
+                                              std::uint64_t max_seq, unix_time max_at) {
+    return load_newest_snapshot(snapshot_dir(o), max_seq, max_at, snapshot_matches_log(log));
+}
+
+}  // namespace
+
 int run_state(const Options& o, Io io) {
     auto log = open_reader(o);
     if (!log) return fail(o, io, log.status().to_string());
     const std::uint64_t last = (*log)->last_seq();
+    const std::string archive = o.data_dir + "/archive";
     std::uint64_t through = last;
+    std::optional<LoadedSnapshot> snap;
     if (o.at.seq) {
         if (*o.at.seq > last)
             return fail(o, io, fmt::format("--at {}: the log ends at seq {}", *o.at.seq, last));
         through = *o.at.seq;
+        snap = snapshot_before(o, **log, through, std::numeric_limits<unix_time>::max());
     } else if (o.at.time) {
         // The prefix of the log up to the last event at or before the time: the state as
         // it was then. (Events are appended in time order; a clock stepped back would
         // make a later event look earlier, and the prefix stops at the first one after.)
-        through = 0;
-        Status s = (*log)->scan(1, last, [&](EventRecord&& r) {
+        // A snapshot whose last event is at or before the time starts the search.
+        snap = snapshot_before(o, **log, last, *o.at.time);
+        through = snap ? snap->info.seq : 0;
+        Status s = scan_with_archive(**log, archive, through + 1, last, [&](EventRecord&& r) {
             if (event_at(r.event) > *o.at.time) return false;
             through = r.seq;
             return true;
         });
         if (!s) return fail(o, io, s.to_string());
+    } else {
+        snap = snapshot_before(o, **log, last, std::numeric_limits<unix_time>::max());
     }
     Projection p;
-    if (Status s = replay(**log, through, p); !s) return fail(o, io, s.to_string());
     std::optional<unix_time> at_time;
-    if (through > 0) {
-        Status s = (*log)->scan(through, through, [&](EventRecord&& r) {
+    if (snap) {
+        p = std::move(snap->projection);
+        if (snap->info.seq == through) at_time = snap->header.at;
+    }
+    if (Status s = replay_with_archive(**log, archive, through, p); !s)
+        return fail(o, io, s.to_string());
+    if (through > 0 && !at_time) {
+        Status s = scan_with_archive(**log, archive, through, through, [&](EventRecord&& r) {
             at_time = event_at(r.event);
             return false;
         });

@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include <future>
+#include <limits>
 #include <memory>
 #include <type_traits>
 #include <utility>
@@ -15,6 +16,7 @@
 
 #include "engine/held_tasks.hpp"
 #include "netkeep/logger.hpp"
+#include "netkeep/snapshot.hpp"
 
 namespace netkeep::engine {
 
@@ -73,6 +75,7 @@ Status Engine::start() {
     // The inventory on disk does not depend on the log: read and resolve it on another
     // thread while the log replays (both take about a second for 100,000 devices).
     auto loading = std::async(std::launch::async, [this] { return load_inventory(); });
+    load_snapshot();
     Status replayed = catch_up(log_.last_seq());
     auto inventory = loading.get();
     if (!replayed) return replayed;
@@ -98,6 +101,34 @@ Status Engine::start() {
     if (beside) beside();
     started_at_ = now();
     return Status::ok();
+}
+
+// A snapshot ahead of the log or of another log, or damaged, is skipped with a warning
+// (snapshot.skipped) for an older one; none at all is a full replay. Never an error: the
+// log is the truth, snapshots only save time.
+void Engine::load_snapshot() {
+    if (snapshot_dir_.empty()) return;
+    const auto started = std::chrono::steady_clock::now();
+    auto loaded =
+        load_newest_snapshot(snapshot_dir_, log_.last_seq(), std::numeric_limits<unix_time>::max(),
+                             snapshot_matches_log(log_));
+    if (!loaded) {
+        if (log_.first_seq() > 1)
+            log_line(LogLevel::error, "snapshot.none_for_log",
+                     {{"first_seq", std::to_string(log_.first_seq())},
+                      {"why",
+                       "the log no longer starts at seq 1 and no snapshot loads: the "
+                       "replayed state lacks the removed events"}});
+        return;
+    }
+    projection_ = std::move(loaded->projection);
+    from_snapshot_ = loaded->info.seq;
+    log_line(LogLevel::info, "snapshot.loaded",
+             {{"seq", std::to_string(from_snapshot_)},
+              {"path", loaded->info.path},
+              {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now() - started)
+                                        .count())}});
 }
 
 Result<Inventory> Engine::load_inventory() const {

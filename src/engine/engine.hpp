@@ -61,6 +61,11 @@ public:
     // file and the inventory and appends the inventory if it changed. A bad inventory or
     // token file is an error here (InvalidArgument or NotFound: the operator's to fix).
     Status start();
+    // Before start(): load the newest valid snapshot in dir (docs/snapshots.md) and replay
+    // only the events after it. Unset: replay the whole log.
+    void use_snapshots(std::string dir) { snapshot_dir_ = std::move(dir); }
+    // The seq of the snapshot start() loaded; 0 when it replayed the whole log.
+    std::uint64_t from_snapshot() const { return from_snapshot_; }
 
     // Appends durably, then applies to the projection (first catching up on events others
     // appended meanwhile, so the projection applies in log order). On the io thread before
@@ -94,6 +99,7 @@ public:
 
 private:
     Status catch_up(std::uint64_t through);
+    void load_snapshot();
     Result<Inventory> load_inventory() const;
     Result<std::optional<Authenticator>> load_auth() const;
     void use_auth(std::optional<Authenticator> auth);
@@ -112,6 +118,8 @@ private:
     std::optional<Authenticator> auth_;
     EventCounts counts_;
     unix_time started_at_ = 0;
+    std::string snapshot_dir_;
+    std::uint64_t from_snapshot_ = 0;
     asio::steady_timer expiry_timer_;
     bool stopping_ = false;
     bool reloading_ = false;

@@ -192,6 +192,34 @@ void Projection::apply_inventory(unix_time at, PreparedInventory& prepared) {
     rebuild_indexes();
 }
 
+Result<Projection> Projection::restore(std::uint64_t last_seq, std::uint64_t inventory_generation,
+                                       InventoryFiles applied_files,
+                                       std::shared_ptr<const InventoryIndex> index,
+                                       std::vector<TaskState> tasks) {
+    const Inventory& inventory = index->inventory();
+    if (tasks.size() != inventory.tasks.size())
+        return Status::invalid_argument(fmt::format("{} task states for an inventory of {} tasks",
+                                                    tasks.size(), inventory.tasks.size()));
+    Projection p;
+    p.tasks_.reserve(tasks.size());
+    for (task_id id = 0; id < tasks.size(); ++id) {
+        const TaskSpec& spec = inventory.tasks[id];
+        auto state = std::make_unique<TaskState>(std::move(tasks[id]));
+        state->device = inventory.devices[spec.device].name;
+        state->job = inventory.jobs[spec.job].name;
+        state->device_index = spec.device;
+        state->job_index = spec.job;
+        state->reservation = 0;
+        p.tasks_.push_back(std::move(state));
+    }
+    p.last_seq_ = last_seq;
+    p.inventory_generation_ = inventory_generation;
+    p.applied_files_ = std::move(applied_files);
+    p.index_ = std::move(index);
+    p.rebuild_indexes();
+    return p;
+}
+
 void Projection::apply_lease(const LeaseGranted& e) {
     auto found = open_occurrence(e.device, e.job, e.timestamp);
     if (!found) return;
