@@ -368,6 +368,49 @@ bool generator_writes_snapshots() {
 #endif
 }
 
+#if defined(SIM_HAVE_SNAPSHOTS)
+Result<std::uint64_t> write_snapshots_from_log(const std::string& data_dir, unix_time start) {
+    auto log = open_event_log_reader((fs::path(data_dir) / "log").string());
+    if (!log) return log.status();
+    const std::string dir = (fs::path(data_dir) / "snapshots").string();
+    Projection p;
+    p.defer_indexing();  // a snapshot holds no indexes
+    std::uint64_t written = 0;
+    unix_time next_day = start + k_day, at = 0;
+    std::uint32_t check = 0;
+    Status failed = Status::ok();
+    auto write = [&] {
+        auto w = write_snapshot(dir, p, at, check);
+        if (w)
+            failed = thin_snapshots(dir, 400, at);
+        else
+            failed = w.status();
+        ++written;
+        return failed.is_ok();
+    };
+    Status scanned = (*log)->scan(1, (*log)->last_seq(), [&](EventRecord&& r) {
+        const unix_time t = time_of(r.event);
+        // Snapshot the state before the first event of a new day, as the generator does.
+        if (t >= next_day && p.last_seq() > 0) {
+            if (!write()) return false;
+            while (next_day <= t) next_day += k_day;
+        }
+        at = t;
+        check = snapshot_event_check(r.event);
+        failed = p.apply(r);
+        return failed.is_ok();
+    });
+    if (!scanned) return scanned;
+    if (!failed) return failed;
+    if (!write()) return failed;
+    return written;
+}
+#else
+Result<std::uint64_t> write_snapshots_from_log(const std::string&, unix_time) {
+    return Status::not_supported("this sim-year was built without the snapshot library");
+}
+#endif
+
 Result<GenerateReport> generate(const GenerateOptions& options) {
     if (options.devices < 1 || options.devices > 999'999 || options.jobs < 1 ||
         options.jobs > 100 || options.days < 1 || options.days > 3660)

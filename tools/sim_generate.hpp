@@ -50,6 +50,12 @@ struct GenerateReport {
 // Writes the inventory and the log into options.data_dir, which must hold no log yet.
 Result<GenerateReport> generate(const GenerateOptions& options);
 
+// For a log generated without them (a build before the snapshot library): replays the
+// log of data_dir and writes the snapshots the generator would have written (the first
+// event at or after each day boundary from `start`, and the last event), thinned the
+// same way. The number written; NotSupported without the snapshot library.
+Result<std::uint64_t> write_snapshots_from_log(const std::string& data_dir, unix_time start);
+
 // Whether this build writes snapshots during generation (H1's snapshot API present).
 bool generator_writes_snapshots();
 
