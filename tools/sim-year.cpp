@@ -436,12 +436,20 @@ void prepare_on(const fs::path& dir, const std::vector<std::string>& args, const
 #endif
 }
 
+// Snapshots a run that died in "off" left aside (die() skips destructors) go back.
+void restore_hidden_snapshots(const fs::path& dir) {
+    std::error_code ec;
+    if (!fs::exists(dir / "snapshots", ec) && fs::exists(dir / "snapshots.sim-year-off", ec))
+        fs::rename(dir / "snapshots.sim-year-off", dir / "snapshots", ec);
+}
+
 // "off" keeps no snapshots, but `netkeepctl state --at` uses any it finds: the generator's
 // are moved aside while "off" is measured, so its figures are those of a full replay.
 class HiddenSnapshots {
 public:
     explicit HiddenSnapshots(const fs::path& dir)
         : from_(dir / "snapshots"), to_(dir / "snapshots.sim-year-off") {
+        restore_hidden_snapshots(dir);
         std::error_code ec;
         fs::rename(from_, to_, ec);
         moved_ = !ec;
@@ -460,7 +468,10 @@ private:
 
 Figures measure(const fs::path& dir, const Generated& g, const Options& o, bool on) {
     std::optional<HiddenSnapshots> hidden;
-    if (!on) hidden.emplace(dir);
+    if (on)
+        restore_hidden_snapshots(dir);
+    else
+        hidden.emplace(dir);
     Figures f;
     f.ran = true;
     auto args = server_args(dir, g.git_writer);
