@@ -1,6 +1,6 @@
 // Measures projection snapshots (docs/snapshots.md) in-process on a real RocksDB log:
 //
-//   bench-snapshot [--devices N] [--hours H] [--dir DIR]
+//   bench-snapshot [--devices N] [--hours H] [--dir DIR] [--keep]
 //
 // Builds a log for N devices (default 10,000) x 2 jobs run hourly for H hours (default 24):
 // per run a lease, a completion and a close (decide_* on a live projection, as the server
@@ -8,12 +8,15 @@
 // start-up from the snapshot (load + replay of the last hour's tail) against full replay;
 // and the writer thread following the log while a second thread appends, with the longest
 // append it saw (the io thread never waits for the snapshot thread: nothing is shared but
-// the log).
+// the log). With --keep, DIR stays as a netkeepd data dir (log/, snapshots/) with the
+// inventory in DIR/inventory, to time `netkeepd --no-git-writer` starting on it with and
+// without --no-snapshots.
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -94,8 +97,15 @@ int main(int argc, char** argv) {
     int devices = 10'000;
     int hours = 24;
     fs::path dir = fs::current_path() / fmt::format("bench-snapshot-{}", ::getpid());
+    bool keep = false;
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--keep") keep = true;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string_view flag = argv[i];
+        if (flag == "--keep") {
+            --i;
+            continue;
+        }
         if (flag == "--devices")
             devices = std::atoi(argv[i + 1]);
         else if (flag == "--hours")
@@ -185,6 +195,14 @@ int main(int argc, char** argv) {
         "bytes; appending an hour took at most {:.0f} ms\n",
         stats.written, stats.last_seq, log.last_seq(), stats.last_bytes, longest_ms);
     log.close();
-    fs::remove_all(dir);
+    if (!keep) {
+        fs::remove_all(dir);
+        return 0;
+    }
+    fs::create_directories(dir / "inventory");
+    std::ofstream(dir / "inventory" / "devices.json") << files.devices_json;
+    std::ofstream(dir / "inventory" / "jobs.json") << files.jobs_json;
+    fmt::print("kept {} (netkeepd --data-dir {} --inventory {}/inventory)\n", dir.string(),
+               dir.string(), dir.string());
     return 0;
 }

@@ -92,6 +92,19 @@ public:
     // deleted it. Older records are read with scan_with_archive (netkeep/archive.hpp).
     virtual std::uint64_t first_seq() const { return 1; }
 
+    // Retention (docs/retention.md). The records below first_seq() the log still keeps,
+    // ascending: the last InventoryApplied below it (the git writer's recover reads it by
+    // seq). A scan starting below first_seq() visits the pinned records in its range, then
+    // continues gapless from first_seq().
+    virtual std::vector<std::uint64_t> pinned_seqs() const { return {}; }
+    // Step 2 of a retention pass: the records below first_seq, except `pinned` (each below
+    // it, at most 16), leave the log's view. Durable in meta (log.first_seq, log.pinned)
+    // before anything is deleted; first_seq never moves back (a lower one is ignored).
+    virtual Status retire_prefix(std::uint64_t first_seq, const std::vector<std::uint64_t>& pinned);
+    // Step 3: deletes the retired records from storage and reclaims their space. Idempotent;
+    // each pass repeats it, finishing one a crash interrupted.
+    virtual Status reclaim_retired();
+
     // Visits the records with from <= seq <= to in order. A record that does not decode
     // ends the scan with its Corruption/NotSupported status.
     virtual Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const = 0;
@@ -113,6 +126,17 @@ public:
     // from visit to stop early.
     using MetaVisitor = std::function<bool(std::string_view key, std::string_view value)>;
     virtual Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const = 0;
+    // Part of a prefix, found by a seek instead of a scan from the prefix's first key (the
+    // history index, docs/api.md#history, pages through tens of thousands of keys):
+    // forward, the keys >= start in key order; reverse, the keys < start in descending key
+    // order. An empty start is the prefix's first key forward, its last one in reverse.
+    // The default filters scan_meta(); the logs in src/store seek.
+    struct MetaRange {
+        std::string_view start = {};
+        bool reverse = false;
+    };
+    virtual Status scan_meta_range(std::string_view prefix, const MetaRange& range,
+                                   const MetaVisitor& visit) const;
 
     // Completes pending appends, stops the writer and wakes every waiter. Later appends
     // fail with Unavailable. Idempotent; the destructor calls it.
@@ -121,6 +145,24 @@ public:
     // Cheap (a lock and a copy); any thread. A reader is always ok.
     virtual LogHealth health() const = 0;
 };
+
+inline Status EventLog::scan_meta_range(std::string_view prefix, const MetaRange& range,
+                                        const MetaVisitor& visit) const {
+    if (!range.reverse)
+        return scan_meta(prefix, [&](std::string_view key, std::string_view value) {
+            return key < range.start || visit(key, value);
+        });
+    std::vector<std::pair<std::string, std::string>> before;
+    Status s = scan_meta(prefix, [&](std::string_view key, std::string_view value) {
+        if (!range.start.empty() && key >= range.start) return false;
+        before.emplace_back(key, value);
+        return true;
+    });
+    if (!s) return s;
+    for (auto it = before.rbegin(); it != before.rend(); ++it)
+        if (!visit(it->first, it->second)) break;
+    return Status::ok();
+}
 
 struct EventLogOptions {
     // false only for benchmarks that measure what durability costs.

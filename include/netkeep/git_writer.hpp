@@ -95,6 +95,10 @@ struct GitWriterOptions {
     // event with content or an inventory is applied, after the crash marker names it. A
     // unit test makes it abort in a child process to stage a writer crash.
     std::function<void(std::uint64_t seq)> test_before_apply = {};
+    // Tests only: called on the writer thread at each step of publishing a batch's pack:
+    // "pack" (the .pack is durable, its .idx not yet written) and "index" (both are,
+    // main has not moved). A unit test kills the process there (kill -9 at the new points).
+    std::function<void(std::string_view step)> test_publish_step = {};
 };
 
 // Threads: open_git_writer(), start() and stop() are called from one owning thread

@@ -13,13 +13,15 @@ namespace netkeep::api {
 Result<EventsPage> read_events_forward(const EventLog& log, const EventsQuery& q,
                                        std::uint64_t last_seq, std::uint64_t max_scan) {
     EventsPage page;
-    page.next = q.from;
-    if (q.from > last_seq) return page;
+    // After retention (docs/retention.md) the log starts at first_seq: a page asked from
+    // below starts there (not at the records pinned below it).
+    const std::uint64_t from = std::max(q.from, log.first_seq());
+    page.next = from;
+    if (from > last_seq) return page;
     // Unfiltered, every event examined is returned: the scan is the page.
     const std::uint64_t span = q.filtered() ? max_scan : q.limit;
-    const std::uint64_t to =
-        std::min(last_seq, q.from + span - 1);  // from <= last_seq: no overflow
-    Status s = log.scan(q.from, to, [&](EventRecord&& record) {
+    const std::uint64_t to = std::min(last_seq, from + span - 1);  // from <= last_seq
+    Status s = log.scan(from, to, [&](EventRecord&& record) {
         page.scanned += 1;
         page.next = record.seq + 1;
         if (event_matches(q, record.event)) {
@@ -42,8 +44,9 @@ Result<EventsPage> read_events_tail(const EventLog& log, const EventsQuery& q,
     // as matches may be sparse.
     std::uint64_t window = q.filtered() ? std::max<std::uint64_t>(q.limit, 256) : q.limit;
     std::vector<std::string> newest_first;
-    while (high > 1 && page.scanned < max_scan && newest_first.size() < q.limit) {
-        const std::uint64_t size = std::min({window, high - 1, max_scan - page.scanned});
+    const std::uint64_t first = log.first_seq();  // retention: nothing below but pins
+    while (high > first && page.scanned < max_scan && newest_first.size() < q.limit) {
+        const std::uint64_t size = std::min({window, high - first, max_scan - page.scanned});
         const std::uint64_t low = high - size;
         // The newest `need` matches of the window, oldest first (a window is read forward).
         const std::size_t need = q.limit - newest_first.size();
@@ -64,7 +67,7 @@ Result<EventsPage> read_events_tail(const EventLog& log, const EventsQuery& q,
         if (newest_first.size() == q.limit && !kept.empty()) high = kept.front().first;
         window = std::min<std::uint64_t>(window * 4, 16384);
     }
-    if (high > 1) page.next_before = high;
+    if (high > first) page.next_before = high;
     for (std::string& e : newest_first) {
         if (page.count > 0) page.events += ',';
         page.events += e;

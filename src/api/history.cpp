@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -20,27 +22,111 @@ std::optional<GitAppliedRecord> parse_applied_meta(std::string_view key, std::st
                             std::move(record->path)};
 }
 
-bool HistoryIndex::add(HistoryEntry entry) {
-    if (entry.version.commit.empty()) return false;
-    auto& versions = by_device_[entry.device][entry.job];
-    if (!versions.empty() && versions.back().seq >= entry.version.seq) return false;
-    versions.push_back(std::move(entry.version));
-    versions_ += 1;
-    return true;
+// ---- the on-disk format ----
+
+std::string history_task_prefix(std::string_view device, std::string_view job) {
+    std::string key(k_history_prefix);
+    key.append(device).push_back('\0');
+    key.append(job).push_back('\0');
+    return key;
 }
 
-const HistoryIndex::Jobs* HistoryIndex::device(std::string_view device) const {
-    auto it = by_device_.find(std::string(device));
-    return it == by_device_.end() ? nullptr : &it->second;
+std::string history_key(std::string_view device, std::string_view job, std::uint64_t seq) {
+    // Newest first in key order: a page is a seek and a forward walk (a backward one costs
+    // a search per step in RocksDB's memtable).
+    return history_task_prefix(device, job) + fmt::format("{:020}", UINT64_MAX - seq);
 }
 
-const FileVersion* HistoryIndex::last_change(std::string_view device, std::string_view job) const {
-    const Jobs* jobs = this->device(device);
-    if (!jobs) return nullptr;
-    auto it = jobs->find(job);
-    if (it == jobs->end() || it->second.empty()) return nullptr;
-    return &it->second.back();
+namespace {
+
+std::string last_key(std::string_view device, std::string_view job) {
+    std::string key(k_history_last_prefix);
+    key.append(device).push_back('\0');
+    key.append(job);
+    return key;
 }
+
+// Splits text at '\0' into exactly n fields.
+std::optional<std::vector<std::string_view>> split_fields(std::string_view text, std::size_t n) {
+    std::vector<std::string_view> fields;
+    while (fields.size() + 1 < n) {
+        auto at = text.find('\0');
+        if (at == std::string_view::npos) return std::nullopt;
+        fields.push_back(text.substr(0, at));
+        text.remove_prefix(at + 1);
+    }
+    if (text.find('\0') != std::string_view::npos) return std::nullopt;
+    fields.push_back(text);
+    return fields;
+}
+
+template <class T>
+std::optional<T> parse_number(std::string_view text) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return value;
+}
+
+std::string encode_task(const TaskHistory& t) {
+    return fmt::format("{}", t.count) + '\0' + encode_version(t.last);
+}
+
+std::optional<TaskHistory> decode_task(std::string_view value) {
+    auto at = value.find('\0');
+    if (at == std::string_view::npos) return std::nullopt;
+    auto count = parse_number<std::uint64_t>(value.substr(0, at));
+    auto last = decode_version(value.substr(at + 1));
+    if (!count || !last) return std::nullopt;
+    return TaskHistory{std::move(*last), *count};
+}
+
+Result<std::uint64_t> read_counter(const EventLog& log, std::string_view key) {
+    auto value = log.get_meta(std::string(key));
+    if (!value) {
+        if (value.status().code() == Status::Code::not_found) return std::uint64_t{0};
+        return value.status();
+    }
+    auto n = parse_number<std::uint64_t>(*value);
+    if (!n) return Status::corruption(fmt::format("meta {}: not a number: '{}'", key, *value));
+    return *n;
+}
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 start)
+        .count();
+}
+
+}  // namespace
+
+std::string encode_version(const FileVersion& v) {
+    const std::string time = fmt::format("{}", v.time);
+    std::string out = fmt::format("{}", v.seq);
+    for (std::string_view field :
+         {std::string_view(time), std::string_view(v.commit), std::string_view(v.blob),
+          std::string_view(v.worker), std::string_view(v.path)}) {
+        out.push_back('\0');
+        out.append(field);
+    }
+    return out;
+}
+
+std::optional<FileVersion> decode_version(std::string_view value) {
+    auto f = split_fields(value, 6);
+    if (!f) return std::nullopt;
+    auto seq = parse_number<std::uint64_t>((*f)[0]);
+    auto time = parse_number<unix_time>((*f)[1]);
+    if (!seq || !time) return std::nullopt;
+    return FileVersion{*seq,
+                       *time,
+                       std::string((*f)[2]),
+                       std::string((*f)[3]),
+                       std::string((*f)[5]),
+                       std::string((*f)[4])};
+}
+
+// ---- resolving the git writer's records ----
 
 Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
                                                   std::vector<GitAppliedRecord> records) {
@@ -77,35 +163,251 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
     return out;
 }
 
-Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log) {
-    std::vector<GitAppliedRecord> records;
+std::vector<HistoryEntry> resolve_tolerant(const EventLog& log,
+                                           std::vector<GitAppliedRecord> records) {
+    auto all = resolve_records(log, records);
+    if (all) return std::move(*all);
+    std::vector<HistoryEntry> out;
+    for (GitAppliedRecord& r : records) {
+        const std::uint64_t seq = r.seq;
+        auto one = resolve_records(log, {std::move(r)});
+        if (!one) {
+            log_line(LogLevel::error, "history.record_skipped",
+                     {{"seq", std::to_string(seq)}, {"error", one.status().to_string()}});
+            continue;
+        }
+        for (HistoryEntry& e : *one) out.push_back(std::move(e));
+    }
+    return out;
+}
+
+// ---- HistoryIndex ----
+
+HistoryIndex::~HistoryIndex() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+Result<std::size_t> HistoryIndex::add(const std::vector<HistoryEntry>& entries,
+                                      std::uint64_t through) {
+    MutexLock lock(write_mutex_);
+    return add_locked(entries, through);
+}
+
+Result<std::size_t> HistoryIndex::add_locked(const std::vector<HistoryEntry>& entries,
+                                             std::uint64_t through) {
+    std::vector<std::pair<std::string, std::string>> batch;
+    std::map<std::pair<std::string, std::string>, TaskHistory> changed;
+    std::size_t added = 0;
+    for (const HistoryEntry& e : entries) {
+        const FileVersion& v = e.version;
+        if (v.commit.empty()) continue;  // main already had the content: no version
+        if (e.device.find('\0') != std::string::npos || e.job.find('\0') != std::string::npos)
+            continue;  // cannot be keyed (and the inventory allows no such name)
+        std::string key = history_key(e.device, e.job, v.seq);
+        // At or below indexed_through a record may have been indexed already (reported
+        // twice, or a quarantined completion committed late): the disk says. Within
+        // `entries` each seq is once (resolve_records).
+        bool fresh = v.seq > indexed_through_;
+        if (!fresh) {
+            auto got = log_.get_meta(key);
+            if (!got && got.status().code() != Status::Code::not_found) return got.status();
+            fresh = !got;
+        }
+        if (!fresh) continue;
+        batch.emplace_back(std::move(key), encode_version(v));
+        ++added;
+        auto [it, inserted] = changed.try_emplace({e.device, e.job});
+        if (inserted) it->second = last_change(e.device, e.job).value_or(TaskHistory{});
+        it->second.count += 1;
+        if (v.seq > it->second.last.seq) it->second.last = v;
+    }
+    const std::uint64_t next_through = std::max(indexed_through_, through);
+    if (batch.empty() && next_through == indexed_through_) return added;
+    for (const auto& [task, t] : changed)
+        batch.emplace_back(last_key(task.first, task.second), encode_task(t));
+    batch.emplace_back(std::string(k_history_indexed_through), std::to_string(next_through));
+    batch.emplace_back(std::string(k_history_versions), std::to_string(versions_.load() + added));
+    if (Status s = log_.put_meta_batch(batch); !s) return s;
+    indexed_through_ = next_through;
+    versions_ += added;
+    MutexLock cache(cache_mutex_);
+    for (auto& [task, t] : changed) tasks_[task.first][task.second] = std::move(t);
+    return added;
+}
+
+Status HistoryIndex::load_cache() {
+    MutexLock lock(write_mutex_);
+    auto through = read_counter(log_, k_history_indexed_through);
+    if (!through) return through.status();
+    auto versions = read_counter(log_, k_history_versions);
+    if (!versions) return versions.status();
+    indexed_through_ = *through;
+    versions_ = *versions;
     Status bad = Status::ok();
-    Status s = log.scan_meta(
-        gitwriter::k_applied_prefix, [&](std::string_view key, std::string_view value) {
-            auto r = parse_applied_meta(key, value);
-            if (!r) {
-                bad = Status::corruption(
-                    fmt::format("meta {}: not a git writer record: '{}'", key, value));
+    MutexLock cache(cache_mutex_);
+    Status s =
+        log_.scan_meta(k_history_last_prefix, [&](std::string_view key, std::string_view value) {
+            auto names = split_fields(key.substr(k_history_last_prefix.size()), 2);
+            auto t = decode_task(value);
+            if (!names || !t) {
+                bad = Status::corruption(fmt::format("meta '{}': not a history record", key));
                 return false;
             }
-            records.push_back(std::move(*r));
-            return true;
+            tasks_[std::string((*names)[0])][std::string((*names)[1])] = std::move(*t);
+            return !stopping_.load();
+        });
+    return s ? bad : s;
+}
+
+Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
+    MutexLock lock(write_mutex_);
+    std::vector<GitAppliedRecord> records;
+    std::uint64_t last = indexed_through_;
+    Status bad = Status::ok();
+    const std::string start = gitwriter::applied_key(indexed_through_ + 1);
+    Status s =
+        log_.scan_meta_range(gitwriter::k_applied_prefix, {.start = start, .reverse = false},
+                             [&](std::string_view key, std::string_view value) {
+                                 auto r = parse_applied_meta(key, value);
+                                 if (!r) {
+                                     bad = Status::corruption(fmt::format(
+                                         "meta {}: not a git writer record: '{}'", key, value));
+                                     return false;
+                                 }
+                                 last = r->seq;
+                                 records.push_back(std::move(*r));
+                                 return records.size() < chunk;
+                             });
+    if (!s) return s;
+    if (!bad) return bad;
+    if (records.empty()) {
+        // Under write_mutex_: a batch the observer left to this indexing is in meta by now,
+        // so it was in this scan; every later one the observer indexes itself.
+        caught_up_ = true;
+        return false;
+    }
+    auto added = add_locked(resolve_tolerant(log_, std::move(records)), last);
+    if (!added) return added.status();
+    return true;
+}
+
+Status HistoryIndex::catch_up(std::size_t chunk) {
+    const auto started = std::chrono::steady_clock::now();
+    if (Status s = load_cache(); !s) return s;
+    std::uint64_t from = 0, versions_before = versions_.load();
+    std::size_t tasks = 0, chunks = 0;
+    {
+        MutexLock lock(write_mutex_);
+        from = indexed_through_;
+    }
+    {
+        MutexLock cache(cache_mutex_);
+        for (const auto& [device, jobs] : tasks_) tasks += jobs.size();
+    }
+    while (!stopping_.load()) {
+        auto more = index_chunk(std::max<std::size_t>(chunk, 1));
+        if (!more) return more.status();
+        if (!*more) break;
+        ++chunks;
+    }
+    std::uint64_t through = 0;
+    {
+        MutexLock lock(write_mutex_);
+        through = indexed_through_;
+    }
+    log_line(LogLevel::info, "history.indexed",
+             {{"from", std::to_string(from)},
+              {"through", std::to_string(through)},
+              {"chunks", std::to_string(chunks)},
+              {"new_versions", std::to_string(versions_.load() - versions_before)},
+              {"versions", std::to_string(versions_.load())},
+              {"tasks_loaded", std::to_string(tasks)},
+              {"ms", std::to_string(ms_since(started))}});
+    return Status::ok();
+}
+
+void HistoryIndex::start(std::size_t chunk) {
+    thread_ = std::thread([this, chunk] {
+        if (Status s = catch_up(chunk); !s)
+            log_line(LogLevel::error, "history.index_failed", {{"error", s.to_string()}});
+    });
+}
+
+void HistoryIndex::on_applied(const std::vector<HistoryEntry>& entries, std::uint64_t through) {
+    MutexLock lock(write_mutex_);
+    if (!caught_up_.load()) return;  // in meta already: the start-up indexing gets them
+    auto added = add_locked(entries, through);
+    if (!added)
+        log_line(LogLevel::error, "history.write_failed", {{"error", added.status().to_string()}});
+}
+
+std::optional<TaskHistory> HistoryIndex::last_change(std::string_view device,
+                                                     std::string_view job) const {
+    MutexLock cache(cache_mutex_);
+    auto d = tasks_.find(std::string(device));
+    if (d == tasks_.end()) return std::nullopt;
+    auto j = d->second.find(job);
+    if (j == d->second.end()) return std::nullopt;
+    return j->second;
+}
+
+std::map<std::string, TaskHistory, std::less<>> HistoryIndex::device_jobs(
+    std::string_view device) const {
+    MutexLock cache(cache_mutex_);
+    auto d = tasks_.find(std::string(device));
+    if (d == tasks_.end()) return {};
+    return d->second;
+}
+
+// ---- disk reads ----
+
+Result<VersionPage> HistoryIndex::page(std::string_view device, std::string_view job,
+                                       std::uint64_t before, std::size_t limit) const {
+    VersionPage out;
+    if (before <= 1) return out;
+    limit = std::clamp<std::size_t>(limit, 1, k_max_history_page);
+    // Keys sort newest first: the page starts at the first key with seq <= before - 1.
+    const std::string start = history_key(device, job, before - 1);
+    Status bad = Status::ok();
+    auto visit = [&](std::string_view key, std::string_view value) {
+        if (out.versions.size() == limit) {
+            out.next_before = out.versions.back().seq;
+            return false;
+        }
+        auto v = decode_version(value);
+        if (!v) {
+            bad = Status::corruption(fmt::format("meta '{}': not a history record", key));
+            return false;
+        }
+        out.versions.push_back(std::move(*v));
+        return true;
+    };
+    Status s = log_.scan_meta_range(history_task_prefix(device, job),
+                                    {.start = start, .reverse = false}, visit);
+    if (!s) return s;
+    if (!bad) return bad;
+    return out;
+}
+
+Result<std::vector<FileVersion>> HistoryIndex::all(std::string_view device,
+                                                   std::string_view job) const {
+    std::vector<FileVersion> out;
+    Status bad = Status::ok();
+    Status s = log_.scan_meta(
+        history_task_prefix(device, job), [&](std::string_view key, std::string_view value) {
+            auto v = decode_version(value);
+            if (!v) {
+                bad = Status::corruption(fmt::format("meta '{}': not a history record", key));
+                return false;
+            }
+            out.push_back(std::move(*v));
+            return out.size() < k_max_task_versions;
         });
     if (!s) return s;
     if (!bad) return bad;
-    return resolve_records(log, std::move(records));
-}
-
-void load_history(const EventLog& log, HistoryIndex& index) {
-    auto entries = load_applied_records(log);
-    if (!entries) {
-        log_line(LogLevel::error, "history.load_failed", {{"error", entries.status().to_string()}});
-        return;
-    }
-    for (HistoryEntry& e : *entries) index.add(std::move(e));
-    log_line(LogLevel::info, "history.loaded",
-             {{"records", std::to_string(entries->size())},
-              {"versions", std::to_string(index.versions())}});
+    std::reverse(out.begin(), out.end());  // newest first on disk
+    return out;
 }
 
 }  // namespace netkeep::api

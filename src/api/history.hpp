@@ -1,29 +1,43 @@
 #pragma once
-// The history index behind GET /api/v1/devices/<device>/history: every version of each
-// task's file in git (commit, time, seq), kept in memory so the answer never walks the
-// git history.
+// The history index behind GET /api/v1/devices/<device>/history and the versions, config
+// and diff routes: every version of each task's file in git (commit, time, seq), on disk
+// in the log's meta column family, so memory does not grow with history and an answer
+// never walks the git history.
 //
-// Built at start from the git writer's records in the log's meta column family
-// ("gitwriter.applied.<20-digit seq>" = "<blob> <commit|-> <path>", docs/git.md
-// "Records of what was applied") joined with their CompletionRecorded events (device,
-// job, end_timestamp), then kept current from the git writer's on_applied observer.
-// The record format is the git writer's public one (netkeep/git_records.hpp, its own
-// small library: src/api does not link libgit2).
+// On disk (docs/api.md "The history index"; derived data, rebuilt from the git writer's
+// records when absent):
+//   history.v1.<device>\0<job>\0<20 digits: 2^64-1-seq> = a version (format below),
+//                                    newest first in key order
+//   history.last.v1.<device>\0<job>             = <count>\0<the task's newest version>
+//   history.indexed_through                     = the highest git writer record indexed
+//   history.versions                            = versions indexed, all tasks
+// A version value is "<seq>\0<time>\0<commit>\0<blob>\0<worker>\0<path>": complete in
+// itself, so reading history never needs the event log (retention may remove old events).
 //
-// Threads: HistoryIndex belongs to the io thread. load_applied_records() and
-// resolve_records() read the log and may run on any thread (the observer calls
-// resolve_records() on the git writer's thread, then posts the entries to the io thread).
+// Indexing: the git writer's records in the log's meta ("gitwriter.applied.<20-digit seq>"
+// = "<blob> <commit|-> <path>", docs/git.md "Records of what was applied") joined with
+// their CompletionRecorded events (device, job, end_timestamp, worker). At start, only the
+// records after history.indexed_through, in chunks, on a thread of its own (after
+// "listening on" is possible); then each batch the git writer's on_applied observer
+// reports. In memory: the newest version and the count of each task (bounded by tasks).
+//
+// Threads: every member may be called from any thread. Reads of the cache take a mutex
+// held for a copy only; writes (a durable batch) are serialized by a second one.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_writer.hpp"
+#include "netkeep/mutex.hpp"
 
 namespace netkeep::api {
 
@@ -37,6 +51,7 @@ struct FileVersion {
     std::string blob;
     std::string path;
     std::string worker;  // the completion's: who fetched this version
+    friend bool operator==(const FileVersion&, const FileVersion&) = default;
 };
 
 // A record joined with its completion.
@@ -46,35 +61,97 @@ struct HistoryEntry {
     FileVersion version;
 };
 
-class HistoryIndex {
-public:
-    // Records with a commit are versions; one without (main already had that content)
-    // is not. Entries at or before the last seq already known for the task are ignored,
-    // so a record reported twice (at start and by the observer) is listed once.
-    // Returns whether the entry was a new version.
-    bool add(HistoryEntry entry);
+// The on-disk format (see above).
+inline constexpr std::string_view k_history_prefix = "history.v1.";
+inline constexpr std::string_view k_history_last_prefix = "history.last.v1.";
+inline constexpr std::string_view k_history_indexed_through = "history.indexed_through";
+inline constexpr std::string_view k_history_versions = "history.versions";
+std::string history_task_prefix(std::string_view device, std::string_view job);
+std::string history_key(std::string_view device, std::string_view job, std::uint64_t seq);
+std::string encode_version(const FileVersion& v);
+std::optional<FileVersion> decode_version(std::string_view value);
 
-    using Jobs = std::map<std::string, std::vector<FileVersion>, std::less<>>;
-    // The device's versions by job, oldest first; nullptr when it has none.
-    const Jobs* device(std::string_view device) const;
-    const FileVersion* last_change(std::string_view device, std::string_view job) const;
-    std::uint64_t versions() const { return versions_; }
-
-private:
-    std::unordered_map<std::string, Jobs> by_device_;
-    std::uint64_t versions_ = 0;
+// What the cache keeps per task: its newest version and how many it has.
+struct TaskHistory {
+    FileVersion last;
+    std::uint64_t count = 0;
 };
 
-// The completions the records are for (one point read of the log each). A record whose
-// event is missing or not a CompletionRecorded is an error naming its seq.
+// A page of a task's versions, newest first.
+struct VersionPage {
+    std::vector<FileVersion> versions;
+    std::optional<std::uint64_t> next_before;  // pass as `before` for the next page
+};
+
+// Bounds of the reads: a page, and the whole list config and diff look commits up in.
+inline constexpr std::size_t k_max_history_page = 1000;
+inline constexpr std::size_t k_max_task_versions = 100'000;
+
+class HistoryIndex {
+public:
+    explicit HistoryIndex(EventLog& log) : log_(log) {}
+    // Stops and joins the start-up indexing.
+    ~HistoryIndex();
+    HistoryIndex(const HistoryIndex&) = delete;
+    HistoryIndex& operator=(const HistoryIndex&) = delete;
+
+    // Writes the entries (those with a commit: one without is no version) and
+    // history.indexed_through = max(it, through) in one durable batch, then updates the
+    // cache. An entry already on disk (a record reported twice) is not counted again.
+    // The number of new versions.
+    Result<std::size_t> add(const std::vector<HistoryEntry>& entries, std::uint64_t through);
+
+    // The start-up work, on a thread of its own: loads the cache, then indexes the records
+    // after history.indexed_through, `chunk` at a time. indexing() until it is done.
+    void start(std::size_t chunk = 4096);
+    // The same, on the calling thread (tests, tools); the first error.
+    Status catch_up(std::size_t chunk = 4096);
+    // The git writer's observer (its thread): adds a batch it reported, resolved, whose
+    // records go up to seq `through`. While the start-up indexing runs, the batch is left
+    // to it (the records are in meta already). A failed write is logged: the records stay
+    // in meta, and the next start indexes them (indexed_through did not move).
+    void on_applied(const std::vector<HistoryEntry>& entries, std::uint64_t through);
+
+    // The cache: cheap, any thread.
+    std::optional<TaskHistory> last_change(std::string_view device, std::string_view job) const;
+    // The device's jobs with versions, by name.
+    std::map<std::string, TaskHistory, std::less<>> device_jobs(std::string_view device) const;
+    std::uint64_t versions() const { return versions_.load(); }
+    bool indexing() const { return !caught_up_.load(); }
+
+    // Disk reads (a prefix range read; call off the io thread when they can be long).
+    // Newest first, seq < before, at most limit (<= k_max_history_page).
+    Result<VersionPage> page(std::string_view device, std::string_view job, std::uint64_t before,
+                             std::size_t limit) const;
+    // Every version, oldest first, at most k_max_task_versions (the newest ones).
+    Result<std::vector<FileVersion>> all(std::string_view device, std::string_view job) const;
+
+private:
+    Status load_cache();
+    // One chunk of records after indexed_through; false when there were none.
+    Result<bool> index_chunk(std::size_t chunk);
+    Result<std::size_t> add_locked(const std::vector<HistoryEntry>& entries, std::uint64_t through)
+        REQUIRES(write_mutex_);
+
+    EventLog& log_;
+    Mutex write_mutex_;  // one durable batch at a time; the catch-up/observer hand-over
+    std::uint64_t indexed_through_ GUARDED_BY(write_mutex_) = 0;
+    mutable Mutex cache_mutex_;
+    std::unordered_map<std::string, std::map<std::string, TaskHistory, std::less<>>> tasks_
+        GUARDED_BY(cache_mutex_);
+    std::atomic<std::uint64_t> versions_{0};
+    std::atomic<bool> caught_up_{false};
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+};
+
+// The completions the records are for (one scan of the log over their range). A record
+// whose event is missing or not a CompletionRecorded is an error naming its seq.
 Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
                                                   std::vector<GitAppliedRecord> records);
-
-// Every record in the log's meta, resolved: the start-up load.
-Result<std::vector<HistoryEntry>> load_applied_records(const EventLog& log);
-
-// The start-up load into `index`, logged. A record that does not resolve is logged and
-// leaves the index empty: the index serves operators, a bad record must not stop backups.
-void load_history(const EventLog& log, HistoryIndex& index);
+// As resolve_records, but a record that does not resolve is logged (history.record_skipped)
+// and left out: one bad record must not keep the rest of the history from being indexed.
+std::vector<HistoryEntry> resolve_tolerant(const EventLog& log,
+                                           std::vector<GitAppliedRecord> records);
 
 }  // namespace netkeep::api

@@ -2,6 +2,7 @@
 
 #include "api/operator_api.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <exception>
 #include <memory>
@@ -38,6 +39,46 @@ std::optional<QueryError> no_parameters(const http::Request& request) {
 
 // GET /api/v1/quarantine lists at most this many records (the newest).
 constexpr std::size_t k_quarantine_max = 1000;
+
+// GET /api/v1/devices/<device>/history: per job, at most `limit` versions with seq < before.
+constexpr std::size_t k_history_default_limit = 100;
+struct HistoryQuery {
+    std::size_t limit = k_history_default_limit;
+    std::uint64_t before = UINT64_MAX;
+};
+
+std::optional<std::uint64_t> parse_u64_in(std::string_view text, std::uint64_t min,
+                                          std::uint64_t max) {
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+        return std::nullopt;
+    return v;
+}
+
+std::optional<QueryError> parse_history_query(const http::QueryParams& params, HistoryQuery& out) {
+    bool limit_seen = false, before_seen = false;
+    for (const auto& [name, value] : params) {
+        if (name == "limit" && !limit_seen) {
+            auto v = parse_u64_in(value, 1, k_max_history_page);
+            if (!v)
+                return QueryError{
+                    name, fmt::format("limit must be an integer from 1 to {}", k_max_history_page)};
+            out.limit = std::size_t(*v);
+            limit_seen = true;
+        } else if (name == "before" && !before_seen) {
+            auto v = parse_u64_in(value, 1, UINT64_MAX);
+            if (!v) return QueryError{name, "before must be a sequence number (an integer from 1)"};
+            out.before = *v;
+            before_seen = true;
+        } else if (name == "limit" || name == "before") {
+            return QueryError{name, fmt::format("{} given more than once", name)};
+        } else {
+            return QueryError{name, fmt::format("unknown parameter '{}' (limit, before)", name)};
+        }
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -87,8 +128,8 @@ asio::awaitable<http::Response> OperatorApi::tasks(http::Request& request, const
     const Projection& projection = engine_.projection();
     auto last_change = [this](std::string_view device,
                               std::string_view job) -> std::optional<LastChange> {
-        if (const FileVersion* v = history_.last_change(device, job))
-            return LastChange{v->commit, v->time, v->seq};
+        if (auto h = history_.last_change(device, job))
+            return LastChange{std::move(h->last.commit), h->last.time, h->last.seq};
         return std::nullopt;
     };
     // One pass over the tasks on the io thread (which owns the projection); only the page
@@ -303,35 +344,50 @@ asio::awaitable<http::Response> OperatorApi::quarantine(http::Request& request, 
 // ---- GET /api/v1/devices/{device}/history ----
 
 asio::awaitable<http::Response> OperatorApi::device_history(http::Request& request, const Caller&) {
-    if (auto error = no_parameters(request)) co_return bad_parameter(*error);
+    HistoryQuery query;
+    if (auto error = parse_history_query(request.query(), query)) co_return bad_parameter(*error);
     const std::string device(request.capture("device"));
-    const HistoryIndex::Jobs* versions = history_.device(device);
-    if (!versions && !engine_.projection().has_device(device))
+    const auto with_versions = history_.device_jobs(device);
+    if (with_versions.empty() && !engine_.projection().has_device(device))
         co_return http::json_error(404, fmt::format("unknown device '{}'", device));
     // Jobs of the device in the inventory come first (in inventory order), with or
     // without versions; then jobs that left the inventory but have versions.
-    std::vector<std::string_view> jobs;
+    std::vector<std::string> jobs;
     for (const JobSpec& job : engine_.projection().inventory().jobs)
         if (engine_.projection().find(device, job.name)) jobs.push_back(job.name);
-    if (versions)
-        for (const auto& [job, list] : *versions)
-            if (std::find(jobs.begin(), jobs.end(), job) == jobs.end()) jobs.push_back(job);
-    std::string body = fmt::format(R"({{"device":{},"jobs":[)", json_quote(device));
-    for (std::size_t j = 0; j < jobs.size(); ++j) {
-        if (j) body += ',';
-        body += fmt::format(R"({{"job":{},"versions":[)", json_quote(jobs[j]));
-        if (versions) {
-            if (auto it = versions->find(jobs[j]); it != versions->end()) {
-                // Newest first, as git log shows them.
-                for (auto v = it->second.rbegin(); v != it->second.rend(); ++v) {
-                    if (v != it->second.rbegin()) body += ',';
-                    body +=
-                        fmt::format(R"({{"commit":"{}","time":{},"seq":{},"blob":"{}","path":{}}})",
-                                    v->commit, v->time, v->seq, v->blob, json_quote(v->path));
-                }
-            }
+    for (const auto& [job, t] : with_versions)
+        if (std::find(jobs.begin(), jobs.end(), job) == jobs.end()) jobs.push_back(job);
+    // One range read of the index on disk per job with versions, off the io thread.
+    std::vector<VersionPage> pages(jobs.size());
+    std::optional<Status> failed;
+    auto read = [&]() -> asio::awaitable<void> {
+        for (std::size_t j = 0; j < jobs.size() && !failed; ++j) {
+            if (!with_versions.contains(jobs[j])) continue;
+            auto page = history_.page(device, jobs[j], query.before, query.limit);
+            if (!page)
+                failed = page.status();
+            else
+                pages[j] = std::move(*page);
         }
-        body += "]}";
+        co_return;
+    };
+    co_await asio::co_spawn(blocking_, read, asio::use_awaitable);
+    if (failed)
+        co_return http::json_error(503, "the history index could not be read",
+                                   {{"detail", failed->to_string()}});
+    std::string body = fmt::format(R"({{"device":{},"indexing":{},"jobs":[)", json_quote(device),
+                                   history_.indexing());
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+        auto t = with_versions.find(jobs[j]);
+        body += fmt::format(R"({}{{"job":{},"total":{},"versions":[)", j ? "," : "",
+                            json_quote(jobs[j]), t == with_versions.end() ? 0 : t->second.count);
+        for (std::size_t i = 0; i < pages[j].versions.size(); ++i) {
+            const FileVersion& v = pages[j].versions[i];
+            body += fmt::format(R"({}{{"commit":"{}","time":{},"seq":{},"blob":"{}","path":{}}})",
+                                i ? "," : "", v.commit, v.time, v.seq, v.blob, json_quote(v.path));
+        }
+        const auto& next = pages[j].next_before;
+        body += fmt::format(R"(],"next_before":{}}})", next ? std::to_string(*next) : "null");
     }
     body += "]}";
     co_return http::json_response(200, std::move(body));

@@ -90,7 +90,7 @@ bool task_failing(const TaskState& t);
 
 // The last commit that changed a task's file (from the history index).
 struct LastChange {
-    std::string_view commit;
+    std::string commit;  // a copy: the history cache may change once the lookup returns
     unix_time time = 0;
     std::uint64_t seq = 0;
 };

@@ -210,7 +210,7 @@ std::vector<SearchTask> search_tasks(const Projection& p, const HistoryIndex& hi
                                      const SearchQuery& q, std::vector<SearchTarget>& targets) {
     struct Found {
         std::string_view device, job;
-        const FileVersion* version;
+        FileVersion version;
     };
     std::vector<Found> found;
     const Inventory& inventory = p.inventory();
@@ -222,8 +222,8 @@ std::vector<SearchTask> search_tasks(const Projection& p, const HistoryIndex& hi
         if (!q.tags.empty() && std::none_of(d.tags.begin(), d.tags.end(),
                                             [&](const auto& tag) { return any_of(q.tags, tag); }))
             continue;
-        if (const FileVersion* v = history.last_change(t.device, t.job))
-            found.push_back({t.device, t.job, v});
+        if (auto h = history.last_change(t.device, t.job))
+            found.push_back({t.device, t.job, std::move(h->last)});
     }
     std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
         return std::tie(a.device, a.job) < std::tie(b.device, b.job);
@@ -232,9 +232,9 @@ std::vector<SearchTask> search_tasks(const Projection& p, const HistoryIndex& hi
     out.reserve(found.size());
     targets.reserve(found.size());
     for (const Found& f : found) {
-        targets.push_back({f.version->blob, out.size()});
+        targets.push_back({f.version.blob, out.size()});
         out.push_back(
-            {std::string(f.device), std::string(f.job), f.version->commit, f.version->time});
+            {std::string(f.device), std::string(f.job), f.version.commit, f.version.time});
     }
     return out;
 }
@@ -321,18 +321,29 @@ Status RepoApi::add_routes(http::Router& router) {
 
 namespace {
 
-// The task's versions, oldest first; nullptr when the history has none.
-const std::vector<FileVersion>* task_versions(const HistoryIndex& history, std::string_view device,
-                                              std::string_view job) {
-    const HistoryIndex::Jobs* jobs = history.device(device);
-    if (!jobs) return nullptr;
-    auto it = jobs->find(job);
-    return it == jobs->end() || it->second.empty() ? nullptr : &it->second;
-}
-
 http::Response unknown_task(std::string_view device, std::string_view job) {
     return http::json_error(
         404, fmt::format("no task '{}' / '{}' (and no versions of one)", device, job));
+}
+
+// The history index on disk could not be read (a storage error, a damaged record).
+http::Response history_error(const Status& s) {
+    return http::json_error(503, "the history index could not be read",
+                            {{"detail", s.to_string()}});
+}
+
+// Every version of the task, oldest first: a range read of the index, off the io thread.
+asio::awaitable<Result<std::vector<FileVersion>>> read_all(const HistoryIndex& history,
+                                                           asio::thread_pool& blocking,
+                                                           const std::string& device,
+                                                           const std::string& job) {
+    std::optional<Result<std::vector<FileVersion>>> all;
+    auto read = [&]() -> asio::awaitable<void> {
+        all.emplace(history.all(device, job));
+        co_return;
+    };
+    co_await asio::co_spawn(blocking, read, asio::use_awaitable);
+    co_return std::move(*all);
 }
 
 }  // namespace
@@ -345,26 +356,26 @@ asio::awaitable<http::Response> RepoApi::versions(http::Request& request, const 
     if (auto* r = std::get_if<http::Response>(&limit)) co_return std::move(*r);
     auto before = number(request, "before", 1, UINT64_MAX, UINT64_MAX);
     if (auto* r = std::get_if<http::Response>(&before)) co_return std::move(*r);
-    // Before the history is looked at: the index may change while this waits.
     if (!co_await ensure_reader()) co_return unavailable();
     const std::string device(request.capture("device"));
     const std::string job(request.capture("job"));
-    const std::vector<FileVersion>* all = task_versions(history_, device, job);
-    if (!all && !engine_.projection().find(device, job)) co_return unknown_task(device, job);
-    // A copy of the page: the index may grow while the sizes are read off this thread.
-    std::vector<FileVersion> page;
-    std::optional<std::uint64_t> next_before;
-    const std::size_t total = all ? all->size() : 0;
-    if (all) {
-        for (auto it = all->rbegin(); it != all->rend(); ++it) {
-            if (it->seq >= std::get<std::uint64_t>(before)) continue;
-            if (page.size() == std::get<std::uint64_t>(limit)) {
-                next_before = page.back().seq;
-                break;
-            }
-            page.push_back(*it);
-        }
+    const auto task = history_.last_change(device, job);
+    if (!task && !engine_.projection().find(device, job)) co_return unknown_task(device, job);
+    const std::size_t total = task ? task->count : 0;
+    // The page is a range read of the index on disk, off the io thread, with the sizes.
+    std::optional<Result<VersionPage>> read;
+    if (task) {
+        auto read_page = [&]() -> asio::awaitable<void> {
+            read.emplace(history_.page(device, job, std::get<std::uint64_t>(before),
+                                       std::size_t(std::get<std::uint64_t>(limit))));
+            co_return;
+        };
+        co_await asio::co_spawn(blocking_, read_page, asio::use_awaitable);
+        if (!*read) co_return history_error(read->status());
     }
+    const std::vector<FileVersion> page =
+        read ? std::move((*read)->versions) : std::vector<FileVersion>{};
+    const std::optional<std::uint64_t> next_before = read ? (*read)->next_before : std::nullopt;
     std::vector<std::optional<std::uint64_t>> sizes;
     auto reader = reader_;
     auto read_sizes = [&]() -> asio::awaitable<void> {
@@ -396,20 +407,21 @@ asio::awaitable<http::Response> RepoApi::config(http::Request& request, const Ca
     if (auto r = unknown_parameter(request, {"at", "download"})) co_return std::move(*r);
     auto download = flag(request, "download");
     if (auto* r = std::get_if<http::Response>(&download)) co_return std::move(*r);
-    // Before the history is looked at: the index may change while this waits.
     if (!co_await ensure_reader()) co_return unavailable();
     const std::string device(request.capture("device"));
     const std::string job(request.capture("job"));
-    const std::vector<FileVersion>* all = task_versions(history_, device, job);
+    const auto task = history_.last_change(device, job);
     const bool pinned = request.query_param("at").has_value();
-    if (!all) {
+    if (!task) {
         if (!engine_.projection().find(device, job)) co_return unknown_task(device, job);
         co_return http::json_error(
             404, fmt::format("no version of '{}' / '{}' yet", device, job),
             pinned ? http::JsonFields{{"parameter", "at"}} : http::JsonFields{});
     }
-    FileVersion version = all->back();
+    FileVersion version = task->last;
     if (pinned) {
+        auto all = co_await read_all(history_, blocking_, device, job);
+        if (!all) co_return history_error(all.status());
         auto at = commit_param(request, "at", *all);
         if (auto* r = std::get_if<http::Response>(&at)) co_return std::move(*r);
         version = *std::get<const FileVersion*>(at);
@@ -454,12 +466,12 @@ asio::awaitable<http::Response> RepoApi::diff(http::Request& request, const Call
     if (format.size() > 1 || (format.size() == 1 && format[0] != "unified" && format[0] != "json"))
         co_return bad("format", "'format' must be unified or json, once");
     const bool json = format.size() == 1 && format[0] == "json";
-    // Before the history is looked at: the index may change while this waits.
     if (!co_await ensure_reader()) co_return unavailable();
     const std::string device(request.capture("device"));
     const std::string job(request.capture("job"));
-    const std::vector<FileVersion>* all = task_versions(history_, device, job);
-    if (!all) {
+    auto all = co_await read_all(history_, blocking_, device, job);
+    if (!all) co_return history_error(all.status());
+    if (all->empty()) {
         if (!engine_.projection().find(device, job)) co_return unknown_task(device, job);
         co_return http::json_error(404, fmt::format("no version of '{}' / '{}' yet", device, job));
     }

@@ -39,6 +39,7 @@
 #include "api/session_api.hpp"
 #include "api/worker_api.hpp"
 #include "bin/netkeepd_args.hpp"
+#include "bin/retention_runner.hpp"
 #include "engine/engine.hpp"
 #include "http/response.hpp"
 #include "http/router.hpp"
@@ -130,6 +131,7 @@ public:
                .expiry_tick = std::chrono::milliseconds(250),
                .now = {},
                .load_beside = [this](const auto& inventory) { return load_notify(inventory); }}),
+          history_(log),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
           gate_(engine_, metrics_, sessions_),
           worker_api_(engine_, gate_, readiness_, spool, workers_seen_, blocking_,
@@ -164,6 +166,7 @@ private:
     int open_mirrors();
     Result<std::function<void()>> load_notify(const netkeep::Inventory& inventory);
     int start_syslog();
+    void start_retention();
     void start_snapshots();
     void on_history(std::vector<netkeep::GitAppliedRecord> records);
     void wait_for_reload();
@@ -211,6 +214,8 @@ private:
     netkeep::http::Server server_;
     // --syslog-listen (docs/syslog.md): records runs through the engine; null without it.
     std::unique_ptr<netkeep::syslog::Listener> syslog_;
+    // --log-retention (docs/retention.md): null without it. Stopped first (a pass ends).
+    std::unique_ptr<netkeep::netkeepd::RetentionRunner> retention_;
     asio::signal_set reload_signal_;
     asio::signal_set stop_signals_;
     // Set once shutting down. A SIGHUP whose wait completed just before SIGTERM was handled
@@ -275,8 +280,6 @@ int Daemon::start() {
                        {"ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  std::chrono::steady_clock::now() - started)
                                                  .count())}});
-    netkeep::api::load_history(log_, history_);
-    start_snapshots();
     if (config_.git_writer)
         if (int code = start_git_writer(); code != 0) return code;
     wait_for_reload();
@@ -289,14 +292,20 @@ int Daemon::start() {
         return 1;
     }
     if (int code = start_syslog(); code != 0) return code;
+    // Only the git writer's records after history.indexed_through, on a thread of its own:
+    // start-up does not wait for history (docs/api.md "The history index").
+    history_.start();
     engine_.run_background();
     readiness_.run_background();
+    start_retention();
     fmt::print("listening on {}\n",
                netkeep::format_endpoint({endpoint->address().to_string(), endpoint->port()}));
     if (syslog_)
         fmt::print("syslog listening on {}\n",
                    netkeep::format_endpoint({config_.syslog_host, syslog_->port()}));
     std::fflush(stdout);
+    // After "listening on": loading its own copy of the state takes CPU the start needs.
+    start_snapshots();
     return 0;
 }
 
@@ -339,6 +348,27 @@ int Daemon::start_syslog() {
     operator_api_.add_metrics_text(
         [this] { return netkeep::syslog::render_metrics(syslog_->stats()); });
     return 0;
+}
+
+void Daemon::start_retention() {
+    if (config_.log_retention_days <= 0) return;
+    netkeep::RetentionOptions o;
+    o.max_age_seconds = static_cast<std::int64_t>(config_.log_retention_days * 86400);
+    if (config_.archive_dir != "none")
+        o.archive_dir = config_.archive_dir.empty() ? (config_.data_dir / "archive").string()
+                                                    : config_.archive_dir;
+    o.snapshots_dir = (config_.data_dir / "snapshots").string();
+    // Without snapshots a start replays the whole log: nothing may leave it.
+    if (!config_.snapshots) {
+        o.newest_snapshot_seq = 0;
+        netkeep::log_line(netkeep::LogLevel::warn, "retention.disabled",
+                          {{"why",
+                            "--no-snapshots: a start replays the whole log, so retention "
+                            "removes nothing"}});
+    }
+    retention_ = std::make_unique<netkeep::netkeepd::RetentionRunner>(
+        log_, std::move(o), config_.retention_delay, config_.retention_every);
+    operator_api_.add_metrics_text([this] { return retention_->metrics_text(); });
 }
 
 int Daemon::start_git_writer() {
@@ -406,21 +436,18 @@ Result<std::function<void()>> Daemon::load_notify(const netkeep::Inventory& inve
     });
 }
 
-// On the git writer's thread: what it committed is joined with the completions there,
-// then handed to the io thread for the history index and the metrics; the git mirrors
-// are told main moved.
+// On the git writer's thread: what it committed is joined with the completions there and
+// written to the history index on disk; the metrics are counted on the io thread; the git
+// mirrors are told main moved.
 void Daemon::on_history(std::vector<netkeep::GitAppliedRecord> records) {
     if (mirrors_) mirrors_->notify();  // main moved: cheap, never waits for a push
-    auto entries = netkeep::api::resolve_records(log_, std::move(records));
-    if (!entries) {
-        netkeep::log_line(netkeep::LogLevel::error, "history.resolve_failed",
-                          {{"error", entries.status().to_string()}});
-        return;
-    }
-    asio::post(io_, [this, e = std::move(*entries)]() mutable {
-        metrics_.count_git_applied(e);
-        for (netkeep::api::HistoryEntry& entry : e) history_.add(std::move(entry));
-    });
+    if (records.empty()) return;
+    std::uint64_t through = 0;
+    for (const netkeep::GitAppliedRecord& r : records) through = std::max(through, r.seq);
+    auto entries = netkeep::api::resolve_tolerant(log_, std::move(records));
+    // On this thread: one durable batch per batch of the writer, in its order.
+    history_.on_applied(entries, through);
+    asio::post(io_, [this, e = std::move(entries)]() mutable { metrics_.count_git_applied(e); });
 }
 
 void Daemon::wait_for_reload() {

@@ -196,6 +196,22 @@ Status set_syslog_idle_timeout(Config& c, std::string_view v) {
     return Status::ok();
 }
 
+Status set_log_retention(Config& c, std::string_view v) {
+    double days = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), days);
+    if (ec != std::errc() || end != v.data() + v.size() || !(days > 0) || days > 36500)
+        return bad("--log-retention", "days in (0, 36500], e.g. 400 or 0.5", v);
+    c.log_retention_days = days;
+    return Status::ok();
+}
+
+Status set_retention_interval(Config& c, std::string_view v) {
+    auto n = number<std::int64_t>(v);
+    if (!n || *n < 1 || *n > 86400) return bad("--retention-interval", "seconds in [1, 86400]", v);
+    c.retention_delay = c.retention_every = std::chrono::seconds(*n);
+    return Status::ok();
+}
+
 // Each field as the captureless function a Rule holds.
 template <auto field>
 Status set_path(Config& c, std::string_view v) {
@@ -273,6 +289,12 @@ constexpr Rule<Config> k_rules[] = {
      set_syslog_max_connections},
     {{"syslog-idle-timeout", Kind::value, "SECONDS", "close a silent syslog TCP connection (300)"},
      set_syslog_idle_timeout},
+    {{"log-retention", Kind::value, "DAYS", "archive events older than that (default: keep all)"},
+     set_log_retention},
+    {{"archive", Kind::value, "DIR|none", "archive segments (<data-dir>/archive); none: delete"},
+     set_path<&Config::archive_dir>},
+    {{"retention-interval", Kind::value, "SECONDS", "first retention pass and period (60, 3600)"},
+     set_retention_interval},
     {{"snapshot-every", Kind::value, "EVENTS", "snapshot the state every N events (1000000)"},
      set_snapshot_every},
     {{"snapshot-interval", Kind::value, "SECONDS", "or after this long with changes (600)"},

@@ -51,6 +51,13 @@ struct Config {
     std::uint32_t syslog_rate = 100;  // messages a second per sender
     std::uint32_t syslog_max_connections = 256;
     std::chrono::seconds syslog_idle_timeout{300};
+    // Retention (docs/retention.md): --log-retention DAYS (0: keep everything), --archive
+    // DIR|none (empty: <data-dir>/archive), the first pass after retention_delay and then
+    // every retention_every (--retention-interval SECONDS sets both, for tests).
+    double log_retention_days = 0;
+    std::string archive_dir;
+    std::chrono::seconds retention_delay{60};
+    std::chrono::seconds retention_every{3600};
     // Projection snapshots in <data-dir>/snapshots (docs/snapshots.md); 0 turns a trigger off.
     bool snapshots = true;
     std::uint64_t snapshot_every = 1'000'000;  // events

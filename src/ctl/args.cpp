@@ -109,6 +109,11 @@ constexpr Rule<Options> k_log_rules[] = {
          o.follow = true;
          return Status::ok();
      }},
+    {{"archive", Kind::flag, "", "from the archive too: events retention moved out of the log"},
+     [](Options& o, std::string_view) {
+         o.archive = true;
+         return Status::ok();
+     }},
 };
 
 constexpr Rule<Options> k_state_rules[] = {
@@ -383,7 +388,7 @@ const std::string k_usage = [] {
     std::string text =
         "usage: netkeepctl [--data-dir DIR] [--json] <command>\n"
         "  log [--from SEQ] [--to SEQ] [--since TIME] [--device D] [--job J] [--type T] "
-        "[--follow]\n"
+        "[--follow] [--archive]\n"
         "  state [--at SEQ|TIME]\n"
         "  verify\n"
         "  inventory check DIR\n"

@@ -59,10 +59,11 @@ struct Options {
     Command command = Command::help;
     std::string data_dir = "var";
     bool json = false;
-    LogFilter filter;     // log
-    bool follow = false;  // log
-    StatePoint at;        // state
-    std::string path;     // inventory check DIR, backup DEST, platforms NAME
+    LogFilter filter;      // log
+    bool follow = false;   // log
+    bool archive = false;  // log: also the archived history (<data-dir>/archive)
+    StatePoint at;         // state
+    std::string path;      // inventory check DIR, backup DEST, platforms NAME
     // token add|list|revoke
     std::string auth_file;
     std::string token_name;

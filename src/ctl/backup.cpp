@@ -33,6 +33,7 @@
 #include <fmt/format.h>
 
 #include "ctl/commands.hpp"
+#include "netkeep/archive.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
@@ -96,11 +97,15 @@ struct Backup {
     std::size_t spool_files = 0;
 };
 
+// After retention (docs/retention.md) the copy gets the whole history: the archived
+// records, then the log's, renumbered as they were.
+std::string archive_dir(const Backup& b) { return (fs::path(b.o.data_dir) / "archive").string(); }
+
 // 1. The log's extent, and the spool files of what the writer has not applied yet.
 Status plan_and_copy_spool(Backup& b) {
     b.last = b.log.last_seq();
     const std::uint64_t cursor_at_start = read_cursor(b.log).value_or(0);
-    Status scanned = b.log.scan(1, b.last, [&](EventRecord&& r) {
+    Status scanned = scan_with_archive(b.log, archive_dir(b), 1, b.last, [&](EventRecord&& r) {
         if (const auto* c = std::get_if<CompletionRecorded>(&r.event); c && !c->failure)
             b.spool_of[r.seq] = c->spool;
         else if (std::holds_alternative<InventoryApplied>(r.event))
@@ -231,7 +236,7 @@ Status keep_needed_spool(Backup& b) {
 Status copy_events(const Backup& b, EventLog& out) {
     std::vector<Event> chunk;
     Status copy_status;
-    Status s = b.log.scan(1, b.last, [&](EventRecord&& r) {
+    Status s = scan_with_archive(b.log, archive_dir(b), 1, b.last, [&](EventRecord&& r) {
         chunk.push_back(std::move(r.event));
         if (chunk.size() == k_append_chunk || r.seq == b.last) {
             if (auto appended = out.append(chunk); !appended) {

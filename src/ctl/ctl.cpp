@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <limits>
 #include <memory>
 
@@ -59,7 +60,17 @@ int run_log(const Options& o, Io io) {
         return true;
     };
     auto to = [&] { return f.to ? std::min(*f.to, (*log)->last_seq()) : (*log)->last_seq(); };
-    if (Status s = (*log)->scan(next, to(), print); !s) return fail(o, io, s.to_string());
+    // Below first_seq (retention, docs/retention.md) only the archive has the whole story;
+    // without --archive the log starts at first_seq (its pinned records are not shown).
+    Status listed = Status::ok();
+    if (o.archive) {
+        const std::string archive_dir = (std::filesystem::path(o.data_dir) / "archive").string();
+        listed = scan_with_archive(**log, archive_dir, next, to(), print);
+    } else {
+        next = std::max(next, (*log)->first_seq());
+        listed = (*log)->scan(next, to(), print);
+    }
+    if (!listed) return fail(o, io, listed.to_string());
     if (!o.follow) return 0;
 
     // Follow until --to is reached or a signal: SIGINT/SIGTERM end it with exit 0.

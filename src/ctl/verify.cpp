@@ -22,6 +22,7 @@
 //   reported as such, not as completions missing from git; one retried late has its
 //   record and its commit (with a Netkeep-Retried-After trailer) like any other.
 
+#include <filesystem>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -30,6 +31,7 @@
 
 #include "ctl/commands.hpp"
 #include "ctl/event_text.hpp"
+#include "netkeep/archive.hpp"
 #include "netkeep/event_log.hpp"
 #include "netkeep/git_records.hpp"
 #include "netkeep/git_verify.hpp"
@@ -72,6 +74,8 @@ struct Report {
     std::size_t pending = 0;       // successful completions after max(cursor, trailer)
     std::size_t quarantined = 0;   // quarantined, not applied (yet): listed by `quarantine list`
     std::size_t superseded = 0;    // retried, but a newer completion of the task was applied
+    std::uint64_t first_seq = 1;   // retention: the records below are in the archive
+    std::size_t segments = 0;      // archive segments (docs/retention.md)
     std::vector<Discrepancy> found;
 
     void add(std::string message, std::optional<std::uint64_t> seq = {}, std::string commit = {},
@@ -84,10 +88,10 @@ std::string short_id(const std::string& id) { return id.substr(0, 12); }
 
 std::string report_json(const Report& r) {
     std::string out = fmt::format(
-        R"({{"ok":{},"log_last_seq":{},"cursor":{},"newest_trailer":{},"records":{},"commits":{},"hashes_checked":{},"hashes_skipped":{},"pending":{},"quarantined":{},"superseded":{},"discrepancies":[)",
+        R"({{"ok":{},"log_last_seq":{},"cursor":{},"newest_trailer":{},"records":{},"commits":{},"hashes_checked":{},"hashes_skipped":{},"pending":{},"quarantined":{},"superseded":{},"log_first_seq":{},"archive_segments":{},"discrepancies":[)",
         r.found.empty() ? "true" : "false", r.last_seq, r.cursor,
         r.newest_trailer ? std::to_string(*r.newest_trailer) : "null", r.records, r.commits,
-        r.hashed, r.hash_skipped, r.pending, r.quarantined, r.superseded);
+        r.hashed, r.hash_skipped, r.pending, r.quarantined, r.superseded, r.first_seq, r.segments);
     for (std::size_t i = 0; i < r.found.size(); ++i) {
         const auto& d = r.found[i];
         out += fmt::format(R"({}{{"message":{},"seq":{},"commit":{},"path":{}}})", i ? "," : "",
@@ -141,12 +145,21 @@ private:
     std::unordered_map<std::string, bool> jobs_;
 };
 
-// The log: replay it (as netkeepd does at start) and note every completion.
-void replay_log(const EventLog& log, Report& r, Evidence& e) {
+// The log: replay it (as netkeepd does at start) and note every completion. After
+// retention the archive segments first (each one's checksums are checked as it is read),
+// then the log: the whole history, gapless.
+void replay_log(const EventLog& log, const std::string& archive_dir, Report& r, Evidence& e) {
     TaskRules rules;
     Projection projection;
     projection.defer_indexing();
-    Status replayed = log.scan(1, r.last_seq, [&](EventRecord&& rec) {
+    r.first_seq = log.first_seq();
+    r.segments = list_archive_segments(archive_dir).size();
+    if (r.first_seq > 1 && r.segments == 0)
+        r.add(
+            fmt::format("the log starts at seq {} and {} holds no archive segment: the "
+                        "history before it was deleted (--archive none) and cannot be replayed",
+                        r.first_seq, archive_dir));
+    Status replayed = scan_with_archive(log, archive_dir, 1, r.last_seq, [&](EventRecord&& rec) {
         if (const auto* inv = std::get_if<InventoryApplied>(&rec.event)) {
             rules.apply(*inv);
         } else if (const auto* c = std::get_if<CompletionRecorded>(&rec.event)) {
@@ -440,6 +453,9 @@ void print_report(const Options& o, Io io, const Report& r) {
         return;
     }
     for (const auto& d : r.found) fmt::print(io.out, "discrepancy: {}\n", d.message);
+    if (r.first_seq > 1)
+        fmt::print(io.out, "archive: {} segments before the log's first seq {}, replayed\n",
+                   r.segments, r.first_seq);
     fmt::print(io.out,
                "{}: log seq {}, cursor {}, newest Netkeep-Seq {}, {} commits, {} records, {} "
                "hashes checked{}, "
@@ -466,7 +482,7 @@ int run_verify(const Options& o, Io io) {
     Report r;
     r.last_seq = (*log)->last_seq();
     Evidence e;
-    replay_log(**log, r, e);
+    replay_log(**log, (std::filesystem::path(o.data_dir) / "archive").string(), r, e);
     if (Status s = read_writer_records(**log, r, e); !s) return fail(o, io, s.to_string());
     if (Status s = read_repository(o, r, e); !s) return fail(o, io, s.to_string());
     check_cursor(r);

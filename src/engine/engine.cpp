@@ -109,9 +109,10 @@ Status Engine::start() {
 void Engine::load_snapshot() {
     if (snapshot_dir_.empty()) return;
     const auto started = std::chrono::steady_clock::now();
+    // Every seq: one ahead of the log is skipped with a warning by the check, not quietly.
     auto loaded =
-        load_newest_snapshot(snapshot_dir_, log_.last_seq(), std::numeric_limits<unix_time>::max(),
-                             snapshot_matches_log(log_));
+        load_newest_snapshot(snapshot_dir_, std::numeric_limits<std::uint64_t>::max(),
+                             std::numeric_limits<unix_time>::max(), snapshot_matches_log(log_));
     if (!loaded) {
         if (log_.first_seq() > 1)
             log_line(LogLevel::error, "snapshot.none_for_log",

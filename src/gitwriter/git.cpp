@@ -7,14 +7,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <type_traits>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "gitwriter/format.hpp"
+#include "gitwriter/pack.hpp"
 #include "netkeep/durable.hpp"
 
 namespace netkeep::gitwriter {
@@ -102,6 +106,116 @@ Status create_repository(const std::string& path) {
 
 }  // namespace
 
+// The packs, as libgit2's pack backend reads them, but rescanned only when the writer
+// says so (Repo::refresh: after its own publish and after `git gc`). libgit2 rescans
+// objects/pack whenever a lookup misses, and every new object is one (git_odb_write first
+// looks for an existing copy): a directory read per object, growing with the packs
+// between two gc runs, a tenth of the writer's CPU. Nothing else adds packs the writer
+// must see: it owns the repository.
+struct PackStore {
+    git_odb_backend parent;  // first: libgit2 passes &parent, which is this
+    git_odb_backend* inner = nullptr;
+    bool allow_refresh = false;
+
+    static PackStore* self(git_odb_backend* b) { return reinterpret_cast<PackStore*>(b); }
+    static git_odb_backend* in(git_odb_backend* b) {
+        PackStore* p = self(b);
+        p->inner->odb = p->parent.odb;
+        return p->inner;
+    }
+    static int read(void** data, size_t* len, git_object_t* type, git_odb_backend* b,
+                    const git_oid* id) {
+        return in(b)->read(data, len, type, in(b), id);
+    }
+    static int read_prefix(git_oid* out, void** data, size_t* len, git_object_t* type,
+                           git_odb_backend* b, const git_oid* id, size_t n) {
+        return in(b)->read_prefix(out, data, len, type, in(b), id, n);
+    }
+    static int read_header(size_t* len, git_object_t* type, git_odb_backend* b, const git_oid* id) {
+        return in(b)->read_header(len, type, in(b), id);
+    }
+    static int exists(git_odb_backend* b, const git_oid* id) { return in(b)->exists(in(b), id); }
+    static int exists_prefix(git_oid* out, git_odb_backend* b, const git_oid* id, size_t n) {
+        return in(b)->exists_prefix(out, in(b), id, n);
+    }
+    static int freshen(git_odb_backend* b, const git_oid* id) { return in(b)->freshen(in(b), id); }
+    static int foreach (git_odb_backend* b, git_odb_foreach_cb cb, void* payload) {
+        return in(b)->foreach (in(b), cb, payload);
+    }
+    static int refresh(git_odb_backend* b) {
+        return self(b)->allow_refresh ? in(b)->refresh(in(b)) : 0;
+    }
+    static void free(git_odb_backend* b) {
+        // Made by open_writer_odb with make_unique and released to the odb, which frees
+        // it through this.
+        std::unique_ptr<PackStore> owned(self(b));
+        owned->inner->free(owned->inner);
+    }
+};
+static_assert(std::is_standard_layout_v<PackStore>);
+
+namespace {
+
+Status add_backend(git_odb* odb, git_odb_backend* backend, int priority, std::string_view what) {
+    if (Status s = git_status(git_odb_add_backend(odb, backend, priority), what); !s) {
+        backend->free(backend);
+        return s;
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+// The writer's object database: the batch in memory first (every write lands there),
+// then the packs (PackStore), then loose objects (large blobs, and what git left).
+Result<odb_ptr> Repo::open_writer_odb(const std::string& objects, git_odb_backend*& mempack,
+                                      PackStore*& packs) {
+    git_odb* raw = nullptr;
+    if (Status s = git_status(git_odb_new(&raw), "creating an object database"); !s) return s;
+    odb_ptr odb(raw);
+    if (Status s = git_status(git_mempack_new(&mempack), "creating the in-memory batch"); !s)
+        return s;
+    if (Status s = add_backend(odb.get(), mempack, 999, "adding the in-memory batch"); !s) return s;
+    git_odb_backend* pack = nullptr;
+    if (Status s =
+            git_status(git_odb_backend_pack(&pack, objects.c_str()), "opening the pack store");
+        !s)
+        return s;
+    auto store = std::make_unique<PackStore>();
+    if (Status s = git_status(git_odb_init_backend(&store->parent, GIT_ODB_BACKEND_VERSION),
+                              "initializing the pack store");
+        !s) {
+        pack->free(pack);
+        return s;
+    }
+    store->inner = pack;
+    git_odb_backend& p = store->parent;
+    p.read = &PackStore::read;
+    p.read_prefix = &PackStore::read_prefix;
+    p.read_header = &PackStore::read_header;
+    p.exists = &PackStore::exists;
+    p.exists_prefix = &PackStore::exists_prefix;
+    p.freshen = &PackStore::freshen;
+    p.foreach = &PackStore::foreach;
+    p.refresh = &PackStore::refresh;
+    p.free = &PackStore::free;
+    packs = store.get();
+    if (Status s = add_backend(odb.get(), &store.release()->parent, 2, "adding the pack store"); !s)
+        return s;
+    git_odb_backend* loose = nullptr;
+    if (Status s = git_status(git_odb_backend_loose(&loose, objects.c_str(), -1, 1, 0, 0),
+                              "opening the loose object store");
+        !s)
+        return s;
+    if (Status s = add_backend(odb.get(), loose, 1, "adding the loose object store"); !s) return s;
+    // The packs as they are now.
+    packs->allow_refresh = true;
+    Status s = git_status(git_odb_refresh(odb.get()), "reading the packs");
+    packs->allow_refresh = false;
+    if (!s) return s;
+    return odb;
+}
+
 Result<Repo> Repo::open_or_create(const std::string& path) {
     git_repository* raw = nullptr;
     std::error_code ec;
@@ -116,24 +230,16 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
     }
     repository_ptr repo(raw);
 
-    git_odb* odb_raw = nullptr;
-    if (Status s =
-            git_status(git_repository_odb(&odb_raw, repo.get()), "opening the object database");
+    std::string objects = path + "/objects";
+    git_odb_backend* mempack = nullptr;
+    PackStore* packs = nullptr;
+    auto odb = open_writer_odb(objects, mempack, packs);
+    if (!odb) return odb.status();
+    if (Status s = git_status(git_repository_set_odb(repo.get(), odb->get()),
+                              "setting the object database");
         !s)
         return s;
-    odb_ptr odb(odb_raw);
-    git_odb_backend* mempack = nullptr;
-    if (Status s = git_status(git_mempack_new(&mempack), "creating the in-memory batch"); !s)
-        return s;
-    // Highest priority: every write of the repository's odb lands in the batch.
-    if (Status s =
-            git_status(git_odb_add_backend(odb.get(), mempack, 999), "adding the in-memory batch");
-        !s) {
-        mempack->free(mempack);
-        return s;
-    }
 
-    std::string objects = path + "/objects";
     git_odb* loose_raw = nullptr;
     if (Status s = git_status(git_odb_new(&loose_raw), "creating an object database"); !s) return s;
     odb_ptr loose(loose_raw);
@@ -149,10 +255,12 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
         return s;
     }
 
-    auto packer = open_packer(path, odb.get());
+    auto packer = open_packer(path, odb->get());
     if (!packer) return packer.status();
-    return Repo(std::move(repo), mempack, std::move(loose), std::move(*packer),
+    Repo opened(std::move(repo), mempack, std::move(loose), std::move(*packer),
                 path + "/objects/pack");
+    opened.packs_ = packs;
+    return opened;
 }
 
 Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) {
@@ -536,33 +644,65 @@ Result<git_oid> Repo::create_commit(const git_tree* tree, const git_commit* pare
     return commit_oid;
 }
 
+// The batch's objects as one pack (gitwriter/pack.hpp), in the order they were made, so a
+// tree's earlier version in the batch comes first and serves as its delta base. Only
+// what is in memory: large blobs are loose already, and an object found unchanged
+// elsewhere in the repository need not be written twice. (libgit2's pack builder searched
+// deltas between unrelated objects and its indexer inflated and hashed everything again:
+// together most of netkeepd's CPU per completion, docs/git.md#performance.)
+Status Repo::write_pack() {
+    auto odb = this->odb();
+    if (!odb) return odb.status();
+    using odb_object_ptr = git_handle<git_odb_object, git_odb_object_free>;
+    PackWriter pack;
+    std::unordered_set<std::string> written;  // ids, raw
+    // The newest version of each tree path in the pack: its position and its content.
+    std::unordered_map<std::string, std::pair<std::size_t, odb_object_ptr>> trees;
+    for (const auto& [oid, path] : batch_objects_) {
+        std::string raw_id(reinterpret_cast<const char*>(oid.id), GIT_OID_RAWSZ);
+        if (written.contains(raw_id) || mempack_->exists(mempack_, &oid) != 1) continue;
+        written.insert(std::move(raw_id));
+        git_odb_object* raw = nullptr;
+        if (Status s = git_status(git_odb_read(&raw, odb->get(), &oid),
+                                  fmt::format("reading object {}", hex_of(oid)));
+            !s)
+            return s;
+        odb_object_ptr object(raw);
+        std::string_view data(static_cast<const char*>(git_odb_object_data(object.get())),
+                              git_odb_object_size(object.get()));
+        const git_object_t type = git_odb_object_type(object.get());
+        if (type != GIT_OBJECT_TREE) {
+            pack.add(oid.id, PackType(type), data);
+            continue;
+        }
+        auto previous = trees.find(path);
+        if (previous == trees.end()) {
+            trees.emplace(path,
+                          std::pair(pack.add(oid.id, PackType::tree, data), std::move(object)));
+            continue;
+        }
+        auto& [base, base_object] = previous->second;
+        std::string_view base_data(static_cast<const char*>(git_odb_object_data(base_object.get())),
+                                   git_odb_object_size(base_object.get()));
+        base = pack.add_delta(oid.id, PackType::tree, data, base, base_data);
+        base_object = std::move(object);
+    }
+    if (pack.size() == 0) return Status::ok();
+    auto name = pack.write(pack_dir_, [&] {
+        if (test_step_) test_step_("pack");
+    });
+    if (!name) return name.status();
+    if (test_step_) test_step_("index");
+    return Status::ok();
+}
+
 Status Repo::publish() {
     if (!batch_tip_) {
         discard();  // unchanged blobs only: nothing to keep
         return Status::ok();
     }
     Status s = [&]() -> Status {
-        git_packbuilder* pb_raw = nullptr;
-        if (Status s = git_status(git_packbuilder_new(&pb_raw, packer_.get()), "creating a pack");
-            !s)
-            return s;
-        packbuilder_ptr pb(pb_raw);
-        // Only what is in memory: large blobs are loose already, and an object found
-        // unchanged elsewhere in the repository need not be written twice.
-        // The path names each object: the pack builder tries deltas between objects of
-        // the same path first (successive versions of a file, or of a tree).
-        for (const auto& [oid, path] : batch_objects_) {
-            if (mempack_->exists(mempack_, &oid) != 1) continue;
-            if (Status s = git_status(git_packbuilder_insert(pb.get(), &oid, path.c_str()),
-                                      "adding to the pack");
-                !s)
-                return s;
-        }
-        if (Status s =
-                git_status(git_packbuilder_write(pb.get(), pack_dir_.c_str(), 0, nullptr, nullptr),
-                           "writing the pack");
-            !s)
-            return s;
+        if (Status s = write_pack(); !s) return s;
         if (Status s = refresh(); !s) return s;
         // Compare-and-swap: refuses if main moved since the batch began.
         git_reference* ref = nullptr;
@@ -591,7 +731,10 @@ void Repo::discard() {
 Status Repo::refresh() {
     auto odb = this->odb();
     if (!odb) return odb.status();
-    return git_status(git_odb_refresh(odb->get()), "refreshing the object database");
+    if (packs_) packs_->allow_refresh = true;
+    Status s = git_status(git_odb_refresh(odb->get()), "refreshing the object database");
+    if (packs_) packs_->allow_refresh = false;
+    return s;
 }
 
 }  // namespace netkeep::gitwriter

@@ -64,6 +64,7 @@ private:
 };
 
 class Repo;
+struct PackStore;
 
 // A blob written as it is read, its size declared up front (a git object header needs
 // it). Small blobs go to the batch in memory; large ones are deflated into a loose
@@ -80,10 +81,10 @@ private:
 };
 
 // The repository as the git writer uses it: commits are made in batches. Objects of a
-// batch collect in memory (a libgit2 mempack) and publish() writes them as one pack, then
-// moves main once. One pack and one ref update per batch instead of a loose file per
-// object and a ref update per commit: file creation and fsync, not deflating, are what a
-// commit costs (measured: tools/bench-complete, docs/git.md#performance).
+// batch collect in memory (a libgit2 mempack) and publish() writes them as one pack (its
+// own writer, gitwriter/pack.hpp), then moves main once. One pack and one ref update per batch
+// instead of a loose file per object and a ref update per commit: file creation and fsync, not
+// deflating, are what a commit costs (measured: tools/bench-complete, docs/git.md#performance).
 //
 // Not thread-safe: the git writer's thread owns it.
 class Repo {
@@ -145,8 +146,8 @@ public:
     std::size_t pending_commits() const { return batch_commits_; }
     std::uint64_t pending_bytes() const { return batch_bytes_; }
 
-    // Writes the batch's objects as one pack (fsync'd, as everything libgit2 writes into
-    // the git dir), then moves main to the batch's last commit, compare-and-swap on the
+    // Writes the batch's objects as one pack (PackWriter: .pack then .idx, each fsync'd),
+    // then moves main to the batch's last commit, compare-and-swap on the
     // tip the batch started from. Nothing to do for an empty batch. On failure the batch
     // is discarded: main has not moved, and the caller applies its events again.
     Status publish();
@@ -156,9 +157,14 @@ public:
     // Rereads the object database after `git gc` repacked it behind libgit2's back.
     Status refresh();
 
+    // Tests only (GitWriterOptions::test_publish_step).
+    void set_test_step(std::function<void(std::string_view)> step) { test_step_ = std::move(step); }
+
 private:
     Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, repository_ptr packer,
          std::string pack_dir);
+    static Result<odb_ptr> open_writer_odb(const std::string& objects, git_odb_backend*& mempack,
+                                           PackStore*& packs);
     // A repository object sharing the odb, with the pack builder's own settings.
     static Result<repository_ptr> open_packer(const std::string& path, git_odb* odb);
     Result<odb_ptr> odb() const;
@@ -170,11 +176,14 @@ private:
     // baseline with blob at path: only the trees along path are rewritten.
     Result<tree_ptr> updated_tree(git_tree* baseline, const std::string& path, const git_oid& blob);
     // A commit of tree on parent (none: a root commit), by netkeep at `time`; no ref moves.
+    // The batch's objects as one pack file and its index in pack_dir_, durably.
+    Status write_pack();
     Result<git_oid> create_commit(const git_tree* tree, const git_commit* parent, unix_time time,
                                   const std::string& message);
 
     repository_ptr repo_;
     git_odb_backend* mempack_ = nullptr;  // owned by the repository's odb
+    PackStore* packs_ = nullptr;          // owned by the repository's odb
     odb_ptr loose_;                       // the same objects dir, loose backend only: large blobs
     repository_ptr packer_;               // builds the batch's pack (see open_packer)
     std::string pack_dir_;
@@ -186,6 +195,7 @@ private:
         std::string path;  // where in the tree ("" for the root tree and commits)
     };
     std::vector<BatchObject> batch_objects_;  // what the batch's commits added
+    std::function<void(std::string_view)> test_step_;
     std::size_t batch_commits_ = 0;
     std::uint64_t batch_bytes_ = 0;
 };

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <unordered_map>
 
 #include "gitwriter/git_writer_impl.hpp"
@@ -38,6 +39,7 @@ Status GitWriterImpl::open_repository() {
     auto cursor = resume_cursor(meta_cursor_, *position, log_.last_seq());
     if (!cursor) return cursor.status();
     repo_ = std::move(*repo);
+    repo_->set_test_step(options_.test_publish_step);
     remove_stale_locks();
     progress_.cursor = *cursor;
     progress_.published = *cursor;
@@ -62,6 +64,19 @@ void GitWriterImpl::remove_stale_locks() {
         std::string path = options_.repo_path + "/" + name;
         if (::unlink(path.c_str()) == 0)
             log_line(LogLevel::warn, "gitwriter.stale_lock_removed", {{"path", path}});
+    }
+    // A pack or index the writer was writing when it crashed (PackWriter::write:
+    // pack-<sum>.pack.tmp-<pid>); never read by git, only taking space. A .pack whose .idx
+    // was never written is ignored by git and libgit2 alike, and written again, whole,
+    // when its batch is.
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(options_.repo_path + "/objects/pack", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.starts_with("pack-") && name.find(".tmp-") != std::string::npos &&
+            std::filesystem::remove(entry.path(), ec))
+            log_line(LogLevel::warn, "gitwriter.stale_pack_removed",
+                     {{"path", entry.path().string()}});
     }
 }
 

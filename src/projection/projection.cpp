@@ -39,11 +39,7 @@ InventoryIndex::InventoryIndex(private_tag, Inventory inventory)
         device_by_name_.emplace(inventory_.devices[i].name, i);
     for (std::uint32_t i = 0; i < inventory_.jobs.size(); ++i)
         job_by_name_.emplace(inventory_.jobs[i].name, i);
-    task_by_pair_.assign(inventory_.devices.size() * inventory_.jobs.size(), k_no_task);
-    for (task_id id = 0; id < inventory_.tasks.size(); ++id) {
-        const TaskSpec& spec = inventory_.tasks[id];
-        task_by_pair_[std::size_t(spec.device) * inventory_.jobs.size() + spec.job] = id;
-    }
+    build_task_table();
     device_tag_begin_.assign(1, 0);
     for (const DeviceSpec& device : inventory_.devices) {
         for (const std::string& tag : device.tags) {
@@ -52,6 +48,29 @@ InventoryIndex::InventoryIndex(private_tag, Inventory inventory)
             device_tag_ids_.push_back(it->second);
         }
         device_tag_begin_.push_back(std::uint32_t(device_tag_ids_.size()));
+    }
+}
+
+// Counting sort by device, then each device's run sorted by job: O(tasks), no per-pair
+// storage. A pair listed twice keeps its last task, as the dense table did.
+void InventoryIndex::build_task_table() {
+    device_task_begin_.assign(inventory_.devices.size() + 1, 0);
+    for (const TaskSpec& spec : inventory_.tasks) device_task_begin_[spec.device + 1] += 1;
+    for (std::size_t d = 0; d < inventory_.devices.size(); ++d)
+        device_task_begin_[d + 1] += device_task_begin_[d];
+    device_tasks_.assign(inventory_.tasks.size(), JobTask{});
+    std::vector<std::uint32_t> fill(device_task_begin_.begin(), device_task_begin_.end() - 1);
+    for (task_id id = 0; id < inventory_.tasks.size(); ++id) {
+        const TaskSpec& spec = inventory_.tasks[id];
+        device_tasks_[fill[spec.device]++] = JobTask{spec.job, id};
+    }
+    for (std::size_t d = 0; d < inventory_.devices.size(); ++d) {
+        auto first = device_tasks_.begin() + device_task_begin_[d];
+        auto last = device_tasks_.begin() + device_task_begin_[d + 1];
+        // Among duplicates the later task comes first: task() finds it.
+        std::sort(first, last, [](const JobTask& a, const JobTask& b) {
+            return a.job != b.job ? a.job < b.job : a.task > b.task;
+        });
     }
 }
 
@@ -583,6 +602,13 @@ private:
 
 Status replay(const EventLog& log, std::uint64_t through, Projection& p) {
     if (p.last_seq() >= through) return Status::ok();
+    // Retention (docs/retention.md): below first_seq the log keeps only pinned records, so
+    // replaying across that gap would build a wrong state without a word.
+    if (p.last_seq() + 1 < log.first_seq())
+        return Status::not_supported(fmt::format(
+            "replay from seq {}: the log starts at seq {} (older events are in the archive); "
+            "start from a snapshot at or after seq {}",
+            p.last_seq() + 1, log.first_seq(), log.first_seq() - 1));
     // A rebuild costs O(tasks): worth it for a replay, not for a few events.
     if (through - p.last_seq() <= 1000) {
         Status apply_status = Status::ok();

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <system_error>
 #include <variant>
 
 #include "netkeep/logger.hpp"
@@ -23,6 +25,8 @@ std::string ms_since(std::chrono::steady_clock::time_point start) {
                               std::chrono::steady_clock::now() - start)
                               .count());
 }
+
+constexpr std::uint64_t k_stop_catch_up = 100'000;
 
 // The time and fingerprint of the event at p.last_seq(), as a snapshot header keeps them.
 struct LastEvent {
@@ -115,6 +119,18 @@ bool SnapshotWriter::write_now(Projection& p, unix_time at, std::uint32_t check)
 
 void SnapshotWriter::run() {
     const auto started = std::chrono::steady_clock::now();
+    // Snapshots ahead of the log (it was restored from an older backup) can never serve it;
+    // left in place they would be skipped with a warning at every start, and look like the
+    // newest snapshot to retention.
+    for (const SnapshotInfo& info : list_snapshots(options_.dir)) {
+        if (info.seq <= log_.last_seq()) break;
+        std::error_code ec;
+        std::filesystem::remove(info.path, ec);
+        log_line(
+            LogLevel::warn, "snapshot.removed",
+            {{"path", info.path},
+             {"why", "ahead of the log, which ends at seq " + std::to_string(log_.last_seq())}});
+    }
     Projection p;
     std::uint64_t written_seq = 0;
     if (auto loaded = load_newest_snapshot(options_.dir, log_.last_seq(),
@@ -140,6 +156,9 @@ void SnapshotWriter::run() {
         // long log) is snapshotted on the way.
         std::uint64_t target = log_.last_seq();
         if (every && !stopping) target = std::min(target, written_seq + every);
+        // At a stop, a short catch-up only: a thread far behind (the first start on a long
+        // log) must not hold the shutdown for minutes.
+        if (stopping) target = std::min(target, p.last_seq() + k_stop_catch_up);
         if (target > p.last_seq())
             if (Status s = follow(log_, target, p); !s) {
                 log_line(LogLevel::error, "snapshot.replay_failed", {{"error", s.to_string()}});
@@ -152,8 +171,10 @@ void SnapshotWriter::run() {
         const bool by_time = options_.interval.count() > 0 &&
                              std::chrono::steady_clock::now() - last_write >= options_.interval;
         if (changed && (by_count || by_time || (stopping && options_.write_at_stop))) {
+            // Without its last event's time a snapshot would look older than it is to
+            // `netkeepctl state --at TIME`: not written (the next trigger tries again).
             const LastEvent e = last_event(log_, p.last_seq());
-            if (write_now(p, e.at, e.check)) written_seq = p.last_seq();
+            if (e.check != 0 && write_now(p, e.at, e.check)) written_seq = p.last_seq();
             last_write = std::chrono::steady_clock::now();
         } else if (!changed && by_time) {
             last_write = std::chrono::steady_clock::now();  // nothing new: nothing to write

@@ -33,7 +33,25 @@ std::uint64_t MemoryEventStore::size() const {
 std::optional<std::string> MemoryEventStore::record(std::uint64_t seq) const {
     MutexLock lock(mutex_);
     if (seq == 0 || seq > records_.size()) return std::nullopt;
+    if (seq < reclaimed_.first_seq &&
+        !std::binary_search(reclaimed_.pinned.begin(), reclaimed_.pinned.end(), seq))
+        return std::nullopt;
     return records_[seq - 1];
+}
+
+std::uint64_t MemoryEventStore::removed() const {
+    MutexLock lock(mutex_);
+    const std::uint64_t below = std::min<std::uint64_t>(reclaimed_.first_seq - 1, records_.size());
+    return below - reclaimed_.pinned.size();
+}
+
+void MemoryEventStore::reclaim(const store::RetiredPrefix& prefix) {
+    MutexLock lock(mutex_);
+    const std::uint64_t end = std::min<std::uint64_t>(prefix.first_seq - 1, records_.size());
+    for (std::uint64_t seq = 1; seq <= end; ++seq)
+        if (!std::binary_search(prefix.pinned.begin(), prefix.pinned.end(), seq))
+            std::string().swap(records_[seq - 1]);
+    if (prefix.first_seq > reclaimed_.first_seq) reclaimed_ = prefix;
 }
 
 void MemoryEventStore::replace_record(std::uint64_t seq, std::string value) {
@@ -94,6 +112,11 @@ MemoryEventLog::MemoryEventLog(OpenKey, std::shared_ptr<MemoryEventStore> store,
                                EventLogOptions options)
     : store_(std::move(store)), options_(std::move(options)) {
     last_seq_ = store_->size();
+    // A malformed prefix in meta is the tests' business: a fresh view keeps everything.
+    auto first = store_->get_meta(store::k_first_seq_key);
+    auto pinned = store_->get_meta(store::k_pinned_key);
+    if (auto prefix = store::parse_prefix(first.value_or(""), pinned.value_or("")))
+        prefix_ = *prefix;
     writer_ = std::thread([this] {
         ::pthread_setname_np(::pthread_self(), "netkeep-memlog");
         run_writer();
@@ -282,19 +305,75 @@ std::uint64_t MemoryEventLog::wait_for(std::uint64_t after,
 
 Status MemoryEventLog::scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const {
     std::uint64_t limit = 0;
+    store::RetiredPrefix prefix;
     {
         MutexLock lock(mutex_);
         if (closed_) return Status::unavailable("event log is closed");
         limit = std::min(to, last_seq_);  // acknowledged records only
+        prefix = prefix_;
     }
-    // One record at a time, no lock held while visiting: a visitor may call the log.
-    for (std::uint64_t seq = std::max<std::uint64_t>(from, 1); seq <= limit; ++seq) {
+    from = std::max<std::uint64_t>(from, 1);
+    auto read = [&](std::uint64_t seq, bool& more) {
         auto value = store_->record(seq);
         if (!value) return Status::corruption(fmt::format("seq {}: missing from the log", seq));
         auto event = event_format::decode(seq, *value);
         if (!event) return event.status();
-        if (!visit(EventRecord{seq, std::move(*event)})) return Status::ok();
+        more = visit(EventRecord{seq, std::move(*event)});
+        return Status::ok();
+    };
+    // Below first_seq only the pinned records, then gapless (docs/retention.md).
+    bool more = true;
+    for (std::uint64_t seq : prefix.pinned) {
+        if (seq < from || seq > limit) continue;
+        if (Status s = read(seq, more); !s || !more) return s;
     }
+    // One record at a time, no lock held while visiting: a visitor may call the log.
+    for (std::uint64_t seq = std::max(from, prefix.first_seq); seq <= limit; ++seq)
+        if (Status s = read(seq, more); !s || !more) return s;
+    return Status::ok();
+}
+
+std::uint64_t MemoryEventLog::first_seq() const {
+    MutexLock lock(mutex_);
+    return prefix_.first_seq;
+}
+
+std::vector<std::uint64_t> MemoryEventLog::pinned_seqs() const {
+    MutexLock lock(mutex_);
+    return prefix_.pinned;
+}
+
+// As the RocksDB log: durable in meta first, then the view, then (reclaim) the records.
+Status MemoryEventLog::retire_prefix(std::uint64_t first_seq,
+                                     const std::vector<std::uint64_t>& pinned) {
+    store::RetiredPrefix current;
+    {
+        MutexLock lock(mutex_);
+        current = prefix_;
+        if (first_seq > last_seq_ + 1)
+            return Status::invalid_argument(fmt::format(
+                "retention: first_seq {} is past the end of the log ({})", first_seq, last_seq_));
+    }
+    auto next = store::next_prefix(current, first_seq, pinned);
+    if (!next) return next.status();
+    if (next->first_seq == current.first_seq) return Status::ok();
+    if (Status s = write_meta({{store::k_first_seq_key, std::to_string(next->first_seq)},
+                               {store::k_pinned_key, store::format_pinned(next->pinned)}});
+        !s)
+        return s;
+    MutexLock lock(mutex_);
+    prefix_ = *next;
+    return Status::ok();
+}
+
+Status MemoryEventLog::reclaim_retired() {
+    store::RetiredPrefix prefix;
+    {
+        MutexLock lock(mutex_);
+        if (closed_) return Status::unavailable("event log is closed");
+        prefix = prefix_;
+    }
+    store_->reclaim(prefix);
     return Status::ok();
 }
 

@@ -36,6 +36,7 @@
 #include "netkeep/mutex.hpp"
 #include "netkeep/status.hpp"
 #include "store/append_queue.hpp"
+#include "store/retired.hpp"
 
 namespace netkeep {
 
@@ -50,6 +51,8 @@ public:
     // Replaces the stored value of record seq (which must exist), e.g. with bytes that do
     // not decode, to test what readers do with a corrupt record.
     void replace_record(std::uint64_t seq, std::string value);
+    // Records removed by retention (reclaim_retired): below first_seq and not pinned.
+    std::uint64_t removed() const;
 
 private:
     friend class MemoryEventLog;
@@ -61,9 +64,12 @@ private:
     // The (key, value) pairs whose key starts with prefix, in key order.
     std::vector<std::pair<std::string, std::string>> meta_with_prefix(
         std::string_view prefix) const;
+    // Drops the values of the records `prefix` retires (they stay counted in size()).
+    void reclaim(const store::RetiredPrefix& prefix);
 
     mutable Mutex mutex_;
     std::vector<std::string> records_ GUARDED_BY(mutex_);  // records_[seq - 1]
+    store::RetiredPrefix reclaimed_ GUARDED_BY(mutex_);    // records gone, as on disk
     std::map<std::string, std::string, std::less<>> meta_ GUARDED_BY(mutex_);
     bool open_ GUARDED_BY(mutex_) = false;  // a log holds the store (as RocksDB's LOCK file)
 };
@@ -113,6 +119,11 @@ public:
     Status put_meta_batch(const std::vector<std::pair<std::string, std::string>>& entries) override;
     Result<std::string> get_meta(const std::string& key) const override;
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override;
+    std::uint64_t first_seq() const override;
+    std::vector<std::uint64_t> pinned_seqs() const override;
+    Status retire_prefix(std::uint64_t first_seq,
+                         const std::vector<std::uint64_t>& pinned) override;
+    Status reclaim_retired() override;
     void close() override;
     LogHealth health() const override;
 
@@ -154,6 +165,7 @@ private:
     bool disk_full_ GUARDED_BY(mutex_) = false;
     bool failed_reported_ GUARDED_BY(mutex_) = false;  // on_failed is called once
     std::uint64_t last_seq_ GUARDED_BY(mutex_) = 0;
+    store::RetiredPrefix prefix_ GUARDED_BY(mutex_);  // from meta at open, then retire_prefix
     bool closed_ GUARDED_BY(mutex_) = false;  // reads and meta writes refused; waiters woken
 
     Mutex close_mutex_;  // serialises close()

@@ -13,6 +13,7 @@
 
 #include "netkeep/event_log.hpp"
 #include "netkeep/status.hpp"
+#include "retired.hpp"
 
 namespace netkeep::store {
 
@@ -37,12 +38,27 @@ Result<std::uint64_t> find_last_seq(rocksdb::DB& db, rocksdb::ColumnFamilyHandle
 
 // EventLog::scan over [from, min(to, last)]: `last` is the last sequence number the
 // caller may show (durable, or caught up with), so a record written but not yet
-// acknowledged is never visited. A gap is a corruption naming the missing seq.
+// acknowledged is never visited. Below prefix.first_seq only the pinned records are
+// visited, then the scan is gapless from first_seq: a gap is a corruption naming the
+// missing seq. `snapshot` (may be null): read as of it.
 Status scan_events(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events, std::uint64_t from,
-                   std::uint64_t to, std::uint64_t last, const EventLog::Visitor& visit);
+                   std::uint64_t to, std::uint64_t last, const RetiredPrefix& prefix,
+                   const EventLog::Visitor& visit, const rocksdb::Snapshot* snapshot = nullptr);
+
+// The retired prefix stored in meta (docs/retention.md); the whole log when none.
+Result<RetiredPrefix> read_prefix(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta);
+
+// Deletes the records `prefix` retired (DeleteRange around the pins), then compacts that
+// range so the space is reclaimed. Idempotent.
+Status delete_retired(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* events,
+                      const RetiredPrefix& prefix);
 
 Status scan_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string_view prefix,
                  const EventLog::MetaVisitor& visit);
+
+// EventLog::scan_meta_range: one seek, then Next() or Prev() while the key has the prefix.
+Status scan_meta_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta, std::string_view prefix,
+                       const EventLog::MetaRange& range, const EventLog::MetaVisitor& visit);
 
 Result<std::string> get_meta(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* meta,
                              const std::string& key);

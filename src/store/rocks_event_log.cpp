@@ -196,11 +196,12 @@ private:
 class RocksEventLog final : public EventLog {
 public:
     RocksEventLog(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles,
-                  std::uint64_t last_seq, const EventLogOptions& options,
-                  std::shared_ptr<HealthTracker> health)
+                  std::uint64_t last_seq, store::RetiredPrefix prefix,
+                  const EventLogOptions& options, std::shared_ptr<HealthTracker> health)
         : db_(std::move(db)),
           handles_(std::move(handles)),
           health_(std::move(health)),
+          prefix_(std::move(prefix)),
           resume_every_(options.resume_every),
           last_seq_(last_seq),
           next_seq_(last_seq + 1) {
@@ -238,13 +239,54 @@ public:
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
         SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        return store::scan_events(*db_, events_, from, to, last_seq(), visit);
+        const std::uint64_t last = last_seq();
+        // The snapshot first, the prefix second: retention changes the prefix before it
+        // deletes, so whatever prefix is read, the snapshot still holds its records.
+        rocksdb::ManagedSnapshot snapshot(db_.get());
+        return store::scan_events(*db_, events_, from, to, last, prefix(), visit,
+                                  snapshot.snapshot());
+    }
+
+    std::uint64_t first_seq() const override { return prefix().first_seq; }
+    std::vector<std::uint64_t> pinned_seqs() const override { return prefix().pinned; }
+
+    Status retire_prefix(std::uint64_t first_seq,
+                         const std::vector<std::uint64_t>& pinned) override {
+        MutexLock serial(retire_mutex_);
+        if (first_seq > last_seq() + 1)
+            return Status::invalid_argument(fmt::format(
+                "retention: first_seq {} is past the end of the log ({})", first_seq, last_seq()));
+        const store::RetiredPrefix current = prefix();
+        auto next = store::next_prefix(current, first_seq, pinned);
+        if (!next) return next.status();
+        if (next->first_seq == current.first_seq) return Status::ok();
+        if (Status s = put_meta_batch({{store::k_first_seq_key, std::to_string(next->first_seq)},
+                                       {store::k_pinned_key, store::format_pinned(next->pinned)}});
+            !s)
+            return s;
+        MutexLock lock(prefix_mutex_);
+        prefix_ = std::move(*next);
+        return Status::ok();
+    }
+
+    Status reclaim_retired() override {
+        MutexLock serial(retire_mutex_);
+        SharedLock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        return store::delete_retired(*db_, events_, prefix());
     }
 
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
         SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::scan_meta(*db_, meta_, prefix, visit);
+    }
+
+    Status scan_meta_range(std::string_view prefix, const MetaRange& range,
+                           const MetaVisitor& visit) const override {
+        SharedLock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        return store::scan_meta_range(*db_, meta_, prefix, range, visit);
     }
 
     std::uint64_t wait_for(std::uint64_t after, std::chrono::milliseconds timeout) const override {
@@ -402,6 +444,14 @@ private:
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
     rocksdb::WriteOptions write_options_;
     std::shared_ptr<HealthTracker> health_;
+
+    store::RetiredPrefix prefix() const {
+        MutexLock lock(prefix_mutex_);
+        return prefix_;
+    }
+    mutable Mutex prefix_mutex_;
+    store::RetiredPrefix prefix_ GUARDED_BY(prefix_mutex_);  // as in meta
+    Mutex retire_mutex_;                                     // one retention step at a time
     const std::chrono::milliseconds resume_every_;
     clock::time_point next_resume_{};  // writer thread only
 
@@ -464,8 +514,10 @@ Result<std::unique_ptr<EventLog>> open_event_log_with_env(const std::string& pat
 
     auto last = store::find_last_seq(*db, owned[1].get());
     if (!last) return last.status();
+    auto prefix = store::read_prefix(*db, owned[2].get());
+    if (!prefix) return prefix.status();
     return std::unique_ptr<EventLog>(std::make_unique<RocksEventLog>(
-        std::move(db), std::move(owned), *last, options, std::move(health)));
+        std::move(db), std::move(owned), *last, std::move(*prefix), options, std::move(health)));
 }
 
 }  // namespace store

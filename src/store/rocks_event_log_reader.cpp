@@ -39,10 +39,12 @@ Status read_only_error(std::string_view what) {
 class RocksEventLogReader final : public EventLog {
 public:
     RocksEventLogReader(std::unique_ptr<rocksdb::DB> db, std::vector<cf_handle> handles,
-                        std::uint64_t last_seq, std::filesystem::path secondary_dir)
+                        std::uint64_t last_seq, store::RetiredPrefix prefix,
+                        std::filesystem::path secondary_dir)
         : db_(std::move(db)),
           handles_(std::move(handles)),
           last_seq_(last_seq),
+          prefix_(std::move(prefix)),
           secondary_dir_(std::move(secondary_dir)) {
         events_ = handles_.at(1).get();
         meta_ = handles_.at(2).get();
@@ -72,13 +74,23 @@ public:
     Status scan(std::uint64_t from, std::uint64_t to, const Visitor& visit) const override {
         SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
-        return store::scan_events(*db_, events_, from, to, last_seq(), visit);
+        return store::scan_events(*db_, events_, from, to, last_seq(), prefix(), visit);
     }
+
+    std::uint64_t first_seq() const override { return prefix().first_seq; }
+    std::vector<std::uint64_t> pinned_seqs() const override { return prefix().pinned; }
 
     Status scan_meta(std::string_view prefix, const MetaVisitor& visit) const override {
         SharedLock open(handles_mutex_);
         if (!db_open_) return Status::unavailable("event log is closed");
         return store::scan_meta(*db_, meta_, prefix, visit);
+    }
+
+    Status scan_meta_range(std::string_view prefix, const MetaRange& range,
+                           const MetaVisitor& visit) const override {
+        SharedLock open(handles_mutex_);
+        if (!db_open_) return Status::unavailable("event log is closed");
+        return store::scan_meta_range(*db_, meta_, prefix, range, visit);
     }
 
     Result<std::string> get_meta(const std::string& key) const override {
@@ -123,9 +135,12 @@ private:
         // A failed catch-up (the primary is between manifest writes) keeps the old view;
         // the next call tries again.
         if (db_->TryCatchUpWithPrimary().ok()) {
+            // The prefix as of this catch-up: retention writes it before it deletes.
+            auto prefix = store::read_prefix(*db_, meta_);
             if (auto last = store::find_last_seq(*db_, events_); last) {
                 MutexLock seq(seq_mutex_);
                 last_seq_ = std::max(last_seq_, *last);
+                if (prefix && prefix->first_seq > prefix_.first_seq) prefix_ = std::move(*prefix);
             }
         }
         return last_seq();
@@ -137,6 +152,11 @@ private:
     rocksdb::ColumnFamilyHandle* meta_ = nullptr;
     mutable Mutex seq_mutex_;
     mutable std::uint64_t last_seq_ GUARDED_BY(seq_mutex_);
+    mutable store::RetiredPrefix prefix_ GUARDED_BY(seq_mutex_);
+    store::RetiredPrefix prefix() const {
+        MutexLock lock(seq_mutex_);
+        return prefix_;
+    }
     mutable Mutex catch_up_mutex_;  // one TryCatchUpWithPrimary at a time
     mutable SharedMutex handles_mutex_;
     bool db_open_ GUARDED_BY(handles_mutex_) = true;
@@ -174,14 +194,15 @@ Result<std::unique_ptr<EventLog>> open_event_log_reader(const std::string& path)
     std::vector<cf_handle> owned;
     for (auto* h : handles) owned.emplace_back(h, store::cf_deleter{db.get()});
     auto last = store::find_last_seq(*db, owned[1].get());
-    if (!last) {
+    auto prefix = store::read_prefix(*db, owned[2].get());
+    if (!last || !prefix) {
         owned.clear();
         db.reset();
         cleanup();
-        return last.status();
+        return !last ? last.status() : prefix.status();
     }
     return std::unique_ptr<EventLog>(std::make_unique<RocksEventLogReader>(
-        std::move(db), std::move(owned), *last, secondary_dir));
+        std::move(db), std::move(owned), *last, std::move(*prefix), secondary_dir));
 }
 
 }  // namespace netkeep

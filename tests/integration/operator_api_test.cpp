@@ -359,10 +359,11 @@ TEST_CASE("GET /api/v1/tasks: status, lease, outcomes, last change; filters; bad
     REQUIRE(eventually([&] { return f.commits() == 1; }));
     const std::string head = f.git({"rev-parse", "main"}).value().substr(0, 40);
     // The git writer's report reaches the index shortly after the commit.
-    REQUIRE(eventually([&] {
-        auto body = call(client, "GET", "/api/v1/tasks?device=r1").body;
-        return body.find(head) != std::string::npos;
-    }));
+    auto has_head = [&] {
+        return call(client, "GET", "/api/v1/tasks?device=r1").body.find(head) != std::string::npos;
+    };
+    const bool found = eventually(has_head);
+    REQUIRE_MESSAGE(found, call(client, "GET", "/api/v1/tasks?device=r1").body);
     r = call(client, "GET", "/api/v1/tasks?device=r1&job=show_run");
     t = json(parser, r)["tasks"].at(0).value();
     CHECK(std::string(t["status"].get_string().value()) == "scheduled");
@@ -542,10 +543,17 @@ TEST_CASE(
         }));
         auto check_history = [&](Client& c) {
             simdjson::dom::parser parser;
+            // Indexing after a start runs in the background: until it ends, the answer says so.
+            REQUIRE(eventually([&] {
+                return call(c, "GET", "/api/v1/devices/r1/history")
+                           .body.find(R"("indexing":false)") != std::string::npos;
+            }));
             auto r = call(c, "GET", "/api/v1/devices/r1/history");
             REQUIRE_MESSAGE(r.status == 200, r.body);
             auto doc = json(parser, r);
             CHECK(std::string(doc["device"].get_string().value()) == "r1");
+            CHECK(doc["jobs"].at(0)["total"].get_int64().value() == 2);
+            CHECK(doc["jobs"].at(0)["next_before"].is_null());
             auto jobs = doc["jobs"].get_array().value();
             REQUIRE(jobs.size() == 1);
             CHECK(std::string(jobs.at(0).value()["job"].get_string().value()) == "show_run");
@@ -567,16 +575,50 @@ TEST_CASE(
         CHECK(r2["jobs"].at(0)["versions"].get_array().value().size() == 0);
         CHECK(call(client, "GET", "/api/v1/devices/nope/history").status == 404);
         check_bad(client, "GET", "/api/v1/devices/r1/history?job=show_run", "job");
+        check_bad(client, "GET", "/api/v1/devices/r1/history?limit=0", "limit");
+        check_bad(client, "GET", "/api/v1/devices/r1/history?limit=1001", "limit");
+        check_bad(client, "GET", "/api/v1/devices/r1/history?limit=x", "limit");
+        check_bad(client, "GET", "/api/v1/devices/r1/history?limit=1&limit=2", "limit");
+        check_bad(client, "GET", "/api/v1/devices/r1/history?before=0", "before");
+        check_bad(client, "GET", "/api/v1/devices/r1/history?before=-1", "before");
+
+        // Paging: one version a page, newest first, following next_before.
+        auto page1 = json(parser, call(client, "GET", "/api/v1/devices/r1/history?limit=1"));
+        auto job1 = page1["jobs"].at(0);
+        REQUIRE(job1["versions"].get_array().value().size() == 1);
+        CHECK(job1["versions"].at(0)["seq"].get_int64().value() == seqs[1]);
+        CHECK(job1["next_before"].get_int64().value() == seqs[1]);
+        CHECK(job1["total"].get_int64().value() == 2);
+        auto page2 = json(
+            parser, call(client, "GET",
+                         fmt::format("/api/v1/devices/r1/history?limit=1&before={}", seqs[1])));
+        auto job2 = page2["jobs"].at(0);
+        REQUIRE(job2["versions"].get_array().value().size() == 1);
+        CHECK(job2["versions"].at(0)["seq"].get_int64().value() == seqs[0]);
+        CHECK(job2["next_before"].is_null());
 
         REQUIRE(server.process.send_signal(SIGTERM).is_ok());
         auto status = server.process.wait(20s);
         REQUIRE(status.is_ok());
         CHECK(status->code == 0);
+        // The first start indexed the records as the git writer reported them.
+        CHECK(server.process.stderr_text().find("history.indexed") != std::string::npos);
 
-        // Rebuilt at start from the git writer's records.
+        // From the index on disk after a restart, without indexing the records again: the
+        // start resumes after history.indexed_through and finds nothing new.
         auto again = f.start();
         auto client2 = connect(again);
         check_history(client2);
+        REQUIRE(eventually([&] {
+            return again.process.stderr_text().find("history.indexed") != std::string::npos;
+        }));
+        const std::string logs = again.process.stderr_text();
+        std::string indexed = logs.substr(logs.find("history.indexed"));
+        indexed = indexed.substr(0, indexed.find('\n')) + " ";
+        CHECK_MESSAGE(indexed.find(" chunks=0") != std::string::npos, indexed);
+        CHECK_MESSAGE(indexed.find(" new_versions=0") != std::string::npos, indexed);
+        CHECK_MESSAGE(indexed.find(" versions=2 ") != std::string::npos, indexed);
+        CHECK_MESSAGE(indexed.find(" tasks_loaded=1") != std::string::npos, indexed);
     }
 }
 

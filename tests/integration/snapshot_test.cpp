@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -157,6 +158,8 @@ TEST_CASE("snapshots: kill -9, restart from the snapshot, same tasks as a full r
 TEST_CASE("snapshots: netkeepctl state --at uses them and agrees with the log") {
     Dirs dirs;
     std::uint64_t last = 0;
+    const std::int64_t started = std::time(nullptr);
+    std::int64_t ended = 0;
     {
         auto server = start(dirs, {"--snapshot-every", "100", "--snapshot-interval", "1"});
         auto client = connect(server);
@@ -168,20 +171,25 @@ TEST_CASE("snapshots: netkeepctl state --at uses them and agrees with the log") 
                    metric_value(client, "netkeep_log_last_seq");
         }));
         last = std::uint64_t(metric_value(client, "netkeep_log_last_seq"));
+        ended = std::time(nullptr);
     }
-    // The state at several seqs, with the snapshots and without them (moved away).
+    // The state at several seqs, and at times (@unix seconds) around the seconds the events
+    // were written in, with the snapshots and without them (moved away).
+    std::vector<std::string> points;
+    for (std::uint64_t at : {std::uint64_t(1), last / 3, last / 2, last - 1, last})
+        points.push_back(std::to_string(at));
+    for (std::int64_t t = started - 1; t <= ended + 1; ++t)
+        points.push_back("@" + std::to_string(t));
     std::vector<std::string> with;
-    const std::vector<std::uint64_t> points{1, last / 3, last / 2, last - 1, last};
-    for (std::uint64_t at : points) {
-        auto r =
-            ctl({"--data-dir", dirs.data.string(), "--json", "state", "--at", std::to_string(at)});
+    for (const std::string& at : points) {
+        auto r = ctl({"--data-dir", dirs.data.string(), "--json", "state", "--at", at});
         REQUIRE_MESSAGE(r.code == 0, r.err);
         with.push_back(r.out);
     }
     fs::rename(dirs.data / "snapshots", dirs.root / "moved");
     for (std::size_t i = 0; i < points.size(); ++i) {
-        auto r = ctl({"--data-dir", dirs.data.string(), "--json", "state", "--at",
-                      std::to_string(points[i])});
+        INFO("--at ", points[i]);
+        auto r = ctl({"--data-dir", dirs.data.string(), "--json", "state", "--at", points[i]});
         REQUIRE_MESSAGE(r.code == 0, r.err);
         CHECK(r.out == with[i]);
     }

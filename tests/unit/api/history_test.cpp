@@ -1,7 +1,10 @@
 // The history index: the git writer's meta records joined with their completions in a
-// real event log, versions per job, duplicates ignored.
+// real event log, written to its meta on disk: versions per job, duplicates ignored, pages,
+// indexing in chunks and resuming at history.indexed_through.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
@@ -40,21 +43,187 @@ TEST_CASE("a meta record parses like the git writer writes it") {
     CHECK_FALSE(parse_applied_meta("gitwriter.cursor", "5"));
 }
 
-TEST_CASE("versions are records with a commit, oldest first, each seq once") {
-    HistoryIndex h;
-    CHECK(h.add({"r1", "run", {5, 100, "c5", "b5", "r1/run", "w"}}));
-    CHECK_FALSE(h.add({"r1", "run", {6, 110, "", "b5", "r1/run", "w"}}));  // unchanged: no commit
-    CHECK(h.add({"r1", "run", {9, 120, "c9", "b9", "r1/run", "w"}}));
-    CHECK_FALSE(h.add({"r1", "run", {9, 120, "c9", "b9", "r1/run", "w"}}));  // reported twice
-    CHECK(h.add({"r1", "conf", {12, 130, "c12", "b12", "r1/conf", "w"}}));
+namespace {
+struct Log {
+    testing::TempDir dir;
+    std::unique_ptr<EventLog> log;
+};
+Log open_log() {
+    auto dir = testing::TempDir::create("history-test");
+    REQUIRE(dir.is_ok());
+    auto log = open_event_log((*dir / "log").string());
+    REQUIRE(log.is_ok());
+    return Log{std::move(*dir), std::move(*log)};
+}
+HistoryEntry entry(std::string device, std::string job, std::uint64_t seq, std::string commit) {
+    return {std::move(device), std::move(job),
+            FileVersion{seq, unix_time(seq * 10), std::move(commit), fmt::format("b{}", seq),
+                        "r1/run", "w"}};
+}
+}  // namespace
+
+TEST_CASE("versions are records with a commit, on disk, each seq once") {
+    Log l = open_log();
+    HistoryIndex h(*l.log);
+    REQUIRE(h.catch_up().is_ok());
+    CHECK_FALSE(h.indexing());
+    auto added = h.add({entry("r1", "run", 5, "c5"), entry("r1", "run", 6, ""),  // unchanged
+                        entry("r1", "run", 9, "c9"), entry("r1", "conf", 12, "c12")},
+                       12);
+    REQUIRE(added.is_ok());
+    CHECK(*added == 3);
+    // Reported twice (at or below indexed_through): found on disk, not counted again.
+    added = h.add({entry("r1", "run", 9, "c9")}, 9);
+    REQUIRE(added.is_ok());
+    CHECK(*added == 0);
     CHECK(h.versions() == 3);
     REQUIRE(h.last_change("r1", "run"));
-    CHECK(h.last_change("r1", "run")->commit == "c9");
-    CHECK(h.last_change("r2", "run") == nullptr);
-    const auto* jobs = h.device("r1");
-    REQUIRE(jobs);
-    CHECK(jobs->size() == 2);
-    CHECK(jobs->at("run").front().seq == 5);
+    CHECK(h.last_change("r1", "run")->last.commit == "c9");
+    CHECK(h.last_change("r1", "run")->count == 2);
+    CHECK_FALSE(h.last_change("r2", "run"));
+    CHECK(h.device_jobs("r1").size() == 2);
+    auto all = h.all("r1", "run");
+    REQUIRE(all.is_ok());
+    REQUIRE(all->size() == 2);
+    CHECK((*all)[0].seq == 5);
+    CHECK((*all)[1] == entry("r1", "run", 9, "c9").version);  // every field back from disk
+    CHECK(l.log->get_meta("history.indexed_through").value() == "12");
+    // A late record below indexed_through (a quarantined completion committed late) is a
+    // version, but not the task's last change.
+    added = h.add({entry("r1", "run", 7, "c7")}, 7);
+    REQUIRE(added.is_ok());
+    CHECK(*added == 1);
+    CHECK(h.last_change("r1", "run")->last.seq == 9);
+    CHECK(h.last_change("r1", "run")->count == 3);
+    CHECK(l.log->get_meta("history.indexed_through").value() == "12");  // never back
+}
+
+TEST_CASE("pages are newest first, below `before`, with the next cursor") {
+    Log l = open_log();
+    HistoryIndex h(*l.log);
+    REQUIRE(h.catch_up().is_ok());
+    std::vector<HistoryEntry> entries;
+    for (std::uint64_t seq = 1; seq <= 25; ++seq) entries.push_back(entry("r1", "run", seq, "c"));
+    // Neighbours whose keys sort right before and after r1/run's.
+    entries.push_back(entry("r1", "ru", 30, "c"));
+    entries.push_back(entry("r1", "runs", 31, "c"));
+    entries.push_back(entry("r1\x01", "run", 32, "c"));
+    REQUIRE(h.add(entries, 32).is_ok());
+    auto p = h.page("r1", "run", UINT64_MAX, 10);
+    REQUIRE(p.is_ok());
+    REQUIRE(p->versions.size() == 10);
+    CHECK(p->versions.front().seq == 25);
+    CHECK(p->versions.back().seq == 16);
+    CHECK(p->next_before == 16);
+    p = h.page("r1", "run", 16, 10);
+    REQUIRE(p.is_ok());
+    CHECK(p->versions.front().seq == 15);
+    CHECK(p->next_before == 6);
+    p = h.page("r1", "run", 6, 10);
+    REQUIRE(p.is_ok());
+    CHECK(p->versions.size() == 5);  // the last page: exactly what is left, no cursor
+    CHECK(p->versions.back().seq == 1);
+    CHECK_FALSE(p->next_before);
+    p = h.page("r1", "run", 11, 5);  // exactly the rest fits: no cursor either
+    REQUIRE(p.is_ok());
+    CHECK(p->versions.size() == 5);
+    CHECK(p->next_before == 6);
+    p = h.page("r1", "run", 1, 10);  // nothing below the first
+    REQUIRE(p.is_ok());
+    CHECK(p->versions.empty());
+    CHECK_FALSE(p->next_before);
+    p = h.page("r1", "run", 1000, 1);  // a cursor past the newest
+    REQUIRE(p.is_ok());
+    CHECK(p->versions.at(0).seq == 25);
+    p = h.page("r9", "run", UINT64_MAX, 10);
+    REQUIRE(p.is_ok());
+    CHECK(p->versions.empty());
+    CHECK(h.page("r1", "ru", UINT64_MAX, 10)->versions.size() == 1);
+    CHECK(h.page("r1", "runs", UINT64_MAX, 10)->versions.size() == 1);
+}
+
+namespace {
+// A log with `n` completions, the git writer's record for each (a commit for each but every
+// fifth), as the writer leaves them.
+void write_completions(EventLog& log, std::uint64_t n) {
+    std::vector<Event> events;
+    for (std::uint64_t i = 0; i < n; ++i)
+        events.push_back(ok(fmt::format("r{}", i % 7), i % 2 ? "run" : "ver", unix_time(1000 + i)));
+    auto range = log.append(events);
+    REQUIRE(range.is_ok());
+    std::vector<std::pair<std::string, std::string>> meta;
+    for (std::uint64_t seq = range->first; seq <= range->last; ++seq)
+        meta.emplace_back(key(seq), id('b', seq) + " " + (seq % 5 ? id('c', seq) : "-") + " p");
+    REQUIRE(log.put_meta_batch(meta).is_ok());
+}
+}  // namespace
+
+TEST_CASE("indexing from scratch in chunks, then a restart resumes at indexed_through") {
+    Log l = open_log();
+    write_completions(*l.log, 1000);
+    {
+        HistoryIndex h(*l.log);
+        REQUIRE(h.indexing());
+        REQUIRE(h.catch_up(64).is_ok());  // 16 chunks
+        CHECK_FALSE(h.indexing());
+        CHECK(h.versions() == 800);
+        CHECK(l.log->get_meta("history.indexed_through").value() == "1000");
+        CHECK(h.last_change("r3", "run")->count > 0);
+    }
+    write_completions(*l.log, 10);  // while "stopped": seqs 1001..1010
+    HistoryIndex h(*l.log);
+    REQUIRE(h.catch_up(64).is_ok());
+    CHECK(h.versions() == 808);
+    CHECK(l.log->get_meta("history.indexed_through").value() == "1010");
+    // The cache came back from disk: the counts per task add up.
+    std::uint64_t sum = 0;
+    for (int d = 0; d < 7; ++d)
+        for (const auto& [job, t] : h.device_jobs(fmt::format("r{}", d))) sum += t.count;
+    CHECK(sum == 808);
+    auto all = h.all("r0", "ver");
+    REQUIRE(all.is_ok());
+    CHECK(all->size() == h.last_change("r0", "ver")->count);
+    CHECK(std::is_sorted(all->begin(), all->end(),
+                         [](const auto& a, const auto& b) { return a.seq < b.seq; }));
+}
+
+TEST_CASE("a batch the observer reports while indexing runs is left to the indexing") {
+    Log l = open_log();
+    write_completions(*l.log, 100);
+    HistoryIndex h(*l.log);
+    auto entries = resolve_tolerant(*l.log, {GitAppliedRecord{99, id('b', 99), id('c', 99), "p"}});
+    REQUIRE(entries.size() == 1);
+    h.on_applied(entries, 99);  // dropped: indexing has not finished
+    CHECK(h.versions() == 0);
+    REQUIRE(h.catch_up(7).is_ok());
+    CHECK(h.versions() == 80);
+    h.on_applied(entries, 99);  // after: reported twice, counted once
+    CHECK(h.versions() == 80);
+}
+
+TEST_CASE("a record that does not resolve is skipped, the rest indexed") {
+    Log l = open_log();
+    write_completions(*l.log, 10);
+    REQUIRE(l.log->append({LeaseGranted{}}).is_ok());  // seq 11
+    REQUIRE(l.log->put_meta(key(11), id('b', 11) + " " + id('c', 11) + " p").is_ok());
+    write_completions(*l.log, 5);  // 12..16
+    HistoryIndex h(*l.log);
+    REQUIRE(h.catch_up().is_ok());
+    CHECK(h.versions() == 8 + 4);
+    CHECK(l.log->get_meta("history.indexed_through").value() == "16");
+}
+
+TEST_CASE("a damaged history record is an error, not a crash") {
+    Log l = open_log();
+    REQUIRE(l.log->put_meta(history_key("r1", "run", 5), "garbage").is_ok());
+    HistoryIndex h(*l.log);
+    REQUIRE(h.catch_up().is_ok());
+    CHECK_FALSE(h.page("r1", "run", UINT64_MAX, 10).is_ok());
+    CHECK_FALSE(h.all("r1", "run").is_ok());
+    CHECK_FALSE(decode_version(""));
+    CHECK_FALSE(decode_version(std::string("1\0x\0c\0b\0w\0p", 11)));
+    const FileVersion v{7, -3, "c", "b", "a/b c", ""};
+    CHECK(decode_version(encode_version(v)) == v);
 }
 
 TEST_CASE("records load from the log's meta and join their completions") {
@@ -72,7 +241,15 @@ TEST_CASE("records load from the log's meta and join their completions") {
                                   {key(5), id('b', 5) + " " + id('c', 5) + " r1/run"},
                                   {"gitwriter.cursor", "5"}})
                 .is_ok());
-    auto entries = load_applied_records(**log);
+    std::vector<GitAppliedRecord> records;
+    REQUIRE((*log)
+                ->scan_meta("gitwriter.applied.",
+                            [&](std::string_view k, std::string_view v) {
+                                records.push_back(*parse_applied_meta(k, v));
+                                return true;
+                            })
+                .is_ok());
+    auto entries = resolve_records(**log, records);
     REQUIRE_MESSAGE(entries.is_ok(), entries.status().to_string());
     REQUIRE(entries->size() == 3);
     CHECK((*entries)[0].device == "r1");

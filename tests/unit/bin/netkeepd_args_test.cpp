@@ -216,3 +216,57 @@ TEST_CASE("netkeepd: the --syslog-* options (issue 14)") {
                         "--syslog-max-connections", "--syslog-idle-timeout"})
         CHECK(k_usage.find(option) != std::string::npos);
 }
+
+TEST_CASE("netkeepd: the retention options (issue 16)") {
+    auto defaults = parse({"--inventory", "inv"});
+    REQUIRE(defaults.is_ok());
+    CHECK(defaults->log_retention_days == 0);
+    CHECK(defaults->archive_dir.empty());
+    CHECK(defaults->retention_delay == std::chrono::seconds(60));
+    CHECK(defaults->retention_every == std::chrono::seconds(3600));
+
+    auto c = parse({"--inventory", "inv", "--log-retention", "0.5", "--archive", "none",
+                    "--retention-interval", "5"});
+    REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+    CHECK(c->log_retention_days == 0.5);
+    CHECK(c->archive_dir == "none");
+    CHECK(c->retention_delay == std::chrono::seconds(5));
+    CHECK(c->retention_every == std::chrono::seconds(5));
+
+    for (const char* bad : {"0", "-1", "x", "1e9", "nan", ""})
+        CHECK(error_of({"--inventory", "inv", "--log-retention", bad}).find("--log-retention") !=
+              std::string::npos);
+    CHECK(error_of({"--inventory", "inv", "--retention-interval", "0"})
+              .find("--retention-interval") != std::string::npos);
+}
+
+TEST_CASE("netkeepd: the snapshot options (issue 16)") {
+    auto defaults = parse({"--inventory", "i"});
+    REQUIRE(defaults.is_ok());
+    CHECK(defaults->snapshots);
+    CHECK(defaults->snapshot_every == 1'000'000);
+    CHECK(defaults->snapshot_interval == std::chrono::seconds(600));
+    CHECK(defaults->snapshot_keep_days == 400);
+    auto c = parse({"--inventory", "i", "--snapshot-every", "0", "--snapshot-interval=0",
+                    "--snapshot-keep-days", "7", "--no-snapshots"});
+    REQUIRE_MESSAGE(c.is_ok(), c.status().message());
+    CHECK(!c->snapshots);
+    CHECK(c->snapshot_every == 0);
+    CHECK(c->snapshot_interval == std::chrono::seconds(0));
+    CHECK(c->snapshot_keep_days == 7);
+    for (const auto& [args, message] :
+         std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"--snapshot-every", "99"}, "--snapshot-every"},
+             {{"--snapshot-every", "-1"}, "--snapshot-every"},
+             {{"--snapshot-interval", "x"}, "--snapshot-interval"},
+             {{"--snapshot-keep-days", "-2"}, "--snapshot-keep-days"},
+         }) {
+        std::vector<std::string> words{"--inventory", "i"};
+        words.insert(words.end(), args.begin(), args.end());
+        const std::string error = error_of(words);
+        CHECK_MESSAGE(error.find(message) != std::string::npos, error);
+    }
+    for (auto option :
+         {"--snapshot-every", "--snapshot-interval", "--snapshot-keep-days", "--no-snapshots"})
+        CHECK(k_usage.find(option) != std::string::npos);
+}

@@ -45,11 +45,12 @@ TEST_CASE("times are printed as ISO-8601 UTC and parsed in the forms operators w
 }
 
 TEST_CASE("the command line: commands, options anywhere, usage errors") {
-    auto o =
-        parse({"--data-dir", "/d", "log", "--from", "5", "--to=9", "--device", "r1", "--device",
-               "r2", "--type", "LeaseGranted", "--since", "2023-11-14", "--follow", "--json"});
+    auto o = parse({"--data-dir", "/d", "log", "--from", "5", "--to=9", "--device", "r1",
+                    "--device", "r2", "--type", "LeaseGranted", "--since", "2023-11-14", "--follow",
+                    "--json", "--archive"});
     REQUIRE(o.is_ok());
     CHECK(o->command == Command::log);
+    CHECK(o->archive);
     CHECK(o->data_dir == "/d");
     CHECK(o->json);
     CHECK(o->follow);
@@ -257,7 +258,7 @@ TEST_CASE("scrub-secrets takes no argument and no log or state option") {
     CHECK(k_usage.find("scrub-secrets") != std::string_view::npos);
     for (auto option :
          {"--data-dir", "--json", "--from", "--to", "--since", "--device", "--job", "--type",
-          "--follow", "--at", "--auth", "--name", "--role", "--tag", "--help"})
+          "--follow", "--archive", "--at", "--auth", "--name", "--role", "--tag", "--help"})
         CHECK_MESSAGE(k_usage.find(option) != std::string_view::npos, option);
 }
 

@@ -16,6 +16,7 @@
 
 #include "engine/engine.hpp"
 #include "engine/held_tasks.hpp"
+#include "netkeep/snapshot.hpp"
 #include "store/memory_event_log.hpp"
 #include "support/temp_dir.hpp"
 
@@ -224,4 +225,74 @@ TEST_CASE("events are counted by kind") {
     CHECK(c.bytes_ingested == 105);
     CHECK(c.occurrences_failed == 1);
     CHECK(c.run_requests == 1);
+}
+
+// Issue 16: start-up from the newest valid snapshot replays only the tail, and ends in the
+// state a full replay builds; a snapshot ahead of the log or damaged is skipped.
+TEST_CASE("start-up loads the newest valid snapshot and replays only the tail") {
+    Fixture f;
+    const std::string snaps = (f.dir / "snapshots").string();
+    {
+        Engine first = f.make_engine();
+        REQUIRE(first.start().is_ok());
+        // Lease both tasks, then snapshot the state, then expire one lease (the tail).
+        std::vector<Event> grants;
+        for (task_id id : first.projection().due({}, f.clock, 10))
+            grants.push_back(decide_grant(first.projection(), id, f.clock, "w"));
+        REQUIRE(f.log->append(grants).is_ok());
+        Projection p;
+        REQUIRE(replay(*f.log, f.log->last_seq(), p).is_ok());
+        std::uint32_t check = 0;
+        REQUIRE(f.log
+                    ->scan(p.last_seq(), p.last_seq(),
+                           [&](EventRecord&& r) {
+                               check = snapshot_event_check(r.event);
+                               return false;
+                           })
+                    .is_ok());
+        REQUIRE(write_snapshot(snaps, p, f.clock, check).is_ok());
+        REQUIRE(f.log->append(decide_expiry(p, 0, f.clock + 200)).is_ok());
+    }
+    Projection full;
+    REQUIRE(replay(*f.log, f.log->last_seq(), full).is_ok());
+    const std::uint64_t snapshot_seq = list_snapshots(snaps).at(0).seq;
+
+    Engine from_snapshot = f.make_engine();
+    from_snapshot.use_snapshots(snaps);
+    REQUIRE(from_snapshot.start().is_ok());
+    CHECK(from_snapshot.from_snapshot() == snapshot_seq);
+    CHECK(encode_snapshot(from_snapshot.projection(), 0) == encode_snapshot(full, 0));
+
+    // Ahead of the log (a log restored from an older backup): skipped, a full replay.
+    auto ahead = load_snapshot(list_snapshots(snaps).at(0).path);
+    REQUIRE(ahead.is_ok());
+    Projection far = std::move(*ahead);
+    REQUIRE(f.log->append({LeaseExpired{f.clock + 300, "a", "run", 0}}).is_ok());
+    REQUIRE(replay(*f.log, f.log->last_seq(), far).is_ok());
+    std::filesystem::remove_all(snaps);
+    REQUIRE(write_snapshot(snaps, far, f.clock, 0).is_ok());
+    {
+        std::unique_ptr<EventLog> shorter = std::make_unique<MemoryEventLog>();
+        REQUIRE(f.log
+                    ->scan(1, snapshot_seq,
+                           [&](EventRecord&& r) { return shorter->append({r.event}).is_ok(); })
+                    .is_ok());
+        std::swap(f.log, shorter);
+        Engine restored = f.make_engine();
+        restored.use_snapshots(snaps);
+        REQUIRE(restored.start().is_ok());
+        CHECK(restored.from_snapshot() == 0);
+        CHECK(restored.projection().last_seq() == snapshot_seq);
+        std::swap(f.log, shorter);
+    }
+    // Damaged: skipped, a full replay, never a refused start.
+    {
+        const std::string path = list_snapshots(snaps).at(0).path;
+        std::ofstream(path, std::ios::trunc) << "not a snapshot";
+        Engine damaged = f.make_engine();
+        damaged.use_snapshots(snaps);
+        REQUIRE(damaged.start().is_ok());
+        CHECK(damaged.from_snapshot() == 0);
+        CHECK(damaged.projection().last_seq() == f.log->last_seq());
+    }
 }

@@ -665,6 +665,72 @@ TEST_CASE("zz child: a writer that crashes on a poison event") {
     std::_Exit(0);
 }
 
+// The child of the next test: a writer killed (SIGKILL, as kill -9) at a step of
+// publishing its first batch's pack: NETKEEP_PACK_CRASH_STEP.
+TEST_CASE("zz child: a writer killed while it publishes a pack") {
+    const char* dir = std::getenv("NETKEEP_PACK_CRASH_DIR");
+    const char* step = std::getenv("NETKEEP_PACK_CRASH_STEP");
+    if (!dir || !step) return;
+    fs::path root = dir;
+    auto log = open_event_log((root / "log").string());
+    REQUIRE(log.is_ok());
+    GitWriterOptions o;
+    o.repo_path = (root / "repo.git").string();
+    o.spool_dir = (root / "spool").string();
+    o.state_dir = (root / "gitwriter").string();
+    const std::string crash_at = step;
+    o.test_publish_step = [crash_at](std::string_view s) {
+        if (s == crash_at) ::raise(SIGKILL);
+    };
+    auto w = open_git_writer(**log, std::move(o));
+    REQUIRE(w.is_ok());
+    REQUIRE(w.value()->start().is_ok());
+    std::this_thread::sleep_for(10s);  // the kill comes long before
+    std::_Exit(0);
+}
+
+TEST_CASE("kill -9 while a batch's pack is written: every event is committed once, git is whole") {
+    for (const char* step : {"pack", "index"}) {
+        CAPTURE(step);
+        Fixture f;
+        auto s1 = f.complete("r1", "plain", "one\n");
+        auto s2 = f.complete("r2", "plain", "two\n");
+        auto s3 = f.complete("r1", "show_run", "three\n");
+        f.log.reset();
+        char self[4096] = {};
+        ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+        REQUIRE(n > 0);
+        SpawnOptions spawn;
+        spawn.env = {"NETKEEP_PACK_CRASH_DIR=" + f.root.path().string(),
+                     std::string("NETKEEP_PACK_CRASH_STEP=") + step};
+        auto child =
+            Process::spawn({self, "--test-case=zz child: a writer killed*", "--no-version"}, spawn);
+        REQUIRE(child.is_ok());
+        auto status = child->wait(30s);
+        REQUIRE(status.is_ok());
+        REQUIRE_MESSAGE(status->signal == SIGKILL, child->stderr_text());
+        CHECK(f.commits() == 0);  // main never moved
+        // What the crash left: the .pack alone, or the .pack and its .idx.
+        int packs = 0, indexes = 0;
+        for (const auto& e : fs::directory_iterator(f.repo / "objects" / "pack")) {
+            packs += e.path().extension() == ".pack";
+            indexes += e.path().extension() == ".idx";
+        }
+        CHECK(packs == 1);
+        CHECK(indexes == (std::string_view(step) == "index" ? 1 : 0));
+
+        f.open_log();
+        f.start();
+        REQUIRE(f.wait_applied(s3));
+        CHECK(f.seqs() == fmt::format("{}\n\n{}\n\n{}\n\n", s3, s2, s1));
+        CHECK(f.git({"show", "main:r1/plain"}) == "one\n");
+        CHECK(f.git({"show", "main:r2/plain"}) == "two\n");
+        CHECK(f.git({"show", "main:r1/show_run"}) == "three\n");
+        std::string fsck = f.git({"fsck", "--strict", "--no-progress", "--no-dangling"});
+        CHECK_MESSAGE(fsck.empty(), fsck);
+    }
+}
+
 TEST_CASE(
     "an event that crashes the writer is quarantined after N crashed starts, not a crash loop") {
     Fixture f;

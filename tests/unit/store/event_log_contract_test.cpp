@@ -183,6 +183,54 @@ TEST_CASE_TEMPLATE("scan_meta visits a prefix's values in key order and can stop
     CHECK(seen == std::vector<std::string>{"rec.001"});
 }
 
+namespace {
+std::vector<std::string> meta_range(const EventLog& log, std::string_view prefix,
+                                    std::string_view start, bool reverse, std::size_t max = 100) {
+    std::vector<std::string> seen;
+    Status s = log.scan_meta_range(prefix, {.start = start, .reverse = reverse},
+                                   [&](std::string_view k, std::string_view) {
+                                       seen.emplace_back(k);
+                                       return seen.size() < max;
+                                   });
+    REQUIRE_MESSAGE(s.is_ok(), s.to_string());
+    return seen;
+}
+using Keys = std::vector<std::string>;
+}  // namespace
+
+TEST_CASE_TEMPLATE("scan_meta_range seeks: forward from a key, reverse below one", L, RocksLog,
+                   MemoryLog) {
+    L l;
+    REQUIRE(l.log
+                ->put_meta_batch({{"rec.001", "1"},
+                                  {"rec.002", "2"},
+                                  {"rec.010", "10"},
+                                  {"rea", "x"},
+                                  {"red", "x"},
+                                  {std::string("rec\xff", 4), "x"},
+                                  {std::string("\xff\xff", 2), "x"}})
+                .is_ok());
+    // Forward: keys >= start; a start before the prefix is the whole prefix.
+    CHECK(meta_range(*l.log, "rec.", "", false) == Keys{"rec.001", "rec.002", "rec.010"});
+    CHECK(meta_range(*l.log, "rec.", "rec.002", false) == Keys{"rec.002", "rec.010"});
+    CHECK(meta_range(*l.log, "rec.", "rec.003", false) == Keys{"rec.010"});
+    CHECK(meta_range(*l.log, "rec.", "a", false) == Keys{"rec.001", "rec.002", "rec.010"});
+    CHECK(meta_range(*l.log, "rec.", "z", false).empty());
+    // Reverse: keys < start, descending; an empty start is the prefix's last key.
+    CHECK(meta_range(*l.log, "rec.", "", true) == Keys{"rec.010", "rec.002", "rec.001"});
+    CHECK(meta_range(*l.log, "rec.", "rec.010", true) == Keys{"rec.002", "rec.001"});
+    CHECK(meta_range(*l.log, "rec.", "rec.005", true) == Keys{"rec.002", "rec.001"});
+    CHECK(meta_range(*l.log, "rec.", "rec.001", true).empty());
+    CHECK(meta_range(*l.log, "rec.", "rec.", true).empty());
+    CHECK(meta_range(*l.log, "rec.", "z", true) == Keys{"rec.010", "rec.002", "rec.001"});
+    CHECK(meta_range(*l.log, "rec.", "", true, 1) == Keys{"rec.010"});  // stops early
+    CHECK(meta_range(*l.log, "none.", "", true).empty());
+    // A prefix ending in 0xff bytes, and one that is nothing but: no key after it to seek.
+    CHECK(meta_range(*l.log, std::string("rec\xff", 4), "", true) ==
+          Keys{std::string("rec\xff", 4)});
+    CHECK(meta_range(*l.log, std::string("\xff", 1), "", true) == Keys{std::string("\xff\xff", 2)});
+}
+
 TEST_CASE_TEMPLATE("a second open of the same storage is refused while the first is open", L,
                    RocksLog, MemoryLog) {
     L l;
