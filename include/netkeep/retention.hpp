@@ -35,6 +35,10 @@ struct RetentionOptions {
     // Tests: called after each step of the pass ("archived", "retired", "reclaimed");
     // returning false ends the pass there, as a crash would.
     std::function<bool(std::string_view step)> test_after_step = {};
+    // netkeepd's stop: checked while archiving (every 4,096 records). Once true the pass
+    // archives and retires what it has read so far and leaves the space to the next pass,
+    // so a first pass over a year of log never holds the shutdown.
+    std::function<bool()> stop = {};
 };
 
 struct RetentionReport {

@@ -8,9 +8,19 @@
 
 namespace netkeep::netkeepd {
 
+namespace {
+RetentionOptions with_stop(RetentionOptions options, const std::atomic<bool>& stop) {
+    options.stop = [&stop] { return stop.load(); };
+    return options;
+}
+}  // namespace
+
 RetentionRunner::RetentionRunner(EventLog& log, RetentionOptions options,
                                  std::chrono::milliseconds delay, std::chrono::milliseconds every)
-    : log_(log), options_(std::move(options)), delay_(delay), every_(every) {
+    : log_(log),
+      options_(with_stop(std::move(options), stop_requested_)),
+      delay_(delay),
+      every_(every) {
     thread_ = std::thread([this] {
         ::pthread_setname_np(::pthread_self(), "netkeep-retain");
         run();
@@ -24,6 +34,7 @@ void RetentionRunner::stop() {
         MutexLock lock(mutex_);
         stopping_ = true;
     }
+    stop_requested_ = true;
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
 }

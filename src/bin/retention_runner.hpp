@@ -6,6 +6,7 @@
 //
 // Threads: start/stop/metrics_text from any thread; passes on the runner's thread.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -41,6 +42,7 @@ private:
     mutable Mutex mutex_;
     CondVar wake_;
     bool stopping_ GUARDED_BY(mutex_) = false;
+    std::atomic<bool> stop_requested_{false};  // stopping_, for a pass in progress
     std::uint64_t archived_total_ GUARDED_BY(mutex_) = 0;
     std::uint64_t removed_total_ GUARDED_BY(mutex_) = 0;
     std::uint64_t passes_ GUARDED_BY(mutex_) = 0;

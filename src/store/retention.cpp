@@ -150,6 +150,7 @@ Result<Scan> archive_range(const EventLog& log, const RetentionOptions& o, std::
     Status failed = Status::ok();
     Status s = log.scan(first, limit - 1, [&](EventRecord&& r) {
         if (r.seq != scan.cutoff || event_time(r.event) >= threshold) return false;
+        if ((r.seq & 4095) == 0 && o.stop && o.stop()) return false;
         scan.cutoff = r.seq + 1;
         if (std::holds_alternative<InventoryApplied>(r.event)) scan.inventory = r.seq;
         if (o.archive_dir.empty() || r.seq <= archived_through) return true;
@@ -239,7 +240,7 @@ Result<RetentionReport> apply_retention(EventLog& log, const RetentionOptions& o
     report.pinned = log.pinned_seqs();
     report.removed = (report.first_seq_after - first) -
                      std::count_if(pins.begin(), pins.end(), [&](auto p) { return p >= first; });
-    if (!step(o, "retired")) return report;
+    if (!step(o, "retired") || (o.stop && o.stop())) return report;
 
     if (Status s = log.reclaim_retired(); !s) return s;
     (void)step(o, "reclaimed");

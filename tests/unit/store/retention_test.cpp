@@ -209,6 +209,22 @@ TEST_CASE_TEMPLATE("without an archive, the second newest snapshot by file name 
     CHECK(pass(*l.log, o) == 201);
 }
 
+// netkeepd stopping during a long first pass: the pass ends at the next 4,096-record mark,
+// retires what it archived, leaves the space to the next pass, and loses nothing.
+TEST_CASE_TEMPLATE("a stop ends a pass early; the next pass finishes it", L, RocksLog, MemoryLog) {
+    L l;
+    fill(*l.log, 10'000);
+    auto o = options(l.dir, 9'000);
+    o.segment_max_events = 1'000'000;
+    o.stop = [] { return true; };
+    CHECK(pass(*l.log, o) == 4096);
+    o.stop = {};
+    CHECK(pass(*l.log, o) == 9000);
+    const auto whole = all_with_archive(*l.log, o.archive_dir);
+    REQUIRE(whole.size() == 10'000);
+    for (std::size_t i = 0; i < whole.size(); ++i) CHECK(whole[i].seq == i + 1);
+}
+
 TEST_CASE_TEMPLATE("the last inventory below the cutoff stays pinned; scans skip to first_seq", L,
                    RocksLog, MemoryLog) {
     L l;
