@@ -31,6 +31,7 @@
 
 #include "core/crc32c.hpp"
 #include "core/event_format.hpp"
+#include "core/little_endian.hpp"
 #include "netkeep/snapshot.hpp"
 
 namespace netkeep {
@@ -42,15 +43,6 @@ constexpr std::uint32_t k_version = 1;
 constexpr std::uint32_t k_flag_zstd = 1;
 constexpr std::size_t k_header_size = 80;
 constexpr int k_zstd_level = 3;
-
-void put_le(std::string& out, std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
-}
-std::uint64_t get_le(std::string_view in, std::size_t at, int bytes) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v |= std::uint64_t(std::uint8_t(in[at + i])) << (8 * i);
-    return v;
-}
 
 struct Writer {
     std::string& out;

@@ -19,6 +19,7 @@
 #include "archive_format.hpp"
 #include "core/crc32c.hpp"
 #include "core/event_format.hpp"
+#include "core/little_endian.hpp"
 #include "netkeep/durable.hpp"
 
 namespace netkeep {
@@ -35,19 +36,6 @@ constexpr std::size_t k_digits = 20;
 constexpr std::uint64_t k_min_record =
     4 + event_format::k_header_size + event_format::k_trailer_size;
 
-void put_u32(std::string& out, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_u64(std::string& out, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-std::uint64_t get_le(std::string_view in, std::size_t at, int bytes) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i)
-        v |= std::uint64_t(static_cast<unsigned char>(in[at + i])) << (8 * i);
-    return v;
-}
-
 struct Header {
     std::uint32_t version = 0;
     std::uint32_t codec = 0;
@@ -61,16 +49,16 @@ struct Header {
 
 std::string encode_header(const Header& h) {
     std::string out(store::k_archive_magic, sizeof store::k_archive_magic);
-    put_u32(out, h.version);
-    put_u32(out, h.codec);
-    put_u64(out, h.first_seq);
-    put_u64(out, h.last_seq);
-    put_u64(out, h.raw_bytes);
-    put_u64(out, h.stored_bytes);
-    put_u32(out, h.stored_crc);
-    put_u32(out, h.raw_crc);
-    put_u32(out, 0);  // reserved
-    put_u32(out, crc32c(out));
+    put_le(out, h.version, 4);
+    put_le(out, h.codec, 4);
+    put_le(out, h.first_seq, 8);
+    put_le(out, h.last_seq, 8);
+    put_le(out, h.raw_bytes, 8);
+    put_le(out, h.stored_bytes, 8);
+    put_le(out, h.stored_crc, 4);
+    put_le(out, h.raw_crc, 4);
+    put_le(out, 0, 4);  // reserved
+    put_le(out, crc32c(out), 4);
     return out;
 }
 
@@ -164,7 +152,7 @@ Result<ArchiveSegment> write_archive_segment(const std::string& dir, std::uint64
         return Status::invalid_argument("an archive segment holds at least one record");
     std::string raw;
     for (const auto& v : values) {
-        put_u32(raw, static_cast<std::uint32_t>(v.size()));
+        put_le(raw, static_cast<std::uint32_t>(v.size()), 4);
         raw += v;
     }
     if (raw.size() > k_archive_max_raw_bytes)
