@@ -10,8 +10,6 @@
 #include <type_traits>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -255,67 +253,15 @@ Result<Repo> Repo::open_or_create(const std::string& path) {
         return s;
     }
 
-    auto packer = open_packer(path, odb->get());
-    if (!packer) return packer.status();
-    Repo opened(std::move(repo), mempack, std::move(loose), std::move(*packer),
-                path + "/objects/pack");
+    Repo opened(std::move(repo), mempack, std::move(loose), path + "/objects/pack");
     opened.packs_ = packs;
     return opened;
 }
 
-Result<repository_ptr> Repo::open_packer(const std::string& path, git_odb* odb) {
-    // libgit2's pack builder tries deltas against the 10 objects before each one (sorted
-    // so that versions of the same path are neighbours); that search was most of a
-    // commit's CPU. With pack.windowMemory at its minimum it tries only the nearest,
-    // the previous version of the same path: what git fast-import does. The setting
-    // lives in a file of its own, read only by this in-process repository: git gc
-    // reads repo.git/config and still searches deltas fully when it repacks.
-    std::string settings = path + "/netkeep-pack.config";
-    constexpr std::string_view k_settings =
-        "# Read by netkeepd's git writer only (docs/git.md#batches); rewritten at start if it "
-        "differs.\n"
-        "[pack]\n\twindowMemory = 1\n";
-    std::string current;
-    {
-        std::ifstream in(settings, std::ios::binary);
-        std::ostringstream text;
-        text << in.rdbuf();
-        current = text.str();
-    }
-    // Rewritten only when it differs, and then durably (temp, fsync, rename): a power cut
-    // never leaves it empty.
-    if (current != k_settings)
-        if (Status s = write_file_durably(settings, k_settings); !s) return s;
-    git_config* config_raw = nullptr;
-    if (Status s = git_status(git_config_new(&config_raw), "creating a configuration"); !s)
-        return s;
-    config_ptr config(config_raw);
-    if (Status s = git_status(git_config_add_file_ondisk(config.get(), settings.c_str(),
-                                                         GIT_CONFIG_LEVEL_APP, nullptr, 0),
-                              fmt::format("reading {}", settings));
-        !s)
-        return s;
-    git_repository* raw = nullptr;
-    if (Status s = git_status(git_repository_new(&raw), "creating the packing repository"); !s)
-        return s;
-    repository_ptr packer(raw);
-    if (Status s =
-            git_status(git_repository_set_odb(packer.get(), odb), "sharing the object database");
-        !s)
-        return s;
-    if (Status s = git_status(git_repository_set_config(packer.get(), config.get()),
-                              "setting the pack options");
-        !s)
-        return s;
-    return packer;
-}
-
-Repo::Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, repository_ptr packer,
-           std::string pack_dir)
+Repo::Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, std::string pack_dir)
     : repo_(std::move(repo)),
       mempack_(mempack),
       loose_(std::move(loose)),
-      packer_(std::move(packer)),
       pack_dir_(std::move(pack_dir)) {}
 Repo::Repo(Repo&&) noexcept = default;
 Repo& Repo::operator=(Repo&&) noexcept = default;

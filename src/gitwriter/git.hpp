@@ -45,7 +45,6 @@ using treebuilder_ptr = git_handle<git_treebuilder, git_treebuilder_free>;
 using signature_ptr = git_handle<git_signature, git_signature_free>;
 using packbuilder_ptr = git_handle<git_packbuilder, git_packbuilder_free>;
 using reference_ptr = git_handle<git_reference, git_reference_free>;
-using config_ptr = git_handle<git_config, git_config_free>;
 
 // git_libgit2_init() for as long as one exists (libgit2 counts), with fsync of
 // everything written into a git dir turned on: a commit the cursor has passed must
@@ -161,12 +160,9 @@ public:
     void set_test_step(std::function<void(std::string_view)> step) { test_step_ = std::move(step); }
 
 private:
-    Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, repository_ptr packer,
-         std::string pack_dir);
+    Repo(repository_ptr repo, git_odb_backend* mempack, odb_ptr loose, std::string pack_dir);
     static Result<odb_ptr> open_writer_odb(const std::string& objects, git_odb_backend*& mempack,
                                            PackStore*& packs);
-    // A repository object sharing the odb, with the pack builder's own settings.
-    static Result<repository_ptr> open_packer(const std::string& path, git_odb* odb);
     Result<odb_ptr> odb() const;
     // The tip the next commit builds on: the batch's last commit, else main's.
     Result<std::optional<git_oid>> tip() const;
@@ -185,7 +181,6 @@ private:
     git_odb_backend* mempack_ = nullptr;  // owned by the repository's odb
     PackStore* packs_ = nullptr;          // owned by the repository's odb
     odb_ptr loose_;                       // the same objects dir, loose backend only: large blobs
-    repository_ptr packer_;               // builds the batch's pack (see open_packer)
     std::string pack_dir_;
     std::optional<git_oid> batch_base_;  // main when the batch began (nullopt: unborn)
     std::optional<git_oid> batch_tip_;   // the batch's last commit

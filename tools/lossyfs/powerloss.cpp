@@ -333,8 +333,7 @@ std::optional<std::multimap<std::int64_t, Commit>> read_commits(const fs::path& 
 
 std::string repo_files(const fs::path& repo) {
     std::string out;
-    for (const char* name :
-         {"HEAD", "config", "description", "netkeep-pack.config", "refs/heads/main"}) {
+    for (const char* name : {"HEAD", "config", "description", "refs/heads/main"}) {
         std::error_code ec;
         auto size = fs::file_size(repo / name, ec);
         out += ec ? fmt::format(" {}=missing", name) : fmt::format(" {}={}B", name, size);

@@ -617,8 +617,7 @@ TEST_CASE("a repository whose writes fail never quarantines events; they apply o
     CHECK(f.writer->health().repo_ok);
 }
 
-TEST_CASE(
-    "the repository is created whole, and netkeep-pack.config is rewritten only when it differs") {
+TEST_CASE("the repository is created whole") {
     Fixture f;
     f.start();
     auto s1 = f.complete("r1", "plain", "one\n");
@@ -627,17 +626,6 @@ TEST_CASE(
         CHECK_MESSAGE(e.path().filename().string().find(".creating-") == std::string::npos,
                       e.path());
     CHECK(f.git({"rev-parse", "--is-bare-repository"}) == "true\n");
-    struct stat before {};
-    REQUIRE(::stat((f.repo / "netkeep-pack.config").c_str(), &before) == 0);
-    f.restart();
-    struct stat after {};
-    REQUIRE(::stat((f.repo / "netkeep-pack.config").c_str(), &after) == 0);
-    CHECK(before.st_ino == after.st_ino);                 // not rewritten
-    std::ofstream(f.repo / "netkeep-pack.config") << "";  // as a power cut left it before the fix
-    f.restart();
-    std::ifstream in(f.repo / "netkeep-pack.config");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    CHECK(text.find("windowMemory = 1") != std::string::npos);
 }
 
 // The child of the next test: a writer whose test hook aborts the process when it is about
