@@ -248,7 +248,8 @@ Status HistoryIndex::load_cache() {
     indexed_through_ = *through;
     versions_ = *versions;
     Status bad = Status::ok();
-    MutexLock cache(cache_mutex_);
+    // Built aside, then swapped in: readers of the cache never wait for the scan.
+    decltype(tasks_) loaded;
     Status s =
         log_.scan_meta(k_history_last_prefix, [&](std::string_view key, std::string_view value) {
             auto names = split_fields(key.substr(k_history_last_prefix.size()), 2);
@@ -257,10 +258,14 @@ Status HistoryIndex::load_cache() {
                 bad = Status::corruption(fmt::format("meta '{}': not a history record", key));
                 return false;
             }
-            tasks_[std::string((*names)[0])][std::string((*names)[1])] = std::move(*t);
+            loaded[std::string((*names)[0])][std::string((*names)[1])] = std::move(*t);
             return !stopping_.load();
         });
-    return s ? bad : s;
+    if (!s) return s;
+    if (!bad) return bad;
+    MutexLock cache(cache_mutex_);
+    tasks_ = std::move(loaded);
+    return Status::ok();
 }
 
 Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
