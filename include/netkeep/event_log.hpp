@@ -73,6 +73,11 @@ public:
     using AppendCallback = std::function<void(Result<SeqRange>)>;
     // Return false to stop the scan early.
     using Visitor = std::function<bool(EventRecord&&)>;
+    // Reads from..to gapless, below first_seq() too: the records retention moved to the
+    // archive, then the log's (netkeepd: scan_with_archive on its archive dir). A part given
+    // none reads only what the log still holds.
+    using ReadArchived =
+        std::function<Status(std::uint64_t from, std::uint64_t to, const Visitor& visit)>;
 
     virtual ~EventLog() = default;
 
@@ -100,10 +105,18 @@ public:
     // Step 2 of a retention pass: the records below first_seq, except `pinned` (each below
     // it, at most 16), leave the log's view. Durable in meta (log.first_seq, log.pinned)
     // before anything is deleted; first_seq never moves back (a lower one is ignored).
-    virtual Status retire_prefix(std::uint64_t first_seq, const std::vector<std::uint64_t>& pinned);
+    // Logs without retention (test doubles) keep everything. Defined here, not out of line:
+    // an out-of-line virtual would be EventLog's key function and tie its typeinfo to the
+    // store library, which the projection's tests do not link.
+    virtual Status retire_prefix(std::uint64_t /*first_seq*/,
+                                 const std::vector<std::uint64_t>& /*pinned*/) {
+        return Status::not_supported("this event log does not support retention");
+    }
     // Step 3: deletes the retired records from storage and reclaims their space. Idempotent;
     // each pass repeats it, finishing one a crash interrupted.
-    virtual Status reclaim_retired();
+    virtual Status reclaim_retired() {
+        return Status::not_supported("this event log does not support retention");
+    }
 
     // Visits the records with from <= seq <= to in order. A record that does not decode
     // ends the scan with its Corruption/NotSupported status.

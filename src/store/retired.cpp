@@ -6,18 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "netkeep/event_log.hpp"
-
 namespace netkeep {
-
-// Logs without retention (test doubles) keep everything.
-Status EventLog::retire_prefix(std::uint64_t, const std::vector<std::uint64_t>&) {
-    return Status::not_supported("this event log does not support retention");
-}
-
-Status EventLog::reclaim_retired() {
-    return Status::not_supported("this event log does not support retention");
-}
 
 namespace store {
 
