@@ -117,8 +117,7 @@ struct SnapshotWriterOptions {
     // Reads records retention moved out of the log (netkeepd: scan_with_archive), for a
     // projection that ends below the log's first_seq (the newer snapshots did not load).
     // Unset: the thread stops with an error there rather than apply across the gap.
-    std::function<Status(std::uint64_t from, std::uint64_t to, const EventLog::Visitor&)>
-        read_archived;
+    EventLog::ReadArchived read_archived;
 };
 
 struct SnapshotStats {

@@ -129,7 +129,8 @@ std::optional<FileVersion> decode_version(std::string_view value) {
 // ---- resolving the git writer's records ----
 
 Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
-                                                  std::vector<GitAppliedRecord> records) {
+                                                  std::vector<GitAppliedRecord> records,
+                                                  const EventLog::ReadArchived& read_archived) {
     std::vector<HistoryEntry> out;
     if (records.empty()) return out;
     out.reserve(records.size());
@@ -139,7 +140,8 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
     // completion are its lease and close), and a scan per record costs a seek each.
     std::size_t next = 0;
     Status bad = Status::ok();
-    Status s = log.scan(records.front().seq, records.back().seq, [&](EventRecord&& record) {
+    const std::uint64_t from = records.front().seq, to = records.back().seq;
+    EventLog::Visitor visit = [&](EventRecord&& record) {
         if (record.seq != records[next].seq) return true;
         GitAppliedRecord& r = records[next];
         auto* c = std::get_if<CompletionRecorded>(&record.event);
@@ -154,7 +156,8 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
         // Equal seqs (a record reported twice) resolve once.
         while (next < records.size() && records[next].seq == record.seq) ++next;
         return next < records.size();
-    });
+    };
+    Status s = read_archived ? read_archived(from, to, visit) : log.scan(from, to, visit);
     if (!s) return s;
     if (!bad) return bad;
     if (next < records.size())
@@ -164,13 +167,26 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
 }
 
 Result<std::vector<HistoryEntry>> resolve_tolerant(const EventLog& log,
-                                                   std::vector<GitAppliedRecord> records) {
-    auto all = resolve_records(log, records);
+                                                   std::vector<GitAppliedRecord> records,
+                                                   const EventLog::ReadArchived& read_archived) {
+    if (!read_archived) {
+        // Retention deleted these events (--archive none): one line, not one per record.
+        const std::uint64_t first = log.first_seq();
+        auto retired = std::partition(records.begin(), records.end(),
+                                      [&](const GitAppliedRecord& r) { return r.seq >= first; });
+        if (retired != records.end()) {
+            log_line(LogLevel::warn, "history.retired_skipped",
+                     {{"records", std::to_string(records.end() - retired)},
+                      {"first_seq", std::to_string(first)}});
+            records.erase(retired, records.end());
+        }
+    }
+    auto all = resolve_records(log, records, read_archived);
     if (all) return std::move(*all);
     std::vector<HistoryEntry> out;
     for (GitAppliedRecord& r : records) {
         const std::uint64_t seq = r.seq;
-        auto one = resolve_records(log, {std::move(r)});
+        auto one = resolve_records(log, {std::move(r)}, read_archived);
         if (!one) {
             const auto code = one.status().code();
             if (code != Status::Code::corruption && code != Status::Code::not_found)
@@ -270,6 +286,12 @@ Status HistoryIndex::load_cache() {
 
 Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
     MutexLock lock(write_mutex_);
+    // An archive segment (up to a million events) is decompressed whole for each read:
+    // below first_seq a larger chunk reads each about three times, not once per 4,096
+    // records (~30 MB of records at most).
+    constexpr std::size_t k_archived_chunk = 131'072;
+    if (read_archived_ && indexed_through_ + 1 < log_.first_seq())
+        chunk = std::max(chunk, k_archived_chunk);
     std::vector<GitAppliedRecord> records;
     std::uint64_t last = indexed_through_;
     Status bad = Status::ok();
@@ -295,7 +317,7 @@ Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
         caught_up_ = true;
         return false;
     }
-    auto entries = resolve_tolerant(log_, std::move(records));
+    auto entries = resolve_tolerant(log_, std::move(records), read_archived_);
     if (!entries) return entries.status();
     auto added = add_locked(*entries, last);
     if (!added) return added.status();

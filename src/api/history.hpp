@@ -89,7 +89,11 @@ inline constexpr std::size_t k_max_task_versions = 100'000;
 
 class HistoryIndex {
 public:
-    explicit HistoryIndex(EventLog& log) : log_(log) {}
+    // `read_archived` reads the completions retention moved out of the log: an index built
+    // again after retention (its history.* keys removed) resolves its oldest records there.
+    // Without it (--archive none) those records are skipped, with one warning per chunk.
+    explicit HistoryIndex(EventLog& log, EventLog::ReadArchived read_archived = {})
+        : log_(log), read_archived_(std::move(read_archived)) {}
     // Stops and joins the start-up indexing.
     ~HistoryIndex();
     HistoryIndex(const HistoryIndex&) = delete;
@@ -141,6 +145,7 @@ private:
         REQUIRES(write_mutex_);
 
     EventLog& log_;
+    const EventLog::ReadArchived read_archived_;
     Mutex write_mutex_;  // one durable batch at a time; the catch-up/observer hand-over
     std::uint64_t indexed_through_ GUARDED_BY(write_mutex_) = 0;
     mutable Mutex cache_mutex_;
@@ -152,15 +157,20 @@ private:
     std::thread thread_;
 };
 
-// The completions the records are for (one scan of the log over their range). A record
-// whose event is missing or not a CompletionRecorded is an error naming its seq.
+// The completions the records are for (one scan of the log over their range, through
+// read_archived when it is set). A record whose event is missing or not a
+// CompletionRecorded is an error naming its seq.
 Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
-                                                  std::vector<GitAppliedRecord> records);
+                                                  std::vector<GitAppliedRecord> records,
+                                                  const EventLog::ReadArchived& read_archived = {});
 // As resolve_records, but a record whose event is missing or not a completion (Corruption,
 // NotFound) is logged (history.record_skipped) and left out: one bad record must not keep
-// the rest of the history from being indexed. Any other error (a read that failed, a log
-// closing) is returned: the records must be indexed later, not skipped.
-Result<std::vector<HistoryEntry>> resolve_tolerant(const EventLog& log,
-                                                   std::vector<GitAppliedRecord> records);
+// the rest of the history from being indexed. Without read_archived, the records below the
+// log's first_seq are left out with one line (history.retired_skipped): retention deleted
+// their events. Any other error (a read that failed, a log closing) is returned: the
+// records must be indexed later, not skipped.
+Result<std::vector<HistoryEntry>> resolve_tolerant(
+    const EventLog& log, std::vector<GitAppliedRecord> records,
+    const EventLog::ReadArchived& read_archived = {});
 
 }  // namespace netkeep::api

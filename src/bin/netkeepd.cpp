@@ -117,8 +117,7 @@ std::string archive_dir(const Config& config) {
 }
 
 // Start-up reads the archive only when no snapshot past the log's first_seq loads.
-auto read_archived(const netkeep::EventLog& log, std::string dir)
-    -> decltype(netkeep::engine::EngineOptions::read_archived) {
+netkeep::EventLog::ReadArchived read_archived(const netkeep::EventLog& log, std::string dir) {
     if (dir.empty()) return {};
     return [&log, dir = std::move(dir)](std::uint64_t from, std::uint64_t to,
                                         const netkeep::EventLog::Visitor& visit) {
@@ -148,7 +147,7 @@ public:
                    .now = {},
                    .load_beside = [this](const auto& inventory) { return load_notify(inventory); },
                    .read_archived = read_archived(log, archive_dir(config))}),
-          history_(log),
+          history_(log, read_archived(log, archive_dir(config))),
           readiness_(io, blocking_, log, spool, {}, [this] { return engine_.now(); }),
           gate_(engine_, metrics_, sessions_),
           worker_api_(engine_, gate_, readiness_, spool, workers_seen_, blocking_,

@@ -53,8 +53,7 @@ struct EngineOptions {
     // archive dir). Start-up uses it only when the snapshot it loaded ends below the log's
     // first_seq (the newer snapshots were damaged): a slower start instead of a refused one.
     // Unset (or --archive none): such a start is refused, naming the seqs.
-    std::function<Status(std::uint64_t from, std::uint64_t to, const EventLog::Visitor&)>
-        read_archived;
+    EventLog::ReadArchived read_archived;
 };
 
 class Engine {

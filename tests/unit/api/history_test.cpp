@@ -1,6 +1,6 @@
 // The history index: the git writer's meta records joined with their completions in a
 // real event log, written to its meta on disk: versions per job, duplicates ignored, pages,
-// indexing in chunks and resuming at history.indexed_through.
+// indexing in chunks and resuming at history.indexed_through, rebuilding after retention.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "api/history.hpp"
+#include "netkeep/archive.hpp"
+#include "netkeep/retention.hpp"
 #include "store/memory_event_log.hpp"
 #include "support/temp_dir.hpp"
 
@@ -302,4 +304,51 @@ TEST_CASE("records load from the log's meta and join their completions") {
     CHECK(bad.status().message().find("seq 3") != std::string::npos);
     auto missing = resolve_records(**log, {GitAppliedRecord{99, "b", "c", "p"}});
     CHECK_FALSE(missing.is_ok());
+}
+
+// An index built again after retention (its history.* keys removed): the git writer's
+// records are all there, the oldest completions only in the archive.
+TEST_CASE("a rebuilt index reads the completions retention archived") {
+    Log l = open_log();
+    write_completions(*l.log, 1000);  // seq s happens at 999 + s
+    // The index had caught up (without it, its git writer records bound the cutoff).
+    REQUIRE(
+        l.log->put_meta_batch({{"gitwriter.cursor", "1000"}, {"history.indexed_through", "1000"}})
+            .is_ok());
+    RetentionOptions o;
+    o.now = 1500 + 3600;
+    o.max_age_seconds = 3600;
+    o.archive_dir = (l.dir / "archive").string();
+    o.newest_snapshot_seq = 1000;
+    o.segment_max_events = 64;
+    auto retained = apply_retention(*l.log, o);
+    REQUIRE_MESSAGE(retained.is_ok(), retained.status().to_string());
+    const std::uint64_t first = l.log->first_seq();
+    REQUIRE(first > 400);
+    REQUIRE(first < 600);
+    REQUIRE(l.log->put_meta("history.indexed_through", "0").is_ok());  // built again
+    auto with_commit = [](std::uint64_t from) {
+        std::uint64_t n = 0;
+        for (std::uint64_t seq = from; seq <= 1000; ++seq) n += seq % 5 ? 1 : 0;
+        return n;
+    };
+
+    SUBCASE("with the archive, every version") {
+        HistoryIndex h(*l.log,
+                       [&](std::uint64_t from, std::uint64_t to, const EventLog::Visitor& visit) {
+                           return scan_with_archive(*l.log, o.archive_dir, from, to, visit);
+                       });
+        REQUIRE(h.catch_up(64).is_ok());
+        CHECK(h.versions() == with_commit(1));
+        auto all = h.all("r0", "ver");
+        REQUIRE(all.is_ok());
+        CHECK(all->front().seq == 1);
+        CHECK(all->front().time == 1000);
+    }
+    SUBCASE("without one (--archive none), the rest; the deleted ones are skipped") {
+        HistoryIndex h(*l.log);
+        REQUIRE(h.catch_up(64).is_ok());
+        CHECK(h.versions() == with_commit(first));
+        CHECK(l.log->get_meta("history.indexed_through").value() == "1000");
+    }
 }
