@@ -116,7 +116,8 @@ std::string archive_dir(const Config& config) {
     return config.archive_dir.empty() ? (config.data_dir / "archive").string() : config.archive_dir;
 }
 
-// Start-up reads the archive only when no snapshot past the log's first_seq loads.
+// The archive, then the log. Start-up reads the archive only when no snapshot past the
+// log's first_seq loads, the history index only when it is built again after retention.
 netkeep::EventLog::ReadArchived read_archived(const netkeep::EventLog& log, std::string dir) {
     if (dir.empty()) return {};
     return [&log, dir = std::move(dir)](std::uint64_t from, std::uint64_t to,

@@ -6,9 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-namespace netkeep {
-
-namespace store {
+namespace netkeep::store {
 
 namespace {
 
@@ -57,5 +55,4 @@ Result<RetiredPrefix> parse_prefix(std::string_view first_seq, std::string_view 
     return out;
 }
 
-}  // namespace store
-}  // namespace netkeep
+}  // namespace netkeep::store

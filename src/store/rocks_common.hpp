@@ -3,6 +3,7 @@
 // (rocks_event_log_reader.cpp) share: the column families, the one conversion of RocksDB
 // statuses, and the reads. Internal to src/store.
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,6 +22,9 @@ inline constexpr const char* k_events_cf = "events";
 inline constexpr const char* k_meta_cf = "meta";
 
 // default, events, meta: handles come back in this order.
+// The block cache of one open log (data and index blocks of every column family).
+inline constexpr std::size_t k_block_cache_bytes = 64u << 20;
+
 std::vector<rocksdb::ColumnFamilyDescriptor> column_families();
 
 Status from_rocks(const rocksdb::Status& s, std::string_view what);
