@@ -244,6 +244,20 @@ TEST_CASE("log --json prints each event byte for byte as GET /api/v1/events does
     CHECK(log.out.find("hunter2") == std::string::npos);
 }
 
+namespace {
+// verify checks the log a chunk of seqs at a time (a million): in chunks of 1, 2 and 3 seqs
+// it must say what it says in one.
+void check_verify_in_chunks(const fs::path& data, const CtlResult& whole) {
+    for (const char* chunk : {"1", "2", "3"}) {
+        ::setenv("NETKEEPCTL_VERIFY_CHUNK", chunk, 1);
+        auto chunked = ctl({"--data-dir", data.string(), "verify"});
+        ::unsetenv("NETKEEPCTL_VERIFY_CHUNK");
+        CHECK(chunked.code == whole.code);
+        CHECK_MESSAGE(chunked.out == whole.out, "chunk ", chunk, ":\n", chunked.out);
+    }
+}
+}  // namespace
+
 TEST_CASE("verify passes on a healthy data dir and names a commit made by hand") {
     Fixture f;
     auto server = f.start();
@@ -256,6 +270,7 @@ TEST_CASE("verify passes on a healthy data dir and names a commit made by hand")
     CHECK(ok.out.find(R"("ok":true)") != std::string::npos);
     CHECK(ok.out.find(R"("records":1)") != std::string::npos);
     CHECK(ok.out.find(R"("hashes_checked":1)") != std::string::npos);
+    check_verify_in_chunks(f.data, ctl({"--data-dir", f.data.string(), "verify"}));
     stop(server);
 
     // A commit by hand: clone, change the file, push back to main.
@@ -281,6 +296,7 @@ TEST_CASE("verify passes on a healthy data dir and names a commit made by hand")
     CHECK(bad.out.find("commit " + *head + " \"fix by hand\" on main has no Netkeep-Seq trailer") !=
           std::string::npos);
     CHECK(bad.out.find("r0/show_run") != std::string::npos);
+    check_verify_in_chunks(f.data, bad);
     auto bad_json = ctl({"--data-dir", f.data.string(), "--json", "verify"});
     CHECK(bad_json.code == 1);
     CHECK(bad_json.out.find(R"("ok":false)") != std::string::npos);
