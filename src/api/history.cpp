@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 #include <utility>
 
 #include <fmt/format.h>
@@ -128,75 +129,135 @@ std::optional<FileVersion> decode_version(std::string_view value) {
 
 // ---- resolving the git writer's records ----
 
-Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
-                                                  std::vector<GitAppliedRecord> records,
-                                                  const EventLog::ReadArchived& read_archived) {
+namespace {
+
+using Skipped = std::vector<std::pair<std::uint64_t, std::string>>;  // seq, why
+
+// One scan over the sorted records' range, through `read` when set: they are dense in it
+// (most events near a completion are its lease and close), and a scan per record costs a
+// seek each. A record whose event is missing or not a CompletionRecorded goes to
+// `skipped` when it is given, else it is the error.
+Result<std::vector<HistoryEntry>> resolve_sorted(const EventLog& log,
+                                                 std::vector<GitAppliedRecord> records,
+                                                 const EventLog::ReadArchived& read,
+                                                 Skipped* skipped) {
     std::vector<HistoryEntry> out;
     if (records.empty()) return out;
     out.reserve(records.size());
-    std::sort(records.begin(), records.end(),
-              [](const auto& a, const auto& b) { return a.seq < b.seq; });
-    // One scan over the records' range: they are dense in it (most events near a
-    // completion are its lease and close), and a scan per record costs a seek each.
     std::size_t next = 0;
     Status bad = Status::ok();
     const std::uint64_t from = records.front().seq, to = records.back().seq;
     EventLog::Visitor visit = [&](EventRecord&& record) {
         if (record.seq != records[next].seq) return true;
         GitAppliedRecord& r = records[next];
-        auto* c = std::get_if<CompletionRecorded>(&record.event);
-        if (!c) {
-            bad = Status::corruption(fmt::format(
-                "git writer record for seq {}: that event is not a CompletionRecorded", r.seq));
-            return false;
+        if (auto* c = std::get_if<CompletionRecorded>(&record.event)) {
+            out.push_back(
+                HistoryEntry{c->device, c->job,
+                             FileVersion{r.seq, c->end_timestamp, std::move(r.commit),
+                                         std::move(r.blob), std::move(r.path), c->worker}});
+        } else {
+            std::string why = fmt::format(
+                "git writer record for seq {}: that event is not a CompletionRecorded", r.seq);
+            if (!skipped) {
+                bad = Status::corruption(std::move(why));
+                return false;
+            }
+            skipped->emplace_back(r.seq, std::move(why));
         }
-        out.push_back(HistoryEntry{c->device, c->job,
-                                   FileVersion{r.seq, c->end_timestamp, std::move(r.commit),
-                                               std::move(r.blob), std::move(r.path), c->worker}});
         // Equal seqs (a record reported twice) resolve once.
         while (next < records.size() && records[next].seq == record.seq) ++next;
         return next < records.size();
     };
-    Status s = read_archived ? read_archived(from, to, visit) : log.scan(from, to, visit);
+    Status s = read ? read(from, to, visit) : log.scan(from, to, visit);
     if (!s) return s;
     if (!bad) return bad;
-    if (next < records.size())
-        return Status::corruption(fmt::format(
-            "git writer record for seq {}: no such event in the log", records[next].seq));
+    for (; next < records.size(); ++next) {
+        std::string why = fmt::format("git writer record for seq {}: no such event in the log",
+                                      records[next].seq);
+        if (!skipped) return Status::corruption(std::move(why));
+        if (skipped->empty() || skipped->back().first != records[next].seq)
+            skipped->emplace_back(records[next].seq, std::move(why));
+    }
     return out;
+}
+
+bool unreadable(const Status& s) {
+    return s.code() == Status::Code::corruption || s.code() == Status::Code::not_found;
+}
+
+void sort_by_seq(std::vector<GitAppliedRecord>& records) {
+    std::sort(records.begin(), records.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+}
+
+}  // namespace
+
+Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
+                                                  std::vector<GitAppliedRecord> records,
+                                                  const EventLog::ReadArchived& read_archived) {
+    sort_by_seq(records);
+    return resolve_sorted(log, std::move(records), read_archived, nullptr);
 }
 
 Result<std::vector<HistoryEntry>> resolve_tolerant(const EventLog& log,
                                                    std::vector<GitAppliedRecord> records,
                                                    const EventLog::ReadArchived& read_archived) {
-    if (!read_archived) {
-        // Retention deleted these events (--archive none): one line, not one per record.
-        const std::uint64_t first = log.first_seq();
-        auto retired = std::partition(records.begin(), records.end(),
-                                      [&](const GitAppliedRecord& r) { return r.seq >= first; });
-        if (retired != records.end()) {
-            log_line(LogLevel::warn, "history.retired_skipped",
-                     {{"records", std::to_string(records.end() - retired)},
-                      {"first_seq", std::to_string(first)}});
-            records.erase(retired, records.end());
-        }
-    }
-    auto all = resolve_records(log, records, read_archived);
-    if (all) return std::move(*all);
+    sort_by_seq(records);
+    const std::uint64_t first = log.first_seq();
+    auto live_begin = std::partition_point(
+        records.begin(), records.end(), [&](const GitAppliedRecord& r) { return r.seq < first; });
+    std::vector<GitAppliedRecord> retired(std::make_move_iterator(records.begin()),
+                                          std::make_move_iterator(live_begin));
+    std::vector<GitAppliedRecord> live(std::make_move_iterator(live_begin),
+                                       std::make_move_iterator(records.end()));
     std::vector<HistoryEntry> out;
-    for (GitAppliedRecord& r : records) {
-        const std::uint64_t seq = r.seq;
-        auto one = resolve_records(log, {std::move(r)}, read_archived);
-        if (!one) {
-            const auto code = one.status().code();
-            if (code != Status::Code::corruption && code != Status::Code::not_found)
-                return one.status();
-            log_line(LogLevel::error, "history.record_skipped",
-                     {{"seq", std::to_string(seq)}, {"error", one.status().to_string()}});
-            continue;
+    Skipped skipped;
+    // Below first_seq, in the archive: one read of the segments for the whole batch. One
+    // line, not one per record, when they cannot be read back: retention deleted them
+    // (--archive none), or a segment is missing or damaged (verify names it).
+    if (!retired.empty()) {
+        Status unread = Status::not_found("no archive (--archive none)");
+        if (read_archived) {
+            auto got = resolve_sorted(log, retired, read_archived, &skipped);
+            if (got) {
+                out = std::move(*got);
+                unread = Status::ok();
+            } else if (!unreadable(got.status())) {
+                return got.status();  // a read that failed: indexed later, not skipped
+            } else {
+                unread = got.status();
+            }
         }
-        for (HistoryEntry& e : *one) out.push_back(std::move(e));
+        if (!unread)
+            log_line(LogLevel::warn, "history.retired_skipped",
+                     {{"records", std::to_string(retired.size())},
+                      {"first_seq", std::to_string(first)},
+                      {"error", unread.to_string()}});
     }
+    // In the log: one scan; should an event not decode, a seek per record, so that one
+    // bad event does not keep the rest out.
+    auto got = resolve_sorted(log, live, {}, &skipped);
+    if (!got && !unreadable(got.status())) return got.status();
+    if (got) {
+        std::move(got->begin(), got->end(), std::back_inserter(out));
+    } else {
+        for (GitAppliedRecord& r : live) {
+            const std::uint64_t seq = r.seq;
+            auto one = resolve_sorted(log, {std::move(r)}, {}, &skipped);
+            if (!one && !unreadable(one.status())) return one.status();
+            if (!one)
+                skipped.emplace_back(seq, one.status().to_string());
+            else
+                std::move(one->begin(), one->end(), std::back_inserter(out));
+        }
+    }
+    constexpr std::size_t k_lines = 20;  // per batch: the count says the rest
+    for (std::size_t i = 0; i < skipped.size() && i < k_lines; ++i)
+        log_line(LogLevel::error, "history.record_skipped",
+                 {{"seq", std::to_string(skipped[i].first)}, {"error", skipped[i].second}});
+    if (skipped.size() > k_lines)
+        log_line(LogLevel::error, "history.records_skipped",
+                 {{"records", std::to_string(skipped.size())}});
     return out;
 }
 
@@ -290,12 +351,21 @@ Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
     // below first_seq a larger chunk reads each about three times, not once per 4,096
     // records (~30 MB of records at most).
     constexpr std::size_t k_archived_chunk = 131'072;
-    if (read_archived_ && indexed_through_ + 1 < log_.first_seq())
-        chunk = std::max(chunk, k_archived_chunk);
+    std::uint64_t from = indexed_through_ + 1;
+    if (const std::uint64_t first = log_.first_seq(); from < first) {
+        if (read_archived_) {
+            chunk = std::max(chunk, k_archived_chunk);
+        } else {
+            // Retention deleted these events (--archive none): their records are not read.
+            log_line(LogLevel::warn, "history.retired_skipped",
+                     {{"from", std::to_string(from)}, {"first_seq", std::to_string(first)}});
+            from = first;
+        }
+    }
     std::vector<GitAppliedRecord> records;
     std::uint64_t last = indexed_through_;
     Status bad = Status::ok();
-    const std::string start = gitwriter::applied_key(indexed_through_ + 1);
+    const std::string start = gitwriter::applied_key(from);
     Status s =
         log_.scan_meta_range(gitwriter::k_applied_prefix, {.start = start, .reverse = false},
                              [&](std::string_view key, std::string_view value) {
@@ -317,7 +387,7 @@ Result<bool> HistoryIndex::index_chunk(std::size_t chunk) {
         caught_up_ = true;
         return false;
     }
-    auto entries = resolve_tolerant(log_, std::move(records), read_archived_);
+    auto entries = resolve(std::move(records));
     if (!entries) return entries.status();
     auto added = add_locked(*entries, last);
     if (!added) return added.status();
@@ -404,6 +474,11 @@ void HistoryIndex::on_applied(const std::vector<HistoryEntry>& entries, std::uin
         log_line(LogLevel::error, "history.write_failed", {{"error", added.status().to_string()}});
         caught_up_ = false;  // the indexing thread takes over from indexed_through
     }
+}
+
+Result<std::vector<HistoryEntry>> HistoryIndex::resolve(
+    std::vector<GitAppliedRecord> records) const {
+    return resolve_tolerant(log_, std::move(records), read_archived_);
 }
 
 void HistoryIndex::hand_over(const Status& why) {

@@ -91,7 +91,9 @@ class HistoryIndex {
 public:
     // `read_archived` reads the completions retention moved out of the log: an index built
     // again after retention (its history.* keys removed) resolves its oldest records there.
-    // Without it (--archive none) those records are skipped, with one warning per chunk.
+    // Without it (--archive none) the records of deleted events are skipped unread, with
+    // one warning. While a chunk is read from the archive (a segment read, ~1 s), a git
+    // writer batch reported meanwhile waits for it.
     explicit HistoryIndex(EventLog& log, EventLog::ReadArchived read_archived = {})
         : log_(log), read_archived_(std::move(read_archived)) {}
     // Stops and joins the start-up indexing.
@@ -122,6 +124,9 @@ public:
     // The observer could not resolve a batch (a failed read): logged, and the batch and every
     // later one are left to the indexing thread, as after a failed write.
     void hand_over(const Status& why);
+    // The git writer's records joined with their completions, as the indexing joins them
+    // (resolve_tolerant with this index's archive reader): for the writer's observer.
+    Result<std::vector<HistoryEntry>> resolve(std::vector<GitAppliedRecord> records) const;
 
     // The cache: cheap, any thread.
     std::optional<TaskHistory> last_change(std::string_view device, std::string_view job) const;
@@ -164,11 +169,12 @@ Result<std::vector<HistoryEntry>> resolve_records(const EventLog& log,
                                                   std::vector<GitAppliedRecord> records,
                                                   const EventLog::ReadArchived& read_archived = {});
 // As resolve_records, but a record whose event is missing or not a completion (Corruption,
-// NotFound) is logged (history.record_skipped) and left out: one bad record must not keep
-// the rest of the history from being indexed. Without read_archived, the records below the
-// log's first_seq are left out with one line (history.retired_skipped): retention deleted
-// their events. Any other error (a read that failed, a log closing) is returned: the
-// records must be indexed later, not skipped.
+// NotFound) is logged (history.record_skipped, at most 20 lines a call, then a count) and
+// left out: one bad record must not keep the rest of the history from being indexed. The
+// records below the log's first_seq are read in one pass through read_archived; without
+// it, or when a segment is missing or damaged, they are left out with one line
+// (history.retired_skipped). Any other error (a read that failed, a log closing) is
+// returned: the records must be indexed later, not skipped.
 Result<std::vector<HistoryEntry>> resolve_tolerant(
     const EventLog& log, std::vector<GitAppliedRecord> records,
     const EventLog::ReadArchived& read_archived = {});

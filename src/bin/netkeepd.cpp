@@ -461,7 +461,7 @@ void Daemon::on_history(std::vector<netkeep::GitAppliedRecord> records) {
     if (records.empty()) return;
     std::uint64_t through = 0;
     for (const netkeep::GitAppliedRecord& r : records) through = std::max(through, r.seq);
-    auto resolved = netkeep::api::resolve_tolerant(log_, std::move(records));
+    auto resolved = history_.resolve(std::move(records));
     if (!resolved) {
         history_.hand_over(resolved.status());
         return;

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -344,6 +345,16 @@ TEST_CASE("a rebuilt index reads the completions retention archived") {
         REQUIRE(all.is_ok());
         CHECK(all->front().seq == 1);
         CHECK(all->front().time == 1000);
+    }
+    SUBCASE("with its segments gone, the rest; the archived ones are skipped at once") {
+        std::filesystem::remove_all(o.archive_dir);
+        HistoryIndex h(*l.log,
+                       [&](std::uint64_t from, std::uint64_t to, const EventLog::Visitor& visit) {
+                           return scan_with_archive(*l.log, o.archive_dir, from, to, visit);
+                       });
+        REQUIRE(h.catch_up(64).is_ok());
+        CHECK(h.versions() == with_commit(first));
+        CHECK(l.log->get_meta("history.indexed_through").value() == "1000");
     }
     SUBCASE("without one (--archive none), the rest; the deleted ones are skipped") {
         HistoryIndex h(*l.log);
