@@ -135,6 +135,8 @@ struct Evidence {
     // those it meets as a completion.
     std::unordered_multimap<std::uint64_t, std::size_t> by_trailer;
     // (position, index in history), ascending: main as the writer saw it before a seq.
+    // Empty when positions decrease somewhere along main (commits rewritten by hand):
+    // then main is walked, newest first.
     std::vector<std::pair<std::uint64_t, std::size_t>> by_position;
     std::map<std::string, std::pair<std::uint64_t, std::string>> newest_by_path;  // seq, blob
 };
@@ -259,9 +261,16 @@ Status read_repository(const Options& o, Report& r, Evidence& e) {
                   *c.seq, c.id);
         e.by_trailer.emplace(*c.seq, i);
     }
-    // Positions never decrease along main: newest first, they do not increase.
-    for (std::size_t i = e.history.size(); i-- > 0;)
-        if (e.history[i].position) e.by_position.emplace_back(*e.history[i].position, i);
+    // Positions never decrease along main (newest first, they do not increase) unless
+    // commits were rewritten by hand: then record_tree walks main instead.
+    for (std::size_t i = e.history.size(); i-- > 0;) {
+        if (!e.history[i].position) continue;
+        if (!e.by_position.empty() && *e.history[i].position < e.by_position.back().first) {
+            e.by_position.clear();
+            break;
+        }
+        e.by_position.emplace_back(*e.history[i].position, i);
+    }
     return Status::ok();
 }
 
@@ -278,10 +287,15 @@ std::optional<std::string> record_tree(const Evidence& e, std::uint64_t seq,
               seq, rec.commit, rec.path);
         return std::nullopt;
     }
-    // The last with a position below seq; of equal positions the newest (the last here).
-    auto after = std::lower_bound(e.by_position.begin(), e.by_position.end(), seq,
-                                  [](const auto& p, std::uint64_t s) { return p.first < s; });
-    if (after != e.by_position.begin()) return e.history[std::prev(after)->second].id;
+    if (e.by_position.empty()) {
+        for (const auto& c : e.history)
+            if (c.position && *c.position < seq) return c.id;
+    } else {
+        // The last with a position below seq; of equal positions the newest (the last here).
+        auto after = std::lower_bound(e.by_position.begin(), e.by_position.end(), seq,
+                                      [](const auto& p, std::uint64_t s) { return p.first < s; });
+        if (after != e.by_position.begin()) return e.history[std::prev(after)->second].id;
+    }
     r.add(fmt::format("record of seq {} ({}): content recorded as unchanged, but main "
                       "has no commit "
                       "before seq {}",
